@@ -1,0 +1,227 @@
+"""A small streaming CoNLL-U reader for UPOS evaluation and corpus conversion.
+
+Only what a UPOS tagger needs is kept: the syntactic words (FORM, NFC-normalized),
+whether a space follows each word, and the UPOS tag. Multiword-token ranges (``n-m``)
+are used only for their ``SpaceAfter`` and are replaced by their parts; empty nodes
+(``n.m``) are skipped.
+
+Spaces: a word is followed by a space unless its MISC says ``SpaceAfter=No``; the last
+part of a multiword token takes the ``SpaceAfter`` of the multiword token line.
+
+Comments: ``# key = value`` lines are kept in ``Sentence.meta``. Document-level keys
+(``newdoc id``, ``meta::*``, ``global.*``) are inherited by every following sentence
+until the next ``# newdoc``, so that ``meta::genre`` (written once per GUM document)
+is visible on each sentence. A comment without `` = `` is kept with value ``""``.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Union
+
+UPOS_TAGS = frozenset(
+    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
+)
+
+_N_COLUMNS = 10
+_INT_ID = re.compile(r"^[1-9][0-9]*$")
+_RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
+_EMPTY_ID = re.compile(r"^(0|[1-9][0-9]*)\.[1-9][0-9]*$")
+_GUM_SENT_ID = re.compile(r"^GUM_([a-z]+)_")
+# EWT document ids start with their subcorpus, which the EWT README lists as its genres.
+_EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
+_DOC_LEVEL_KEYS = ("newdoc id", "newdoc")
+_DOC_LEVEL_PREFIXES = ("meta::", "global.")
+
+
+class ConlluError(ValueError):
+    """A malformed CoNLL-U line; the message names the file and the 1-based line number."""
+
+    def __init__(self, path: Union[str, Path], line_no: int, reason: str):
+        self.path = str(path)
+        self.line_no = line_no
+        self.reason = reason
+        super().__init__(f"{self.path}:{line_no}: {reason}")
+
+
+@dataclass
+class Sentence:
+    """One CoNLL-U sentence reduced to syntactic words.
+
+    words, spaces and upos are parallel lists of length ``len(self)``.
+    line: 1-based line number of the sentence's first line (comment or token) in its file.
+    """
+
+    sent_id: Optional[str]
+    text: Optional[str]
+    words: List[str]
+    spaces: List[bool]
+    upos: List[str]
+    meta: Dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def doc_id(self) -> Optional[str]:
+        return self.meta.get("newdoc id")
+
+    @property
+    def genre(self) -> Optional[str]:
+        """The genre the treebank records, if any.
+
+        Order: ``# meta::genre`` (GUM), the GUM sent_id pattern ``GUM_<genre>_<doc>-<n>``,
+        then the EWT document-id prefix (``answers|email|newsgroup|reviews|weblog``-...).
+        """
+        genre = self.meta.get("meta::genre")
+        if genre:
+            return genre
+        if self.sent_id:
+            match = _GUM_SENT_ID.match(self.sent_id)
+            if match:
+                return match.group(1)
+        for key in (self.doc_id, self.sent_id):
+            if key:
+                prefix = key.split("-", 1)[0]
+                if prefix in _EWT_GENRES:
+                    return prefix
+        return None
+
+
+class ConlluReader:
+    """Iterate over the sentences of one CoNLL-U file, streaming, validating as it goes.
+
+    After a full iteration, ``n_sentences`` and ``n_empty_skipped`` hold the counts;
+    sentences with no syntactic word are skipped with a ``UserWarning``, not an error.
+    Handles a UTF-8 BOM, CRLF line ends and a missing final blank line.
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self.n_sentences = 0
+        self.n_empty_skipped = 0
+
+    def __iter__(self) -> Iterator[Sentence]:
+        self.n_sentences = 0
+        self.n_empty_skipped = 0
+        doc_meta: Dict[str, str] = {}
+        meta: Dict[str, str] = {}
+        rows: List[tuple] = []
+        start = 0
+        line_no = 0
+        with open(self.path, "r", encoding="utf-8-sig", newline="") as f:
+            for line_no, raw in enumerate(f, start=1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    if start:
+                        sentence = self._finish(doc_meta, meta, rows, start)
+                        if sentence is not None:
+                            yield sentence
+                    meta, rows, start = {}, [], 0
+                    continue
+                if not start:
+                    start = line_no
+                if line.startswith("#"):
+                    if rows:
+                        raise ConlluError(self.path, line_no, "comment line inside a sentence")
+                    key, value = _parse_comment(line)
+                    if key in _DOC_LEVEL_KEYS:
+                        doc_meta = {}
+                    if key in _DOC_LEVEL_KEYS or key.startswith(_DOC_LEVEL_PREFIXES):
+                        doc_meta[key] = value
+                    meta[key] = value
+                    continue
+                rows.append((line_no, line))
+        if start:
+            sentence = self._finish(doc_meta, meta, rows, start)
+            if sentence is not None:
+                yield sentence
+        if self.n_empty_skipped:
+            warnings.warn(
+                f"{self.path}: skipped {self.n_empty_skipped} sentence(s) without words",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _finish(self, doc_meta, meta, rows, start) -> Optional[Sentence]:
+        words: List[str] = []
+        spaces: List[bool] = []
+        upos: List[str] = []
+        mwt_end = 0  # id of the last part of the open multiword token, 0 if none
+        mwt_space = True
+        for line_no, line in rows:
+            cols = line.split("\t")
+            if len(cols) != _N_COLUMNS:
+                raise ConlluError(
+                    self.path, line_no, f"expected {_N_COLUMNS} tab-separated columns, found {len(cols)}"
+                )
+            tid = cols[0]
+            if _INT_ID.match(tid):
+                n = int(tid)
+                if n != len(words) + 1:
+                    raise ConlluError(
+                        self.path, line_no, f"word id {n} out of sequence (expected {len(words) + 1})"
+                    )
+                if cols[3] not in UPOS_TAGS:
+                    raise ConlluError(self.path, line_no, f"UPOS {cols[3]!r} is not one of the 17 UD tags")
+                words.append(unicodedata.normalize("NFC", cols[1]))
+                upos.append(cols[3])
+                space = not _space_after_no(cols[9])
+                if mwt_end and n == mwt_end:
+                    space = mwt_space
+                    mwt_end = 0
+                spaces.append(space)
+                continue
+            match = _RANGE_ID.match(tid)
+            if match:
+                first, last = int(match.group(1)), int(match.group(2))
+                if first != len(words) + 1 or last <= first:
+                    raise ConlluError(self.path, line_no, f"bad multiword token range {tid!r}")
+                mwt_end, mwt_space = last, not _space_after_no(cols[9])
+                continue
+            if _EMPTY_ID.match(tid):
+                continue
+            raise ConlluError(self.path, line_no, f"ID {tid!r} is not an integer, a range n-m or an empty node n.m")
+        if mwt_end:
+            raise ConlluError(self.path, rows[-1][0], "multiword token range runs past the end of the sentence")
+        if not words:
+            self.n_empty_skipped += 1
+            return None
+        self.n_sentences += 1
+        merged = dict(doc_meta)
+        merged.update(meta)
+        return Sentence(
+            sent_id=merged.get("sent_id"),
+            text=merged.get("text"),
+            words=words,
+            spaces=spaces,
+            upos=upos,
+            meta=merged,
+            line=start,
+        )
+
+
+def read_conllu(path: Union[str, Path]) -> ConlluReader:
+    """Stream the sentences of a CoNLL-U file: ``for sent in read_conllu(path): ...``.
+
+    Raises ConlluError (a ValueError) on a malformed line, FileNotFoundError if absent.
+    """
+    return ConlluReader(path)
+
+
+def _parse_comment(line: str):
+    body = line[1:].strip()
+    if " = " in body:
+        key, value = body.split(" = ", 1)
+        return key.strip(), value.strip()
+    if body.endswith(" ="):
+        return body[:-2].strip(), ""
+    return body, ""
+
+
+def _space_after_no(misc: str) -> bool:
+    return misc != "_" and "SpaceAfter=No" in misc.split("|")

@@ -1,0 +1,128 @@
+"""The thinc side of a fusion module: padding ragged docs into one torch batch.
+
+A fusion layer is created by a registered function (``layer_fusion.AIF.v1`` ...)
+before the listener that owns it knows how many layers it will get. The torch
+module is therefore built by ``bind_fusion``, which ``FusionListener`` calls in its
+own constructor, so a pipeline built from its config always has the same
+parameters and ``from_bytes`` / ``spacy.load`` find them.
+"""
+from typing import Callable, List, Optional, Tuple
+
+import torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d
+
+FusionInput = List[Floats3d]  # one (n_tokens, n_layers, width) array per doc
+FusionOutput = List[Floats2d]  # one (n_tokens, width) array per doc
+
+
+def fusion_layer(
+    name: str,
+    module_class: type,
+    **module_kwargs,
+) -> Model[FusionInput, FusionOutput]:
+    """An unbound fusion layer; ``bind_fusion`` gives it its torch module."""
+    return Model(
+        name,
+        forward,
+        dims={"nO": None},
+        attrs={
+            "module_class": module_class,
+            "module_kwargs": module_kwargs,
+            "n_layers": None,
+        },
+    )
+
+
+def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers") -> Model:
+    """Build the fusion's torch module for ``n_layers`` stacked layers of ``width``.
+
+    Raises ValueError naming ``setting`` if the fusion cannot take that many layers.
+    """
+    cls = model.attrs.get("module_class")
+    if cls is None:
+        raise ValueError(
+            f"'fusion' must be a layer_fusion fusion layer (layer_fusion.LastLayer.v1, "
+            f"DLFA.v1, AIF.v1, ScalarMix.v1, LayerAttention.v1), got {model.name!r}"
+        )
+    if model.layers:
+        if model.attrs["n_layers"] == n_layers and model.get_dim("nO") == width:
+            return model
+        raise ValueError(f"fusion {model.name!r} is already bound to other dimensions")
+    lo, hi = cls.min_layers, cls.max_layers
+    if n_layers < lo or (hi is not None and n_layers > hi):
+        need = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+        raise ValueError(
+            f"{model.name} needs {need} layer(s) in '{setting}', got {n_layers}"
+        )
+    module = cls(n_layers, width, **model.attrs["module_kwargs"])
+    wrapper = PyTorchWrapper_v2(
+        module, convert_inputs=_pad_docs, convert_outputs=_unpad_docs
+    )
+    model.layers.append(wrapper)
+    model.attrs["n_layers"] = n_layers
+    model.set_dim("nO", width)
+    return model
+
+
+def torch_module(model: Model) -> torch.nn.Module:
+    """The bound torch module of a fusion layer (for inspection and tests)."""
+    if not model.layers:
+        raise ValueError(f"fusion {model.name!r} is not bound; see bind_fusion")
+    return model.layers[0].shims[0]._model
+
+
+def forward(model: Model, docs: FusionInput, is_train: bool) -> Tuple[FusionOutput, Callable]:
+    if not model.layers:
+        raise ValueError(
+            f"fusion {model.name!r} is not bound: use it as the 'fusion' of "
+            "layer_fusion.FusionListener.v1"
+        )
+    if not docs:
+        return [], lambda d_docs: []
+    return model.layers[0](docs, is_train)
+
+
+def _pad_docs(model: Model, docs: FusionInput, is_train: bool):
+    """List of (n_i, L, H) -> ArgsKwargs(padded (B, T, L, H), mask (B, T))."""
+    lengths = [int(d.shape[0]) for d in docs]
+    n_layers, width = docs[0].shape[1], docs[0].shape[2]
+    xp = model.ops.xp
+    padded = xp.zeros((len(docs), max(lengths), n_layers, width), dtype=docs[0].dtype)
+    mask = numpy_mask(lengths)
+    for i, doc in enumerate(docs):
+        padded[i, : lengths[i]] = doc
+    layers_t = xp2torch(padded, requires_grad=is_train)
+    mask_t = torch.from_numpy(mask).to(layers_t.device)
+
+    def get_d_docs(d_inputs: ArgsKwargs) -> FusionInput:
+        d_padded = torch2xp(d_inputs.args[0])
+        return [d_padded[i, :n] for i, n in enumerate(lengths)]
+
+    return ArgsKwargs(args=(layers_t, mask_t), kwargs={}), get_d_docs
+
+
+def _unpad_docs(model: Model, inputs_outputs, is_train: bool):
+    """Padded (B, T, H) -> list of (n_i, H), and the reverse for gradients."""
+    docs_in, output_t = inputs_outputs
+    lengths = [int(d.shape[0]) for d in docs_in]
+    output = torch2xp(output_t)
+    docs = [output[i, :n] for i, n in enumerate(lengths)]
+
+    def get_d_output(d_docs: FusionOutput) -> ArgsKwargs:
+        xp = model.ops.xp
+        d_padded = xp.zeros(output.shape, dtype=output.dtype)
+        for i, d in enumerate(d_docs):
+            d_padded[i, : d.shape[0]] = d
+        return ArgsKwargs(args=(output_t,), kwargs={"grad_tensors": (xp2torch(d_padded),)})
+
+    return docs, get_d_output
+
+
+def numpy_mask(lengths: List[int]):
+    import numpy
+
+    mask = numpy.zeros((len(lengths), max(lengths) if lengths else 0), dtype=bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    return mask

@@ -1,0 +1,142 @@
+"""Select hidden layers and pool their wordpieces onto spaCy tokens.
+
+For one doc with hidden states h^(0..L), each (n_spans, n_wordpieces, H), and the
+selected layers k_1..k_n, the output is
+
+    X[t, j, :] = pool_{w in align(t)} h^(k_j)[w, :]        X: (n_tokens, n, H)
+
+where align(t) lists the wordpiece rows of token t (rows of overlapping strided
+spans included, so a token seen by two spans is pooled over both). All selected
+layers go through one gather and one pooling call, as a (rows, n * H) matrix:
+with one layer this is exactly what stock ``trfs2arrays`` computes.
+"""
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+from spacy_transformers.align import apply_alignment
+from spacy_transformers.data_classes import TransformerData
+from spacy_transformers.layers.trfs2arrays import concat_pooling_forward
+from thinc.api import Model
+from thinc.types import Floats2d, Floats3d, Ragged
+from transformers.file_utils import ModelOutput
+
+from .listener import NotAnnotated
+from .transformer_model import LAST_HIDDEN_STATE, hidden_state_key
+
+
+def layer_pooling(
+    layers: Sequence[int],
+    width: int,
+    pooling: Model[Ragged, Floats2d],
+    grad_factor: float,
+) -> Model[List[Union[TransformerData, NotAnnotated]], List[Floats3d]]:
+    return Model(
+        "layer-pooling",
+        forward,
+        layers=[pooling],
+        dims={"nO": width},
+        attrs={"layers": list(layers), "grad_factor": grad_factor, "checked": False},
+    )
+
+
+def resolve_layers(layers: Sequence[int], n_hidden_states: int) -> List[int]:
+    """Map negative indices (from the top) to 0..n_hidden_states-1, or raise."""
+    bad = [k for k in layers if not -n_hidden_states <= k < n_hidden_states]
+    if bad:
+        raise ValueError(
+            f"layers={list(layers)}: {bad} out of range for a transformer with "
+            f"{n_hidden_states} hidden states (use 0..{n_hidden_states - 1}, 0 = "
+            f"embedding output, or -{n_hidden_states}..-1 from the top)"
+        )
+    return [k % n_hidden_states for k in layers]
+
+
+def _check(model: Model, trf_data: TransformerData) -> List[int]:
+    hidden_states = trf_data.model_output.get("hidden_states")
+    if hidden_states is None:
+        raise ValueError(
+            "FusionListener needs every hidden state, but the transformer returned "
+            "only the last one: use architecture 'layer_fusion.TransformerModel.v1' "
+            "for the transformer component"
+        )
+    resolved = resolve_layers(model.attrs["layers"], len(hidden_states))
+    found = trf_data.width
+    if not model.attrs["checked"]:
+        if found != model.get_dim("nO"):
+            raise ValueError(
+                f"width={model.get_dim('nO')} does not match the transformer's "
+                f"hidden size {found}"
+            )
+        model.attrs["checked"] = True
+    return resolved
+
+
+def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]], is_train: bool):
+    pooling = model.layers[0]
+    width = model.get_dim("nO")
+    n_sel = len(model.attrs["layers"])
+    grad_factor = model.attrs["grad_factor"]
+    ops = model.ops
+    outputs: List[Optional[Floats3d]] = [None] * len(trf_datas)
+    aligned: List[Tuple[int, Ragged]] = []
+    backprops: List[Tuple[int, Callable, List[int], TransformerData]] = []
+    for i, trf_data in enumerate(trf_datas):
+        if isinstance(trf_data, NotAnnotated):
+            outputs[i] = ops.alloc3f(trf_data.n_tokens, n_sel, width)
+            continue
+        if LAST_HIDDEN_STATE not in trf_data.model_output:
+            # A zero-length doc: the transformer skips those.
+            outputs[i] = ops.alloc3f(0, n_sel, width)
+            continue
+        last = trf_data.model_output[LAST_HIDDEN_STATE]
+        if last.size == 0:
+            outputs[i] = ops.alloc3f(len(trf_data.align), n_sel, width)
+            continue
+        resolved = _check(model, trf_data)
+        hidden = trf_data.model_output["hidden_states"]
+        # (rows, n * H): layer j occupies columns j*H:(j+1)*H.
+        src = ops.xp.concatenate(
+            [ops.reshape2f(hidden[k], -1, width) for k in resolved], axis=1
+        )
+        dst, get_d_src = apply_alignment(ops, trf_data.align, src)
+        aligned.append((i, dst))
+        backprops.append((i, get_d_src, resolved, trf_data))
+
+    if aligned:
+        pooled, backprop_pooling = concat_pooling_forward(
+            pooling, [dst for _, dst in aligned], is_train
+        )
+    else:
+        pooled, backprop_pooling = [], lambda d_pooled: []
+    for (i, _), y in zip(aligned, pooled):
+        outputs[i] = y.reshape(y.shape[0], n_sel, width)
+
+    def backprop(d_outputs: List[Floats3d]) -> List[TransformerData]:
+        d_pooled = backprop_pooling(
+            [d_outputs[i].reshape(d_outputs[i].shape[0], n_sel * width) for i, _ in aligned]
+        )
+        d_trf_datas = []
+        for (i, get_d_src, resolved, trf_data), d_dst in zip(backprops, d_pooled):
+            d_src = get_d_src(d_dst) * grad_factor  # (rows, n * H)
+            hidden = trf_data.model_output["hidden_states"]
+            shape = hidden[0].shape
+            d_model_output = ModelOutput()
+            d_model_output[LAST_HIDDEN_STATE] = ops.alloc(shape, dtype=d_src.dtype)
+            d_layers = [None] * len(hidden)
+            for j, k in enumerate(resolved):
+                d_k = d_src[:, j * width : (j + 1) * width].reshape(shape)
+                d_layers[k] = d_k if d_layers[k] is None else d_layers[k] + d_k
+            for k, d_k in enumerate(d_layers):
+                # Unused layers get zeros: positions must line up across docs.
+                d_model_output[hidden_state_key(k)] = (
+                    d_k if d_k is not None else ops.alloc(shape, dtype=d_src.dtype)
+                )
+            d_trf_datas.append(
+                TransformerData(
+                    model_output=d_model_output,
+                    wordpieces=trf_data.wordpieces,
+                    align=trf_data.align,
+                )
+            )
+        return d_trf_datas
+
+    return outputs, backprop

@@ -1,0 +1,127 @@
+"""Markdown tables from the metrics JSON of ``scripts/evaluate_zero_shot.py``.
+
+``render_markdown(json.load(open("metrics/zero_shot.json")))`` regenerates the table the
+script wrote, so a README or report can be rebuilt from the JSON alone. Accuracies are
+percentages with one decimal; a CI is shown as ``[lo, hi]``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+_GROUP_TITLES = (
+    ("low_resource", "Low-resource targets (zero-shot)"),
+    ("high_resource_reference", "High-resource reference languages (zero-shot)"),
+    ("english", "English (in-language)"),
+)
+
+
+def pct(x: Optional[float]) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def ci(pair: Optional[Sequence[Optional[float]]]) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return "–"
+    return f"[{pct(pair[0])}, {pct(pair[1])}]"
+
+
+def signed_pct(x: Optional[float]) -> str:
+    return "–" if x is None else f"{100 * x:+.1f}"
+
+
+def signed_ci(pair: Optional[Sequence[Optional[float]]]) -> str:
+    if not pair or pair[0] is None or pair[1] is None:
+        return "–"
+    return f"[{signed_pct(pair[0])}, {signed_pct(pair[1])}]"
+
+
+def _set_name(key: str, tb: Dict[str, Any]) -> str:
+    name = tb.get("treebank", key)
+    split = tb.get("split", "test")
+    return name if split == "test" else f"{name} ({split})"
+
+
+def _table(header: Sequence[str], rows: List[Sequence[str]], align: str) -> List[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out
+
+
+def render_markdown(metrics: Dict[str, Any]) -> str:
+    """The whole report: one table per group, the macro-average, GUM genres, domain pairs."""
+    lines: List[str] = ["# Zero-shot UPOS accuracy (gold words)", ""]
+    model = metrics.get("model") or {}
+    if model:
+        name = model.get("name") or model.get("path") or ""
+        version = model.get("version")
+        lines.append(f"Model: `{name}`" + (f" {version}" if version else ""))
+    settings = metrics.get("settings") or {}
+    if settings:
+        lines.append(
+            f"95% CI: percentile bootstrap over sentences, {settings.get('n_resamples')} resamples, "
+            f"seed {settings.get('seed')}."
+            + (f" Capped at {settings['max_sentences']} sentences per set." if settings.get("max_sentences") else "")
+        )
+    lines.append("")
+    treebanks = metrics.get("treebanks") or {}
+    for group, title in _GROUP_TITLES:
+        members = [(k, tb) for k, tb in treebanks.items() if tb.get("group") == group]
+        if not members:
+            continue
+        rows = [
+            [
+                _set_name(k, tb), tb.get("language", ""), tb.get("iso", ""),
+                f"{tb['sentences']:,}", f"{tb['words']:,}", pct(tb.get("accuracy")), ci(tb.get("ci95")),
+                "–" if tb.get("words_per_second") is None else f"{tb['words_per_second']:,.0f}",
+            ]
+            for k, tb in members
+        ]
+        lines += [f"## {title}", ""]
+        lines += _table(
+            ["treebank", "language", "iso", "sentences", "words", "UPOS acc. %", "95% CI", "words/s"],
+            rows, ["---", "---", "---", "--:", "--:", "--:", "---", "--:"],
+        )
+        lines.append("")
+    macro = metrics.get("macro_low_resource") or {}
+    if macro.get("n_treebanks"):
+        lines += [
+            "## Macro-average, low-resource targets",
+            "",
+            f"**{pct(macro.get('accuracy'))}** {ci(macro.get('ci95'))} over {macro['n_treebanks']} treebanks "
+            "(unweighted mean of treebank accuracies; CI from resampling sentences within every treebank "
+            "jointly).",
+            "",
+        ]
+    for key, genres in (metrics.get("gum_genres") or {}).items():
+        if not genres:
+            continue
+        rows = [
+            [g, f"{v['sentences']:,}", f"{v['words']:,}", pct(v.get("accuracy")), ci(v.get("ci95"))]
+            for g, v in genres.items()
+        ]
+        lines += [f"## Per genre: {key}", ""]
+        lines += _table(["genre", "sentences", "words", "UPOS acc. %", "95% CI"], rows,
+                        ["---", "--:", "--:", "--:", "---"])
+        lines.append("")
+    pairs = metrics.get("domain_pairs") or {}
+    if pairs:
+        rows = []
+        for key, p in pairs.items():
+            if p.get("missing"):
+                rows.append([p.get("label", key), p["a"], "missing", "", p["b"], "", "", "", ""])
+                continue
+            rows.append([
+                p.get("label", key), p["a"], pct(p.get("accuracy_a")), ci(p.get("ci95_a")),
+                p["b"], pct(p.get("accuracy_b")), ci(p.get("ci95_b")),
+                signed_pct(p.get("gap")), signed_ci(p.get("gap_ci95")),
+            ])
+        lines += ["## Domain pairs (gap = a − b, points)", ""]
+        lines += _table(["pair", "a", "acc. a %", "95% CI", "b", "acc. b %", "95% CI", "gap", "gap 95% CI"],
+                        rows, ["---", "---", "--:", "---", "---", "--:", "---", "--:", "---"])
+        lines.append("")
+    missing = metrics.get("missing") or []
+    if missing:
+        lines += ["## Not evaluated (test file missing)", ""]
+        lines += [f"- {m.get('treebank', m.get('key'))}: `{m.get('file')}`" for m in missing]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,100 @@
+"""A spacy-transformers TransformerModel whose backward pass reaches every layer.
+
+Stock spacy-transformers 1.4.0 backpropagates from ``last_hidden_state`` only
+(``_convert_transformer_outputs``): gradients that a listener returns for lower
+hidden states are silently dropped (../shared/docs/FINDINGS.md, section 2). Here the
+output conversion hands every hidden state that received a gradient to
+``torch.autograd.backward``.
+
+Gradient layout. A listener returns, per doc, a ``TransformerData`` whose
+``model_output`` holds arrays in this fixed order (``d_model_output_layout``):
+
+    position 0:        d last_hidden_state          (n_spans, n_wordpieces, H)
+    position 1 + l:    d hidden_states[l], l = 0..L (n_spans, n_wordpieces, H)
+
+spacy-transformers' ``Transformer.update`` stacks them by position across docs
+(``FullTransformerBatch.unsplit_by_doc``), so the order is all that survives. A
+stock listener sends position 0 only, which this model also accepts.
+"""
+import copy
+from typing import Callable, List, Optional
+
+from spacy.tokens import Doc
+from spacy_transformers.data_classes import FullTransformerBatch
+from spacy_transformers.layers.transformer_model import TransformerModel
+from thinc.api import Model
+from thinc.types import ArgsKwargs
+from transformers.file_utils import ModelOutput
+
+LAST_HIDDEN_STATE = "last_hidden_state"
+
+
+def hidden_state_key(layer: int) -> str:
+    """Key of hidden state ``layer`` (0 = embedding output) in a gradient ModelOutput."""
+    return f"d_hidden_state_{layer}"
+
+
+class FusionTransformerModel(TransformerModel):
+    """``TransformerModel`` that always outputs all hidden states and backprops
+    through each of them. Takes the same arguments as
+    ``spacy-transformers.TransformerModel.v3``."""
+
+    def __init__(
+        self,
+        name: str,
+        get_spans: Callable,
+        tokenizer_config: dict = {},
+        transformer_config: dict = {},
+        mixed_precision: bool = False,
+        grad_scaler_config: dict = {},
+    ):
+        transformer_config = {**transformer_config, "output_hidden_states": True}
+        super().__init__(
+            name,
+            get_spans,
+            tokenizer_config,
+            transformer_config,
+            mixed_precision,
+            grad_scaler_config,
+        )
+        self.layers[0].attrs["convert_outputs"] = convert_outputs_all_layers
+        self.attrs["init_args"] = dict(
+            tokenizer_config=tokenizer_config,
+            transformer_config=transformer_config,
+            mixed_precision=mixed_precision,
+            grad_scaler_config=grad_scaler_config,
+        )
+
+    def copy(self):
+        # Stock TransformerModel.copy drops the configs; keep them.
+        copied = FusionTransformerModel(
+            self.attrs["name"], self.attrs["get_spans"], **self.attrs["init_args"]
+        )
+        copied.dims = copy.deepcopy(self._dims)
+        copied.layers[0] = copy.deepcopy(self.layers[0])
+        copied.attrs["has_transformer"] = self.attrs["has_transformer"]
+        return copied
+
+
+def convert_outputs_all_layers(model: Model, inputs_outputs, is_train: bool):
+    """HFWrapper output conversion: identity forward, all-layer backward."""
+    _, model_output = inputs_outputs
+
+    def backprop(d_model_output: ModelOutput) -> ArgsKwargs:
+        grads = list(d_model_output.values())
+        tensors = [model_output.last_hidden_state]
+        if len(grads) > 1:
+            hidden_states = model_output.hidden_states
+            if hidden_states is None or len(grads) != 1 + len(hidden_states):
+                raise ValueError(
+                    f"Got gradients for {len(grads) - 1} hidden states, but the "
+                    f"transformer returned {0 if hidden_states is None else len(hidden_states)}"
+                )
+            tensors.extend(hidden_states)
+        pairs = [(t, g) for t, g in zip(tensors, grads) if g is not None]
+        return ArgsKwargs(
+            args=(tuple(t for t, _ in pairs),),
+            kwargs={"grad_tensors": tuple(g for _, g in pairs)},
+        )
+
+    return model_output, backprop

@@ -1,0 +1,36 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import build_tiny_bert, build_tiny_xlmr  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_UD = REPO.parent / "shared" / "ud"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: end-to-end tests (training, packaging)")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr(tmp_path_factory) -> Path:
+    return build_tiny_xlmr(tmp_path_factory.mktemp("tiny-xlmr") / "model")
+
+
+@pytest.fixture(scope="session", params=["bert", "xlmr"])
+def tiny_model(request, tiny_bert, tiny_xlmr) -> Path:
+    return {"bert": tiny_bert, "xlmr": tiny_xlmr}[request.param]

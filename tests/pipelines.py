@@ -1,0 +1,74 @@
+"""Build small fusion pipelines for tests from plain config dicts."""
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+FUSIONS: Dict[str, Dict] = {
+    "LastLayer": {"layers": [-1], "fusion": {"@layers": "layer_fusion.LastLayer.v1"}},
+    "DLFA": {"layers": [1, -1], "fusion": {"@layers": "layer_fusion.DLFA.v1"}},
+    "AIF": {"layers": [1, -1], "fusion": {"@layers": "layer_fusion.AIF.v1", "reduction": 4}},
+    "AIF3": {"layers": [0, 1, -1], "fusion": {"@layers": "layer_fusion.AIF.v1", "reduction": 4}},
+    "ScalarMix": {"layers": [0, 1, 2, 3], "fusion": {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.0}},
+    "LayerAttention": {"layers": [0, 1, 2, 3], "fusion": {"@layers": "layer_fusion.LayerAttention.v1"}},
+}
+
+POS_LABELS = ["NOUN", "VERB", "DET", "ADP", "ADJ", "PUNCT"]
+
+
+def transformer_config(model_dir: Path, architecture: str = "layer_fusion.TransformerModel.v1",
+                       window: int = 128, stride: int = 96) -> Dict:
+    return {
+        "model": {
+            "@architectures": architecture,
+            "name": str(model_dir),
+            "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride},
+            "tokenizer_config": {"use_fast": True},
+            "transformer_config": {"output_hidden_states": True},
+        }
+    }
+
+
+def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None) -> Dict:
+    spec = FUSIONS[fusion]
+    return {
+        "@architectures": "layer_fusion.FusionListener.v1",
+        "width": width,
+        "layers": layers if layers is not None else spec["layers"],
+        "fusion": spec["fusion"],
+        "pooling": {"@layers": "reduce_mean.v1"},
+    }
+
+
+def make_nlp(model_dir: Path, fusion: str = "LastLayer", width: int = 32, window: int = 128,
+             stride: int = 96, architecture: str = "layer_fusion.TransformerModel.v1",
+             layers: Optional[List[int]] = None) -> Language:
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config=transformer_config(model_dir, architecture, window, stride))
+    nlp.add_pipe(
+        "morphologizer",
+        config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
+                          "tok2vec": listener_config(width, fusion, layers)}},
+    )
+    return nlp
+
+
+def synthetic_examples(nlp: Language, n: int = 50):
+    """n tiny tagged sentences: the tag is a function of the word, so it is learnable."""
+    from spacy.training import Example
+
+    import random
+
+    rng = random.Random(0)
+    lexicon = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "mat": "NOUN", "house": "NOUN",
+               "sat": "VERB", "ran": "VERB", "on": "ADP", "to": "ADP", "big": "ADJ", "red": "ADJ", ".": "PUNCT"}
+    words = list(lexicon)
+    examples = []
+    for _ in range(n):
+        ws = [rng.choice(words) for _ in range(rng.randint(3, 9))]
+        doc = Doc(nlp.vocab, words=ws)
+        ref = Doc(nlp.vocab, words=ws, pos=[lexicon[w] for w in ws])
+        examples.append(Example(doc, ref))
+    return examples

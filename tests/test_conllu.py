@@ -1,0 +1,151 @@
+"""The CoNLL-U reader: words, spaces, UPOS, metadata, and errors that name file and line."""
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from layer_fusion.conllu import ConlluError, UPOS_TAGS, read_conllu
+
+UD_DIR = Path(__file__).resolve().parents[2] / "shared" / "ud"
+
+
+def row(tid, form, upos="NOUN", misc="_"):
+    return "\t".join([tid, form, "_", upos, "_", "_", "_", "_", "_", misc])
+
+
+def write(tmp_path, lines, name="x.conllu", newline="\n", bom=False, final_blank=True):
+    text = newline.join(lines) + (newline if final_blank else "")
+    path = tmp_path / name
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+SENT_MWT = [
+    "# newdoc id = doc1",
+    "# meta::genre = fiction",
+    "# sent_id = s1",
+    "# text = Del gato, no.",
+    row("1-2", "Del", "_", "SpaceAfter=No"),
+    row("1", "De", "ADP"),
+    row("2", "el", "DET"),
+    row("2.1", "ghost", "_"),
+    row("3", "gato", "NOUN", "SpaceAfter=No"),
+    row("4", ",", "PUNCT"),
+    row("5", "no", "ADV", "SpaceAfter=No|Other=1"),
+    row("6", ".", "PUNCT", "SpaceAfter=No"),
+    "",
+    "# sent_id = s2",
+    "# text = Sí",
+    row("1", "Sí", "INTJ"),
+    "",
+]
+
+
+def test_multiword_tokens_empty_nodes_and_spaces(tmp_path):
+    sents = list(read_conllu(write(tmp_path, SENT_MWT)))
+    assert len(sents) == 2
+    s = sents[0]
+    assert s.words == ["De", "el", "gato", ",", "no", "."]
+    assert s.upos == ["ADP", "DET", "NOUN", "PUNCT", "ADV", "PUNCT"]
+    # last part of the MWT takes its SpaceAfter=No; other parts get a space
+    assert s.spaces == [True, False, False, True, False, False]
+    assert s.sent_id == "s1" and s.text == "Del gato, no."
+    assert s.line == 1 and sents[1].line == 14
+
+
+def test_comments_and_document_metadata_are_inherited(tmp_path):
+    s1, s2 = read_conllu(write(tmp_path, SENT_MWT))
+    assert s1.meta["meta::genre"] == "fiction" and s1.meta["newdoc id"] == "doc1"
+    assert s2.meta["meta::genre"] == "fiction" and s2.doc_id == "doc1"
+    assert s2.genre == "fiction"
+    assert "text" in s2.meta and s2.meta["text"] == "Sí"
+    assert s2.meta["sent_id"] == "s2"
+
+
+def test_new_document_resets_document_metadata(tmp_path):
+    lines = SENT_MWT[:-1] + ["", "# newdoc id = doc2", "# sent_id = s3", row("1", "x"), ""]
+    sents = list(read_conllu(write(tmp_path, lines)))
+    assert sents[2].doc_id == "doc2" and "meta::genre" not in sents[2].meta
+    assert sents[2].genre is None
+
+
+@pytest.mark.parametrize(
+    "sent_id,expected",
+    [("GUM_vlog_radiology-12", "vlog"), ("weblog-blogspot.com_x-0001", "weblog"), ("plain-1", None)],
+)
+def test_genre_fallbacks(tmp_path, sent_id, expected):
+    (s,) = read_conllu(write(tmp_path, [f"# sent_id = {sent_id}", row("1", "a"), ""]))
+    assert s.genre == expected
+
+
+def test_crlf_bom_and_missing_final_blank_line(tmp_path):
+    lines = ["# sent_id = a", row("1", "one", "NUM"), row("2", "two", "NUM"), "", "# sent_id = b", row("1", "three", "NUM")]
+    path = write(tmp_path, lines, newline="\r\n", bom=True, final_blank=False)
+    sents = list(read_conllu(path))
+    assert [s.sent_id for s in sents] == ["a", "b"]
+    assert sents[0].words == ["one", "two"] and sents[1].words == ["three"]
+    assert all("\r" not in w for s in sents for w in s.words)
+    assert sents[1].upos == ["NUM"]
+
+
+def test_several_blank_lines_and_trailing_whitespace_line(tmp_path):
+    path = write(tmp_path, [row("1", "a"), "", "", "   ", row("1", "b"), "", ""])
+    assert [s.words for s in read_conllu(path)] == [["a"], ["b"]]
+
+
+def test_words_are_nfc_normalized(tmp_path):
+    decomposed = "e\u0301"  # e + combining acute
+    (s,) = read_conllu(write(tmp_path, [row("1", decomposed)]))
+    assert s.words == ["\u00e9"] and unicodedata.is_normalized("NFC", s.words[0])
+
+
+def test_empty_sentence_is_skipped_and_counted(tmp_path):
+    lines = ["# sent_id = only-comments", "", "# sent_id = empty-node", row("0.1", "x", "_"), "", row("1", "a"), ""]
+    reader = read_conllu(write(tmp_path, lines))
+    with pytest.warns(UserWarning, match="skipped 2"):
+        sents = list(reader)
+    assert [s.words for s in sents] == [["a"]]
+    assert reader.n_empty_skipped == 2 and reader.n_sentences == 1
+
+
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        ("1\tword\t_\tNOUN\t_\t_\t_\t_\t_", "expected 10 tab-separated columns, found 9"),
+        (row("x", "word"), "ID 'x' is not an integer"),
+        (row("2", "word", "NOUNN"), "UPOS 'NOUNN' is not one of the 17 UD tags"),
+        (row("3", "word"), "word id 3 out of sequence"),
+    ],
+)
+def test_malformed_line_names_file_and_line(tmp_path, bad, reason):
+    lines = ["# sent_id = ok", row("1", "fine"), "", "# sent_id = bad", row("1", "fine"), bad, ""]
+    path = write(tmp_path, lines, name="broken.conllu")
+    with pytest.raises(ConlluError) as info:
+        list(read_conllu(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}:6: ")
+    assert reason in message
+    assert "\n" not in message
+    assert isinstance(info.value, ValueError) and info.value.line_no == 6
+
+
+def test_error_line_numbers_count_crlf_lines(tmp_path):
+    path = write(tmp_path, [row("1", "a"), "", row("1", "b", "BAD")], newline="\r\n")
+    with pytest.raises(ConlluError, match=r"broken|x\.conllu:3: "):
+        list(read_conllu(path))
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        list(read_conllu(tmp_path / "nope.conllu"))
+
+
+@pytest.mark.skipif(not UD_DIR.is_dir(), reason="UD mirror not available")
+def test_real_treebank_counts_match_manifest():
+    # Tagalog-TRG: 128 sentences, 734 syntactic words (MANIFEST.tsv); GUM test has MWTs and genres.
+    sents = list(read_conllu(UD_DIR / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"))
+    assert len(sents) == 128 and sum(len(s) for s in sents) == 734
+    gum = list(read_conllu(UD_DIR / "UD_English-GUM" / "en_gum-ud-test.conllu"))
+    assert len(gum) == 1464 and sum(len(s) for s in gum) == 28397
+    assert all(s.genre and s.sent_id.startswith(f"GUM_{s.genre}_") for s in gum)
+    assert all(set(s.upos) <= UPOS_TAGS for s in gum)

@@ -1,0 +1,351 @@
+"""Evaluation: bootstrap CIs against slow references, scoring with a pipeline of known behaviour,
+aggregates, missing files, the targets config, JSON and markdown output."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.language import Language
+
+from layer_fusion import evaluation
+from layer_fusion.conllu import read_conllu
+from layer_fusion.evaluation import (
+    TreebankResult,
+    bootstrap_ci,
+    domain_pair,
+    evaluate_conllu,
+    evaluate_sentences,
+    evaluate_targets,
+    genre_breakdown,
+    load_targets,
+    macro_average,
+)
+from layer_fusion.report_table import render_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+UD_DIR = Path(__file__).resolve().parents[2] / "shared" / "ud"
+
+
+@Language.component("test_all_noun")
+def all_noun(doc):
+    for token in doc:
+        token.pos_ = "NOUN"
+    return doc
+
+
+def noun_nlp():
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("test_all_noun")
+    return nlp
+
+
+def row(tid, form, upos):
+    return "\t".join([tid, form, "_", upos, "_", "_", "_", "_", "_", "_"])
+
+
+def write_conllu(path, sentences):
+    """sentences: list of (sent_id, [(form, upos), ...])"""
+    lines = []
+    for sent_id, words in sentences:
+        lines.append(f"# sent_id = {sent_id}")
+        lines += [row(str(i), form, upos) for i, (form, upos) in enumerate(words, 1)]
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def slow_bootstrap(correct, totals, n_resamples, seed, alpha=0.05):
+    """Reference: one replicate at a time, plain python sums, same generator draws."""
+    rng = np.random.default_rng(seed)
+    n = len(correct)
+    accs = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        c = sum(int(correct[i]) for i in idx)
+        w = sum(int(totals[i]) for i in idx)
+        accs.append(c / w)
+    accs = sorted(accs)
+    return float(np.quantile(accs, alpha / 2)), float(np.quantile(accs, 1 - alpha / 2))
+
+
+def random_counts(n, seed=1):
+    rng = np.random.default_rng(seed)
+    totals = rng.integers(1, 30, size=n)
+    correct = rng.binomial(totals, 0.7)
+    return correct, totals
+
+
+# --- bootstrap ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_draw", [10**9, 37])  # one draw, and many small chunks
+def test_bootstrap_ci_equals_slow_reference(monkeypatch, max_draw):
+    monkeypatch.setattr(evaluation, "_MAX_DRAW", max_draw)
+    correct, totals = random_counts(23)
+    fast = bootstrap_ci(correct, totals, n_resamples=300, seed=7)
+    slow = slow_bootstrap(correct, totals, n_resamples=300, seed=7)
+    assert fast == pytest.approx(slow, abs=1e-12)
+
+
+def test_bootstrap_ci_properties():
+    correct, totals = random_counts(200)
+    point = correct.sum() / totals.sum()
+    lo, hi = bootstrap_ci(correct, totals, seed=3)
+    assert lo < point < hi
+    assert bootstrap_ci(correct, totals, seed=3) == (lo, hi)
+    assert bootstrap_ci(correct, totals, seed=4) != (lo, hi)
+    big_c, big_t = np.tile(correct, 16), np.tile(totals, 16)
+    blo, bhi = bootstrap_ci(big_c, big_t, seed=3)
+    assert blo < point < bhi
+    assert (bhi - blo) < 0.5 * (hi - lo)  # 16x the sentences: width shrinks ~4x
+
+
+def test_bootstrap_ci_degenerate_inputs():
+    assert bootstrap_ci(np.array([5, 3]), np.array([5, 3])) == (1.0, 1.0)
+    lo, hi = bootstrap_ci(np.array([], dtype=int), np.array([], dtype=int))
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+# --- scoring with a pipeline of known behaviour -----------------------------------------
+
+
+def test_evaluate_sentences_accuracy_is_noun_share(tmp_path):
+    path = write_conllu(tmp_path / "t.conllu", [
+        ("s1", [("Dogs", "NOUN"), ("bark", "VERB"), (".", "PUNCT")]),
+        ("s2", [("cats", "NOUN"), ("mice", "NOUN")]),
+        ("s3", [("run", "VERB")]),
+    ])
+    result = evaluate_sentences(noun_nlp(), read_conllu(path), batch_size=2, n_resamples=200)
+    assert result.sent_words.tolist() == [3, 2, 1]
+    assert result.sent_correct.tolist() == [1, 2, 0]
+    assert (result.sentences, result.words, result.correct) == (3, 6, 3)
+    assert result.accuracy == pytest.approx(3 / 6)
+    assert result.ci95 == bootstrap_ci(np.array([1, 2, 0]), np.array([3, 2, 1]), 200, 0)
+    assert result.words_per_second > 0
+
+
+@pytest.mark.skipif(not UD_DIR.is_dir(), reason="UD mirror not available")
+def test_evaluate_conllu_real_treebank_noun_share():
+    path = UD_DIR / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
+    gold = [tag for s in read_conllu(path) for tag in s.upos]
+    result = evaluate_conllu(noun_nlp(), path, batch_size=16, n_resamples=100)
+    assert result.words == len(gold) == 734
+    assert result.accuracy == pytest.approx(gold.count("NOUN") / len(gold))
+    capped = evaluate_conllu(noun_nlp(), path, max_sentences=10, n_resamples=100)
+    assert capped.sentences == 10
+
+
+def test_pipeline_that_changes_tokenization_is_an_error(tmp_path):
+    @Language.component("test_merge_first_two")
+    def merge(doc):
+        with doc.retokenize() as retok:
+            retok.merge(doc[0:2])
+        return doc
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("test_merge_first_two")
+    path = write_conllu(tmp_path / "t.conllu", [("s1", [("a", "X"), ("b", "X")])])
+    with pytest.raises(ValueError, match="changed the tokenization"):
+        evaluate_conllu(nlp, path)
+
+
+# --- aggregates --------------------------------------------------------------------------
+
+
+def make_result(name, correct, words, genres=None):
+    return TreebankResult(name=name, sent_words=words, sent_correct=correct, sent_genres=genres).compute_ci()
+
+
+def test_macro_average_point_and_reference_ci():
+    c1, w1 = random_counts(15, seed=1)
+    c2, w2 = random_counts(40, seed=2)
+    r1, r2 = make_result("a", c1, w1), make_result("b", c2, w2)
+    macro = macro_average([r1, r2], n_resamples=250, seed=5)
+    assert macro["accuracy"] == pytest.approx((r1.accuracy + r2.accuracy) / 2)
+    # reference: same generator, treebank a's 250 replicates then b's, one at a time
+    rng = np.random.default_rng(5)
+    reps = []
+    for c, w in ((c1, w1), (c2, w2)):
+        accs = []
+        for _ in range(250):
+            idx = rng.integers(0, len(c), size=len(c))
+            accs.append(c[idx].sum() / w[idx].sum())
+        reps.append(accs)
+    means = np.mean(reps, axis=0)
+    assert macro["ci95"] == pytest.approx([np.quantile(means, 0.025), np.quantile(means, 0.975)])
+    assert macro["ci95"][0] < macro["accuracy"] < macro["ci95"][1]
+    assert macro["n_treebanks"] == 2 and "within each treebank" in macro["method"]
+
+
+def test_domain_pair_gap_and_ci():
+    a = make_result("a", *random_counts(60, seed=1))
+    b = make_result("b", np.zeros(60, dtype=int) + 1, np.zeros(60, dtype=int) + 10)  # exactly 10%
+    pair = domain_pair(a, b, n_resamples=300, seed=0)
+    assert pair["gap"] == pytest.approx(a.accuracy - 0.1)
+    # b has no sampling variance, so the gap interval is a's interval shifted by 0.1
+    a_ci = bootstrap_ci(a.sent_correct, a.sent_words, 300, 0)
+    assert pair["gap_ci95"] == pytest.approx([a_ci[0] - 0.1, a_ci[1] - 0.1])
+    assert pair["accuracy_b"] == pytest.approx(0.1)
+
+
+def test_genre_breakdown():
+    result = make_result(
+        "gum", np.array([1, 2, 3, 0]), np.array([2, 2, 4, 1]), ["news", "vlog", "news", None]
+    )
+    genres = genre_breakdown(result, n_resamples=100)
+    assert set(genres) == {"news", "vlog", "unknown"}
+    assert genres["news"]["accuracy"] == pytest.approx(4 / 6) and genres["news"]["sentences"] == 2
+    assert genres["vlog"]["accuracy"] == 1.0 and genres["unknown"]["accuracy"] == 0.0
+    assert genre_breakdown(make_result("x", np.array([1]), np.array([1]))) == {}
+
+
+def test_treebank_result_json_round_trip():
+    result = make_result("gum", np.array([1, 2]), np.array([2, 3]), ["a", "b"])
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["per_sentence"] == {"words": [2, 3], "correct": [1, 2], "genre": ["a", "b"]}
+    back = TreebankResult.from_dict(data)
+    assert back.sent_correct.tolist() == [1, 2] and back.accuracy == result.accuracy
+    assert back.ci95 == pytest.approx(result.ci95) and back.sent_genres == ["a", "b"]
+
+
+# --- targets, missing files, the script ----------------------------------------------------
+
+
+TARGETS_CFG = """
+[treebanks]
+
+[treebanks.en_dev]
+treebank = "UD_English-Toy"
+language = "English"
+iso = "en"
+group = "english"
+split = "dev"
+file = "en_toy-ud-dev.conllu"
+
+[treebanks.xx_one]
+treebank = "UD_Toy-One"
+language = "Toy"
+iso = "xx"
+group = "low_resource"
+file = "one.conllu"
+
+[treebanks.xx_two]
+treebank = "UD_Toy-Two"
+language = "Toy"
+iso = "xx"
+group = "low_resource"
+file = "two.conllu"
+
+[treebanks.xx_gone]
+treebank = "UD_Toy-Gone"
+language = "Toy"
+iso = "xx"
+group = "low_resource"
+file = "gone.conllu"
+
+[domain_pairs]
+
+[domain_pairs.toy]
+a = "xx_one"
+b = "xx_two"
+label = "Toy: one vs two"
+
+[domain_pairs.half_missing]
+a = "xx_one"
+b = "xx_gone"
+
+[genre_breakdown]
+treebanks = ["en_dev"]
+"""
+
+
+@pytest.fixture
+def toy_ud(tmp_path):
+    ud = tmp_path / "ud"
+    write_conllu(ud / "UD_English-Toy" / "en_toy-ud-dev.conllu", [
+        ("GUM_news_a-1", [("x", "NOUN"), ("y", "VERB")]),
+        ("GUM_vlog_b-1", [("z", "NOUN")]),
+    ])
+    write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "NOUN"), ("b", "NOUN")]), ("2", [("c", "ADJ")])])
+    write_conllu(ud / "UD_Toy-Two" / "two.conllu", [("1", [("a", "VERB"), ("b", "NOUN")])])
+    cfg = tmp_path / "targets.cfg"
+    cfg.write_text(TARGETS_CFG, encoding="utf-8")
+    return ud, cfg
+
+
+def test_missing_test_file_is_reported_and_skipped(toy_ud):
+    ud, cfg = toy_ud
+    logged = []
+    metrics = evaluate_targets(noun_nlp(), ud, load_targets(cfg), n_resamples=50, progress=False, log=logged.append)
+    assert list(metrics["treebanks"]) == ["en_dev", "xx_one", "xx_two"]
+    assert [m["key"] for m in metrics["missing"]] == ["xx_gone"]
+    assert len(logged) == 1 and "xx_gone" in logged[0] and "gone.conllu" in logged[0]
+    macro = metrics["macro_low_resource"]
+    assert macro["treebanks"] == ["xx_one", "xx_two"]
+    assert macro["accuracy"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert metrics["domain_pairs"]["toy"]["gap"] == pytest.approx(2 / 3 - 1 / 2)
+    assert metrics["domain_pairs"]["half_missing"]["missing"] is True
+    assert metrics["gum_genres"]["en_dev"]["news"]["accuracy"] == pytest.approx(0.5)
+    one = metrics["treebanks"]["xx_one"]
+    assert (one["group"], one["iso"], one["language"]) == ("low_resource", "xx", "Toy")
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_load_targets_rejects_bad_config(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(TARGETS_CFG.replace('group = "english"', 'group = "englsh"'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[treebanks.en_dev\] group = 'englsh'"):
+        load_targets(bad)
+    bad.write_text(TARGETS_CFG.replace('b = "xx_two"', 'b = "xx_three"'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[domain_pairs.toy\] b = 'xx_three'"):
+        load_targets(bad)
+
+
+def test_project_targets_config():
+    targets = load_targets(REPO / "configs" / "targets.cfg")
+    groups = {t.group for t in targets.treebanks.values()}
+    assert groups == {"low_resource", "high_resource_reference", "english"}
+    assert {"en_ewt_dev", "en_ewt_test", "en_gum_test"} <= set(targets.treebanks)
+    assert not any(t.treebank.startswith("UD_English") for t in targets.select("low_resource"))
+    assert {(p["a"], p["b"]) for p in targets.domain_pairs.values()} == {
+        ("tl_trg", "tl_ugnayan"), ("ga_idt", "ga_twittirish"), ("ta_ttb", "ta_mwtt")
+    }
+    if UD_DIR.is_dir():
+        absent = {t.key for t in targets.treebanks.values() if not t.path(UD_DIR).is_file()}
+        assert absent == {"hi_hdtb", "ar_padt"}  # the two treebanks missing from the mirror
+        manifest = {
+            line.split("\t")[4]
+            for line in (UD_DIR / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
+            if line.split("\t")[3] == "test" and not line.startswith("UD_English")
+        }
+        listed = {f"{t.treebank}/{t.file}" for t in targets.treebanks.values() if t.group != "english"}
+        assert manifest <= listed  # every non-English test set in the mirror is listed
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):
+    ud, cfg = toy_ud
+    script = load_script("evaluate_zero_shot")
+    model_dir = tmp_path / "model"
+    noun_nlp().to_disk(model_dir)
+    nlp = spacy.load(model_dir)
+    out_json, out_md = tmp_path / "m" / "zs.json", tmp_path / "m" / "zs.md"
+    script.run(nlp, str(model_dir), ud, out_json, out_md, targets=cfg, n_resamples=50, progress=False)
+    metrics = json.loads(out_json.read_text(encoding="utf-8"))
+    assert metrics["model"]["path"] == str(model_dir) and metrics["seconds"] >= 0
+    assert metrics["treebanks"]["xx_one"]["accuracy"] == pytest.approx(2 / 3)
+    table = out_md.read_text(encoding="utf-8")
+    assert table == render_markdown(metrics)
+    assert "| UD_Toy-One | Toy | xx | 2 | 3 | 66.7 | [" in table
+    assert "UD_English-Toy (dev)" in table and "gone.conllu" in table
+    assert "| Toy: one vs two | xx_one | 66.7 |" in table and "+16.7" in table
+    assert sorted(p.name for p in out_json.parent.iterdir()) == ["zs.json", "zs.md"]  # no temp files left

@@ -1,0 +1,92 @@
+"""Tiny random BERT and XLM-R folders for tests, built offline.
+
+BERT gets a WordPiece vocabulary; XLM-R gets a SentencePiece unigram model trained
+on a few synthetic sentences, so both tokenizer families that spacy-transformers
+aligns differently are exercised. Nothing is downloaded.
+"""
+from pathlib import Path
+
+WORDS = (
+    "the a cat dog sat on mat and ran to house big small red blue is was "
+    "ọmọ ilé wá lọ bahay aso குழந்தை வீடு бала үй kitap hund katze haus"
+).split()
+
+SENTENCES = [
+    "the cat sat on the mat",
+    "a big dog ran to the house",
+    "the small red cat is on the blue mat",
+    "ọmọ wá sí ilé",
+    "ang aso ay nasa bahay",
+    "குழந்தை வீடு சென்றது",
+    "бала үйге барды",
+    "der hund und die katze",
+] * 20
+
+
+def build_tiny_bert(path: Path, hidden: int = 32, layers: int = 3) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    import torch
+
+    torch.manual_seed(0)
+    path.mkdir(parents=True, exist_ok=True)
+    chars = sorted({c for w in WORDS for c in w})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + chars + [f"##{c}" for c in chars]
+    vocab = list(dict.fromkeys(vocab))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=False, model_max_length=64)
+    tokenizer.save_pretrained(str(path))
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    BertModel(config).save_pretrained(str(path))
+    return path
+
+
+def build_tiny_xlmr(path: Path, hidden: int = 32, layers: int = 3) -> Path:
+    import sentencepiece as spm
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    torch.manual_seed(0)
+    path.mkdir(parents=True, exist_ok=True)
+    corpus = path / "corpus.txt"
+    corpus.write_text("\n".join(SENTENCES + WORDS), encoding="utf8")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(path / "sentencepiece.bpe"),
+        vocab_size=80,
+        model_type="unigram",
+        character_coverage=1.0,
+        bos_id=-1,
+        eos_id=-1,
+        pad_id=-1,
+        unk_id=0,
+        minloglevel=2,
+    )
+    corpus.unlink()
+    (path / "sentencepiece.bpe.vocab").unlink()
+    tokenizer = XLMRobertaTokenizerFast(
+        vocab_file=str(path / "sentencepiece.bpe.model"), model_max_length=64
+    )
+    tokenizer.save_pretrained(str(path))
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64 + 2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    XLMRobertaModel(config).save_pretrained(str(path))
+    return path
