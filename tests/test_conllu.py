@@ -71,11 +71,12 @@ def test_new_document_resets_document_metadata(tmp_path):
 
 @pytest.mark.parametrize(
     "sent_id,expected",
-    [("GUM_vlog_radiology-12", "vlog"), ("weblog-blogspot.com_x-0001", "weblog"), ("plain-1", None)],
+    [("GUM_vlog_radiology-12", ("vlog", None)), ("weblog-blogspot.com_x-0001", (None, "weblog")),
+     ("reviews-005N-0001", (None, "reviews")), ("plain-1", (None, None))],
 )
 def test_genre_fallbacks(tmp_path, sent_id, expected):
     (s,) = read_conllu(write(tmp_path, [f"# sent_id = {sent_id}", row("1", "a"), ""]))
-    assert s.genre == expected
+    assert (s.genre, s.ewt_genre()) == expected
 
 
 def test_crlf_bom_and_missing_final_blank_line(tmp_path):

@@ -31,7 +31,7 @@ _INT_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
 _EMPTY_ID = re.compile(r"^(0|[1-9][0-9]*)\.[1-9][0-9]*$")
 _GUM_SENT_ID = re.compile(r"^GUM_([a-z]+)_")
-# EWT document ids start with their subcorpus, which the EWT README lists as its genres.
+# EWT document ids start with their subcorpus, the five genres its README lists.
 _EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 _DOC_LEVEL_KEYS = ("newdoc id", "newdoc")
 _DOC_LEVEL_PREFIXES = ("meta::", "global.")
@@ -74,8 +74,9 @@ class Sentence:
     def genre(self) -> Optional[str]:
         """The genre the treebank records, if any.
 
-        Order: ``# meta::genre`` (GUM), the GUM sent_id pattern ``GUM_<genre>_<doc>-<n>``,
-        then the EWT document-id prefix (``answers|email|newsgroup|reviews|weblog``-...).
+        Order: ``# meta::genre`` (GUM, inherited from the document), then the GUM sent_id
+        pattern ``GUM_<genre>_<doc>-<n>``. Treebank-specific conventions beyond these (EWT's
+        subcorpus prefix of document ids) are left to the caller: see ``ewt_genre``.
         """
         genre = self.meta.get("meta::genre")
         if genre:
@@ -84,6 +85,12 @@ class Sentence:
             match = _GUM_SENT_ID.match(self.sent_id)
             if match:
                 return match.group(1)
+        return None
+
+    def ewt_genre(self) -> Optional[str]:
+        """EWT's subcorpus (answers, email, newsgroup, reviews, weblog): the prefix of its
+        document ids and sent_ids. Only meaningful for UD_English-EWT; other treebanks use
+        similar prefixes with other meanings (ArmTDP has ``news-`` and ``reviews-`` ids)."""
         for key in (self.doc_id, self.sent_id):
             if key:
                 prefix = key.split("-", 1)[0]

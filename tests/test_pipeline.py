@@ -1,0 +1,132 @@
+"""Training, freezing, serialization and configuration errors of fusion pipelines."""
+import numpy
+import pytest
+import spacy
+import torch
+from pipelines import make_nlp, synthetic_examples
+
+from layer_fusion.fusion_layer import torch_module
+
+
+def _fusion(nlp) -> torch.nn.Module:
+    return torch_module(nlp.get_pipe("morphologizer").model.get_ref("tok2vec").get_ref("fusion"))
+
+
+def _state(module: torch.nn.Module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _train(nlp, steps: int = 5, frozen: bool = False):
+    examples = synthetic_examples(nlp, 30)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        if frozen:
+            nlp.update(examples, sgd=optimizer, exclude=["transformer"], annotates=["transformer"])
+        else:
+            nlp.update(examples, sgd=optimizer)
+    return examples
+
+
+@pytest.mark.parametrize("fusion", ["DLFA", "AIF", "ScalarMix", "LayerAttention"])
+def test_frozen_transformer_trains_only_the_fusion(tiny_bert, fusion):
+    nlp = make_nlp(tiny_bert, fusion)
+    examples = synthetic_examples(nlp, 30)
+    optimizer = nlp.initialize(lambda: examples)
+    trf_before = _state(nlp.get_pipe("transformer").model.transformer)
+    fusion_before = _state(_fusion(nlp))
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer, exclude=["transformer"], annotates=["transformer"])
+    trf_after = _state(nlp.get_pipe("transformer").model.transformer)
+    assert all(torch.equal(trf_before[k], trf_after[k]) for k in trf_before)
+    changed = [k for k in fusion_before if not torch.equal(fusion_before[k], _state(_fusion(nlp))[k])]
+    assert changed, "fusion parameters did not move"
+
+
+def test_trainable_transformer_moves(tiny_bert):
+    nlp = make_nlp(tiny_bert, "AIF")
+    examples = synthetic_examples(nlp, 30)
+    optimizer = nlp.initialize(lambda: examples)
+    before = _state(nlp.get_pipe("transformer").model.transformer)
+    # Two steps: the tagger's output layer starts at zero, so the first step sends
+    # no gradient into the transformer.
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer)
+    after = _state(nlp.get_pipe("transformer").model.transformer)
+    assert not torch.equal(before["embeddings.word_embeddings.weight"], after["embeddings.word_embeddings.weight"])
+
+
+@pytest.mark.parametrize("fusion", ["LastLayer", "AIF", "ScalarMix"])
+def test_round_trip_gives_identical_tags_and_parameters(tiny_model, fusion, tmp_path):
+    nlp = make_nlp(tiny_model, fusion)
+    _train(nlp, steps=3)
+    texts = ["the big cat sat on the red mat", "a dog ran to the house", "ọmọ wá sí ilé", ""]
+    before = [[t.pos_ for t in d] for d in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    after = [[t.pos_ for t in d] for d in loaded.pipe(texts)]
+    assert before == after
+    a, b = _state(_fusion(nlp)), _state(_fusion(loaded))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    scores_a = nlp.get_pipe("morphologizer").predict([nlp(texts[0])])
+    scores_b = loaded.get_pipe("morphologizer").predict([loaded(texts[0])])
+    numpy.testing.assert_array_equal(scores_a, scores_b)
+
+
+def _first_batch(nlp):
+    examples = synthetic_examples(nlp, 5)
+    nlp.initialize(lambda: examples)
+    nlp("the cat sat")
+
+
+def test_layer_out_of_range_names_layers(tiny_bert):
+    nlp = make_nlp(tiny_bert, "DLFA", layers=[7, -1])  # 4 hidden states: 0..3
+    with pytest.raises(ValueError, match=r"layers=\[7, -1\].*out of range.*4 hidden states"):
+        _first_batch(nlp)
+
+
+def test_width_mismatch_names_width(tiny_bert):
+    nlp = make_nlp(tiny_bert, "LastLayer", width=48)
+    with pytest.raises(ValueError, match=r"width=48 .*hidden size 32"):
+        _first_batch(nlp)
+
+
+def test_empty_layers_is_rejected(tiny_bert):
+    with pytest.raises(ValueError, match="layers is empty"):
+        make_nlp(tiny_bert, "LastLayer", layers=[])
+
+
+@pytest.mark.parametrize("fusion", ["DLFA", "AIF"])
+def test_two_layer_fusion_with_one_layer(tiny_bert, fusion):
+    with pytest.raises(ValueError, match=rf"{fusion}.v1 needs .*2 layer.* in 'layers=\[-1\]', got 1"):
+        make_nlp(tiny_bert, fusion, layers=[-1])
+
+
+def test_last_layer_takes_one_layer(tiny_bert):
+    with pytest.raises(ValueError, match=r"LastLayer.v1 needs exactly 1 layer"):
+        make_nlp(tiny_bert, "LastLayer", layers=[0, -1])
+
+
+def test_unregistered_fusion_names_the_function(tiny_bert):
+    from pipelines import FUSIONS
+
+    FUSIONS["Nope"] = {"layers": [-1], "fusion": {"@layers": "layer_fusion.Nope.v1"}}
+    try:
+        with pytest.raises(Exception, match=r"layer_fusion\.Nope\.v1"):
+            make_nlp(tiny_bert, "Nope")
+    finally:
+        del FUSIONS["Nope"]
+
+
+def test_stock_transformer_without_hidden_states_is_explained(tiny_bert):
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": "spacy-transformers.TransformerModel.v3", "name": str(tiny_bert),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96},
+        "transformer_config": {"output_hidden_states": False}}})
+    from pipelines import listener_config
+
+    nlp.add_pipe("morphologizer", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener_config(32, "LastLayer")}})
+    with pytest.raises(ValueError, match="layer_fusion.TransformerModel.v1"):
+        _first_batch(nlp)
