@@ -16,6 +16,7 @@ from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from . import fusion as modules
+from . import freezing  # noqa: F401  (registers layer_fusion.freeze_parameters.v1)
 from .fusion_layer import bind_fusion, fusion_layer
 from .layer_pooling import layer_pooling
 from .listener import FusionTransformerListener

@@ -91,7 +91,8 @@ def convert_outputs_all_layers(model: Model, inputs_outputs, is_train: bool):
                     f"transformer returned {0 if hidden_states is None else len(hidden_states)}"
                 )
             tensors.extend(hidden_states)
-        pairs = [(t, g) for t, g in zip(tensors, grads) if g is not None]
+        # Frozen parameters (requires_grad=False everywhere) leave nothing to do.
+        pairs = [(t, g) for t, g in zip(tensors, grads) if g is not None and t.requires_grad]
         return ArgsKwargs(
             args=(tuple(t for t, _ in pairs),),
             kwargs={"grad_tensors": tuple(g for _, g in pairs)},

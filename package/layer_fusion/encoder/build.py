@@ -137,6 +137,10 @@ def build_encoder(
         _write_marker(tmp, image_path, tokenizer_json_path, n_params)
         _make_readable(tmp)
         _replace_dir(tmp, output_dir)
+    except OSError as err:
+        raise EncoderBuildError(
+            f"cannot write {output_dir}: {err.strerror or err}; free disk space or pick another OUTPUT_DIR"
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     size = sum(f.stat().st_size for f in output_dir.iterdir())
@@ -239,7 +243,10 @@ def _write_tokenizer(tokenizer: Dict[str, Any], tokenizer_json_path: Path, folde
     for text in _PROBE_TEXTS:
         ids = fast(text)["input_ids"]
         if ids != [0] + [spm_to_hf_id(i) for i in sp.encode(text)] + [2] or ids != slow(text)["input_ids"]:
-            raise EncoderBuildError(f"rebuilt sentencepiece.bpe.model disagrees with tokenizer.json on {text!r}")
+            raise EncoderBuildError(
+                f"rebuilt sentencepiece.bpe.model disagrees with tokenizer.json on {text!r}; "
+                f"check that sentencepiece and tokenizers are the versions in pyproject.toml"
+            )
 
 
 def _write_marker(folder: Path, image_path: Path, tokenizer_json_path: Path, n_params: int) -> None:
@@ -302,7 +309,12 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         old = target.parent / f".{target.name}.old-{os.getpid()}"
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)  # put the previous build back rather than leave nothing
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

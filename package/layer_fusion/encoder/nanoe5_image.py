@@ -41,7 +41,7 @@ _HEADER = struct.Struct("<4sIiiiiiiifi")  # 44 bytes
 _TOK_HEAD = struct.Struct("<iiiiiQ")  # n_pieces, bos, eos, pad, unk, bloblen
 _Q4_BLOCK_DTYPE = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
-# Per-layer tensors: image suffix -> (HF parameter under encoder.layer.{l}., shape kind)
+# Per-layer tensors in file order: image suffix -> HF parameter under encoder.layer.{l}.
 _LAYER_TENSORS: List[Tuple[str, str]] = [
     ("q.w", "attention.self.query.weight"),
     ("q.b", "attention.self.query.bias"),

@@ -1,10 +1,12 @@
-"""Tiny random BERT and XLM-R folders for tests, built offline.
+"""Tiny random BERT and XLM-R folders for tests and smoke runs, built offline.
 
 BERT gets a WordPiece vocabulary; XLM-R gets a SentencePiece unigram model trained
-on a few synthetic sentences, so both tokenizer families that spacy-transformers
-aligns differently are exercised. Nothing is downloaded.
+on a few sentences (synthetic ones, or those you pass), so both tokenizer
+families that spacy-transformers aligns differently are exercised. The weights are
+random: these models check plumbing, never accuracy. Nothing is downloaded.
 """
 from pathlib import Path
+from typing import Iterable, Optional
 
 WORDS = (
     "the a cat dog sat on mat and ran to house big small red blue is was "
@@ -24,6 +26,7 @@ SENTENCES = [
 
 
 def build_tiny_bert(path: Path, hidden: int = 32, layers: int = 3) -> Path:
+    """A random BERT with a WordPiece vocabulary of the synthetic words' pieces."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     import torch
@@ -34,7 +37,7 @@ def build_tiny_bert(path: Path, hidden: int = 32, layers: int = 3) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + chars + [f"##{c}" for c in chars]
     vocab = list(dict.fromkeys(vocab))
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=False, model_max_length=64)
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=False, model_max_length=512)
     tokenizer.save_pretrained(str(path))
     config = BertConfig(
         vocab_size=len(vocab),
@@ -42,7 +45,7 @@ def build_tiny_bert(path: Path, hidden: int = 32, layers: int = 3) -> Path:
         num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=37,
-        max_position_embeddings=64,
+        max_position_embeddings=512,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
@@ -50,7 +53,16 @@ def build_tiny_bert(path: Path, hidden: int = 32, layers: int = 3) -> Path:
     return path
 
 
-def build_tiny_xlmr(path: Path, hidden: int = 32, layers: int = 3) -> Path:
+def build_tiny_xlmr(
+    path: Path,
+    hidden: int = 32,
+    layers: int = 3,
+    sentences: Optional[Iterable[str]] = None,
+    vocab_size: int = 80,
+) -> Path:
+    """A random XLM-R with ``layers`` layers of width ``hidden`` and a unigram
+    SentencePiece vocabulary trained on ``sentences`` (default: a few synthetic
+    multilingual ones)."""
     import sentencepiece as spm
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
@@ -58,11 +70,12 @@ def build_tiny_xlmr(path: Path, hidden: int = 32, layers: int = 3) -> Path:
     torch.manual_seed(0)
     path.mkdir(parents=True, exist_ok=True)
     corpus = path / "corpus.txt"
-    corpus.write_text("\n".join(SENTENCES + WORDS), encoding="utf8")
+    text = list(sentences) if sentences is not None else SENTENCES + WORDS
+    corpus.write_text("\n".join(text), encoding="utf8")
     spm.SentencePieceTrainer.train(
         input=str(corpus),
         model_prefix=str(path / "sentencepiece.bpe"),
-        vocab_size=80,
+        vocab_size=vocab_size,
         model_type="unigram",
         character_coverage=1.0,
         bos_id=-1,
@@ -74,7 +87,7 @@ def build_tiny_xlmr(path: Path, hidden: int = 32, layers: int = 3) -> Path:
     corpus.unlink()
     (path / "sentencepiece.bpe.vocab").unlink()
     tokenizer = XLMRobertaTokenizerFast(
-        vocab_file=str(path / "sentencepiece.bpe.model"), model_max_length=64
+        vocab_file=str(path / "sentencepiece.bpe.model"), model_max_length=512
     )
     tokenizer.save_pretrained(str(path))
     config = XLMRobertaConfig(
@@ -83,7 +96,7 @@ def build_tiny_xlmr(path: Path, hidden: int = 32, layers: int = 3) -> Path:
         num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=37,
-        max_position_embeddings=64 + 2,
+        max_position_embeddings=512 + 2,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         pad_token_id=tokenizer.pad_token_id,

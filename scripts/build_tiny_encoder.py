@@ -1,0 +1,40 @@
+"""Build a tiny random XLM-R encoder folder for the smoke workflow.
+
+Its SentencePiece vocabulary is trained on English UD text (the training language
+only), its weights are random: it checks that every step runs, not accuracy.
+"""
+import shutil
+import tempfile
+from itertools import islice
+from pathlib import Path
+
+import typer
+from wasabi import msg
+
+from layer_fusion.conllu import read_conllu
+from layer_fusion.tiny_models import build_tiny_xlmr
+
+
+def main(
+    output_dir: Path = typer.Argument(..., help="Folder to write the HF model to"),
+    conllu: Path = typer.Argument(..., help="CoNLL-U file whose sentences train the vocabulary"),
+    layers: int = typer.Option(6, help="Transformer layers"),
+    hidden: int = typer.Option(32, help="Hidden size"),
+    max_sentences: int = typer.Option(2000, help="Sentences used for the vocabulary"),
+):
+    if (output_dir / "config.json").exists():
+        msg.info(f"{output_dir} exists, nothing to do")
+        return
+    sentences = [" ".join(s.words) for s in islice(read_conllu(conllu), max_sentences)]
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=output_dir.parent))
+    try:
+        build_tiny_xlmr(tmp / "model", hidden=hidden, layers=layers, sentences=sentences, vocab_size=1000)
+        (tmp / "model").rename(output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    msg.good(f"Tiny random encoder ({layers} layers, width {hidden}) in {output_dir}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,134 @@
+"""Convert UD CoNLL-U files to spaCy DocBins for a UPOS morphologizer.
+
+Writes OUTPUT_DIR/train.spacy and OUTPUT_DIR/dev.spacy (English EWT train/dev by default) and
+OUTPUT_DIR/test/<key>.spacy for every evaluation set in the targets config. Each Doc holds
+the gold syntactic words (multiword tokens split as in the treebank, NFC-normalized), their
+spaces (SpaceAfter=No) and UPOS in token.pos; tag_ and morph stay empty. doc.user_data keeps
+sent_id, doc_id, treebank, and genre where the treebank records one (GUM: # meta::genre or
+the sent_id; EWT: the subcorpus prefix of its document ids). Every file is written to
+a temporary name and renamed, so nothing is left half-written.
+
+    python scripts/convert_ud.py ../shared/ud corpus [--targets configs/targets.cfg] [--max-sentences N]
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import typer
+from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
+from tqdm import tqdm
+from wasabi import msg
+
+from layer_fusion.conllu import Sentence, read_conllu
+from layer_fusion.evaluation import load_targets
+
+DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
+app = typer.Typer(add_completion=False)
+
+
+def sentence_to_doc(vocab: Vocab, sentence: Sentence, treebank: str) -> Doc:
+    doc = Doc(vocab, words=sentence.words, spaces=sentence.spaces, pos=sentence.upos)
+    doc.user_data["sent_id"] = sentence.sent_id
+    doc.user_data["treebank"] = treebank
+    if sentence.doc_id:
+        doc.user_data["doc_id"] = sentence.doc_id
+    genre = sentence.ewt_genre() if treebank == "UD_English-EWT" else sentence.genre
+    if genre:
+        doc.user_data["genre"] = genre
+    return doc
+
+
+def convert_file(
+    path: Path, output: Path, treebank: str, vocab: Vocab, max_sentences: Optional[int] = None
+) -> dict:
+    """Convert one CoNLL-U file to a DocBin at ``output`` (atomically). Returns counts."""
+    doc_bin = DocBin(store_user_data=True)
+    sentences = words = 0
+    for sentence in _take(read_conllu(path), max_sentences):
+        doc_bin.add(sentence_to_doc(vocab, sentence, treebank))
+        sentences += 1
+        words += len(sentence)
+    write_bytes_atomic(output, doc_bin.to_bytes())
+    return {"sentences": sentences, "words": words}
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _take(items: Iterable, n: Optional[int]):
+    for i, item in enumerate(items):
+        if n is not None and i >= n:
+            return
+        yield item
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@app.command()
+def main(
+    ud_dir: Path = typer.Argument(..., help="Folder with the UD_* treebank folders", exists=True, file_okay=False),
+    output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy and test/ go"),
+    targets: Path = typer.Option(DEFAULT_TARGETS, "--targets", help="Evaluation sets (test/*.spacy)"),
+    max_sentences: Optional[int] = typer.Option(
+        None, "--max-sentences", min=1, help="Cap on sentences per output file (smoke runs)"
+    ),
+    train_file: str = typer.Option(
+        "UD_English-EWT/en_ewt-ud-train.conllu", "--train-file", help="Training CoNLL-U, relative to UD_DIR"
+    ),
+    dev_file: str = typer.Option(
+        "UD_English-EWT/en_ewt-ud-dev.conllu", "--dev-file", help="Dev CoNLL-U, relative to UD_DIR"
+    ),
+):
+    """Write train.spacy, dev.spacy (English) and test/<key>.spacy (targets) from UD CoNLL-U."""
+    start = time.perf_counter()
+    spec = load_targets(targets)
+    vocab = Vocab()
+    jobs = [
+        ("train", ud_dir / train_file, output_dir / "train.spacy", Path(train_file).parts[0]),
+        ("dev", ud_dir / dev_file, output_dir / "dev.spacy", Path(dev_file).parts[0]),
+    ]
+    jobs += [
+        (t.key, t.path(ud_dir), output_dir / "test" / f"{t.key}.spacy", t.treebank)
+        for t in spec.treebanks.values()
+    ]
+    rows, missing = [], []
+    for name, src, dst, treebank in tqdm(jobs, desc="treebanks", unit="file"):
+        if not src.is_file():
+            if name in ("train", "dev"):
+                msg.fail(f"{name}: {src} not found", exits=1)
+            missing.append((name, str(src)))
+            continue
+        counts = convert_file(src, dst, treebank, vocab, max_sentences)
+        rows.append((name, treebank, counts["sentences"], counts["words"], str(dst)))
+    msg.table(rows, header=("set", "treebank", "sentences", "words", "output"), divider=True,
+              aligns=("l", "l", "r", "r", "l"))
+    for name, src in missing:
+        msg.warn(f"{name}: test file not found, skipped: {src}")
+    msg.good(
+        f"Wrote {len(rows)} DocBins ({sum(r[2] for r in rows):,} sentences, {sum(r[3] for r in rows):,} words) "
+        f"to {output_dir} in {time.perf_counter() - start:.1f}s"
+    )
+
+
+if __name__ == "__main__":
+    app()

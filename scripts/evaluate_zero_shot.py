@@ -1,0 +1,115 @@
+"""Zero-shot UPOS accuracy of a trained pipeline on every evaluation set in the targets config.
+
+Scores token.pos_ on gold syntactic words, with 95% sentence-bootstrap CIs; adds the
+macro-average over the low-resource group, the GUM per-genre breakdown and the domain pairs.
+Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) and, with
+--table, a markdown table rendered from that JSON by layer_fusion.report_table.render_markdown.
+
+    python scripts/evaluate_zero_shot.py training/model-best ../shared/ud metrics/zero_shot.json \
+        --table metrics/zero_shot.md [--batch-size 64] [--n-resamples 1000] [--max-sentences N]
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import spacy
+import typer
+from wasabi import msg
+
+from layer_fusion.evaluation import evaluate_targets, load_targets
+from layer_fusion.report_table import pct, ci, render_markdown
+
+DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
+app = typer.Typer(add_completion=False)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(
+    nlp,
+    model: str,
+    ud_dir: Path,
+    output_json: Path,
+    table: Optional[Path] = None,
+    targets: Path = DEFAULT_TARGETS,
+    batch_size: int = 64,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    max_sentences: Optional[int] = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate a loaded pipeline and write the outputs; returns the metrics dict."""
+    start = time.perf_counter()
+    spec = load_targets(targets)
+    metrics = evaluate_targets(
+        nlp, ud_dir, spec, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
+        max_sentences=max_sentences, progress=progress,
+    )
+    meta = nlp.meta
+    metrics["model"] = {
+        "path": model,
+        "name": f"{meta.get('lang', '')}_{meta.get('name', '')}",
+        "version": meta.get("version"),
+        "spacy_version": meta.get("spacy_version"),
+        "pipeline": list(nlp.pipe_names),
+    }
+    metrics["settings"]["targets"] = str(targets)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    write_text_atomic(output_json, json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
+    if table is not None:
+        write_text_atomic(table, render_markdown(metrics))
+    return metrics
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@app.command()
+def main(
+    model: str = typer.Argument(..., help="Pipeline path or installed package name"),
+    ud_dir: Path = typer.Argument(..., help="Folder with the UD_* treebank folders", exists=True, file_okay=False),
+    output_json: Path = typer.Argument(..., help="Metrics JSON to write"),
+    table: Optional[Path] = typer.Option(None, "--table", help="Also write a markdown table here"),
+    targets: Path = typer.Option(DEFAULT_TARGETS, "--targets", exists=True, dir_okay=False),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per set (smoke runs)"),
+):
+    """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
+    nlp = spacy.load(model)
+    metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences)
+    macro = metrics["macro_low_resource"]
+    if macro.get("n_treebanks"):
+        msg.good(
+            f"Macro UPOS accuracy, {macro['n_treebanks']} low-resource treebanks: "
+            f"{pct(macro['accuracy'])} {ci(macro['ci95'])}"
+        )
+    if metrics["missing"]:
+        msg.warn(f"{len(metrics['missing'])} test file(s) missing: "
+                 + ", ".join(m["key"] for m in metrics["missing"]))
+    msg.good(f"Wrote {output_json}" + (f" and {table}" if table else "") + f" ({metrics['seconds']}s)")
+
+
+if __name__ == "__main__":
+    app()

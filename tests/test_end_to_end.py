@@ -1,0 +1,144 @@
+"""End to end: `spacy train` and `spacy package` for every fusion, the smoke
+workflow, and the wheels installed into a fresh virtualenv and loaded from
+another directory with `spacy.load`.
+
+The fresh venv gets torch from the local CPU wheel first (as the README says),
+then the wheels; their other dependencies come from the package index (or pip's
+cache).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from conftest import REPO, SHARED_UD
+
+pytestmark = pytest.mark.slow
+
+FUSION_CONFIGS = {
+    "lastlayer": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
+    "dlfa": ([1, -1], {"@layers": "layer_fusion.DLFA.v1"}),
+    "aif": ([1, -1], {"@layers": "layer_fusion.AIF.v1", "reduction": 4}),
+    "scalarmix": ([0, 1, 2, 3], {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1}),
+    "layerattention": ([0, 1, 2, 3], {"@layers": "layer_fusion.LayerAttention.v1"}),
+}
+UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
+        "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}
+YORUBA = "Ọmọ náà lọ sí ilé ìwé ní àná ."
+
+
+def run(cmd, cwd=REPO, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _synthetic_corpus(path: Path, n: int = 50) -> Path:
+    import random
+
+    rng = random.Random(0)
+    lexicon = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "house": "NOUN",
+               "sat": "VERB", "ran": "VERB", "on": "ADP", "to": "ADP", "big": "ADJ", ".": "PUNCT"}
+    nlp = spacy.blank("xx")
+    db = DocBin()
+    for _ in range(n):
+        words = [rng.choice(list(lexicon)[:-1]) for _ in range(rng.randint(3, 8))] + ["."]
+        db.add(Doc(nlp.vocab, words=words, pos=[lexicon[w] for w in words]))
+    db.to_disk(path)
+    return path
+
+
+def _fusion_config(tmp: Path, name: str) -> Path:
+    config = spacy.util.load_config(REPO / "configs" / "aif.cfg")
+    layers, fusion = FUSION_CONFIGS[name]
+    tok2vec = config["components"]["morphologizer"]["model"]["tok2vec"]
+    tok2vec["layers"] = layers
+    tok2vec["width"] = 32
+    tok2vec["fusion"] = fusion
+    path = tmp / f"{name}.cfg"
+    config.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fusion_wheels(tmp_path_factory, tiny_xlmr):
+    """One trained and packaged tiny pipeline per fusion: {name: wheel path}."""
+    tmp = tmp_path_factory.mktemp("fusion-wheels")
+    corpus = _synthetic_corpus(tmp / "train.spacy")
+    wheels = {}
+    for name in FUSION_CONFIGS:
+        out = tmp / name
+        run([sys.executable, "-m", "spacy", "train", str(_fusion_config(tmp, name)),
+             "--output", str(out), "--paths.train", str(corpus), "--paths.dev", str(corpus),
+             "--paths.encoder", str(tiny_xlmr), "--training.max_steps", "6",
+             "--training.eval_frequency", "3", "--training.optimizer.learn_rate.warmup_steps", "1"])
+        (tmp / "packages").mkdir(exist_ok=True)
+        run([sys.executable, "-m", "spacy", "package", str(out / "model-best"), str(tmp / "packages"),
+             "--name", f"fusion_{name}", "--version", "0.0.1", "--meta-path",
+             str(REPO / "configs" / "package_meta.json"), "--build", "wheel", "--force"])
+        (wheel,) = (tmp / "packages").glob(f"xx_fusion_{name}-0.0.1/dist/*.whl")
+        wheels[f"xx_fusion_{name}"] = wheel
+    return wheels
+
+
+@pytest.fixture(scope="module")
+def smoke_outputs(tmp_path_factory):
+    """`spacy project run smoke` into a temporary smoke_dir."""
+    if not (SHARED_UD / "MANIFEST.tsv").exists():
+        pytest.fail(f"UD mirror not found at {SHARED_UD}; CI needs ../shared/ud")
+    smoke_dir = tmp_path_factory.mktemp("smoke")
+    run([sys.executable, "-m", "spacy", "project", "run", "smoke", ".",
+         "--vars.ud_dir", str(SHARED_UD), "--vars.smoke_dir", str(smoke_dir)])
+    return smoke_dir
+
+
+def test_smoke_workflow_outputs(smoke_outputs):
+    metrics = json.loads((smoke_outputs / "metrics" / "zero_shot.json").read_text())
+    assert "macro_low_resource" in metrics
+    table = (smoke_outputs / "metrics" / "zero_shot.md").read_text()
+    assert "Yoruba" in table
+    nlp = spacy.load(smoke_outputs / "training" / "model-best")
+    assert nlp.pipe_names == ["transformer", "morphologizer", "doc_cleaner"]
+    doc = nlp(YORUBA)
+    assert all(t.pos_ in UPOS for t in doc)
+    assert doc._.trf_data is None  # doc_cleaner frees the hidden states
+
+
+@pytest.fixture(scope="module")
+def library_wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("library-wheel")
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), str(REPO / "package")])
+    (wheel,) = out.glob("spacy_layer_fusion-*.whl")
+    return wheel
+
+
+def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheels, smoke_outputs, library_wheel):
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    run(pip + ["torch==2.13.0"])
+    (smoke_wheel,) = (smoke_outputs / "packages").glob("xx_*/dist/*.whl")
+    wheels = {**fusion_wheels, smoke_wheel.name.split("-")[0]: smoke_wheel}
+    run(pip + ["--find-links", str(library_wheel.parent)] + [str(w) for w in wheels.values()])
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    script = (
+        "import json, spacy, layer_fusion\n"
+        f"out = {{'layer_fusion': layer_fusion.__file__}}\n"
+        f"for name in {sorted(wheels)!r}:\n"
+        "    nlp = spacy.load(name)\n"
+        f"    out[name] = [t.pos_ for t in nlp({YORUBA!r})]\n"
+        "print(json.dumps(out))\n"
+    )
+    result = run([str(venv / "bin" / "python"), "-c", script], cwd=elsewhere)
+    tags = json.loads(result.stdout.strip().splitlines()[-1])
+    assert tags.pop("layer_fusion").startswith(str(venv))  # the installed wheel, not the repo
+    assert sorted(tags) == sorted(wheels)
+    n_words = len(YORUBA.split())
+    for name, pos in tags.items():
+        assert len(pos) == n_words and all(p in UPOS for p in pos), (name, pos)
