@@ -1,0 +1,211 @@
+"""Train and evaluate fusion heads on cached hidden states (frozen encoder).
+
+A head is exactly what sits on a frozen transformer in a spaCy pipeline built by
+``layer_fusion.FusionListener.v1`` + ``spacy.Tagger.v2``: the fusion module over the
+selected layers, then a linear softmax layer over the 17 UPOS tags,
+
+    p(tag | token t) = softmax(W y_t + b),   y_t = fusion(x_t^(k_1..k_n))
+
+trained with cross-entropy and Adam. Model selection uses English dev only: the
+epoch with the best dev accuracy is kept. ``head_export`` puts a trained head into
+a spaCy pipeline, and its tests check that both paths tag alike.
+"""
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from torch import nn
+
+from . import fusion as modules
+from .evaluation import TreebankResult
+from .hidden_cache import UPOS_TAGS, HiddenStateCache
+
+FUSION_MODULES = {
+    "LastLayer": modules.LastLayer,
+    "DLFA": modules.DLFA,
+    "AIF": modules.AIF,
+    "ScalarMix": modules.ScalarMix,
+    "LayerAttention": modules.LayerAttention,
+}
+
+
+@dataclass
+class HeadSettings:
+    """Everything that defines one cached-head training run."""
+
+    fusion: str
+    layers: List[int]
+    fusion_kwargs: Dict = field(default_factory=dict)
+    seed: int = 0
+    epochs: int = 6
+    batch_sentences: int = 32
+    learn_rate: float = 1e-3
+    weight_decay: float = 0.0
+
+    def name(self) -> str:
+        layers = "_".join(str(k) for k in self.layers)
+        return f"{self.fusion}-L{layers}-s{self.seed}"
+
+
+class FusionHead(nn.Module):
+    """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax)."""
+
+    def __init__(self, settings: HeadSettings, n_hidden_states: int, width: int):
+        super().__init__()
+        cls = FUSION_MODULES[settings.fusion]
+        self.layers = [k % n_hidden_states for k in settings.layers]
+        self.fusion = cls(len(self.layers), width, **settings.fusion_kwargs)
+        self.output = nn.Linear(width, len(UPOS_TAGS))
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, H), (B, T) -> logits (B, T, 17)."""
+        return self.output(self.fusion(layers, mask))
+
+
+def _batch(cache_layers: numpy.ndarray, offsets: numpy.ndarray, idx: Sequence[int]):
+    """Pad sentences ``idx`` of a (n_tokens, n, H) array into (B, T, n, H) + mask."""
+    lengths = [int(offsets[i + 1] - offsets[i]) for i in idx]
+    T = max(lengths)
+    n, H = cache_layers.shape[1], cache_layers.shape[2]
+    x = numpy.zeros((len(idx), T, n, H), dtype=numpy.float32)
+    mask = numpy.zeros((len(idx), T), dtype=bool)
+    for j, (i, length) in enumerate(zip(idx, lengths)):
+        x[j, :length] = cache_layers[offsets[i] : offsets[i] + length]
+        mask[j, :length] = True
+    return torch.from_numpy(x), torch.from_numpy(mask), lengths
+
+
+def selected_layers(cache: HiddenStateCache, layers: Sequence[int]) -> numpy.ndarray:
+    """The cache's selected hidden states, in RAM as float16: (n_tokens, n, H)."""
+    return numpy.ascontiguousarray(cache.features[:, list(layers)])
+
+
+def predict(head: FusionHead, cache: HiddenStateCache, batch_sentences: int = 128,
+            layers_in_ram: Optional[numpy.ndarray] = None) -> numpy.ndarray:
+    """Predicted UPOS index per cached token: (n_tokens,)."""
+    head.eval()
+    feats = layers_in_ram if layers_in_ram is not None else selected_layers(cache, head.layers)
+    order = numpy.argsort(cache.sentence_lengths(), kind="stable")
+    out = numpy.zeros(len(cache.labels), dtype=numpy.int16)
+    with torch.no_grad():
+        for b in range(0, len(order), batch_sentences):
+            idx = order[b : b + batch_sentences]
+            x, mask, lengths = _batch(feats, cache.offsets, idx)
+            pred = head(x, mask).argmax(-1).numpy()
+            for j, (i, n) in enumerate(zip(idx, lengths)):
+                out[cache.offsets[i] : cache.offsets[i] + n] = pred[j, :n]
+    return out
+
+
+def treebank_result(cache: HiddenStateCache, predictions: numpy.ndarray, name: str,
+                    n_resamples: int = 1000, seed: int = 0) -> TreebankResult:
+    """Per-sentence word and correct counts -> TreebankResult (same CIs as the spaCy path)."""
+    correct_tokens = (predictions == cache.labels).astype(numpy.int64)
+    sums = numpy.add.reduceat(correct_tokens, cache.offsets[:-1]) if len(correct_tokens) else []
+    lengths = cache.sentence_lengths()
+    sums = numpy.where(lengths > 0, sums, 0)
+    genres = cache.meta.get("genres")
+    result = TreebankResult(
+        name=name, sent_words=lengths, sent_correct=sums, n_resamples=n_resamples, seed=seed,
+        sent_genres=genres if genres and any(g is not None for g in genres) else None,
+    )
+    return result.compute_ci()
+
+
+def accuracy(cache: HiddenStateCache, predictions: numpy.ndarray) -> float:
+    return float((predictions == cache.labels).mean())
+
+
+def train_head(
+    settings: HeadSettings,
+    train: HiddenStateCache,
+    dev: HiddenStateCache,
+    log=print,
+) -> Tuple[FusionHead, Dict]:
+    """Train a head on ``train``; keep the epoch with the best English-dev accuracy.
+
+    Returns the best head and a history dict (dev accuracy per epoch, seconds).
+    """
+    torch.manual_seed(settings.seed)
+    rng = numpy.random.default_rng(settings.seed)
+    head = FusionHead(settings, train.n_hidden_states, train.width)
+    optimizer = torch.optim.Adam(head.parameters(), lr=settings.learn_rate,
+                                 weight_decay=settings.weight_decay)
+    train_feats = selected_layers(train, head.layers)
+    dev_feats = selected_layers(dev, head.layers)
+    labels = torch.from_numpy(train.labels.astype(numpy.int64))
+    history = {"dev_accuracy": [], "seconds": 0.0}
+    best, best_acc = None, -1.0
+    start = time.perf_counter()
+    # Batches of similar length: shuffle, then sort within chunks of 50 batches.
+    lengths = train.sentence_lengths()
+    for epoch in range(settings.epochs):
+        head.train()
+        perm = rng.permutation(train.n_sentences)
+        chunk = settings.batch_sentences * 50
+        batches = []
+        for c in range(0, len(perm), chunk):
+            part = sorted(perm[c : c + chunk], key=lambda i: lengths[i])
+            batches += [part[b : b + settings.batch_sentences]
+                        for b in range(0, len(part), settings.batch_sentences)]
+        rng.shuffle(batches)
+        for idx in batches:
+            x, mask, lens = _batch(train_feats, train.offsets, idx)
+            gold = torch.zeros(mask.shape, dtype=torch.long)
+            for j, (i, n) in enumerate(zip(idx, lens)):
+                gold[j, :n] = labels[train.offsets[i] : train.offsets[i] + n]
+            logits = head(x, mask)
+            loss = nn.functional.cross_entropy(logits[mask], gold[mask])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        dev_acc = accuracy(dev, predict(head, dev, layers_in_ram=dev_feats))
+        history["dev_accuracy"].append(dev_acc)
+        log(f"{settings.name()} epoch {epoch + 1}/{settings.epochs}: dev {dev_acc:.4f}")
+        if dev_acc > best_acc:
+            best_acc, best = dev_acc, copy.deepcopy(head.state_dict())
+    head.load_state_dict(best)
+    history["best_epoch"] = int(numpy.argmax(history["dev_accuracy"])) + 1
+    history["best_dev_accuracy"] = best_acc
+    history["seconds"] = round(time.perf_counter() - start, 2)
+    return head, history
+
+
+def fusion_parameters(head: FusionHead) -> Dict:
+    """Learned, human-readable fusion parameters (for reports and plots)."""
+    f = head.fusion
+    out: Dict = {"layers": head.layers}
+    if isinstance(f, modules.ScalarMix):
+        out["scalar_mix_weights"] = torch.softmax(f.scalars.detach(), 0).tolist()
+        out["gamma"] = float(f.gamma.detach())
+    return out
+
+
+def mean_layer_weights(head: FusionHead, cache: HiddenStateCache, max_sentences: int = 500) -> Optional[List[float]]:
+    """Mean weight per selected layer on (the first ``max_sentences``) cached sentences:
+    AIF's M (and 1 - M), DLFA's g (and 1 - g), LayerAttention's a, ScalarMix's s."""
+    f = head.fusion
+    if isinstance(f, modules.LastLayer):
+        return None
+    if isinstance(f, modules.ScalarMix):
+        return torch.softmax(f.scalars.detach(), 0).tolist()
+    n = min(max_sentences, cache.n_sentences)
+    feats = numpy.asarray(cache.features[: cache.offsets[n], head.layers])
+    x, mask, _ = _batch(feats, cache.offsets[: n + 1], list(range(n)))
+    head.eval()
+    with torch.no_grad():
+        if isinstance(f, modules.AIF):
+            w = f.weights(x, mask)  # (B, T, n, H)
+            return w[mask].mean(dim=(0, 2)).tolist()
+        if isinstance(f, modules.DLFA):
+            g = f.gate_values(x)[mask].mean()
+            return [float(g), float(1 - g)]
+        if isinstance(f, modules.LayerAttention):
+            return f.attention(x)[mask].mean(dim=0).tolist()
+    return None

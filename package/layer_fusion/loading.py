@@ -1,0 +1,45 @@
+"""Load a pipeline named on the command line, with one-line errors that say how to fix it."""
+from pathlib import Path
+from typing import Iterable
+
+from spacy.language import Language
+
+
+class PipelineLoadError(ValueError):
+    """The pipeline name or path does not lead to a loadable spaCy pipeline."""
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.startswith(".") or name.startswith("~")
+
+
+def load_pipeline(name: str, exclude: Iterable[str] = ()) -> Language:
+    """``spacy.load`` an installed package name or a pipeline folder.
+
+    Raises PipelineLoadError with a one-line message if ``name`` is neither an installed
+    package nor a folder with a ``config.cfg``, or if loading fails.
+    """
+    import spacy
+
+    path = Path(name).expanduser()
+    if path.exists() or _looks_like_path(name):
+        if not path.exists():
+            raise PipelineLoadError(f"{name}: no such folder; check the path to the pipeline")
+        if not path.is_dir() or not (path / "config.cfg").is_file():
+            raise PipelineLoadError(
+                f"{name} is not a spaCy pipeline folder (no config.cfg); check the path "
+                "(e.g. training/model-best)"
+            )
+        source = path
+    elif spacy.util.is_package(name):
+        source = name
+    else:
+        raise PipelineLoadError(
+            f"pipeline {name!r} is not installed: pip install its package (e.g. "
+            f"pip install packages/{name}-*/dist/{name}-*.whl) or give the pipeline's folder"
+        )
+    try:
+        return spacy.load(source, exclude=list(exclude))
+    except Exception as err:  # noqa: BLE001 - any loading failure becomes one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PipelineLoadError(f"{name}: cannot load the pipeline: {first}") from err
