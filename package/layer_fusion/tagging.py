@@ -1,0 +1,313 @@
+"""Tag plain text line by line with a trained pipeline, streaming, in bounded memory.
+
+The pieces, in the order data flows through them:
+
+* ``read_lines``: lazily decode input files (or stdin) into lines; one line = one record.
+  Lines are split on ``\\n`` only (not on U+2028, ``\\x0b`` ...), so the output has exactly
+  one record per input line.
+* ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
+  subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
+  ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by
+  length so batches pad little. Records come out in input order; at most ``lookahead`` lines
+  are read ahead of the output, and every doc's hidden states (``doc._.trf_data``) are
+  dropped as soon as it is tagged, so memory does not grow with the input.
+* ``FORMATS``: CoNLL-U, JSONL and ``word/TAG`` text writers for one ``TaggedLine``.
+
+Long lines. spacy-transformers' ``strided_spans`` windows count spaCy tokens (e.g. 128), not
+wordpieces, and ``truncate_oversize_splits`` silently drops every wordpiece past the
+tokenizer's ``model_max_length`` (512) from the end of a span: the tokens there get no
+vector at all (an all-zero feature). A 128-token window of words of 4+ subwords each, or one
+token of more than 512 subwords, hits this. So before tagging, each doc's windows are
+measured in wordpieces (each token tokenized on its own); a doc with a window over budget,
+or longer than ``MAX_CHUNK_TOKENS`` tokens, is cut into consecutive chunks of at most
+``budget`` wordpieces and ``MAX_CHUNK_TOKENS`` tokens, which are tagged as docs of their own
+and put back together. Every window of a chunk then fits, and a single token over budget is
+a chunk alone, where it keeps its first wordpieces (instead of possibly none). Every token
+gets a tag; context is cut at chunk boundaries only.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+# Longest doc (in spaCy tokens) sent to the transformer in one piece: a longer line is tagged
+# in chunks, so one huge line cannot make one huge forward pass.
+MAX_CHUNK_TOKENS = 512
+# Share of the model's wordpiece limit a chunk may fill: per-token counts can differ a little
+# from counts in context.
+WORDPIECE_MARGIN = 0.9
+STDIN = "-"
+_BOM = b"\xef\xbb\xbf"
+
+
+class InputDecodeError(ValueError):
+    """An input line is not valid UTF-8 (with ``errors="strict"``)."""
+
+
+@dataclass
+class TaggedLine:
+    """One input line: its NFC text, its words (whitespace tokens left out) and their UPOS."""
+
+    text: str
+    words: List[str]
+    tags: List[str]
+
+
+# ---------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------
+
+
+def read_lines(
+    sources: Sequence[str],
+    errors: str = "strict",
+    stdin: Optional[BinaryIO] = None,
+) -> Iterator[str]:
+    """Lines of each source in turn (``"-"``: stdin), without their line terminator.
+
+    errors: "strict" raises InputDecodeError naming the file, byte offset and line of the
+        first invalid byte; "replace" puts U+FFFD in its place.
+    A UTF-8 byte-order mark at the start of a source is skipped.
+    """
+    if errors not in ("strict", "replace"):
+        raise ValueError(f"errors={errors!r}: use 'strict' or 'replace'")
+    for source in sources or [STDIN]:
+        if source == STDIN:
+            yield from _decode_lines(stdin if stdin is not None else sys.stdin.buffer, "<stdin>", errors)
+        else:
+            with open(source, "rb") as handle:
+                yield from _decode_lines(handle, source, errors)
+
+
+def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
+    offset = 0
+    for line_no, raw in enumerate(handle, 1):
+        start = offset
+        offset += len(raw)
+        if line_no == 1 and raw.startswith(_BOM):
+            raw, start = raw[len(_BOM):], start + len(_BOM)
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+        try:
+            yield raw.decode("utf-8", errors=errors)
+        except UnicodeDecodeError as err:
+            raise InputDecodeError(
+                f"{name}: not valid UTF-8 at byte offset {start + err.start} (line {line_no}); "
+                "convert it to UTF-8 or rerun with --errors replace"
+            ) from None
+
+
+# ---------------------------------------------------------------------------
+# Tagging
+# ---------------------------------------------------------------------------
+
+
+def _transformer_pipe(nlp: Language):
+    """The first component with a spacy-transformers TransformerModel, or None."""
+    for _, pipe in nlp.pipeline:
+        model = getattr(pipe, "model", None)
+        if model is not None and "get_spans" in model.attrs and model.attrs.get("has_transformer"):
+            return pipe
+    return None
+
+
+def wordpiece_limit(trf_model) -> int:
+    """Most wordpieces (specials included) one window may have: the tokenizer's
+    ``model_max_length``, capped by the model's position embeddings."""
+    limits = []
+    max_len = getattr(trf_model.tokenizer, "model_max_length", None)
+    if max_len is not None and max_len < 1_000_000:
+        limits.append(int(max_len))
+    config = getattr(trf_model.transformer, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        # RoBERTa-style models number positions from pad_token_id + 1.
+        offset = (config.pad_token_id or 0) + 1 if "roberta" in str(config.model_type) else 0
+        limits.append(int(positions) - offset)
+    return min(limits) if limits else 512
+
+
+def has_trf_data_cleaner(nlp: Language) -> bool:
+    """Whether the pipeline ends in a ``doc_cleaner`` that drops ``doc._.trf_data``."""
+    from spacy.pipeline.functions import DocCleaner
+
+    if not nlp.pipeline:
+        return False
+    last = nlp.pipeline[-1][1]
+    return isinstance(last, DocCleaner) and "_.trf_data" in last.cfg.get("attrs", {})
+
+
+class LineTagger:
+    """Tags lines of text with ``nlp``; see the module docstring for the design.
+
+    batch_size: docs per ``nlp.pipe`` batch.
+    pretokenized: the words are the whitespace-separated parts of the line.
+    lookahead: lines read and sorted by length at a time (default 4 * batch_size); it bounds
+        how far reading runs ahead of the output.
+    """
+
+    def __init__(
+        self,
+        nlp: Language,
+        batch_size: int = 64,
+        pretokenized: bool = False,
+        lookahead: Optional[int] = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        self.nlp = nlp
+        self.batch_size = batch_size
+        self.pretokenized = pretokenized
+        self.lookahead = lookahead if lookahead is not None else 4 * batch_size
+        if self.lookahead < 1:
+            raise ValueError(f"lookahead={self.lookahead} must be >= 1")
+        # Chunking bounds the work per doc; the character limit guards parser memory only.
+        nlp.max_length = max(nlp.max_length, 10**12)
+        self.cleans_itself = has_trf_data_cleaner(nlp)
+        trf = _transformer_pipe(nlp)
+        self._tokenizer = None
+        self._get_spans: Optional[Callable] = None
+        self.budget = 0
+        if trf is not None:
+            model = trf.model
+            limit = wordpiece_limit(model)
+            tokenizer = model.tokenizer
+            if tokenizer.model_max_length > limit:
+                # truncate_oversize_splits trusts model_max_length; past the position
+                # embeddings the model would crash instead.
+                tokenizer.model_max_length = limit
+            specials = tokenizer.num_special_tokens_to_add(pair=False)
+            self._tokenizer = tokenizer
+            self._get_spans = model.attrs["get_spans"]
+            self.budget = max(1, int((limit - specials) * WORDPIECE_MARGIN))
+
+    # -- public ----------------------------------------------------------------
+
+    def tag(self, lines: Iterable[str]) -> Iterator[TaggedLine]:
+        """One TaggedLine per line, in order; reads at most ``lookahead`` lines ahead."""
+        buffer: List[str] = []
+        for line in lines:
+            buffer.append(line)
+            if len(buffer) >= self.lookahead:
+                yield from self._tag_buffer(buffer)
+                buffer = []
+        if buffer:
+            yield from self._tag_buffer(buffer)
+
+    def make_doc(self, text: str) -> Doc:
+        if self.pretokenized:
+            return Doc(self.nlp.vocab, words=text.split())
+        return self.nlp.make_doc(text)
+
+    def chunk_bounds(self, doc: Doc) -> List[Tuple[int, int]]:
+        """Token ranges [start, end) to tag as separate docs (one range if the doc fits)."""
+        n = len(doc)
+        if self._tokenizer is None or n == 0:
+            return [(0, n)]
+        counts = self.wordpiece_counts(doc)
+        if n <= MAX_CHUNK_TOKENS:
+            try:
+                windows = self._get_spans([doc])[0]
+            except Exception:  # noqa: BLE001 - e.g. sentence spans on a doc without sentences
+                windows = [doc[:]]
+            if all(sum(counts[s.start:s.end]) <= self.budget for s in windows):
+                return [(0, n)]
+        bounds: List[Tuple[int, int]] = []
+        start, used = 0, 0
+        for i, count in enumerate(counts):
+            if i > start and (used + count > self.budget or i - start >= MAX_CHUNK_TOKENS):
+                bounds.append((start, i))
+                start, used = i, 0
+            used += count
+        bounds.append((start, n))
+        return bounds
+
+    def wordpiece_counts(self, doc: Doc) -> List[int]:
+        """Wordpieces of each token, tokenized on its own, without special tokens."""
+        encoded = self._tokenizer([t.text for t in doc], add_special_tokens=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    # -- internals ---------------------------------------------------------------
+
+    def _tag_buffer(self, lines: List[str]) -> Iterator[TaggedLine]:
+        texts = [unicodedata.normalize("NFC", line) for line in lines]
+        docs = [self.make_doc(text) for text in texts]
+        tags: List[List[str]] = [[""] * len(doc) for doc in docs]
+        pieces: List[Tuple[int, int, Doc]] = []  # (line index, first token, doc to tag)
+        for i, doc in enumerate(docs):
+            if all(token.is_space for token in doc):
+                continue  # nothing to tag (empty or whitespace-only line)
+            for start, end in self.chunk_bounds(doc):
+                piece = doc if (start, end) == (0, len(doc)) else _sub_doc(doc, start, end)
+                pieces.append((i, start, piece))
+        pieces.sort(key=lambda p: len(p[2]))
+        tagged = self.nlp.pipe((p[2] for p in pieces), batch_size=self.batch_size)
+        for (i, start, _), out in zip(pieces, tagged):
+            if not self.cleans_itself and out.has_extension("trf_data"):
+                out._.trf_data = None  # hidden states of every layer: free them now
+            tags[i][start:start + len(out)] = [token.pos_ for token in out]
+        for text, doc, doc_tags in zip(texts, docs, tags):
+            kept = [(t.text, tag) for t, tag in zip(doc, doc_tags) if not t.is_space]
+            yield TaggedLine(text=text, words=[w for w, _ in kept], tags=[g for _, g in kept])
+
+
+def _sub_doc(doc: Doc, start: int, end: int) -> Doc:
+    tokens = doc[start:end]
+    return Doc(
+        doc.vocab,
+        words=[t.text for t in tokens],
+        spaces=[bool(t.whitespace_) for t in tokens],
+    )
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+# Characters that str.splitlines or a universal-newline reader treats as a line break, plus
+# tab (the CoNLL-U column separator). Line-oriented outputs must not contain them raw.
+_LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_TO_SPACE = str.maketrans({c: " " for c in _LINE_BREAKS})
+_JSON_ESCAPES = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line-break-like character (and tab) replaced by a space."""
+    return text.translate(_TO_SPACE)
+
+
+def format_conllu(record: TaggedLine, sent_id: int) -> str:
+    """A CoNLL-U sentence: ID, FORM and UPOS filled, the other columns ``_``. An empty line
+    gives a sentence with comments and no token lines."""
+    rows = [f"# sent_id = {sent_id}", f"# text = {one_line(record.text)}"]
+    for i, (word, tag) in enumerate(zip(record.words, record.tags), 1):
+        rows.append(f"{i}\t{one_line(word)}\t_\t{tag or '_'}\t_\t_\t_\t_\t_\t_")
+    return "\n".join(rows) + "\n\n"
+
+
+def format_jsonl(record: TaggedLine, sent_id: int) -> str:
+    """``{"text": ..., "tokens": [...], "pos": [...]}`` on one line."""
+    line = json.dumps(
+        {"text": record.text, "tokens": record.words, "pos": record.tags}, ensure_ascii=False
+    )
+    return line.translate(_JSON_ESCAPES) + "\n"
+
+
+def format_text(record: TaggedLine, sent_id: int) -> str:
+    """``word/TAG`` pairs separated by single spaces (an empty line for an empty record)."""
+    return " ".join(f"{one_line(w)}/{t}" for w, t in zip(record.words, record.tags)) + "\n"
+
+
+FORMATS: Dict[str, Callable[[TaggedLine, int], str]] = {
+    "conllu": format_conllu,
+    "jsonl": format_jsonl,
+    "text": format_text,
+}

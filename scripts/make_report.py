@@ -1,0 +1,290 @@
+"""Write reports/zero_shot_pos.md and its plots from the experiment metrics JSON.
+
+Nothing here is typed by hand: every figure is computed from metrics/experiments/.
+
+Statistics
+- Per-language accuracy of a variant: seeds pooled (per-sentence correct counts summed
+  over seeds), 95% percentile bootstrap CI over sentences.
+- Low-resource macro-average: mean of the per-treebank accuracies; its CI resamples
+  seeds (with replacement) and, within each treebank, sentences.
+- Fusion vs baseline: paired bootstrap over sentences (the same resampled sentences for
+  both systems), seeds pooled; two-sided p = 2 * min(P(d <= 0), P(d >= 0)).
+- Robustness: per variant, the worst-domain accuracy (lowest GUM genre, seed mean) and
+  the spread (best minus worst genre); for the two-treebank languages, the gap a - b.
+"""
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import numpy
+import typer
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = REPO / "metrics" / "experiments"
+N_BOOT = 1000
+
+
+def load_stage(stage: str) -> List[Dict]:
+    return [json.loads(p.read_text()) for p in sorted((RUNS / stage).glob("*.json"))]
+
+
+def variant_name(run: Dict) -> str:
+    s = run["settings"]
+    layers = s["layers"]
+    if s["fusion"] in ("ScalarMix", "LayerAttention") and len(layers) > 2:
+        return f"{s['fusion']} (all {len(layers)})"
+    return f"{s['fusion']} {layers}"
+
+
+def group_by_variant(runs: List[Dict]) -> Dict[str, List[Dict]]:
+    out: Dict[str, List[Dict]] = {}
+    for r in runs:
+        out.setdefault(variant_name(r), []).append(r)
+    return out
+
+
+def counts(runs: List[Dict], key: str):
+    """words (n,), correct (seeds, n) for one treebank."""
+    tb = [r["treebanks"][key]["per_sentence"] for r in runs]
+    return numpy.asarray(tb[0]["words"]), numpy.stack([numpy.asarray(t["correct"]) for t in tb])
+
+
+def low_resource_keys(run: Dict) -> List[str]:
+    return [k for k, t in run["treebanks"].items() if t["group"] == "low_resource"]
+
+
+def pooled_ci(words, correct, rng) -> tuple:
+    pooled = correct.sum(0)
+    idx = rng.integers(0, len(words), size=(N_BOOT, len(words)))
+    acc = pooled[idx].sum(1) / (words[idx].sum(1) * correct.shape[0])
+    return float(pooled.sum() / (words.sum() * correct.shape[0])), numpy.percentile(acc, [2.5, 97.5])
+
+
+def macro_ci(runs: List[Dict], keys: List[str], rng) -> tuple:
+    data = [counts(runs, k) for k in keys]
+    point = numpy.mean([c.sum() / (w.sum() * c.shape[0]) for w, c in data])
+    n_seeds = len(runs)
+    samples = numpy.zeros(N_BOOT)
+    for b in range(N_BOOT):
+        seeds = rng.integers(0, n_seeds, size=n_seeds)
+        accs = []
+        for w, c in data:
+            idx = rng.integers(0, len(w), size=len(w))
+            accs.append(c[seeds][:, idx].sum() / (w[idx].sum() * n_seeds))
+        samples[b] = numpy.mean(accs)
+    return float(point), numpy.percentile(samples, [2.5, 97.5])
+
+
+def paired_test(runs_a: List[Dict], runs_b: List[Dict], keys: List[str], rng) -> Dict:
+    """Macro-average difference a - b over ``keys``, paired bootstrap over sentences."""
+    diffs = numpy.zeros(N_BOOT)
+    observed = []
+    parts = []
+    for k in keys:
+        w, ca = counts(runs_a, k)
+        _, cb = counts(runs_b, k)
+        pa, pb = ca.sum(0) / len(runs_a), cb.sum(0) / len(runs_b)
+        observed.append((pa.sum() - pb.sum()) / w.sum())
+        idx = rng.integers(0, len(w), size=(N_BOOT, len(w)))
+        parts.append((pa[idx].sum(1) - pb[idx].sum(1)) / w[idx].sum(1))
+    diffs = numpy.mean(parts, axis=0)
+    p = 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())
+    return {"diff": float(numpy.mean(observed)), "ci95": numpy.percentile(diffs, [2.5, 97.5]).tolist(),
+            "p": float(min(1.0, p))}
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def ci(c) -> str:
+    return f"[{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
+
+
+def plots(out: Path, probe: List[Dict], main: Dict[str, List[Dict]], baseline: str, best: str, keys: List[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    if probe:
+        probe = sorted(probe, key=lambda r: r["settings"]["layers"][0])
+        layers = [r["settings"]["layers"][0] for r in probe]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(layers, [100 * r["english_dev"] for r in probe], "o-", label="English dev (EWT)")
+        ax.plot(layers, [100 * r["macro_low_resource"]["accuracy"] for r in probe], "s-",
+                label="low-resource macro-average")
+        ax.set_xlabel("hidden state (0 = embeddings)")
+        ax.set_ylabel("UPOS accuracy (%)")
+        ax.set_title("Layer probe: a linear tagger on one frozen layer")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "layer_probe.png", dpi=110)
+        written.append("layer_probe.png")
+    if main and baseline in main and best in main:
+        accs = {}
+        for v in (baseline, best):
+            accs[v] = [counts(main[v], k)[1].sum() / (counts(main[v], k)[0].sum() * len(main[v])) for k in keys]
+        langs = [main[baseline][0]["treebanks"][k]["name"] for k in keys]
+        order = numpy.argsort(accs[baseline])
+        fig, ax = plt.subplots(figsize=(8, 7))
+        y = numpy.arange(len(keys))
+        ax.barh(y - 0.2, 100 * numpy.asarray(accs[baseline])[order], 0.4, label=baseline)
+        ax.barh(y + 0.2, 100 * numpy.asarray(accs[best])[order], 0.4, label=best)
+        ax.set_yticks(y)
+        ax.set_yticklabels([langs[i] for i in order], fontsize=7)
+        ax.set_xlabel("UPOS accuracy (%), seeds pooled")
+        ax.set_title("Zero-shot accuracy per treebank")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "per_language.png", dpi=110)
+        written.append("per_language.png")
+    weights = {v: runs[0].get("mean_layer_weights") for v, runs in main.items() if runs[0].get("mean_layer_weights")}
+    if weights:
+        fig, axes = plt.subplots(1, len(weights), figsize=(4 * len(weights), 3.2), squeeze=False)
+        for ax, (v, w) in zip(axes[0], weights.items()):
+            layers = main[v][0]["fusion_parameters"]["layers"]
+            mean = numpy.mean([r["mean_layer_weights"] for r in main[v]], axis=0)
+            ax.bar([str(k) for k in layers], mean)
+            ax.set_title(v, fontsize=9)
+            ax.set_xlabel("hidden state")
+            ax.set_ylabel("mean weight")
+        fig.tight_layout()
+        fig.savefig(out / "fusion_weights.png", dpi=110)
+        written.append("fusion_weights.png")
+    genres = {v: _genre_means(runs) for v, runs in main.items()}
+    if any(genres.values()):
+        names = sorted({g for d in genres.values() for g in d})
+        fig, ax = plt.subplots(figsize=(9, 4))
+        width = 0.8 / len(genres)
+        for i, (v, d) in enumerate(genres.items()):
+            ax.bar(numpy.arange(len(names)) + i * width, [100 * d.get(g, numpy.nan) for g in names], width, label=v)
+        ax.set_xticks(numpy.arange(len(names)) + 0.4 - width / 2)
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("UPOS accuracy (%)")
+        ax.set_title("English GUM test by genre (domain shift from EWT)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "per_domain.png", dpi=110)
+        written.append("per_domain.png")
+    plt.close("all")
+    return written
+
+
+def _genre_means(runs: List[Dict]) -> Dict[str, float]:
+    per = [r.get("gum_genres", {}).get("en_gum_test", {}) for r in runs]
+    genres = set().union(*[p.keys() for p in per]) if per else set()
+    return {g: float(numpy.mean([p[g]["accuracy"] for p in per if g in p])) for g in genres}
+
+
+def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
+    rng = numpy.random.default_rng(0)
+    out_dir = output.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    probe, sweep, main_runs = load_stage("probe"), load_stage("sweep"), load_stage("main")
+    main_v = group_by_variant(main_runs)
+    lines = ["# Does layer fusion help zero-shot POS tagging? (generated by scripts/make_report.py)", ""]
+    any_run = (main_runs or probe or sweep or [None])[0]
+    if any_run is None:
+        raise typer.Exit("no experiment metrics found: run scripts/run_experiments.py first")
+    keys = low_resource_keys(any_run)
+    lines += [f"Encoder: multilingual-e5-small (4-bit weights dequantized to fp32), frozen; "
+              f"regime: {any_run.get('regime', '')}. Training data: English EWT train only; model "
+              f"selection (epoch, k*, shipped variant): English EWT dev only. "
+              f"Low-resource group: {len(keys)} treebanks (configs/targets.cfg).", ""]
+    summary = {}
+    if main_v:
+        baseline = next(v for v in main_v if v.startswith("LastLayer"))
+        lines += ["## Main comparison", "",
+                  "| variant | seeds | English dev | low-resource macro [95% CI] | vs baseline (paired) | p |",
+                  "|---|---|---|---|---|---|"]
+        for v, runs in main_v.items():
+            dev = numpy.mean([r["english_dev"] for r in runs])
+            m, c = macro_ci(runs, keys, rng)
+            summary[v] = {"dev": dev, "macro": m, "ci": c}
+            if v == baseline:
+                cmp, p = "—", "—"
+            else:
+                t = paired_test(runs, main_v[baseline], keys, rng)
+                summary[v]["test"] = t
+                cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", f"{t['p']:.3f}"
+            lines.append(f"| {v} | {len(runs)} | {pct(dev)} | {pct(m)} {ci(c)} | {cmp} | {p} |")
+        best = max(main_v, key=lambda v: summary[v]["dev"])
+        lines += ["", f"Best on English dev: **{best}**.", ""]
+        # Per-language table.
+        lines += ["## Per treebank (seeds pooled, 95% CI over sentences)", "",
+                  "| treebank | group | words | " + " | ".join(main_v) + " |",
+                  "|---|---|---|" + "---|" * len(main_v)]
+        all_keys = list(any_run["treebanks"])
+        for k in all_keys:
+            t = main_v[baseline][0]["treebanks"][k]
+            cells = []
+            for v, runs in main_v.items():
+                w, c = counts(runs, k)
+                a, cc = pooled_ci(w, c, rng)
+                cells.append(f"{pct(a)} {ci(cc)}")
+            lines.append(f"| {t['language']} {k} | {t['group']} | {t['words']} | " + " | ".join(cells) + " |")
+        # Domains.
+        lines += ["", "## Domain shift", "",
+                  "GUM test by genre (EWT-trained; seed mean). Robustness = worst-genre accuracy "
+                  "and spread (best minus worst genre).", ""]
+        genres = {v: _genre_means(runs) for v, runs in main_v.items()}
+        names = sorted({g for d in genres.values() for g in d})
+        lines += ["| variant | " + " | ".join(names) + " | worst | spread |", "|---|" + "---|" * (len(names) + 2)]
+        for v, d in genres.items():
+            vals = [d[g] for g in names if g in d]
+            lines.append(f"| {v} | " + " | ".join(pct(d.get(g, float('nan'))) for g in names)
+                         + f" | {pct(min(vals))} | {pct(max(vals) - min(vals))} |")
+        lines += ["", "Two treebanks of one language, different domains (seed mean; gap = a - b):", "",
+                  "| variant | " + " | ".join(any_run["domain_pairs"]) + " |", "|---|" + "---|" * len(any_run["domain_pairs"])]
+        for v, runs in main_v.items():
+            cells = []
+            for key in any_run["domain_pairs"]:
+                ps = [r["domain_pairs"][key] for r in runs if not r["domain_pairs"][key].get("missing")]
+                if not ps:
+                    cells.append("missing")
+                    continue
+                cells.append(f"{pct(numpy.mean([p['accuracy_a'] for p in ps]))} / "
+                             f"{pct(numpy.mean([p['accuracy_b'] for p in ps]))} "
+                             f"(gap {100 * numpy.mean([p['gap'] for p in ps]):+.1f})")
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    if probe:
+        lines += ["", "## Layer probe (LastLayer on one frozen hidden state, seed 0)", "",
+                  "| hidden state | English dev | low-resource macro [95% CI] |", "|---|---|---|"]
+        for r in sorted(probe, key=lambda r: r["settings"]["layers"][0]):
+            m = r["macro_low_resource"]
+            lines.append(f"| {r['settings']['layers'][0]} | {pct(r['english_dev'])} | {pct(m['accuracy'])} {ci(m['ci95'])} |")
+    if sweep:
+        lines += ["", "## Fusion layer choice: layers [k, -1] (seed 0)", "",
+                  "k* is the k with the best English dev accuracy; target figures are shown for every k "
+                  "so the reader can see whether the English-dev choice transfers.", "",
+                  "| k | DLFA dev | DLFA low-res macro | AIF dev | AIF low-res macro |", "|---|---|---|---|---|"]
+        by = {(r["settings"]["fusion"], r["settings"]["layers"][0]): r for r in sweep}
+        for k in sorted({k for _, k in by}):
+            cells = []
+            for f in ("DLFA", "AIF"):
+                r = by.get((f, k))
+                cells += [pct(r["english_dev"]), pct(r["macro_low_resource"]["accuracy"])] if r else ["", ""]
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        for f in ("DLFA", "AIF"):
+            runs = [r for r in sweep if r["settings"]["fusion"] == f]
+            if runs:
+                b = max(runs, key=lambda r: r["english_dev"])
+                t = max(runs, key=lambda r: r["macro_low_resource"]["accuracy"])
+                lines.append(f"\n{f}: k* = {b['settings']['layers'][0]} on English dev "
+                             f"(the k that would be best on the targets, which we may not use to choose, "
+                             f"is {t['settings']['layers'][0]}).")
+    figures = plots(out_dir, probe, main_v, *(2 * [None] if not main_v else
+                    [next(v for v in main_v if v.startswith("LastLayer")), max(main_v, key=lambda v: summary[v]["dev"])]), keys)
+    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
+    (out_dir / "summary.json").write_text(json.dumps(
+        {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
+         for v, s in summary.items()}, indent=1))
+    output.write_text("\n".join(lines) + "\n", encoding="utf8")
+    typer.echo(f"wrote {output} and {len(figures)} figures")
+
+
+if __name__ == "__main__":
+    typer.run(main)
