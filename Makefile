@@ -33,7 +33,7 @@ assets: setup
 	@if [ "$(UD_DIR)" = "assets/ud" ]; then $(BIN)/python -m spacy project assets . ; fi
 
 all: setup assets
-	$(BIN)/python -m spacy project run all . --vars.ud_dir $(UD_DIR)
+	$(BIN)/python scripts/timed_workflow.py all --vars.ud_dir $(UD_DIR)
 
 smoke: setup
 	$(BIN)/python -m spacy project run smoke . --vars.ud_dir $(UD_DIR)

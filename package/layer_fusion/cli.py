@@ -34,7 +34,7 @@ app.add_typer(encoder_app, name="encoder")
 # Reserved: `layer-fusion cache ...` (hidden-state caching), added by its owner:
 #     cache_app = typer.Typer(add_completion=False, no_args_is_help=True, help="...")
 #     app.add_typer(cache_app, name="cache")
-# with its work in its own module (e.g. layer_fusion/hidden_state_cache.py).
+# its work staying in layer_fusion/hidden_cache.py (already committed), not here.
 # ---------------------------------------------------------------------------
 
 msg = Printer()
@@ -92,7 +92,7 @@ def tag(
     from .tagging import FORMATS, InputDecodeError, LineTagger, read_lines
 
     for path in inputs or []:
-        if path != "-" and not Path(path).is_file():
+        if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
             raise _fail(f"input file not found: {path}", 2, to_stderr=True)
     nlp = _load(pipeline, to_stderr=True)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized)
@@ -199,10 +199,10 @@ def inspect(
 
     nlp = _load(pipeline)
     result = inspect_pipeline(nlp)
-    for enc in result.encoders:
-        msg.info(
-            f"Encoder ({enc.component}): {enc.name}; hidden size {enc.hidden_size or '?'}; "
-            f"hidden states {enc.n_hidden_states or '?'}"
+    if result.encoders:
+        msg.table(
+            [(e.component, e.name, e.hidden_size or "?", e.n_hidden_states or "?") for e in result.encoders],
+            header=("encoder", "transformer", "hidden size", "hidden states"), divider=True,
         )
     if not result.fusions:
         raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)

@@ -102,10 +102,11 @@ def encoder_info(name: str, pipe) -> EncoderInfo:
     )
 
 
-def inspect_pipeline(
-    nlp: Language, samples: Iterable[str] = (text for _, text in SAMPLE_SENTENCES)
-) -> Inspection:
-    """Encoders and learned fusion weights of ``nlp`` (see the module docstring)."""
+def inspect_pipeline(nlp: Language, samples: Optional[Iterable[str]] = None) -> Inspection:
+    """Encoders and learned fusion weights of ``nlp`` (see the module docstring), measured
+    on ``samples`` (default: ``SAMPLE_SENTENCES``)."""
+    if samples is None:
+        samples = [text for _, text in SAMPLE_SENTENCES]
     samples = [unicodedata.normalize("NFC", s) for s in samples]
     trfs = _transformers(nlp)
     result = Inspection(encoders=[encoder_info(name, pipe) for name, pipe in trfs])

@@ -232,7 +232,7 @@ class LineTagger:
 
     def wordpiece_counts(self, doc: Doc) -> List[int]:
         """Wordpieces of each token, tokenized on its own, without special tokens."""
-        encoded = self._tokenizer([t.text for t in doc], add_special_tokens=False)
+        encoded = self._tokenizer([t.text for t in doc], add_special_tokens=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     # -- internals ---------------------------------------------------------------

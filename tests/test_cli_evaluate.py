@@ -1,0 +1,97 @@
+"""`layer-fusion evaluate`: the shared evaluation functions, per file and in total."""
+import json
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from test_cli_tag import build_pipeline
+from typer.testing import CliRunner
+
+import layer_fusion.evaluation as evaluation
+from layer_fusion.cli import app
+
+LEXICON = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "mat": "NOUN", "sat": "VERB",
+           "ran": "VERB", "on": "ADP", "big": "ADJ", ".": "PUNCT"}
+
+
+def write_conllu(path: Path, sentences) -> Path:
+    blocks = []
+    for n, words in enumerate(sentences, 1):
+        rows = [f"# sent_id = s{n}", f"# text = {' '.join(words)}"]
+        for i, w in enumerate(words, 1):
+            rows.append(f"{i}\t{w}\t{w}\t{LEXICON[w]}\t_\t_\t{0 if i == 1 else 1}\t{'root' if i == 1 else 'dep'}\t_\t_")
+        blocks.append("\n".join(rows) + "\n")
+    path.write_text("\n".join(blocks) + "\n", encoding="utf8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_xlmr, tmp_path_factory) -> Path:
+    return build_pipeline(tmp_path_factory.mktemp("eval") / "pipeline", tiny_xlmr, "DLFA", steps=15)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = numpy.random.default_rng(0)
+    words = list(LEXICON)
+    sets = []
+    for name, n in (("one.conllu", 12), ("two.conllu", 7)):
+        sents = [[words[i] for i in rng.integers(0, len(words), size=rng.integers(2, 8))] for _ in range(n)]
+        sets.append(write_conllu(tmp_path / name, sents))
+    return sets
+
+
+def test_evaluate_uses_the_shared_implementation(pipeline, files, tmp_path, monkeypatch):
+    calls = []
+    real = evaluation.evaluate_conllu
+
+    def spy(nlp, path, **kwargs):
+        calls.append(Path(path))
+        return real(nlp, path, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate_conllu", spy)
+    out = tmp_path / "metrics" / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), *map(str, files), "--output", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert calls == files
+    metrics = json.loads(out.read_text("utf8"))
+    nlp = spacy.load(pipeline)
+    for path in files:
+        expected = real(nlp, path)  # same defaults: batch 64, 1000 resamples, seed 0
+        got = metrics["files"][str(path)]
+        assert got["accuracy"] == pytest.approx(expected.accuracy)
+        assert got["ci95"] == pytest.approx(list(expected.ci95))
+        assert got["per_sentence"]["correct"] == expected.sent_correct.tolist()
+    assert "total" in result.stdout and str(files[0]) in result.stdout
+
+
+def test_accuracy_matches_a_direct_count_and_total_pools_words(pipeline, files, tmp_path):
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), *map(str, files), "-o", str(out),
+                                      "--n-resamples", "200", "--seed", "3"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text("utf8"))
+    nlp = spacy.load(pipeline)
+    correct = total = 0
+    for path in files:
+        for sent in evaluation.read_conllu(path):
+            doc = nlp(Doc(nlp.vocab, words=sent.words))
+            correct += sum(t.pos_ == g for t, g in zip(doc, sent.upos))
+            total += len(sent)
+    tot = metrics["total"]
+    assert (tot["words"], tot["correct"]) == (total, correct)
+    assert tot["accuracy"] == pytest.approx(correct / total)
+    assert tot["sentences"] == 19
+    words = numpy.concatenate([metrics["files"][str(p)]["per_sentence"]["words"] for p in files])
+    right = numpy.concatenate([metrics["files"][str(p)]["per_sentence"]["correct"] for p in files])
+    assert tot["ci95"] == pytest.approx(list(evaluation.bootstrap_ci(right, words, 200, 3)))
+    assert tot["ci95"][0] <= tot["accuracy"] <= tot["ci95"][1]
+
+
+def test_evaluate_missing_pipeline_exits_2(files):
+    result = CliRunner().invoke(app, ["evaluate", "./nowhere", str(files[0])])
+    assert result.exit_code == 2
+    assert "check the path" in result.output

