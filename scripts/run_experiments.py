@@ -23,7 +23,7 @@ from layer_fusion.cached_training import (
 )
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import load_targets, summarize_results
-from layer_fusion.hidden_cache import build_cache, is_complete, load_cache
+from layer_fusion.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -49,17 +49,9 @@ def cache(
     batch_size: int = typer.Option(64),
 ):
     """Cache pooled hidden states (all layers) of EWT train/dev and every evaluation set."""
-    import spacy
-
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
-    nlp = spacy.blank("xx")
-    nlp.add_pipe("transformer", config={"model": {
-        "@architectures": "layer_fusion.TransformerModel.v1", "name": str(encoder),
-        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96},
-        "tokenizer_config": {"use_fast": True}}})
-    nlp.initialize()
-    trf = nlp.get_pipe("transformer")
+    trf = transformer_pipe(encoder)
     jobs = dict(SPLITS)
     for key, target in load_targets(TARGETS).treebanks.items():
         jobs[key] = f"{target.treebank}/{target.file}"

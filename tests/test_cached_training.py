@@ -96,3 +96,37 @@ def test_cached_head_tags_like_the_spacy_pipeline(caches, tiny_xlmr, fusion, lay
     assert check["agreement"] >= 0.99, check
     assert abs(check["spacy_accuracy"] - check["cached_accuracy"]) <= 0.01, check
     assert abs(check["cached_accuracy"] - result.accuracy) < 1e-12
+
+
+def _write_conllu(path, sentences):
+    lines = []
+    for s in sentences:
+        lines += [f"# sent_id = {s.sent_id}", f"# text = {s.text}"]
+        lines += [f"{i}\t{w}\t_\t{u}\t_\t_\t_\t_\t_\t_" for i, (w, u) in enumerate(zip(s.words, s.upos), 1)]
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    runner = CliRunner()
+    train = _write_conllu(tmp_path / "train.conllu", _sentences(120, 0))
+    dev = _write_conllu(tmp_path / "dev.conllu", _sentences(30, 1))
+    for name, path in (("train", train), ("dev", dev)):
+        result = runner.invoke(app, ["cache", "build", str(tiny_xlmr), str(path), str(tmp_path / f"cache-{name}")])
+        assert result.exit_code == 0, result.output
+    assert is_complete(tmp_path / "cache-train")
+    result = runner.invoke(app, ["cache", "train", str(tmp_path / "cache-train"), str(tmp_path / "cache-dev"),
+                                 str(tmp_path / "pipeline"), "--fusion", "DLFA", "--layer", "1", "--layer", "-1",
+                                 "--epochs", "3", "--learn-rate", "0.01", "--config", str(REPO / "configs" / "aif.cfg")])
+    assert result.exit_code == 0, result.output
+    nlp = spacy.load(tmp_path / "pipeline")
+    doc = nlp("the big dog ran to the house .")
+    assert [t.pos_ for t in doc].count("") == 0
+    result = runner.invoke(app, ["cache", "train", str(tmp_path / "nope"), str(tmp_path / "cache-dev"),
+                                 str(tmp_path / "p2")])
+    assert result.exit_code == 2 and "layer-fusion cache build" in result.output

@@ -77,6 +77,20 @@ def load_cache(path: Union[str, Path]) -> HiddenStateCache:
     )
 
 
+def transformer_pipe(encoder: Union[str, Path], window: int = 128, stride: int = 96):
+    """A spaCy Transformer component on ``encoder`` that outputs all hidden states."""
+    import spacy
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": "layer_fusion.TransformerModel.v1", "name": str(encoder),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1",
+                      "window": window, "stride": stride},
+        "tokenizer_config": {"use_fast": True}}})
+    nlp.initialize()
+    return nlp.get_pipe("transformer")
+
+
 def build_cache(
     transformer_pipe,
     sentences: Sequence[Sentence],
