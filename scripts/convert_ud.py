@@ -12,8 +12,6 @@ a temporary name and renamed, so nothing is left half-written.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Optional
@@ -24,6 +22,7 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 from wasabi import msg
 
+from layer_fusion.atomic_write import write_bytes_atomic
 from layer_fusion.conllu import Sentence, read_conllu
 from layer_fusion.evaluation import load_targets
 
@@ -57,31 +56,11 @@ def convert_file(
     return {"sentences": sentences, "words": words}
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _take(items: Iterable, n: Optional[int]):
     for i, item in enumerate(items):
         if n is not None and i >= n:
             return
         yield item
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @app.command()

@@ -11,8 +11,6 @@ Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -22,24 +20,11 @@ import typer
 from wasabi import msg
 
 from layer_fusion.evaluation import evaluate_targets, load_targets
+from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.report_table import pct, ci, render_markdown
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
 app = typer.Typer(add_completion=False)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(
@@ -76,12 +61,6 @@ def run(
     if table is not None:
         write_text_atomic(table, render_markdown(metrics))
     return metrics
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @app.command()

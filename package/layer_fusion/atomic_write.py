@@ -3,18 +3,20 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, TextIO, Union
+from typing import IO, ContextManager, Iterator, TextIO, Union
 
 
 @contextlib.contextmanager
-def atomic_text_output(path: Union[str, Path]) -> Iterator[TextIO]:
-    """Yield a UTF-8 text handle on a temp file beside ``path``; rename it to ``path`` on
-    success, delete it on any error (so no partial output is left behind)."""
+def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
+    """Yield a handle on a temp file beside ``path`` (text mode: UTF-8, "\\n" line ends);
+    rename it to ``path`` on success, delete it on any error (so no partial output is
+    left behind)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    text = "b" not in mode
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": "\n"} if text else {})) as handle:
             yield handle
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
@@ -22,6 +24,20 @@ def atomic_text_output(path: Union[str, Path]) -> Iterator[TextIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_text_output(path: Union[str, Path]) -> ContextManager[TextIO]:
+    return atomic_output(path, "w")
+
+
+def write_text_atomic(path: Union[str, Path], text: str) -> None:
+    with atomic_output(path, "w") as handle:
+        handle.write(text)
+
+
+def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
+    with atomic_output(path, "wb") as handle:
+        handle.write(data)
 
 
 def _umask() -> int:

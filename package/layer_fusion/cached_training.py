@@ -11,9 +11,8 @@ epoch with the best dev accuracy is kept. ``head_export`` puts a trained head in
 a spaCy pipeline, and its tests check that both paths tag alike.
 """
 import copy
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy

@@ -6,7 +6,7 @@ module is therefore built by ``bind_fusion``, which ``FusionListener`` calls in 
 own constructor, so a pipeline built from its config always has the same
 parameters and ``from_bytes`` / ``spacy.load`` find them.
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch

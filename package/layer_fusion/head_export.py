@@ -11,7 +11,6 @@ from typing import Dict, List, Sequence
 
 import numpy
 import spacy
-import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example

@@ -18,10 +18,8 @@ stock listener sends position 0 only, which this model also accepts.
 """
 import copy
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable
 
-from spacy.tokens import Doc
-from spacy_transformers.data_classes import FullTransformerBatch
 from spacy_transformers.layers.transformer_model import TransformerModel
 from spacy_transformers.layers.transformer_model import init as stock_init
 from thinc.api import Model
