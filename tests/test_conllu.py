@@ -141,7 +141,6 @@ def test_missing_file_raises_file_not_found(tmp_path):
         list(read_conllu(tmp_path / "nope.conllu"))
 
 
-@pytest.mark.skipif(not UD_DIR.is_dir(), reason="UD mirror not available")
 def test_real_treebank_counts_match_manifest():
     # Tagalog-TRG: 128 sentences, 734 syntactic words (MANIFEST.tsv); GUM test has MWTs and genres.
     sents = list(read_conllu(UD_DIR / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"))

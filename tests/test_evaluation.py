@@ -127,7 +127,6 @@ def test_evaluate_sentences_accuracy_is_noun_share(tmp_path):
     assert result.words_per_second > 0
 
 
-@pytest.mark.skipif(not UD_DIR.is_dir(), reason="UD mirror not available")
 def test_evaluate_conllu_real_treebank_noun_share():
     path = UD_DIR / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
     gold = [tag for s in read_conllu(path) for tag in s.upos]
