@@ -14,7 +14,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: all test setup smoke assets clean
+.PHONY: all test setup smoke experiments assets clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ assets: setup
 
 all: setup assets
 	$(BIN)/python scripts/timed_workflow.py all --vars.ud_dir $(UD_DIR)
+
+experiments: setup assets
+	$(BIN)/python -m spacy project run experiments . --vars.ud_dir $(UD_DIR)
 
 smoke: setup
 	$(BIN)/python -m spacy project run smoke . --vars.ud_dir $(UD_DIR)

@@ -100,7 +100,7 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
 
 
 @app.command()
-def probe(seed: int = 0, epochs: int = 6):
+def probe(seed: int = 0, epochs: int = 10):
     """LastLayer on each single hidden state 0..12."""
     for k in range(N_HIDDEN):
         run_one(HeadSettings("LastLayer", [k], seed=seed, epochs=epochs), "probe")
@@ -119,7 +119,7 @@ FUSION_KWARGS = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}
 
 
 @app.command()
-def sweep(seed: int = 0, epochs: int = 6, ks: Optional[List[int]] = typer.Option(None)):
+def sweep(seed: int = 0, epochs: int = 10, ks: Optional[List[int]] = typer.Option(None)):
     """DLFA and AIF with layers [k, -1] for each lower layer k."""
     for k in ks or range(N_HIDDEN - 1):
         for fusion in ("DLFA", "AIF"):
@@ -138,7 +138,7 @@ def main_variants(seed: int, epochs: int) -> List[HeadSettings]:
 
 
 @app.command()
-def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = 6):
+def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = 10):
     """The main comparison: LastLayer, DLFA(k*), AIF(k*), ScalarMix, LayerAttention x seeds."""
     for seed in seeds:
         for settings in main_variants(seed, epochs):

@@ -40,7 +40,7 @@ class HeadSettings:
     layers: List[int]
     fusion_kwargs: Dict = field(default_factory=dict)
     seed: int = 0
-    epochs: int = 6
+    epochs: int = 10
     batch_sentences: int = 32
     learn_rate: float = 1e-3
     weight_decay: float = 0.0

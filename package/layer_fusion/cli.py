@@ -263,7 +263,7 @@ def cache_train(
     output: Path = typer.Argument(..., help="spaCy pipeline folder to write"),
     fusion: str = typer.Option("AIF", help="LastLayer, DLFA, AIF, ScalarMix or LayerAttention"),
     layer: List[int] = typer.Option([6, -1], "--layer", help="Hidden state to fuse (repeat)"),
-    epochs: int = typer.Option(6, min=1),
+    epochs: int = typer.Option(10, min=1),
     learn_rate: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
     encoder: Optional[Path] = typer.Option(None, help="Encoder folder (default: the caches' own)"),
