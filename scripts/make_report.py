@@ -93,6 +93,15 @@ def paired_test(runs_a: List[Dict], runs_b: List[Dict], keys: List[str], rng) ->
             "p": float(min(1.0, p))}
 
 
+def fmt_p(p: float) -> str:
+    """A bootstrap p-value; with N_BOOT resamples the smallest resolvable value is 1/N_BOOT."""
+    return f"< {1 / N_BOOT:.3f}" if p < 1 / N_BOOT else f"{p:.3f}"
+
+
+def p_text(p: float) -> str:
+    return "p " + (fmt_p(p) if p < 1 / N_BOOT else "= " + fmt_p(p))
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -205,7 +214,7 @@ def answer(summary: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict]) -> L
             verdict = ("better than" if lo > 0 else "worse than" if hi < 0 else "not distinguishable from")
             out.append(f"- {v}: low-resource macro {pct(summary[v]['macro'])} vs {pct(b['macro'])} for "
                        f"{baseline}, a difference of {100 * t['diff']:+.2f} points "
-                       f"(95% CI [{100 * lo:+.2f}, {100 * hi:+.2f}], p = {t['p']:.3f}): {verdict} the baseline; "
+                       f"(95% CI [{100 * lo:+.2f}, {100 * hi:+.2f}], {p_text(t['p'])}): {verdict} the baseline; "
                        f"English dev {pct(summary[v]['dev'])} vs {pct(b['dev'])}.")
         ranked = sorted(summary, key=lambda v: summary[v]["dev"], reverse=True)
         margin = summary[ranked[0]]["dev"] - summary[ranked[1]]["dev"]
@@ -234,7 +243,7 @@ def answer(summary: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict]) -> L
             dev = seed0[0]["english_dev"] - best_layer["english_dev"]
             out.append(f"- Against the best single layer on English dev (hidden state {k}, seed 0 vs seed 0): "
                        f"{v} is {100 * dev:+.2f} points on English dev and {100 * t['diff']:+.2f} "
-                       f"[{100 * t['ci95'][0]:+.2f}, {100 * t['ci95'][1]:+.2f}] (p = {t['p']:.3f}) on the "
+                       f"[{100 * t['ci95'][0]:+.2f}, {100 * t['ci95'][1]:+.2f}] ({p_text(t['p'])}) on the "
                        f"low-resource macro-average.")
         out.append("- So most of the gain over LastLayer [-1] comes from reading a middle layer at all: "
                    "the frozen last layer of this sentence-embedding model is poor for POS. Fusing a middle "
@@ -280,7 +289,7 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
             else:
                 t = paired_test(runs, main_v[baseline], keys, rng)
                 summary[v]["test"] = t
-                cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", f"{t['p']:.3f}"
+                cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", fmt_p(t["p"])
             lines.append(f"| {v} | {len(runs)} | {pct(dev)} | {pct(m)} {ci(c)} | {cmp} | {p} |")
         best = max(main_v, key=lambda v: summary[v]["dev"])
         lines += ["", f"Best on English dev: **{best}**.", ""]

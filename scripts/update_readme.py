@@ -46,7 +46,7 @@ def results_section(metrics: dict, timings: dict, report_summary: dict) -> str:
                   "| variant | English dev | low-resource macro [95% CI] | vs LastLayer (paired) |", "|---|---|---|---|"]
         for v, s in report_summary.items():
             test = s.get("test")
-            cmp = "—" if not test else f"{100 * test['diff']:+.2f} [{100 * test['ci95'][0]:+.2f}, {100 * test['ci95'][1]:+.2f}], p = {test['p']:.3f}"
+            cmp = "—" if not test else f"{100 * test['diff']:+.2f} [{100 * test['ci95'][0]:+.2f}, {100 * test['ci95'][1]:+.2f}], p {'< 0.001' if test['p'] < 0.001 else '= ' + format(test['p'], '.3f')}"
             lines.append(f"| {v} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
     if timings:
         lines += ["", "### Time of each step (`make all`, this 2-core machine, OMP_NUM_THREADS=2, PASSIVE)", "",
