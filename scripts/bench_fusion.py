@@ -4,8 +4,8 @@ For each variant, in its own subprocess (so peak RSS is its own), on the same
 2,000 English sentences (EWT dev, length-sorted batches of 64):
   - tagging throughput, words/s (nlp.pipe, transformer + fusion + tagger);
   - peak RSS of the process;
-  - time per training step (fine-tuning with frozen word embeddings; batches of
-    ~1000 padded tokens), steps 3..N.
+  - time per training step in the config's regime (configs/aif.cfg: encoder frozen by
+    its [initialize.after_init] callback; batches of ~1000 padded tokens), steps 3..N.
 Variants run round-robin, ``--rounds`` times, and medians are reported, so slow
 drift of a noisy machine hits every variant alike.
 
@@ -54,8 +54,7 @@ def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_st
     sentences = [s for _, s in zip(range(n_sentences), read_conllu(conllu))]
     examples = [Example(Doc(nlp.vocab, words=s.words, spaces=s.spaces),
                         Doc(nlp.vocab, words=s.words, spaces=s.spaces, pos=s.upos)) for s in sentences]
-    optimizer = nlp.initialize(lambda: examples[:200])
-    registry.callbacks.get("layer_fusion.freeze_parameters.v1")()(nlp)
+    optimizer = nlp.initialize(lambda: examples[:200])  # runs the config's freeze callback
     docs = sorted((Doc(nlp.vocab, words=s.words, spaces=s.spaces) for s in sentences), key=len)
     words = sum(len(d) for d in docs)
     start = time.perf_counter()
