@@ -1,6 +1,8 @@
 """Write reports/zero_shot_pos.md and its plots from the experiment metrics JSON.
 
-Nothing here is typed by hand: every figure is computed from metrics/experiments/.
+Nothing here is typed by hand: every figure is computed from metrics/experiments/, which is
+also archived as reports/experiment_metrics.tar.gz (extract it into metrics/experiments/ to
+regenerate the report without rerunning the experiments).
 
 Statistics
 - Per-language accuracy of a variant: seeds pooled (per-sentence correct counts summed
@@ -364,7 +366,14 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
         {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
          for v, s in summary.items()}, indent=1))
     output.write_text("\n".join(lines) + "\n", encoding="utf8")
-    typer.echo(f"wrote {output} and {len(figures)} figures")
+    # The report's inputs travel with it (compressed), so it can be checked without rerunning.
+    import tarfile
+
+    with tarfile.open(out_dir / "experiment_metrics.tar.gz", "w:gz") as tar:
+        for stage in ("probe", "sweep", "main"):
+            for path in sorted((RUNS / stage).glob("*.json")):
+                tar.add(path, arcname=f"{stage}/{path.name}")
+    typer.echo(f"wrote {output}, {len(figures)} figures and the metrics archive")
 
 
 if __name__ == "__main__":
