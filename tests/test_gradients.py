@@ -130,11 +130,9 @@ def test_gradients_match_pure_torch(tiny_model, fusion):
 
 
 def test_stock_transformer_fails_the_gradient_check(tiny_bert):
-    """The same check on stock spacy-transformers: lower-layer gradients are lost."""
+    """The same check on stock spacy-transformers: lower-layer gradients are silently
+    lost (no error), so the gradients differ from the reference."""
     nlp, docs = _prepare(tiny_bert, "DLFA", "spacy-transformers.TransformerModel.v3")
-    try:
-        _, grads = spacy_path_grads(nlp, docs, 32)
-    except Exception:
-        return  # the stock backward cannot even take the gradients: check failed
+    _, grads = spacy_path_grads(nlp, docs, 32)
     _, ref_grads = torch_reference_grads(nlp, docs, 32, [1, 3])
     assert max_relative_difference(grads, ref_grads) > 1e-2

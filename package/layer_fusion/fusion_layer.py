@@ -8,6 +8,7 @@ parameters and ``from_bytes`` / ``spacy.load`` find them.
 """
 from typing import Callable, List, Tuple
 
+import numpy
 import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
@@ -119,9 +120,8 @@ def _unpad_docs(model: Model, inputs_outputs, is_train: bool):
     return docs, get_d_output
 
 
-def numpy_mask(lengths: List[int]):
-    import numpy
-
+def numpy_mask(lengths: List[int]) -> numpy.ndarray:
+    """(B, max(lengths)) boolean mask, True for real tokens."""
     mask = numpy.zeros((len(lengths), max(lengths) if lengths else 0), dtype=bool)
     for i, n in enumerate(lengths):
         mask[i, :n] = True
