@@ -1,9 +1,12 @@
-"""The research question's experiments (frozen-encoder regime), from cached hidden states.
+"""The research question's experiments: the frozen-encoder regime from cached hidden states,
+and the bookkeeping of the fine-tuned regime (b), which runs in scripts/finetune_encoder.py.
 
     python scripts/run_experiments.py cache ENCODER UD_DIR          # once per encoder
     python scripts/run_experiments.py probe                          # LastLayer on each layer
     python scripts/run_experiments.py sweep                          # DLFA/AIF [k, -1], choose k on English dev
     python scripts/run_experiments.py main                           # 5 variants x seeds
+    python scripts/run_experiments.py finetune-pack ENCODER UD_DIR   # regime b: pack for finetune_encoder.py
+    python scripts/run_experiments.py finetuned-metrics RESULTS.npz  # regime b: predictions -> metrics
 
 Every run writes one JSON under metrics/experiments/<stage>/ and is skipped when that
 file exists, so an interrupted sweep resumes where it stopped. No target-language data
@@ -18,9 +21,8 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
-from layer_fusion.cached_training import (
-    HeadSettings, fusion_parameters, mean_layer_weights, predict, train_head, treebank_result,
-)
+from layer_fusion.cached_training import mean_layer_weights, predict, train_head, treebank_result
+from layer_fusion.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import load_targets, summarize_results
 from layer_fusion.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
@@ -43,6 +45,14 @@ def _write_json(path: Path, data: Dict) -> None:
     os.replace(tmp, path)
 
 
+def _ud_jobs() -> Dict[str, str]:
+    """Set name -> CoNLL-U path relative to the UD folder: EWT train and every evaluation set."""
+    jobs = dict(SPLITS)
+    for key, target in load_targets(TARGETS).treebanks.items():
+        jobs[key] = f"{target.treebank}/{target.file}"
+    return jobs
+
+
 @app.command()
 def cache(
     encoder: Path = typer.Argument(REPO / "assets/encoders/multilingual-e5-small"),
@@ -54,10 +64,7 @@ def cache(
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
     trf = transformer_pipe(encoder)
-    jobs = dict(SPLITS)
-    for key, target in load_targets(TARGETS).treebanks.items():
-        jobs[key] = f"{target.treebank}/{target.file}"
-    for key, rel in jobs.items():
+    for key, rel in _ud_jobs().items():
         path = ud_dir / rel
         if is_complete(cache_dir / key):
             continue
@@ -145,6 +152,131 @@ def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = 10):
     for seed in seeds:
         for settings in main_variants(seed, epochs):
             run_one(settings, "main")
+
+
+FINETUNE_PACK = REPO / "cache" / "finetune_pack"
+# Regime b's budget: 1,500 steps of 32 sentences is about 3.8 epochs of EWT train, the usual
+# 3-4 epochs of fine-tuning. Warm-up is 10%. The head's rate is the frozen regime's; the
+# encoder's is the usual rate for fine-tuning BERT-size encoders.
+FINETUNE = {"steps": 1500, "batch_sentences": 32, "encoder_learn_rate": 5e-5, "head_learn_rate": 1e-3,
+            "warmup_steps": 150, "eval_every": 250}
+
+
+@app.command("finetune-pack")
+def finetune_pack(
+    encoder: Path = typer.Argument(REPO / "assets/encoders/multilingual-e5-small"),
+    ud_dir: Path = typer.Argument(REPO.parent / "shared" / "ud"),
+    output: Path = typer.Option(FINETUNE_PACK),
+):
+    """Write the pack (tokenized sets + 4-bit encoder) and plan that finetune_encoder.py reads."""
+    from layer_fusion.encoder.build import default_image_path
+    from layer_fusion.finetune_pack import write_pack
+
+    if not (encoder / "config.json").exists():
+        msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
+    sets = {}
+    for key, rel in _ud_jobs().items():
+        if (ud_dir / rel).is_file():
+            sets[key] = list(read_conllu(ud_dir / rel))
+        else:
+            msg.warn(f"{key}: {ud_dir / rel} not found, skipped")
+    write_pack(output, encoder, sets, image_path=default_image_path())
+    variants = [{"fusion": v.fusion, "layers": v.layers, "fusion_kwargs": v.fusion_kwargs}
+                for v in main_variants(0, 0)]
+    plan = {"dev": DEV, "variants": variants, "settings": FINETUNE}
+    _write_json(output / "plan.json", plan)
+    check_pack(output, encoder)
+    size = sum(f.stat().st_size for f in output.iterdir())
+    msg.good(f"Pack {output}: {len(sets)} sets, {size / 2**20:.1f} MiB; plan: "
+             + ", ".join(f"{v['fusion']}{v['layers']}" for v in variants))
+
+
+@app.command("check-pack")
+def check_pack(
+    pack: Path = typer.Argument(FINETUNE_PACK),
+    encoder: Path = typer.Argument(REPO / "assets/encoders/multilingual-e5-small"),
+    n_sentences: int = 64,
+    tolerance: float = 0.01,
+):
+    """The pack gives the encoder's weights and the spaCy path's pooled hidden states.
+
+    Weights: every tensor equals the built encoder's (kept embedding rows), exactly.
+    Features: the frozen encoder from the pack, pooled as in finetuning.py, against the
+    fp16 hidden-state cache (spaCy path) on the first English dev sentences; the
+    tolerance covers fp16 rounding of the cache.
+    """
+    import numpy
+    import torch
+    from safetensors.numpy import load_file
+
+    from layer_fusion.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder
+
+    model, pad_id = load_encoder(pack)
+    with numpy.load(pack / "encoder.npz") as data:
+        kept = data["kept_ids"]
+    built = load_file(str(encoder / "model.safetensors"))
+    for name, value in model.state_dict().items():
+        expected = built[name][kept] if name == "embeddings.word_embeddings.weight" else built[name]
+        if not numpy.array_equal(value.numpy(), expected):
+            msg.fail(f"{pack}: weight {name} differs from {encoder}", exits=1)
+    dev, c = PackSet(pack / f"{DEV}.npz"), load_cache(CACHE / DEV)
+    if not numpy.array_equal(dev.labels, c.labels):
+        msg.fail(f"{pack}: {DEV} labels differ from the cache {CACHE / DEV}", exits=1)
+    head = FinetuneModel(model, FinetuneSettings("ScalarMix", list(range(N_HIDDEN)))).eval()
+    idx = list(range(n_sentences))
+    with torch.no_grad():
+        x, mask = head.word_layers(dev.batch(idx, pad_id, "cpu"))
+    pooled = x[mask].numpy()  # (words, 13, H) in sentence order
+    cached = numpy.asarray(c.features[: c.offsets[n_sentences]], dtype=numpy.float32)
+    diff = float(numpy.abs(pooled - cached).max())
+    scale = float(numpy.abs(cached).max())
+    if diff > tolerance * scale:
+        msg.fail(f"{pack}: pooled features differ from the cache by {diff:.4g} (scale {scale:.3g})", exits=1)
+    msg.good(f"Pack check: weights identical to {encoder.name}; {n_sentences} {DEV} sentences, "
+             f"{len(pooled)} words x {N_HIDDEN} layers: max |pack - cache| = {diff:.4g} "
+             f"({diff / scale:.2e} of the largest value {scale:.3g})")
+
+
+@app.command("finetuned-metrics")
+def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
+    """Metrics JSON under metrics/experiments/finetuned/ for every run in finetune_encoder.py outputs."""
+    import numpy
+
+    targets = load_targets(TARGETS)
+    for path in results:
+        with numpy.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        for key in sorted(k for k in arrays if k.endswith("/info")):
+            name = key[: -len("/info")]
+            info = json.loads(str(arrays[key]))
+            if info.get("max_sentences"):
+                msg.warn(f"{name}: evaluated on the first {info['max_sentences']} sentences only, skipped")
+                continue
+            per_set = {}
+            for set_name in targets.treebanks:
+                if f"{name}/{set_name}" not in arrays:
+                    continue
+                cache_ = load_cache(CACHE / set_name)
+                pred = arrays[f"{name}/{set_name}"].astype(numpy.int16)
+                if len(pred) != len(cache_.labels):
+                    msg.fail(f"{path}: {name}/{set_name} has {len(pred)} words, the cache {len(cache_.labels)}", exits=1)
+                t = targets.treebanks[set_name]
+                per_set[set_name] = treebank_result(cache_, pred, set_name, n_resamples=n_resamples)
+                per_set[set_name].info.update(treebank=t.treebank, language=t.language, iso=t.iso, group=t.group,
+                                              split=t.split, file=f"{t.treebank}/{t.file}")
+            metrics = summarize_results(per_set, targets, n_resamples=n_resamples)
+            s = info["settings"]
+            metrics.update(
+                settings=s, stage="finetuned", history=info["history"],
+                english_dev=info["history"]["best_dev_accuracy"], fusion_parameters=info["fusion_parameters"],
+                mean_layer_weights=info["mean_layer_weights"], eval_seconds=info["eval_seconds"],
+                regime=(f"fine-tuned encoder (word embeddings frozen), {s['steps']} steps of "
+                        f"{s['batch_sentences']} sentences, on {info['device']}"),
+                device=info["device"], train_seconds=info["history"]["seconds"],
+            )
+            _write_json(OUT / "finetuned" / f"{name}.json", metrics)
+            msg.good(f"{name}: dev {metrics['english_dev']:.4f}, low-resource macro "
+                     f"{metrics['macro_low_resource']['accuracy']:.4f}")
 
 
 if __name__ == "__main__":

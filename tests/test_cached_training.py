@@ -6,7 +6,8 @@ import numpy
 import pytest
 import spacy
 
-from layer_fusion.cached_training import HeadSettings, predict, train_head, treebank_result
+from layer_fusion.cached_training import predict, train_head, treebank_result
+from layer_fusion.fusion_head import HeadSettings
 from layer_fusion.conllu import Sentence
 from layer_fusion.head_export import check_agreement, export_head
 from layer_fusion import hidden_cache

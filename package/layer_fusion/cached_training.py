@@ -12,7 +12,6 @@ a spaCy pipeline, and its tests check that both paths tag alike.
 """
 import copy
 import time
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
@@ -21,51 +20,8 @@ from torch import nn
 
 from . import fusion as modules
 from .evaluation import TreebankResult
-from .hidden_cache import UPOS_TAGS, HiddenStateCache
-
-FUSION_MODULES = {
-    "LastLayer": modules.LastLayer,
-    "DLFA": modules.DLFA,
-    "AIF": modules.AIF,
-    "ScalarMix": modules.ScalarMix,
-    "LayerAttention": modules.LayerAttention,
-}
-
-
-@dataclass
-class HeadSettings:
-    """Everything that defines one cached-head training run."""
-
-    fusion: str
-    layers: List[int]
-    fusion_kwargs: Dict = field(default_factory=dict)
-    seed: int = 0
-    epochs: int = 10
-    batch_sentences: int = 32
-    learn_rate: float = 1e-3
-    weight_decay: float = 0.0
-
-    def name(self) -> str:
-        layers = "_".join(str(k) for k in self.layers)
-        return f"{self.fusion}-L{layers}-s{self.seed}"
-
-
-class FusionHead(nn.Module):
-    """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax)."""
-
-    def __init__(self, settings: HeadSettings, n_hidden_states: int, width: int):
-        super().__init__()
-        cls = FUSION_MODULES[settings.fusion]
-        self.layers = [k % n_hidden_states for k in settings.layers]
-        self.fusion = cls(len(self.layers), width, **settings.fusion_kwargs)
-        self.output = nn.Linear(width, len(UPOS_TAGS))
-        nn.init.zeros_(self.output.weight)
-        nn.init.zeros_(self.output.bias)
-
-    def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, n, H), (B, T) -> logits (B, T, 17)."""
-        return self.output(self.fusion(layers, mask))
-
+from .fusion_head import FusionHead, HeadSettings, layer_weights
+from .hidden_cache import HiddenStateCache
 
 def _batch(cache_layers: numpy.ndarray, offsets: numpy.ndarray, idx: Sequence[int]):
     """Pad sentences ``idx`` of a (n_tokens, n, H) array into (B, T, n, H) + mask."""
@@ -176,35 +132,12 @@ def train_head(
     return head, history
 
 
-def fusion_parameters(head: FusionHead) -> Dict:
-    """Learned, human-readable fusion parameters (for reports and plots)."""
-    f = head.fusion
-    out: Dict = {"layers": head.layers}
-    if isinstance(f, modules.ScalarMix):
-        out["scalar_mix_weights"] = torch.softmax(f.scalars.detach(), 0).tolist()
-        out["gamma"] = float(f.gamma.detach())
-    return out
-
-
 def mean_layer_weights(head: FusionHead, cache: HiddenStateCache, max_sentences: int = 500) -> Optional[List[float]]:
     """Mean weight per selected layer on (the first ``max_sentences``) cached sentences:
     AIF's M (and 1 - M), DLFA's g (and 1 - g), LayerAttention's a, ScalarMix's s."""
-    f = head.fusion
-    if isinstance(f, modules.LastLayer):
+    if isinstance(head.fusion, modules.LastLayer):
         return None
-    if isinstance(f, modules.ScalarMix):
-        return torch.softmax(f.scalars.detach(), 0).tolist()
     n = min(max_sentences, cache.n_sentences)
     feats = numpy.asarray(cache.features[: cache.offsets[n], head.layers])
     x, mask, _ = _batch(feats, cache.offsets[: n + 1], list(range(n)))
-    head.eval()
-    with torch.no_grad():
-        if isinstance(f, modules.AIF):
-            w = f.weights(x, mask)  # (B, T, n, H)
-            return w[mask].mean(dim=(0, 2)).tolist()
-        if isinstance(f, modules.DLFA):
-            g = f.gate_values(x)[mask].mean()
-            return [float(g), float(1 - g)]
-        if isinstance(f, modules.LayerAttention):
-            return f.attention(x)[mask].mean(dim=0).tolist()
-    return None
+    return layer_weights(head, x, mask)

@@ -270,7 +270,8 @@ def cache_train(
     config: Path = typer.Option(Path("configs/aif.cfg"), help="Training config the pipeline is built from"),
 ):
     """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
-    from .cached_training import FUSION_MODULES, HeadSettings, train_head
+    from .cached_training import train_head
+    from .fusion_head import FUSION_MODULES, HeadSettings
     from .head_export import export_head
     from .hidden_cache import load_cache
 

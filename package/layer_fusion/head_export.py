@@ -15,7 +15,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .cached_training import FusionHead, HeadSettings
+from .fusion_head import FusionHead, HeadSettings
 from .conllu import Sentence
 from .fusion_layer import torch_module
 from .hidden_cache import UPOS_INDEX, UPOS_TAGS

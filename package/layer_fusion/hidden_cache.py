@@ -27,10 +27,9 @@ import numpy
 from thinc.api import reduce_mean
 
 from .conllu import Sentence
+from .fusion_head import UPOS_TAGS
 from .layer_pooling import layer_pooling
 
-UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
-             "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
 UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
 
 

@@ -1,0 +1,97 @@
+"""A fusion head: the fusion module over selected layers, then a linear UPOS classifier.
+
+This is exactly what sits on the transformer in a spaCy pipeline built by
+``layer_fusion.FusionListener.v1`` + ``spacy.Tagger.v2``:
+
+    p(tag | token t) = softmax(W y_t + b),   y_t = fusion(x_t^(k_1..k_n))
+
+It depends on torch alone (no spaCy, no thinc), so the same head trains on cached
+hidden states (``cached_training``) and on a fine-tuned encoder (``finetuning``),
+also on machines where spaCy is not installed.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+from torch import nn
+
+from . import fusion as modules
+
+# Same order as hidden_cache.UPOS_INDEX (labels in every cache and pack index into it).
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
+             "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
+
+FUSION_MODULES = {
+    "LastLayer": modules.LastLayer,
+    "DLFA": modules.DLFA,
+    "AIF": modules.AIF,
+    "ScalarMix": modules.ScalarMix,
+    "LayerAttention": modules.LayerAttention,
+}
+
+
+@dataclass
+class HeadSettings:
+    """Everything that defines one cached-head training run."""
+
+    fusion: str
+    layers: List[int]
+    fusion_kwargs: Dict = field(default_factory=dict)
+    seed: int = 0
+    epochs: int = 10
+    batch_sentences: int = 32
+    learn_rate: float = 1e-3
+    weight_decay: float = 0.0
+
+    def name(self) -> str:
+        layers = "_".join(str(k) for k in self.layers)
+        return f"{self.fusion}-L{layers}-s{self.seed}"
+
+
+class FusionHead(nn.Module):
+    """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax)."""
+
+    def __init__(self, settings: HeadSettings, n_hidden_states: int, width: int):
+        super().__init__()
+        cls = FUSION_MODULES[settings.fusion]
+        self.layers = [k % n_hidden_states for k in settings.layers]
+        self.fusion = cls(len(self.layers), width, **settings.fusion_kwargs)
+        self.output = nn.Linear(width, len(UPOS_TAGS))
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, H), (B, T) -> logits (B, T, 17)."""
+        return self.output(self.fusion(layers, mask))
+
+
+def fusion_parameters(head: FusionHead) -> Dict:
+    """Learned, human-readable fusion parameters (for reports and plots)."""
+    f = head.fusion
+    out: Dict = {"layers": head.layers}
+    if isinstance(f, modules.ScalarMix):
+        out["scalar_mix_weights"] = torch.softmax(f.scalars.detach(), 0).tolist()
+        out["gamma"] = float(f.gamma.detach())
+    return out
+
+
+def layer_weights(head: FusionHead, layers: torch.Tensor, mask: torch.Tensor) -> Optional[List[float]]:
+    """Mean weight per selected layer over the real tokens of ``layers`` (B, T, n, H):
+    AIF's M (and 1 - M), DLFA's g (and 1 - g), LayerAttention's a, ScalarMix's s."""
+    f = head.fusion
+    if isinstance(f, modules.LastLayer):
+        return None
+    if isinstance(f, modules.ScalarMix):
+        return torch.softmax(f.scalars.detach(), 0).tolist()
+    was_training = head.training
+    head.eval()
+    with torch.no_grad():
+        if isinstance(f, modules.AIF):
+            out = f.weights(layers, mask)[mask].mean(dim=(0, 2)).tolist()  # (B, T, n, H) -> n
+        elif isinstance(f, modules.DLFA):
+            g = float(f.gate_values(layers)[mask].mean())
+            out = [g, 1 - g]
+        else:
+            out = f.attention(layers)[mask].mean(dim=0).tolist()
+    head.train(was_training)
+    return out
