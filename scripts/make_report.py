@@ -24,6 +24,12 @@ import typer
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "metrics" / "experiments"
 N_BOOT = 1000
+FROZEN, FINETUNED = "Regime a, frozen encoder", "Regime b, fine-tuned encoder"
+REGIMES = {"main": FROZEN, "finetuned": FINETUNED}  # metrics/experiments/<stage> -> title
+REGIME_FILE_SUFFIX = {FROZEN: "", FINETUNED: "_finetuned"}
+# Measured in session 1 (README, "Training regime"): a fine-tuning step of the spaCy pipeline
+# takes about 2 s on this 2-core machine, so the 1,500 steps of regime b do not fit `make all`.
+CPU_FINETUNE_SECONDS_PER_STEP = 2.0
 
 
 def load_stage(stage: str) -> List[Dict]:
@@ -112,7 +118,7 @@ def ci(c) -> str:
     return f"[{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
 
 
-def plots(out: Path, probe: List[Dict], main: Dict[str, List[Dict]], baseline: str, best: str, keys: List[str]):
+def plots(out: Path, probe: List[Dict], regimes: Dict[str, Dict[str, List[Dict]]], summary: Dict, keys: List[str]):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,39 +140,54 @@ def plots(out: Path, probe: List[Dict], main: Dict[str, List[Dict]], baseline: s
         fig.tight_layout()
         fig.savefig(out / "layer_probe.png", dpi=110)
         written.append("layer_probe.png")
-    if main and baseline in main and best in main:
-        accs = {}
-        for v in (baseline, best):
-            accs[v] = [counts(main[v], k)[1].sum() / (counts(main[v], k)[0].sum() * len(main[v])) for k in keys]
-        langs = [main[baseline][0]["treebanks"][k]["name"] for k in keys]
+    for title, runs_v in regimes.items():
+        suffix = REGIME_FILE_SUFFIX[title]
+        baseline = next(v for v in runs_v if v.startswith("LastLayer"))
+        fusions = [v for v in runs_v if v != baseline]
+        if not fusions:
+            continue
+        best = max(fusions, key=lambda v: summary[title][v]["dev"])
+        accs = {v: [counts(runs_v[v], k)[1].sum() / (counts(runs_v[v], k)[0].sum() * len(runs_v[v])) for k in keys]
+                for v in (baseline, best)}
+        langs = [runs_v[baseline][0]["treebanks"][k]["name"] for k in keys]
         order = numpy.argsort(accs[baseline])
         fig, ax = plt.subplots(figsize=(8, 7))
         y = numpy.arange(len(keys))
         ax.barh(y - 0.2, 100 * numpy.asarray(accs[baseline])[order], 0.4, label=baseline)
-        ax.barh(y + 0.2, 100 * numpy.asarray(accs[best])[order], 0.4, label=best)
+        ax.barh(y + 0.2, 100 * numpy.asarray(accs[best])[order], 0.4, label=f"{best} (best fusion on English dev)")
         ax.set_yticks(y)
         ax.set_yticklabels([langs[i] for i in order], fontsize=7)
         ax.set_xlabel("UPOS accuracy (%), seeds pooled")
-        ax.set_title("Zero-shot accuracy per treebank")
+        ax.set_title(f"Zero-shot accuracy per treebank: {title}")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / "per_language.png", dpi=110)
-        written.append("per_language.png")
-    weights = {v: runs[0].get("mean_layer_weights") for v, runs in main.items() if runs[0].get("mean_layer_weights")}
-    if weights:
-        fig, axes = plt.subplots(1, len(weights), figsize=(4 * len(weights), 3.2), squeeze=False)
-        for ax, (v, w) in zip(axes[0], weights.items()):
-            layers = main[v][0]["fusion_parameters"]["layers"]
-            mean = numpy.mean([r["mean_layer_weights"] for r in main[v]], axis=0)
-            ax.bar([str(k) for k in layers], mean)
-            ax.set_title(v, fontsize=9)
-            ax.set_xlabel("hidden state")
-            ax.set_ylabel("mean weight")
+        fig.savefig(out / f"per_language{suffix}.png", dpi=110)
+        written.append(f"per_language{suffix}.png")
+    weighted = {(t, v): runs for t, runs_v in regimes.items() for v, runs in runs_v.items()
+                if runs[0].get("mean_layer_weights")}
+    if weighted:
+        columns = sorted({v for _, v in weighted}, key=lambda v: [v2 for _, v2 in weighted].index(v))
+        rows = [t for t in regimes if any((t, v) in weighted for v in columns)]
+        fig, axes = plt.subplots(len(rows), len(columns), figsize=(4 * len(columns), 3.2 * len(rows)), squeeze=False)
+        for i, t in enumerate(rows):
+            for j, v in enumerate(columns):
+                ax = axes[i][j]
+                runs = weighted.get((t, v))
+                if not runs:
+                    ax.axis("off")
+                    continue
+                layers = runs[0]["fusion_parameters"]["layers"]
+                ax.bar([str(k) for k in layers], numpy.mean([r["mean_layer_weights"] for r in runs], axis=0))
+                ax.set_title(f"{v}\n{t}", fontsize=8)
+                ax.set_xlabel("hidden state")
+                ax.set_ylabel("mean weight")
         fig.tight_layout()
         fig.savefig(out / "fusion_weights.png", dpi=110)
         written.append("fusion_weights.png")
-    genres = {v: _genre_means(runs) for v, runs in main.items()}
-    if any(genres.values()):
+    for title, runs_v in regimes.items():
+        genres = {v: _genre_means(runs) for v, runs in runs_v.items()}
+        if not any(genres.values()):
+            continue
         names = sorted({g for d in genres.values() for g in d})
         fig, ax = plt.subplots(figsize=(9, 4))
         width = 0.8 / len(genres)
@@ -175,11 +196,12 @@ def plots(out: Path, probe: List[Dict], main: Dict[str, List[Dict]], baseline: s
         ax.set_xticks(numpy.arange(len(names)) + 0.4 - width / 2)
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("UPOS accuracy (%)")
-        ax.set_title("English GUM test by genre (domain shift from EWT)")
+        ax.set_title(f"English GUM test by genre (domain shift from EWT): {title}")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "per_domain.png", dpi=110)
-        written.append("per_domain.png")
+        suffix = REGIME_FILE_SUFFIX[title]
+        fig.savefig(out / f"per_domain{suffix}.png", dpi=110)
+        written.append(f"per_domain{suffix}.png")
     plt.close("all")
     return written
 
@@ -190,66 +212,89 @@ def _genre_means(runs: List[Dict]) -> Dict[str, float]:
     return {g: float(numpy.mean([p[g]["accuracy"] for p in per if g in p])) for g in genres}
 
 
-LIMITS = [
-    "- The encoder is multilingual-e5-small (12 layers, 384 wide) rebuilt from 4-bit (Q4_0) weights, "
-    "not mBERT: the paper's figures are not directly comparable.",
-    "- Only the frozen-encoder regime was run (heads on cached fp16 hidden states). Fine-tuning costs "
-    "about 2 s per 45-sentence step on this 2-core machine; see the README.",
-    "- Some test sets are tiny (Marathi 47 sentences, Tagalog-Ugnayan 94, Tamil-TTB 120): read their CIs.",
-    "- Published zero-shot UPOS figures for XLM-R base (de Vries et al. 2022) come from a larger, "
-    "fine-tuned encoder and UD 2.8; they are a sanity range only (FINDINGS.md section 6).",
-    "- Hindi-HDTB and Arabic-PADT are missing from the local UD mirror and are not evaluated.",
-]
+def limits(regimes: Dict[str, Dict[str, List[Dict]]]) -> List[str]:
+    out = ["- The encoder is multilingual-e5-small (12 layers, 384 wide) rebuilt from 4-bit (Q4_0) weights, "
+           "not mBERT: the paper's figures are not directly comparable."]
+    ft = [r for runs in regimes.get(FINETUNED, {}).values() for r in runs]
+    if ft:
+        st = ft[0]["settings"]
+        at_end = sum(r["history"]["best_step"] == r["settings"]["steps"] for r in ft)
+        pack = ft[0].get("pack", {})
+        long_ = sum(v["longer_than_window"] for v in pack.get("sets", {}).values())
+        total = sum(v["sentences"] for v in pack.get("sets", {}).values())
+        out.append(
+            f"- Regime b has one budget ({st['steps']:,} steps of {st['batch_sentences']} sentences, encoder "
+            f"rate {st['encoder_learn_rate']:g}, head rate {st['head_learn_rate']:g}) and no search over its "
+            f"settings; {at_end} of {len(ft)} runs had their best English dev at the last step, so a longer "
+            f"budget would likely add a little. It ran on {ft[0].get('device', 'an accelerator')} from a pack "
+            "(scripts/finetune_encoder.py, plain torch), not in spaCy: the pack's weights are the built "
+            "encoder's, bit for bit, and its pooled hidden states equal the spaCy path's up to fp16 rounding "
+            f"(`run_experiments.py check-pack`). Sentences over the pipeline's {pack.get('window', 128)}-word "
+            f"window ({long_} of {total:,}) are encoded whole there rather than in strided spans.")
+    else:
+        out.append("- Only the frozen-encoder regime was run (heads on cached fp16 hidden states).")
+    out += [
+        "- Some test sets are tiny (Marathi 47 sentences, Tagalog-Ugnayan 94, Tamil-TTB 120): read their CIs.",
+        "- Published zero-shot UPOS figures for XLM-R base (de Vries et al. 2022) come from a larger, "
+        "fine-tuned encoder and UD 2.8; they are a sanity range only (FINDINGS.md section 6).",
+        "- Hindi-HDTB and Arabic-PADT are missing from the local UD mirror and are not evaluated.",
+    ]
+    return out
 
 
-def answer(summary: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict]) -> List[str]:
-    """The plain answer, worded from the numbers (nothing typed by hand)."""
+def regime_answer(summary: Dict, runs_v: Dict[str, List[Dict]]) -> List[str]:
+    """Bullets for one regime: each fusion against the baseline, the English-dev ranking, robustness."""
     out = []
-    if summary:
-        baseline = next(v for v in summary if v.startswith("LastLayer"))
-        b = summary[baseline]
-        fusions = [v for v in summary if v != baseline]
-        best_dev = max(summary, key=lambda v: summary[v]["dev"])
-        for v in fusions:
-            t = summary[v]["test"]
-            lo, hi = t["ci95"]
-            verdict = ("better than" if lo > 0 else "worse than" if hi < 0 else "not distinguishable from")
-            out.append(f"- {v}: low-resource macro {pct(summary[v]['macro'])} vs {pct(b['macro'])} for "
-                       f"{baseline}, a difference of {100 * t['diff']:+.2f} points "
-                       f"(95% CI [{100 * lo:+.2f}, {100 * hi:+.2f}], {p_text(t['p'])}): {verdict} the baseline; "
-                       f"English dev {pct(summary[v]['dev'])} vs {pct(b['dev'])}.")
-        ranked = sorted(summary, key=lambda v: summary[v]["dev"], reverse=True)
-        margin = summary[ranked[0]]["dev"] - summary[ranked[1]]["dev"]
-        spread = max(numpy.std([r["english_dev"] for r in main_v[ranked[0]]]),
-                     numpy.std([r["english_dev"] for r in main_v[ranked[1]]]))
-        out.append(f"- Chosen on English dev (the only admissible criterion): **{best_dev}**"
-                   + (", so the baseline stays the default" if best_dev == baseline else
-                      ", which becomes the shipped default")
-                   + f"; its margin over {ranked[1]} is {100 * margin:+.2f} points, against a seed "
-                   f"standard deviation of {100 * spread:.2f}.")
-        best_target = max(summary, key=lambda v: summary[v]["macro"])
-        if best_target != best_dev:
-            out.append(f"- The English-dev choice does not transfer perfectly: on the low-resource "
-                       f"macro-average {best_target} is best ({pct(summary[best_target]['macro'])} vs "
-                       f"{pct(summary[best_dev]['macro'])}). We report it, but may not choose by it.")
-    if probe and summary:
+    baseline = next(v for v in summary if v.startswith("LastLayer"))
+    b = summary[baseline]
+    for v in summary:
+        if v == baseline:
+            continue
+        t = summary[v]["test"]
+        lo, hi = t["ci95"]
+        verdict = ("better than" if lo > 0 else "worse than" if hi < 0 else "not distinguishable from")
+        out.append(f"- {v}: low-resource macro {pct(summary[v]['macro'])} vs {pct(b['macro'])} for "
+                   f"{baseline}, a difference of {100 * t['diff']:+.2f} points "
+                   f"(95% CI [{100 * lo:+.2f}, {100 * hi:+.2f}], {p_text(t['p'])}): {verdict} the baseline; "
+                   f"English dev {pct(summary[v]['dev'])} vs {pct(b['dev'])}.")
+    ranked = sorted(summary, key=lambda v: summary[v]["dev"], reverse=True)
+    margin = summary[ranked[0]]["dev"] - summary[ranked[1]]["dev"]
+    spread = max(numpy.std([r["english_dev"] for r in runs_v[ranked[0]]]),
+                 numpy.std([r["english_dev"] for r in runs_v[ranked[1]]]))
+    out.append(f"- Best on English dev: **{ranked[0]}**; its margin over {ranked[1]} is {100 * margin:+.2f} "
+               f"points, against a seed standard deviation of {100 * spread:.2f}.")
+    best_target = max(summary, key=lambda v: summary[v]["macro"])
+    if best_target != ranked[0]:
+        out.append(f"- The English-dev choice does not transfer perfectly: on the low-resource "
+                   f"macro-average {best_target} is best ({pct(summary[best_target]['macro'])} vs "
+                   f"{pct(summary[ranked[0]]['macro'])}). We report it, but may not choose by it.")
+    worst = {v: min(_genre_means(runs).values()) for v, runs in runs_v.items() if _genre_means(runs)}
+    if worst:
+        spread_g = {v: max(_genre_means(runs_v[v]).values()) - worst[v] for v in worst}
+        most = max(worst, key=worst.get)
+        out.append(f"- Robustness (worst GUM genre, seed mean): {most} is highest ({pct(worst[most])}), "
+                   f"{baseline} {pct(worst[baseline])}; the spread across genres ranges from "
+                   f"{pct(min(spread_g.values()))} to {pct(max(spread_g.values()))} points over variants.")
+    return out
+
+
+def probe_answer(frozen: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict], keys: List[str]) -> List[str]:
+    """Frozen regime: fusions against the best single layer, and the layer probe's peaks."""
+    out = []
+    if probe and frozen:
         best_layer = max(probe, key=lambda r: r["english_dev"])
         k = best_layer["settings"]["layers"][0]
-        keys = low_resource_keys(best_layer)
         rng = numpy.random.default_rng(1)
-        for v in summary:
+        for v in frozen:
             if v.startswith("LastLayer"):
                 continue
             seed0 = [r for r in main_v[v] if r["settings"]["seed"] == 0]
             t = paired_test(seed0, [best_layer], keys, rng)
             dev = seed0[0]["english_dev"] - best_layer["english_dev"]
-            out.append(f"- Against the best single layer on English dev (hidden state {k}, seed 0 vs seed 0): "
-                       f"{v} is {100 * dev:+.2f} points on English dev and {100 * t['diff']:+.2f} "
+            out.append(f"- Frozen, against the best single layer on English dev (hidden state {k}, seed 0 vs "
+                       f"seed 0): {v} is {100 * dev:+.2f} points on English dev and {100 * t['diff']:+.2f} "
                        f"[{100 * t['ci95'][0]:+.2f}, {100 * t['ci95'][1]:+.2f}] ({p_text(t['p'])}) on the "
                        f"low-resource macro-average.")
-        out.append("- So most of the gain over LastLayer [-1] comes from reading a middle layer at all: "
-                   "the frozen last layer of this sentence-embedding model is poor for POS. Fusing a middle "
-                   "layer with the last one adds a smaller, still significant gain over the best single layer.")
     if probe:
         by_dev = max(probe, key=lambda r: r["english_dev"])
         by_target = max(probe, key=lambda r: r["macro_low_resource"]["accuracy"])
@@ -261,77 +306,135 @@ def answer(summary: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict]) -> L
     return out
 
 
+def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List[Dict], keys: List[str]) -> List[str]:
+    """The plain answer, worded from the numbers (nothing typed by hand)."""
+    out = ["In short:", ""]
+    for title, sm in summary.items():
+        verdicts = {"better": 0, "worse": 0, "not distinguishable": 0}
+        for v, x in sm.items():
+            if "test" in x:
+                lo, hi = x["test"]["ci95"]
+                verdicts["better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"] += 1
+        baseline = next(v for v in sm if v.startswith("LastLayer"))
+        out.append(f"- {title}: of {sum(verdicts.values())} fusions, {verdicts['better']} beat {baseline} on "
+                   f"the low-resource macro-average, {verdicts['worse']} are worse and "
+                   f"{verdicts['not distinguishable']} are not distinguishable from it (paired bootstrap, 95%).")
+    out.append("")
+    frozen, main_v = summary.get(FROZEN), regimes.get(FROZEN, {})
+    for title in summary:
+        out += [f"**{title}.**", ""] + regime_answer(summary[title], regimes[title])
+        if title == FROZEN:
+            out += probe_answer(frozen, main_v, probe, keys)
+        out.append("")
+    if frozen:
+        shipped = max(frozen, key=lambda v: frozen[v]["dev"])
+        text = (f"- Shipped default: **{shipped}**, frozen encoder, the best English dev of the regime "
+                f"that `make all` trains" + (" (the baseline stays the default)." if shipped.startswith("LastLayer") else "."))
+    if frozen and summary.get(FINETUNED):
+        ft = summary[FINETUNED]
+        ft_best = max(ft, key=lambda v: ft[v]["dev"])
+        ft_base = next(v for v in ft if v.startswith("LastLayer"))
+        t = paired_test(regimes[FINETUNED][ft_base], main_v[shipped], keys, numpy.random.default_rng(2))
+        steps = regimes[FINETUNED][ft_best][0]["settings"]["steps"]
+        out += ["**Across regimes.**", "",
+                f"- Fine-tuning beats the best frozen variant by a wide margin: fine-tuned {ft_base} has "
+                f"English dev {pct(ft[ft_base]['dev'])} and low-resource macro {pct(ft[ft_base]['macro'])}, "
+                f"against {pct(frozen[shipped]['dev'])} and {pct(frozen[shipped]['macro'])} for frozen {shipped}: "
+                f"{100 * t['diff']:+.2f} points on the macro-average (95% CI [{100 * t['ci95'][0]:+.2f}, "
+                f"{100 * t['ci95'][1]:+.2f}], paired over sentences).",
+                f"- Over both regimes, English dev ranks fine-tuned **{ft_best}** first ({pct(ft[ft_best]['dev'])}). "
+                f"By the rule, that is the variant to ship where it can be trained. `make all` cannot: "
+                f"{steps:,} fine-tuning steps take about {steps * CPU_FINETUNE_SECONDS_PER_STEP / 60:.0f} min "
+                f"on this 2-core machine, beyond the 45 minutes the whole job may take, and the weights cannot "
+                f"come back from the accelerator that ran regime b. Within the frozen regime the rule picks {shipped}.",
+                text, ""]
+    elif frozen:
+        out += [text, ""]
+    return out
+
+
+def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_keys: List[str], rng):
+    """Markdown for one regime: main table, per-treebank table, domain shift; and its summary."""
+    summary = {}
+    pair_keys = list(next(iter(runs_v.values()))[0]["domain_pairs"])
+    baseline = next(v for v in runs_v if v.startswith("LastLayer"))
+    lines = [f"## {title}: main comparison", "",
+             "| variant | seeds | English dev | low-resource macro [95% CI] | vs baseline (paired) | p |",
+             "|---|---|---|---|---|---|"]
+    for v, runs in runs_v.items():
+        dev = numpy.mean([r["english_dev"] for r in runs])
+        m, c = macro_ci(runs, keys, rng)
+        summary[v] = {"dev": dev, "macro": m, "ci": c, "seeds": len(runs)}
+        if v == baseline:
+            cmp, p = "—", "—"
+        else:
+            t = paired_test(runs, runs_v[baseline], keys, rng)
+            summary[v]["test"] = t
+            cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", fmt_p(t["p"])
+        lines.append(f"| {v} | {len(runs)} | {pct(dev)} | {pct(m)} {ci(c)} | {cmp} | {p} |")
+    best = max(runs_v, key=lambda v: summary[v]["dev"])
+    lines += ["", f"Best on English dev: **{best}**.", ""]
+    # Per-language table.
+    lines += [f"### {title}: per treebank (seeds pooled, 95% CI over sentences)", "",
+              "| treebank | group | words | " + " | ".join(runs_v) + " |",
+              "|---|---|---|" + "---|" * len(runs_v)]
+    for k in all_keys:
+        t = runs_v[baseline][0]["treebanks"][k]
+        cells = []
+        for v, runs in runs_v.items():
+            w, c = counts(runs, k)
+            a, cc = pooled_ci(w, c, rng)
+            cells.append(f"{pct(a)} {ci(cc)}")
+        lines.append(f"| {t['language']} {k} | {t['group']} | {t['words']} | " + " | ".join(cells) + " |")
+    # Domains.
+    lines += ["", f"### {title}: domain shift", "",
+              "GUM test by genre (EWT-trained; seed mean). Robustness = worst-genre accuracy "
+              "and spread (best minus worst genre).", ""]
+    genres = {v: _genre_means(runs) for v, runs in runs_v.items()}
+    names = sorted({g for d in genres.values() for g in d})
+    lines += ["| variant | " + " | ".join(names) + " | worst | spread |", "|---|" + "---|" * (len(names) + 2)]
+    for v, d in genres.items():
+        vals = [d[g] for g in names if g in d]
+        lines.append(f"| {v} | " + " | ".join(pct(d.get(g, float('nan'))) for g in names)
+                     + f" | {pct(min(vals))} | {pct(max(vals) - min(vals))} |")
+    lines += ["", "Two treebanks of one language, different domains (seed mean; gap = a - b):", "",
+              "| variant | " + " | ".join(pair_keys) + " |", "|---|" + "---|" * len(pair_keys)]
+    for v, runs in runs_v.items():
+        cells = []
+        for key in pair_keys:
+            ps = [r["domain_pairs"][key] for r in runs if not r["domain_pairs"][key].get("missing")]
+            if not ps:
+                cells.append("missing")
+                continue
+            cells.append(f"{pct(numpy.mean([p['accuracy_a'] for p in ps]))} / "
+                         f"{pct(numpy.mean([p['accuracy_b'] for p in ps]))} "
+                         f"(gap {100 * numpy.mean([p['gap'] for p in ps]):+.1f})")
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    return lines, summary
+
+
 def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
     rng = numpy.random.default_rng(0)
     out_dir = output.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     probe, sweep, main_runs = load_stage("probe"), load_stage("sweep"), load_stage("main")
-    main_v = group_by_variant(main_runs)
     lines = ["# Does layer fusion help zero-shot POS tagging? (generated by scripts/make_report.py)", ""]
     any_run = (main_runs or probe or sweep or [None])[0]
     if any_run is None:
         raise typer.Exit("no experiment metrics found: run scripts/run_experiments.py first")
     keys = low_resource_keys(any_run)
-    lines += [f"Encoder: multilingual-e5-small (4-bit weights dequantized to fp32), frozen; "
-              f"regime: {any_run.get('regime', '')}. Training data: English EWT train only; model "
-              f"selection (epoch, k*, shipped variant): English EWT dev only. "
+    described = {t: load_stage(st)[0]["regime"] for st, t in REGIMES.items() if load_stage(st)}
+    lines += ["Encoder: multilingual-e5-small (4-bit weights dequantized to fp32). Training data: English "
+              "EWT train only; model selection (epoch or step, k*, shipped variant): English EWT dev only. "
               f"Low-resource group: {len(keys)} treebanks (configs/targets.cfg).", ""]
-    summary = {}
-    if main_v:
-        baseline = next(v for v in main_v if v.startswith("LastLayer"))
-        lines += ["## Main comparison", "",
-                  "| variant | seeds | English dev | low-resource macro [95% CI] | vs baseline (paired) | p |",
-                  "|---|---|---|---|---|---|"]
-        for v, runs in main_v.items():
-            dev = numpy.mean([r["english_dev"] for r in runs])
-            m, c = macro_ci(runs, keys, rng)
-            summary[v] = {"dev": dev, "macro": m, "ci": c}
-            if v == baseline:
-                cmp, p = "—", "—"
-            else:
-                t = paired_test(runs, main_v[baseline], keys, rng)
-                summary[v]["test"] = t
-                cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", fmt_p(t["p"])
-            lines.append(f"| {v} | {len(runs)} | {pct(dev)} | {pct(m)} {ci(c)} | {cmp} | {p} |")
-        best = max(main_v, key=lambda v: summary[v]["dev"])
-        lines += ["", f"Best on English dev: **{best}**.", ""]
-        # Per-language table.
-        lines += ["## Per treebank (seeds pooled, 95% CI over sentences)", "",
-                  "| treebank | group | words | " + " | ".join(main_v) + " |",
-                  "|---|---|---|" + "---|" * len(main_v)]
-        all_keys = list(any_run["treebanks"])
-        for k in all_keys:
-            t = main_v[baseline][0]["treebanks"][k]
-            cells = []
-            for v, runs in main_v.items():
-                w, c = counts(runs, k)
-                a, cc = pooled_ci(w, c, rng)
-                cells.append(f"{pct(a)} {ci(cc)}")
-            lines.append(f"| {t['language']} {k} | {t['group']} | {t['words']} | " + " | ".join(cells) + " |")
-        # Domains.
-        lines += ["", "## Domain shift", "",
-                  "GUM test by genre (EWT-trained; seed mean). Robustness = worst-genre accuracy "
-                  "and spread (best minus worst genre).", ""]
-        genres = {v: _genre_means(runs) for v, runs in main_v.items()}
-        names = sorted({g for d in genres.values() for g in d})
-        lines += ["| variant | " + " | ".join(names) + " | worst | spread |", "|---|" + "---|" * (len(names) + 2)]
-        for v, d in genres.items():
-            vals = [d[g] for g in names if g in d]
-            lines.append(f"| {v} | " + " | ".join(pct(d.get(g, float('nan'))) for g in names)
-                         + f" | {pct(min(vals))} | {pct(max(vals) - min(vals))} |")
-        lines += ["", "Two treebanks of one language, different domains (seed mean; gap = a - b):", "",
-                  "| variant | " + " | ".join(any_run["domain_pairs"]) + " |", "|---|" + "---|" * len(any_run["domain_pairs"])]
-        for v, runs in main_v.items():
-            cells = []
-            for key in any_run["domain_pairs"]:
-                ps = [r["domain_pairs"][key] for r in runs if not r["domain_pairs"][key].get("missing")]
-                if not ps:
-                    cells.append("missing")
-                    continue
-                cells.append(f"{pct(numpy.mean([p['accuracy_a'] for p in ps]))} / "
-                             f"{pct(numpy.mean([p['accuracy_b'] for p in ps]))} "
-                             f"(gap {100 * numpy.mean([p['gap'] for p in ps]):+.1f})")
-            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    lines += [f"- {t}: {d}." for t, d in described.items()] + [""]
+    summary, regimes = {}, {}
+    for stage, title in REGIMES.items():
+        runs_v = group_by_variant(load_stage(stage))
+        if runs_v:
+            regime_lines, summary[title] = comparison(title, runs_v, keys, list(any_run["treebanks"]), rng)
+            regimes[title] = runs_v
+            lines += regime_lines
     if probe:
         lines += ["", "## Layer probe (LastLayer on one frozen hidden state, seed 0)", "",
                   "| hidden state | English dev | low-resource macro [95% CI] |", "|---|---|---|"]
@@ -358,19 +461,18 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
                 lines.append(f"\n{f}: k* = {b['settings']['layers'][0]} on English dev "
                              f"(the k that would be best on the targets, which we may not use to choose, "
                              f"is {t['settings']['layers'][0]}).")
-    lines += ["", "## Answer", ""] + answer(summary, main_v, probe) + ["", "## Limits", ""] + LIMITS
-    figures = plots(out_dir, probe, main_v, *(2 * [None] if not main_v else
-                    [next(v for v in main_v if v.startswith("LastLayer")), max(main_v, key=lambda v: summary[v]["dev"])]), keys)
+    lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes)
+    figures = plots(out_dir, probe, regimes, summary, keys)
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
-    (out_dir / "summary.json").write_text(json.dumps(
-        {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
-         for v, s in summary.items()}, indent=1))
+    as_json = lambda d: {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
+                         for v, s in d.items()}
+    (out_dir / "summary.json").write_text(json.dumps({t: as_json(d) for t, d in summary.items()}, indent=1))
     output.write_text("\n".join(lines) + "\n", encoding="utf8")
     # The report's inputs travel with it (compressed), so it can be checked without rerunning.
     import tarfile
 
     with tarfile.open(out_dir / "experiment_metrics.tar.gz", "w:gz") as tar:
-        for stage in ("probe", "sweep", "main"):
+        for stage in ("probe", "sweep", *REGIMES):
             for path in sorted((RUNS / stage).glob("*.json")):
                 tar.add(path, arcname=f"{stage}/{path.name}")
     typer.echo(f"wrote {output}, {len(figures)} figures and the metrics archive")

@@ -243,6 +243,8 @@ def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
     import numpy
 
     targets = load_targets(TARGETS)
+    pack_meta = FINETUNE_PACK / "meta.json"
+    pack = json.loads(pack_meta.read_text(encoding="utf8")) if pack_meta.exists() else {}
     for path in results:
         with numpy.load(path) as data:
             arrays = {k: data[k] for k in data.files}
@@ -273,6 +275,7 @@ def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
                 regime=(f"fine-tuned encoder (word embeddings frozen), {s['steps']} steps of "
                         f"{s['batch_sentences']} sentences, on {info['device']}"),
                 device=info["device"], train_seconds=info["history"]["seconds"],
+                pack={k: pack[k] for k in ("kept_embedding_rows", "sets", "window") if k in pack},
             )
             _write_json(OUT / "finetuned" / f"{name}.json", metrics)
             msg.good(f"{name}: dev {metrics['english_dev']:.4f}, low-resource macro "

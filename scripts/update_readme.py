@@ -40,13 +40,14 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                 continue
             lines.append(f"| {p['label']} | {pct(p['accuracy_a'])} | {pct(p['accuracy_b'])} | "
                          f"{100 * p['gap']:+.1f} [{100 * p['gap_ci95'][0]:+.1f}, {100 * p['gap_ci95'][1]:+.1f}] |")
-    if report_summary:
-        lines += ["", "### Does fusion help? (frozen encoder, 3 seeds; `reports/zero_shot_pos.md`)", "",
-                  "| variant | English dev | low-resource macro [95% CI] | vs LastLayer (paired) |", "|---|---|---|---|"]
-        for v, s in report_summary.items():
+    for regime, variants in (report_summary or {}).items():
+        lines += ["", f"### Does fusion help? {regime} (`reports/zero_shot_pos.md`)", "",
+                  "| variant | seeds | English dev | low-resource macro [95% CI] | vs LastLayer (paired) |",
+                  "|---|---|---|---|---|"]
+        for v, s in variants.items():
             test = s.get("test")
             cmp = "—" if not test else f"{100 * test['diff']:+.2f} [{100 * test['ci95'][0]:+.2f}, {100 * test['ci95'][1]:+.2f}], p {'< 0.001' if test['p'] < 0.001 else '= ' + format(test['p'], '.3f')}"
-            lines.append(f"| {v} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
+            lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
     if timings:
         lines += ["", "### Time of each step (`make all`, this 2-core machine, OMP_NUM_THREADS=2, PASSIVE)", "",
                   "| step | wall time |", "|---|---|"]
