@@ -239,8 +239,13 @@ def check_pack(
 
 @app.command("finetuned-metrics")
 def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
-    """Metrics JSON under metrics/experiments/finetuned/ for every run in finetune_encoder.py outputs."""
+    """Metrics JSON under metrics/experiments/finetuned/ for every run in finetune_encoder.py
+    outputs (files, or folders holding finetune-*.npz)."""
     import numpy
+
+    results = [f for r in results for f in (sorted(r.glob("finetune-*.npz")) if r.is_dir() else [r])]
+    if not results:
+        msg.fail("no finetune-*.npz results found: run scripts/finetune_all.sh first", exits=1)
 
     targets = load_targets(TARGETS)
     pack_meta = FINETUNE_PACK / "meta.json"
