@@ -305,3 +305,34 @@ def test_foreign_folder_is_not_overwritten(tmp_path):
     with pytest.raises(EncoderBuildError, match="--force"):
         build_encoder(tmp_path / "e5")
     assert (tmp_path / "e5" / "notes.txt").read_text() == "mine"
+
+
+def test_finetune_pack_tokenizes_like_the_pipeline(encoder_dir, hf):
+    """The fine-tuning pack's wordpieces and alignment are the pipeline's, also for UD's
+    trailing space after the last word (which this tokenizer would turn into a piece)."""
+    import spacy
+    from spacy.tokens import Doc
+
+    from layer_fusion.conllu import Sentence
+    from layer_fusion.finetune_pack import tokenize_sentences
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": "layer_fusion.TransformerModel.v1", "name": str(encoder_dir),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96}}})
+    nlp.initialize()
+    sentences = [
+        Sentence(sent_id="a", text="", words=["From", "the", "AP", "comes", "this", "story", ":"],
+                 spaces=[True] * 7, upos=["ADP", "DET", "PROPN", "VERB", "DET", "NOUN", "PUNCT"]),
+        Sentence(sent_id="b", text="", words=["Ọmọ", "náà", "sùn", "."], spaces=[True, True, False, True],
+                 upos=["NOUN", "DET", "VERB", "PUNCT"]),
+    ]
+    packed = tokenize_sentences(hf[0], nlp.vocab, sentences)
+    for i, s in enumerate(sentences):
+        td = nlp(Doc(nlp.vocab, words=s.words, spaces=s.spaces))._.trf_data
+        ids = packed["input_ids"][packed["seq_offsets"][i] : packed["seq_offsets"][i + 1]]
+        assert ids.tolist() == td.wordpieces.input_ids[0].tolist()
+        w0, w1 = packed["word_offsets"][i], packed["word_offsets"][i + 1]
+        links = packed["align"][packed["align_offsets"][w0] : packed["align_offsets"][w1]]
+        assert links.tolist() == td.align.dataXd.tolist()
+        assert np.diff(packed["align_offsets"][w0 : w1 + 1]).tolist() == td.align.lengths.tolist()

@@ -1,0 +1,141 @@
+"""Regime b tooling: the fine-tuning pack and the plain-torch fine-tuning path.
+
+The pack must reproduce the spaCy path (same wordpieces, same alignment, same pooled
+hidden states); fine-tuning must leave the word embeddings alone and move the rest;
+the job script must write every set's predictions and resume."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from thinc.api import reduce_mean
+
+from layer_fusion.conllu import Sentence
+from layer_fusion.finetune_pack import write_pack
+from layer_fusion.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder, run
+from layer_fusion.layer_pooling import layer_pooling
+from conftest import REPO
+
+# Spaces as in UD: punctuation attached ("dog."), a word with no space after ("Jo" "'s"),
+# a space after the last word (UD's default: the doc's text ends in a space, the span's does not),
+# accented and non-Latin words the tiny vocabulary splits into many pieces or unknowns.
+SENTENCES = [
+    (["The", "dog", "ran", "."], [True, True, False, True], ["DET", "NOUN", "VERB", "PUNCT"]),
+    (["Jo", "'s", "cat", "sat", "on", "a", "mat", "!"], [False, True, True, True, True, True, False, False],
+     ["PROPN", "PART", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"]),
+    (["Ọmọ", "náà", "sùn"], [True, True, False], ["NOUN", "DET", "VERB"]),
+    (["Мама", "мыла", "раму", "."], [True, True, False, True], ["NOUN", "VERB", "NOUN", "PUNCT"]),
+]
+
+
+def _sentences(n: int):
+    out = []
+    for i in range(n):
+        words, spaces, upos = SENTENCES[i % len(SENTENCES)]
+        out.append(Sentence(sent_id=f"s{i}", text="", words=list(words), spaces=list(spaces), upos=list(upos)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def e5_like(tiny_xlmr, tmp_path_factory):
+    """A BERT model with an XLM-R tokenizer, like the built multilingual-e5-small."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("e5-like") / "model"
+    shutil.copytree(tiny_xlmr, path, ignore=shutil.ignore_patterns("config.json", "model.safetensors"))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_xlmr))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                        intermediate_size=37, pad_token_id=tokenizer.pad_token_id)
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pack(e5_like, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pack") / "pack"
+    write_pack(out, e5_like, {"train": _sentences(40), "dev": _sentences(8)}, progress=False)
+    plan = {"dev": "dev", "variants": [{"fusion": "AIF", "layers": [1, -1], "fusion_kwargs": {}}],
+            "settings": {"steps": 2, "batch_sentences": 8, "warmup_steps": 1, "eval_every": 1}}
+    (out / "plan.json").write_text(json.dumps(plan))
+    return out
+
+
+def test_pack_pools_like_the_spacy_path(pack, e5_like):
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config={"model": {
+        "@architectures": "layer_fusion.TransformerModel.v1", "name": str(e5_like),
+        "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96}}})
+    nlp.initialize()
+    trf = nlp.get_pipe("transformer")
+    sentences = _sentences(len(SENTENCES))
+    docs = list(trf.pipe([Doc(nlp.vocab, words=s.words, spaces=s.spaces) for s in sentences]))
+    expected = layer_pooling(list(range(4)), 32, reduce_mean(), grad_factor=1.0).predict([d._.trf_data for d in docs])
+
+    encoder, pad_id = load_encoder(pack)
+    model = FinetuneModel(encoder, FinetuneSettings("ScalarMix", [0, 1, 2, 3])).eval()
+    with torch.no_grad():
+        x, mask = model.word_layers(PackSet(pack / "dev.npz").batch(list(range(len(SENTENCES))), pad_id, "cpu"))
+    for j, want in enumerate(expected):
+        got = x[j, : len(sentences[j].words)].numpy()  # (words, 4 layers, 32)
+        numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert mask.sum() == sum(len(s.words) for s in sentences)
+
+
+def test_pack_keeps_used_rows_only(pack, e5_like):
+    from safetensors.numpy import load_file
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(e5_like))
+    with numpy.load(pack / "encoder.npz") as data:
+        kept = data["kept_ids"]
+        assert kept[int(data["pad_id"])] == tokenizer.pad_token_id
+    train = PackSet(pack / "train.npz")
+    first = train.input_ids[train.seq_offsets[0] : train.seq_offsets[1]]
+    assert kept[first].tolist() == tokenizer(" ".join(["The", "dog", "ran"]) + ".")["input_ids"]
+    assert numpy.all(numpy.diff(kept) > 0) and len(kept) < len(tokenizer)
+    encoder, _ = load_encoder(pack)
+    full = load_file(str(e5_like / "model.safetensors"))
+    name = "embeddings.word_embeddings.weight"
+    numpy.testing.assert_array_equal(encoder.state_dict()[name].numpy(), full[name][kept])
+
+
+def test_finetuning_freezes_word_embeddings_and_moves_the_rest(pack):
+    sets = {"train": PackSet(pack / "train.npz"), "dev": PackSet(pack / "dev.npz")}
+    before, _ = load_encoder(pack)
+    settings = FinetuneSettings("AIF", [1, -1], steps=3, batch_sentences=8, warmup_steps=1, eval_every=1,
+                                encoder_learn_rate=1e-2)
+    out = run(settings, pack, sets, "dev", log=lambda m: None)
+    assert len(out["history"]["dev_accuracy"]) == 3 and out["history"]["best_step"] in (1, 2, 3)
+    assert out["predictions"]["dev"].shape == sets["dev"].labels.shape
+    assert "train" not in out["predictions"]
+    assert len(out["mean_layer_weights"]) == 2
+    # The returned model is not exposed; finetune() is rerun to inspect its parameters.
+    from layer_fusion.finetuning import finetune
+
+    model, _, _ = finetune(settings, pack, sets["train"], sets["dev"], log=lambda m: None)
+    after = model.encoder.state_dict()
+    for name, value in before.state_dict().items():
+        if name == "embeddings.word_embeddings.weight":
+            assert torch.equal(value, after[name]), name
+    moved = [n for n, v in before.state_dict().items() if not torch.equal(v, after[n])]
+    assert any(n.startswith("encoder.layer.") for n in moved)
+
+
+def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
+    out = tmp_path / "runs.npz"
+    cmd = [sys.executable, str(REPO / "scripts" / "finetune_encoder.py"), str(pack), str(out),
+           "--seeds", "0", "--device", "cpu"]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    with numpy.load(out) as data:
+        info = json.loads(str(data["AIF-L1_-1-s0/info"]))
+        assert data["AIF-L1_-1-s0/dev"].shape == PackSet(pack / "dev.npz").labels.shape
+    assert info["settings"]["steps"] == 2 and info["device"] == "cpu"
+    second = subprocess.run(cmd, capture_output=True, text=True)
+    assert second.returncode == 0 and "done, skipped" in second.stdout
