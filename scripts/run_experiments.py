@@ -238,8 +238,9 @@ def check_pack(
 
 
 @app.command("finetuned-metrics")
-def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
-    """Metrics JSON under metrics/experiments/finetuned/ for every run in finetune_encoder.py
+def finetuned_metrics(results: List[Path], n_resamples: int = 1000,
+                      stage: str = typer.Option("finetuned", help="metrics/experiments/<stage>/ (e.g. a budget check)")):
+    """Metrics JSON under metrics/experiments/<stage>/ for every run in finetune_encoder.py
     outputs (files, or folders holding finetune-*.npz)."""
     import numpy
 
@@ -274,7 +275,7 @@ def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
             metrics = summarize_results(per_set, targets, n_resamples=n_resamples)
             s = info["settings"]
             metrics.update(
-                settings=s, stage="finetuned", history=info["history"],
+                settings=s, stage=stage, history=info["history"],
                 english_dev=info["history"]["best_dev_accuracy"], fusion_parameters=info["fusion_parameters"],
                 mean_layer_weights=info["mean_layer_weights"], eval_seconds=info["eval_seconds"],
                 regime=(f"fine-tuned encoder (word embeddings frozen), {s['steps']} steps of "
@@ -282,7 +283,7 @@ def finetuned_metrics(results: List[Path], n_resamples: int = 1000):
                 device=info["device"], train_seconds=info["history"]["seconds"],
                 pack={k: pack[k] for k in ("kept_embedding_rows", "sets", "window") if k in pack},
             )
-            _write_json(OUT / "finetuned" / f"{name}.json", metrics)
+            _write_json(OUT / stage / f"{name}.json", metrics)
             msg.good(f"{name}: dev {metrics['english_dev']:.4f}, low-resource macro "
                      f"{metrics['macro_low_resource']['accuracy']:.4f}")
 
