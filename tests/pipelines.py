@@ -31,7 +31,7 @@ def transformer_config(model_dir: Path, architecture: str = "layer_fusion.Transf
     }
 
 
-def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None) -> Dict:
+def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None, grad_factor: float = 1.0) -> Dict:
     spec = FUSIONS[fusion]
     return {
         "@architectures": "layer_fusion.FusionListener.v1",
@@ -39,18 +39,19 @@ def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None)
         "layers": layers if layers is not None else spec["layers"],
         "fusion": spec["fusion"],
         "pooling": {"@layers": "reduce_mean.v1"},
+        "grad_factor": grad_factor,
     }
 
 
 def make_nlp(model_dir: Path, fusion: str = "LastLayer", width: int = 32, window: int = 128,
              stride: int = 96, architecture: str = "layer_fusion.TransformerModel.v1",
-             layers: Optional[List[int]] = None) -> Language:
+             layers: Optional[List[int]] = None, grad_factor: float = 1.0) -> Language:
     nlp = spacy.blank("xx")
     nlp.add_pipe("transformer", config=transformer_config(model_dir, architecture, window, stride))
     nlp.add_pipe(
         "morphologizer",
         config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
-                          "tok2vec": listener_config(width, fusion, layers)}},
+                          "tok2vec": listener_config(width, fusion, layers, grad_factor)}},
     )
     return nlp
 

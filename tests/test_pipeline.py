@@ -42,6 +42,37 @@ def test_frozen_transformer_trains_only_the_fusion(tiny_bert, fusion):
     assert changed, "fusion parameters did not move"
 
 
+@pytest.mark.parametrize("fusion", ["LastLayer", "DLFA", "AIF", "ScalarMix", "LayerAttention"])
+def test_grad_factor_zero_trains_like_a_frozen_transformer(tiny_bert, fusion):
+    """grad_factor 0 skips computing the transformer's gradient. With the transformer
+    frozen (as in configs/aif.cfg) that gradient is discarded anyway, so every trained
+    parameter must come out the same as with grad_factor 1."""
+    from layer_fusion.freezing import create_freeze_parameters
+
+    trained = []
+    for grad_factor in (1.0, 0.0):
+        spacy.util.fix_random_seed(0)
+        nlp = make_nlp(tiny_bert, fusion, grad_factor=grad_factor)
+        examples = synthetic_examples(nlp, 30)
+        optimizer = nlp.initialize(lambda: examples)
+        create_freeze_parameters("transformer", [""])(nlp)
+        losses = {}
+        for _ in range(4):
+            nlp.update(examples, sgd=optimizer, losses=losses)
+        tagger = nlp.get_pipe("morphologizer").model
+        thinc_params = [node.get_param(n).copy() for node in tagger.walk() for n in node.param_names
+                        if node.has_param(n)]
+        assert thinc_params, "the tagger's softmax parameters were not found"
+        trained.append((_state(_fusion(nlp)), thinc_params, losses))
+    (fusion_a, out_a, losses_a), (fusion_b, out_b, losses_b) = trained
+    assert losses_b["morphologizer"] == pytest.approx(losses_a["morphologizer"], rel=1e-5)
+    assert losses_a["transformer"] > 0 and losses_b["transformer"] == 0
+    for k in fusion_a:
+        torch.testing.assert_close(fusion_b[k], fusion_a[k], rtol=1e-5, atol=1e-6)
+    for a, b in zip(out_a, out_b):
+        numpy.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_trainable_transformer_moves(tiny_bert):
     nlp = make_nlp(tiny_bert, "AIF")
     examples = synthetic_examples(nlp, 30)

@@ -66,7 +66,9 @@ def FusionListener(
     fusion (Model): a fusion layer, e.g. ``layer_fusion.AIF.v1``.
     pooling (Model[Ragged, Floats2d]): reduces a token's wordpieces to one vector;
         ``reduce_mean.v1`` if in doubt.
-    grad_factor (float): scales the gradient sent to the transformer.
+    grad_factor (float): scales the gradient sent to the transformer. 0 sends none
+        and skips computing it: use 0 when the encoder is frozen, which saves work in
+        every training step (see layer_pooling._zero_gradient).
     upstream (str): name of the transformer component, or "*" for any.
     """
     if not layers:
@@ -74,6 +76,7 @@ def FusionListener(
     if width < 1:
         raise ValueError(f"width={width} must be the transformer's hidden size (> 0)")
     bind_fusion(fusion, len(layers), width, setting=f"layers={list(layers)}")
+    fusion.layers[0].attrs["input_grad"] = grad_factor != 0
     listener = FusionTransformerListener(upstream_name=upstream)
     model = chain(listener, layer_pooling(layers, width, pooling, grad_factor), fusion)
     model.set_dim("nO", width)

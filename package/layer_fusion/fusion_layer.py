@@ -60,6 +60,9 @@ def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers"
     wrapper = PyTorchWrapper_v2(
         module, convert_inputs=_pad_docs, convert_outputs=_unpad_docs
     )
+    # False when the listener sends no gradient upstream (grad_factor 0): then the
+    # fusion's backward computes its parameters' gradients only, not its input's.
+    wrapper.attrs["input_grad"] = True
     model.layers.append(wrapper)
     model.attrs["n_layers"] = n_layers
     model.set_dim("nO", width)
@@ -93,10 +96,13 @@ def _pad_docs(model: Model, docs: FusionInput, is_train: bool):
     mask = numpy_mask(lengths)
     for i, doc in enumerate(docs):
         padded[i, : lengths[i]] = doc
-    layers_t = xp2torch(padded, requires_grad=is_train)
+    input_grad = is_train and model.attrs.get("input_grad", True)
+    layers_t = xp2torch(padded, requires_grad=input_grad)
     mask_t = torch.from_numpy(mask).to(layers_t.device)
 
     def get_d_docs(d_inputs: ArgsKwargs) -> FusionInput:
+        if not input_grad:
+            return [None] * len(lengths)
         d_padded = torch2xp(d_inputs.args[0])
         return [d_padded[i, :n] for i, n in enumerate(lengths)]
 
@@ -111,6 +117,9 @@ def _unpad_docs(model: Model, inputs_outputs, is_train: bool):
     docs = [output[i, :n] for i, n in enumerate(lengths)]
 
     def get_d_output(d_docs: FusionOutput) -> ArgsKwargs:
+        if not output_t.requires_grad:
+            # No parameters and no input gradient (LastLayer with grad_factor 0): nothing to do.
+            return ArgsKwargs(args=((),), kwargs={"grad_tensors": ()})
         xp = model.ops.xp
         d_padded = xp.zeros(output.shape, dtype=output.dtype)
         for i, d in enumerate(d_docs):

@@ -111,6 +111,8 @@ def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]],
         outputs[i] = y.reshape(y.shape[0], n_sel, width)
 
     def backprop(d_outputs: List[Floats3d]) -> List[TransformerData]:
+        if grad_factor == 0:
+            return [_zero_gradient(ops, trf_data) for *_, trf_data in backprops]
         d_pooled = backprop_pooling(
             [d_outputs[i].reshape(d_outputs[i].shape[0], n_sel * width) for i, _ in aligned]
         )
@@ -140,3 +142,17 @@ def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]],
         return d_trf_datas
 
     return outputs, backprop
+
+
+def _zero_gradient(ops, trf_data: TransformerData) -> TransformerData:
+    """The gradient of a listener with grad_factor 0: zeros for the last hidden state only.
+
+    With a frozen encoder the transformer discards whatever it gets back, but each array
+    costs: upstream, spacy-transformers squares and sums every one (for its loss) and
+    stacks it for the batch. One array per doc keeps the stock contract and skips the
+    pooling backward, the other hidden states and the fusion's input gradient.
+    """
+    d_model_output = ModelOutput()
+    shape = trf_data.model_output[LAST_HIDDEN_STATE].shape
+    d_model_output[LAST_HIDDEN_STATE] = ops.alloc(shape, dtype="f")
+    return TransformerData(model_output=d_model_output, wordpieces=trf_data.wordpieces, align=trf_data.align)
