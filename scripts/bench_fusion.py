@@ -33,7 +33,8 @@ VARIANTS = {
 }
 
 
-def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_steps: int, width: int) -> dict:
+def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_steps: int, width: int,
+           grad_factor: float) -> dict:
     import random
 
     import spacy
@@ -49,7 +50,7 @@ def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_st
     config = spacy.util.load_config(REPO / "configs" / "aif.cfg")
     config["paths"]["encoder"] = str(encoder)
     tok2vec = config["components"]["morphologizer"]["model"]["tok2vec"]
-    tok2vec.update(layers=layers, fusion=fusion, width=width)
+    tok2vec.update(layers=layers, fusion=fusion, width=width, grad_factor=grad_factor)
     nlp = spacy.util.load_model_from_config(config.interpolate(), auto_fill=True)
     sentences = [s for _, s in zip(range(n_sentences), read_conllu(conllu))]
     examples = [Example(Doc(nlp.vocab, words=s.words, spaces=s.spaces),
@@ -84,34 +85,37 @@ def main(
     rounds: int = typer.Option(3),
     width: int = typer.Option(384),
     variants: Optional[List[str]] = typer.Option(None),
+    grad_factors: List[float] = typer.Option([1.0], help="FusionListener grad_factor values to compare"),
     worker_variant: Optional[str] = typer.Option(None, hidden=True),
+    grad_factor: float = typer.Option(1.0, hidden=True),
 ):
     if worker_variant:
-        print(json.dumps(worker(worker_variant, encoder, conllu, sentences, train_steps, width)))
+        print(json.dumps(worker(worker_variant, encoder, conllu, sentences, train_steps, width, grad_factor)))
         return
-    chosen = variants or list(VARIANTS)
-    results = {v: [] for v in chosen}
+    chosen = [(v, g) for v in (variants or list(VARIANTS)) for g in grad_factors]
+    results = {c: [] for c in chosen}
     for r in range(rounds):
-        for v in chosen:
+        for v, g in chosen:
             out = subprocess.run(
                 [sys.executable, __file__, "--worker-variant", v, "--encoder", str(encoder), "--conllu", str(conllu),
-                 "--sentences", str(sentences), "--train-steps", str(train_steps), "--width", str(width)],
+                 "--sentences", str(sentences), "--train-steps", str(train_steps), "--width", str(width),
+                 "--grad-factor", str(g)],
                 capture_output=True, text=True, env=os.environ.copy(),
             )
             if out.returncode != 0:
                 raise SystemExit(out.stderr[-2000:])
-            results[v].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"round {r + 1} {v}: {results[v][-1]}", file=sys.stderr)
+            results[(v, g)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1} {v} grad_factor {g}: {results[(v, g)][-1]}", file=sys.stderr)
     base = {k: statistics.median(x[k] for x in results[chosen[0]]) for k in ("words_per_second", "step_seconds")}
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; {sentences} sentences; medians of {rounds} rounds\n")
-    print("| variant | tagging words/s | vs LastLayer | train step (s) | vs LastLayer | peak RSS (GB) |")
-    print("|---|---|---|---|---|---|")
-    for v in chosen:
-        wps = statistics.median(x["words_per_second"] for x in results[v])
-        step = statistics.median(x["step_seconds"] for x in results[v])
-        rss = statistics.median(x["peak_rss_gb"] for x in results[v])
-        print(f"| {v} | {wps:,.0f} | {100 * (base['words_per_second'] / wps - 1):+.1f}% time | "
+    print(f"| variant | grad_factor | tagging words/s | vs {chosen[0][0]} | train step (s) | vs {chosen[0][0]} | peak RSS (GB) |")
+    print("|---|---|---|---|---|---|---|")
+    for v, g in chosen:
+        wps = statistics.median(x["words_per_second"] for x in results[(v, g)])
+        step = statistics.median(x["step_seconds"] for x in results[(v, g)])
+        rss = statistics.median(x["peak_rss_gb"] for x in results[(v, g)])
+        print(f"| {v} | {g:g} | {wps:,.0f} | {100 * (base['words_per_second'] / wps - 1):+.1f}% time | "
               f"{step:.2f} | {100 * (step / base['step_seconds'] - 1):+.1f}% | {rss:.2f} |")
 
 
