@@ -1,16 +1,26 @@
 """Throughput and peak memory of `layer-fusion tag` on N lines of real text.
 
-For each N in --lines, batch size in --batch-sizes and thread count in --threads, writes N lines
-(the sentences' text of CONLLU, repeated as needed) to a temp file, runs
-`layer-fusion tag PIPELINE FILE --output TMP --quiet --batch-size B` in a subprocess with
-OMP_NUM_THREADS=T and OMP_WAIT_POLICY=PASSIVE, and reports the median over --runs of the wall
-time, words/s (whitespace-separated words of the input / wall time, model loading included)
-and the tagger's peak RSS. Each run is measured through its own small wrapper process, so
-resource.getrusage(RUSAGE_CHILDREN).ru_maxrss is that run's peak, not the largest so far.
-Prints a markdown table. Flat memory shows as about the same peak RSS for 10k and 100k lines.
+For each N in --lines, batch size in --batch-sizes, lookahead in --lookaheads and thread count
+in --threads, writes N lines (the sentences' text of CONLLU, repeated as needed) to a temp
+file, runs `layer-fusion tag PIPELINE FILE --output TMP --quiet --batch-size B [--lookahead L]`
+in a subprocess with OMP_NUM_THREADS=T and OMP_WAIT_POLICY=PASSIVE, and reports the median
+over --runs of the wall time, words/s (whitespace-separated words of the input / wall time,
+model loading included), CPU seconds (user + system of all threads: less disturbed than wall
+time when other work shares the cores), the tagger's peak RSS and its late RSS (median RSS
+over the last quarter of the run: the peak is reached while the pipeline loads, so only the
+late RSS shows memory growing with the input). Each run is measured through its own small
+wrapper process, so resource.getrusage(RUSAGE_CHILDREN) is that run's alone: ru_maxrss is its
+peak, not the largest so far. Runs are interleaved (run 1 of every setting, then run 2 of
+every setting ...) so that load from other work on the machine spreads over the settings
+instead of landing on one of them. Prints a markdown table. Flat memory shows as about the
+same late RSS for 10k and 100k lines.
+
+A lookahead is a number of lines, ``<k>b`` (k times the batch size) or ``default`` (leave
+--lookahead out: the CLI's default).
 
     python scripts/bench_tagging.py training/model-best ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu \
-        [--lines 10000,100000] [--batch-sizes 64] [--threads 1,2] [--runs 3] [--format conllu]
+        [--lines 10000,100000] [--batch-sizes 64] [--lookaheads default,1000] [--pairs 64/4b,16/1000] \
+        [--threads 1,2] [--runs 3] [--format conllu]
 """
 from __future__ import annotations
 
@@ -22,25 +32,51 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
 from layer_fusion.conllu import read_conllu
 
-# Runs the command given in argv and prints its wall time and peak RSS (KiB on Linux) as JSON.
+# Runs the command given in argv and prints its wall time, CPU time (user + system, all threads),
+# peak RSS (KiB on Linux) and the median of RSS samples (every 0.5 s, from /proc) taken over the
+# last quarter of the run, as JSON. The peak is reached while the pipeline loads, so it cannot
+# show growth during tagging; the late samples can.
 _MEASURE = """
-import json, resource, subprocess, sys, time
+import json, resource, statistics, subprocess, sys, time
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
 start = time.perf_counter()
-rc = subprocess.run(sys.argv[1:]).returncode
+child = subprocess.Popen(sys.argv[1:])
+samples = []
+while child.poll() is None:
+    kib = rss_kib(child.pid)
+    if kib is not None:
+        samples.append((time.perf_counter() - start, kib))
+    time.sleep(0.5)
 wall = time.perf_counter() - start
-print(json.dumps({"rc": rc, "seconds": wall,
-                  "max_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+late = [kib for t, kib in samples if t >= 0.75 * wall] or [0]
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": child.returncode, "seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "max_rss_kib": usage.ru_maxrss, "late_rss_kib": statistics.median(late)}))
 """
 
 
 def _ints(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _lookahead(text: str, batch: int) -> Optional[int]:
+    """``"default"`` -> None (the CLI's default), ``"4b"`` -> 4 * batch, ``"1000"`` -> 1000."""
+    if text == "default":
+        return None
+    if text.endswith("b"):
+        return int(text[:-1]) * batch
+    return int(text)
 
 
 def write_lines(sentences: List[str], n: int, path: Path) -> int:
@@ -71,6 +107,15 @@ def main(
     conllu: Path = typer.Argument(..., help="CoNLL-U file whose sentence texts are tagged", exists=True),
     lines: str = typer.Option("10000,100000", "--lines", help="Comma-separated line counts"),
     batch_sizes: str = typer.Option("64", "--batch-sizes", help="Comma-separated --batch-size values"),
+    lookaheads: str = typer.Option(
+        "default", "--lookaheads",
+        help="Comma-separated --lookahead values: lines, <k>b (k x batch size) or default",
+    ),
+    pairs: str = typer.Option(
+        "", "--pairs",
+        help="Comma-separated BATCH/LOOKAHEAD pairs (e.g. 64/4b,16/1000) instead of every batch "
+             "size with every lookahead",
+    ),
     threads: str = typer.Option("1,2", "--threads", help="Comma-separated OMP_NUM_THREADS values"),
     runs: int = typer.Option(3, "--runs", min=1, help="Runs per setting; the median is reported"),
     fmt: str = typer.Option("conllu", "--format", help="Output format of `layer-fusion tag`"),
@@ -82,27 +127,46 @@ def main(
     sentences = [s.text or " ".join(s.words) for s in read_conllu(conllu)]
     if not sentences:
         raise typer.BadParameter(f"{conllu} has no sentences")
-    rows = []
+    if pairs.strip():
+        grid = [(int(b), spec.strip()) for b, spec in (x.split("/") for x in pairs.split(",") if x.strip())]
+    else:
+        specs = [x.strip() for x in lookaheads.split(",") if x.strip()]
+        grid = [(batch, spec) for batch in _ints(batch_sizes) for spec in specs]
     with tempfile.TemporaryDirectory(prefix="bench-tagging-") as tmp:
+        settings = []  # (lines, words, batch, lookahead label, threads, command)
         for n in _ints(lines):
             src = Path(tmp) / f"lines-{n}.txt"
             words = write_lines(sentences, n, src)
-            for batch in _ints(batch_sizes):
+            for batch, spec in grid:
+                ahead = _lookahead(spec, batch)
                 for n_threads in _ints(threads):
                     command = [exe, "tag", pipeline, str(src), "--output", str(Path(tmp) / "out"),
                                "--format", fmt, "--batch-size", str(batch), "--quiet"]
-                    results = [measure(command, n_threads) for _ in range(runs)]
-                    seconds = statistics.median(r["seconds"] for r in results)
-                    rss = statistics.median(r["max_rss_kib"] for r in results)
-                    rows.append((n, words, batch, n_threads, seconds, words / seconds, rss / 1024))
-                    print(f"lines={n} batch={batch} threads={n_threads}: {seconds:.1f} s, "
-                          f"{words / seconds:.0f} words/s, {rss / 1024:.0f} MiB", file=sys.stderr)
-    print(f"`layer-fusion tag {pipeline}` on {conllu.name} (median of {runs} runs; "
+                    if ahead is not None:
+                        command += ["--lookahead", str(ahead)]
+                    label = "default" if ahead is None else f"{ahead:,}"
+                    settings.append((n, words, batch, label, n_threads, command))
+        results: List[List[dict]] = [[] for _ in settings]
+        for run in range(runs):
+            for (n, words, batch, label, n_threads, command), done in zip(settings, results):
+                r = measure(command, n_threads)
+                done.append(r)
+                print(f"run {run + 1}: lines={n} batch={batch} lookahead={label} threads={n_threads}: "
+                      f"{r['seconds']:.1f} s, {words / r['seconds']:.0f} words/s, "
+                      f"{r['cpu_seconds']:.0f} CPU s, peak {r['max_rss_kib'] / 1024:.0f} MiB, "
+                      f"late {r['late_rss_kib'] / 1024:.0f} MiB", file=sys.stderr, flush=True)
+    print(f"`layer-fusion tag {pipeline}` on {conllu.name} (median of {runs} runs, interleaved; "
           "wall time includes loading the pipeline)\n")
-    print("| lines | words | batch size | threads | seconds | words/s | peak RSS (MiB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, words, batch, n_threads, seconds, wps, rss in rows:
-        print(f"| {n:,} | {words:,} | {batch} | {n_threads} | {seconds:.1f} | {wps:,.0f} | {rss:,.0f} |")
+    print("| lines | words | batch size | lookahead | threads | seconds | words/s | CPU seconds "
+          "| peak RSS (MiB) | late RSS (MiB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (n, words, batch, label, n_threads, _), done in zip(settings, results):
+        seconds = statistics.median(r["seconds"] for r in done)
+        cpu = statistics.median(r["cpu_seconds"] for r in done)
+        rss = statistics.median(r["max_rss_kib"] for r in done) / 1024
+        late = statistics.median(r["late_rss_kib"] for r in done) / 1024
+        print(f"| {n:,} | {words:,} | {batch} | {label} | {n_threads} | {seconds:.1f} | "
+              f"{words / seconds:,.0f} | {cpu:.0f} | {rss:,.0f} | {late:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,13 @@ def tag(
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
     fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
+    # Defaults measured on CPU: logs/bench/tag_sweep.md (scripts/bench_tagging.py).
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
+    lookahead: Optional[int] = typer.Option(
+        None, "--lookahead", min=1,
+        help="Lines read and sorted by length at a time (default: 1000, or 4 x batch size if more); "
+             "bounds memory",
+    ),
     pretokenized: bool = typer.Option(
         False, "--pretokenized", help="Words are separated by whitespace; do not re-tokenize"
     ),
@@ -96,7 +102,7 @@ def tag(
         if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
             raise _fail(f"input file not found: {path}", 2, to_stderr=True)
     nlp = _load(pipeline, to_stderr=True)
-    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized)
+    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead)
     write = FORMATS[fmt.value]
     lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))
     records = tqdm(

@@ -42,6 +42,11 @@ MAX_CHUNK_TOKENS = 512
 # Share of the model's wordpiece limit a chunk may fill: per-token counts can differ a little
 # from counts in context.
 WORDPIECE_MARGIN = 0.9
+# Defaults chosen by scripts/bench_tagging.py on a 2-core CPU (logs/bench/tag_sweep.md): batches
+# of 16 docs tag faster than 32 or 64 even when sorted by length, and sorting 1,000 lines at a
+# time pads less than sorting 4 batches; 1,000 lines of text and docs cost a few MiB at most.
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_LOOKAHEAD = 1000
 STDIN = "-"
 _BOM = b"\xef\xbb\xbf"
 
@@ -150,14 +155,15 @@ class LineTagger:
 
     batch_size: docs per ``nlp.pipe`` batch.
     pretokenized: the words are the whitespace-separated parts of the line.
-    lookahead: lines read and sorted by length at a time (default 4 * batch_size); it bounds
+    lookahead: lines read and sorted by length at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
+        batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
     """
 
     def __init__(
         self,
         nlp: Language,
-        batch_size: int = 64,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         pretokenized: bool = False,
         lookahead: Optional[int] = None,
     ):
@@ -166,7 +172,7 @@ class LineTagger:
         self.nlp = nlp
         self.batch_size = batch_size
         self.pretokenized = pretokenized
-        self.lookahead = lookahead if lookahead is not None else 4 * batch_size
+        self.lookahead = lookahead if lookahead is not None else max(DEFAULT_LOOKAHEAD, 4 * batch_size)
         if self.lookahead < 1:
             raise ValueError(f"lookahead={self.lookahead} must be >= 1")
         # Chunking bounds the work per doc; the character limit guards parser memory only.
