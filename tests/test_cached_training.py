@@ -131,3 +131,23 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     result = runner.invoke(app, ["cache", "train", str(tmp_path / "nope"), str(tmp_path / "cache-dev"),
                                  str(tmp_path / "p2")])
     assert result.exit_code == 2 and "layer-fusion cache build" in result.output
+
+
+def test_heads_train_and_predict_on_one_thread_whatever_the_setting(caches, monkeypatch):
+    """AIF's results depend on torch's thread count, so head training pins it (and restores it)."""
+    import torch
+
+    train, dev = caches
+    seen = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (seen.append(torch.get_num_threads()), step(self, *a, **k))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        head, _ = train_head(HeadSettings("AIF", [1, -1], seed=0, epochs=1), train, dev, log=lambda m: None)
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        predict(head, dev)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

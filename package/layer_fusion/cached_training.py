@@ -10,7 +10,9 @@ trained with cross-entropy and Adam. Model selection uses English dev only: the
 epoch with the best dev accuracy is kept. ``head_export`` puts a trained head into
 a spaCy pipeline, and its tests check that both paths tag alike.
 """
+import contextlib
 import copy
+import functools
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -41,6 +43,33 @@ def selected_layers(cache: HiddenStateCache, layers: Sequence[int]) -> numpy.nda
     return numpy.ascontiguousarray(cache.features[:, list(layers)])
 
 
+# Heads train and predict on one torch thread, whatever OMP_NUM_THREADS says: the float
+# reductions of some fusions (AIF) round differently with 2 threads, and after a few epochs
+# English dev differs by ~0.1 point, enough to change a close choice of k*. Pinned, a rerun
+# reproduces every run exactly (small heads lose little speed on one thread).
+HEAD_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pinned_threads(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with torch_threads(HEAD_THREADS):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_pinned_threads
 def predict(head: FusionHead, cache: HiddenStateCache, batch_sentences: int = 128,
             layers_in_ram: Optional[numpy.ndarray] = None) -> numpy.ndarray:
     """Predicted UPOS index per cached token: (n_tokens,)."""
@@ -77,6 +106,7 @@ def accuracy(cache: HiddenStateCache, predictions: numpy.ndarray) -> float:
     return float((predictions == cache.labels).mean())
 
 
+@_pinned_threads
 def train_head(
     settings: HeadSettings,
     train: HiddenStateCache,
