@@ -16,7 +16,7 @@ Statistics
 """
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy
 import typer
@@ -212,12 +212,15 @@ def _genre_means(runs: List[Dict]) -> Dict[str, float]:
     return {g: float(numpy.mean([p[g]["accuracy"] for p in per if g in p])) for g in genres}
 
 
-def budget_limit(finetuned: Dict[str, List[Dict]]) -> str:
+def same_seed(runs: List[Dict], run: Dict) -> Optional[Dict]:
+    """The run in ``runs`` with ``run``'s seed, if any."""
+    return next((r for r in runs if r["settings"]["seed"] == run["settings"]["seed"]), None)
+
+
+def budget_limit(finetuned: Dict[str, List[Dict]], budget: Dict[str, List[Dict]]) -> str:
     """One sentence on what doubling regime b's budget changed (from the budget check's runs)."""
-    budget = group_by_variant(load_stage("finetuned_budget"))
-    pairs = [([r for r in finetuned[v] if r["settings"]["seed"] == runs[0]["settings"]["seed"]], runs[0])
-             for v, runs in budget.items() if v in finetuned]
-    pairs = [(short[0], long_) for short, long_ in pairs if short]
+    pairs = [(same_seed(finetuned[v], runs[0]), runs[0]) for v, runs in budget.items() if v in finetuned]
+    pairs = [(short, long_) for short, long_ in pairs if short]
     if not pairs:
         return "A longer budget was not tried. "
     d_dev = [100 * (b["english_dev"] - a["english_dev"]) for a, b in pairs]
@@ -232,7 +235,7 @@ def budget_limit(finetuned: Dict[str, List[Dict]]) -> str:
                                           if ahead else f"no fusion overtakes {baseline} on the macro-average. "))
 
 
-def limits(regimes: Dict[str, Dict[str, List[Dict]]]) -> List[str]:
+def limits(regimes: Dict[str, Dict[str, List[Dict]]], budget: Dict[str, List[Dict]]) -> List[str]:
     out = ["- The encoder is multilingual-e5-small (12 layers, 384 wide) rebuilt from 4-bit (Q4_0) weights, "
            "not mBERT: the paper's figures are not directly comparable."]
     ft = [r for runs in regimes.get(FINETUNED, {}).values() for r in runs]
@@ -246,7 +249,7 @@ def limits(regimes: Dict[str, Dict[str, List[Dict]]]) -> List[str]:
             f"- Regime b has one budget ({st['steps']:,} steps of {st['batch_sentences']} sentences, encoder "
             f"rate {st['encoder_learn_rate']:g}, head rate {st['head_learn_rate']:g}) and no search over its "
             f"settings; {at_end} of {len(ft)} runs had their best English dev at the last step. "
-            + budget_limit(regimes[FINETUNED]) +
+            + budget_limit(regimes[FINETUNED], budget) +
             f"It ran on {ft[0].get('device', 'an accelerator')} from a pack "
             "(scripts/finetune_encoder.py, plain torch), not in spaCy: the pack's weights are the built "
             "encoder's, bit for bit, and its pooled hidden states equal the spaCy path's up to fp16 rounding "
@@ -385,8 +388,8 @@ def budget_section(budget: Dict[str, List[Dict]], finetuned: Dict[str, List[Dict
              f"| variant | dev @{main_steps} | macro @{main_steps} | dev @{steps} | macro @{steps} | "
              f"vs {baseline} @{steps} (paired) | p |", "|---|---|---|---|---|---|---|"]
     for v, runs in budget.items():
-        short = [r for r in finetuned.get(v, []) if r["settings"]["seed"] == runs[0]["settings"]["seed"]]
-        cells = [pct(short[0]["english_dev"]), pct(short[0]["macro_low_resource"]["accuracy"])] if short else ["", ""]
+        short = same_seed(finetuned.get(v, []), runs[0])
+        cells = [pct(short["english_dev"]), pct(short["macro_low_resource"]["accuracy"])] if short else ["", ""]
         if v == baseline:
             cmp, p = "—", "—"
         else:
@@ -508,7 +511,7 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
                 lines.append(f"\n{f}: k* = {b['settings']['layers'][0]} on English dev "
                              f"(the k that would be best on the targets, which we may not use to choose, "
                              f"is {t['settings']['layers'][0]}).")
-    lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes)
+    lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes, budget)
     figures = plots(out_dir, probe, regimes, summary, keys)
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     as_json = lambda d: {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
