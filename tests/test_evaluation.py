@@ -303,6 +303,9 @@ def test_load_targets_rejects_bad_config(tmp_path):
         load_targets(bad)
 
 
+EXTRA_SOURCE_MARK = "extra source language (not an evaluation target)"
+
+
 def test_project_targets_config():
     targets = load_targets(REPO / "configs" / "targets.cfg")
     groups = {t.group for t in targets.treebanks.values()}
@@ -315,13 +318,20 @@ def test_project_targets_config():
     if UD_DIR.is_dir():
         absent = {t.key for t in targets.treebanks.values() if not t.path(UD_DIR).is_file()}
         assert absent == {"hi_hdtb", "ar_padt"}  # the two treebanks missing from the mirror
-        manifest = {
-            line.split("\t")[4]
+        rows = [
+            line.split("\t")
             for line in (UD_DIR / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
-            if line.split("\t")[3] == "test" and not line.startswith("UD_English")
+        ]
+        # The provenance column (last) marks the extra-source treebanks: training and
+        # selection data for the multi-source variant, never evaluation targets.
+        extra = {r[4] for r in rows if r[3] == "test" and EXTRA_SOURCE_MARK in r[-1]}
+        manifest = {
+            r[4] for r in rows
+            if r[3] == "test" and not r[0].startswith("UD_English") and EXTRA_SOURCE_MARK not in r[-1]
         }
         listed = {f"{t.treebank}/{t.file}" for t in targets.treebanks.values() if t.group != "english"}
-        assert manifest <= listed  # every non-English test set in the mirror is listed
+        assert manifest <= listed  # every non-English, non-extra-source test set is listed
+        assert len(extra) == 7 and not extra & listed  # extra sources are never targets
 
 
 def load_script(name):
