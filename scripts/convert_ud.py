@@ -1,6 +1,7 @@
 """Convert UD CoNLL-U files to spaCy DocBins for a UPOS morphologizer.
 
-Writes OUTPUT_DIR/train.spacy and OUTPUT_DIR/dev.spacy (English EWT train/dev by default) and
+Writes OUTPUT_DIR/train.spacy and OUTPUT_DIR/dev.spacy (English EWT train/dev by default;
+several --train-file options are concatenated, for multi-source training) and
 OUTPUT_DIR/test/<key>.spacy for every evaluation set in the targets config. Each Doc holds
 the gold syntactic words (multiword tokens split as in the treebank, NFC-normalized), their
 spaces (SpaceAfter=No) and UPOS in token.pos; tag_ and morph stay empty. doc.user_data keeps
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional, Tuple
 
 import typer
 from spacy.tokens import Doc, DocBin
@@ -46,12 +47,21 @@ def convert_file(
     path: Path, output: Path, treebank: str, vocab: Vocab, max_sentences: Optional[int] = None
 ) -> dict:
     """Convert one CoNLL-U file to a DocBin at ``output`` (atomically). Returns counts."""
+    return convert_files([(path, treebank)], output, vocab, max_sentences)
+
+
+def convert_files(
+    sources: List[Tuple[Path, str]], output: Path, vocab: Vocab, max_sentences: Optional[int] = None
+) -> dict:
+    """Concatenate CoNLL-U files (path, treebank) into one DocBin at ``output``
+    (atomically); ``max_sentences`` caps each file. Returns counts."""
     doc_bin = DocBin(store_user_data=True)
     sentences = words = 0
-    for sentence in _take(read_conllu(path), max_sentences):
-        doc_bin.add(sentence_to_doc(vocab, sentence, treebank))
-        sentences += 1
-        words += len(sentence)
+    for path, treebank in sources:
+        for sentence in _take(read_conllu(path), max_sentences):
+            doc_bin.add(sentence_to_doc(vocab, sentence, treebank))
+            sentences += 1
+            words += len(sentence)
     write_bytes_atomic(output, doc_bin.to_bytes())
     return {"sentences": sentences, "words": words}
 
@@ -71,8 +81,9 @@ def main(
     max_sentences: Optional[int] = typer.Option(
         None, "--max-sentences", min=1, help="Cap on sentences per output file (smoke runs)"
     ),
-    train_file: str = typer.Option(
-        "UD_English-EWT/en_ewt-ud-train.conllu", "--train-file", help="Training CoNLL-U, relative to UD_DIR"
+    train_files: List[str] = typer.Option(
+        ["UD_English-EWT/en_ewt-ud-train.conllu"], "--train-file",
+        help="Training CoNLL-U, relative to UD_DIR; repeat to concatenate several (multi-source)",
     ),
     dev_file: str = typer.Option(
         "UD_English-EWT/en_ewt-ud-dev.conllu", "--dev-file", help="Dev CoNLL-U, relative to UD_DIR"
@@ -82,18 +93,26 @@ def main(
     start = time.perf_counter()
     spec = load_targets(targets)
     vocab = Vocab()
+    for name in train_files:
+        if not (ud_dir / name).is_file():
+            msg.fail(f"train: {ud_dir / name} not found", exits=1)
+    train_counts = convert_files(
+        [(ud_dir / name, Path(name).parts[0]) for name in train_files], output_dir / "train.spacy",
+        vocab, max_sentences,
+    )
     jobs = [
-        ("train", ud_dir / train_file, output_dir / "train.spacy", Path(train_file).parts[0]),
         ("dev", ud_dir / dev_file, output_dir / "dev.spacy", Path(dev_file).parts[0]),
     ]
     jobs += [
         (t.key, t.path(ud_dir), output_dir / "test" / f"{t.key}.spacy", t.treebank)
         for t in spec.treebanks.values()
     ]
-    rows, missing = [], []
+    rows = [("train", "+".join(Path(n).parts[0] for n in train_files), train_counts["sentences"],
+             train_counts["words"], str(output_dir / "train.spacy"))]
+    missing = []
     for name, src, dst, treebank in tqdm(jobs, desc="treebanks", unit="file"):
         if not src.is_file():
-            if name in ("train", "dev"):
+            if name == "dev":
                 msg.fail(f"{name}: {src} not found", exits=1)
             missing.append((name, str(src)))
             continue

@@ -45,6 +45,32 @@ def TransformerModel(
     )
 
 
+@registry.architectures("layer_fusion.TransformerModel.v2")
+def TransformerModel_v2(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    learn_rate_scale: float = 1.0,
+    split_words: bool = False,
+) -> Model[List[Doc], FullTransformerBatch]:
+    """``layer_fusion.TransformerModel.v1`` for fine-tuning, with two settings:
+
+    learn_rate_scale (float): the transformer's parameters train at the optimizer's
+        learning rate times this (0.05 turns a head rate of 1e-3 into 5e-5 for the
+        encoder; the schedule is shared).
+    split_words (bool): tokenize every spaCy token on its own, as a pre-split word,
+        instead of the span text (see word_alignment.py). Training and tagging both
+        go through it, so they always agree.
+    """
+    return FusionTransformerModel(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config,
+        learn_rate_scale=learn_rate_scale, split_words=split_words,
+    )
+
+
 @registry.architectures("layer_fusion.FusionListener.v1")
 def FusionListener(
     width: int,

@@ -50,3 +50,40 @@ def create_freeze_parameters(
         return nlp
 
     return freeze_parameters
+
+
+@registry.callbacks("layer_fusion.freeze_encoder.v1")
+def create_freeze_encoder(
+    component: str = "transformer",
+    bottom_layers: int = 0,
+) -> Callable[[Language], Language]:
+    """An ``[initialize.after_init]`` callback for fine-tuning on a budget: freeze the
+    word embeddings, and with ``bottom_layers = k > 0`` the whole embedding block and
+    transformer layers 0..k-1 as well.
+
+    Nothing below layer k then requires a gradient, so torch records no autograd
+    graph there: the frozen part costs a forward pass only, and hidden states
+    0..k carry no gradient (the transformer model skips them in backward).
+    k = 0 freezes only the 250k-row word-embedding matrix (most of the Adam memory).
+    """
+    if bottom_layers < 0:
+        raise ValueError(f"freeze_encoder: bottom_layers={bottom_layers} must be >= 0")
+
+    def freeze_encoder(nlp: Language) -> Language:
+        if component not in nlp.pipe_names:
+            raise ValueError(
+                f"freeze_encoder: component='{component}' is not in the pipeline {nlp.pipe_names}"
+            )
+        transformer = nlp.get_pipe(component).model.transformer
+        n_layers = transformer.config.num_hidden_layers
+        if bottom_layers > n_layers:
+            raise ValueError(
+                f"freeze_encoder: bottom_layers={bottom_layers}, but '{component}' has only "
+                f"{n_layers} layers"
+            )
+        patterns = ["embeddings.word_embeddings"]
+        if bottom_layers > 0:
+            patterns = ["embeddings."] + [f"encoder.layer.{i}." for i in range(bottom_layers)]
+        return create_freeze_parameters(component, patterns)(nlp)
+
+    return freeze_encoder

@@ -15,6 +15,16 @@ Gradient layout. A listener returns, per doc, a ``TransformerData`` whose
 spacy-transformers' ``Transformer.update`` stacks them by position across docs
 (``FullTransformerBatch.unsplit_by_doc``), so the order is all that survives. A
 stock listener sends position 0 only, which this model also accepts.
+
+Two settings of ``layer_fusion.TransformerModel.v2`` (both off in v1):
+
+* ``learn_rate_scale``: the transformer's parameters are updated with the
+  optimizer's learning rate times this factor, so one schedule can train a fresh
+  head at 1e-3 and a pretrained encoder at 5e-5 (scale 0.05).
+* ``split_words``: each spaCy token is handed to the Hugging Face tokenizer as a
+  pre-split word (``is_split_into_words=True``) instead of tokenizing the span
+  text. Wordpieces never straddle two tokens, and punctuation written without a
+  space gets the same pieces as it would after a space; see ``word_alignment.py``.
 """
 import copy
 from pathlib import Path
@@ -25,6 +35,8 @@ from spacy_transformers.layers.transformer_model import init as stock_init
 from thinc.api import Model
 from thinc.types import ArgsKwargs
 from transformers.file_utils import ModelOutput
+
+from .word_alignment import forward_split_words
 
 LAST_HIDDEN_STATE = "last_hidden_state"
 
@@ -47,7 +59,11 @@ class FusionTransformerModel(TransformerModel):
         transformer_config: dict = {},
         mixed_precision: bool = False,
         grad_scaler_config: dict = {},
+        learn_rate_scale: float = 1.0,
+        split_words: bool = False,
     ):
+        if not learn_rate_scale > 0:
+            raise ValueError(f"learn_rate_scale={learn_rate_scale} must be > 0 (freeze parameters instead)")
         transformer_config = {**transformer_config, "output_hidden_states": True}
         super().__init__(
             name,
@@ -59,12 +75,21 @@ class FusionTransformerModel(TransformerModel):
         )
         self.layers[0].attrs["convert_outputs"] = convert_outputs_all_layers
         self.init = init_checking_encoder
+        if split_words:
+            self._func = forward_split_words
+        self.attrs["learn_rate_scale"] = learn_rate_scale
         self.attrs["init_args"] = dict(
             tokenizer_config=tokenizer_config,
             transformer_config=transformer_config,
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
+            learn_rate_scale=learn_rate_scale,
+            split_words=split_words,
         )
+
+    def finish_update(self, optimizer) -> None:
+        scale = self.attrs.get("learn_rate_scale", 1.0)
+        super().finish_update(optimizer if scale == 1.0 else ScaledOptimizer(optimizer, scale))
 
     def copy(self):
         # Stock TransformerModel.copy drops the configs; keep them.
@@ -75,6 +100,22 @@ class FusionTransformerModel(TransformerModel):
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
+
+
+class ScaledOptimizer:
+    """Calls a thinc optimizer with ``lr_scale`` fixed: the learning rate (and
+    schedule) of the wrapped optimizer, times ``scale``. Adam moments and update
+    counts stay in the wrapped optimizer, keyed as usual."""
+
+    def __init__(self, optimizer, scale: float):
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)
 
 
 def looks_like_local_path(name: str) -> bool:

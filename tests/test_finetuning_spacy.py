@@ -1,0 +1,147 @@
+"""Fine-tuning in the spaCy path: TransformerModel.v2 (word-level tokenization,
+learning-rate scale) and the freeze_encoder callback."""
+import numpy
+import pytest
+import spacy
+import torch
+from pipelines import listener_config, synthetic_examples, transformer_config
+from spacy.tokens import Doc
+from thinc.api import SGD
+
+from layer_fusion.freezing import create_freeze_encoder
+from layer_fusion.word_alignment import tokenize_words, word_alignment
+
+V2 = "layer_fusion.TransformerModel.v2"
+
+
+def _v2_nlp(model_dir, split_words=True, learn_rate_scale=1.0, **kwargs):
+    nlp = spacy.blank("xx")
+    trf = transformer_config(model_dir, V2, kwargs.get("window", 128), kwargs.get("stride", 96))
+    trf["model"].update(split_words=split_words, learn_rate_scale=learn_rate_scale)
+    nlp.add_pipe("transformer", config=trf)
+    nlp.add_pipe("morphologizer", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None,
+        "tok2vec": listener_config(32, kwargs.get("fusion", "LastLayer"), kwargs.get("layers"))}})
+    return nlp
+
+
+def test_word_alignment_gives_each_token_its_own_pieces(tiny_xlmr):
+    nlp = _v2_nlp(tiny_xlmr)
+    nlp.initialize(lambda: synthetic_examples(nlp, 5))
+    model = nlp.get_pipe("transformer").model
+    tokenizer = model.tokenizer
+    doc = Doc(nlp.vocab, words=["The", "cat", ",", "sat", "on", "mats", "."], spaces=[1, 0, 1, 1, 1, 0, 0])
+    spans = [doc[:]]
+    encoding = tokenize_words(tokenizer, spans)
+    align = word_alignment(spans, encoding)
+    pieces = encoding["input_texts"][0]
+    lengths = align.lengths.tolist()
+    assert len(lengths) == len(doc)
+    start = 0
+    for token, n in zip(doc, lengths):
+        rows = align.dataXd[start:start + n].tolist()
+        start += n
+        alone = tokenizer([token.text], is_split_into_words=True, add_special_tokens=False)
+        expected = tokenizer.convert_ids_to_tokens(alone["input_ids"])
+        assert [pieces[j] for j in rows] == expected, token.text
+    # "cat" and "," are written without a space, yet "," gets the pieces of a word of its own
+    assert lengths[2] >= 1
+
+
+def test_word_alignment_covers_overlapping_strided_spans(tiny_xlmr):
+    nlp = _v2_nlp(tiny_xlmr, window=4, stride=3)
+    nlp.initialize(lambda: synthetic_examples(nlp, 5))
+    doc = Doc(nlp.vocab, words="the big red dog sat on the mat .".split())
+    spans = nlp.get_pipe("transformer").model.attrs["get_spans"]([doc])[0]
+    assert len(spans) > 1
+    encoding = tokenize_words(nlp.get_pipe("transformer").model.tokenizer, spans)
+    align = word_alignment(spans, encoding)
+    width = encoding["input_ids"].shape[1]
+    seen_in = {}
+    start = 0
+    for token, n in zip(doc, align.lengths.tolist()):
+        seen_in[token.i] = {j // width for j in align.dataXd[start:start + n].tolist()}
+        start += n
+    for token in doc:
+        owners = {k for k, span in enumerate(spans) if span.start <= token.i < span.end}
+        assert seen_in[token.i] == owners, token.text
+
+
+def test_split_words_pipeline_tags_and_round_trips(tiny_xlmr, tmp_path):
+    nlp = _v2_nlp(tiny_xlmr)
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    texts = ["the big dog sat on a mat .", "a red cat ran to the house ."]
+    before = [[t.pos_ for t in d] for d in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.get_pipe("transformer").model.attrs["init_args"]["split_words"] is True
+    assert [[t.pos_ for t in d] for d in loaded.pipe(texts)] == before
+
+
+def _transformer(nlp):
+    return nlp.get_pipe("transformer").model.transformer
+
+
+@pytest.mark.parametrize("bottom_layers", [0, 2])
+def test_freeze_encoder_freezes_the_bottom_and_trains_the_top(tiny_bert, bottom_layers):
+    nlp = _v2_nlp(tiny_bert, fusion="DLFA", layers=[1, -1])
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    create_freeze_encoder("transformer", bottom_layers)(nlp)
+    before = {k: v.detach().clone() for k, v in _transformer(nlp).state_dict().items()}
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    after = _transformer(nlp).state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    frozen = ["embeddings.word_embeddings"] if bottom_layers == 0 else \
+        ["embeddings."] + [f"encoder.layer.{i}." for i in range(bottom_layers)]
+    for k in before:
+        is_frozen = any(p in k for p in frozen)
+        if k.startswith("pooler.") or k.endswith("_ids"):
+            continue  # unused by the tagger (no gradient) or buffers
+        assert (k not in moved) == is_frozen, k
+    # nothing below layer k records an autograd graph
+    trf = nlp.get_pipe("transformer").model
+    batch, _ = trf.begin_update([examples[0].predicted])
+    hidden = batch.model_output.hidden_states
+    # hidden state i is the output of layer i - 1 (0: embeddings; with k = 0 the position
+    # embeddings and LayerNorm still train, so every hidden state carries a gradient)
+    expected = [i > bottom_layers if bottom_layers else True for i in range(len(hidden))]
+    assert [h.requires_grad for h in hidden] == expected
+
+
+def test_freeze_encoder_rejects_more_layers_than_the_model_has(tiny_bert):
+    nlp = _v2_nlp(tiny_bert)
+    nlp.initialize(lambda: synthetic_examples(nlp, 5))
+    with pytest.raises(ValueError, match="bottom_layers=9, but 'transformer' has only 3 layers"):
+        create_freeze_encoder("transformer", 9)(nlp)
+
+
+def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
+    """With plain SGD (w -= lr * g, no L2) and the same gradients, the transformer's
+    step must be exactly `scale` times the unscaled one."""
+    grads, deltas = None, {}
+    for scale in (1.0, 0.25):
+        spacy.util.fix_random_seed(0)
+        nlp = _v2_nlp(tiny_bert, learn_rate_scale=scale)
+        nlp.initialize(lambda: synthetic_examples(nlp, 5))
+        trf = _transformer(nlp)
+        if grads is None:
+            generator = torch.Generator().manual_seed(0)
+            grads = {k: torch.randn(p.shape, generator=generator) for k, p in trf.named_parameters()}
+        before = {k: p.detach().clone() for k, p in trf.named_parameters()}
+        for k, p in trf.named_parameters():
+            p.grad = grads[k].clone()
+        nlp.get_pipe("transformer").model.finish_update(SGD(0.1, L2=0.0, grad_clip=0.0))
+        deltas[scale] = {k: p.detach() - before[k] for k, p in trf.named_parameters()}
+    for k, full in deltas[1.0].items():
+        torch.testing.assert_close(full, -0.1 * grads[k], rtol=1e-3, atol=1e-6)
+        torch.testing.assert_close(deltas[0.25][k], 0.25 * full, rtol=1e-3, atol=1e-6)
+
+
+def test_learn_rate_scale_must_be_positive(tiny_bert):
+    with pytest.raises(ValueError, match="learn_rate_scale=0"):
+        _v2_nlp(tiny_bert, learn_rate_scale=0)
