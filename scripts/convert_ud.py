@@ -85,6 +85,7 @@ def main(
         ["UD_English-EWT/en_ewt-ud-train.conllu"], "--train-file",
         help="Training CoNLL-U, relative to UD_DIR; repeat to concatenate several (multi-source)",
     ),
+    skip_targets: bool = typer.Option(False, "--skip-targets", help="Write train.spacy and dev.spacy only"),
     dev_file: str = typer.Option(
         "UD_English-EWT/en_ewt-ud-dev.conllu", "--dev-file", help="Dev CoNLL-U, relative to UD_DIR"
     ),
@@ -106,6 +107,7 @@ def main(
     jobs += [
         (t.key, t.path(ud_dir), output_dir / "test" / f"{t.key}.spacy", t.treebank)
         for t in spec.treebanks.values()
+        if not skip_targets
     ]
     rows = [("train", "+".join(Path(n).parts[0] for n in train_files), train_counts["sentences"],
              train_counts["words"], str(output_dir / "train.spacy"))]

@@ -32,7 +32,9 @@ from spacy.tokens import Doc
 
 from .conllu import Sentence, read_conllu
 
-GROUPS = ("low_resource", "high_resource_reference", "english")
+# reference_dev: dev sets of high-resource reference languages, used only to choose
+# between trained variants (never training data, never reported as targets).
+GROUPS = ("low_resource", "high_resource_reference", "english", "reference_dev")
 _TARGET_FIELDS = ("treebank", "language", "iso", "group", "file")
 # Upper bound on the number of int64 indices drawn at once (~16 MB).
 _MAX_DRAW = 2_000_000
@@ -64,6 +66,8 @@ class Targets:
     treebanks: Dict[str, Target]
     domain_pairs: Dict[str, Dict[str, str]] = field(default_factory=dict)
     genre_breakdown: List[str] = field(default_factory=list)
+    # Named subsets of the low-resource targets whose macro-average is also reported.
+    subsets: Dict[str, List[str]] = field(default_factory=dict)
 
     def select(self, group: Optional[str] = None) -> List[Target]:
         return [t for t in self.treebanks.values() if group is None or t.group == group]
@@ -107,7 +111,13 @@ def load_targets(path: Union[str, Path]) -> Targets:
     for key in genres:
         if key not in treebanks:
             raise ValueError(f"{path}: [genre_breakdown] treebanks lists {key!r}, not a [treebanks.*] key")
-    return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres)
+    subsets: Dict[str, List[str]] = {}
+    for name, keys in (cfg.get("subsets") or {}).items():
+        unknown = [k for k in keys if k not in treebanks]
+        if unknown:
+            raise ValueError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
+        subsets[name] = list(keys)
+    return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres, subsets=subsets)
 
 
 # ---------------------------------------------------------------------------
@@ -504,13 +514,22 @@ def summarize_results(
         for key in targets.genre_breakdown
         if key in results
     }
-    return {
+    summary = {
         "treebanks": {key: r.to_dict() for key, r in results.items()},
         "missing": [],
         "macro_low_resource": macro_average(low, n_resamples, seed),
         "gum_genres": genres,
         "domain_pairs": pairs,
     }
+    reference_dev = [r for k, r in results.items() if targets.treebanks[k].group == "reference_dev"]
+    if reference_dev:
+        summary["macro_reference_dev"] = macro_average(reference_dev, n_resamples, seed)
+    if targets.subsets:
+        summary["macro_subsets"] = {
+            name: macro_average([results[k] for k in keys if k in results], n_resamples, seed)
+            for name, keys in targets.subsets.items()
+        }
+    return summary
 
 
 def _finite(x: float) -> Optional[float]:

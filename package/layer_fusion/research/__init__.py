@@ -1,0 +1,1 @@
+"""Research tooling (grids, selection, reports): never imported by a packaged pipeline."""

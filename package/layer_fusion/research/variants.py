@@ -1,0 +1,66 @@
+"""A fine-tuning variant: one place that turns a run spec into a spaCy training config.
+
+A run spec (a ``[runs.<name>]`` section of ``configs/finetune_grid.cfg``) names the
+fusion and the hidden states it reads, how many bottom layers are frozen, the step
+budget, the training source, the tokenization and the seed. ``variant_config`` applies
+it to the base config (``configs/finetune.cfg``).
+"""
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from confection import Config
+
+FUSION_BLOCKS: Dict[str, Dict[str, Any]] = {
+    "LastLayer": {"@layers": "layer_fusion.LastLayer.v1"},
+    "DLFA": {"@layers": "layer_fusion.DLFA.v1", "init_bias": 0.0},
+    "AIF": {"@layers": "layer_fusion.AIF.v1", "reduction": 4},
+    "ScalarMix": {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1},
+    "LayerAttention": {"@layers": "layer_fusion.LayerAttention.v1"},
+}
+# Training corpora by source (written by the `corpus` and `corpus-multisource` commands).
+TRAIN_CORPORA = {"english": "corpus/train.spacy", "multisource": "corpus/multisource/train.spacy"}
+RUN_KEYS = {"fusion", "layers", "bottom_layers", "steps", "source", "split_words", "seed"}
+
+
+def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
+    """The ``[runs.*]`` sections of a grid config, checked; raises ValueError naming the setting."""
+    cfg = Config().from_disk(path, interpolate=False)
+    runs = {}
+    for name, run in (cfg.get("runs") or {}).items():
+        missing, extra = RUN_KEYS - set(run), set(run) - RUN_KEYS
+        if missing or extra:
+            raise ValueError(f"{path}: [runs.{name}] missing {sorted(missing)}, unknown {sorted(extra)}")
+        if run["fusion"] not in FUSION_BLOCKS:
+            raise ValueError(f"{path}: [runs.{name}] fusion = {run['fusion']!r}, expected one of {list(FUSION_BLOCKS)}")
+        if run["source"] not in TRAIN_CORPORA:
+            raise ValueError(f"{path}: [runs.{name}] source = {run['source']!r}, expected one of {list(TRAIN_CORPORA)}")
+        if int(run["steps"]) < 1:
+            raise ValueError(f"{path}: [runs.{name}] steps = {run['steps']} must be >= 1")
+        runs[name] = dict(run)
+    if not runs:
+        raise ValueError(f"{path}: no [runs.*] sections")
+    return runs
+
+
+def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[str, Any] = {}) -> Config:
+    """The base config with the run's settings; ``overrides`` are dotted keys applied last."""
+    config = Config().from_disk(base, interpolate=False)
+    steps = int(run["steps"])
+    config["paths"]["train"] = TRAIN_CORPORA[run["source"]]
+    config["system"]["seed"] = int(run["seed"])
+    config["components"]["transformer"]["model"]["split_words"] = bool(run["split_words"])
+    listener = config["components"]["morphologizer"]["model"]["tok2vec"]
+    listener["layers"] = list(run["layers"])
+    listener["fusion"] = dict(FUSION_BLOCKS[run["fusion"]])
+    config["initialize"]["after_init"]["bottom_layers"] = int(run["bottom_layers"])
+    config["training"]["max_steps"] = steps
+    # 10% warm-up; dev (English) evaluated twice: halfway and at the end.
+    config["training"]["optimizer"]["learn_rate"]["warmup_steps"] = max(1, steps // 10)
+    config["training"]["eval_frequency"] = max(1, steps // 2)
+    for key, value in overrides.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return config
