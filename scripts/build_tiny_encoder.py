@@ -12,7 +12,7 @@ import typer
 from wasabi import msg
 
 from layer_fusion.conllu import read_conllu
-from layer_fusion.tiny_models import build_tiny_xlmr
+from layer_fusion.research.tiny_models import build_tiny_xlmr
 
 
 def main(

@@ -22,7 +22,7 @@ import torch
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "package"))
-from layer_fusion.finetuning import FinetuneSettings, PackSet, run  # noqa: E402
+from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 

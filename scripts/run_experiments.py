@@ -21,11 +21,11 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
-from layer_fusion.cached_training import mean_layer_weights, predict, train_head, treebank_result
-from layer_fusion.fusion_head import HeadSettings, fusion_parameters
+from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
+from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import load_targets, summarize_results
-from layer_fusion.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
+from layer_fusion.research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -170,7 +170,7 @@ def finetune_pack(
 ):
     """Write the pack (tokenized sets + 4-bit encoder) and plan that finetune_encoder.py reads."""
     from layer_fusion.encoder.build import default_image_path
-    from layer_fusion.finetune_pack import write_pack
+    from layer_fusion.research.finetune_pack import write_pack
 
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
@@ -209,7 +209,7 @@ def check_pack(
     import torch
     from safetensors.numpy import load_file
 
-    from layer_fusion.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder
+    from layer_fusion.research.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder
 
     model, pad_id = load_encoder(pack)
     with numpy.load(pack / "encoder.npz") as data:

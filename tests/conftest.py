@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from layer_fusion.tiny_models import build_tiny_bert, build_tiny_xlmr  # noqa: E402
+from layer_fusion.research.tiny_models import build_tiny_bert, build_tiny_xlmr  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_UD = REPO.parent / "shared" / "ud"

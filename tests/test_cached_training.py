@@ -6,12 +6,12 @@ import numpy
 import pytest
 import spacy
 
-from layer_fusion.cached_training import predict, train_head, treebank_result
-from layer_fusion.fusion_head import HeadSettings
+from layer_fusion.research.cached_training import predict, train_head, treebank_result
+from layer_fusion.research.fusion_head import HeadSettings
 from layer_fusion.conllu import Sentence
-from layer_fusion.head_export import check_agreement, export_head
-from layer_fusion import hidden_cache
-from layer_fusion.hidden_cache import build_cache, is_complete, load_cache
+from layer_fusion.research.head_export import check_agreement, export_head
+from layer_fusion.research import hidden_cache
+from layer_fusion.research.hidden_cache import build_cache, is_complete, load_cache
 from conftest import REPO
 
 LEXICON = {"the": "DET", "a": "DET", "cat": "NOUN", "dog": "NOUN", "house": "NOUN", "mat": "NOUN",

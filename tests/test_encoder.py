@@ -314,7 +314,7 @@ def test_finetune_pack_tokenizes_like_the_pipeline(encoder_dir, hf):
     from spacy.tokens import Doc
 
     from layer_fusion.conllu import Sentence
-    from layer_fusion.finetune_pack import tokenize_sentences
+    from layer_fusion.research.finetune_pack import tokenize_sentences
 
     nlp = spacy.blank("xx")
     nlp.add_pipe("transformer", config={"model": {

@@ -26,6 +26,9 @@ FUSION_CONFIGS = {
     "aif": ([1, -1], {"@layers": "layer_fusion.AIF.v1", "reduction": 4}),
     "scalarmix": ([0, 1, 2, 3], {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1}),
     "layerattention": ([0, 1, 2, 3], {"@layers": "layer_fusion.LayerAttention.v1"}),
+    # configs/finetune.cfg: fine-tuned encoder (TransformerModel.v2, word-level tokenization),
+    # embeddings and the bottom layer frozen
+    "finetuned": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
 }
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
         "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}
@@ -55,7 +58,10 @@ def _synthetic_corpus(path: Path, n: int = 50) -> Path:
 
 
 def _fusion_config(tmp: Path, name: str) -> Path:
-    config = spacy.util.load_config(REPO / "configs" / "aif.cfg")
+    base = "finetune.cfg" if name == "finetuned" else "aif.cfg"
+    config = spacy.util.load_config(REPO / "configs" / base)
+    if name == "finetuned":
+        config["initialize"]["after_init"]["bottom_layers"] = 1
     layers, fusion = FUSION_CONFIGS[name]
     tok2vec = config["components"]["morphologizer"]["model"]["tok2vec"]
     tok2vec["layers"] = layers
@@ -79,7 +85,7 @@ def fusion_wheels(tmp_path_factory, tiny_xlmr):
              "--paths.encoder", str(tiny_xlmr), "--training.max_steps", "6",
              "--training.eval_frequency", "3", "--training.optimizer.learn_rate.warmup_steps", "1"])
         (tmp / "packages").mkdir(exist_ok=True)
-        run([sys.executable, "-m", "spacy", "package", str(out / "model-best"), str(tmp / "packages"),
+        run([sys.executable, "-m", "spacy", "package", str(out / "model-last"), str(tmp / "packages"),
              "--name", f"fusion_{name}", "--version", "0.0.1", "--meta-path",
              str(REPO / "configs" / "package_meta.json"), "--build", "wheel", "--force"])
         (wheel,) = (tmp / "packages").glob(f"xx_fusion_{name}-0.0.1/dist/*.whl")
@@ -103,7 +109,7 @@ def test_smoke_workflow_outputs(smoke_outputs):
     assert "macro_low_resource" in metrics
     table = (smoke_outputs / "metrics" / "zero_shot.md").read_text()
     assert "Yoruba" in table
-    nlp = spacy.load(smoke_outputs / "training" / "model-best")
+    nlp = spacy.load(smoke_outputs / "training" / "model-last")
     assert nlp.pipe_names == ["transformer", "morphologizer", "doc_cleaner"]
     doc = nlp(YORUBA)
     assert all(t.pos_ in UPOS for t in doc)
@@ -128,16 +134,18 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
     run(pip + ["--find-links", str(library_wheel.parent)] + [str(w) for w in wheels.values()])
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     script = (
-        "import json, spacy, layer_fusion\n"
+        "import json, sys, spacy, layer_fusion\n"
         f"out = {{'layer_fusion': layer_fusion.__file__}}\n"
         f"for name in {sorted(wheels)!r}:\n"
         "    nlp = spacy.load(name)\n"
         f"    out[name] = [t.pos_ for t in nlp({YORUBA!r})]\n"
+        "out['research'] = sorted(m for m in sys.modules if m.startswith('layer_fusion.research'))\n"
         "print(json.dumps(out))\n"
     )
     result = run([str(venv / "bin" / "python"), "-c", script], cwd=elsewhere)
     tags = json.loads(result.stdout.strip().splitlines()[-1])
     assert tags.pop("layer_fusion").startswith(str(venv))  # the installed wheel, not the repo
+    assert tags.pop("research") == []  # loading and tagging never touch the research tooling
     assert sorted(tags) == sorted(wheels)
     n_words = len(YORUBA.split())
     for name, pos in tags.items():

@@ -16,8 +16,8 @@ from spacy.tokens import Doc
 from thinc.api import reduce_mean
 
 from layer_fusion.conllu import Sentence
-from layer_fusion.finetune_pack import write_pack
-from layer_fusion.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder, run
+from layer_fusion.research.finetune_pack import write_pack
+from layer_fusion.research.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder, run
 from layer_fusion.layer_pooling import layer_pooling
 from conftest import REPO
 
@@ -116,7 +116,7 @@ def test_finetuning_freezes_word_embeddings_and_moves_the_rest(pack):
     assert "train" not in out["predictions"]
     assert len(out["mean_layer_weights"]) == 2
     # The returned model is not exposed; finetune() is rerun to inspect its parameters.
-    from layer_fusion.finetuning import finetune
+    from layer_fusion.research.finetuning import finetune
 
     model, _, _ = finetune(settings, pack, sets["train"], sets["dev"], log=lambda m: None)
     after = model.encoder.state_dict()

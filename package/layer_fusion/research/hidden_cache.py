@@ -26,9 +26,9 @@ from typing import Sequence, Union
 import numpy
 from thinc.api import reduce_mean
 
-from .conllu import Sentence
+from ..conllu import Sentence
 from .fusion_head import UPOS_TAGS
-from .layer_pooling import layer_pooling
+from ..layer_pooling import layer_pooling
 
 UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
 

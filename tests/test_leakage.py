@@ -1,0 +1,116 @@
+"""Zero-shot discipline: no evaluation treebank reaches training or selection.
+
+Reads project.yml and configs/targets.cfg: every CoNLL-U file that a training-data
+command converts must be English or an extra-source treebank (marked so in the UD
+mirror's manifest), and the selection script must not move when target accuracies do.
+"""
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from layer_fusion.evaluation import load_targets
+
+REPO = Path(__file__).resolve().parents[1]
+# Commands whose outputs are training or selection data.
+TRAINING_DATA_COMMANDS = {"corpus", "corpus-multisource", "smoke-corpus"}
+EXTRA_SOURCES = {"UD_Romanian-RRT", "UD_Swedish-Talbanken", "UD_Finnish-TDT", "UD_Turkish-BOUN",
+                 "UD_Croatian-SET", "UD_Hindi-PUD", "UD_Portuguese-Bosque"}
+
+
+def _commands():
+    project = yaml.safe_load((REPO / "project.yml").read_text(encoding="utf-8"))
+    return {c["name"]: c for c in project["commands"]}
+
+
+def _training_files(command):
+    """The --train-file/--dev-file values of convert_ud.py calls, plus its defaults."""
+    files = []
+    for line in command["script"]:
+        args = shlex.split(line)
+        if not any(a.endswith("convert_ud.py") for a in args):
+            continue
+        given = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--train-file", "--dev-file")}
+        files += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--train-file", "--dev-file")]
+        if "--train-file" not in given:
+            files.append("UD_English-EWT/en_ewt-ud-train.conllu")
+        if "--dev-file" not in given:
+            files.append("UD_English-EWT/en_ewt-ud-dev.conllu")
+    return files
+
+
+def test_no_evaluation_treebank_reaches_training_data():
+    targets = load_targets(REPO / "configs" / "targets.cfg")
+    evaluation = {t.treebank for t in targets.treebanks.values() if t.group != "english"}
+    commands = _commands()
+    assert TRAINING_DATA_COMMANDS <= set(commands)
+    seen = []
+    for name in TRAINING_DATA_COMMANDS:
+        files = _training_files(commands[name])
+        assert files, name
+        for f in files:
+            treebank = f.split("/")[0]
+            assert treebank not in evaluation, f"{name}: {f} is an evaluation treebank"
+            assert treebank.startswith("UD_English") or treebank in EXTRA_SOURCES, f"{name}: {f}"
+            seen.append(f)
+    # English test files are evaluation sets too
+    assert not [f for f in seen if re.search(r"-ud-test\.conllu$", f) and f.startswith("UD_English")]
+    assert not EXTRA_SOURCES & evaluation
+
+
+def test_extra_sources_are_marked_so_in_the_manifest():
+    manifest = REPO.parent / "shared" / "ud" / "MANIFEST.tsv"
+    if not manifest.is_file():  # the mirror is optional; project.yml pins the same files
+        return
+    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
+    marked = {r[0] for r in rows if "extra source language" in r[-1]}
+    assert marked == EXTRA_SOURCES
+
+
+def _select_module():
+    spec = importlib.util.spec_from_file_location("select_finetuned", REPO / "scripts" / "select_finetuned.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _metrics(en_dev, ref_dev, target):
+    return {
+        "treebanks": {"en_ewt_dev": {"accuracy": en_dev}, "yo_ytb": {"accuracy": target}},
+        "macro_reference_dev": {"accuracy": ref_dev},
+        "macro_low_resource": {"accuracy": target},
+    }
+
+
+def test_selection_never_reads_target_accuracies(tmp_path):
+    select = _select_module()
+    grid = tmp_path / "grid.cfg"
+    runs = {"a": (0.95, 0.80, 0.99), "b": (0.94, 0.85, 0.10)}
+    grid.write_text("[runs]\n" + "".join(
+        f'\n[runs.{n}]\nfusion = "LastLayer"\nlayers = [-1]\nbottom_layers = 0\nsteps = 10\n'
+        f'source = "english"\nsplit_words = true\nseed = 0\n' for n in runs))
+    for name, values in runs.items():
+        (tmp_path / "m" / name).mkdir(parents=True)
+        (tmp_path / "m" / name / "zero_shot.json").write_text(json.dumps(_metrics(*values)))
+    select.main(grid=grid, metrics_dir=tmp_path / "m", base=REPO / "configs" / "finetune.cfg",
+                output=tmp_path / "sel.json", config_out=tmp_path / "shipped.cfg")
+    result = json.loads((tmp_path / "sel.json").read_text())
+    assert result["picks"]["english_dev"]["name"] == "a"
+    assert result["picks"]["reference_dev"]["name"] == "b"  # despite its 10% on the target
+    assert all(set(r) >= {"english_dev", "reference_dev"} and "yo_ytb" not in r for r in result["runs"])
+    shipped = (tmp_path / "shipped.cfg").read_text()
+    assert shipped.startswith("# GENERATED") and "bottom_layers = 0" in shipped
+
+
+def test_selection_ties_go_to_the_cheaper_run():
+    select = _select_module()
+    rows = [
+        {"name": "long", "steps": 600, "bottom_layers": 0, "reference_dev": 0.90},
+        {"name": "short", "steps": 300, "bottom_layers": 0, "reference_dev": 0.90 - 5e-5},
+        {"name": "worse", "steps": 100, "bottom_layers": 6, "reference_dev": 0.85},
+    ]
+    assert select.pick(rows, "reference_dev")["name"] == "short"
+    assert select.pick(rows[:1] + rows[2:], "reference_dev")["name"] == "long"

@@ -1,0 +1,93 @@
+"""The hierarchical bootstrap (seeds and sentences) against a slow reference and known answers."""
+import numpy as np
+import pytest
+
+from layer_fusion.research.statistics import (
+    holm, macro, macro_ci, paired_difference, runs_from_metrics, _replicates,
+)
+
+
+def _random_runs(rng, n_seeds, sizes, p=0.7):
+    runs = {}
+    for t, n in enumerate(sizes):
+        words = rng.integers(1, 30, size=n)
+        correct = np.stack([rng.binomial(words, p) for _ in range(n_seeds)])
+        runs[f"tb{t}"] = (words, correct)
+    return runs
+
+
+def _slow_replicates(systems, n_resamples, seed):
+    """Loop-by-loop version of _replicates: same draws, explicit resampling."""
+    rng = np.random.default_rng(seed)
+    keys = list(systems[0])
+    seed_counts = [rng.multinomial(r[keys[0]][1].shape[0], np.full(r[keys[0]][1].shape[0], 1 / r[keys[0]][1].shape[0]),
+                                   size=n_resamples) for r in systems]
+    sent_counts = {}
+    for key in keys:
+        n = len(systems[0][key][0])
+        sent_counts[key] = rng.multinomial(n, np.full(n, 1 / n), size=n_resamples)
+    out = np.zeros((len(systems), n_resamples))
+    for j, runs in enumerate(systems):
+        for b in range(n_resamples):
+            seeds = np.repeat(np.arange(len(seed_counts[j][b])), seed_counts[j][b])
+            accs = []
+            for key in keys:
+                words, correct = runs[key]
+                idx = np.repeat(np.arange(len(words)), sent_counts[key][b])
+                accs.append(np.mean([correct[s, idx].sum() / words[idx].sum() for s in seeds]))
+            out[j, b] = np.mean(accs)
+    return out
+
+
+def test_replicates_match_the_slow_reference():
+    rng = np.random.default_rng(1)
+    a = _random_runs(rng, 3, [7, 12, 5])
+    b = {k: (w, np.stack([rng.binomial(w, 0.6) for _ in range(2)])) for k, (w, _) in a.items()}
+    np.testing.assert_allclose(_replicates([a, b], 50, 7), _slow_replicates([a, b], 50, 7), rtol=1e-12)
+
+
+def test_identical_systems_differ_by_zero_with_p_one():
+    a = _random_runs(np.random.default_rng(2), 1, [20, 30])
+    result = paired_difference(a, a, n_resamples=500)
+    assert result.difference == 0 and result.ci95 == (0.0, 0.0) and result.p == 1.0
+
+
+def test_a_constant_shift_is_recovered_exactly():
+    words = np.full(40, 10)
+    b = {"t": (words, np.stack([np.full(40, 6)]))}
+    a = {"t": (words, np.stack([np.full(40, 7)]))}
+    result = paired_difference(a, b, n_resamples=999)
+    assert result.difference == pytest.approx(0.1)
+    assert result.ci95 == pytest.approx((0.1, 0.1))
+    assert result.p == pytest.approx(2 / 1000) == pytest.approx(result.p_floor)
+
+
+def test_seed_variance_widens_the_interval():
+    """Two seeds that disagree by a lot: resampling seeds must widen the macro CI
+    compared with the same counts averaged into one seed."""
+    rng = np.random.default_rng(3)
+    words = rng.integers(5, 20, size=200)
+    good, bad = rng.binomial(words, 0.9), rng.binomial(words, 0.5)
+    two_seeds = {"t": (words, np.stack([good, bad]))}
+    lo2, hi2 = macro_ci(two_seeds, n_resamples=1000)
+    one = {"t": (words, np.stack([good]))}
+    lo1, hi1 = macro_ci(one, n_resamples=1000)
+    assert hi2 - lo2 > 3 * (hi1 - lo1)
+    assert lo2 < macro(two_seeds) < hi2
+
+
+def test_runs_from_metrics_stacks_seeds_and_refuses_different_sentences():
+    def metrics(correct, words=(3, 4)):
+        return {"treebanks": {"t": {"per_sentence": {"words": list(words), "correct": list(correct)}}}}
+
+    runs = runs_from_metrics([metrics([1, 2]), metrics([3, 4])], ["t"])
+    assert runs["t"][1].tolist() == [[1, 2], [3, 4]]
+    assert macro(runs) == pytest.approx(((3 / 7) + 1) / 2)
+    with pytest.raises(ValueError, match="different sentences"):
+        runs_from_metrics([metrics([1, 2]), metrics([1, 2], words=(3, 5))], ["t"])
+
+
+def test_holm_adjustment():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5]
+    assert holm([0.2, 0.9]) == pytest.approx([0.4, 0.9])
