@@ -39,12 +39,17 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
         dv = subsets["de_vries_2022"]
         lines += ["", f"**The 14 languages of de Vries et al. (2022): {pct(dv['accuracy'])} {ci(dv['ci95'])}** "
                   "(XLM-R base trained on English: 70.3 in their released results)."]
-    lines += ["", "| treebank | language | sentences | UPOS acc. [95% CI] |", "|---|---|---|---|"]
-    listed = {k: v for k, v in metrics["treebanks"].items() if v["group"] != "reference_dev"}
-    order = sorted(listed.items(), key=lambda kv: (kv[1]["group"] != "english", kv[1]["group"], -kv[1]["accuracy"]))
-    for key, tb in order:
-        lines.append(f"| {tb['treebank']} ({tb['split']}) | {tb['language']} ({tb['group'].replace('_', ' ')}) | "
-                     f"{tb['sentences']} | {pct(tb['accuracy'])} {ci(tb['ci95'])} |")
+    english = [metrics["treebanks"][k] for k in ("en_ewt_dev", "en_ewt_test", "en_gum_test") if k in metrics["treebanks"]]
+    if english:
+        lines += ["", "English (in-language): " + ", ".join(
+            f"{tb['treebank'].replace('UD_English-', '')} {tb['split']} {pct(tb['accuracy'])}" for tb in english) + "."]
+    low = sorted((tb for tb in metrics["treebanks"].values() if tb["group"] == "low_resource"),
+                 key=lambda tb: -tb["accuracy"])
+    if low:
+        lines += ["", "Best and worst low-resource treebanks: " + ", ".join(
+            f"{tb['language']} ({tb['treebank'].split('-')[-1]}) {pct(tb['accuracy'])}" for tb in low[:3])
+            + " … " + ", ".join(
+            f"{tb['language']} ({tb['treebank'].split('-')[-1]}) {pct(tb['accuracy'])}" for tb in low[-3:]) + "."]
     pairs = metrics.get("domain_pairs", {})
     if pairs:
         lines += ["", "| same language, two domains | a | b | gap a − b [95% CI] |", "|---|---|---|---|"]

@@ -372,3 +372,22 @@ def test_console_script_is_declared():
 
     [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "layer-fusion"]
     assert script.value == "layer_fusion.cli:app"
+
+
+@pytest.mark.parametrize("where", ["parent_is_file", "output_is_folder"])
+def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    blocker = tmp_path / "blocker"
+    if where == "parent_is_file":
+        blocker.write_text("a regular file", encoding="utf-8")
+        target = blocker / "sub" / "tags.conllu"
+    else:
+        blocker.mkdir()
+        target = blocker
+    result = run([aif_dir, src, "--output", target])
+    assert result.exit_code == 1
+    assert "cannot write --output" in result.stderr and str(target) in result.stderr
+    assert "Traceback" not in result.stderr and "\n" not in result.stderr.strip()
+    if where == "parent_is_file":
+        assert blocker.read_text(encoding="utf-8") == "a regular file"

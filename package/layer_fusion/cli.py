@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -101,6 +102,10 @@ def tag(
     for path in inputs or []:
         if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
             raise _fail(f"input file not found: {path}", 2, to_stderr=True)
+    if output is not None:
+        problem = _unwritable(output)
+        if problem:
+            raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
     nlp = _load(pipeline, to_stderr=True)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead)
     write = FORMATS[fmt.value]
@@ -118,8 +123,24 @@ def tag(
     except BrokenPipeError:  # e.g. `layer-fusion tag ... | head`
         sys.stderr.close()
         raise typer.Exit(0)
+    except OSError as err:  # the output could not be written (disk full, permissions, ...)
+        raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1, to_stderr=True)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
+
+
+def _unwritable(output: Path) -> Optional[str]:
+    """Why ``output`` cannot be created (checked before the pipeline loads), or None."""
+    if output.is_dir():
+        return "it is a folder"
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if not os.access(parent, os.W_OK):
+                return f"{parent} is not writable"
+            return None
+    return None
 
 
 @contextlib.contextmanager
