@@ -21,6 +21,7 @@ from wasabi import msg
 
 from layer_fusion.evaluation import evaluate_targets, load_targets
 from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.provenance import provenance
 from layer_fusion.report_table import pct, ci, render_markdown
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
@@ -56,6 +57,9 @@ def run(
         "pipeline": list(nlp.pipe_names),
     }
     metrics["settings"]["targets"] = str(targets)
+    config_file = Path(model) / "config.cfg"
+    if config_file.is_file():  # a pipeline folder (an installed package has no path here)
+        metrics["provenance"] = provenance(config_file)
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     write_text_atomic(output_json, json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
     if table is not None:

@@ -309,7 +309,9 @@ EXTRA_SOURCE_MARK = "extra source language (not an evaluation target)"
 def test_project_targets_config():
     targets = load_targets(REPO / "configs" / "targets.cfg")
     groups = {t.group for t in targets.treebanks.values()}
-    assert groups == {"low_resource", "high_resource_reference", "english"}
+    assert groups == {"low_resource", "high_resource_reference", "english", "reference_dev"}
+    assert targets.subsets["de_vries_2022"] and len(targets.subsets["de_vries_2022"]) == 14
+    assert {t.key for t in targets.select("reference_dev")} == {"de_gsd_dev", "fr_gsd_dev", "es_gsd_dev", "ru_gsd_dev"}
     assert {"en_ewt_dev", "en_ewt_test", "en_gum_test"} <= set(targets.treebanks)
     assert not any(t.treebank.startswith("UD_English") for t in targets.select("low_resource"))
     assert {(p["a"], p["b"]) for p in targets.domain_pairs.values()} == {
@@ -351,6 +353,11 @@ def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):
     script.run(nlp, str(model_dir), ud, out_json, out_md, targets=cfg, n_resamples=50, progress=False)
     metrics = json.loads(out_json.read_text(encoding="utf-8"))
     assert metrics["model"]["path"] == str(model_dir) and metrics["seconds"] >= 0
+    from layer_fusion.provenance import sha256
+
+    prov = metrics["provenance"]
+    assert prov["config_sha256"] == sha256(model_dir / "config.cfg")
+    assert prov["versions"]["spacy"] == spacy.__version__ and "git_commit" in prov
     assert metrics["treebanks"]["xx_one"]["accuracy"] == pytest.approx(2 / 3)
     table = out_md.read_text(encoding="utf-8")
     assert table == render_markdown(metrics)
@@ -358,3 +365,22 @@ def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):
     assert "UD_English-Toy (dev)" in table and "gone.conllu" in table
     assert "| Toy: one vs two | xx_one | 66.7 |" in table and "+16.7" in table
     assert sorted(p.name for p in out_json.parent.iterdir()) == ["zs.json", "zs.md"]  # no temp files left
+
+
+def test_reference_dev_and_subset_macro_averages(toy_ud):
+    """A reference_dev set is scored but kept out of the low-resource macro; named subsets
+    get their own macro-average."""
+    ud, cfg = toy_ud
+    text = cfg.read_text(encoding="utf-8").replace("[domain_pairs]", (
+        '[treebanks.ref_dev]\ntreebank = "UD_Toy-Two"\nlanguage = "Toy2"\niso = "yy"\n'
+        'group = "reference_dev"\nsplit = "dev"\nfile = "two.conllu"\n\n'
+        '[subsets]\njust_one = ["xx_one"]\n\n[domain_pairs]'), 1)
+    cfg.write_text(text, encoding="utf-8")
+    metrics = evaluate_targets(noun_nlp(), ud, load_targets(cfg), n_resamples=50, progress=False, log=lambda _: None)
+    assert metrics["macro_low_resource"]["treebanks"] == ["xx_one", "xx_two"]
+    assert metrics["macro_reference_dev"]["treebanks"] == ["ref_dev"]
+    assert metrics["macro_reference_dev"]["accuracy"] == pytest.approx(1 / 2)
+    assert metrics["macro_subsets"]["just_one"]["accuracy"] == pytest.approx(2 / 3)
+    cfg.write_text(text.replace('just_one = ["xx_one"]', 'just_one = ["xx_nope"]'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[subsets\] just_one lists \['xx_nope'\]"):
+        load_targets(cfg)
