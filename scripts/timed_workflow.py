@@ -2,11 +2,13 @@
 
     python scripts/timed_workflow.py all --vars.ud_dir ../shared/ud
 
-Equivalent to `spacy project run all`, plus logs/timings.json ({step: seconds}),
-which the README's timing table is generated from. Steps that weasel skips
-(outputs up to date) are recorded as such.
+Equivalent to `spacy project run all`, plus logs/timings.json: {"machine": ..., "steps":
+{step: seconds}}. Steps that weasel skips (outputs up to date) take about a second. The
+committed reports/make_all_timings.json is this file from a run of `make all` in a fresh clone.
 """
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -17,19 +19,26 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def machine() -> str:
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    wait = os.environ.get("OMP_WAIT_POLICY", "unset")
+    return (f"{os.cpu_count()} cores ({platform.machine()}), OMP_NUM_THREADS={threads}, "
+            f"OMP_WAIT_POLICY={wait}")
+
+
 def main() -> int:
     workflow, extra = sys.argv[1], sys.argv[2:]
     steps = yaml.safe_load((REPO / "project.yml").read_text())["workflows"][workflow]
     out = REPO / "logs" / "timings.json"
     out.parent.mkdir(exist_ok=True)
-    timings = json.loads(out.read_text()) if out.exists() else {}
+    timings = {"workflow": workflow, "machine": machine(), "steps": {}}
     for step in steps:
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "spacy", "project", "run", step, str(REPO), *extra],
                                 capture_output=False)
         if result.returncode != 0:
             return result.returncode
-        timings[step] = round(time.perf_counter() - start, 1)
+        timings["steps"][step] = round(time.perf_counter() - start, 1)
         out.write_text(json.dumps(timings, indent=1))
     print(json.dumps(timings))
     return 0
