@@ -373,7 +373,7 @@ def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List
                 f"English dev {pct(ft[ft_base]['dev'])} and low-resource macro {pct(ft[ft_base]['macro'])}, "
                 f"against {pct(frozen[shipped]['dev'])} and {pct(frozen[shipped]['macro'])} for frozen {shipped}: "
                 f"{100 * t['diff']:+.2f} points on the macro-average (95% CI [{100 * t['ci95'][0]:+.2f}, "
-                f"{100 * t["ci95"][1]:+.2f}], paired; seeds and sentences resampled).",
+                f"{100 * t['ci95'][1]:+.2f}], paired; seeds and sentences resampled).",
                 f"- Over both regimes, English dev ranks fine-tuned **{ft_best}** first ({pct(ft[ft_best]['dev'])}, "
                 f"{steps:,} steps on an accelerator).",
                 text, ""]
