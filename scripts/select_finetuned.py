@@ -8,6 +8,7 @@ macro-average (all runs), and writes
     configs/finetuned.cfg             the reference-dev pick as a full training config
                                       (configs/finetune.cfg + the run's settings): what
                                       `spacy project run all` trains and ships
+    configs/package_meta.json         the packaged pipeline's meta (what it was trained on)
 
 Target-language accuracies are not read here.
 
@@ -27,6 +28,29 @@ from layer_fusion.research.variants import load_grid, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
 TIE = 1e-4  # 0.01 points
+# What the packaged pipeline's meta says it was trained on, by the run's source.
+TRAINED_ON = {
+    "english": ("UD English-EWT only", "CC BY-SA 4.0 (trained on UD English-EWT); encoder: MIT"),
+    "multisource": (
+        "UD English-EWT plus the dev and test files of Romanian-RRT, Swedish-Talbanken, Finnish-TDT, "
+        "Turkish-BOUN, Croatian-SET, Hindi-PUD and Portuguese-Bosque (none of them an evaluation target)",
+        "CC BY-SA 4.0 (trained on UD treebanks under CC BY-SA 3.0 and 4.0); encoder: MIT",
+    ),
+}
+
+
+def package_meta(run: dict) -> dict:
+    trained_on, license_ = TRAINED_ON[run["source"]]
+    k = run["bottom_layers"]
+    frozen = "word embeddings frozen" if k == 0 else f"embeddings and bottom {k} layers frozen"
+    return {
+        "description": "Zero-shot cross-lingual UPOS tagger: multilingual-e5-small fine-tuned with "
+                       f"spacy-layer-fusion ({run['fusion']}, {frozen}, {run['steps']} steps), "
+                       f"trained on {trained_on}. token.pos_ holds UPOS.",
+        "author": "spacy-layer-fusion developers",
+        "license": license_,
+        "requirements": ["torch>=2.0"],
+    }
 app = typer.Typer(add_completion=False)
 
 
@@ -55,6 +79,7 @@ def main(
     base: Path = typer.Option(REPO / "configs" / "finetune.cfg", "--base", exists=True),
     output: Path = typer.Option(REPO / "reports" / "finetune_selection.json", "--output"),
     config_out: Path = typer.Option(REPO / "configs" / "finetuned.cfg", "--config-out"),
+    meta_out: Path = typer.Option(REPO / "configs" / "package_meta.json", "--meta-out"),
 ):
     """Both protocols' picks; the reference-dev pick becomes configs/finetuned.cfg."""
     spec = load_grid(grid)
@@ -89,10 +114,11 @@ def main(
         f"# fine-tuning grid, i.e. configs/finetune.cfg with {json.dumps(spec[reference['name']])}.\n"
     )
     write_text_atomic(config_out, header + config.to_str())
+    write_text_atomic(meta_out, json.dumps(package_meta(spec[reference["name"]]), indent=2) + "\n")
     for protocol, chosen in result["picks"].items():
         if chosen:
             msg.good(f"{protocol}: {chosen['name']} ({100 * chosen['score']:.2f})")
-    msg.good(f"Wrote {output} and {config_out} (ships {reference['name']})")
+    msg.good(f"Wrote {output}, {config_out} and {meta_out} (ships {reference['name']})")
 
 
 if __name__ == "__main__":

@@ -96,8 +96,8 @@ def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_sho
          timings: Path = typer.Option(REPO / "reports" / "make_all_timings.json"),
          summary: Path = typer.Option(REPO / "reports" / "summary.json"),
          selection: Path = typer.Option(REPO / "reports" / "finetune_selection.json"),
-         check: bool = typer.Option(False, "--check", help="Exit 1 if the README is out of date")):
-    readme = REPO / "README.md"
+         check: bool = typer.Option(False, "--check", help="Exit 1 if the README is out of date"),
+         readme: Path = typer.Option(REPO / "README.md", "--readme")):
     text = readme.read_text(encoding="utf8")
     new = render(text, metrics, timings, summary, selection)
     if check:

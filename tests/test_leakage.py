@@ -96,13 +96,15 @@ def test_selection_never_reads_target_accuracies(tmp_path):
         (tmp_path / "m" / name).mkdir(parents=True)
         (tmp_path / "m" / name / "zero_shot.json").write_text(json.dumps(_metrics(*values)))
     select.main(grid=grid, metrics_dir=tmp_path / "m", base=REPO / "configs" / "finetune.cfg",
-                output=tmp_path / "sel.json", config_out=tmp_path / "shipped.cfg")
+                output=tmp_path / "sel.json", config_out=tmp_path / "shipped.cfg", meta_out=tmp_path / "meta.json")
     result = json.loads((tmp_path / "sel.json").read_text())
     assert result["picks"]["english_dev"]["name"] == "a"
     assert result["picks"]["reference_dev"]["name"] == "b"  # despite its 10% on the target
     assert all(set(r) >= {"english_dev", "reference_dev"} and "yo_ytb" not in r for r in result["runs"])
     shipped = (tmp_path / "shipped.cfg").read_text()
     assert shipped.startswith("# GENERATED") and "bottom_layers = 0" in shipped
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert "English-EWT only" in meta["description"] and meta["requirements"] == ["torch>=2.0"]
 
 
 def test_selection_ties_go_to_the_cheaper_run():

@@ -1,0 +1,28 @@
+"""The README's results come from committed files: `update_readme.py --check` agrees."""
+import subprocess
+import sys
+
+from conftest import REPO
+
+SCRIPT = REPO / "scripts" / "update_readme.py"
+
+
+def check(readme):
+    return subprocess.run([sys.executable, str(SCRIPT), "--check", "--readme", str(readme)],
+                          capture_output=True, text=True)
+
+
+def test_readme_results_match_their_sources():
+    result = check(REPO / "README.md")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_fails_when_a_number_drifts(tmp_path):
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- results:start -->")
+    head, tail = text[:start], text[start:]
+    drifted = tmp_path / "README.md"
+    drifted.write_text(head + tail.replace("Low-resource macro-average", "Low-resource macro average", 1),
+                       encoding="utf-8")
+    result = check(drifted)
+    assert result.returncode == 1 and "out of date" in result.stderr
