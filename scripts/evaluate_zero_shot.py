@@ -78,8 +78,11 @@ def main(
     n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per set (smoke runs)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU)"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences)
     macro = metrics["macro_low_resource"]
