@@ -72,6 +72,8 @@ def main(
     import evaluate_zero_shot  # noqa: E402  (a sibling script, not a package module)
     import spacy
 
+    if gpu_id >= 0:  # evaluation runs in this process
+        spacy.require_gpu(gpu_id)
     spec = load_grid(grid)
     names = runs or list(spec)
     unknown = [n for n in names if n not in spec]
