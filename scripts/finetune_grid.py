@@ -103,9 +103,9 @@ def main(
         metrics["provenance"] = provenance(out / "config.cfg", base_encoder=config["paths"]["encoder"])
         write_text_atomic(out_metrics, json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
         (metrics_dir / name / "eval.json").unlink()
-        macro = metrics["macro_low_resource"]["accuracy"]
-        ref = metrics.get("macro_reference_dev", {}).get("accuracy")
-        msg.good(f"{name}: reference dev {ref:.4f}, low-resource macro {macro:.4f}")
+        scores = {"reference dev": (metrics.get("macro_reference_dev") or {}).get("accuracy"),
+                  "low-resource macro": metrics["macro_low_resource"]["accuracy"]}
+        msg.good(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""scripts/finetune_grid.py on a tiny encoder: trains, evaluates, records provenance,
+restarts a killed run cleanly and skips finished ones."""
+import importlib.util
+import json
+import os
+
+import pytest
+from spacy.tokens import DocBin
+from pipelines import synthetic_examples
+
+from conftest import REPO
+from test_evaluation import TARGETS_CFG, write_conllu
+
+pytestmark = pytest.mark.slow
+
+GRID = """
+[runs]
+
+[runs.tiny_a]
+fusion = "LastLayer"
+layers = [-1]
+bottom_layers = 1
+steps = 4
+source = "english"
+split_words = true
+seed = 0
+
+[runs.tiny_b]
+fusion = "DLFA"
+layers = [1, -1]
+bottom_layers = 1
+steps = 4
+source = "english"
+split_words = false
+seed = 0
+"""
+
+
+def _grid_module():
+    spec = importlib.util.spec_from_file_location("finetune_grid", REPO / "scripts" / "finetune_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def grid_setup(tmp_path, tiny_xlmr):
+    import spacy
+
+    nlp = spacy.blank("xx")
+    db = DocBin()
+    for eg in synthetic_examples(nlp, 30):
+        db.add(eg.reference)
+    corpus = tmp_path / "train.spacy"
+    db.to_disk(corpus)
+    ud = tmp_path / "ud"
+    write_conllu(ud / "UD_English-Toy" / "en_toy-ud-dev.conllu", [("a-1", [("the", "DET"), ("cat", "NOUN")])])
+    write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "DET"), ("dog", "NOUN")])])
+    write_conllu(ud / "UD_Toy-Two" / "two.conllu", [("1", [("the", "DET"), ("mat", "NOUN")])])
+    targets = tmp_path / "targets.cfg"
+    targets.write_text(TARGETS_CFG.replace("[treebanks.en_dev]", "[treebanks.en_ewt_dev]")
+                       .replace('treebanks = ["en_dev"]', 'treebanks = ["en_ewt_dev"]'), encoding="utf-8")
+    grid = tmp_path / "grid.cfg"
+    grid.write_text(GRID, encoding="utf-8")
+    overrides = [f"paths.train={json.dumps(str(corpus))}", f"paths.dev={json.dumps(str(corpus))}",
+                 f"paths.encoder={json.dumps(str(tiny_xlmr))}",
+                 "components.morphologizer.model.tok2vec.width=32"]
+    return tmp_path, grid, ud, targets, overrides
+
+
+def _run(grid_setup, names):
+    tmp, grid, ud, targets, overrides = grid_setup
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        _grid_module().main(grid=grid, ud_dir=ud, base=REPO / "configs" / "finetune.cfg",
+                            training_dir=tmp / "training", metrics_dir=tmp / "metrics", targets=targets,
+                            runs=names, gpu_id=-1, max_sentences=None, overrides=overrides)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_grid_trains_evaluates_and_resumes(grid_setup):
+    tmp = grid_setup[0]
+    # a run killed mid-training leaves only its .partial folder behind
+    stale = tmp / "training" / "tiny_b.partial"
+    stale.mkdir(parents=True)
+    (stale / "half-written").write_text("x")
+    _run(grid_setup, ["tiny_a", "tiny_b"])
+    for name, split_words in (("tiny_a", True), ("tiny_b", False)):
+        metrics = json.loads((tmp / "metrics" / name / "zero_shot.json").read_text())
+        assert metrics["run"]["name"] == name and metrics["run"]["steps"] == 4
+        assert set(metrics["treebanks"]) == {"en_ewt_dev", "xx_one", "xx_two"}
+        assert metrics["provenance"]["config_sha256"] and "versions" in metrics["provenance"]
+        config = (tmp / "training" / name / "config.cfg").read_text()
+        assert f"split_words = {str(split_words).lower()}" in config and "bottom_layers = 1" in config
+        assert (tmp / "training" / name / "model-last" / "config.cfg").is_file()
+    assert not list((tmp / "training").glob("*.partial"))
+    assert not list((tmp / "metrics").glob("*/eval.json"))
+    before = (tmp / "metrics" / "tiny_a" / "zero_shot.json").stat().st_mtime_ns
+    _run(grid_setup, ["tiny_a"])  # finished: skipped, not redone
+    assert (tmp / "metrics" / "tiny_a" / "zero_shot.json").stat().st_mtime_ns == before
+
+
+def test_unknown_run_is_a_clear_error(grid_setup, capsys):
+    with pytest.raises(SystemExit):
+        _run(grid_setup, ["nope"])
+    out = " ".join(capsys.readouterr().out.split())  # wasabi wraps long lines
+    assert "grid.cfg: no run named ['nope']; runs are ['tiny_a', 'tiny_b']" in out
