@@ -5,11 +5,18 @@ reports/finetune_selection.json, and when present metrics/finetuned/zero_shot.js
 pipeline `make all` trains and ships), reports/make_all_timings.json and
 reports/bench/finetune_step.json. Every number in the report comes from these files.
 
+The grid's metrics travel with the report as reports/finetune_grid_metrics.tar.gz (written
+here, byte-reproducible). To regenerate the report without rerunning the grid:
+
+    mkdir -p metrics/grid && tar xzf reports/finetune_grid_metrics.tar.gz -C metrics/grid
     python scripts/make_finetune_report.py
 """
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -84,6 +91,21 @@ def budget_plot(out: Path, rows: List[dict]) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
+    """The runs' metrics as a tar.gz whose bytes depend on their content only."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name in sorted(names):
+            data = (metrics_dir / name / "zero_shot.json").read_bytes()
+            info = tarfile.TarInfo(f"{name}/zero_shot.json")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buffer.getvalue())
+    tmp.replace(path)
 
 
 @app.command()
@@ -207,7 +229,8 @@ def main(
         for r in bench["results"]:
             lines.append(f"| {r['bottom_layers']} | {r['spacy_s_per_step']} | {r['torch_s_per_step']} | {r['ratio']} |")
     write_text_atomic(output, "\n".join(lines) + "\n")
-    typer.echo(f"wrote {output}")
+    write_archive(REPO / "reports" / "finetune_grid_metrics.tar.gz", metrics_dir, list(metrics))
+    typer.echo(f"wrote {output} and reports/finetune_grid_metrics.tar.gz ({len(metrics)} runs)")
 
 
 if __name__ == "__main__":
