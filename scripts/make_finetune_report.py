@@ -118,7 +118,10 @@ def main(
     comparisons = load_comparisons(grid, runs)
     metrics = {n: m for n in runs if (m := load(metrics_dir / n / "zero_shot.json"))}
     selection = load(REPO / "reports" / "finetune_selection.json") or {"picks": {}}
-    picks = {v["name"]: k for k, v in (selection.get("picks") or {}).items() if v}
+    picks: Dict[str, List[str]] = {}
+    for protocol, chosen in (selection.get("picks") or {}).items():
+        if chosen:
+            picks.setdefault(chosen["name"], []).append(protocol.replace("_", " "))
     lines = [
         "# Fine-tuning on two CPU cores: budgets, partial freezing, fusion and multi-source training",
         "",
@@ -150,7 +153,7 @@ def main(
         lines.append(
             f"| {name} | {label(run)} | {m['run']['train_seconds'] / 60:.1f} | {pct(en)} | {pct(ref)} | "
             f"{pct(mlr['accuracy'])} {ci(mlr['ci95'])} | {pct(dv['accuracy'])} | "
-            f"{picks.get(name, '').replace('_', ' ')} |"
+            f"{', '.join(picks.get(name, []))} |"
         )
         if run["fusion"] == "LastLayer" and run["bottom_layers"] == 0 and run["source"] == "english" \
                 and run["split_words"]:
@@ -195,8 +198,10 @@ def main(
                   f"2/(B+1) for B = {N_RESAMPLES:,}; Holm–Bonferroni across the {len(results)} comparisons.", "",
                   "| comparison | seeds a / b | a − b [95% CI] | p | Holm p |", "|---|---:|---|---:|---:|"]
         for (key, comp, d, na, nb), p_adj in zip(results, adjusted):
+            # a p at the floor is an upper bound, and so is its adjusted value
+            holm_text = f"≤ {p_adj:.4f}" if d.p <= d.p_floor else p_text(p_adj, d.p_floor)
             lines.append(f"| {comp['label']} | {na} / {nb} | {100 * d.difference:+.2f} {signed_ci(d.ci95)} | "
-                         f"{p_text(d.p, d.p_floor)} | {p_text(p_adj, d.p_floor)} |")
+                         f"{p_text(d.p, d.p_floor)} | {holm_text} |")
 
     if len(budget_rows) > 1:
         budget_plot(REPO / "reports" / "finetune_budget.png", budget_rows)
