@@ -55,7 +55,8 @@ def p_text(p: float, floor: float) -> str:
 
 
 def label(run: dict) -> str:
-    tok = "words" if run["split_words"] else "text"
+    tok = "words" if run["split_words"] else (
+        "text, trimmed offsets" if run.get("trim_offsets") else "text, stock alignment")
     layers = "" if run["fusion"] == "LastLayer" else f" {run['layers']}"
     return f"{run['fusion']}{layers}, k={run['bottom_layers']}, {run['steps']} steps, {run['source']}, {tok}"
 

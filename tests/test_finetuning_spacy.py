@@ -145,3 +145,40 @@ def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
 def test_learn_rate_scale_must_be_positive(tiny_bert):
     with pytest.raises(ValueError, match="learn_rate_scale=0"):
         _v2_nlp(tiny_bert, learn_rate_scale=0)
+
+
+def test_trimmed_offsets_align_each_piece_to_one_token():
+    """Offsets that include the space before a word (a bare Metaspace pre-tokenizer) make
+    the stock alignment pool every token with its neighbour's first piece; trimmed
+    offsets give each piece to one token."""
+    from spacy_transformers.align import get_alignment_via_offset_mapping
+
+    from layer_fusion.word_alignment import trimmed_offsets
+
+    doc = Doc(spacy.blank("xx").vocab, words=["From", "the", "AP", "comes"])
+    # pieces: <s> ▁From ▁the ▁AP ▁comes </s>, offsets as the multilingual-e5-small tokenizer gives them
+    offsets = numpy.array([[(0, 0), (0, 4), (4, 8), (8, 11), (11, 17), (0, 0)]])
+    stock = get_alignment_via_offset_mapping([doc[:]], offsets)
+    assert stock.lengths.tolist() == [2, 2, 2, 1]  # the bug: "From" also gets "▁the"
+    trimmed = trimmed_offsets([doc.text], offsets)
+    assert trimmed[0].tolist() == [[0, 0], [0, 4], [5, 8], [9, 11], [12, 17], [0, 0]]
+    fixed = get_alignment_via_offset_mapping([doc[:]], trimmed)
+    assert fixed.lengths.tolist() == [1, 1, 1, 1] and fixed.dataXd.tolist() == [1, 2, 3, 4]
+
+
+def test_trim_offsets_pipeline_trains_and_round_trips(tiny_xlmr, tmp_path):
+    nlp = spacy.blank("xx")
+    trf = transformer_config(tiny_xlmr, V2)
+    trf["model"].update(split_words=False, trim_offsets=True)
+    nlp.add_pipe("transformer", config=trf)
+    nlp.add_pipe("morphologizer", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener_config(32, "LastLayer")}})
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer)
+    before = [t.pos_ for t in nlp("the big dog sat on a mat .")]
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.get_pipe("transformer").model.attrs["init_args"]["trim_offsets"] is True
+    assert [t.pos_ for t in loaded("the big dog sat on a mat .")] == before

@@ -55,6 +55,7 @@ def TransformerModel_v2(
     grad_scaler_config: dict = {},
     learn_rate_scale: float = 1.0,
     split_words: bool = False,
+    trim_offsets: bool = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """``layer_fusion.TransformerModel.v1`` for fine-tuning, with two settings:
 
@@ -64,10 +65,13 @@ def TransformerModel_v2(
     split_words (bool): tokenize every spaCy token on its own, as a pre-split word,
         instead of the span text (see word_alignment.py). Training and tagging both
         go through it, so they always agree.
+    trim_offsets (bool): without split_words, align the span text's wordpieces on
+        offsets stripped of leading whitespace. Tokenizers whose offsets include the
+        space before a word otherwise pool every token with its neighbour's first piece.
     """
     return FusionTransformerModel(
         name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config,
-        learn_rate_scale=learn_rate_scale, split_words=split_words,
+        learn_rate_scale=learn_rate_scale, split_words=split_words, trim_offsets=trim_offsets,
     )
 
 

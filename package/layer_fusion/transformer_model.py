@@ -25,6 +25,8 @@ Two settings of ``layer_fusion.TransformerModel.v2`` (both off in v1):
   pre-split word (``is_split_into_words=True``) instead of tokenizing the span
   text. Wordpieces never straddle two tokens, and punctuation written without a
   space gets the same pieces as it would after a space; see ``word_alignment.py``.
+* ``trim_offsets`` (only without ``split_words``): align the span text's wordpieces on
+  offsets without their leading whitespace; see ``word_alignment.py``.
 """
 import copy
 from pathlib import Path
@@ -36,7 +38,7 @@ from thinc.api import Model
 from thinc.types import ArgsKwargs
 from transformers.file_utils import ModelOutput
 
-from .word_alignment import forward_split_words
+from .word_alignment import forward_split_words, forward_text_trimmed
 
 LAST_HIDDEN_STATE = "last_hidden_state"
 
@@ -61,6 +63,7 @@ class FusionTransformerModel(TransformerModel):
         grad_scaler_config: dict = {},
         learn_rate_scale: float = 1.0,
         split_words: bool = False,
+        trim_offsets: bool = False,
     ):
         if not learn_rate_scale > 0:
             raise ValueError(f"learn_rate_scale={learn_rate_scale} must be > 0 (freeze parameters instead)")
@@ -77,6 +80,8 @@ class FusionTransformerModel(TransformerModel):
         self.init = init_checking_encoder
         if split_words:
             self._func = forward_split_words
+        elif trim_offsets:
+            self._func = forward_text_trimmed
         self.attrs["learn_rate_scale"] = learn_rate_scale
         self.attrs["init_args"] = dict(
             tokenizer_config=tokenizer_config,
@@ -85,6 +90,7 @@ class FusionTransformerModel(TransformerModel):
             grad_scaler_config=grad_scaler_config,
             learn_rate_scale=learn_rate_scale,
             split_words=split_words,
+            trim_offsets=trim_offsets,
         )
 
     def finish_update(self, optimizer) -> None:

@@ -15,13 +15,22 @@ align to their pieces in both, as in the stock alignment.
 The output is the stock ``FullTransformerBatch``: listeners, pooling and
 serialization do not change. Only the forward pass differs from
 ``spacy_transformers.layers.transformer_model.forward``.
+
+Sentence-text tokenization has a second pitfall, which ``forward_text_trimmed`` fixes: a
+tokenizer whose pre-tokenizer is a bare ``Metaspace`` (as in the multilingual-e5-small
+``tokenizer.json`` the project builds from) reports offsets that include the space before
+a word (``▁the`` in "From the" spans characters 4-8, the space included). The stock
+offset alignment maps that space to the previous token, so every token is also pooled
+with the next token's first piece. Trimming leading whitespace from each piece's offsets
+restores a one-token alignment for such pieces.
 """
 from typing import Callable, List, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span
-from spacy_transformers.align import get_token_positions
+from spacy_transformers.align import get_alignment_via_offset_mapping, get_token_positions
 from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Ragged
@@ -61,14 +70,46 @@ def word_alignment(spans: List[Span], encoding) -> Ragged:
     return Ragged(flat, lengths)
 
 
+def trimmed_offsets(texts: List[str], offset_mapping) -> numpy.ndarray:
+    """(n_spans, n_pieces, 2) offsets with each piece's leading whitespace cut off
+    (a piece that is only whitespace becomes empty and aligns to no token)."""
+    offsets = numpy.array(offset_mapping, copy=True)
+    for i, text in enumerate(texts):
+        for j, (start, end) in enumerate(offsets[i]):
+            while start < end and text[start].isspace():
+                start += 1
+            offsets[i, j, 0] = start
+    return offsets
+
+
+def text_alignment_trimmed(tokenizer, spans: List[Span]):
+    """Stock sentence-text tokenization, aligned on whitespace-trimmed offsets."""
+    texts = [span.text for span in spans]
+    encoding = huggingface_tokenize(tokenizer, texts)
+    return encoding, get_alignment_via_offset_mapping(spans, trimmed_offsets(texts, encoding["offset_mapping"]))
+
+
+def word_encoding_and_alignment(tokenizer, spans: List[Span]):
+    encoding = tokenize_words(tokenizer, spans)
+    return encoding, word_alignment(spans, encoding)
+
+
 def forward_split_words(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """``TransformerModel`` forward with word-level tokenization (module docstring)."""
+    return _forward(model, docs, is_train, word_encoding_and_alignment)
+
+
+def forward_text_trimmed(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    """``TransformerModel`` forward on the span text with trimmed offsets (module docstring)."""
+    return _forward(model, docs, is_train, text_alignment_trimmed)
+
+
+def _forward(model: Model, docs: List[Doc], is_train: bool, encode_and_align: Callable):
     tokenizer = model.tokenizer
     transformer = model.layers[0]
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    encoding = tokenize_words(tokenizer, flat_spans)
-    align = word_alignment(flat_spans, encoding)
+    encoding, align = encode_and_align(tokenizer, flat_spans)
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = transformer(wordpieces, is_train)

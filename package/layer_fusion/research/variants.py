@@ -20,6 +20,8 @@ FUSION_BLOCKS: Dict[str, Dict[str, Any]] = {
 # Training corpora by source (written by the `corpus` and `corpus-multisource` commands).
 TRAIN_CORPORA = {"english": "corpus/train.spacy", "multisource": "corpus/multisource/train.spacy"}
 RUN_KEYS = {"fusion", "layers", "bottom_layers", "steps", "source", "split_words", "seed"}
+# Optional keys and their defaults.
+OPTIONAL_RUN_KEYS = {"trim_offsets": False}
 
 
 def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
@@ -27,7 +29,7 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
     cfg = Config().from_disk(path, interpolate=False)
     runs = {}
     for name, run in (cfg.get("runs") or {}).items():
-        missing, extra = RUN_KEYS - set(run), set(run) - RUN_KEYS
+        missing, extra = RUN_KEYS - set(run), set(run) - RUN_KEYS - set(OPTIONAL_RUN_KEYS)
         if missing or extra:
             raise ValueError(f"{path}: [runs.{name}] missing {sorted(missing)}, unknown {sorted(extra)}")
         if run["fusion"] not in FUSION_BLOCKS:
@@ -36,7 +38,7 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
             raise ValueError(f"{path}: [runs.{name}] source = {run['source']!r}, expected one of {list(TRAIN_CORPORA)}")
         if int(run["steps"]) < 1:
             raise ValueError(f"{path}: [runs.{name}] steps = {run['steps']} must be >= 1")
-        runs[name] = dict(run)
+        runs[name] = {**OPTIONAL_RUN_KEYS, **run}
     if not runs:
         raise ValueError(f"{path}: no [runs.*] sections")
     return runs
@@ -56,7 +58,8 @@ def load_comparisons(path: Union[str, Path], runs: Dict[str, Dict[str, Any]]) ->
 
 def same_variant(run: Dict[str, Any], other: Dict[str, Any]) -> bool:
     """Equal settings except the seed."""
-    return all(run[k] == other[k] for k in RUN_KEYS - {"seed"})
+    keys = (RUN_KEYS | set(OPTIONAL_RUN_KEYS)) - {"seed"}
+    return all(run.get(k, OPTIONAL_RUN_KEYS.get(k)) == other.get(k, OPTIONAL_RUN_KEYS.get(k)) for k in keys)
 
 
 def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[str, Any] = {}) -> Config:
@@ -66,6 +69,7 @@ def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[
     config["paths"]["train"] = TRAIN_CORPORA[run["source"]]
     config["system"]["seed"] = int(run["seed"])
     config["components"]["transformer"]["model"]["split_words"] = bool(run["split_words"])
+    config["components"]["transformer"]["model"]["trim_offsets"] = bool(run.get("trim_offsets", False))
     listener = config["components"]["morphologizer"]["model"]["tok2vec"]
     listener["layers"] = list(run["layers"])
     listener["fusion"] = dict(FUSION_BLOCKS[run["fusion"]])
