@@ -204,6 +204,13 @@ def main(
             lines.append(f"| {comp['label']} | {na} / {nb} | {100 * d.difference:+.2f} {signed_ci(d.ci95)} | "
                          f"{p_text(d.p, d.p_floor)} | {holm_text} |")
 
+    if results:
+        lines += ["", "Tokenization and alignment: the encoder's tokenizer reports wordpiece offsets that include "
+                  "the space before a word, and spacy-transformers' stock offset alignment then pools every token "
+                  "with the first piece of the next one (`tests/test_finetuning_spacy.py::"
+                  "test_trimmed_offsets_align_each_piece_to_one_token`). The `text, stock alignment` runs measure "
+                  "that; `text, trimmed offsets` measures sentence-text tokenization itself; `words` tokenizes "
+                  "each word on its own, which the shipped pipeline does."]
     if len(budget_rows) > 1:
         budget_plot(REPO / "reports" / "finetune_budget.png", budget_rows)
         lines += ["", "## Budget curve", "", "![budget](finetune_budget.png)", ""]
