@@ -10,7 +10,7 @@ from test_cli_tag import build_pipeline
 from typer.testing import CliRunner
 
 from layer_fusion.cli import app
-from layer_fusion.fusion_layer import torch_module
+from layer_fusion.layers.fusion_layer import torch_module
 from layer_fusion.inspection import SAMPLE_SENTENCES, find_fusion_listeners, inspect_pipeline
 
 

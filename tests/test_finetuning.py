@@ -18,7 +18,7 @@ from thinc.api import reduce_mean
 from layer_fusion.conllu import Sentence
 from layer_fusion.research.finetune_pack import write_pack
 from layer_fusion.research.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder, run
-from layer_fusion.layer_pooling import layer_pooling
+from layer_fusion.layers.layer_pooling import layer_pooling
 from conftest import REPO
 
 # Spaces as in UD: punctuation attached ("dog."), a word with no space after ("Jo" "'s"),

@@ -9,7 +9,7 @@ from spacy.tokens import Doc
 from thinc.api import SGD
 
 from layer_fusion.freezing import create_freeze_encoder
-from layer_fusion.word_alignment import tokenize_words, word_alignment
+from layer_fusion.layers.word_alignment import tokenize_words, word_alignment
 
 V2 = "layer_fusion.TransformerModel.v2"
 
@@ -153,7 +153,7 @@ def test_trimmed_offsets_align_each_piece_to_one_token():
     offsets give each piece to one token."""
     from spacy_transformers.align import get_alignment_via_offset_mapping
 
-    from layer_fusion.word_alignment import trimmed_offsets
+    from layer_fusion.layers.word_alignment import trimmed_offsets
 
     doc = Doc(spacy.blank("xx").vocab, words=["From", "the", "AP", "comes"])
     # pieces: <s> ▁From ▁the ▁AP ▁comes </s>, offsets as the multilingual-e5-small tokenizer gives them

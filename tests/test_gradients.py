@@ -12,7 +12,7 @@ import pytest
 import torch
 from pipelines import FUSIONS, make_nlp, synthetic_examples
 
-from layer_fusion.fusion_layer import torch_module
+from layer_fusion.layers.fusion_layer import torch_module
 
 TEXTS = [
     "the big cat sat on the red mat",

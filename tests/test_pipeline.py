@@ -5,7 +5,7 @@ import spacy
 import torch
 from pipelines import make_nlp, synthetic_examples
 
-from layer_fusion.fusion_layer import torch_module
+from layer_fusion.layers.fusion_layer import torch_module
 
 
 def _fusion(nlp) -> torch.nn.Module:

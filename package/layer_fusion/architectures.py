@@ -1,8 +1,8 @@
 """Registered architectures and layers: the front door of layer_fusion.
 
 Each function here is a few lines that build smaller layers from
-``transformer_model.py``, ``listener.py``, ``layer_pooling.py``,
-``fusion_layer.py`` and the torch modules in ``fusion/``. The names are
+``layers/`` (transformer_model, word_alignment, listener, layer_pooling,
+fusion_layer) and the torch modules in ``fusion/``. The names are
 versioned; configs and other tools rely on them. They are found through the
 ``spacy_architectures`` and ``thinc_layers`` entry points, so ``spacy train``
 needs no ``--code``.
@@ -17,10 +17,10 @@ from thinc.types import Floats2d, Ragged
 
 from . import fusion as modules
 from . import freezing  # noqa: F401  (registers layer_fusion.freeze_parameters.v1)
-from .fusion_layer import bind_fusion, fusion_layer
-from .layer_pooling import layer_pooling
-from .listener import FusionTransformerListener
-from .transformer_model import FusionTransformerModel
+from .layers.fusion_layer import bind_fusion, fusion_layer
+from .layers.layer_pooling import layer_pooling
+from .layers.listener import FusionTransformerListener
+from .layers.transformer_model import FusionTransformerModel
 
 
 @registry.architectures("layer_fusion.TransformerModel.v1")
@@ -63,7 +63,7 @@ def TransformerModel_v2(
         learning rate times this (0.05 turns a head rate of 1e-3 into 5e-5 for the
         encoder; the schedule is shared).
     split_words (bool): tokenize every spaCy token on its own, as a pre-split word,
-        instead of the span text (see word_alignment.py). Training and tagging both
+        instead of the span text (see layers/word_alignment.py). Training and tagging both
         go through it, so they always agree.
     trim_offsets (bool): without split_words, align the span text's wordpieces on
         offsets stripped of leading whitespace. Tokenizers whose offsets include the

@@ -26,8 +26,8 @@ from spacy.language import Language
 from thinc.api import Model
 
 from . import fusion as modules
-from .fusion_layer import numpy_mask, torch_module
-from .layer_pooling import resolve_layers
+from .layers.fusion_layer import numpy_mask, torch_module
+from .layers.layer_pooling import resolve_layers
 
 SAMPLE_SENTENCES: Tuple[Tuple[str, str], ...] = (
     ("en", "The children walked to the old house after school."),

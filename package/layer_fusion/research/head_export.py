@@ -17,7 +17,7 @@ from spacy.training import Example
 
 from .fusion_head import FusionHead, HeadSettings
 from ..conllu import Sentence
-from ..fusion_layer import torch_module
+from ..layers.fusion_layer import torch_module
 from .hidden_cache import UPOS_INDEX, UPOS_TAGS
 
 

@@ -28,7 +28,7 @@ from thinc.api import reduce_mean
 
 from ..conllu import Sentence
 from .fusion_head import UPOS_TAGS
-from ..layer_pooling import layer_pooling
+from ..layers.layer_pooling import layer_pooling
 
 UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
 
