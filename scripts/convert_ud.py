@@ -25,7 +25,7 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import write_bytes_atomic
 from layer_fusion.conllu import Sentence, read_conllu
-from layer_fusion.evaluation import load_targets
+from layer_fusion.targets import load_targets
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
 app = typer.Typer(add_completion=False)

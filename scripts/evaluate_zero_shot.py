@@ -19,7 +19,8 @@ import spacy
 import typer
 from wasabi import msg
 
-from layer_fusion.evaluation import evaluate_targets, load_targets
+from layer_fusion.evaluation import evaluate_targets
+from layer_fusion.targets import load_targets
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.report_table import pct, ci, render_markdown

@@ -24,7 +24,8 @@ from wasabi import msg
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.conllu import read_conllu
-from layer_fusion.evaluation import load_targets, summarize_results
+from layer_fusion.evaluation import summarize_results
+from layer_fusion.targets import load_targets
 from layer_fusion.research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
 
 REPO = Path(__file__).resolve().parents[1]

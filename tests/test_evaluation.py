@@ -9,19 +9,11 @@ import pytest
 import spacy
 from spacy.language import Language
 
-from layer_fusion import evaluation
+from layer_fusion import bootstrap
 from layer_fusion.conllu import read_conllu
-from layer_fusion.evaluation import (
-    TreebankResult,
-    bootstrap_ci,
-    domain_pair,
-    evaluate_conllu,
-    evaluate_sentences,
-    evaluate_targets,
-    genre_breakdown,
-    load_targets,
-    macro_average,
-)
+from layer_fusion.bootstrap import bootstrap_ci, domain_pair, genre_breakdown, macro_average
+from layer_fusion.evaluation import TreebankResult, evaluate_conllu, evaluate_sentences, evaluate_targets
+from layer_fusion.targets import load_targets
 from layer_fusion.report_table import render_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +75,7 @@ def random_counts(n, seed=1):
 
 @pytest.mark.parametrize("max_draw", [10**9, 37])  # one draw, and many small chunks
 def test_bootstrap_ci_equals_slow_reference(monkeypatch, max_draw):
-    monkeypatch.setattr(evaluation, "_MAX_DRAW", max_draw)
+    monkeypatch.setattr(bootstrap, "_MAX_DRAW", max_draw)
     correct, totals = random_counts(23)
     fast = bootstrap_ci(correct, totals, n_resamples=300, seed=7)
     slow = slow_bootstrap(correct, totals, n_resamples=300, seed=7)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from layer_fusion.evaluation import load_targets
+from layer_fusion.targets import load_targets
 
 REPO = Path(__file__).resolve().parents[1]
 # Commands whose outputs are training or selection data.

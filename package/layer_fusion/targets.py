@@ -1,0 +1,95 @@
+"""The evaluation sets of a project: ``configs/targets.cfg`` (confection/spaCy INI).
+
+``load_targets`` reads and checks it; ``Targets.select(group)`` lists one group's sets.
+Groups: low_resource (zero-shot targets, macro-averaged), high_resource_reference,
+english (in-language sets), reference_dev (dev sets for choosing between variants only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+# reference_dev: dev sets of high-resource reference languages, used only to choose
+# between trained variants (never training data, never reported as targets).
+GROUPS = ("low_resource", "high_resource_reference", "english", "reference_dev")
+_TARGET_FIELDS = ("treebank", "language", "iso", "group", "file")
+# Upper bound on the number of int64 indices drawn at once (~16 MB).
+_MAX_DRAW = 2_000_000
+
+
+
+
+@dataclass(frozen=True)
+class Target:
+    """One evaluation set: UD_DIR/<treebank>/<file>."""
+
+    key: str
+    treebank: str
+    language: str
+    iso: str
+    group: str
+    file: str
+    split: str = "test"
+
+    def path(self, ud_dir: Union[str, Path]) -> Path:
+        return Path(ud_dir) / self.treebank / self.file
+
+
+@dataclass
+class Targets:
+    treebanks: Dict[str, Target]
+    domain_pairs: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    genre_breakdown: List[str] = field(default_factory=list)
+    # Named subsets of the low-resource targets whose macro-average is also reported.
+    subsets: Dict[str, List[str]] = field(default_factory=dict)
+
+    def select(self, group: Optional[str] = None) -> List[Target]:
+        return [t for t in self.treebanks.values() if group is None or t.group == group]
+
+
+def load_targets(path: Union[str, Path]) -> Targets:
+    """Read a targets config (confection/spaCy INI, see ``configs/targets.cfg``).
+
+    Raises ValueError naming the section and setting that is wrong.
+    """
+    from confection import Config
+
+    cfg = Config().from_disk(path, interpolate=False)
+    treebanks: Dict[str, Target] = {}
+    for key, section in (cfg.get("treebanks") or {}).items():
+        missing = [f for f in _TARGET_FIELDS if not section.get(f)]
+        if missing:
+            raise ValueError(f"{path}: [treebanks.{key}] lacks {', '.join(missing)}")
+        if section["group"] not in GROUPS:
+            raise ValueError(
+                f"{path}: [treebanks.{key}] group = {section['group']!r}, expected one of {GROUPS}"
+            )
+        treebanks[key] = Target(
+            key=key,
+            treebank=str(section["treebank"]),
+            language=str(section["language"]),
+            iso=str(section["iso"]),
+            group=str(section["group"]),
+            file=str(section["file"]),
+            split=str(section.get("split", "test")),
+        )
+    pairs: Dict[str, Dict[str, str]] = {}
+    for key, section in (cfg.get("domain_pairs") or {}).items():
+        for side in ("a", "b"):
+            if section.get(side) not in treebanks:
+                raise ValueError(
+                    f"{path}: [domain_pairs.{key}] {side} = {section.get(side)!r} is not a [treebanks.*] key"
+                )
+        pairs[key] = {"a": section["a"], "b": section["b"], "label": str(section.get("label", key))}
+    genres = list((cfg.get("genre_breakdown") or {}).get("treebanks", []))
+    for key in genres:
+        if key not in treebanks:
+            raise ValueError(f"{path}: [genre_breakdown] treebanks lists {key!r}, not a [treebanks.*] key")
+    subsets: Dict[str, List[str]] = {}
+    for name, keys in (cfg.get("subsets") or {}).items():
+        unknown = [k for k in keys if k not in treebanks]
+        if unknown:
+            raise ValueError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
+        subsets[name] = list(keys)
+    return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres, subsets=subsets)
