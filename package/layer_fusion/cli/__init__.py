@@ -1,0 +1,19 @@
+"""The ``layer-fusion`` command line: thin wrappers around the library.
+
+    layer-fusion tag PIPELINE [INPUT ...] [--output FILE] [--format conllu|jsonl|text]
+    layer-fusion evaluate PIPELINE CONLLU ... [--output metrics.json]
+    layer-fusion inspect PIPELINE [--plot FILE.png]
+    layer-fusion encoder build [OUTPUT] [--force]
+    layer-fusion cache build ENCODER CONLLU OUTPUT
+    layer-fusion cache train TRAIN_CACHE DEV_CACHE OUTPUT --fusion AIF --layer 6 --layer -1
+
+One module per command group; the work lives in ``tagging.py``, ``evaluation.py`` (shared
+with ``scripts/evaluate_zero_shot.py``), ``inspection.py``, ``encoder/`` and ``research/``.
+"""
+from . import cache, encoder, evaluate, inspect, tag  # noqa: F401  (register the commands)
+from .common import app
+
+__all__ = ["app"]
+
+if __name__ == "__main__":
+    app()

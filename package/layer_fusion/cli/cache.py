@@ -1,0 +1,64 @@
+"""`layer-fusion cache build|train`: hidden-state caches and heads trained on them
+(research tooling, imported only when these commands run)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import _fail, cache_app, msg
+
+
+@cache_app.command("build")
+def cache_build(
+    encoder: Path = typer.Argument(..., help="Hugging Face model folder (the frozen encoder)"),
+    conllu: Path = typer.Argument(..., help="CoNLL-U file to cache (gold words and UPOS)"),
+    output: Path = typer.Argument(..., help="Cache folder to write"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+):
+    """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
+    from ..conllu import ConlluError, read_conllu
+    from ..research.hidden_cache import build_cache, transformer_pipe
+
+    try:
+        sentences = list(read_conllu(conllu))
+    except (ConlluError, OSError) as err:
+        raise _fail(str(err), 1)
+    cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size, source=str(conllu))
+    msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
+             f"{cache.n_hidden_states} hidden states x {cache.width}")
+
+
+@cache_app.command("train")
+def cache_train(
+    train_cache: Path = typer.Argument(..., help="Cache of the training set"),
+    dev_cache: Path = typer.Argument(..., help="Cache of the dev set (chooses the epoch)"),
+    output: Path = typer.Argument(..., help="spaCy pipeline folder to write"),
+    fusion: str = typer.Option("AIF", help="LastLayer, DLFA, AIF, ScalarMix or LayerAttention"),
+    layer: List[int] = typer.Option([6, -1], "--layer", help="Hidden state to fuse (repeat)"),
+    epochs: int = typer.Option(10, min=1),
+    learn_rate: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    encoder: Optional[Path] = typer.Option(None, help="Encoder folder (default: the caches' own)"),
+    config: Path = typer.Option(Path("configs/aif.cfg"), help="Training config the pipeline is built from"),
+):
+    """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
+    from ..research.cached_training import train_head
+    from ..research.fusion_head import FUSION_MODULES, HeadSettings
+    from ..research.head_export import export_head
+    from ..research.hidden_cache import load_cache
+
+    if fusion not in FUSION_MODULES:
+        raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)
+    try:
+        train, dev = load_cache(train_cache), load_cache(dev_cache)
+    except FileNotFoundError as err:
+        raise _fail(f"{err}: build it with `layer-fusion cache build`", 2)
+    kwargs = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}.get(fusion, {})
+    settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, learn_rate=learn_rate)
+    head, history = train_head(settings, train, dev, log=msg.text)
+    nlp = export_head(head, settings, encoder or Path(train.meta["encoder"]), config)
+    nlp.to_disk(output)
+    msg.good(f"Saved {output}: English dev {100 * history['best_dev_accuracy']:.2f} "
+             f"(epoch {history['best_epoch']} of {epochs})")

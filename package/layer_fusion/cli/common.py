@@ -1,0 +1,40 @@
+"""The app and what every command shares: one-line errors and pipeline loading."""
+from __future__ import annotations
+
+import typer
+from wasabi import Printer
+from wasabi.util import color, locale_escape
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Tag, evaluate and inspect layer-fusion UPOS pipelines.",
+)
+encoder_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The offline encoder.")
+app.add_typer(encoder_app, name="encoder")
+
+cache_app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="Hidden-state caches for fast frozen-encoder sweeps (layer_fusion.research).",
+)
+app.add_typer(cache_app, name="cache")
+
+msg = Printer()
+# `tag` writes its records to stdout, so its messages go to stderr.
+_err = Printer(no_print=True)
+
+
+def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
+    """Print a one-line error (wasabi's icon and colour, never wrapped); return the exit."""
+    line = locale_escape(f"{msg.icons['fail']} {text}")
+    typer.echo(color(line, fg="red"), err=to_stderr)  # click drops the colour off a terminal
+    return typer.Exit(code)
+
+
+def _load(pipeline: str, to_stderr: bool = False):
+    from ..loading import PipelineLoadError, load_pipeline
+
+    try:
+        return load_pipeline(pipeline)
+    except PipelineLoadError as err:
+        raise _fail(str(err), 2, to_stderr)

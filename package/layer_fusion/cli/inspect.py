@@ -1,0 +1,39 @@
+"""`layer-fusion inspect`: a pipeline's encoder, selected layers and learned fusion weights."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import _fail, _load, app, msg
+
+
+@app.command()
+def inspect(
+    pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the weights as a bar chart (PNG)"),
+):
+    """Show the encoder, selected layers, fusion and its learned per-layer weights."""
+    from ..inspection import SAMPLE_SENTENCES, inspect_pipeline, plot_weights, table_rows
+
+    nlp = _load(pipeline)
+    result = inspect_pipeline(nlp)
+    if result.encoders:
+        msg.table(
+            [(e.component, e.name, e.hidden_size or "?", e.n_hidden_states or "?") for e in result.encoders],
+            header=("encoder", "transformer", "hidden size", "hidden states"), divider=True,
+        )
+    if not result.fusions:
+        raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)
+    langs = ", ".join(lang for lang, _ in SAMPLE_SENTENCES)
+    for info in result.fusions:
+        msg.divider(f"{info.component}: {info.fusion}")
+        msg.text(f"Selected layers: {info.layers}"
+                 + (f" (resolved: {info.resolved})" if info.resolved != info.layers else ""))
+        sampled = f" ({info.n_tokens} tokens of sample sentences in {langs})" if info.n_tokens else ""
+        msg.text(f"Weights: {info.measure}{sampled}")
+        msg.table(table_rows(info), header=("layer", "weight"), divider=True, aligns=("l", "r"))
+    if plot is not None:
+        plot_weights(result, plot)
+        msg.good(f"Wrote {plot}")

@@ -1,0 +1,115 @@
+"""`layer-fusion tag`: raw text in, one UPOS record per line out (the work is in tagging.py)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import _err, _fail, _load, app
+
+
+class OutputFormat(str, Enum):
+    conllu = "conllu"
+    jsonl = "jsonl"
+    text = "text"
+
+
+class DecodeErrors(str, Enum):
+    strict = "strict"
+    replace = "replace"
+
+
+@app.command()
+def tag(
+    pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
+    inputs: Optional[List[str]] = typer.Argument(
+        None, help="UTF-8 text files, one sentence or paragraph per line ('-' or none: stdin)"
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
+    fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
+    # Defaults measured on CPU: logs/bench/tag_sweep.md (scripts/bench_tagging.py).
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
+    lookahead: Optional[int] = typer.Option(
+        None, "--lookahead", min=1,
+        help="Lines read and sorted by length at a time (default: 1000, or 4 x batch size if more); "
+             "bounds memory",
+    ),
+    pretokenized: bool = typer.Option(
+        False, "--pretokenized", help="Words are separated by whitespace; do not re-tokenize"
+    ),
+    errors: DecodeErrors = typer.Option(
+        DecodeErrors.strict, "--errors", help="Invalid UTF-8: fail (strict) or use U+FFFD (replace)"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+):
+    """Tag every input line with UPOS; exactly one output record per line, in order."""
+    from tqdm import tqdm
+
+    from ..tagging import FORMATS, InputDecodeError, LineTagger, read_lines
+
+    for path in inputs or []:
+        if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
+            raise _fail(f"input file not found: {path}", 2, to_stderr=True)
+    if output is not None:
+        problem = _unwritable(output)
+        if problem:
+            raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
+    nlp = _load(pipeline, to_stderr=True)
+    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead)
+    write = FORMATS[fmt.value]
+    lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))
+    records = tqdm(
+        tagger.tag(lines), unit=" lines", desc="tagging", disable=True if quiet else None, file=sys.stderr
+    )
+    n = 0
+    try:
+        with _output_stream(output) as out:
+            for n, record in enumerate(records, 1):
+                out.write(write(record, n))
+    except InputDecodeError as err:
+        raise _fail(str(err), 1, to_stderr=True)
+    except BrokenPipeError:  # e.g. `layer-fusion tag ... | head`
+        sys.stderr.close()
+        raise typer.Exit(0)
+    except OSError as err:  # the output could not be written (disk full, permissions, ...)
+        raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1, to_stderr=True)
+    if output is not None:
+        typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
+
+
+def _unwritable(output: Path) -> Optional[str]:
+    """Why ``output`` cannot be created (checked before the pipeline loads), or None."""
+    if output.is_dir():
+        return "it is a folder"
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if not os.access(parent, os.W_OK):
+                return f"{parent} is not writable"
+            return None
+    return None
+
+
+@contextlib.contextmanager
+def _output_stream(output: Optional[Path]):
+    if output is not None:
+        from ..atomic_write import atomic_text_output
+
+        with atomic_text_output(output) as handle:
+            yield handle
+        return
+    stream = io.TextIOWrapper(typer.get_binary_stream("stdout"), encoding="utf-8", newline="\n")
+    try:
+        yield stream
+    finally:
+        try:
+            stream.flush()
+        finally:
+            stream.detach()
