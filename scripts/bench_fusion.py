@@ -23,13 +23,15 @@ from typing import List, Optional
 
 import typer
 
+from layer_fusion.fusion import fusion_block
+
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {
-    "LastLayer": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
-    "DLFA": ([6, -1], {"@layers": "layer_fusion.DLFA.v1"}),
-    "AIF": ([6, -1], {"@layers": "layer_fusion.AIF.v1", "reduction": 4}),
-    "ScalarMix": (list(range(13)), {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1}),
-    "LayerAttention": (list(range(13)), {"@layers": "layer_fusion.LayerAttention.v1"}),
+    "LastLayer": ([-1], fusion_block("LastLayer")),
+    "DLFA": ([6, -1], fusion_block("DLFA")),
+    "AIF": ([6, -1], fusion_block("AIF")),
+    "ScalarMix": (list(range(13)), fusion_block("ScalarMix")),
+    "LayerAttention": (list(range(13)), fusion_block("LayerAttention")),
 }
 
 

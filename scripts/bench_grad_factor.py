@@ -20,12 +20,13 @@ from spacy.training import Example
 from spacy.util import registry
 
 from layer_fusion.conllu import read_conllu
+from layer_fusion.fusion import fusion_block
 
 REPO = Path(__file__).resolve().parents[1]
 FUSIONS = {
-    "LastLayer": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
-    "AIF": ([5, -1], {"@layers": "layer_fusion.AIF.v1", "reduction": 4}),
-    "ScalarMix": (list(range(13)), {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1}),
+    "LastLayer": ([-1], fusion_block("LastLayer")),
+    "AIF": ([5, -1], fusion_block("AIF")),
+    "ScalarMix": (list(range(13)), fusion_block("ScalarMix")),
 }
 
 

@@ -24,6 +24,7 @@ from wasabi import msg
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.conllu import read_conllu
+from layer_fusion.fusion import SETTINGS
 from layer_fusion.evaluation import summarize_results
 from layer_fusion.targets import load_targets
 from layer_fusion.research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
@@ -125,15 +126,12 @@ def chosen_k(fusion: str) -> int:
     return best["settings"]["layers"][0]
 
 
-FUSION_KWARGS = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}
-
-
 @app.command()
 def sweep(seed: int = 0, epochs: int = 10, ks: Optional[List[int]] = typer.Option(None)):
     """DLFA and AIF with layers [k, -1] for each lower layer k."""
     for k in ks or range(N_HIDDEN - 1):
         for fusion in ("DLFA", "AIF"):
-            run_one(HeadSettings(fusion, [k, -1], FUSION_KWARGS.get(fusion, {}), seed=seed, epochs=epochs), "sweep")
+            run_one(HeadSettings(fusion, [k, -1], dict(SETTINGS.get(fusion, {})), seed=seed, epochs=epochs), "sweep")
 
 
 def main_variants(seed: int, epochs: int) -> List[HeadSettings]:
@@ -141,8 +139,8 @@ def main_variants(seed: int, epochs: int) -> List[HeadSettings]:
     return [
         HeadSettings("LastLayer", [-1], seed=seed, epochs=epochs),
         HeadSettings("DLFA", [chosen_k("DLFA"), -1], seed=seed, epochs=epochs),
-        HeadSettings("AIF", [chosen_k("AIF"), -1], FUSION_KWARGS["AIF"], seed=seed, epochs=epochs),
-        HeadSettings("ScalarMix", all_layers, FUSION_KWARGS["ScalarMix"], seed=seed, epochs=epochs),
+        HeadSettings("AIF", [chosen_k("AIF"), -1], dict(SETTINGS["AIF"]), seed=seed, epochs=epochs),
+        HeadSettings("ScalarMix", all_layers, dict(SETTINGS["ScalarMix"]), seed=seed, epochs=epochs),
         HeadSettings("LayerAttention", all_layers, seed=seed, epochs=epochs),
     ]
 

@@ -6,13 +6,16 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from layer_fusion.fusion import fusion_block
+
+# Layers fit the 3-layer tiny encoders; ScalarMix without layer dropout, so runs compare exactly.
 FUSIONS: Dict[str, Dict] = {
-    "LastLayer": {"layers": [-1], "fusion": {"@layers": "layer_fusion.LastLayer.v1"}},
-    "DLFA": {"layers": [1, -1], "fusion": {"@layers": "layer_fusion.DLFA.v1"}},
-    "AIF": {"layers": [1, -1], "fusion": {"@layers": "layer_fusion.AIF.v1", "reduction": 4}},
-    "AIF3": {"layers": [0, 1, -1], "fusion": {"@layers": "layer_fusion.AIF.v1", "reduction": 4}},
-    "ScalarMix": {"layers": [0, 1, 2, 3], "fusion": {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.0}},
-    "LayerAttention": {"layers": [0, 1, 2, 3], "fusion": {"@layers": "layer_fusion.LayerAttention.v1"}},
+    "LastLayer": {"layers": [-1], "fusion": fusion_block("LastLayer")},
+    "DLFA": {"layers": [1, -1], "fusion": fusion_block("DLFA")},
+    "AIF": {"layers": [1, -1], "fusion": fusion_block("AIF")},
+    "AIF3": {"layers": [0, 1, -1], "fusion": fusion_block("AIF")},
+    "ScalarMix": {"layers": [0, 1, 2, 3], "fusion": fusion_block("ScalarMix", layer_dropout=0.0)},
+    "LayerAttention": {"layers": [0, 1, 2, 3], "fusion": fusion_block("LayerAttention")},
 }
 
 POS_LABELS = ["NOUN", "VERB", "DET", "ADP", "ADJ", "PUNCT"]

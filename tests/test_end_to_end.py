@@ -17,18 +17,19 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from conftest import REPO, SHARED_UD
+from layer_fusion.fusion import fusion_block
 
 pytestmark = pytest.mark.slow
 
 FUSION_CONFIGS = {
-    "lastlayer": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
-    "dlfa": ([1, -1], {"@layers": "layer_fusion.DLFA.v1"}),
-    "aif": ([1, -1], {"@layers": "layer_fusion.AIF.v1", "reduction": 4}),
-    "scalarmix": ([0, 1, 2, 3], {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1}),
-    "layerattention": ([0, 1, 2, 3], {"@layers": "layer_fusion.LayerAttention.v1"}),
+    "lastlayer": ([-1], fusion_block("LastLayer")),
+    "dlfa": ([1, -1], fusion_block("DLFA")),
+    "aif": ([1, -1], fusion_block("AIF")),
+    "scalarmix": ([0, 1, 2, 3], fusion_block("ScalarMix")),
+    "layerattention": ([0, 1, 2, 3], fusion_block("LayerAttention")),
     # configs/finetune.cfg: fine-tuned encoder (TransformerModel.v2, word-level tokenization),
     # embeddings and the bottom layer frozen
-    "finetuned": ([-1], {"@layers": "layer_fusion.LastLayer.v1"}),
+    "finetuned": ([-1], fusion_block("LastLayer")),
 }
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
         "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}

@@ -44,6 +44,7 @@ def cache_train(
     config: Path = typer.Option(Path("configs/aif.cfg"), help="Training config the pipeline is built from"),
 ):
     """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
+    from ..fusion import SETTINGS
     from ..research.cached_training import train_head
     from ..research.fusion_head import FUSION_MODULES, HeadSettings
     from ..research.head_export import export_head
@@ -55,7 +56,7 @@ def cache_train(
         train, dev = load_cache(train_cache), load_cache(dev_cache)
     except FileNotFoundError as err:
         raise _fail(f"{err}: build it with `layer-fusion cache build`", 2)
-    kwargs = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}.get(fusion, {})
+    kwargs = dict(SETTINGS.get(fusion, {}))
     settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, learn_rate=learn_rate)
     head, history = train_head(settings, train, dev, log=msg.text)
     nlp = export_head(head, settings, encoder or Path(train.meta["encoder"]), config)

@@ -11,4 +11,22 @@ from .last_layer import LastLayer
 from .layer_attention import LayerAttention
 from .scalar_mix import ScalarMix
 
-__all__ = ["AIF", "DLFA", "LastLayer", "LayerAttention", "ScalarMix"]
+__all__ = ["AIF", "DLFA", "LastLayer", "LayerAttention", "ScalarMix", "REGISTERED", "SETTINGS", "fusion_block"]
+
+# The registered thinc layer of each fusion (architectures.py) and the settings every
+# config, script and test of the project gives it: the one table of fusion names.
+REGISTERED = {
+    "LastLayer": "layer_fusion.LastLayer.v1",
+    "DLFA": "layer_fusion.DLFA.v1",
+    "AIF": "layer_fusion.AIF.v1",
+    "ScalarMix": "layer_fusion.ScalarMix.v1",
+    "LayerAttention": "layer_fusion.LayerAttention.v1",
+}
+SETTINGS = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}
+
+
+def fusion_block(name: str, **overrides) -> dict:
+    """The config block of fusion ``name``, e.g. {"@layers": "layer_fusion.AIF.v1", "reduction": 4}."""
+    if name not in REGISTERED:
+        raise ValueError(f"fusion {name!r} is not one of {', '.join(REGISTERED)}")
+    return {"@layers": REGISTERED[name], **SETTINGS.get(name, {}), **overrides}

@@ -10,13 +10,8 @@ from typing import Any, Dict, Union
 
 from confection import Config
 
-FUSION_BLOCKS: Dict[str, Dict[str, Any]] = {
-    "LastLayer": {"@layers": "layer_fusion.LastLayer.v1"},
-    "DLFA": {"@layers": "layer_fusion.DLFA.v1", "init_bias": 0.0},
-    "AIF": {"@layers": "layer_fusion.AIF.v1", "reduction": 4},
-    "ScalarMix": {"@layers": "layer_fusion.ScalarMix.v1", "layer_dropout": 0.1},
-    "LayerAttention": {"@layers": "layer_fusion.LayerAttention.v1"},
-}
+from ..fusion import REGISTERED, fusion_block
+
 # Training corpora by source (written by the `corpus` and `corpus-multisource` commands).
 TRAIN_CORPORA = {"english": "corpus/train.spacy", "multisource": "corpus/multisource/train.spacy"}
 RUN_KEYS = {"fusion", "layers", "bottom_layers", "steps", "source", "split_words", "seed"}
@@ -32,8 +27,8 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
         missing, extra = RUN_KEYS - set(run), set(run) - RUN_KEYS - set(OPTIONAL_RUN_KEYS)
         if missing or extra:
             raise ValueError(f"{path}: [runs.{name}] missing {sorted(missing)}, unknown {sorted(extra)}")
-        if run["fusion"] not in FUSION_BLOCKS:
-            raise ValueError(f"{path}: [runs.{name}] fusion = {run['fusion']!r}, expected one of {list(FUSION_BLOCKS)}")
+        if run["fusion"] not in REGISTERED:
+            raise ValueError(f"{path}: [runs.{name}] fusion = {run['fusion']!r}, expected one of {list(REGISTERED)}")
         if run["source"] not in TRAIN_CORPORA:
             raise ValueError(f"{path}: [runs.{name}] source = {run['source']!r}, expected one of {list(TRAIN_CORPORA)}")
         if int(run["steps"]) < 1:
@@ -72,7 +67,7 @@ def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[
     config["components"]["transformer"]["model"]["trim_offsets"] = bool(run.get("trim_offsets", False))
     listener = config["components"]["morphologizer"]["model"]["tok2vec"]
     listener["layers"] = list(run["layers"])
-    listener["fusion"] = dict(FUSION_BLOCKS[run["fusion"]])
+    listener["fusion"] = fusion_block(run["fusion"])
     config["initialize"]["after_init"]["bottom_layers"] = int(run["bottom_layers"])
     config["training"]["max_steps"] = steps
     # 10% warm-up; dev (English) evaluated twice: halfway and at the end.
