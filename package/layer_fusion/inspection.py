@@ -26,7 +26,7 @@ from spacy.language import Language
 from thinc.api import Model
 
 from . import fusion as modules
-from .layers.fusion_layer import numpy_mask, torch_module
+from .layers.fusion_layer import pad_stack, torch_module
 from .layers.layer_pooling import resolve_layers
 
 SAMPLE_SENTENCES: Tuple[Tuple[str, str], ...] = (
@@ -170,11 +170,8 @@ def _fusion_inputs(node: Model, pooling: Model, docs) -> Tuple[torch.Tensor, tor
     stacked = [numpy.asarray(x) for x in stacked if x.shape[0] > 0]
     if not stacked:
         raise ValueError("the sample sentences gave no tokens to measure the fusion on")
-    lengths = [x.shape[0] for x in stacked]
-    padded = numpy.zeros((len(stacked), max(lengths)) + stacked[0].shape[1:], dtype="float32")
-    for i, x in enumerate(stacked):
-        padded[i, : x.shape[0]] = x
-    return torch.from_numpy(padded), torch.from_numpy(numpy_mask(lengths))
+    padded, mask, _ = pad_stack(stacked, dtype="float32")
+    return torch.from_numpy(padded), torch.from_numpy(mask)
 
 
 def layer_label(info: FusionInfo, j: int) -> str:

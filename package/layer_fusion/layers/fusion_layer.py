@@ -89,13 +89,7 @@ def forward(model: Model, docs: FusionInput, is_train: bool) -> Tuple[FusionOutp
 
 def _pad_docs(model: Model, docs: FusionInput, is_train: bool):
     """List of (n_i, L, H) -> ArgsKwargs(padded (B, T, L, H), mask (B, T))."""
-    lengths = [int(d.shape[0]) for d in docs]
-    n_layers, width = docs[0].shape[1], docs[0].shape[2]
-    xp = model.ops.xp
-    padded = xp.zeros((len(docs), max(lengths), n_layers, width), dtype=docs[0].dtype)
-    mask = numpy_mask(lengths)
-    for i, doc in enumerate(docs):
-        padded[i, : lengths[i]] = doc
+    padded, mask, lengths = pad_stack(docs, model.ops.xp)
     input_grad = is_train and model.attrs.get("input_grad", True)
     layers_t = xp2torch(padded, requires_grad=input_grad)
     mask_t = torch.from_numpy(mask).to(layers_t.device)
@@ -127,6 +121,16 @@ def _unpad_docs(model: Model, inputs_outputs, is_train: bool):
         return ArgsKwargs(args=(output_t,), kwargs={"grad_tensors": (xp2torch(d_padded),)})
 
     return docs, get_d_output
+
+
+def pad_stack(arrays, xp=numpy, dtype=None):
+    """List of (n_i, L, H) arrays -> padded (B, T, L, H) with T = max n_i (zeros after
+    each doc), its mask (B, T) (True for real tokens, a numpy array) and the lengths."""
+    lengths = [int(a.shape[0]) for a in arrays]
+    padded = xp.zeros((len(arrays), max(lengths)) + tuple(arrays[0].shape[1:]), dtype=dtype or arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        padded[i, : lengths[i]] = a
+    return padded, numpy_mask(lengths), lengths
 
 
 def numpy_mask(lengths: List[int]) -> numpy.ndarray:

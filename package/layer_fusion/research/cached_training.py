@@ -22,19 +22,14 @@ from torch import nn
 
 from .. import fusion as modules
 from ..evaluation import TreebankResult
+from ..layers.fusion_layer import pad_stack
 from .fusion_head import FusionHead, HeadSettings, layer_weights
 from .hidden_cache import HiddenStateCache
 
 def _batch(cache_layers: numpy.ndarray, offsets: numpy.ndarray, idx: Sequence[int]):
     """Pad sentences ``idx`` of a (n_tokens, n, H) array into (B, T, n, H) + mask."""
-    lengths = [int(offsets[i + 1] - offsets[i]) for i in idx]
-    T = max(lengths)
-    n, H = cache_layers.shape[1], cache_layers.shape[2]
-    x = numpy.zeros((len(idx), T, n, H), dtype=numpy.float32)
-    mask = numpy.zeros((len(idx), T), dtype=bool)
-    for j, (i, length) in enumerate(zip(idx, lengths)):
-        x[j, :length] = cache_layers[offsets[i] : offsets[i] + length]
-        mask[j, :length] = True
+    sentences = [cache_layers[offsets[i] : offsets[i + 1]] for i in idx]
+    x, mask, lengths = pad_stack(sentences, dtype=numpy.float32)
     return torch.from_numpy(x), torch.from_numpy(mask), lengths
 
 
