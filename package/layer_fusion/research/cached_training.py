@@ -23,6 +23,7 @@ from torch import nn
 from .. import fusion as modules
 from ..evaluation import TreebankResult
 from ..layers.fusion_layer import pad_stack
+from .batching import length_bucketed_batches
 from .fusion_head import FusionHead, HeadSettings, layer_weights
 from .hidden_cache import HiddenStateCache
 
@@ -123,19 +124,10 @@ def train_head(
     history = {"dev_accuracy": [], "seconds": 0.0}
     best, best_acc = None, -1.0
     start = time.perf_counter()
-    # Batches of similar length: shuffle, then sort within chunks of 50 batches.
     lengths = train.sentence_lengths()
     for epoch in range(settings.epochs):
         head.train()
-        perm = rng.permutation(train.n_sentences)
-        chunk = settings.batch_sentences * 50
-        batches = []
-        for c in range(0, len(perm), chunk):
-            part = sorted(perm[c : c + chunk], key=lambda i: lengths[i])
-            batches += [part[b : b + settings.batch_sentences]
-                        for b in range(0, len(part), settings.batch_sentences)]
-        rng.shuffle(batches)
-        for idx in batches:
+        for idx in length_bucketed_batches(lengths, settings.batch_sentences, rng):
             x, mask, lens = _batch(train_feats, train.offsets, idx)
             gold = torch.zeros(mask.shape, dtype=torch.long)
             for j, (i, n) in enumerate(zip(idx, lens)):

