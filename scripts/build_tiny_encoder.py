@@ -3,14 +3,14 @@
 Its SentencePiece vocabulary is trained on English UD text (the training language
 only), its weights are random: it checks that every step runs, not accuracy.
 """
-import shutil
-import tempfile
+
 from itertools import islice
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
+from layer_fusion.atomic_write import atomic_folder
 from layer_fusion.conllu import read_conllu
 from layer_fusion.research.tiny_models import build_tiny_xlmr
 
@@ -26,13 +26,8 @@ def main(
         msg.info(f"{output_dir} exists, nothing to do")
         return
     sentences = [" ".join(s.words) for s in islice(read_conllu(conllu), max_sentences)]
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=output_dir.parent))
-    try:
-        build_tiny_xlmr(tmp / "model", hidden=hidden, layers=layers, sentences=sentences, vocab_size=1000)
-        (tmp / "model").rename(output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(output_dir) as tmp:
+        build_tiny_xlmr(tmp, hidden=hidden, layers=layers, sentences=sentences, vocab_size=1000)
     msg.good(f"Tiny random encoder ({layers} layers, width {hidden}) in {output_dir}")
 
 

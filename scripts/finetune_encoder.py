@@ -11,7 +11,6 @@ atomically after each run, and runs already in it are skipped, so an interrupted
 resumes. `run_experiments.py finetuned-metrics OUTPUT.npz` turns it into metrics JSON.
 """
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "package"))
+from layer_fusion.atomic_write import atomic_output  # noqa: E402
 from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run  # noqa: E402
 
 app = typer.Typer(add_completion=False)
@@ -35,9 +35,8 @@ def _load_results(path: Path) -> dict:
 
 
 def _save_results(path: Path, results: dict) -> None:
-    tmp = path.with_name(path.name + ".partial.npz")
-    numpy.savez_compressed(tmp, **results)
-    os.replace(tmp, path)
+    with atomic_output(path, "wb") as handle:
+        numpy.savez_compressed(handle, **results)
 
 
 @app.command()

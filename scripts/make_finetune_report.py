@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 import typer
 
-from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.atomic_write import atomic_output, write_text_atomic
 from layer_fusion.research.statistics import holm, macro, macro_ci, paired_difference, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid, same_variant
 
@@ -103,10 +103,8 @@ def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
             info = tarfile.TarInfo(f"{name}/zero_shot.json")
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+    with atomic_output(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buffer.getvalue())
-    tmp.replace(path)
 
 
 @app.command()

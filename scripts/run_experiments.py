@@ -13,7 +13,6 @@ file exists, so an interrupted sweep resumes where it stopped. No target-languag
 is used to train or choose anything: k* and every checkpoint are chosen on English dev.
 """
 import json
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -23,6 +22,7 @@ from wasabi import msg
 
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
+from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.fusion import SETTINGS
 from layer_fusion.evaluation import summarize_results
@@ -41,10 +41,7 @@ N_HIDDEN = 13  # multilingual-e5-small: embeddings + 12 layers
 
 
 def _write_json(path: Path, data: Dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def _ud_jobs() -> Dict[str, str]:

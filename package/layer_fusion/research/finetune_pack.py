@@ -32,12 +32,12 @@ rather than 470.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import numpy
 
+from ..atomic_write import atomic_folder
 from ..conllu import Sentence
 from .hidden_cache import UPOS_INDEX
 WINDOW = 128  # the pipelines' strided-span window, in words
@@ -98,37 +98,33 @@ def write_pack(
     output, encoder_dir = Path(output), Path(encoder_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), use_fast=True)
     vocab = spacy.blank("xx").vocab
-    tmp = output.with_name(output.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tokenized = {}
-    for name, sentences in tqdm(sets.items(), desc="tokenizing", unit="set", disable=not progress):
-        tokenized[name] = tokenize_sentences(tokenizer, vocab, list(sentences))
-    # The pad id is kept too: batches are padded with it (its row is masked out anyway).
-    kept = numpy.unique(numpy.concatenate([t["input_ids"] for t in tokenized.values()]
-                                          + [numpy.array([tokenizer.pad_token_id])]))
-    remap = numpy.full(int(kept[-1]) + 1, -1, dtype=numpy.int64)
-    remap[kept] = numpy.arange(len(kept))
-    long_sentences = {}
-    for name, arrays in tokenized.items():
-        arrays["input_ids"] = remap[arrays["input_ids"]].astype(numpy.int32)
-        numpy.savez(tmp / f"{name}.npz", **arrays)
-        long_sentences[name] = int((numpy.diff(arrays["word_offsets"]) > WINDOW).sum())
-    config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
-    tensors = _image_tensors(image_path, kept) if image_path else _safetensors_tensors(encoder_dir, kept)
-    numpy.savez(tmp / "encoder.npz", config_json=numpy.array(json.dumps(config)), kept_ids=kept,
-                pad_id=numpy.array(remap[tokenizer.pad_token_id]), **tensors)
-    meta = {
-        "encoder": str(encoder_dir), "weights": str(image_path or encoder_dir / "model.safetensors"),
-        "kept_embedding_rows": int(len(kept)),
-        "sets": {k: {"sentences": len(v["seq_offsets"]) - 1, "words": len(v["labels"]),
-                     "wordpieces": len(v["input_ids"]), "longer_than_window": long_sentences[k]}
-                 for k, v in tokenized.items()},
-        "window": WINDOW,
-    }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf8")
-    shutil.rmtree(output, ignore_errors=True)
-    tmp.rename(output)
+    with atomic_folder(output) as tmp:
+        tokenized = {}
+        for name, sentences in tqdm(sets.items(), desc="tokenizing", unit="set", disable=not progress):
+            tokenized[name] = tokenize_sentences(tokenizer, vocab, list(sentences))
+        # The pad id is kept too: batches are padded with it (its row is masked out anyway).
+        kept = numpy.unique(numpy.concatenate([t["input_ids"] for t in tokenized.values()]
+                                              + [numpy.array([tokenizer.pad_token_id])]))
+        remap = numpy.full(int(kept[-1]) + 1, -1, dtype=numpy.int64)
+        remap[kept] = numpy.arange(len(kept))
+        long_sentences = {}
+        for name, arrays in tokenized.items():
+            arrays["input_ids"] = remap[arrays["input_ids"]].astype(numpy.int32)
+            numpy.savez(tmp / f"{name}.npz", **arrays)
+            long_sentences[name] = int((numpy.diff(arrays["word_offsets"]) > WINDOW).sum())
+        config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
+        tensors = _image_tensors(image_path, kept) if image_path else _safetensors_tensors(encoder_dir, kept)
+        numpy.savez(tmp / "encoder.npz", config_json=numpy.array(json.dumps(config)), kept_ids=kept,
+                    pad_id=numpy.array(remap[tokenizer.pad_token_id]), **tensors)
+        meta = {
+            "encoder": str(encoder_dir), "weights": str(image_path or encoder_dir / "model.safetensors"),
+            "kept_embedding_rows": int(len(kept)),
+            "sets": {k: {"sentences": len(v["seq_offsets"]) - 1, "words": len(v["labels"]),
+                         "wordpieces": len(v["input_ids"]), "longer_than_window": long_sentences[k]}
+                     for k, v in tokenized.items()},
+            "window": WINDOW,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf8")
     return output
 
 

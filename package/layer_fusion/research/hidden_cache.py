@@ -17,7 +17,6 @@ path (``head_export``). A cache folder is written under a temporary name and
 renamed when complete, so an interrupted run leaves nothing that looks finished.
 """
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Sequence, Union
 import numpy
 from thinc.api import reduce_mean
 
+from ..atomic_write import atomic_folder
 from ..conllu import Sentence
 from .fusion_head import UPOS_TAGS
 from ..layers.layer_pooling import layer_pooling
@@ -117,45 +117,41 @@ def build_cache(
     numpy.cumsum(lengths, out=offsets[1:])
     width = transformer_pipe.model.get_dim("nO")
     n_states = transformer_pipe.model.transformer.config.num_hidden_layers + 1
-    tmp = output.with_name(output.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    features = numpy.lib.format.open_memmap(
-        tmp / "features.npy", mode="w+", dtype=numpy.float16,
-        shape=(int(offsets[-1]), n_states, width),
-    )
-    labels = numpy.array([UPOS_INDEX[t] for s in sentences for t in s.upos], dtype=numpy.int16)
-    pool = layer_pooling(list(range(n_states)), width, reduce_mean(), grad_factor=1.0)
-    order = sorted(range(len(sentences)), key=lambda i: lengths[i])
-    bar = tqdm(total=len(sentences), desc=f"caching {output.name}", unit="sent", disable=not progress)
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        docs = [Doc(vocab, words=sentences[i].words, spaces=sentences[i].spaces) for i in idx]
-        docs = list(transformer_pipe.pipe(docs, batch_size=len(docs)))
-        pooled = pool.predict([doc._.trf_data for doc in docs])
-        for i, doc, x in zip(idx, docs, pooled):
-            features[offsets[i] : offsets[i + 1]] = x
-            doc._.trf_data = None
-        bar.update(len(idx))
-    bar.close()
-    features.flush()
-    del features
-    numpy.save(tmp / "offsets.npy", offsets)
-    numpy.save(tmp / "labels.npy", labels)
-    meta = {
-        "source": source,
-        "encoder": str(transformer_pipe.model.attrs.get("name", "")),
-        "sentences": len(sentences),
-        "tokens": int(offsets[-1]),
-        "hidden_states": n_states,
-        "width": width,
-        "dtype": "float16",
-        "pooling": "reduce_mean over aligned wordpieces (as FusionListener)",
-        "sent_ids": [s.sent_id for s in sentences],
-        "genres": [s.genre for s in sentences],
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf8")
-    shutil.rmtree(output, ignore_errors=True)
-    tmp.rename(output)
+    with atomic_folder(output) as tmp:
+        features = numpy.lib.format.open_memmap(
+            tmp / "features.npy", mode="w+", dtype=numpy.float16,
+            shape=(int(offsets[-1]), n_states, width),
+        )
+        labels = numpy.array([UPOS_INDEX[t] for s in sentences for t in s.upos], dtype=numpy.int16)
+        pool = layer_pooling(list(range(n_states)), width, reduce_mean(), grad_factor=1.0)
+        order = sorted(range(len(sentences)), key=lambda i: lengths[i])
+        bar = tqdm(total=len(sentences), desc=f"caching {output.name}", unit="sent", disable=not progress)
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            docs = [Doc(vocab, words=sentences[i].words, spaces=sentences[i].spaces) for i in idx]
+            docs = list(transformer_pipe.pipe(docs, batch_size=len(docs)))
+            pooled = pool.predict([doc._.trf_data for doc in docs])
+            for i, doc, x in zip(idx, docs, pooled):
+                features[offsets[i] : offsets[i + 1]] = x
+                doc._.trf_data = None
+            bar.update(len(idx))
+        bar.close()
+        features.flush()
+        del features
+        numpy.save(tmp / "offsets.npy", offsets)
+        numpy.save(tmp / "labels.npy", labels)
+        meta = {
+            "source": source,
+            "encoder": str(transformer_pipe.model.attrs.get("name", "")),
+            "sentences": len(sentences),
+            "tokens": int(offsets[-1]),
+            "hidden_states": n_states,
+            "width": width,
+            "dtype": "float16",
+            "pooling": "reduce_mean over aligned wordpieces (as FusionListener)",
+            "sent_ids": [s.sent_id for s in sentences],
+            "genres": [s.genre for s in sentences],
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf8")
     return load_cache(output)
