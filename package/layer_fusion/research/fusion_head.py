@@ -15,11 +15,12 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from .. import conllu
 from .. import fusion as modules
 
-# Same order as hidden_cache.UPOS_INDEX (labels in every cache and pack index into it).
-UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
-             "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
+# The 17 UD tags in alphabetical order: labels in every cache and pack index into it
+# (hidden_cache.UPOS_INDEX).
+UPOS_TAGS = tuple(sorted(conllu.UPOS_TAGS))
 
 FUSION_MODULES = {
     "LastLayer": modules.LastLayer,
