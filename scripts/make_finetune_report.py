@@ -159,6 +159,9 @@ def main(
             budget_rows.append({"steps": run["steps"], "english_dev": en, "reference_dev": ref,
                                 "macro": mlr["accuracy"], "dv14": dv["accuracy"]})
     lines += ["", "Train minutes include spaCy's dev evaluations (English dev at step 0, halfway and at the end)."]
+    not_run = [n for n in runs if n not in metrics]
+    if not_run:
+        lines += ["", f"Not run (no metrics; CPU time ran out): {', '.join(f'`{n}`' for n in not_run)}."]
     if selection.get("shipped"):
         lines += ["", f"**Shipped** (reference-dev pick, trained again by `make all`): `{selection['shipped']}`. "
                   f"English-dev pick: `{(selection['picks'].get('english_dev') or {}).get('name')}`."]
