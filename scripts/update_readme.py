@@ -64,7 +64,11 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                   "|---|---|---|---|---|"]
         for v, s in variants.items():
             test = s.get("test")
-            cmp = "—" if not test else f"{100 * test['diff']:+.2f} [{100 * test['ci95'][0]:+.2f}, {100 * test['ci95'][1]:+.2f}], p {'< 0.001' if test['p'] < 0.001 else '= ' + format(test['p'], '.3f')}"
+            cmp = "—" if not test else (
+                f"{100 * test['diff']:+.2f} [{100 * test['ci95'][0]:+.2f}, {100 * test['ci95'][1]:+.2f}], "
+                f"p {'< 0.001' if test['p'] < 0.001 else '= ' + format(test['p'], '.3f')}"
+                + (f" (Holm {'≤ ' if test['p'] < 0.001 else ''}{format(test['p_holm'], '.3f')})"
+                   if "p_holm" in test else ""))
             lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
     if timings:
         steps = timings["steps"]
