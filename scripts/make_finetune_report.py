@@ -206,6 +206,16 @@ def main(
                          f"{p_text(d.p, d.p_floor)} | {holm_text} |")
 
     if results:
+        if any(na == 1 or nb == 1 for _, _, _, na, nb in results):
+            lines += ["", "Where a side has one seed, its seed variance cannot be resampled: that interval "
+                      "covers sentences only and understates the uncertainty (seeds move a macro-average "
+                      "by up to a point or more: the seed columns of `reports/zero_shot_pos.md`)."]
+        lines += ["", "In short:", ""]
+        for key, comp, d, na, nb in results:
+            lo, hi = d.ci95
+            verdict = "a is better" if lo > 0 else "a is worse" if hi < 0 else "not distinguishable"
+            lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} points ({verdict}, 95% CI; "
+                         f"{na} / {nb} seed(s)).")
         lines += ["", "Tokenization and alignment: the encoder's tokenizer reports wordpiece offsets that include "
                   "the space before a word, and spacy-transformers' stock offset alignment then pools every token "
                   "with the first piece of the next one (`tests/test_finetuning_spacy.py::"
