@@ -44,8 +44,6 @@ def test_word_alignment_gives_each_token_its_own_pieces(tiny_xlmr):
         alone = tokenizer([token.text], is_split_into_words=True, add_special_tokens=False)
         expected = tokenizer.convert_ids_to_tokens(alone["input_ids"])
         assert [pieces[j] for j in rows] == expected, token.text
-    # "cat" and "," are written without a space, yet "," gets the pieces of a word of its own
-    assert lengths[2] >= 1
 
 
 def test_word_alignment_covers_overlapping_strided_spans(tiny_xlmr):
