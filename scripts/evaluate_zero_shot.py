@@ -6,7 +6,8 @@ Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) a
 --table, a markdown table rendered from that JSON by layer_fusion.report_table.render_markdown.
 
     python scripts/evaluate_zero_shot.py training/model-best ../shared/ud metrics/zero_shot.json \
-        --table metrics/zero_shot.md [--batch-size 64] [--n-resamples 1000] [--max-sentences N]
+        --table metrics/zero_shot.md [--batch-size 64] [--n-resamples 1000] [--max-sentences N] \
+        [--raw-text]
 """
 from __future__ import annotations
 
@@ -41,13 +42,14 @@ def run(
     seed: int = 0,
     max_sentences: Optional[int] = None,
     progress: bool = True,
+    raw_text: bool = False,
 ) -> dict:
     """Evaluate a loaded pipeline and write the outputs; returns the metrics dict."""
     start = time.perf_counter()
     spec = load_targets(targets)
     metrics = evaluate_targets(
         nlp, ud_dir, spec, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
-        max_sentences=max_sentences, progress=progress,
+        max_sentences=max_sentences, progress=progress, raw_text=raw_text,
     )
     meta = nlp.meta
     metrics["model"] = {
@@ -80,17 +82,25 @@ def main(
     seed: int = typer.Option(0, "--seed"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per set (smoke runs)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU)"),
+    raw_text: bool = typer.Option(False, "--raw-text", help="Also the end-to-end scores on raw text"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
-    metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences)
+    metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences,
+                  raw_text=raw_text)
     macro = metrics["macro_low_resource"]
     if macro.get("n_treebanks"):
         msg.good(
             f"Macro UPOS accuracy, {macro['n_treebanks']} low-resource treebanks: "
             f"{pct(macro['accuracy'])} {ci(macro['ci95'])}"
+        )
+    raw = metrics.get("macro_low_resource_raw_text")
+    if raw:
+        msg.good(
+            f"Raw text: token F1 {pct(raw['token_f1']['accuracy'])} (spaced languages "
+            f"{pct(raw['token_f1_spaced']['accuracy'])}), UPOS F1 {pct(raw['upos_f1']['accuracy'])}"
         )
     if metrics["missing"]:
         msg.warn(f"{len(metrics['missing'])} test file(s) missing: "

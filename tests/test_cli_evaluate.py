@@ -45,13 +45,13 @@ def files(tmp_path):
 
 def test_evaluate_uses_the_shared_implementation(pipeline, files, tmp_path, monkeypatch):
     calls = []
-    real = evaluation.evaluate_conllu
+    real = evaluation.evaluate_sentences
 
-    def spy(nlp, path, **kwargs):
-        calls.append(Path(path))
-        return real(nlp, path, **kwargs)
+    def spy(nlp, sentences, **kwargs):
+        calls.append(Path(kwargs["name"]))
+        return real(nlp, sentences, **kwargs)
 
-    monkeypatch.setattr(evaluation, "evaluate_conllu", spy)
+    monkeypatch.setattr(evaluation, "evaluate_sentences", spy)
     out = tmp_path / "metrics" / "m.json"
     result = CliRunner().invoke(app, ["evaluate", str(pipeline), *map(str, files), "--output", str(out)],
                                 catch_exceptions=False)
@@ -60,7 +60,7 @@ def test_evaluate_uses_the_shared_implementation(pipeline, files, tmp_path, monk
     metrics = json.loads(out.read_text("utf8"))
     nlp = spacy.load(pipeline)
     for path in files:
-        expected = real(nlp, path)  # same defaults: batch 64, 1000 resamples, seed 0
+        expected = evaluation.evaluate_conllu(nlp, path)  # same defaults: batch 64, 1000 resamples, seed 0
         got = metrics["files"][str(path)]
         assert got["accuracy"] == pytest.approx(expected.accuracy)
         assert got["ci95"] == pytest.approx(list(expected.ci95))
@@ -95,3 +95,32 @@ def test_evaluate_missing_pipeline_exits_2(files):
     result = CliRunner().invoke(app, ["evaluate", "./nowhere", str(files[0])])
     assert result.exit_code == 2
     assert "check the path" in result.output
+
+
+def test_raw_text_scores_equal_the_shared_scorer(pipeline, files, tmp_path):
+    from layer_fusion.raw_text import evaluate_raw_text
+
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), *map(str, files), "-o", str(out),
+                                      "--raw-text"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "token F1" in result.stdout and "UPOS F1" in result.stdout
+    metrics = json.loads(out.read_text("utf8"))
+    nlp = spacy.load(pipeline)
+    for path in files:
+        expected = evaluate_raw_text(nlp, list(evaluation.read_conllu(path))).to_dict()
+        got = metrics["raw_text"][str(path)]
+        assert got["token_f1"] == expected["token_f1"] == 1.0  # space-separated words
+        assert got["upos_f1"] == pytest.approx(expected["upos_f1"])
+        # With every token found, UPOS F1 is the gold-word accuracy.
+        assert got["upos_f1"] == pytest.approx(metrics["files"][str(path)]["accuracy"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lang", "th"], "--lang only changes how raw text is tokenized"),
+    (["--raw-text", "--lang", "qq"], "--lang qq: no word segmenter for language 'qq'"),
+])
+def test_lang_errors_are_one_line(pipeline, files, args, message):
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), *args])
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1

@@ -391,3 +391,20 @@ def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
     assert "Traceback" not in result.stderr and "\n" not in result.stderr.strip()
     if where == "parent_is_file":
         assert blocker.read_text(encoding="utf-8") == "a regular file"
+
+
+def test_lang_uses_the_word_segmenter(aif_dir):
+    text = "ฉันไปโรงเรียน"
+    plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")
+    thai = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q", "--lang", "th"],
+                              input=text + "\n")
+    assert plain.exit_code == 0 and thai.exit_code == 0, thai.output
+    assert len(plain.stdout.split()) == 1  # no spaces: one token
+    assert len(thai.stdout.split()) > 1
+    assert "".join(w.rsplit("/", 1)[0] for w in thai.stdout.split()) == text
+
+
+def test_unknown_lang_is_a_one_line_error(aif_dir):
+    result = CliRunner().invoke(app, ["tag", str(aif_dir), "--lang", "qq"], input="a b\n")
+    assert result.exit_code == 2
+    assert "--lang qq: no word segmenter" in result.output

@@ -2,8 +2,9 @@
 
 Only what a UPOS tagger needs is kept: the syntactic words (FORM, NFC-normalized),
 whether a space follows each word, and the UPOS tag. Multiword-token ranges (``n-m``)
-are used only for their ``SpaceAfter`` and are replaced by their parts; empty nodes
-(``n.m``) are skipped.
+are replaced by their parts; their surface form is kept in ``Sentence.tokens`` (the
+surface tokens a tokenizer of raw text is scored against); empty nodes (``n.m``) are
+skipped.
 
 Spaces: a word is followed by a space unless its MISC says ``SpaceAfter=No``; the last
 part of a multiword token takes the ``SpaceAfter`` of the multiword token line.
@@ -20,7 +21,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 UPOS_TAGS = frozenset(
     "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
@@ -34,6 +35,7 @@ _GUM_SENT_ID = re.compile(r"^GUM_([a-z]+)_")
 # EWT document ids start with their subcorpus, the five genres its README lists.
 _EWT_GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 _DOC_LEVEL_KEYS = ("newdoc id", "newdoc")
+_KNOWN_KEY = re.compile(r"^(sent_id|text)\s*=(.*)$")
 _DOC_LEVEL_PREFIXES = ("meta::", "global.")
 
 
@@ -52,6 +54,9 @@ class Sentence:
     """One CoNLL-U sentence reduced to syntactic words.
 
     words, spaces and upos are parallel lists of length ``len(self)``.
+    tokens: the surface tokens (NFC), a multiword token as one; token_words[k] = (i, j)
+    means surface token k is syntactic words i..j-1 (j = i + 1 unless it is a multiword
+    token). Both are empty for sentences built by hand.
     line: 1-based line number of the sentence's first line (comment or token) in its file.
     """
 
@@ -62,6 +67,8 @@ class Sentence:
     upos: List[str]
     meta: Dict[str, str] = field(default_factory=dict)
     line: int = 0
+    tokens: List[str] = field(default_factory=list)
+    token_words: List[Tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -158,6 +165,8 @@ class ConlluReader:
         words: List[str] = []
         spaces: List[bool] = []
         upos: List[str] = []
+        tokens: List[str] = []
+        token_words: List[Tuple[int, int]] = []
         mwt_end = 0  # id of the last part of the open multiword token, 0 if none
         mwt_space = True
         for line_no, line in rows:
@@ -177,6 +186,9 @@ class ConlluReader:
                     raise ConlluError(self.path, line_no, f"UPOS {cols[3]!r} is not one of the 17 UD tags")
                 words.append(unicodedata.normalize("NFC", cols[1]))
                 upos.append(cols[3])
+                if not mwt_end:
+                    tokens.append(words[-1])
+                    token_words.append((n - 1, n))
                 space = not _space_after_no(cols[9])
                 if mwt_end and n == mwt_end:
                     space = mwt_space
@@ -189,6 +201,8 @@ class ConlluReader:
                 if first != len(words) + 1 or last <= first:
                     raise ConlluError(self.path, line_no, f"bad multiword token range {tid!r}")
                 mwt_end, mwt_space = last, not _space_after_no(cols[9])
+                tokens.append(unicodedata.normalize("NFC", cols[1]))
+                token_words.append((first - 1, last))
                 continue
             if _EMPTY_ID.match(tid):
                 continue
@@ -209,6 +223,8 @@ class ConlluReader:
             upos=upos,
             meta=merged,
             line=start,
+            tokens=tokens,
+            token_words=token_words,
         )
 
 
@@ -227,6 +243,11 @@ def _parse_comment(line: str):
         return key.strip(), value.strip()
     if body.endswith(" ="):
         return body[:-2].strip(), ""
+    # The two keys the evaluation reads, also when written without the spaces around '='
+    # (Vietnamese-VTB has "# text =Thanh ...").
+    match = _KNOWN_KEY.match(body)
+    if match:
+        return match.group(1), match.group(2).strip()
     return body, ""
 
 

@@ -7,7 +7,10 @@ evaluate`` CLI. The pieces:
 * ``evaluate_sentences`` / ``evaluate_conllu``: run a pipeline on gold words, score
   ``token.pos_`` against gold UPOS, keep per-sentence counts (``TreebankResult``).
 * ``bootstrap``: ``bootstrap_ci``, ``macro_average``, ``genre_breakdown``, ``domain_pair``.
-* ``evaluate_targets``: all of the above over every listed treebank; JSON-ready dict.
+* ``evaluate_targets``: all of the above over every listed treebank; JSON-ready dict;
+  with ``raw_text=True`` also the end-to-end scores of ``raw_text.py`` (the pipeline
+  tokenizes each sentence's text itself), and for languages with a word segmenter
+  installed, the same with that segmenter.
 """
 from __future__ import annotations
 
@@ -165,6 +168,16 @@ def evaluate_sentences(
     return result.compute_ci()
 
 
+def read_sentences(path: Union[str, Path], max_sentences: Optional[int] = None) -> List[Sentence]:
+    """The first ``max_sentences`` sentences (all if None) of a CoNLL-U file."""
+    sentences = []
+    for sentence in read_conllu(path):
+        if max_sentences is not None and len(sentences) >= max_sentences:
+            break
+        sentences.append(sentence)
+    return sentences
+
+
 def evaluate_conllu(
     nlp,
     path: Union[str, Path],
@@ -175,11 +188,7 @@ def evaluate_conllu(
     name: Optional[str] = None,
 ) -> TreebankResult:
     """``evaluate_sentences`` on the first ``max_sentences`` sentences (all if None) of a file."""
-    sentences = []
-    for sentence in read_conllu(path):
-        if max_sentences is not None and len(sentences) >= max_sentences:
-            break
-        sentences.append(sentence)
+    sentences = read_sentences(path, max_sentences)
     return evaluate_sentences(
         nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
         name=name if name is not None else Path(path).name,
@@ -201,6 +210,7 @@ def evaluate_targets(
     max_sentences: Optional[int] = None,
     progress: bool = True,
     log=None,
+    raw_text: bool = False,
 ) -> Dict[str, Any]:
     """Evaluate ``nlp`` on every listed treebank; return a JSON-ready metrics dict.
 
@@ -208,6 +218,9 @@ def evaluate_targets(
     (targets whose file is absent: reported and skipped), ``macro_low_resource``,
     ``gum_genres`` (one entry per [genre_breakdown] treebank), ``domain_pairs``, ``settings``.
     ``log`` is called with one line per missing file (default: wasabi warning).
+    raw_text: also score the pipeline on each sentence's raw text (``raw_text.py``): each
+    treebank gains ``raw_text`` (and ``raw_text_segmenter`` where a word segmenter for its
+    language is installed); the summary gains ``macro_low_resource_raw_text``.
     """
     from tqdm import tqdm
 
@@ -226,18 +239,21 @@ def evaluate_targets(
             missing.append({"key": target.key, "treebank": target.treebank, "file": str(path)})
             log(f"{target.key}: test file not found, skipped: {path}")
             continue
-        result = evaluate_conllu(
-            nlp, path, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
-            max_sentences=max_sentences, name=target.key,
+        sentences = read_sentences(path, max_sentences)
+        result = evaluate_sentences(
+            nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
         )
         result.info.update(
             treebank=target.treebank, language=target.language, iso=target.iso,
             group=target.group, split=target.split, file=f"{target.treebank}/{target.file}",
         )
+        if raw_text:
+            result.info.update(_raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed))
         results[target.key] = result
     summary = summarize_results(results, targets, n_resamples, seed)
     summary["missing"] = missing
     summary["settings"] = {
+        "raw_text": raw_text,
         "batch_size": batch_size,
         "n_resamples": n_resamples,
         "seed": seed,
@@ -274,6 +290,8 @@ def summarize_results(
         "gum_genres": genres,
         "domain_pairs": pairs,
     }
+    if any("raw_text" in r.info for r in low):
+        summary["macro_low_resource_raw_text"] = _raw_text_macros(low, n_resamples, seed)
     reference_dev = [r for k, r in results.items() if targets.treebanks[k].group == "reference_dev"]
     if reference_dev:
         summary["macro_reference_dev"] = macro_average(reference_dev, n_resamples, seed)
@@ -283,3 +301,61 @@ def summarize_results(
             for name, keys in targets.subsets.items()
         }
     return summary
+
+
+# ---------------------------------------------------------------------------
+# Raw text (end to end)
+# ---------------------------------------------------------------------------
+
+
+def _raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> Dict[str, Any]:
+    """``raw_text`` of one treebank, and ``raw_text_segmenter`` when its language has a
+    word segmenter (``tokenizer.SEGMENTERS``): the result with it, or why there is none."""
+    from .raw_text import evaluate_raw_text
+    from .tokenizer import SEGMENTERS, make_segmenter
+
+    out: Dict[str, Any] = {"raw_text": evaluate_raw_text(
+        nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
+    ).to_dict()}
+    if target.iso in SEGMENTERS:
+        try:
+            segmenter = make_segmenter(nlp.vocab, target.iso)
+        except ImportError as err:
+            out["raw_text_segmenter"] = {"unavailable": str(err)}
+            return out
+        tokenizer, nlp.tokenizer = nlp.tokenizer, segmenter
+        try:
+            scores = evaluate_raw_text(
+                nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
+            ).to_dict()
+        finally:
+            nlp.tokenizer = tokenizer
+        out["raw_text_segmenter"] = {"segmenter": target.iso, **scores}
+    return out
+
+
+def _raw_text_macros(low: List[TreebankResult], n_resamples: int, seed: int) -> Dict[str, Any]:
+    """Macro-averages of token F1 and UPOS F1 over the low-resource sets, with the
+    bootstrap of ``macro_average`` (F1 = sum 2m / sum (g + p), a ratio of sums).
+
+    ``token_f1_spaced`` leaves out languages written without spaces between words
+    (``raw_text.LANGUAGES_WITHOUT_WORD_SPACES``), whose words no language-agnostic rule finds.
+    """
+    from .raw_text import LANGUAGES_WITHOUT_WORD_SPACES
+
+    def as_result(r: TreebankResult, hits: str, predicted: str, gold: str) -> TreebankResult:
+        per = r.info["raw_text"]["per_sentence"]
+        num = 2 * np.asarray(per[hits], dtype=np.int64)
+        den = np.asarray(per[gold], dtype=np.int64) + np.asarray(per[predicted], dtype=np.int64)
+        return TreebankResult(name=r.name, sent_words=den, sent_correct=num)
+
+    scored = [r for r in low if "raw_text" in r.info]
+    tokens = [as_result(r, "matched_tokens", "predicted_tokens", "gold_tokens") for r in scored]
+    upos = [as_result(r, "correct_upos", "predicted_tokens", "gold_words") for r in scored]
+    spaced = [t for t, r in zip(tokens, scored) if r.info.get("iso") not in LANGUAGES_WITHOUT_WORD_SPACES]
+    return {
+        "token_f1": macro_average(tokens, n_resamples, seed),
+        "token_f1_spaced": macro_average(spaced, n_resamples, seed),
+        "upos_f1": macro_average(upos, n_resamples, seed),
+        "metric": "CoNLL 2018 span-aligned F1 on each sentence's raw text (layer_fusion.raw_text)",
+    }

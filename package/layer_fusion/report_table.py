@@ -92,6 +92,7 @@ def render_markdown(metrics: Dict[str, Any]) -> str:
             "jointly).",
             "",
         ]
+    lines += _raw_text_section(metrics)
     for key, genres in (metrics.get("gum_genres") or {}).items():
         if not genres:
             continue
@@ -125,3 +126,48 @@ def render_markdown(metrics: Dict[str, Any]) -> str:
         lines += [f"- {m.get('treebank', m.get('key'))}: `{m.get('file')}`" for m in missing]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _raw_text_section(metrics: Dict[str, Any]) -> List[str]:
+    """Raw text in (``raw_text.py``): token F1 and UPOS F1 per set beside gold-word accuracy."""
+    treebanks = metrics.get("treebanks") or {}
+    scored = [(k, tb) for k, tb in treebanks.items() if "raw_text" in tb]
+    if not scored:
+        return []
+    rows = []
+    for k, tb in scored:
+        raw = tb["raw_text"]
+        seg = tb.get("raw_text_segmenter") or {}
+        rows.append([
+            _set_name(k, tb), tb.get("iso", ""), pct(raw.get("token_f1")), ci(raw.get("token_f1_ci95")),
+            pct(raw.get("upos_f1")), ci(raw.get("upos_f1_ci95")), pct(tb.get("accuracy")),
+            f"{raw.get('words_in_multiword_tokens', 0):,}",
+            (f"{pct(seg.get('token_f1'))} / {pct(seg.get('upos_f1'))}" if "token_f1" in seg
+             else ("not installed" if seg else "")),
+        ])
+    lines = [
+        "## Raw text in (end to end)",
+        "",
+        "The pipeline tokenizes each sentence's `# text` itself; a predicted token counts when its "
+        "character span equals a gold token's (CoNLL 2018). Words inside multiword tokens cannot be "
+        "matched by a pipeline that does not split them and count as misses in UPOS F1. The last "
+        "column: token F1 / UPOS F1 with the language's word segmenter (`--lang`).",
+        "",
+    ]
+    lines += _table(
+        ["treebank", "iso", "token F1 %", "95% CI", "UPOS F1 %", "95% CI", "gold-word acc. %",
+         "words in MWTs", "with --lang"],
+        rows, ["---", "---", "--:", "---", "--:", "---", "--:", "--:", "---"],
+    )
+    lines.append("")
+    macro = metrics.get("macro_low_resource_raw_text") or {}
+    if macro:
+        tok, spaced, upos = macro["token_f1"], macro["token_f1_spaced"], macro["upos_f1"]
+        lines += [
+            f"Low-resource macro-averages: token F1 **{pct(tok.get('accuracy'))}** {ci(tok.get('ci95'))} "
+            f"({spaced.get('n_treebanks')} sets written with spaces between words: "
+            f"**{pct(spaced.get('accuracy'))}** {ci(spaced.get('ci95'))}); UPOS F1 "
+            f"**{pct(upos.get('accuracy'))}** {ci(upos.get('ci95'))}.",
+            "",
+        ]
+    return lines

@@ -31,6 +31,16 @@ def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
+    """Replace the pipeline's tokenizer by ``lang``'s word segmenter (``--lang``)."""
+    from ..tokenizer import make_segmenter
+
+    try:
+        nlp.tokenizer = make_segmenter(nlp.vocab, lang)
+    except (ValueError, ImportError) as err:
+        raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
+
+
 def _load(pipeline: str, to_stderr: bool = False):
     from ..loading import PipelineLoadError, load_pipeline
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import _load, app, msg
+from .common import _fail, _load, _use_segmenter, app, msg
 
 
 @app.command()
@@ -19,23 +19,41 @@ def evaluate(
     n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per file"),
+    raw_text: bool = typer.Option(
+        False, "--raw-text",
+        help="Also tag each sentence's raw text (# text) and report token F1 and UPOS F1 on "
+             "span-aligned tokens (CoNLL 2018)",
+    ),
+    lang: Optional[str] = typer.Option(
+        None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja)"
+    ),
 ):
-    """UPOS accuracy on gold words with 95% sentence-bootstrap CIs, per file and in total."""
+    """UPOS accuracy on gold words with 95% sentence-bootstrap CIs, per file and in total.
+
+    With --raw-text, also the end-to-end scores on raw text (layer_fusion.raw_text)."""
     import numpy
     from tqdm import tqdm
 
     from ..atomic_write import atomic_text_output
-    from ..evaluation import TreebankResult, evaluate_conllu
+    from ..evaluation import TreebankResult, evaluate_sentences, read_sentences
+    from ..raw_text import evaluate_raw_text
     from ..report_table import ci, pct
 
+    if lang is not None and not raw_text:
+        raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
     nlp = _load(pipeline)
-    results = [
-        evaluate_conllu(
-            nlp, path, batch_size=batch_size, n_resamples=n_resamples, seed=seed,
-            max_sentences=max_sentences, name=str(path),
-        )
-        for path in tqdm(conllu, desc="files", unit=" file", disable=None)
-    ]
+    if lang is not None:
+        _use_segmenter(nlp, lang)
+    results, raw = [], []
+    for path in tqdm(conllu, desc="files", unit=" file", disable=None):
+        sentences = read_sentences(path, max_sentences)
+        results.append(evaluate_sentences(
+            nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
+        ))
+        if raw_text:
+            raw.append(evaluate_raw_text(
+                nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
+            ).to_dict())
     # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
     total = TreebankResult(
         name="total",
@@ -49,14 +67,22 @@ def evaluate(
     rows.append(("total", total.sentences, total.words, pct(total.accuracy), ci(list(total.ci95))))
     msg.table(rows, header=("file", "sentences", "words", "UPOS acc.", "95% CI"), divider=True,
               aligns=("l", "r", "r", "r", "l"))
+    if raw_text:
+        msg.table(
+            [(r.name, pct(d["token_f1"]), ci(d["token_f1_ci95"]), pct(d["upos_f1"]), ci(d["upos_f1_ci95"]))
+             for r, d in zip(results, raw)],
+            header=("raw text", "token F1", "95% CI", "UPOS F1", "95% CI"), divider=True,
+            aligns=("l", "r", "l", "r", "l"),
+        )
     if output is not None:
         metrics = {
             "files": {r.name: r.to_dict() for r in results},
+            **({"raw_text": {r.name: d for r, d in zip(results, raw)}} if raw_text else {}),
             "total": total.to_dict(),
             "model": {"pipeline": pipeline, "components": list(nlp.pipe_names)},
             "settings": {
                 "batch_size": batch_size, "n_resamples": n_resamples, "seed": seed,
-                "max_sentences": max_sentences,
+                "max_sentences": max_sentences, "raw_text": raw_text, "lang": lang,
                 "metric": "UPOS accuracy on gold syntactic words (token.pos_ vs column 4)",
                 "total": "words of all files pooled; CI: sentences of all files resampled together",
             },

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import _err, _fail, _load, app
+from .common import _err, _fail, _load, _use_segmenter, app
 
 
 class OutputFormat(str, Enum):
@@ -43,6 +43,11 @@ def tag(
     pretokenized: bool = typer.Option(
         False, "--pretokenized", help="Words are separated by whitespace; do not re-tokenize"
     ),
+    lang: Optional[str] = typer.Option(
+        None, "--lang",
+        help="Segment words with this language's segmenter (th, vi, zh, ja; needs the extra "
+             "spacy-layer-fusion[LANG]); default: the pipeline's language-agnostic tokenizer",
+    ),
     errors: DecodeErrors = typer.Option(
         DecodeErrors.strict, "--errors", help="Invalid UTF-8: fail (strict) or use U+FFFD (replace)"
     ),
@@ -61,6 +66,8 @@ def tag(
         if problem:
             raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
     nlp = _load(pipeline, to_stderr=True)
+    if lang is not None:
+        _use_segmenter(nlp, lang, to_stderr=True)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead)
     write = FORMATS[fmt.value]
     lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))

@@ -1,0 +1,293 @@
+"""End-to-end evaluation on raw text: what a user who tags plain text gets.
+
+The gold-word evaluation (``evaluation.py``) hands the pipeline UD's own words. Here the
+pipeline gets each sentence's ``# text`` and tokenizes it itself; predictions are aligned
+to the gold by character spans, as in the CoNLL 2018 shared task (Zeman et al. 2018),
+one gold sentence at a time (sentence boundaries are given, not predicted).
+
+Spans: sentence text x; gold surface token k covers x[s_k:e_k]; a predicted token t
+covers x[t.idx : t.idx + len(t.text)] (whitespace tokens are not predictions). Per
+sentence i:
+
+    g_i = #gold surface tokens,  p_i = #predicted tokens,
+    m_i = #predicted spans equal to some gold surface token's span,
+    w_i = #gold syntactic words,
+    c_i = #predicted tokens whose span equals a gold *word's* span and whose UPOS
+          equals that word's.
+
+    token F1 = 2 sum m / (sum g + sum p)
+    UPOS F1  = 2 sum c / (sum w + sum p)
+
+Multiword tokens (``n-m`` lines: Portuguese "do" = de + o, Welsh, Breton, Maltese ...)
+count as one surface token in token F1. Their words share the token's span, so a
+pipeline that does not split them cannot match them in UPOS F1: they count as misses,
+and ``words_in_multiword_tokens`` says how many there are (the recall they cost).
+
+F1 = 2m / (g + p) is a ratio of per-sentence sums, so the sentence bootstrap of
+``bootstrap.py`` gives its CI unchanged (c_i -> 2 m_i, w_i -> g_i + p_i).
+"""
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .bootstrap import _finite, bootstrap_ci
+from .conllu import Sentence
+
+Span = Tuple[int, int]
+
+# Languages written without spaces between words (Thai), or with spaces between
+# syllables rather than words (Vietnamese): a language-agnostic tokenizer cannot find
+# their words, so their token F1 is reported apart from the others'.
+LANGUAGES_WITHOUT_WORD_SPACES = frozenset({"th", "vi", "zh", "ja", "lo", "km", "my"})
+
+
+def sentence_text(sentence: Sentence) -> Tuple[str, bool]:
+    """The sentence's raw text (NFC) and whether it is the ``# text`` line.
+
+    The ``# text`` line is used when every surface token is found in it, in order, with
+    only whitespace between them; otherwise (no line, or one that disagrees with the
+    tokens) the text is rebuilt from the tokens and their ``SpaceAfter``.
+    """
+    if sentence.text:
+        text = unicodedata.normalize("NFC", sentence.text)
+        if _locate(text, sentence.tokens) is not None:
+            return text, True
+    pieces = []
+    for form, (_, end) in zip(sentence.tokens, sentence.token_words):
+        pieces.append(form + (" " if sentence.spaces[end - 1] else ""))
+    return "".join(pieces).rstrip(" "), False
+
+
+def gold_spans(sentence: Sentence, text: str) -> List[Span]:
+    """Character spans of the sentence's surface tokens in ``text`` (see ``sentence_text``)."""
+    spans = _locate(text, sentence.tokens)
+    if spans is None:
+        raise ValueError(f"sentence {sentence.sent_id or sentence.line}: tokens not found in its text")
+    return spans
+
+
+def _locate(text: str, tokens: Sequence[str]) -> Optional[List[Span]]:
+    spans: List[Span] = []
+    pos = 0
+    for form in tokens:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if not text.startswith(form, pos):
+            return None
+        spans.append((pos, pos + len(form)))
+        pos += len(form)
+    if text[pos:].strip():
+        return None
+    return spans
+
+
+def predicted_spans(doc) -> List[Span]:
+    """Character spans of a Doc's tokens, whitespace tokens left out."""
+    return [(t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
+
+
+@dataclass
+class SentenceCounts:
+    gold_tokens: int
+    predicted_tokens: int
+    matched_tokens: int
+    gold_words: int
+    correct_upos: int
+
+
+def score_sentence(
+    sentence: Sentence, spans: Sequence[Span], predicted: Sequence[Span], predicted_upos: Sequence[str] = ()
+) -> SentenceCounts:
+    """Counts of one sentence (module docstring); ``spans`` are the gold token spans.
+
+    ``predicted_upos`` is parallel to ``predicted``; leave it empty to score tokens only.
+    """
+    gold_token = set(spans)
+    word_upos: Dict[Span, str] = {}
+    for span, (start, end) in zip(spans, sentence.token_words):
+        if end - start == 1:
+            word_upos[span] = sentence.upos[start]
+    matched = sum(span in gold_token for span in predicted)
+    correct = sum(word_upos.get(span) == tag for span, tag in zip(predicted, predicted_upos))
+    return SentenceCounts(len(spans), len(predicted), matched, len(sentence.words), correct)
+
+
+@dataclass
+class RawTextResult:
+    """Per-sentence counts of one evaluation set (arrays of shape (n_sentences,))."""
+
+    name: str
+    gold_tokens: np.ndarray
+    predicted_tokens: np.ndarray
+    matched_tokens: np.ndarray
+    gold_words: np.ndarray
+    correct_upos: np.ndarray
+    words_in_multiword_tokens: int = 0
+    rebuilt_texts: int = 0
+    tagged: bool = True
+    seconds: float = 0.0
+    n_resamples: int = 1000
+    seed: int = 0
+
+    @property
+    def token_f1(self) -> float:
+        return _f1(self.matched_tokens, self.gold_tokens, self.predicted_tokens)
+
+    @property
+    def upos_f1(self) -> float:
+        return _f1(self.correct_upos, self.gold_words, self.predicted_tokens)
+
+    def token_f1_counts(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(2 m_i, g_i + p_i): the ratio-of-sums form the bootstrap resamples."""
+        return 2 * self.matched_tokens, self.gold_tokens + self.predicted_tokens
+
+    def upos_f1_counts(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(2 c_i, w_i + p_i)."""
+        return 2 * self.correct_upos, self.gold_words + self.predicted_tokens
+
+    def to_dict(self) -> Dict[str, Any]:
+        token_ci = bootstrap_ci(*self.token_f1_counts(), self.n_resamples, self.seed)
+        data: Dict[str, Any] = {
+            "token_f1": _finite(self.token_f1),
+            "token_f1_ci95": [_finite(x) for x in token_ci],
+            "gold_tokens": int(self.gold_tokens.sum()),
+            "predicted_tokens": int(self.predicted_tokens.sum()),
+            "matched_tokens": int(self.matched_tokens.sum()),
+            "gold_words": int(self.gold_words.sum()),
+            "words_in_multiword_tokens": self.words_in_multiword_tokens,
+            "rebuilt_texts": self.rebuilt_texts,
+        }
+        if self.tagged:
+            upos_ci = bootstrap_ci(*self.upos_f1_counts(), self.n_resamples, self.seed)
+            data.update(
+                upos_f1=_finite(self.upos_f1),
+                upos_f1_ci95=[_finite(x) for x in upos_ci],
+                correct_upos=int(self.correct_upos.sum()),
+            )
+        data["seconds"] = round(self.seconds, 4)
+        data["per_sentence"] = {
+            "gold_tokens": self.gold_tokens.tolist(),
+            "predicted_tokens": self.predicted_tokens.tolist(),
+            "matched_tokens": self.matched_tokens.tolist(),
+            "gold_words": self.gold_words.tolist(),
+        }
+        if self.tagged:
+            data["per_sentence"]["correct_upos"] = self.correct_upos.tolist()
+        return data
+
+
+def _f1(hits: np.ndarray, gold: np.ndarray, predicted: np.ndarray) -> float:
+    total = int(gold.sum() + predicted.sum())
+    return 2 * int(hits.sum()) / total if total else float("nan")
+
+
+def evaluate_raw_text(
+    nlp,
+    sentences: Iterable[Sentence],
+    batch_size: int = 64,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    name: str = "",
+    tokenize_only: bool = False,
+) -> RawTextResult:
+    """Run ``nlp`` (or only ``nlp.tokenizer``) on each sentence's raw text and score it.
+
+    Sentences go through ``nlp.pipe`` in order of text length (less padding); results go
+    back to their sentence by index. ``seconds`` covers tokenizing and tagging only.
+    """
+    sentences = [s for s in sentences]
+    texts, rebuilt = [], 0
+    for s in sentences:
+        text, from_line = sentence_text(s)
+        texts.append(text)
+        rebuilt += not from_line
+    n = len(sentences)
+    counts: List[Optional[SentenceCounts]] = [None] * n
+    order = sorted(range(n), key=lambda i: len(texts[i]))
+    start = time.perf_counter()
+    if tokenize_only:
+        docs = (nlp.tokenizer(texts[i]) for i in order)
+    else:
+        docs = nlp.pipe((texts[i] for i in order), batch_size=batch_size)
+    for i, doc in zip(order, docs):
+        pred = predicted_spans(doc)
+        tags = [] if tokenize_only else [t.pos_ for t in doc if not t.is_space]
+        counts[i] = score_sentence(sentences[i], gold_spans(sentences[i], texts[i]), pred, tags)
+    seconds = time.perf_counter() - start
+
+    def column(field: str) -> np.ndarray:
+        return np.fromiter((getattr(c, field) for c in counts), dtype=np.int64, count=n)
+
+    in_mwt = sum(e - b for s in sentences for b, e in s.token_words if e - b > 1)
+    return RawTextResult(
+        name=name,
+        gold_tokens=column("gold_tokens"),
+        predicted_tokens=column("predicted_tokens"),
+        matched_tokens=column("matched_tokens"),
+        gold_words=column("gold_words"),
+        correct_upos=column("correct_upos"),
+        words_in_multiword_tokens=in_mwt,
+        rebuilt_texts=rebuilt,
+        tagged=not tokenize_only,
+        seconds=seconds,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+
+
+def token_disagreements(
+    tokenizer, sentences: Iterable[Sentence], limit: int = 10
+) -> List[Tuple[str, int]]:
+    """The most frequent tokenization errors of ``tokenizer`` on ``sentences``.
+
+    An error is a maximal stretch of text where gold and predicted token boundaries
+    disagree, written ``gold tokens => predicted tokens`` (tokens joined by ``|``);
+    returns the ``limit`` most frequent with their counts.
+    """
+    from collections import Counter
+
+    errors: Counter = Counter()
+    for s in sentences:
+        text, _ = sentence_text(s)
+        gold = gold_spans(s, text)
+        pred = predicted_spans(tokenizer(text))
+        for g, p in _disagreeing_stretches(gold, pred):
+            errors[" | ".join(text[a:b] for a, b in g) + " => " + " | ".join(text[a:b] for a, b in p)] += 1
+    return errors.most_common(limit)
+
+
+def _disagreeing_stretches(gold: Sequence[Span], pred: Sequence[Span]):
+    """Group gold and predicted spans into minimal stretches that cover the same text;
+    yield the stretches where the two segmentations differ."""
+    i = j = 0
+    while i < len(gold) and j < len(pred):
+        if gold[i] == pred[j]:
+            i += 1
+            j += 1
+            continue
+        gi, pj = [gold[i]], [pred[j]]
+        end = max(gold[i][1], pred[j][1])
+        i += 1
+        j += 1
+        while True:
+            grew = False
+            while i < len(gold) and gold[i][0] < end:
+                gi.append(gold[i])
+                end = max(end, gold[i][1])
+                i += 1
+                grew = True
+            while j < len(pred) and pred[j][0] < end:
+                pj.append(pred[j])
+                end = max(end, pred[j][1])
+                j += 1
+                grew = True
+            if not grew:
+                break
+        yield gi, pj
+    if i < len(gold) or j < len(pred):
+        yield list(gold[i:]), list(pred[j:])

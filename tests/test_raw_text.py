@@ -1,0 +1,181 @@
+"""End-to-end scoring on raw text: hand-computed span alignments (split, merged, shifted
+tokens, multiword tokens), the text a sentence is scored on, the reader's surface tokens,
+and the metrics that evaluate_targets and the table gain."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.language import Language
+
+from layer_fusion.bootstrap import bootstrap_ci
+from layer_fusion.conllu import Sentence, read_conllu
+from layer_fusion.evaluation import evaluate_targets
+from layer_fusion.raw_text import (
+    evaluate_raw_text,
+    gold_spans,
+    score_sentence,
+    sentence_text,
+    token_disagreements,
+)
+from layer_fusion.report_table import render_markdown
+from layer_fusion.targets import load_targets
+
+
+def sentence(text, tokens, words=None, upos=None, spaces=None):
+    """A sentence whose surface tokens are ``tokens``; ``words`` maps a token to its words."""
+    words = words or {}
+    all_words, token_words = [], []
+    for form in tokens:
+        parts = words.get(form, [form])
+        token_words.append((len(all_words), len(all_words) + len(parts)))
+        all_words += parts
+    upos = upos or ["NOUN"] * len(all_words)
+    spaces = spaces or [True] * len(all_words)
+    return Sentence(sent_id="s", text=text, words=all_words, spaces=spaces, upos=upos,
+                    tokens=list(tokens), token_words=token_words)
+
+
+def test_identical_segmentation_scores_one():
+    s = sentence("a b.", ["a", "b", "."], upos=["DET", "NOUN", "PUNCT"])
+    spans = gold_spans(s, s.text)
+    assert spans == [(0, 1), (2, 3), (3, 4)]
+    c = score_sentence(s, spans, spans, ["DET", "NOUN", "PUNCT"])
+    assert (c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (3, 3, 3, 3, 3)
+
+
+def test_split_merged_and_shifted_tokens():
+    s = sentence("ab cd ef", ["ab", "cd", "ef"])
+    spans = gold_spans(s, s.text)
+    # "ab" split into a|b (0 of 2 match), "cd ef" merged (0 of 1): only nothing matches.
+    c = score_sentence(s, spans, [(0, 1), (1, 2), (3, 8)], ["NOUN"] * 3)
+    assert (c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.correct_upos) == (3, 3, 0, 0)
+    # Shifted boundary: "ab c" + "d" + "ef": only "ef" matches; a wrong tag there scores no UPOS.
+    c = score_sentence(s, spans, [(0, 4), (4, 5), (6, 8)], ["NOUN", "NOUN", "VERB"])
+    assert (c.predicted_tokens, c.matched_tokens, c.correct_upos) == (3, 1, 0)
+
+
+def test_multiword_token_is_one_token_and_its_words_are_misses():
+    # "do" = de + o (Portuguese-style multiword token).
+    s = sentence("vi do mar", ["vi", "do", "mar"], words={"do": ["de", "o"]},
+                 upos=["VERB", "ADP", "DET", "NOUN"])
+    spans = gold_spans(s, s.text)
+    c = score_sentence(s, spans, spans, ["VERB", "ADP", "NOUN"])
+    assert (c.gold_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (3, 3, 4, 2)
+
+
+def test_text_line_used_when_it_matches_else_rebuilt():
+    s = sentence("a  b", ["a", "b"])
+    assert sentence_text(s) == ("a  b", True)
+    assert gold_spans(s, "a  b") == [(0, 1), (3, 4)]
+    wrong = sentence("a c", ["a", "b"], spaces=[False, True])
+    assert sentence_text(wrong) == ("ab", False)
+    none = sentence(None, ["x", "y"])
+    assert sentence_text(none) == ("x y", False)
+
+
+@Language.component("test_raw_all_noun")
+def all_noun(doc):
+    for token in doc:
+        token.pos_ = "NOUN"
+    return doc
+
+
+def test_evaluate_raw_text_counts_and_f1_cis():
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("test_raw_all_noun")
+    sents = [
+        sentence("dogs bark.", ["dogs", "bark", "."], upos=["NOUN", "VERB", "PUNCT"]),
+        sentence("cats-and-mice", ["cats", "-", "and", "-", "mice"], spaces=[False] * 5,
+                 upos=["NOUN", "PUNCT", "CCONJ", "PUNCT", "NOUN"]),
+    ]
+    result = evaluate_raw_text(nlp, sents, n_resamples=100)
+    # spaCy's xx rules (a blank pipeline) split the hyphens: every token matches.
+    assert result.gold_tokens.tolist() == [3, 5]
+    assert result.predicted_tokens.tolist() == [3, 5]
+    assert result.matched_tokens.tolist() == [3, 5]
+    assert result.correct_upos.tolist() == [1, 2]  # NOUN on dogs; cats and mice
+    assert result.token_f1 == 1.0
+    assert result.upos_f1 == pytest.approx(2 * 3 / (8 + 8))
+    d = result.to_dict()
+    assert d["upos_f1_ci95"] == pytest.approx(list(bootstrap_ci(np.array([2, 4]), np.array([6, 10]), 100, 0)))
+    tokens_only = evaluate_raw_text(nlp, sents, tokenize_only=True).to_dict()
+    assert "upos_f1" not in tokens_only and tokens_only["token_f1"] == 1.0
+
+
+def test_token_disagreements_groups_stretches():
+    nlp = spacy.blank("xx")
+    s = [sentence("It is well-known.", ["It", "is", "well-known", "."])] * 2
+    assert token_disagreements(nlp.tokenizer, s) == [("well-known => well | - | known", 2)]
+
+
+def test_reader_keeps_surface_tokens_and_reads_text_without_spaces(tmp_path):
+    path = tmp_path / "t.conllu"
+    path.write_text(
+        "# sent_id = 1\n# text =Vi do mar.\n"
+        "1\tVi\t_\tVERB\t_\t_\t_\t_\t_\t_\n"
+        "2-3\tdo\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\tde\t_\tADP\t_\t_\t_\t_\t_\t_\n"
+        "3\to\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+        "4\tmar\t_\tNOUN\t_\t_\t_\t_\t_\tSpaceAfter=No\n"
+        "5\t.\t_\tPUNCT\t_\t_\t_\t_\t_\t_\n\n",
+        encoding="utf-8",
+    )
+    (s,) = list(read_conllu(path))
+    assert s.text == "Vi do mar."
+    assert s.tokens == ["Vi", "do", "mar", "."]
+    assert s.token_words == [(0, 1), (1, 3), (3, 4), (4, 5)]
+    assert s.words == ["Vi", "de", "o", "mar", "."]
+    assert sentence_text(s) == ("Vi do mar.", True)
+
+
+TARGETS = """
+[treebanks]
+
+[treebanks.aa_one]
+treebank = "UD_Aa-One"
+language = "Aa"
+iso = "aa"
+group = "low_resource"
+file = "one.conllu"
+
+[treebanks.th_two]
+treebank = "UD_Thai-Two"
+language = "Thai"
+iso = "th"
+group = "low_resource"
+file = "two.conllu"
+"""
+
+
+def test_evaluate_targets_raw_text_metrics_and_table(tmp_path):
+    ud = tmp_path / "ud"
+    for folder, name, text, forms in (("UD_Aa-One", "one.conllu", "x y!!", ["x", "y", "!!"]),
+                                     ("UD_Thai-Two", "two.conllu", "ฉันไป", ["ฉัน", "ไป"])):
+        rows = [f"# sent_id = 1", f"# text = {text}"]
+        for i, form in enumerate(forms, 1):
+            misc = "SpaceAfter=No" if (text.find(form) + len(form) < len(text)
+                                       and text[text.find(form) + len(form)] != " ") else "_"
+            rows.append(f"{i}\t{form}\t_\tNOUN\t_\t_\t_\t_\t_\t{misc}")
+        (ud / folder).mkdir(parents=True)
+        (ud / folder / name).write_text("\n".join(rows) + "\n\n", encoding="utf-8")
+    cfg = tmp_path / "targets.cfg"
+    cfg.write_text(TARGETS, encoding="utf-8")
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "layer_fusion.MultilingualTokenizer.v1"}}})
+    nlp.add_pipe("test_raw_all_noun")
+    metrics = evaluate_targets(nlp, ud, load_targets(cfg), n_resamples=50, progress=False, raw_text=True)
+    one, two = metrics["treebanks"]["aa_one"], metrics["treebanks"]["th_two"]
+    assert one["raw_text"]["token_f1"] == 1.0 and one["raw_text"]["upos_f1"] == 1.0
+    assert "raw_text_segmenter" not in one
+    assert two["raw_text"]["token_f1"] == 0.0  # one token for two Thai words
+    assert two["raw_text_segmenter"]["segmenter"] == "th"
+    assert two["raw_text_segmenter"]["token_f1"] == 1.0
+    macro = metrics["macro_low_resource_raw_text"]
+    assert macro["token_f1"]["accuracy"] == pytest.approx(0.5)
+    assert macro["token_f1_spaced"]["treebanks"] == ["aa_one"]
+    assert macro["upos_f1"]["accuracy"] == pytest.approx(0.5)
+    json.dumps(metrics, allow_nan=False)
+    table = render_markdown(metrics)
+    assert "## Raw text in (end to end)" in table and "100.0 / 100.0" in table
+    assert "token F1 **50.0**" in table

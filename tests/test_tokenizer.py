@@ -1,0 +1,126 @@
+"""The multilingual tokenizer: each rule on sentences written for the test (not UD text),
+each rule's absence restoring spaCy's stock behaviour, config and disk round trips, and
+the word segmenters behind `--lang`."""
+import importlib
+
+import pytest
+import spacy
+
+from layer_fusion import tokenizer as tok
+from layer_fusion.tokenizer import RULES, make_segmenter, multilingual_tokenizer
+
+CONFIG = {"nlp": {"tokenizer": {"@tokenizers": "layer_fusion.MultilingualTokenizer.v1"}}}
+
+
+def words(text, without=()):
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = multilingual_tokenizer(nlp, without=without)
+    return [t.text for t in nlp(text)]
+
+
+def stock(text):
+    return [t.text for t in spacy.blank("xx")(text)]
+
+
+# (rule, text, tokens with the rule) -- every case also differs from spaCy's xx rules.
+CASES = [
+    ("script_letters", "A dé ilé wọ̀.", ["A", "dé", "ilé", "wọ̀", "."]),
+    ("script_letters", "Մենք տեսանք Վանը.", ["Մենք", "տեսանք", "Վանը", "."]),
+    ("script_punctuation", "Ես տուն եմ։ Դու՝ ոչ։", ["Ես", "տուն", "եմ", "։", "Դու", "՝", "ոչ", "։"]),
+    ("script_punctuation", "እሱ ቤት ነው። እሷ፣ አይደለችም።", ["እሱ", "ቤት", "ነው", "።", "እሷ", "፣", "አይደለችም", "።"]),
+    ("script_punctuation", "राम घर गया॥", ["राम", "घर", "गया", "॥"]),
+    ("script_punctuation", "သူ သွားတယ်။", ["သူ", "သွားတယ်", "။"]),
+    ("script_punctuation", "គាត់ទៅផ្ទះ។", ["គាត់ទៅផ្ទះ", "។"]),
+    ("hyphenated_words", "a well-known co-author", ["a", "well-known", "co-author"]),
+    ("hyphenated_words", "bir~iki", ["bir~iki"]),
+    ("punctuation_runs", "Really?! No!! Why?..", ["Really", "?!", "No", "!!", "Why", "?.."]),
+    ("hashtags", "love #nlp and @ana!", ["love", "#nlp", "and", "@ana", "!"]),
+    ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
+    ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
+    ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
+]
+
+
+@pytest.mark.parametrize("rule,text,expected", CASES, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(CASES)])
+def test_rule_tokenizes_as_written_and_differs_from_stock_xx(rule, text, expected):
+    assert words(text) == expected
+    assert stock(text) != expected
+    assert words(text, without=(rule,)) != expected  # the rule is what makes the difference
+
+
+def test_what_is_not_changed():
+    # Dashes between words, quotes, digits with a hyphen, the Breton letter c'h, English 's.
+    assert words("word—word") == ["word", "—", "word"]
+    assert words("'hello' she said") == ["'", "hello", "'", "she", "said"]
+    assert words("pages 10-12") == stock("pages 10-12")
+    assert words("ar plac'h") == ["ar", "plac'h"]
+    assert words("John's car") == ["John", "'s", "car"]
+    assert words("See https://example.org/a-b.html now.") == ["See", "https://example.org/a-b.html", "now", "."]
+
+
+def test_without_every_rule_it_is_spacys_xx_tokenizer():
+    text = ("A dé ilé wọ̀. Ես տուն եմ։ well-known Really?! #nlp mae'r 'n l'homme word—word "
+            "'hello' 10-12 John's https://example.org/a-b.html")
+    assert words(text, without=RULES) == stock(text)
+
+
+def test_unknown_rule_is_an_error():
+    with pytest.raises(ValueError, match="unknown tokenizer rule"):
+        multilingual_tokenizer(spacy.blank("xx"), without=("hyphens",))
+
+
+def test_registered_and_saved_with_the_pipeline(tmp_path):
+    nlp = spacy.blank("xx", config=CONFIG)
+    text = "Ես տուն եմ։ #nlp well-known"
+    expected = ["Ես", "տուն", "եմ", "։", "#nlp", "well-known"]
+    assert [t.text for t in nlp(text)] == expected
+    nlp.to_disk(tmp_path / "p")
+    assert [t.text for t in spacy.load(tmp_path / "p")(text)] == expected
+
+
+def test_bad_segmenter_setting_names_the_setting():
+    config = {"nlp": {"tokenizer": {**CONFIG["nlp"]["tokenizer"], "segmenter": "xx"}}}
+    with pytest.raises(ValueError, match=r"\[nlp.tokenizer\] segmenter = 'xx'"):
+        spacy.blank("xx", config=config)
+
+
+def test_missing_segmenter_dependency_names_the_extra(monkeypatch):
+    real = importlib.import_module
+
+    def fake(name, *args, **kwargs):
+        if name == "pythainlp":
+            raise ImportError("No module named 'pythainlp'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(ImportError, match=r'pip install "spacy-layer-fusion\[th\]"'):
+        make_segmenter(spacy.blank("xx").vocab, "th")
+    with pytest.raises(ValueError, match="no word segmenter for language 'xx'"):
+        make_segmenter(spacy.blank("xx").vocab, "xx")
+
+
+@pytest.mark.parametrize("lang,text", [
+    ("th", "ฉันไปโรงเรียนทุกวัน แล้วกลับบ้าน"),
+    ("vi", "Tôi là sinh viên ở Hà Nội."),
+    ("zh", "我们今天去学校学习。"),
+    ("ja", "私は毎日学校に行きます。"),
+])
+def test_segmenters_cover_the_text_and_find_words(lang, text):
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = make_segmenter(nlp.vocab, lang)
+    doc = nlp(text)
+    assert doc.text == text
+    found = [t.text for t in doc if not t.is_space]
+    if lang == "vi":  # words of several syllables, written with spaces inside
+        assert "sinh viên" in found and "Hà Nội" in found
+    else:  # more than the whitespace split finds, fewer than one per character
+        assert len(text.split()) < len(found) < len(text.replace(" ", ""))
+
+
+def test_thai_segmenter_in_a_saved_pipeline(tmp_path):
+    config = {"nlp": {"tokenizer": {**CONFIG["nlp"]["tokenizer"], "segmenter": "th"}}}
+    nlp = spacy.blank("xx", config=config)
+    assert isinstance(nlp.tokenizer, tok.ThaiSegmenter)
+    nlp.to_disk(tmp_path / "p")
+    text = "ฉันไปโรงเรียน"
+    assert [t.text for t in spacy.load(tmp_path / "p")(text)] == [t.text for t in nlp(text)]
