@@ -180,9 +180,11 @@ def test_no_doc_keeps_its_hidden_states(aif_nlp, aif_no_cleaner, cleaner, monkey
     pipe = nlp.pipe
 
     def spy(docs, **kwargs):
-        for doc in pipe(docs, **kwargs):
-            seen.append(doc)
-            yield doc
+        # spaCy's as_tuples=True calls nlp.pipe again on the bare docs: record once.
+        for item in pipe(docs, **kwargs):
+            if kwargs.get("as_tuples"):
+                seen.append(item[0])
+            yield item
 
     monkeypatch.setattr(nlp, "pipe", spy)
     records = list(LineTagger(nlp, batch_size=2).tag(["the cat", "a dog ran", "", "the mat"]))
@@ -201,10 +203,12 @@ def _count_unaligned(nlp, monkeypatch):
     pipe = nlp.pipe
 
     def spy(docs, **kwargs):
-        for doc in pipe(docs, **kwargs):
-            lengths = doc._.trf_data.align.lengths
-            unaligned.append(sum(1 for t, n in zip(doc, lengths) if n == 0 and not t.is_space))
-            yield doc
+        for item in pipe(docs, **kwargs):
+            if kwargs.get("as_tuples"):  # the inner call (bare docs) is not counted again
+                doc = item[0]
+                lengths = doc._.trf_data.align.lengths
+                unaligned.append(sum(1 for t, n in zip(doc, lengths) if n == 0 and not t.is_space))
+            yield item
 
     monkeypatch.setattr(nlp, "pipe", spy)
     return unaligned
@@ -408,3 +412,45 @@ def test_unknown_lang_is_a_one_line_error(aif_dir):
     result = CliRunner().invoke(app, ["tag", str(aif_dir), "--lang", "qq"], input="a b\n")
     assert result.exit_code == 2
     assert "--lang qq: no word segmenter" in result.output
+
+
+def _mixed_lines(n=40):
+    """Lines of many lengths, with empty lines and one line long enough to be chunked."""
+    words = "the cat sat on a mat and the dog ran".split()
+    lines = []
+    for i in range(n):
+        lines.append("" if i % 7 == 3 else " ".join(words[: 1 + (i * 5) % 10]) + " .")
+    lines[11] = " ".join(words * 80)
+    return lines
+
+
+def test_n_process_gives_the_same_records_in_order(aif_dir):
+    text = "\n".join(_mixed_lines()) + "\n"
+    args = [aif_dir, "--format", "jsonl", "-q", "--batch-size", "4", "--lookahead", "6"]
+    one = run(args, input=text)
+    two = run([*args, "--n-process", "2"], input=text)
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert two.stdout == one.stdout
+    assert len(one.stdout.splitlines()) == 40
+
+
+def test_windows_of_empty_lines_keep_their_place(aif_nlp):
+    from layer_fusion.tagging import LineTagger
+
+    lines = ["", "", "the cat", "", "", "", "a dog ran", "", ""]
+    records = list(LineTagger(aif_nlp, batch_size=2, lookahead=2).tag(lines))
+    assert [r.text for r in records] == lines
+    assert [len(r.tags) for r in records] == [0, 0, 2, 0, 0, 0, 3, 0, 0]
+
+
+def test_gpu_id_errors_are_one_line(aif_dir, monkeypatch):
+    both = CliRunner().invoke(app, ["tag", str(aif_dir), "--gpu-id", "0", "--n-process", "2"], input="a\n")
+    assert both.exit_code == 2 and "do not combine" in both.output
+
+    def no_gpu(gpu_id):
+        raise ValueError("GPU is not accessible. Was the library installed correctly?")
+
+    monkeypatch.setattr(spacy, "require_gpu", no_gpu)
+    result = CliRunner().invoke(app, ["tag", str(aif_dir), "--gpu-id", "0"], input="a\n")
+    assert result.exit_code == 2
+    assert "--gpu-id 0: no usable GPU (GPU is not accessible" in result.output

@@ -8,9 +8,11 @@ The pieces, in the order data flows through them:
 * ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
   subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
   ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by
-  length so batches pad little. Records come out in input order; at most ``lookahead`` lines
-  are read ahead of the output, and every doc's hidden states (``doc._.trf_data``) are
-  dropped as soon as it is tagged, so memory does not grow with the input.
+  length so batches pad little. All windows go through one ``nlp.pipe`` stream, so
+  ``n_process`` worker processes (spaCy's multiprocessing) keep busy across windows.
+  Records come out in input order; reading runs at most a few windows ahead of the output,
+  and every doc's hidden states (``doc._.trf_data``) are dropped as soon as it is tagged,
+  so memory does not grow with the input.
 * ``FORMATS``: CoNLL-U, JSONL and ``word/TAG`` text writers for one ``TaggedLine``.
 
 Long lines. spacy-transformers' ``strided_spans`` windows count spaCy tokens (e.g. 128), not
@@ -30,8 +32,9 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
+from collections import deque
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -158,6 +161,7 @@ class LineTagger:
     lookahead: lines read and sorted by length at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
         batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
+    n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process).
     """
 
     def __init__(
@@ -166,9 +170,13 @@ class LineTagger:
         batch_size: int = DEFAULT_BATCH_SIZE,
         pretokenized: bool = False,
         lookahead: Optional[int] = None,
+        n_process: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
+        if n_process < 1:
+            raise ValueError(f"n_process={n_process} must be >= 1")
+        self.n_process = n_process
         self.nlp = nlp
         self.batch_size = batch_size
         self.pretokenized = pretokenized
@@ -198,15 +206,34 @@ class LineTagger:
     # -- public ----------------------------------------------------------------
 
     def tag(self, lines: Iterable[str]) -> Iterator[TaggedLine]:
-        """One TaggedLine per line, in order; reads at most ``lookahead`` lines ahead."""
-        buffer: List[str] = []
-        for line in lines:
-            buffer.append(line)
-            if len(buffer) >= self.lookahead:
-                yield from self._tag_buffer(buffer)
-                buffer = []
-        if buffer:
-            yield from self._tag_buffer(buffer)
+        """One TaggedLine per line, in order.
+
+        Windows of ``lookahead`` lines are tokenized, chunked and sorted by length; their
+        pieces flow through a single ``nlp.pipe`` (which keeps order, also with several
+        processes), and a window's records are written once its last piece is back.
+        """
+        pending: Deque[_Window] = deque()
+
+        def pieces() -> Iterator[Tuple[Doc, int]]:
+            for window in self._windows(lines):
+                pending.append(window)
+                for n, (_, _, piece) in enumerate(window.pieces):
+                    yield piece, n
+
+        tagged = self.nlp.pipe(pieces(), as_tuples=True, batch_size=self.batch_size, n_process=self.n_process)
+        for out, n in tagged:
+            while not pending[0].pieces:  # windows with nothing to tag (empty lines)
+                yield from pending.popleft().records()
+            window = pending[0]
+            i, start, _ = window.pieces[n]
+            if not self.cleans_itself and out.has_extension("trf_data"):
+                out._.trf_data = None  # hidden states of every layer: free them now
+            window.tags[i][start:start + len(out)] = [token.pos_ for token in out]
+            window.done += 1
+            if window.done == len(window.pieces):
+                yield from pending.popleft().records()
+        while pending:
+            yield from pending.popleft().records()
 
     def make_doc(self, text: str) -> Doc:
         if self.pretokenized:
@@ -243,10 +270,19 @@ class LineTagger:
 
     # -- internals ---------------------------------------------------------------
 
-    def _tag_buffer(self, lines: List[str]) -> Iterator[TaggedLine]:
+    def _windows(self, lines: Iterable[str]) -> Iterator["_Window"]:
+        buffer: List[str] = []
+        for line in lines:
+            buffer.append(line)
+            if len(buffer) >= self.lookahead:
+                yield self._window(buffer)
+                buffer = []
+        if buffer:
+            yield self._window(buffer)
+
+    def _window(self, lines: List[str]) -> "_Window":
         texts = [unicodedata.normalize("NFC", line) for line in lines]
         docs = [self.make_doc(text) for text in texts]
-        tags: List[List[str]] = [[""] * len(doc) for doc in docs]
         pieces: List[Tuple[int, int, Doc]] = []  # (line index, first token, doc to tag)
         for i, doc in enumerate(docs):
             if all(token.is_space for token in doc):
@@ -255,12 +291,21 @@ class LineTagger:
                 piece = doc if (start, end) == (0, len(doc)) else _sub_doc(doc, start, end)
                 pieces.append((i, start, piece))
         pieces.sort(key=lambda p: len(p[2]))
-        tagged = self.nlp.pipe((p[2] for p in pieces), batch_size=self.batch_size)
-        for (i, start, _), out in zip(pieces, tagged):
-            if not self.cleans_itself and out.has_extension("trf_data"):
-                out._.trf_data = None  # hidden states of every layer: free them now
-            tags[i][start:start + len(out)] = [token.pos_ for token in out]
-        for text, doc, doc_tags in zip(texts, docs, tags):
+        return _Window(texts, docs, [[""] * len(doc) for doc in docs], pieces)
+
+
+@dataclass
+class _Window:
+    """``lookahead`` lines on their way through the pipeline: tags fill in as pieces return."""
+
+    texts: List[str]
+    docs: List[Doc]
+    tags: List[List[str]]
+    pieces: List[Tuple[int, int, Doc]]
+    done: int = 0
+
+    def records(self) -> Iterator[TaggedLine]:
+        for text, doc, doc_tags in zip(self.texts, self.docs, self.tags):
             kept = [(t.text, tag) for t, tag in zip(doc, doc_tags) if not t.is_space]
             yield TaggedLine(text=text, words=[w for w, _ in kept], tags=[g for _, g in kept])
 

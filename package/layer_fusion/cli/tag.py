@@ -48,6 +48,11 @@ def tag(
         help="Segment words with this language's segmenter (th, vi, zh, ja; needs the extra "
              "spacy-layer-fusion[LANG]); default: the pipeline's language-agnostic tokenizer",
     ),
+    n_process: int = typer.Option(
+        1, "--n-process", min=1,
+        help="Worker processes (spaCy's multiprocessing); each loads its own copy of the model",
+    ),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU); needs a CUDA build of torch and cupy"),
     errors: DecodeErrors = typer.Option(
         DecodeErrors.strict, "--errors", help="Invalid UTF-8: fail (strict) or use U+FFFD (replace)"
     ),
@@ -65,10 +70,15 @@ def tag(
         problem = _unwritable(output)
         if problem:
             raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
+    if gpu_id >= 0:
+        if n_process > 1:
+            raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2, to_stderr=True)
+        _require_gpu(gpu_id)
     nlp = _load(pipeline, to_stderr=True)
     if lang is not None:
         _use_segmenter(nlp, lang, to_stderr=True)
-    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead)
+    tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
+                        n_process=n_process)
     write = FORMATS[fmt.value]
     lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))
     records = tqdm(
@@ -88,6 +98,15 @@ def tag(
         raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1, to_stderr=True)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
+
+
+def _require_gpu(gpu_id: int) -> None:
+    import spacy
+
+    try:
+        spacy.require_gpu(gpu_id)
+    except Exception as err:  # noqa: BLE001 - thinc raises ValueError; cupy may raise others
+        raise _fail(f"--gpu-id {gpu_id}: no usable GPU ({err})", 2, to_stderr=True)
 
 
 def _unwritable(output: Path) -> Optional[str]:
