@@ -58,6 +58,7 @@ def run(
         "version": meta.get("version"),
         "spacy_version": meta.get("spacy_version"),
         "pipeline": list(nlp.pipe_names),
+        "encoder_dtype": meta.get("layer_fusion", {}).get("encoder_dtype", "fp32"),
     }
     metrics["settings"]["targets"] = str(targets)
     config_file = Path(model) / "config.cfg"
@@ -83,11 +84,16 @@ def main(
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per set (smoke runs)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU)"),
     raw_text: bool = typer.Option(False, "--raw-text", help="Also the end-to-end scores on raw text"),
+    int8: bool = typer.Option(False, "--int8", help="Encoder's linear layers in int8 (layer_fusion.quantization)"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
+    if int8:
+        from layer_fusion.quantization import quantize_encoder
+
+        quantize_encoder(nlp)
     metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences,
                   raw_text=raw_text)
     macro = metrics["macro_low_resource"]

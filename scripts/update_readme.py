@@ -3,7 +3,8 @@
     python scripts/update_readme.py [--metrics metrics/finetuned/zero_shot.json] [--check]
 
 Replaces the text between `<!-- results:start -->` and `<!-- results:end -->` with the
-low-resource table and summary of the shipped pipeline's metrics, the summary of the research
+low-resource table and summary of the shipped pipeline's metrics (gold words and raw text), the
+tokenizer benchmark's means (reports/bench/tokenizer.json), the summary of the research
 reports (reports/summary.json and reports/finetune_selection.json, when present), and the
 step timings of `make all` in a fresh clone (reports/make_all_timings.json). With --check,
 changes nothing and exits 1 when the README differs from what its sources give.
@@ -20,8 +21,43 @@ REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
+def raw_text_lines(metrics: dict, tokenizer_bench: dict) -> list:
+    """End-to-end (raw text) figures of the metrics, and the tokenizer benchmark's means."""
+    from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES
+
+    raw = metrics.get("macro_low_resource_raw_text")
+    if not raw:
+        return []
+    low = [tb for tb in metrics["treebanks"].values() if tb["group"] == "low_resource" and "raw_text" in tb]
+    spaced = [tb for tb in low if tb["iso"] not in LANGUAGES_WITHOUT_WORD_SPACES]
+    gaps = [(tb["accuracy"] - tb["raw_text"]["upos_f1"], tb) for tb in spaced]
+    within = sum(gap <= 0.03 for gap, _ in gaps)
+    worst = sorted(gaps, key=lambda g: -g[0])[:3]
+    lines = ["", "**Raw text in** (the pipeline tokenizes each sentence's text itself; predictions aligned to "
+             "the gold by character spans, CoNLL 2018; `metrics/<config>/zero_shot.md`, \"Raw text in\"): "
+             f"low-resource UPOS F1 **{pct(raw['upos_f1']['accuracy'])}** {ci(raw['upos_f1']['ci95'])}, "
+             f"token F1 {pct(raw['token_f1']['accuracy'])} {ci(raw['token_f1']['ci95'])}; on the "
+             f"{len(spaced)} sets written with spaces between words, token F1 "
+             f"{pct(raw['token_f1_spaced']['accuracy'])} {ci(raw['token_f1_spaced']['ci95'])}, and UPOS F1 "
+             f"within 3 points of gold-word accuracy on {within} of them (largest gaps: "
+             + ", ".join(f"{tb['language']} ({tb['treebank'].split('-')[-1]}) {100 * gap:.1f}" for gap, tb in worst)
+             + "; words inside multiword tokens count as misses)."]
+    segmented = [tb for tb in low if "token_f1" in (tb.get("raw_text_segmenter") or {})]
+    if segmented:
+        lines[-1] += " With `--lang`: " + ", ".join(
+            f"{tb['language']} token F1 {pct(tb['raw_text']['token_f1'])} → "
+            f"{pct(tb['raw_text_segmenter']['token_f1'])}, UPOS F1 {pct(tb['raw_text']['upos_f1'])} → "
+            f"{pct(tb['raw_text_segmenter']['upos_f1'])}" for tb in segmented) + "."
+    group = (tokenizer_bench.get("groups") or {}).get("low_resource")
+    if group:
+        lines += ["", f"The tokenizer alone (`reports/bench/tokenizer.md`): mean token F1 over the "
+                  f"{group['n_spaced']} low-resource sets written with spaces, spaCy's `xx` rules "
+                  f"{pct(group['xx_spaced'])}, this project's {pct(group['multilingual_spaced'])}."]
+    return lines
+
+
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
-                    selection: dict) -> str:
+                    selection: dict, tokenizer_bench: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -43,6 +79,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
     if english:
         lines += ["", "English (in-language): " + ", ".join(
             f"{tb['treebank'].replace('UD_English-', '')} {tb['split']} {pct(tb['accuracy'])}" for tb in english) + "."]
+    lines += raw_text_lines(metrics, tokenizer_bench)
     low = sorted((tb for tb in metrics["treebanks"].values() if tb["group"] == "low_resource"),
                  key=lambda tb: -tb["accuracy"])
     if low:
@@ -85,14 +122,16 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
     return "\n".join(lines)
 
 
-def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path) -> str:
+def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
+           tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json") -> str:
     m = json.loads(metrics.read_text())
+    tb = json.loads(tokenizer_bench.read_text()) if tokenizer_bench.exists() else {}
     t = json.loads(timings.read_text()) if timings.exists() else {}
     s = json.loads(summary.read_text()) if summary.exists() else {}
     sel = json.loads(selection.read_text()) if selection.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb)
     return head + START + "\n" + section + "\n" + END + tail
 
 
@@ -100,10 +139,11 @@ def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_sho
          timings: Path = typer.Option(REPO / "reports" / "make_all_timings.json"),
          summary: Path = typer.Option(REPO / "reports" / "summary.json"),
          selection: Path = typer.Option(REPO / "reports" / "finetune_selection.json"),
+         tokenizer_bench: Path = typer.Option(REPO / "reports" / "bench" / "tokenizer.json"),
          check: bool = typer.Option(False, "--check", help="Exit 1 if the README is out of date"),
          readme: Path = typer.Option(REPO / "README.md", "--readme")):
     text = readme.read_text(encoding="utf8")
-    new = render(text, metrics, timings, summary, selection)
+    new = render(text, metrics, timings, summary, selection, tokenizer_bench)
     if check:
         if new != text:
             typer.echo(f"{readme} is out of date with {metrics}: run scripts/update_readme.py", err=True)

@@ -41,6 +41,18 @@ def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
         raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
 
 
+def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False) -> None:
+    """``--int8``: the encoder's linear layers in int8 (layer_fusion.quantization)."""
+    from ..quantization import quantize_encoder
+
+    if gpu_id >= 0:
+        raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr)
+    try:
+        quantize_encoder(nlp)
+    except ValueError as err:
+        raise _fail(f"--int8: {err}", 2, to_stderr)
+
+
 def _load(pipeline: str, to_stderr: bool = False):
     from ..loading import PipelineLoadError, load_pipeline
 

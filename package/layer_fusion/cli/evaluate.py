@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import _fail, _load, _use_segmenter, app, msg
+from .common import _fail, _load, _quantize, _use_segmenter, app, msg
 
 
 @app.command()
@@ -27,6 +27,7 @@ def evaluate(
     lang: Optional[str] = typer.Option(
         None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja)"
     ),
+    int8: bool = typer.Option(False, "--int8", help="Run the encoder's linear layers in int8 (CPU)"),
 ):
     """UPOS accuracy on gold words with 95% sentence-bootstrap CIs, per file and in total.
 
@@ -44,6 +45,8 @@ def evaluate(
     nlp = _load(pipeline)
     if lang is not None:
         _use_segmenter(nlp, lang)
+    if int8:
+        _quantize(nlp)
     results, raw = [], []
     for path in tqdm(conllu, desc="files", unit=" file", disable=None):
         sentences = read_sentences(path, max_sentences)
@@ -79,7 +82,8 @@ def evaluate(
             "files": {r.name: r.to_dict() for r in results},
             **({"raw_text": {r.name: d for r, d in zip(results, raw)}} if raw_text else {}),
             "total": total.to_dict(),
-            "model": {"pipeline": pipeline, "components": list(nlp.pipe_names)},
+            "model": {"pipeline": pipeline, "components": list(nlp.pipe_names),
+                      "encoder_dtype": nlp.meta.get("layer_fusion", {}).get("encoder_dtype", "fp32")},
             "settings": {
                 "batch_size": batch_size, "n_resamples": n_resamples, "seed": seed,
                 "max_sentences": max_sentences, "raw_text": raw_text, "lang": lang,

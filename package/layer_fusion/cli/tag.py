@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import _err, _fail, _load, _use_segmenter, app
+from .common import _err, _fail, _load, _quantize, _use_segmenter, app
 
 
 class OutputFormat(str, Enum):
@@ -52,6 +52,9 @@ def tag(
         1, "--n-process", min=1,
         help="Worker processes (spaCy's multiprocessing); each loads its own copy of the model",
     ),
+    int8: bool = typer.Option(
+        False, "--int8", help="Run the encoder's linear layers in int8 (CPU; faster, slightly less accurate)"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU); needs a CUDA build of torch and cupy"),
     errors: DecodeErrors = typer.Option(
         DecodeErrors.strict, "--errors", help="Invalid UTF-8: fail (strict) or use U+FFFD (replace)"
@@ -77,6 +80,8 @@ def tag(
     nlp = _load(pipeline, to_stderr=True)
     if lang is not None:
         _use_segmenter(nlp, lang, to_stderr=True)
+    if int8:
+        _quantize(nlp, gpu_id, to_stderr=True)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
                         n_process=n_process)
     write = FORMATS[fmt.value]

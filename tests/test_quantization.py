@@ -1,0 +1,69 @@
+"""int8 encoder: what is replaced, what is recorded, how far outputs move, the CLI flag."""
+import warnings
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from test_cli_tag import build_pipeline, run
+
+from layer_fusion.quantization import quantize_encoder
+
+warnings.filterwarnings("ignore", message=".*quantize_per_.*deprecated")
+WORDS = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "ran"], ["big", "cats", "sat"]]
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tiny_xlmr, tmp_path_factory):
+    return build_pipeline(tmp_path_factory.mktemp("q") / "pipeline", tiny_xlmr, "DLFA", steps=10)
+
+
+def last_hidden(nlp):
+    """The encoder's last hidden state, one row per wordpiece of every doc in WORDS."""
+    docs = [nlp.get_pipe("transformer")(Doc(nlp.vocab, words=w)) for w in WORDS]
+    states = [numpy.asarray(d._.trf_data.model_output.last_hidden_state) for d in docs]
+    return numpy.concatenate([x.reshape(-1, x.shape[-1]) for x in states])
+
+
+def test_every_linear_layer_becomes_int8_and_meta_says_so(pipeline_dir):
+    nlp = spacy.load(pipeline_dir)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in shim._model.modules())
+    info = quantize_encoder(nlp)
+    quantized = [m for m in shim._model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert n_linear > 0 and len(quantized) == n_linear
+    assert not any(type(m) is torch.nn.Linear for m in shim._model.modules())
+    assert all(m.weight().qscheme() == torch.per_channel_affine for m in quantized)
+    assert nlp.meta["layer_fusion"]["encoder_dtype"] == "int8" == info["encoder_dtype"]
+    assert f"{n_linear} Linear layers" in info["quantization"]
+    with pytest.raises(ValueError, match="already quantized"):
+        quantize_encoder(nlp)
+
+
+def test_hidden_states_move_little_and_tags_still_come(pipeline_dir):
+    fp32 = spacy.load(pipeline_dir)
+    int8 = spacy.load(pipeline_dir)
+    quantize_encoder(int8)
+    a, b = last_hidden(fp32), last_hidden(int8)
+    cosine = (a * b).sum(1) / (numpy.linalg.norm(a, axis=1) * numpy.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.98
+    assert not numpy.array_equal(a, b)  # it really runs a different model
+    docs = [int8(Doc(int8.vocab, words=w)) for w in WORDS]
+    assert all(t.pos_ for d in docs for t in d)
+
+
+def test_bad_uses_are_errors(pipeline_dir):
+    with pytest.raises(ValueError, match="no transformer"):
+        quantize_encoder(spacy.blank("xx"))
+    with pytest.raises(ValueError, match="scheme 'int4'"):
+        quantize_encoder(spacy.load(pipeline_dir), scheme="int4")
+
+
+def test_cli_int8(pipeline_dir):
+    result = run([pipeline_dir, "--int8", "--format", "text", "-q"], input="the cat sat\n\na dog\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[1] == "" and lines[0].startswith("the/")
+    bad = run([pipeline_dir, "--int8", "--gpu-id", "0"], input="a\n")
+    assert bad.exit_code == 2
