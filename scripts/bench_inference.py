@@ -1,0 +1,221 @@
+"""Benchmark: tagging speed against the bare encoder, int8 against fp32, 1 against 2 processes,
+and peak memory, all on the same sentences in one run.
+
+Variants (sentences/s; each run of every variant tags the same sentence texts):
+
+* ``bare_fp32``: the pipeline's own Hugging Face encoder, fp32, all hidden states, the
+  sentence texts tokenized by its tokenizer, length-sorted batches of 32, no grad: the
+  encoder's speed limit.
+* ``tag_fp32``: ``LineTagger`` (the ``layer-fusion tag`` path: raw text in file order, its
+  default batch size and lookahead), whole pipeline.
+* ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in length order, batches of 64 (the
+  evaluation path).
+* ``bare_int8`` / ``tag_int8``: the same after ``quantize_encoder`` (per-channel qint8);
+  ``bare_int8_per_tensor`` for the other scheme.
+* ``tag_fp32_2proc``: ``LineTagger`` with ``n_process=2`` (one thread each), against
+  ``tag_fp32`` with two threads in one process.
+
+Runs are interleaved (run 1 of every variant, then run 2 ...) and medians reported, so load
+from other work spreads over the variants. Also: mean cosine similarity of int8 hidden
+states to fp32 (layer 6 and the last layer) per scheme, and the peak RSS of
+``layer-fusion tag`` loading the pipeline and tagging 200 lines (fp32 and --int8), each in
+its own process.
+
+    python scripts/bench_inference.py training/finetuned/model-last \
+        ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu --sentences 1000 --runs 3 \
+        --output reports/bench/inference.json --markdown reports/bench/inference.md
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the 2-process variant forks
+
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import spacy
+import torch
+import typer
+from spacy.tokens import Doc
+
+from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.conllu import read_conllu
+from layer_fusion.quantization import quantize_encoder
+from layer_fusion.tagging import LineTagger
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tagging import measure  # noqa: E402  (a sibling script: peak RSS of one command)
+
+warnings.filterwarnings("ignore", message=".*quantiz.*deprecated")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+app = typer.Typer(add_completion=False)
+
+
+def encoder(nlp):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+
+
+def tokenizer(nlp):
+    return nlp.get_pipe("transformer").model.tokenizer
+
+
+def bare_forward(nlp, texts: List[str], batch_size: int = 32) -> Callable[[], None]:
+    tok, model = tokenizer(nlp), encoder(nlp)
+    order = sorted(range(len(texts)), key=lambda i: len(tok(texts[i])["input_ids"]))
+
+    def run():
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                batch = [texts[i] for i in order[start:start + batch_size]]
+                enc = tok(batch, padding=True, truncation=True, return_tensors="pt")
+                model(**enc, output_hidden_states=True)
+
+    return run
+
+
+def hidden_states(nlp, texts: List[str], layers=(6, -1)) -> List[np.ndarray]:
+    """Rows of every real (unpadded) wordpiece, per requested hidden state."""
+    tok, model = tokenizer(nlp), encoder(nlp)
+    out = {layer: [] for layer in layers}
+    with torch.no_grad():
+        for start in range(0, len(texts), 16):
+            enc = tok(texts[start:start + 16], padding=True, truncation=True, return_tensors="pt")
+            states = model(**enc, output_hidden_states=True).hidden_states
+            mask = enc["attention_mask"].bool()
+            for layer in layers:
+                out[layer].append(states[layer][mask].numpy())
+    return [np.concatenate(out[layer]) for layer in layers]
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).mean())
+
+
+@app.command()
+def main(
+    pipeline: Path = typer.Argument(..., exists=True, file_okay=False),
+    conllu: Path = typer.Argument(..., exists=True, dir_okay=False),
+    sentences: int = typer.Option(1000, "--sentences", min=1),
+    runs: int = typer.Option(3, "--runs", min=1),
+    threads: int = typer.Option(2, "--threads", min=1),
+    output: Path = typer.Option(Path("reports/bench/inference.json"), "--output"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown"),
+):
+    torch.set_num_threads(threads)
+    sents = [s for _, s in zip(range(sentences), read_conllu(conllu))]
+    texts = [s.text or " ".join(s.words) for s in sents]
+    fp32 = spacy.load(pipeline)
+    int8 = spacy.load(pipeline)
+    quantize_encoder(int8)
+    per_tensor = spacy.load(pipeline)
+    quantize_encoder(per_tensor, scheme="per_tensor")
+
+    def tag(nlp, n_process=1):
+        def run():
+            n_threads = torch.get_num_threads()
+            if n_process > 1:
+                torch.set_num_threads(max(1, threads // n_process))  # the workers inherit it
+            try:
+                for _ in LineTagger(nlp, n_process=n_process).tag(texts):
+                    pass
+            finally:
+                torch.set_num_threads(n_threads)
+        return run
+
+    def evaluate(nlp):
+        order = sorted(range(len(sents)), key=lambda i: len(sents[i]))
+
+        def run():
+            docs = (Doc(nlp.vocab, words=sents[i].words, spaces=sents[i].spaces) for i in order)
+            for _ in nlp.pipe(docs, batch_size=64):
+                pass
+        return run
+
+    variants: Dict[str, Callable[[], None]] = {
+        "bare_fp32": bare_forward(fp32, texts),
+        "tag_fp32": tag(fp32),
+        "evaluate_fp32": evaluate(fp32),
+        "bare_int8": bare_forward(int8, texts),
+        "tag_int8": tag(int8),
+        "bare_int8_per_tensor": bare_forward(per_tensor, texts),
+        "tag_fp32_2proc": tag(fp32, n_process=2),
+    }
+    seconds: Dict[str, List[float]] = {name: [] for name in variants}
+    for run in range(runs):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+            print(f"run {run + 1} {name}: {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
+    median = {name: statistics.median(s) for name, s in seconds.items()}
+    rate = {name: len(texts) / s for name, s in median.items()}
+    sample = texts[:200]
+    reference = hidden_states(fp32, sample)
+    cosine = {}
+    for name, nlp in (("per_channel", int8), ("per_tensor", per_tensor)):
+        states = hidden_states(nlp, sample)
+        cosine[name] = {"layer_6": mean_cosine(reference[0], states[0]), "last": mean_cosine(reference[1], states[1])}
+    memory = {}
+    exe = shutil.which("layer-fusion")
+    if exe is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "lines.txt"
+            src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
+            for name, extra in (("fp32", []), ("int8", ["--int8"])):
+                r = measure([exe, "tag", str(pipeline), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra],
+                            threads)
+                memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}
+    report = {
+        "pipeline": str(pipeline),
+        "sentences": len(texts),
+        "source": str(conllu.name),
+        "runs": runs,
+        "threads": threads,
+        "machine": f"{os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}",
+        "seconds": seconds,
+        "median_seconds": median,
+        "sentences_per_second": rate,
+        "ratio_to_bare_fp32": {name: rate[name] / rate["bare_fp32"] for name in rate},
+        "cosine_to_fp32": cosine,
+        "memory": memory,
+    }
+    write_text_atomic(output, json.dumps(report, indent=1) + "\n")
+    if markdown is not None:
+        write_text_atomic(markdown, render(report))
+    print(render(report))
+
+
+def render(report: dict) -> str:
+    lines = ["# Inference benchmark", "",
+             f"`{report['pipeline']}`, {report['sentences']} sentences of {report['source']}, "
+             f"{report['threads']} threads, median of {report['runs']} interleaved runs; {report['machine']}. "
+             "Generated by `scripts/bench_inference.py`.", "",
+             "| variant | median s | sentences/s | × bare fp32 |", "|---|--:|--:|--:|"]
+    for name, s in report["median_seconds"].items():
+        lines.append(f"| {name} | {s:.1f} | {report['sentences_per_second'][name]:.1f} | "
+                     f"{report['ratio_to_bare_fp32'][name]:.2f} |")
+    lines += ["", "Mean cosine similarity of int8 hidden states to fp32 (200 sentences, every wordpiece):", "",
+              "| scheme | layer 6 | last layer |", "|---|--:|--:|"]
+    for scheme, c in report["cosine_to_fp32"].items():
+        lines.append(f"| {scheme} | {c['layer_6']:.4f} | {c['last']:.4f} |")
+    if report["memory"]:
+        lines += ["", "`layer-fusion tag` on 200 lines, its own process:", "",
+                  "| encoder | peak RSS (MiB) | late RSS (MiB) |", "|---|--:|--:|"]
+        for name, m in report["memory"].items():
+            lines.append(f"| {name} | {m['peak_rss_mib']:,.0f} | {m['late_rss_mib']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    app()
