@@ -94,6 +94,32 @@ def budget_plot(out: Path, rows: List[dict]) -> None:
     plt.close(fig)
 
 
+def fusion_per_k(results) -> List[str]:
+    """The fusion question, answered per depth of freezing k from the paired comparisons
+    named ``fusion_k<k>`` (a = the fusion, b = LastLayer at the same k)."""
+    rows = sorted(((int(key.split("_k")[1]), comp, d, na, nb) for key, comp, d, na, nb in results
+                   if key.startswith("fusion_k")), key=lambda r: r[0])
+    if not rows:
+        return []
+    lines = ["", "## Does fusion pay with the bottom k layers frozen?", "",
+             "The fusion reads hidden state k (the top frozen layer: English training never changed it) "
+             "together with the tuned last layer; LastLayer reads the last layer only. Same k, steps and "
+             "seeds; differences from the paired comparisons above.", "",
+             "| k | fusion | seeds fusion / LastLayer | fusion − LastLayer [95% CI] | verdict |", "|---:|---|---:|---|---|"]
+    for k, comp, d, na, nb in rows:
+        lo, hi = d.ci95
+        verdict = "fusion better" if lo > 0 else "fusion worse" if hi < 0 else "not distinguishable"
+        lines.append(f"| {k} | {comp['label'].split(' vs ')[0]} | {na} / {nb} | {100 * d.difference:+.2f} "
+                     f"{signed_ci(d.ci95)} | {verdict} |")
+    better = [k for k, _, d, _, _ in rows if d.ci95[0] > 0]
+    worse = [k for k, _, d, _, _ in rows if d.ci95[1] < 0]
+    lines += ["", "In plain words: " + (
+        f"fusion beats LastLayer at k = {', '.join(map(str, better))}" if better else "fusion beats LastLayer at no k tried")
+        + (f", loses at k = {', '.join(map(str, worse))}" if worse else "")
+        + ". Intervals from one seed cover sentences only (see above)."]
+    return lines
+
+
 def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
     """The runs' metrics as a tar.gz whose bytes depend on their content only."""
     buffer = io.BytesIO()
@@ -222,6 +248,7 @@ def main(
                   "test_trimmed_offsets_align_each_piece_to_one_token`). The `text, stock alignment` runs measure "
                   "that; `text, trimmed offsets` measures sentence-text tokenization itself; `words` tokenizes "
                   "each word on its own, which the shipped pipeline does."]
+    lines += fusion_per_k(results)
     if len(budget_rows) > 1:
         budget_plot(REPO / "reports" / "finetune_budget.png", budget_rows)
         lines += ["", "## Budget curve", "", "![budget](finetune_budget.png)", ""]
@@ -237,8 +264,13 @@ def main(
                   f"- Reference dev {pct(shipped['macro_reference_dev']['accuracy'])}, English dev "
                   f"{pct(shipped['treebanks']['en_ewt_dev']['accuracy'])}, English-EWT test "
                   f"{pct(shipped['treebanks']['en_ewt_test']['accuracy'])}.",
-                  "- One training seed: the CI covers sentences only; the seed spread of the same settings "
+                  "- One training run: the CI covers sentences only; the seed spread of the same settings "
                   "is in the table above when it was run."]
+        raw = shipped.get("macro_low_resource_raw_text")
+        if raw:
+            lines.append(f"- Raw text in (the pipeline tokenizes the text itself; CoNLL 2018 alignment): UPOS F1 "
+                         f"**{pct(raw['upos_f1']['accuracy'])}** {ci(raw['upos_f1']['ci95'])}, token F1 "
+                         f"{pct(raw['token_f1']['accuracy'])} {ci(raw['token_f1']['ci95'])}.")
     timings = load(REPO / "reports" / "make_all_timings.json")
     if timings:
         total = sum(timings["steps"].values())
