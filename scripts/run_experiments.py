@@ -115,12 +115,13 @@ def probe(seed: int = 0, epochs: int = 10):
 
 
 def chosen_k(fusion: str) -> int:
-    """k* for a fusion: the sweep run with the best English-dev accuracy."""
-    runs = [json.loads(p.read_text()) for p in (OUT / "sweep").glob(f"{fusion}-*.json")]
-    if not runs:
-        raise typer.BadParameter(f"no sweep results for {fusion}: run `sweep` first")
-    best = max(runs, key=lambda r: r["english_dev"])
-    return best["settings"]["layers"][0]
+    """k* for a fusion: the sweep run with the best English-dev accuracy (ties: smaller k)."""
+    from layer_fusion.research.variants import best_k
+
+    try:
+        return best_k(OUT / "sweep", fusion)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 @app.command()

@@ -80,3 +80,18 @@ def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[
             node = node[part]
         node[leaf] = value
     return config
+
+
+def best_k(sweep_dir: Union[str, Path], fusion: str) -> int:
+    """k* of a fusion: the sweep run on layers [k, -1] (``<fusion>-L<k>_-1-s<seed>.json`` in
+    ``sweep_dir``) with the best English dev accuracy; a tie goes to the smaller k.
+
+    Raises ValueError when the sweep has no run of that fusion.
+    """
+    import json
+
+    runs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob(f"{fusion}-*.json"))]
+    if not runs:
+        raise ValueError(f"{sweep_dir}: no sweep results for {fusion} (run the `sweep` command first)")
+    best = max(runs, key=lambda r: (r["english_dev"], -r["settings"]["layers"][0]))
+    return int(best["settings"]["layers"][0])
