@@ -18,8 +18,15 @@ UD's surface tokens, and kept only when it is not a convention of one language:
 * **Runs of ! and ? (``!!``, ``?!``, ``?..``) are one token**, as ``...`` already was.
 * **Hashtags and mentions stay whole** (``#gaeilge``, ``@user``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
-  split before the apostrophe (the clitic keeps it); a one-letter word written with a
-  leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is not split.
+  split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
+  one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
+  not split.
+* **Elision**: a word of one or two letters before an apostrophe and a word of two letters
+  or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``, ``qu'il``).
+
+Each change can be left out (``multilingual_tokenizer(nlp, without=...)``) to measure it:
+``scripts/bench_tokenizer.py``, whose output (``reports/bench/tokenizer.md``) shows what each
+adds on the targets and on treebanks that are never targets.
 
 Languages without spaces between words need a dictionary or a model: ``segmenter``
 (``th``, ``vi``, ``zh``, ``ja``) swaps in spaCy's own segmenter for that language,
@@ -164,7 +171,7 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
 class ThaiSegmenter:
     """Thai words by PyThaiNLP's ``word_tokenize`` (engine ``attacut`` by default: a small
     character CNN shipped in its wheel). spaCy's own Thai tokenizer uses the dictionary
-    engine ``newmm``, which finds far fewer of UD Thai's words (see docs/benchmarks.md)."""
+    engine ``newmm``, which finds far fewer of UD Thai's words (reports/bench/tokenizer.md)."""
 
     def __init__(self, vocab, engine: str = "attacut"):
         self.vocab = vocab
