@@ -73,6 +73,10 @@ def tag(
         problem = _unwritable(output)
         if problem:
             raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
+    if n_process > 1:
+        # The workers are forked after the parent used the fast tokenizer: without this,
+        # Hugging Face tokenizers warns on stderr and turns its own threads off anyway.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if gpu_id >= 0:
         if n_process > 1:
             raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2, to_stderr=True)
