@@ -56,8 +56,42 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict) -> list:
     return lines
 
 
+def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
+    """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
+    and int8's accuracy (metrics/<config>_int8/zero_shot.json)."""
+    if not bench and not int8:
+        return []
+    lines = ["", "### Inference: speed, int8, processes"]
+    if bench:
+        r = bench["ratio_to_bare_fp32"]
+        lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
+                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs.", "",
+                  "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
+        names = {"bare_fp32": "bare encoder, fp32 (all hidden states, length-sorted batches of 32)",
+                 "tag_fp32": "`layer-fusion tag` path, fp32", "evaluate_fp32": "evaluation path (gold words), fp32",
+                 "bare_int8": "bare encoder, int8", "tag_int8": "`layer-fusion tag --int8` path",
+                 "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
+        for key, label in names.items():
+            if key in r:
+                lines.append(f"| {label} | {bench['sentences_per_second'][key]:.1f} | {r[key]:.2f} |")
+        mem = bench.get("memory") or {}
+        if mem:
+            lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines: " + ", ".join(
+                f"{name} {m['peak_rss_mib']:,.0f} MiB" for name, m in mem.items()) + "."]
+    if int8:
+        a, b = metrics["macro_low_resource"], int8["macro_low_resource"]
+        lines += ["", f"int8 accuracy (`metrics/finetuned_int8/zero_shot.md`): low-resource macro "
+                  f"{pct(b['accuracy'])} {ci(b['ci95'])} against {pct(a['accuracy'])} in fp32 "
+                  f"({100 * (b['accuracy'] - a['accuracy']):+.1f} points), so `--int8` stays an option, "
+                  "not the default."] if b["accuracy"] < a["accuracy"] - 0.003 else [
+            "", f"int8 accuracy (`metrics/finetuned_int8/zero_shot.md`): low-resource macro {pct(b['accuracy'])} "
+            f"against {pct(a['accuracy'])} in fp32."]
+    return lines
+
+
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
-                    selection: dict, tokenizer_bench: dict = {}) -> str:
+                    selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
+                    inference_bench: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -107,6 +141,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                 + (f" (Holm {'≤ ' if test['p'] < 0.001 else ''}{format(test['p_holm'], '.3f')})"
                    if "p_holm" in test else ""))
             lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
+    lines += inference_lines(metrics, int8_metrics, inference_bench)
     if timings:
         steps = timings["steps"]
         lines += ["", f"### Time of each step (`make all` in a fresh clone; {timings['machine']})", "",
@@ -123,15 +158,19 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
 
 
 def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
-           tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json") -> str:
+           tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json",
+           inference_bench: Path = REPO / "reports" / "bench" / "inference.json") -> str:
     m = json.loads(metrics.read_text())
+    int8_file = metrics.parent.with_name(metrics.parent.name + "_int8") / metrics.name
+    q = json.loads(int8_file.read_text()) if int8_file.exists() else {}
+    ib = json.loads(inference_bench.read_text()) if inference_bench.exists() else {}
     tb = json.loads(tokenizer_bench.read_text()) if tokenizer_bench.exists() else {}
     t = json.loads(timings.read_text()) if timings.exists() else {}
     s = json.loads(summary.read_text()) if summary.exists() else {}
     sel = json.loads(selection.read_text()) if selection.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib)
     return head + START + "\n" + section + "\n" + END + tail
 
 
