@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import spacy
-from spacy.language import Language
+from test_evaluation import noun_nlp
 
 from layer_fusion.bootstrap import bootstrap_ci
 from layer_fusion.conllu import Sentence, read_conllu
@@ -75,16 +75,8 @@ def test_text_line_used_when_it_matches_else_rebuilt():
     assert sentence_text(none) == ("x y", False)
 
 
-@Language.component("test_raw_all_noun")
-def all_noun(doc):
-    for token in doc:
-        token.pos_ = "NOUN"
-    return doc
-
-
 def test_evaluate_raw_text_counts_and_f1_cis():
-    nlp = spacy.blank("xx")
-    nlp.add_pipe("test_raw_all_noun")
+    nlp = noun_nlp()
     sents = [
         sentence("dogs bark.", ["dogs", "bark", "."], upos=["NOUN", "VERB", "PUNCT"]),
         sentence("cats-and-mice", ["cats", "-", "and", "-", "mice"], spaces=[False] * 5,
@@ -163,7 +155,7 @@ def test_evaluate_targets_raw_text_metrics_and_table(tmp_path):
     cfg = tmp_path / "targets.cfg"
     cfg.write_text(TARGETS, encoding="utf-8")
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "layer_fusion.MultilingualTokenizer.v1"}}})
-    nlp.add_pipe("test_raw_all_noun")
+    nlp.add_pipe("test_all_noun")
     metrics = evaluate_targets(nlp, ud, load_targets(cfg), n_resamples=50, progress=False, raw_text=True)
     one, two = metrics["treebanks"]["aa_one"], metrics["treebanks"]["th_two"]
     assert one["raw_text"]["token_f1"] == 1.0 and one["raw_text"]["upos_f1"] == 1.0
