@@ -14,10 +14,6 @@ from typing import Dict, List, Optional, Union
 # between trained variants (never training data, never reported as targets).
 GROUPS = ("low_resource", "high_resource_reference", "english", "reference_dev")
 _TARGET_FIELDS = ("treebank", "language", "iso", "group", "file")
-# Upper bound on the number of int64 indices drawn at once (~16 MB).
-_MAX_DRAW = 2_000_000
-
-
 
 
 @dataclass(frozen=True)
