@@ -48,6 +48,13 @@ def test_rule_tokenizes_as_written_and_differs_from_stock_xx(rule, text, expecte
     assert words(text, without=(rule,)) != expected  # the rule is what makes the difference
 
 
+def test_punctuation_spacy_already_splits_stays_split():
+    # Arabic, Devanagari danda, CJK full-width: in spaCy's lists already, and kept.
+    assert words("ذهب الولد، ثم عاد؟") == ["ذهب", "الولد", "،", "ثم", "عاد", "؟"]
+    assert words("राम घर गया।") == ["राम", "घर", "गया", "।"]
+    assert words("他来了。你呢？") == ["他来了", "。", "你呢", "？"]
+
+
 def test_what_is_not_changed():
     # Dashes between words, quotes, digits with a hyphen, the Breton letter c'h, English 's.
     assert words("word—word") == ["word", "—", "word"]
