@@ -184,7 +184,9 @@ def main(
                 and run["split_words"]:
             budget_rows.append({"steps": run["steps"], "english_dev": en, "reference_dev": ref,
                                 "macro": mlr["accuracy"], "dv14": dv["accuracy"]})
-    lines += ["", "Train minutes include spaCy's dev evaluations (English dev at step 0, halfway and at the end)."]
+    lines += ["", "Train minutes are wall time and include spaCy's dev evaluations (English dev at step 0, "
+              "halfway and at the end); runs that shared the two cores with other work took longer, so "
+              "compare step costs with the benchmark at the end, not across these rows."]
     not_run = [n for n in runs if n not in metrics]
     if not_run:
         lines += ["", f"Not run (no metrics; CPU time ran out): {', '.join(f'`{n}`' for n in not_run)}."]
