@@ -167,7 +167,9 @@ def main(
         states = hidden_states(nlp, sample)
         cosine[name] = {"layer_6": mean_cosine(reference[0], states[0]), "last": mean_cosine(reference[1], states[1])}
     memory = {}
-    exe = shutil.which("layer-fusion")
+    # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
+    beside = Path(sys.executable).with_name("layer-fusion")
+    exe = str(beside) if beside.exists() else shutil.which("layer-fusion")
     if exe is not None:
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "lines.txt"
