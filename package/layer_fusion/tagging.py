@@ -162,6 +162,8 @@ class LineTagger:
         batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
     n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process).
+        The workers are forked: start them before this process runs the model with more than
+        one torch thread (GNU OpenMP deadlocks in such a fork), as ``layer-fusion tag`` does.
     """
 
     def __init__(
