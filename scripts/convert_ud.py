@@ -9,7 +9,13 @@ sent_id, doc_id, treebank, and genre where the treebank records one (GUM: # meta
 the sent_id; EWT: the subcorpus prefix of its document ids). Every file is written to
 a temporary name and renamed, so nothing is left half-written.
 
+With --syntax (the intermediate tasks), train.spacy and dev.spacy also carry the
+dependency tree (token.head, token.dep_) and the FEATS string in token.tag_: a tagger
+over FEATS strings is the morphological-features task, while token.morph stays empty,
+so the UPOS morphologizer learns the same 17 labels as without --syntax.
+
     python scripts/convert_ud.py ../shared/ud corpus [--targets configs/targets.cfg] [--max-sentences N]
+    python scripts/convert_ud.py ../shared/ud corpus/syntax --syntax --skip-targets
 """
 from __future__ import annotations
 
@@ -31,8 +37,19 @@ DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg
 app = typer.Typer(add_completion=False)
 
 
-def sentence_to_doc(vocab: Vocab, sentence: Sentence, treebank: str) -> Doc:
-    doc = Doc(vocab, words=sentence.words, spaces=sentence.spaces, pos=sentence.upos)
+def sentence_to_doc(vocab: Vocab, sentence: Sentence, treebank: str, syntax: bool = False) -> Doc:
+    """A Doc of the sentence's words with UPOS; with ``syntax``, also heads, relations and
+    FEATS (in tag_, "_" for none). Raises ValueError naming the sentence if a tree is missing."""
+    extra = {}
+    if syntax:
+        if any(h is None for h in sentence.heads) or not all(sentence.deprels):
+            raise ValueError(f"sentence {sentence.sent_id} (line {sentence.line}): no complete dependency tree")
+        extra = {
+            "heads": [h - 1 if h else i for i, h in enumerate(sentence.heads)],
+            "deps": ["ROOT" if h == 0 else rel for h, rel in zip(sentence.heads, sentence.deprels)],
+            "tags": [f or "_" for f in sentence.feats],
+        }
+    doc = Doc(vocab, words=sentence.words, spaces=sentence.spaces, pos=sentence.upos, **extra)
     doc.user_data["sent_id"] = sentence.sent_id
     doc.user_data["treebank"] = treebank
     if sentence.doc_id:
@@ -44,14 +61,16 @@ def sentence_to_doc(vocab: Vocab, sentence: Sentence, treebank: str) -> Doc:
 
 
 def convert_file(
-    path: Path, output: Path, treebank: str, vocab: Vocab, max_sentences: Optional[int] = None
+    path: Path, output: Path, treebank: str, vocab: Vocab, max_sentences: Optional[int] = None,
+    syntax: bool = False,
 ) -> dict:
     """Convert one CoNLL-U file to a DocBin at ``output`` (atomically). Returns counts."""
-    return convert_files([(path, treebank)], output, vocab, max_sentences)
+    return convert_files([(path, treebank)], output, vocab, max_sentences, syntax)
 
 
 def convert_files(
-    sources: List[Tuple[Path, str]], output: Path, vocab: Vocab, max_sentences: Optional[int] = None
+    sources: List[Tuple[Path, str]], output: Path, vocab: Vocab, max_sentences: Optional[int] = None,
+    syntax: bool = False,
 ) -> dict:
     """Concatenate CoNLL-U files (path, treebank) into one DocBin at ``output``
     (atomically); ``max_sentences`` caps each file. Returns counts."""
@@ -59,7 +78,10 @@ def convert_files(
     sentences = words = 0
     for path, treebank in sources:
         for sentence in _take(read_conllu(path), max_sentences):
-            doc_bin.add(sentence_to_doc(vocab, sentence, treebank))
+            try:
+                doc_bin.add(sentence_to_doc(vocab, sentence, treebank, syntax))
+            except ValueError as err:
+                raise SystemExit(f"{path}: {err}")
             sentences += 1
             words += len(sentence)
     write_bytes_atomic(output, doc_bin.to_bytes())
@@ -89,6 +111,9 @@ def main(
     dev_file: str = typer.Option(
         "UD_English-EWT/en_ewt-ud-dev.conllu", "--dev-file", help="Dev CoNLL-U, relative to UD_DIR"
     ),
+    syntax: bool = typer.Option(
+        False, "--syntax", help="train/dev also carry heads, relations and FEATS (in tag_): the intermediate tasks"
+    ),
 ):
     """Write train.spacy, dev.spacy (English) and test/<key>.spacy (targets) from UD CoNLL-U."""
     start = time.perf_counter()
@@ -99,7 +124,7 @@ def main(
             msg.fail(f"train: {ud_dir / name} not found", exits=1)
     train_counts = convert_files(
         [(ud_dir / name, Path(name).parts[0]) for name in train_files], output_dir / "train.spacy",
-        vocab, max_sentences,
+        vocab, max_sentences, syntax,
     )
     jobs = [
         ("dev", ud_dir / dev_file, output_dir / "dev.spacy", Path(dev_file).parts[0]),
@@ -118,7 +143,7 @@ def main(
                 msg.fail(f"{name}: {src} not found", exits=1)
             missing.append((name, str(src)))
             continue
-        counts = convert_file(src, dst, treebank, vocab, max_sentences)
+        counts = convert_file(src, dst, treebank, vocab, max_sentences, syntax and name == "dev")
         rows.append((name, treebank, counts["sentences"], counts["words"], str(dst)))
     msg.table(rows, header=("set", "treebank", "sentences", "words", "output"), divider=True,
               aligns=("l", "l", "r", "r", "l"))

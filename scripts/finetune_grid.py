@@ -6,9 +6,14 @@ with `spacy train` and its model-last evaluated on every set in configs/targets.
     training/grid/<run>/            config.cfg, model-last (renamed into place when complete)
     metrics/grid/<run>/zero_shot.json   evaluation plus the run's spec and provenance
 
+Runs with intermediate tasks (configs/intermediate_tasks.cfg) train them with UPOS
+(multitask) or first (sequential: training/grid/<run>/intermediate/model-last, whose
+transformer the UPOS stage sources). The evaluation loads UPOS only: the intermediate
+components are excluded, so they cost no evaluation time.
+
 Resumable: a run whose metrics exist is skipped; a run whose training finished is only
 evaluated; a half-trained run (a killed process) is restarted from scratch, since only
-complete folders are renamed into place.
+complete folders are renamed into place (a finished stage 1 is kept).
 
     python scripts/finetune_grid.py configs/finetune_grid.cfg ../shared/ud [--run NAME ...]
 """
@@ -28,7 +33,7 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
-from layer_fusion.research.variants import load_grid, variant_config
+from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False)
@@ -59,6 +64,7 @@ def main(
     grid: Path = typer.Argument(..., exists=True, dir_okay=False),
     ud_dir: Path = typer.Argument(..., exists=True, file_okay=False),
     base: Path = typer.Option(REPO / "configs" / "finetune.cfg", "--base", exists=True),
+    tasks: Path = typer.Option(REPO / "configs" / "intermediate_tasks.cfg", "--tasks", exists=True),
     training_dir: Path = typer.Option(Path("training/grid"), "--training-dir"),
     metrics_dir: Path = typer.Option(Path("metrics/grid"), "--metrics-dir"),
     targets: Path = typer.Option(REPO / "configs" / "targets.cfg", "--targets", exists=True),
@@ -86,15 +92,27 @@ def main(
             msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
             continue
         run = spec[name]
-        config = variant_config(base, run, overrides={k: json.loads(v) for k, v in parsed.items()})
+        values = {k: json.loads(v) for k, v in parsed.items()}
         out = training_dir / name
+        stage_seconds = 0.0
+        source = None
+        if run["intermediate"] and run["intermediate_mode"] == "sequential":
+            stage = training_dir / f"{name}-intermediate"
+            source = stage / "model-last"
+            if not source.is_dir():
+                msg.info(f"[{i}/{len(names)}] {name}: training the intermediate stage {run['intermediate']}")
+                stage_seconds = train_run(f"{name} (stage 1)", stage_config(base, run, tasks, values), stage, gpu_id)
+            else:
+                stage_seconds = json.loads((stage / "train_seconds.json").read_text())["seconds"]
+        config = variant_config(base, run, overrides=values, tasks=tasks, source=source)
         if not (out / "model-last").is_dir():
             msg.info(f"[{i}/{len(names)}] {name}: training {run}")
             seconds = train_run(name, config, out, gpu_id)
         else:
             seconds = json.loads((out / "train_seconds.json").read_text())["seconds"]
+        seconds += stage_seconds
         msg.info(f"[{i}/{len(names)}] {name}: evaluating ({seconds:.0f} s of training)")
-        nlp = spacy.load(out / "model-last")
+        nlp = spacy.load(out / "model-last", exclude=list(INTERMEDIATE_TASKS))
         metrics = evaluate_zero_shot.run(
             nlp, str(out / "model-last"), ud_dir, metrics_dir / name / "eval.json", targets=targets,
             max_sentences=max_sentences, progress=False,

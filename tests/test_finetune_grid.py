@@ -75,6 +75,7 @@ def _run(grid_setup, names):
     os.environ.update(env)
     try:
         _grid_module().main(grid=grid, ud_dir=ud, base=REPO / "configs" / "finetune.cfg",
+                            tasks=REPO / "configs" / "intermediate_tasks.cfg",
                             training_dir=tmp / "training", metrics_dir=tmp / "metrics", targets=targets,
                             runs=names, gpu_id=-1, max_sentences=None, overrides=overrides)
     finally:
@@ -109,3 +110,87 @@ def test_unknown_run_is_a_clear_error(grid_setup, capsys):
         _run(grid_setup, ["nope"])
     out = " ".join(capsys.readouterr().out.split())  # wasabi wraps long lines
     assert "grid.cfg: no run named ['nope']; runs are ['tiny_a', 'tiny_b']" in out
+
+
+INTERMEDIATE_GRID = """
+[runs]
+
+[runs.tiny_mt]
+fusion = "LayerAttention"
+layers = [1, 2, -1]
+bottom_layers = 0
+steps = 4
+source = "english"
+split_words = true
+seed = 0
+intermediate = ["feats", "parser"]
+intermediate_layers = [1, 2]
+
+[runs.tiny_seq]
+fusion = "LastLayer"
+layers = [-1]
+bottom_layers = 1
+steps = 3
+source = "english"
+split_words = true
+seed = 0
+intermediate = ["parser"]
+intermediate_mode = "sequential"
+intermediate_steps = 5
+"""
+
+
+def _syntax_corpus(path, n=30):
+    """Sentences with UPOS, a tree (every word attached to the first) and FEATS in tag_."""
+    import spacy
+    from spacy.tokens import Doc
+
+    nlp = spacy.blank("xx")
+    db = DocBin()
+    for eg in synthetic_examples(nlp, n):
+        ref = eg.reference
+        words = [t.text for t in ref]
+        db.add(Doc(nlp.vocab, words=words, pos=[t.pos_ for t in ref], heads=[0] * len(words),
+                   deps=["ROOT"] + ["dep"] * (len(words) - 1),
+                   tags=["Number=Sing" if t.pos_ == "NOUN" else "_" for t in ref]))
+    db.to_disk(path)
+
+
+def test_intermediate_runs_multitask_and_sequential(grid_setup):
+    import spacy
+
+    tmp, grid, ud, targets, overrides = grid_setup
+    _syntax_corpus(tmp / "train.spacy")
+    grid.write_text(INTERMEDIATE_GRID, encoding="utf-8")
+    overrides = [o for o in overrides if not o.startswith("components.")]
+    # min_action_freq: on 30 sentences spaCy's default (30) drops every transition
+    overrides += ["components.*.model.tok2vec.width=32", "components.*.min_action_freq=1"]
+    _run((tmp, grid, ud, targets, overrides), ["tiny_mt", "tiny_seq"])
+
+    # multitask: one pipeline, three listeners on one transformer, each on its own hidden state
+    mt = spacy.load(tmp / "training" / "tiny_mt" / "model-last")
+    assert mt.pipe_names == ["transformer", "morphologizer", "feats", "parser", "doc_cleaner"]
+    assert mt.get_pipe("transformer").listening_components == ["morphologizer", "feats", "parser"]
+    config = mt.config
+    assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [1]
+    assert config["components"]["parser"]["model"]["tok2vec"]["layers"] == [2]
+    assert "Number=Sing" in mt.get_pipe("feats").labels
+
+    # sequential: stage 1 trains the parser alone; the UPOS stage sources its transformer
+    stage = spacy.load(tmp / "training" / "tiny_seq-intermediate" / "model-last")
+    assert stage.pipe_names == ["transformer", "parser", "doc_cleaner"]
+    assert stage.config["training"]["max_steps"] == 5
+    seq_config = (tmp / "training" / "tiny_seq" / "config.cfg").read_text()
+    assert 'source = "' in seq_config and "tiny_seq-intermediate" in seq_config
+    seq = spacy.load(tmp / "training" / "tiny_seq" / "model-last")
+    assert seq.pipe_names == ["transformer", "morphologizer", "doc_cleaner"]
+    # the UPOS stage started from the stage-1 encoder: its frozen bottom is stage 1's,
+    # not the pretrained one (stage 1 trained it, with bottom_layers = 1 it stays put)
+    stage_w = dict(stage.get_pipe("transformer").model.transformer.named_parameters())
+    seq_w = dict(seq.get_pipe("transformer").model.transformer.named_parameters())
+    frozen = "encoder.layer.0.attention.self.query.weight"
+    assert (stage_w[frozen] == seq_w[frozen]).all()
+    top = [n for n in seq_w if n.startswith("encoder.layer.1.")][0]
+    assert not (stage_w[top] == seq_w[top]).all()  # the UPOS stage trained the top
+    metrics = json.loads((tmp / "metrics" / "tiny_seq" / "zero_shot.json").read_text())
+    assert metrics["run"]["intermediate"] == ["parser"] and metrics["run"]["train_seconds"] > 0

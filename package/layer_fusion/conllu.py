@@ -1,7 +1,8 @@
 """A small streaming CoNLL-U reader for UPOS evaluation and corpus conversion.
 
-Only what a UPOS tagger needs is kept: the syntactic words (FORM, NFC-normalized),
-whether a space follows each word, and the UPOS tag. Multiword-token ranges (``n-m``)
+Kept: the syntactic words (FORM, NFC-normalized), whether a space follows each word,
+the UPOS tag, and the morphological features, heads and relations (the intermediate
+tasks of the intermediate-task stage train on them). Multiword-token ranges (``n-m``)
 are replaced by their parts; their surface form is kept in ``Sentence.tokens`` (the
 surface tokens a tokenizer of raw text is scored against); empty nodes (``n.m``) are
 skipped.
@@ -69,6 +70,9 @@ class Sentence:
     line: int = 0
     tokens: List[str] = field(default_factory=list)
     token_words: List[Tuple[int, int]] = field(default_factory=list)
+    feats: List[str] = field(default_factory=list)
+    heads: List[Optional[int]] = field(default_factory=list)
+    deprels: List[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -165,6 +169,9 @@ class ConlluReader:
         words: List[str] = []
         spaces: List[bool] = []
         upos: List[str] = []
+        feats: List[str] = []
+        heads: List[Optional[int]] = []
+        deprels: List[str] = []
         tokens: List[str] = []
         token_words: List[Tuple[int, int]] = []
         mwt_end = 0  # id of the last part of the open multiword token, 0 if none
@@ -186,6 +193,14 @@ class ConlluReader:
                     raise ConlluError(self.path, line_no, f"UPOS {cols[3]!r} is not one of the 17 UD tags")
                 words.append(unicodedata.normalize("NFC", cols[1]))
                 upos.append(cols[3])
+                feats.append("" if cols[5] == "_" else cols[5])
+                deprels.append("" if cols[7] == "_" else cols[7])
+                if cols[6] == "_":
+                    heads.append(None)
+                elif cols[6].isdigit():
+                    heads.append(int(cols[6]))
+                else:
+                    raise ConlluError(self.path, line_no, f"HEAD {cols[6]!r} is not a word id, 0 or _")
                 if not mwt_end:
                     tokens.append(words[-1])
                     token_words.append((n - 1, n))
@@ -212,6 +227,9 @@ class ConlluReader:
         if not words:
             self.n_empty_skipped += 1
             return None
+        bad = [h for h in heads if h is not None and h > len(words)]
+        if bad:
+            raise ConlluError(self.path, start, f"HEAD {bad[0]} points past the last word ({len(words)})")
         self.n_sentences += 1
         merged = dict(doc_meta)
         merged.update(meta)
@@ -225,6 +243,9 @@ class ConlluReader:
             line=start,
             tokens=tokens,
             token_words=token_words,
+            feats=feats,
+            heads=heads,
+            deprels=deprels,
         )
 
 

@@ -24,10 +24,10 @@ def create_freeze_parameters(
     "encoder.layer.0." for the first layer; "" freezes everything)."""
 
     def freeze_parameters(nlp: Language) -> Language:
-        if component not in nlp.pipe_names:
+        if component not in nlp.component_names:
             raise ValueError(
                 f"freeze_parameters: component='{component}' is not in the pipeline "
-                f"{nlp.pipe_names}"
+                f"{nlp.component_names}"
             )
         transformer = nlp.get_pipe(component).model.transformer
         frozen = [
@@ -70,9 +70,11 @@ def create_freeze_encoder(
         raise ValueError(f"freeze_encoder: bottom_layers={bottom_layers} must be >= 0")
 
     def freeze_encoder(nlp: Language) -> Language:
-        if component not in nlp.pipe_names:
+        # component_names, not pipe_names: a sourced transformer (the UPOS stage of a
+        # sequential run) is disabled while spaCy initializes the other components.
+        if component not in nlp.component_names:
             raise ValueError(
-                f"freeze_encoder: component='{component}' is not in the pipeline {nlp.pipe_names}"
+                f"freeze_encoder: component='{component}' is not in the pipeline {nlp.component_names}"
             )
         transformer = nlp.get_pipe(component).model.transformer
         n_layers = transformer.config.num_hidden_layers

@@ -4,9 +4,17 @@ A run spec (a ``[runs.<name>]`` section of ``configs/finetune_grid.cfg``) names 
 fusion and the hidden states it reads, how many bottom layers are frozen, the step
 budget, the training source, the tokenization and the seed. ``variant_config`` applies
 it to the base config (``configs/finetune.cfg``).
+
+Intermediate tasks (optional keys): ``intermediate`` names components of
+``configs/intermediate_tasks.cfg`` ("parser", "feats") trained on EWT train with the
+encoder; ``intermediate_layers`` the hidden state each one reads (default -1). With
+``intermediate_mode = "multitask"`` they train jointly with UPOS for ``steps`` steps;
+with "sequential" they train alone for ``intermediate_steps`` (``stage_config``), and
+UPOS then trains from that encoder (``variant_config(..., source=...)``).
 """
+import copy
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, List, Union
 
 from confection import Config
 
@@ -14,9 +22,21 @@ from ..fusion import REGISTERED, fusion_block
 
 # Training corpora by source (written by the `corpus` and `corpus-multisource` commands).
 TRAIN_CORPORA = {"english": "corpus/train.spacy", "multisource": "corpus/multisource/train.spacy"}
+# EWT train and dev with trees and FEATS (the `corpus-syntax` command), for intermediate tasks.
+SYNTAX_CORPORA = {"train": "corpus/syntax/train.spacy", "dev": "corpus/syntax/dev.spacy"}
+INTERMEDIATE_TASKS = ("parser", "feats")
+INTERMEDIATE_MODES = ("multitask", "sequential")
+# English-dev scores of each task: shown in the training log, weight 0 (selection is on UPOS).
+TASK_SCORES = {"parser": ("dep_uas", "dep_las"), "feats": ("tag_acc",)}
 RUN_KEYS = {"fusion", "layers", "bottom_layers", "steps", "source", "split_words", "seed"}
 # Optional keys and their defaults.
-OPTIONAL_RUN_KEYS = {"trim_offsets": False}
+OPTIONAL_RUN_KEYS = {
+    "trim_offsets": False,
+    "intermediate": [],
+    "intermediate_layers": [],
+    "intermediate_mode": "multitask",
+    "intermediate_steps": 0,
+}
 
 
 def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
@@ -33,10 +53,27 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
             raise ValueError(f"{path}: [runs.{name}] source = {run['source']!r}, expected one of {list(TRAIN_CORPORA)}")
         if int(run["steps"]) < 1:
             raise ValueError(f"{path}: [runs.{name}] steps = {run['steps']} must be >= 1")
-        runs[name] = {**OPTIONAL_RUN_KEYS, **run}
+        run = {**OPTIONAL_RUN_KEYS, **run}
+        _check_intermediate(f"{path}: [runs.{name}]", run)
+        runs[name] = run
     if not runs:
         raise ValueError(f"{path}: no [runs.*] sections")
     return runs
+
+
+def _check_intermediate(where: str, run: Dict[str, Any]) -> None:
+    tasks, layers = list(run["intermediate"]), list(run["intermediate_layers"])
+    unknown = [t for t in tasks if t not in INTERMEDIATE_TASKS]
+    if unknown or len(set(tasks)) != len(tasks):
+        raise ValueError(f"{where} intermediate = {tasks}: each of {list(INTERMEDIATE_TASKS)} at most once")
+    if layers and len(layers) != len(tasks):
+        raise ValueError(f"{where} intermediate_layers = {layers}: one hidden state per task of {tasks}")
+    if run["intermediate_mode"] not in INTERMEDIATE_MODES:
+        raise ValueError(f"{where} intermediate_mode = {run['intermediate_mode']!r}, expected one of {list(INTERMEDIATE_MODES)}")
+    if tasks and run["source"] != "english":
+        raise ValueError(f"{where} intermediate tasks train on EWT: source must be 'english'")
+    if tasks and run["intermediate_mode"] == "sequential" and layers and set(layers) != {-1}:
+        raise ValueError(f"{where} sequential intermediate tasks read the last layer: drop intermediate_layers")
 
 
 def load_comparisons(path: Union[str, Path], runs: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, str]]:
@@ -57,8 +94,16 @@ def same_variant(run: Dict[str, Any], other: Dict[str, Any]) -> bool:
     return all(run.get(k, OPTIONAL_RUN_KEYS.get(k)) == other.get(k, OPTIONAL_RUN_KEYS.get(k)) for k in keys)
 
 
-def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[str, Any] = {}) -> Config:
-    """The base config with the run's settings; ``overrides`` are dotted keys applied last."""
+def variant_config(
+    base: Union[str, Path], run: Dict[str, Any], overrides: Dict[str, Any] = {},
+    tasks: Union[str, Path, None] = None, source: Union[str, Path, None] = None,
+) -> Config:
+    """The base config with the run's settings; ``overrides`` are dotted keys applied last.
+
+    tasks: ``configs/intermediate_tasks.cfg``; multitask runs add the components they name.
+    source: for the UPOS stage of a sequential run, the stage-1 pipeline whose transformer
+        it starts from (spaCy's ``[components.transformer] source``).
+    """
     config = Config().from_disk(base, interpolate=False)
     steps = int(run["steps"])
     config["paths"]["train"] = TRAIN_CORPORA[run["source"]]
@@ -73,13 +118,80 @@ def variant_config(base: Union[str, Path], run: Dict[str, Any], overrides: Dict[
     # 10% warm-up; dev (English) evaluated twice: halfway and at the end.
     config["training"]["optimizer"]["learn_rate"]["warmup_steps"] = max(1, steps // 10)
     config["training"]["eval_frequency"] = max(1, steps // 2)
-    for key, value in overrides.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
+    intermediate = list(run.get("intermediate") or [])
+    if intermediate and run.get("intermediate_mode", "multitask") == "multitask":
+        _add_tasks(config, run, tasks)
+    if source is not None:
+        config["components"]["transformer"] = {"source": str(source)}
+    _apply(config, overrides)
     return config
+
+
+def stage_config(
+    base: Union[str, Path], run: Dict[str, Any], tasks: Union[str, Path], overrides: Dict[str, Any] = {}
+) -> Config:
+    """Stage 1 of a sequential run: the transformer and the intermediate tasks only, for
+    ``intermediate_steps`` steps (``steps`` if 0), with the run's freezing, seed and schedule."""
+    if not run.get("intermediate") or run.get("intermediate_mode") != "sequential":
+        raise ValueError(f"stage_config: run {run} is not a sequential intermediate-task run")
+    steps = int(run.get("intermediate_steps") or run["steps"])
+    config = variant_config(base, {**run, "steps": steps, "intermediate_mode": "multitask"}, tasks=tasks)
+    del config["components"]["morphologizer"]
+    config["nlp"]["pipeline"] = [p for p in config["nlp"]["pipeline"] if p != "morphologizer"]
+    weights = config["training"]["score_weights"]
+    for key in list(weights):
+        del weights[key]
+    for task in run["intermediate"]:
+        for key in TASK_SCORES[task]:
+            weights[key] = 1.0 / len(TASK_SCORES[task]) / len(run["intermediate"])
+    _apply(config, overrides)
+    return config
+
+
+def _add_tasks(config: Config, run: Dict[str, Any], tasks: Union[str, Path, None]) -> None:
+    """Add the run's intermediate components (from ``tasks``) before doc_cleaner; train on
+    the EWT corpora with trees and FEATS; show their dev scores with weight 0."""
+    if tasks is None:
+        raise ValueError("variant_config: intermediate tasks need tasks=configs/intermediate_tasks.cfg")
+    blocks = Config().from_disk(tasks, interpolate=False)["components"]
+    intermediate = list(run["intermediate"])
+    layers = list(run.get("intermediate_layers") or [-1] * len(intermediate))
+    pipeline = [p for p in config["nlp"]["pipeline"] if p != "doc_cleaner"]
+    for task, layer in zip(intermediate, layers):
+        block = copy.deepcopy(blocks[task])
+        block["model"]["tok2vec"]["layers"] = [int(layer)]
+        config["components"][task] = block
+        pipeline.append(task)
+        for key in TASK_SCORES[task]:
+            config["training"]["score_weights"][key] = 0.0
+    config["nlp"]["pipeline"] = pipeline + ["doc_cleaner"]
+    config["paths"]["train"] = SYNTAX_CORPORA["train"]
+    config["paths"]["dev"] = SYNTAX_CORPORA["dev"]
+
+
+def _apply(config: Config, overrides: Dict[str, Any]) -> None:
+    """Set dotted keys; a ``*`` part matches every section that has the rest of the key
+    (``components.*.model.tok2vec.width`` sets every listener's width, and matches
+    nothing in a config without listeners). A plain key whose section is missing raises
+    KeyError naming it."""
+    for key, value in overrides.items():
+        if not _set(config, key.split("."), value) and "*" not in key.split("."):
+            raise KeyError(f"override {key!r}: no such setting in the config")
+
+
+def _set(node: Any, parts: List[str], value: Any, leaf_must_exist: bool = False) -> bool:
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        children = [child for child in node.values() if isinstance(child, dict)]
+        return any([_set(child, rest, value, True) for child in children])
+    if not rest:
+        if leaf_must_exist and head not in node:
+            return False
+        node[head] = value
+        return True
+    if not isinstance(node.get(head), dict):
+        return False
+    return _set(node[head], rest, value, leaf_must_exist)
 
 
 def best_k(sweep_dir: Union[str, Path], fusion: str) -> int:
