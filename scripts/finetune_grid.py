@@ -59,6 +59,13 @@ def train_run(name: str, config: Config, out: Path, gpu_id: int) -> float:
     return seconds
 
 
+def dev_scores(model: Path) -> dict:
+    """English-dev scores spaCy recorded at the end of training (meta.json "performance"):
+    UPOS, and LAS / FEATS accuracy when the pipeline has those tasks."""
+    performance = json.loads((model / "meta.json").read_text(encoding="utf-8")).get("performance", {})
+    return {k: v for k, v in performance.items() if k in ("pos_acc", "dep_uas", "dep_las", "tag_acc")}
+
+
 @app.command()
 def main(
     grid: Path = typer.Argument(..., exists=True, dir_okay=False),
@@ -117,7 +124,10 @@ def main(
             nlp, str(out / "model-last"), ud_dir, metrics_dir / name / "eval.json", targets=targets,
             max_sentences=max_sentences, progress=False,
         )
-        metrics["run"] = {"name": name, **run, "train_seconds": seconds, "overrides": parsed}
+        metrics["run"] = {"name": name, **run, "train_seconds": seconds, "overrides": parsed,
+                          "dev_scores": dev_scores(out / "model-last")}
+        if source is not None:
+            metrics["run"]["intermediate_dev_scores"] = dev_scores(source)
         metrics["provenance"] = provenance(out / "config.cfg", base_encoder=config["paths"]["encoder"])
         write_text_atomic(out_metrics, json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
         (metrics_dir / name / "eval.json").unlink()
