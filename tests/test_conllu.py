@@ -149,3 +149,36 @@ def test_real_treebank_counts_match_manifest():
     assert len(gum) == 1464 and sum(len(s) for s in gum) == 28397
     assert all(s.genre and s.sent_id.startswith(f"GUM_{s.genre}_") for s in gum)
     assert all(set(s.upos) <= UPOS_TAGS for s in gum)
+
+
+def _full_row(tid, form, upos, feats, head, rel):
+    return "\t".join([tid, form, "_", upos, "_", feats, head, rel, "_", "_"])
+
+
+def test_feats_heads_and_relations_are_kept(tmp_path):
+    path = write(tmp_path, [
+        "# sent_id = t1",
+        "1-2\tDel\t_\t_\t_\t_\t_\t_\t_\t_",
+        _full_row("1", "De", "ADP", "_", "3", "case"),
+        _full_row("2", "el", "DET", "Definite=Def", "3", "det"),
+        _full_row("2.1", "ghost", "_", "_", "_", "_"),
+        _full_row("3", "gato", "NOUN", "Gender=Masc|Number=Sing", "0", "root"),
+        "",
+        "# sent_id = t2 (no tree annotated)",
+        _full_row("1", "Sí", "INTJ", "_", "_", "_"),
+        "",
+    ])
+    s1, s2 = read_conllu(path)
+    assert s1.feats == ["", "Definite=Def", "Gender=Masc|Number=Sing"]
+    assert s1.heads == [3, 3, 0] and s1.deprels == ["case", "det", "root"]
+    assert s2.heads == [None] and s2.deprels == [""] and s2.feats == [""]
+
+
+@pytest.mark.parametrize("head,reason", [("x", "HEAD 'x' is not a word id, 0 or _"),
+                                         ("5", "HEAD 5 points past the last word (2)")])
+def test_bad_head_names_file_and_line(tmp_path, head, reason):
+    path = write(tmp_path, ["# sent_id = t", _full_row("1", "a", "DET", "_", "2", "det"),
+                            _full_row("2", "b", "NOUN", "_", head, "root"), ""])
+    with pytest.raises(ConlluError) as err:
+        list(read_conllu(path))
+    assert reason in str(err.value) and str(path) in str(err.value)

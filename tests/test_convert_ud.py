@@ -163,3 +163,36 @@ def test_real_gum_and_ewt_round_trip(tmp_path):
     assert counts == {"sentences": 2001, "words": 25147}  # MANIFEST.tsv
     docs = docs_of(out)
     assert {d.user_data["genre"] for d in docs} == {"answers", "email", "newsgroup", "reviews", "weblog"}
+
+
+TREE = "\n".join([
+    "# sent_id = tree-1",
+    "\t".join(["1", "Dogs", "_", "NOUN", "_", "Number=Plur", "2", "nsubj", "_", "_"]),
+    "\t".join(["2", "bark", "_", "VERB", "_", "Mood=Ind|Tense=Pres", "0", "root", "_", "SpaceAfter=No"]),
+    "\t".join(["3", ".", "_", "PUNCT", "_", "_", "2", "punct", "_", "_"]),
+    "",
+])
+
+
+def test_syntax_keeps_trees_and_feats_for_train_and_dev_only(tmp_path):
+    ud, cfg = make_ud(tmp_path)
+    for split in ("train", "dev"):
+        (ud / "UD_English-EWT" / f"en_ewt-ud-{split}.conllu").write_text(TREE, encoding="utf-8")
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(convert_ud.app, [str(ud), str(out), "--targets", str(cfg), "--syntax"])
+    assert result.exit_code == 0, result.output
+    for split in ("train", "dev"):
+        (doc,) = docs_of(out / f"{split}.spacy")
+        assert [t.head.i for t in doc] == [1, 1, 1] and [t.dep_ for t in doc] == ["nsubj", "ROOT", "punct"]
+        assert [t.tag_ for t in doc] == ["Number=Plur", "Mood=Ind|Tense=Pres", "_"]
+        assert [t.pos_ for t in doc] == ["NOUN", "VERB", "PUNCT"] and all(str(t.morph) == "" for t in doc)
+    test_doc = docs_of(out / "test" / "xx_one.spacy")[0]
+    assert not test_doc.has_annotation("DEP") and all(t.tag_ == "" for t in test_doc)
+
+
+def test_syntax_without_a_tree_names_the_sentence(tmp_path):
+    ud, cfg = make_ud(tmp_path)  # GUM_LIKE rows carry no HEAD
+    result = CliRunner().invoke(convert_ud.app, [str(ud), str(tmp_path / "c"), "--targets", str(cfg), "--syntax"])
+    assert result.exit_code != 0
+    assert "en_ewt-ud-train.conllu: sentence GUM_vlog_toy-1 (line 1): no complete dependency tree" in str(result.exception) + result.output
+    assert not (tmp_path / "c" / "train.spacy").exists()

@@ -3,7 +3,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from pipelines import make_nlp, synthetic_examples
+from pipelines import listener_config, make_nlp, synthetic_examples, transformer_config
 
 from layer_fusion.layers.fusion_layer import torch_module
 
@@ -167,3 +167,40 @@ def test_missing_encoder_folder_says_which_command_builds_it(tmp_path):
     nlp = make_nlp(tmp_path / "assets" / "encoders" / "absent", "LastLayer")
     with pytest.raises(FileNotFoundError, match=r"not found: build the default encoder with `spacy project run encoder`"):
         _first_batch(nlp)
+
+
+def test_two_listeners_accumulate_their_gradients(tiny_bert):
+    """Multi-task training: every listener's gradient reaches the shared transformer, and
+    only through the hidden states it reads. A FEATS-like tagger reads hidden state 1
+    (the output of layer 0) and listens first; the UPOS listener (last, grad_factor 0)
+    sends nothing. spacy-transformers hands all but the last listener an accumulating
+    callback, so layer 0 moves only if that accumulated gradient is backpropagated; the
+    layers above hidden state 1 get no gradient at all and must not move (plain SGD, no
+    weight decay)."""
+    from spacy.training import Example
+    from spacy.tokens import Doc
+    from thinc.api import SGD
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config=transformer_config(tiny_bert))
+    nlp.add_pipe("tagger", name="feats", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener_config(32, "LastLayer", [1])}})
+    nlp.add_pipe("morphologizer", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener_config(32, "LastLayer", [-1], 0.0)}})
+    assert nlp.get_pipe("transformer").listening_components == ["feats", "morphologizer"]
+    examples = [Example(Doc(nlp.vocab, words=[t.text for t in eg.reference]),
+                        Doc(nlp.vocab, words=[t.text for t in eg.reference], pos=[t.pos_ for t in eg.reference],
+                            tags=[t.pos_ for t in eg.reference]))
+                for eg in synthetic_examples(nlp, 30)]
+    nlp.initialize(lambda: examples)
+    before = _state(nlp.get_pipe("transformer").model.transformer)
+    sgd = SGD(0.5, L2=0.0, grad_clip=0.0)
+    # Step 1 sends no gradient (the tagger's output layer starts at zero). spaCy calls the
+    # transformer's finish_update before its listeners backpropagate, so the gradient of
+    # step 2 is applied in step 3.
+    for _ in range(3):
+        nlp.update(examples, sgd=sgd)
+    after = _state(nlp.get_pipe("transformer").model.transformer)
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("encoder.layer.0.") for k in moved)
+    assert not any(k.startswith(("encoder.layer.1.", "encoder.layer.2.")) for k in moved)

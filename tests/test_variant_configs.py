@@ -54,3 +54,73 @@ def test_committed_configs_hold_the_committed_sweeps_k_star(tmp_path):
     for fusion, config in (("AIF", "aif.cfg"), ("DLFA", "dlfa.cfg")):
         k = best_k(tmp_path / "sweep", fusion)
         assert f"layers = [{k}, -1]" in (REPO / "configs" / config).read_text()
+
+
+from layer_fusion.research.variants import load_grid, stage_config, variant_config  # noqa: E402
+
+BASE = REPO / "configs" / "finetune.cfg"
+TASKS = REPO / "configs" / "intermediate_tasks.cfg"
+RUN = {"fusion": "LayerAttention", "layers": [6, 9, -1], "bottom_layers": 0, "steps": 300, "source": "english",
+       "split_words": True, "seed": 0, "trim_offsets": False, "intermediate": ["feats", "parser"],
+       "intermediate_layers": [6, 9], "intermediate_mode": "multitask", "intermediate_steps": 0}
+
+
+def test_multitask_config_adds_each_task_on_its_hidden_state():
+    config = variant_config(BASE, RUN, tasks=TASKS)
+    assert config["nlp"]["pipeline"] == ["transformer", "morphologizer", "feats", "parser", "doc_cleaner"]
+    assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [6]
+    assert config["components"]["parser"]["model"]["tok2vec"]["layers"] == [9]
+    assert config["components"]["morphologizer"]["model"]["tok2vec"]["layers"] == [6, 9, -1]
+    assert config["paths"]["train"] == "corpus/syntax/train.spacy"
+    weights = config["training"]["score_weights"]
+    assert weights["pos_acc"] == 1.0 and weights["dep_las"] == 0.0 and weights["tag_acc"] == 0.0
+    plain = variant_config(BASE, {**RUN, "intermediate": [], "intermediate_layers": []}, tasks=TASKS)
+    assert plain["nlp"]["pipeline"] == ["transformer", "morphologizer", "doc_cleaner"]
+    assert plain["paths"]["train"] == "corpus/train.spacy"
+
+
+def test_sequential_stage_and_upos_stage():
+    run = {**RUN, "fusion": "LastLayer", "layers": [-1], "intermediate_layers": [], "intermediate_mode": "sequential",
+           "intermediate_steps": 200}
+    stage = stage_config(BASE, run, TASKS)
+    assert stage["nlp"]["pipeline"] == ["transformer", "feats", "parser", "doc_cleaner"]
+    assert "morphologizer" not in stage["components"] and stage["training"]["max_steps"] == 200
+    assert dict(stage["training"]["score_weights"]) == {"tag_acc": 0.5, "dep_uas": 0.25, "dep_las": 0.25}
+    upos = variant_config(BASE, run, tasks=TASKS, source="training/x/model-last")
+    assert upos["components"]["transformer"] == {"source": "training/x/model-last"}
+    assert upos["nlp"]["pipeline"] == ["transformer", "morphologizer", "doc_cleaner"]
+    assert upos["training"]["max_steps"] == 300 and upos["paths"]["train"] == "corpus/train.spacy"
+
+
+def test_wildcard_and_plain_overrides():
+    config = variant_config(BASE, RUN, tasks=TASKS, overrides={"components.*.model.tok2vec.width": 32,
+                                                               "components.*.min_action_freq": 1})
+    assert all(config["components"][c]["model"]["tok2vec"]["width"] == 32 for c in ("morphologizer", "feats", "parser"))
+    assert config["components"]["parser"]["min_action_freq"] == 1
+    assert "min_action_freq" not in config["components"]["feats"]
+    with pytest.raises(KeyError, match="components.nope.x"):
+        variant_config(BASE, RUN, tasks=TASKS, overrides={"components.nope.x": 1})
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"intermediate": ["pos"]}, "intermediate = ['pos']"),
+    ({"intermediate_layers": [6]}, "one hidden state per task"),
+    ({"intermediate_mode": "joint"}, "intermediate_mode = 'joint'"),
+    ({"source": "multisource"}, "source must be 'english'"),
+])
+def test_bad_intermediate_settings_name_the_run(tmp_path, change, message):
+    run = {**RUN, **change}
+    lines = ["[runs]", "", "[runs.bad]"] + [f"{k} = {json.dumps(v)}" for k, v in run.items()]
+    grid = tmp_path / "grid.cfg"
+    grid.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[runs.bad\]") as err:
+        load_grid(grid)
+    assert message in str(err.value)
+
+
+def test_runs_in_both_grids_have_the_same_settings():
+    main, intermediate = load_grid(REPO / "configs" / "finetune_grid.cfg"), load_grid(REPO / "configs" / "intermediate_grid.cfg")
+    shared = set(main) & set(intermediate)
+    assert shared  # the intermediate screen reuses the fine-tuning grid's baselines
+    for name in shared:
+        assert main[name] == intermediate[name], name

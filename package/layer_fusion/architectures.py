@@ -98,7 +98,10 @@ def FusionListener(
         ``reduce_mean.v1`` if in doubt.
     grad_factor (float): scales the gradient sent to the transformer. 0 sends none
         and skips computing it: use 0 when the encoder is frozen, which saves work in
-        every training step (see layer_pooling._zero_gradient).
+        every training step (see layer_pooling._zero_gradient). Listeners of one
+        transformer must agree on 0 vs non-zero: spacy-transformers sums their gradients
+        position by position, and a grad_factor-0 listener sends one array per doc, not
+        one per hidden state.
     upstream (str): name of the transformer component, or "*" for any.
     """
     if not layers:

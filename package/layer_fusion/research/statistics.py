@@ -120,3 +120,57 @@ def holm(p_values: Sequence[float]) -> List[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+@dataclass
+class GroupExtremes:
+    """Worst group accuracy and spread (best minus worst) of systems a and b, and of a - b."""
+
+    worst_a: float
+    worst_b: float
+    spread_a: float
+    spread_b: float
+    worst_difference_ci95: Tuple[float, float]
+    spread_difference_ci95: Tuple[float, float]
+
+
+def _group_accuracies(words: np.ndarray, correct: np.ndarray, groups: np.ndarray, labels) -> np.ndarray:
+    """(..., G) accuracy per group; words and correct (..., n) sentence counts."""
+    return np.stack([correct[..., groups == g].sum(-1) / words[..., groups == g].sum(-1) for g in labels], axis=-1)
+
+
+def paired_group_extremes(
+    words: np.ndarray, correct_a: np.ndarray, correct_b: np.ndarray, groups: Sequence[str],
+    n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05,
+) -> GroupExtremes:
+    """Domain robustness of two systems on one test set whose sentences carry a group
+    (GUM's genres): worst = min_g acc_g, spread = max_g acc_g - min_g acc_g, seed means.
+
+    words (n,), correct_a (S_a, n), correct_b (S_b, n). Replicates resample seeds per
+    system and sentences within each group (the same draw for both systems), as
+    ``paired_difference`` does for treebanks.
+    """
+    groups = np.asarray(groups)
+    labels = sorted(set(groups.tolist()))
+    rng = np.random.default_rng(seed)
+
+    def extremes(acc: np.ndarray):  # acc (..., G)
+        return acc.min(-1), acc.max(-1) - acc.min(-1)
+
+    point = [extremes(_group_accuracies(words, c.mean(0), groups, labels)) for c in (correct_a, correct_b)]
+    seed_w = [_seed_weights(rng, c.shape[0], n_resamples) for c in (correct_a, correct_b)]
+    drawn_correct = [np.zeros((n_resamples, len(labels))) for _ in range(2)]
+    drawn_words = np.zeros((n_resamples, len(labels)))
+    for j, g in enumerate(labels):
+        idx = np.flatnonzero(groups == g)
+        sent_w = _sentence_weights(rng, len(idx), n_resamples)  # (B, n_g), shared
+        drawn_words[:, j] = sent_w @ words[idx]
+        for s, c in enumerate((correct_a, correct_b)):
+            drawn_correct[s][:, j] = (seed_w[s] * (sent_w @ c[:, idx].T)).sum(axis=1)
+    reps = [extremes(dc / drawn_words) for dc in drawn_correct]
+    return GroupExtremes(
+        worst_a=float(point[0][0]), worst_b=float(point[1][0]),
+        spread_a=float(point[0][1]), spread_b=float(point[1][1]),
+        worst_difference_ci95=_interval(reps[0][0] - reps[1][0], alpha),
+        spread_difference_ci95=_interval(reps[0][1] - reps[1][1], alpha),
+    )
