@@ -175,6 +175,12 @@ def test_intermediate_runs_multitask_and_sequential(grid_setup):
     assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [1]
     assert config["components"]["parser"]["model"]["tok2vec"]["layers"] == [2]
     assert "Number=Sing" in mt.get_pipe("feats").labels
+    # round trip: the saved multi-task pipeline predicts what it predicted before saving
+    texts = ["the big cat sat on a red mat .", "a dog ran to the house"]
+    before = [[(t.pos_, t.tag_, t.dep_, t.head.i) for t in doc] for doc in mt.pipe(texts)]
+    mt.to_disk(tmp / "mt_copy")
+    after = [[(t.pos_, t.tag_, t.dep_, t.head.i) for t in doc] for doc in spacy.load(tmp / "mt_copy").pipe(texts)]
+    assert after == before and all(dep for doc in before for _, _, dep, _ in doc)
 
     # sequential: stage 1 trains the parser alone; the UPOS stage sources its transformer
     stage = spacy.load(tmp / "training" / "tiny_seq-intermediate" / "model-last")

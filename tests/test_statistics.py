@@ -91,3 +91,23 @@ def test_holm_adjustment():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5]) == [0.5]
     assert holm([0.2, 0.9]) == pytest.approx([0.4, 0.9])
+
+
+def test_group_extremes_point_values_and_intervals():
+    from layer_fusion.research.statistics import paired_group_extremes
+
+    # two genres; a: x 3/4 (two sentences of 2 words), y 1/2; b: x 4/4, y 2/2 on seed 0, y 0/2 on seed 1
+    words = np.array([2, 2, 1, 1])
+    groups = ["x", "x", "y", "y"]
+    a = np.array([[2, 1, 1, 0]])
+    b = np.array([[2, 2, 1, 1], [2, 2, 0, 0]])
+    r = paired_group_extremes(words, a, b, groups, n_resamples=500)
+    assert r.worst_a == pytest.approx(0.5) and r.spread_a == pytest.approx(0.25)
+    # b, seed mean: x 1.0, y 0.5
+    assert r.worst_b == pytest.approx(0.5) and r.spread_b == pytest.approx(0.5)
+    lo, hi = r.worst_difference_ci95
+    assert lo < 0 < hi  # seeds and sentences resampled: b's y ranges over 0..1
+    same = paired_group_extremes(words, a, a, groups, n_resamples=200)
+    assert same.worst_difference_ci95 == (0.0, 0.0) and same.spread_difference_ci95 == (0.0, 0.0)
+    shifted = paired_group_extremes(words, np.array([[2, 2, 1, 1]]), np.array([[1, 1, 0, 0]]), groups, n_resamples=200)
+    assert shifted.worst_difference_ci95[0] > 0  # a is perfect, b's worst genre is 0
