@@ -62,7 +62,8 @@ BASE = REPO / "configs" / "finetune.cfg"
 TASKS = REPO / "configs" / "intermediate_tasks.cfg"
 RUN = {"fusion": "LayerAttention", "layers": [6, 9, -1], "bottom_layers": 0, "steps": 300, "source": "english",
        "split_words": True, "seed": 0, "trim_offsets": False, "intermediate": ["feats", "parser"],
-       "intermediate_layers": [6, 9], "intermediate_mode": "multitask", "intermediate_steps": 0}
+       "intermediate_layers": [6, 9], "intermediate_mode": "multitask", "intermediate_steps": 0,
+       "intermediate_grad_factor": 0.1}
 
 
 def test_multitask_config_adds_each_task_on_its_hidden_state():
@@ -71,6 +72,9 @@ def test_multitask_config_adds_each_task_on_its_hidden_state():
     assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [6]
     assert config["components"]["parser"]["model"]["tok2vec"]["layers"] == [9]
     assert config["components"]["morphologizer"]["model"]["tok2vec"]["layers"] == [6, 9, -1]
+    assert config["components"]["parser"]["model"]["tok2vec"]["grad_factor"] == 0.1
+    assert config["components"]["feats"]["model"]["tok2vec"]["grad_factor"] == 0.1
+    assert config["components"]["morphologizer"]["model"]["tok2vec"]["grad_factor"] == 1.0
     assert config["paths"]["train"] == "corpus/syntax/train.spacy"
     weights = config["training"]["score_weights"]
     assert weights["pos_acc"] == 1.0 and weights["dep_las"] == 0.0 and weights["tag_acc"] == 0.0
@@ -107,6 +111,7 @@ def test_wildcard_and_plain_overrides():
     ({"intermediate_layers": [6]}, "one hidden state per task"),
     ({"intermediate_mode": "joint"}, "intermediate_mode = 'joint'"),
     ({"source": "multisource"}, "source must be 'english'"),
+    ({"intermediate_grad_factor": 0}, "intermediate_grad_factor = 0 must be > 0"),
 ])
 def test_bad_intermediate_settings_name_the_run(tmp_path, change, message):
     run = {**RUN, **change}

@@ -7,7 +7,9 @@ it to the base config (``configs/finetune.cfg``).
 
 Intermediate tasks (optional keys): ``intermediate`` names components of
 ``configs/intermediate_tasks.cfg`` ("parser", "feats") trained on EWT train with the
-encoder; ``intermediate_layers`` the hidden state each one reads (default -1). With
+encoder; ``intermediate_layers`` the hidden state each one reads (default -1);
+``intermediate_grad_factor`` scales the gradient their listeners send to the encoder
+(spaCy's parser loss is a sum over transitions, not normalized by batch). With
 ``intermediate_mode = "multitask"`` they train jointly with UPOS for ``steps`` steps;
 with "sequential" they train alone for ``intermediate_steps`` (``stage_config``), and
 UPOS then trains from that encoder (``variant_config(..., source=...)``).
@@ -36,6 +38,7 @@ OPTIONAL_RUN_KEYS = {
     "intermediate_layers": [],
     "intermediate_mode": "multitask",
     "intermediate_steps": 0,
+    "intermediate_grad_factor": 1.0,
 }
 
 
@@ -70,6 +73,8 @@ def _check_intermediate(where: str, run: Dict[str, Any]) -> None:
         raise ValueError(f"{where} intermediate_layers = {layers}: one hidden state per task of {tasks}")
     if run["intermediate_mode"] not in INTERMEDIATE_MODES:
         raise ValueError(f"{where} intermediate_mode = {run['intermediate_mode']!r}, expected one of {list(INTERMEDIATE_MODES)}")
+    if not float(run["intermediate_grad_factor"]) > 0:
+        raise ValueError(f"{where} intermediate_grad_factor = {run['intermediate_grad_factor']} must be > 0")
     if tasks and run["source"] != "english":
         raise ValueError(f"{where} intermediate tasks train on EWT: source must be 'english'")
     if tasks and run["intermediate_mode"] == "sequential" and layers and set(layers) != {-1}:
@@ -160,6 +165,7 @@ def _add_tasks(config: Config, run: Dict[str, Any], tasks: Union[str, Path, None
     for task, layer in zip(intermediate, layers):
         block = copy.deepcopy(blocks[task])
         block["model"]["tok2vec"]["layers"] = [int(layer)]
+        block["model"]["tok2vec"]["grad_factor"] = float(run.get("intermediate_grad_factor", 1.0))
         config["components"][task] = block
         pipeline.append(task)
         for key in TASK_SCORES[task]:

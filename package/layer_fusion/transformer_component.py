@@ -1,0 +1,143 @@
+"""The ``fusion_transformer`` pipeline component: spacy-transformers' ``Transformer``, saved
+so that loading holds one copy of the weights.
+
+Stock ``Transformer.from_disk`` reads the whole ``model`` file (the weights inside a msgpack
+inside a msgpack), unpacks it twice, builds a randomly initialised encoder and copies the
+saved state into it: four or five copies of the weights at the peak (about 3 GB for the
+470 MB multilingual-e5-small). Here ``to_disk`` writes the component folder as
+
+    model               thinc bytes of the model with the encoder's weights left out
+    hf/                 the encoder's config.json and tokenizer files
+    model.safetensors   the encoder's weights
+
+and ``from_disk`` builds the encoder with its parameters on the meta device (no memory),
+memory-maps the safetensors file and assigns its tensors to the parameters: the weights
+are in memory once, as file-backed pages. A folder without ``model.safetensors`` (saved by
+the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable, List, Union
+
+import srsly
+import torch
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline.pipe import deserialize_config
+from spacy.tokens import Doc
+from spacy_transformers.data_classes import FullTransformerBatch, HFObjects
+from spacy_transformers.pipeline_component import DEFAULT_CONFIG, DOC_EXT_ATTR, Transformer
+from thinc.api import Model
+
+from .atomic_write import atomic_output
+
+WEIGHTS = "model.safetensors"
+HF_DIR = "hf"
+
+
+@Language.factory("fusion_transformer", assigns=[f"doc._.{DOC_EXT_ATTR}"], default_config=DEFAULT_CONFIG["transformer"])
+def make_fusion_transformer(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], FullTransformerBatch],
+    set_extra_annotations: Callable[[List[Doc], FullTransformerBatch], None],
+    max_batch_items: int,
+) -> "FusionTransformer":
+    """The ``transformer`` component (same settings) with one-copy loading (module docstring)."""
+    return FusionTransformer(nlp.vocab, model, set_extra_annotations, max_batch_items=max_batch_items, name=name)
+
+
+class FusionTransformer(Transformer):
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        path = Path(path)
+        if not self.model.attrs.get("has_transformer"):
+            return super().to_disk(path, exclude=exclude)
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p),
+            "model": lambda p: save_lean(self.model, p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "FusionTransformer":
+        path = Path(path)
+        if not (path / WEIGHTS).is_file():
+            return super().from_disk(path, exclude=exclude)
+        deserialize = {
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "cfg": lambda p: self.cfg.update(deserialize_config(p)),
+            "model": lambda p: load_lean(self.model, p),
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
+
+
+def _hf_shim(model: Model):
+    return model.layers[0].shims[0]
+
+
+def save_lean(model: Model, path: Path) -> None:
+    """Write ``path`` (the model without the encoder's weights), ``hf/`` and the weights."""
+    shim = _hf_shim(model)
+    folder = path.parent
+    hf = shim._hfmodel
+    hf_dir = folder / HF_DIR
+    hf_dir.mkdir(parents=True, exist_ok=True)
+    hf.transformer.config.save_pretrained(hf_dir)
+    hf.tokenizer.save_pretrained(hf_dir)
+    srsly.write_json(hf_dir / "tokenizer_kwargs.json", {"use_fast": bool(hf.tokenizer.is_fast)})
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().cpu() for k, v in hf.transformer.state_dict().items()}
+    with atomic_output(folder / WEIGHTS, "wb") as f:
+        f.write(save(state, metadata={"format": "pt"}))
+    # The thinc bytes with an empty shim: HFShim.from_bytes then builds no encoder.
+    msg = srsly.msgpack_loads(model.to_bytes())
+    for node_shims in msg["shims"]:
+        for i, shim_bytes in enumerate(node_shims):
+            shim_msg = srsly.msgpack_loads(shim_bytes)
+            if "state" in shim_msg and "tokenizer" in shim_msg:
+                shim_msg.update(config={}, state=b"", tokenizer={})
+                node_shims[i] = srsly.msgpack_dumps(shim_msg)
+    with atomic_output(path, "wb") as f:
+        f.write(srsly.msgpack_dumps(msg))
+
+
+def load_lean(model: Model, path: Path) -> None:
+    """Inverse of ``save_lean``: the encoder built on the meta device, its weights
+    memory-mapped from ``model.safetensors`` and assigned."""
+    from safetensors.torch import load_file
+    from spacy_transformers.util import get_torch_default_device
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.integrations.accelerate import init_empty_weights
+
+    folder = path.parent
+    hf_dir = folder / HF_DIR
+    model.from_bytes(path.read_bytes())
+    shim = _hf_shim(model)
+    init_tok = dict(shim._hfmodel._init_tokenizer_config or {})
+    init_trf = dict(shim._hfmodel._init_transformer_config or {})
+    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir), **srsly.read_json(hf_dir / "tokenizer_kwargs.json"))
+    config = AutoConfig.from_pretrained(str(hf_dir))
+    # Parameters on the meta device, buffers (position ids) real: nothing to copy over later.
+    with init_empty_weights(include_buffers=False):
+        transformer = AutoModel.from_config(config)
+    device = get_torch_default_device()
+    state = load_file(str(folder / WEIGHTS), device=str(device))
+    try:
+        missing, unexpected = transformer.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as err:  # shapes differ
+        raise ValueError(f"{folder / WEIGHTS}: weights do not fit the encoder in {hf_dir}: "
+                         f"{str(err).splitlines()[-1].strip()}") from None
+    if missing or unexpected:
+        raise ValueError(f"{folder / WEIGHTS}: weights do not fit the encoder in {hf_dir} "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    transformer.to(device)
+    vocab_file_contents = None
+    if hasattr(tokenizer, "vocab_file") and tokenizer.vocab_file and Path(tokenizer.vocab_file).is_file():
+        vocab_file_contents = Path(tokenizer.vocab_file).read_bytes()
+    shim._hfmodel = HFObjects(tokenizer, transformer, vocab_file_contents, init_tok, init_trf)
+    shim._model = transformer
+    model.attrs["has_transformer"] = True
+    model.set_dim("nO", config.hidden_size)

@@ -1,0 +1,90 @@
+"""The fusion_transformer component: saved with its weights in model.safetensors, loaded
+with the encoder built on the meta device and the weights assigned from the file."""
+import hashlib
+
+import pytest
+import spacy
+import torch
+from pipelines import listener_config, synthetic_examples, transformer_config
+
+from layer_fusion.transformer_component import WEIGHTS, FusionTransformer
+
+TEXTS = ["the big cat sat on a red mat .", "a dog ran to the house"]
+
+
+def _trained(model_dir, factory="fusion_transformer"):
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("xx")
+    nlp.add_pipe(factory, name="transformer", config=transformer_config(model_dir, "layer_fusion.TransformerModel.v2"))
+    nlp.add_pipe("morphologizer", config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
+                                                    "tok2vec": listener_config(32, "DLFA")}})
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def _outputs(nlp):
+    trf = nlp.get_pipe("transformer").model
+    hidden = trf.predict([nlp.make_doc(t) for t in TEXTS]).model_output.hidden_states
+    return [[t.pos_ for t in doc] for doc in nlp.pipe(TEXTS)], [torch.as_tensor(h).clone() for h in hidden]
+
+
+def test_round_trip_is_exact_and_the_weights_live_in_safetensors(tiny_xlmr, tmp_path):
+    nlp = _trained(tiny_xlmr)
+    tags, hidden = _outputs(nlp)
+    nlp.to_disk(tmp_path / "p")
+    folder = tmp_path / "p" / "transformer"
+    assert (folder / WEIGHTS).is_file() and (folder / "hf" / "config.json").is_file()
+    assert (folder / "model").stat().st_size < 10_000  # the weights are not in the thinc bytes
+    loaded = spacy.load(tmp_path / "p")
+    assert isinstance(loaded.get_pipe("transformer"), FusionTransformer)
+    tags2, hidden2 = _outputs(loaded)
+    assert tags2 == tags
+    for a, b in zip(hidden, hidden2):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    params = dict(loaded.get_pipe("transformer").model.transformer.named_parameters())
+    assert all(p.device.type == "cpu" for p in params.values())  # nothing left on the meta device
+    for name, p in nlp.get_pipe("transformer").model.transformer.named_parameters():
+        assert torch.equal(params[name], p), name
+
+
+def test_training_a_loaded_pipeline_leaves_the_file_alone(tiny_xlmr, tmp_path):
+    _trained(tiny_xlmr).to_disk(tmp_path / "p")
+    weights = tmp_path / "p" / "transformer" / WEIGHTS
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    nlp = spacy.load(tmp_path / "p")
+    before = {k: v.clone() for k, v in nlp.get_pipe("transformer").model.transformer.state_dict().items()}
+    optimizer = nlp.resume_training()
+    for _ in range(3):
+        nlp.update(synthetic_examples(nlp, 10), sgd=optimizer)
+    after = nlp.get_pipe("transformer").model.transformer.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest  # copy-on-write, not write-through
+    nlp.to_disk(tmp_path / "q")  # and saves what it learned
+    reloaded = spacy.load(tmp_path / "q").get_pipe("transformer").model.transformer.state_dict()
+    assert all(torch.equal(reloaded[k], after[k]) for k in after)
+
+
+def test_a_folder_saved_by_the_stock_component_still_loads(tiny_xlmr, tmp_path):
+    nlp = _trained(tiny_xlmr, factory="transformer")
+    tags, hidden = _outputs(nlp)
+    nlp.to_disk(tmp_path / "stock")
+    config = tmp_path / "stock" / "config.cfg"
+    config.write_text(config.read_text().replace('factory = "transformer"', 'factory = "fusion_transformer"'))
+    loaded = spacy.load(tmp_path / "stock")
+    assert isinstance(loaded.get_pipe("transformer"), FusionTransformer)
+    assert not (tmp_path / "stock" / "transformer" / WEIGHTS).exists()
+    tags2, hidden2 = _outputs(loaded)
+    assert tags2 == tags and all(torch.equal(a, b) for a, b in zip(hidden, hidden2))
+
+
+def test_weights_that_do_not_fit_name_the_file(tiny_xlmr, tiny_bert, tmp_path):
+    from safetensors.torch import save_file
+
+    _trained(tiny_xlmr).to_disk(tmp_path / "p")
+    other = _trained(tiny_bert).get_pipe("transformer").model.transformer.state_dict()
+    save_file({k: v.contiguous() for k, v in other.items()}, str(tmp_path / "p" / "transformer" / WEIGHTS))
+    with pytest.raises(ValueError, match=r"transformer/model.safetensors: weights do not fit the encoder"):
+        spacy.load(tmp_path / "p")
