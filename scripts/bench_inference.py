@@ -19,7 +19,10 @@ Runs are interleaved (run 1 of every variant, then run 2 ...) and medians report
 from other work spreads over the variants. Also: mean cosine similarity of int8 hidden
 states to fp32 (layer 6 and the last layer) per scheme, and the peak RSS of
 ``layer-fusion tag`` loading the pipeline and tagging 200 lines (fp32 and --int8), each in
-its own process.
+its own process; with the fusion_transformer component, also from a copy saved the
+stock way (weights inside the msgpack model file). ``--memory-only`` measures memory alone
+and updates it in an existing report (timings kept), when the CPU is not quiet enough for
+timings.
 
     python scripts/bench_inference.py training/finetuned/model-last \
         ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu --sentences 1000 --runs 3 \
@@ -102,6 +105,43 @@ def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).mean())
 
 
+def stock_copy(pipeline: Path, out: Path) -> Path:
+    """The pipeline saved as spacy-transformers' own component saves it (weights inside the
+    msgpack ``model`` file), for the memory comparison."""
+    from spacy_transformers.pipeline_component import Transformer
+
+    nlp = spacy.load(pipeline)
+    nlp.to_disk(out)
+    shutil.rmtree(out / "transformer")
+    Transformer.to_disk(nlp.get_pipe("transformer"), out / "transformer")
+    config = out / "config.cfg"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'factory = "fusion_transformer"', 'factory = "transformer"'), encoding="utf-8")
+    return out
+
+
+def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, dict]:
+    """Peak and late RSS of ``layer-fusion tag`` (load + 200 lines), each in its own process:
+    fp32 and --int8 as saved, and fp32 from a stock-format copy when the pipeline uses the
+    fusion_transformer component."""
+    # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
+    beside = Path(sys.executable).with_name("layer-fusion")
+    exe = str(beside) if beside.exists() else shutil.which("layer-fusion")
+    memory: Dict[str, dict] = {}
+    if exe is None:
+        return memory
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "lines.txt"
+        src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
+        cases = [("fp32", pipeline, []), ("int8", pipeline, ["--int8"])]
+        if (pipeline / "transformer" / "model.safetensors").is_file():
+            cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), []))
+        for name, path, extra in cases:
+            r = measure([exe, "tag", str(path), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra], threads)
+            memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}
+    return memory
+
+
 @app.command()
 def main(
     pipeline: Path = typer.Argument(..., exists=True, file_okay=False),
@@ -111,10 +151,23 @@ def main(
     threads: int = typer.Option(2, "--threads", min=1),
     output: Path = typer.Option(Path("reports/bench/inference.json"), "--output"),
     markdown: Optional[Path] = typer.Option(None, "--markdown"),
+    memory_only: bool = typer.Option(
+        False, "--memory-only", help="Measure memory only and update it in the existing --output (timings kept)"),
 ):
     torch.set_num_threads(threads)
     sents = [s for _, s in zip(range(sentences), read_conllu(conllu))]
     texts = [s.text or " ".join(s.words) for s in sents]
+    if memory_only:
+        if not output.is_file():
+            raise typer.BadParameter(f"{output} not found: run the full benchmark first", param_hint="--output")
+        report = json.loads(output.read_text(encoding="utf-8"))
+        report["memory"] = measure_memory(pipeline, texts, threads)
+        report["memory_run"] = "measured separately (--memory-only) from the timings"
+        write_text_atomic(output, json.dumps(report, indent=1) + "\n")
+        if markdown is not None:
+            write_text_atomic(markdown, render(report))
+        print(render(report))
+        return
     fp32 = spacy.load(pipeline)
     int8 = spacy.load(pipeline)
     quantize_encoder(int8)
@@ -166,18 +219,7 @@ def main(
     for name, nlp in (("per_channel", int8), ("per_tensor", per_tensor)):
         states = hidden_states(nlp, sample)
         cosine[name] = {"layer_6": mean_cosine(reference[0], states[0]), "last": mean_cosine(reference[1], states[1])}
-    memory = {}
-    # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
-    beside = Path(sys.executable).with_name("layer-fusion")
-    exe = str(beside) if beside.exists() else shutil.which("layer-fusion")
-    if exe is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "lines.txt"
-            src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
-            for name, extra in (("fp32", []), ("int8", ["--int8"])):
-                r = measure([exe, "tag", str(pipeline), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra],
-                            threads)
-                memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}
+    memory = measure_memory(pipeline, texts, threads)
     report = {
         "pipeline": str(pipeline),
         "sentences": len(texts),
@@ -212,7 +254,8 @@ def render(report: dict) -> str:
     for scheme, c in report["cosine_to_fp32"].items():
         lines.append(f"| {scheme} | {c['layer_6']:.4f} | {c['last']:.4f} |")
     if report["memory"]:
-        lines += ["", "`layer-fusion tag` on 200 lines, its own process:", "",
+        lines += ["", "`layer-fusion tag` loading the pipeline and tagging 200 lines, each in its own process"
+                  + (f" ({report['memory_run']})" if report.get("memory_run") else "") + ":", "",
                   "| encoder | peak RSS (MiB) | late RSS (MiB) |", "|---|--:|--:|"]
         for name, m in report["memory"].items():
             lines.append(f"| {name} | {m['peak_rss_mib']:,.0f} | {m['late_rss_mib']:,.0f} |")

@@ -85,6 +85,12 @@ def save_lean(model: Model, path: Path) -> None:
     hf_dir = folder / HF_DIR
     hf_dir.mkdir(parents=True, exist_ok=True)
     hf.transformer.config.save_pretrained(hf_dir)
+    vocab_name = getattr(hf.tokenizer, "vocab_files_names", {}).get("vocab_file")
+    if hf.vocab_file_contents is not None and vocab_name:
+        # As the stock shim does: the slow tokenizer's vocabulary (XLM-R's
+        # sentencepiece.bpe.model), which stock to_bytes needs again later.
+        (hf_dir / vocab_name).write_bytes(hf.vocab_file_contents)
+        hf.tokenizer.vocab_file = str(hf_dir / vocab_name)
     hf.tokenizer.save_pretrained(hf_dir)
     srsly.write_json(hf_dir / "tokenizer_kwargs.json", {"use_fast": bool(hf.tokenizer.is_fast)})
     from safetensors.torch import save
@@ -135,8 +141,9 @@ def load_lean(model: Model, path: Path) -> None:
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     transformer.to(device)
     vocab_file_contents = None
-    if hasattr(tokenizer, "vocab_file") and tokenizer.vocab_file and Path(tokenizer.vocab_file).is_file():
-        vocab_file_contents = Path(tokenizer.vocab_file).read_bytes()
+    vocab_name = getattr(tokenizer, "vocab_files_names", {}).get("vocab_file")
+    if vocab_name and (hf_dir / vocab_name).is_file():
+        vocab_file_contents = (hf_dir / vocab_name).read_bytes()
     shim._hfmodel = HFObjects(tokenizer, transformer, vocab_file_contents, init_tok, init_trf)
     shim._model = transformer
     model.attrs["has_transformer"] = True
