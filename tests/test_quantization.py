@@ -34,6 +34,8 @@ def test_every_linear_layer_becomes_int8_and_meta_says_so(pipeline_dir):
     quantized = [m for m in shim._model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert n_linear > 0 and len(quantized) == n_linear
     assert not any(type(m) is torch.nn.Linear for m in shim._model.modules())
+    # one encoder, quantized in place: no fp32 copy left behind in the shim's HF objects
+    assert shim._hfmodel.transformer is shim._model
     assert all(m.weight().qscheme() == torch.per_channel_affine for m in quantized)
     assert nlp.meta["layer_fusion"]["encoder_dtype"] == "int8" == info["encoder_dtype"]
     assert f"{n_linear} Linear layers" in info["quantization"]

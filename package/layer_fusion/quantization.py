@@ -48,7 +48,9 @@ def quantize_encoder(nlp, scheme: str = "per_channel") -> Dict[str, Any]:
         model = shim._model
         n_linear += sum(isinstance(m, torch.nn.Linear) for m in model.modules())
         model.eval()
-        shim._model = quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+        # In place: the default deep copy would hold a second fp32 copy of every weight, and
+        # the shim's HFObjects would keep the first one alive.
+        shim._model = quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
     info.update(
         encoder_dtype="int8",
         quantization=f"torch.ao dynamic qint8, {scheme.replace('_', '-')} weight scales, "
