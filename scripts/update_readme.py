@@ -76,8 +76,11 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
                 lines.append(f"| {label} | {bench['sentences_per_second'][key]:.1f} | {r[key]:.2f} |")
         mem = bench.get("memory") or {}
         if mem:
-            lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines: " + ", ".join(
-                f"{name} {m['peak_rss_mib']:,.0f} MiB" for name, m in mem.items()) + "."]
+            labels = {"fp32": "fp32", "int8": "`--int8`",
+                      "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers"}
+            lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "
+                      "own process: " + ", ".join(f"{labels.get(name, name)} {m['peak_rss_mib']:,.0f} MiB"
+                                                  for name, m in mem.items()) + "."]
     if int8:
         a, b = metrics["macro_low_resource"], int8["macro_low_resource"]
         lines += ["", f"int8 accuracy (`metrics/finetuned_int8/zero_shot.md`): low-resource macro "
