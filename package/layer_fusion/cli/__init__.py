@@ -1,6 +1,7 @@
 """The ``layer-fusion`` command line: thin wrappers around the library.
 
     layer-fusion tag PIPELINE [INPUT ...] [--output FILE] [--format conllu|jsonl|text]
+    layer-fusion tag-dataset PIPELINE INPUT_GLOB OUTPUT_DIR [--address auto] [--workers N]
     layer-fusion evaluate PIPELINE CONLLU ... [--output metrics.json]
     layer-fusion inspect PIPELINE [--plot FILE.png]
     layer-fusion encoder build [OUTPUT] [--force]
@@ -10,7 +11,7 @@
 One module per command group; the work lives in ``tagging.py``, ``evaluation.py`` (shared
 with ``scripts/evaluate_zero_shot.py``), ``inspection.py``, ``encoder/`` and ``research/``.
 """
-from . import cache, encoder, evaluate, inspect, tag  # noqa: F401  (register the commands)
+from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: F401  (register the commands)
 from .common import app
 
 __all__ = ["app"]

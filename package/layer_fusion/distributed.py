@@ -1,0 +1,181 @@
+"""Tag a sharded corpus on a Ray cluster (optional extra: ``pip install spacy-layer-fusion[ray]``).
+
+    layer-fusion tag-dataset PIPELINE "corpus/*.jsonl" tagged/ --address auto
+
+Input shards: JSONL (one object per line with a ``"text"`` field) or Parquet (a ``text``
+column), matched by a glob. Output: for every input shard ``NAME.jsonl`` / ``NAME.parquet``,
+``OUTPUT_DIR/NAME.jsonl`` with one record per input record, in input order, as
+``layer-fusion tag --format jsonl`` writes them: ``{"text", "tokens", "pos"}``.
+
+How. Ray Data reads the shards and streams them through ``map_batches`` on an actor pool:
+each actor loads the pipeline once and tags its batches with ``LineTagger`` (the same NFC
+normalization and long-line chunking as ``layer-fusion tag``). The driver iterates over the
+result in order (``preserve_order``) and writes each shard to a temporary file beside its
+final name, renamed when the shard is complete: an output shard is either whole or absent,
+and a rerun skips shards whose output exists. A worker that dies is restarted and its batch
+retried (``max_restarts`` / ``max_task_retries``); Ray Data yields each output block once, so
+no record is lost or written twice (``tests/test_tag_dataset.py`` kills a worker mid-run).
+"""
+from __future__ import annotations
+
+import glob
+import itertools
+import json
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from .atomic_write import atomic_output
+from .tagging import format_jsonl
+
+SUFFIXES = (".jsonl", ".parquet")
+# Restarts of a dead actor, and retries of the batch it held: enough for a preempted node or
+# an out-of-memory kill, few enough that a batch that kills every worker fails the run.
+MAX_RETRIES = 3
+
+
+def _require_ray():
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise SystemExit("tag-dataset needs Ray: pip install 'spacy-layer-fusion[ray]'") from None
+    return ray
+
+
+def input_shards(pattern: str) -> List[Path]:
+    """The shards a glob matches, sorted; raises ValueError naming an unreadable kind."""
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    if not paths:
+        raise ValueError(f"{pattern}: no input shard matches")
+    kinds = {p.suffix for p in paths}
+    if not kinds <= set(SUFFIXES) or len(kinds) > 1:
+        raise ValueError(f"{pattern}: shards must all be .jsonl or all .parquet (found {sorted(kinds)})")
+    return paths
+
+
+def output_path(shard: Path, output_dir: Path) -> Path:
+    return output_dir / (shard.stem + ".jsonl")
+
+
+class PipelineTagger:
+    """A Ray Data actor: loads the pipeline once, tags batches of ``text`` with LineTagger."""
+
+    def __init__(self, pipeline: str, batch_size: int, threads: int = 1, crash_once_marker: Optional[str] = None):
+        import spacy
+        import torch
+
+        from .tagging import LineTagger
+
+        torch.set_num_threads(threads)
+        self.tagger = LineTagger(spacy.load(pipeline), batch_size=batch_size)
+        # Fault injection for the tests: the first batch that sees this file deletes it and
+        # kills its worker process, as a preempted node would.
+        self.crash_once_marker = crash_once_marker
+
+    def __call__(self, batch: Dict[str, List]) -> Dict[str, List]:
+        if self.crash_once_marker:
+            try:
+                os.remove(self.crash_once_marker)
+            except FileNotFoundError:
+                pass
+            else:
+                os._exit(1)
+        texts = [str(t) for t in batch["text"]]
+        records = list(self.tagger.tag(texts))
+        return {"path": list(batch["path"]),
+                "record": [format_jsonl(r, 0) for r in records]}
+
+
+def tag_dataset(
+    pipeline: str,
+    pattern: str,
+    output_dir: Path,
+    address: Optional[str] = None,
+    workers: int = 2,
+    batch_size: int = 16,
+    threads_per_worker: int = 1,
+    progress: bool = True,
+    crash_once_marker: Optional[str] = None,
+) -> Dict[str, int]:
+    """Tag every input shard without an output yet; returns records written per shard name."""
+    ray = _require_ray()
+    import ray.data
+
+    shards = input_shards(pattern)
+    output_dir = Path(output_dir)
+    todo = [s for s in shards if not output_path(s, output_dir).is_file()]
+    written: Dict[str, int] = {}
+    if not todo:
+        return written
+    if not ray.is_initialized():
+        # A local instance: one CPU per worker thread, plus one for the tasks that read shards
+        # (with every CPU held by the actor pool, reading would wait forever).
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": workers * threads_per_worker + 1}))
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = progress
+    files = [str(s) for s in todo]
+    if todo[0].suffix == ".parquet":
+        ds = ray.data.read_parquet(files, include_paths=True, columns=["text"])
+    else:
+        ds = ray.data.read_json(files, lines=True, include_paths=True)
+    if "text" not in (ds.schema().names if ds.schema() else []):
+        raise ValueError(f"{pattern}: the input records have no 'text' field")
+    tagged = ds.map_batches(
+        PipelineTagger,
+        fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
+                               "threads": threads_per_worker, "crash_once_marker": crash_once_marker},
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=threads_per_worker,
+        batch_size=max(batch_size * 8, 64),
+        batch_format="numpy",
+        max_restarts=MAX_RETRIES,
+        max_task_retries=MAX_RETRIES,
+    )
+    by_path = {os.path.abspath(str(s)): s for s in todo}
+    # Rows come in input order, shard after shard: one atomic output file per run of rows.
+    for path, rows in itertools.groupby(_rows(tagged), key=lambda row: row["path"]):
+        shard = by_path[os.path.abspath(_strip_scheme(path))]
+        with atomic_output(output_path(shard, output_dir), "w") as handle:
+            n = 0
+            for row in rows:
+                handle.write(row["record"])
+                n += 1
+        written[shard.name] = n
+    for shard in todo:  # shards without records get an empty output
+        if shard.name not in written:
+            with atomic_output(output_path(shard, output_dir), "w"):
+                pass
+            written[shard.name] = 0
+    return written
+
+
+def _rows(ds) -> Iterator[Dict[str, str]]:
+    for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+        for path, record in zip(batch["path"], batch["record"]):
+            yield {"path": str(path), "record": str(record)}
+
+
+def _strip_scheme(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def single_process_records(pipeline: str, pattern: str, batch_size: int = 16) -> Dict[str, List[str]]:
+    """What ``tag_dataset`` should write, computed in this process (for tests and checks)."""
+    import pandas as pd
+    import spacy
+
+    from .tagging import LineTagger
+
+    tagger = LineTagger(spacy.load(pipeline), batch_size=batch_size)
+    out: Dict[str, List[str]] = {}
+    for shard in input_shards(pattern):
+        if shard.suffix == ".parquet":
+            texts = [str(t) for t in pd.read_parquet(shard, columns=["text"])["text"]]
+        else:
+            with open(shard, encoding="utf-8") as f:
+                texts = [str(json.loads(line)["text"]) for line in f if line.strip()]
+        out[output_path(shard, Path(".")).name] = [format_jsonl(r, 0) for r in tagger.tag(texts)]
+    return out
