@@ -46,6 +46,9 @@ def describe(run: dict) -> str:
         return "none"
     layers = run.get("intermediate_layers") or [-1] * len(tasks)
     where = ", ".join(f"{t} @ {'top' if l == -1 else l}" for t, l in zip(tasks, layers))
+    factor = float(run.get("intermediate_grad_factor", 1.0))
+    if factor != 1.0:
+        where += f"; their gradient × {factor:g}"
     if run["intermediate_mode"] == "sequential":
         return f"sequential ({where}; {run.get('intermediate_steps') or run['steps']} steps first)"
     return f"multi-task ({where})"
