@@ -206,10 +206,39 @@ def main(
                 rows = pair_rows(metrics[name])
                 lines.append(f"| {name} | " + " | ".join(f"{pct(r['low'])} / {100 * r['gap']:+.1f}"
                                                           for r in rows.values()) + " |")
+        lines += shipping(metrics, runs, load(REPO / "reports" / "finetune_selection.json"))
         lines += answer(results, metrics, runs)
     write_text_atomic(output, "\n".join(lines) + "\n")
     write_archive(REPO / "reports" / "intermediate_grid_metrics.tar.gz", metrics_dir, list(metrics))
     typer.echo(f"wrote {output} and reports/intermediate_grid_metrics.tar.gz ({len(metrics)} runs)")
+
+
+def shipping(metrics: dict, runs: dict, selection) -> List[str]:
+    """Would an intermediate-task run be shipped? The shipping protocols of
+    docs/selection_protocol.md (English dev; reference dev), applied to these runs and the
+    fine-tuning grid's picks (reports/finetune_selection.json)."""
+    if not selection:
+        return []
+    lines = ["", "## Under the shipping protocols", ""]
+    candidates = {n: m for n, m in metrics.items() if runs[n].get("intermediate")}
+    if not candidates:
+        return lines + ["No intermediate-task run has metrics yet."]
+    shipped_changes = False
+    for protocol, key in (("english_dev", lambda m: m["treebanks"]["en_ewt_dev"]["accuracy"]),
+                          ("reference_dev", lambda m: m["macro_reference_dev"]["accuracy"])):
+        pick = (selection.get("picks") or {}).get(protocol)
+        if not pick:
+            continue
+        best = max(candidates, key=lambda n: key(candidates[n]))
+        wins = key(candidates[best]) > pick["score"]
+        shipped_changes |= wins and protocol == "reference_dev"
+        lines.append(f"- {protocol.replace('_', ' ')}: best intermediate-task run `{best}` "
+                     f"{pct(key(candidates[best]))} against the grid's pick `{pick['name']}` {pct(pick['score'])}: "
+                     + ("it would be picked." if wins else "not picked."))
+    lines.append(f"- Shipped (reference-dev protocol): `{selection.get('shipped')}`, "
+                 + ("which an intermediate-task run would replace: retrain it with `make all` after "
+                    "adding it to configs/finetune_grid.cfg." if shipped_changes else "unchanged."))
+    return lines
 
 
 def answer(results: list, metrics: dict, runs: dict) -> List[str]:
