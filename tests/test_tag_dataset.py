@@ -4,11 +4,10 @@ or duplicating records, output shards are written atomically, and a rerun skips 
 import json
 
 import pytest
+import ray  # the [ray] extra, which make setup installs
 from test_cli_tag import build_pipeline
 
-ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")  # make setup installs it
-
-from layer_fusion.distributed import single_process_records, tag_dataset  # noqa: E402
+from layer_fusion.distributed import single_process_records, tag_dataset
 
 pytestmark = pytest.mark.slow
 
