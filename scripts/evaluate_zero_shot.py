@@ -60,6 +60,8 @@ def run(
         "pipeline": list(nlp.pipe_names),
         "encoder_dtype": meta.get("layer_fusion", {}).get("encoder_dtype", "fp32"),
     }
+    if meta.get("layer_fusion", {}).get("quantization"):
+        metrics["model"]["quantization"] = meta["layer_fusion"]["quantization"]
     metrics["settings"]["targets"] = str(targets)
     config_file = Path(model) / "config.cfg"
     if config_file.is_file():  # a pipeline folder (an installed package has no path here)
@@ -85,6 +87,8 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU)"),
     raw_text: bool = typer.Option(False, "--raw-text", help="Also the end-to-end scores on raw text"),
     int8: bool = typer.Option(False, "--int8", help="Encoder's linear layers in int8 (layer_fusion.quantization)"),
+    int8_scheme: str = typer.Option(
+        "per_channel", "--int8-scheme", help="With --int8: per_channel or per_tensor weight scales"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     if gpu_id >= 0:
@@ -93,7 +97,10 @@ def main(
     if int8:
         from layer_fusion.quantization import quantize_encoder
 
-        quantize_encoder(nlp)
+        try:
+            quantize_encoder(nlp, scheme=int8_scheme)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--int8-scheme")
     metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences,
                   raw_text=raw_text)
     macro = metrics["macro_low_resource"]

@@ -69,3 +69,28 @@ def test_cli_int8(pipeline_dir):
     assert len(lines) == 3 and lines[1] == "" and lines[0].startswith("the/")
     bad = run([pipeline_dir, "--int8", "--gpu-id", "0"], input="a\n")
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("scheme,qscheme", [("per_channel", "per-channel"), ("per_tensor", "per-tensor")])
+def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, scheme, qscheme):
+    import json
+
+    from test_evaluation import TARGETS_CFG, load_script, write_conllu
+    from typer.testing import CliRunner
+
+    ud = tmp_path / "ud"
+    write_conllu(ud / "UD_English-Toy" / "en_toy-ud-dev.conllu", [("a-1", [("the", "DET"), ("cat", "NOUN")])])
+    write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "DET"), ("dog", "NOUN")])])
+    write_conllu(ud / "UD_Toy-Two" / "two.conllu", [("1", [("the", "DET"), ("mat", "NOUN")])])
+    targets = tmp_path / "targets.cfg"
+    targets.write_text(TARGETS_CFG, encoding="utf-8")
+    out = tmp_path / "m.json"
+    script = load_script("evaluate_zero_shot")
+    args = [str(pipeline_dir), str(ud), str(out), "--targets", str(targets), "--n-resamples", "20",
+            "--int8", "--int8-scheme", scheme]
+    result = CliRunner().invoke(script.app, args)
+    assert result.exit_code == 0, result.output
+    model = json.loads(out.read_text())["model"]
+    assert model["encoder_dtype"] == "int8" and f"{qscheme} weight scales" in model["quantization"]
+    bad = CliRunner().invoke(script.app, args[:-1] + ["per_row"])
+    assert bad.exit_code == 2 and "per_row" in bad.output
