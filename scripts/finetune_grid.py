@@ -7,7 +7,7 @@ with `spacy train` and its model-last evaluated on every set in configs/targets.
     metrics/grid/<run>/zero_shot.json   evaluation plus the run's spec and provenance
 
 Runs with intermediate tasks (configs/intermediate_tasks.cfg) train them with UPOS
-(multitask) or first (sequential: training/grid/<run>/intermediate/model-last, whose
+(multitask) or first (sequential: training/grid/<run>-intermediate/model-last, whose
 transformer the UPOS stage sources). The evaluation loads UPOS only: the intermediate
 components are excluded, so they cost no evaluation time.
 
