@@ -220,8 +220,7 @@ def shipping(metrics: dict, runs: dict, selection) -> List[str]:
     if not selection:
         return []
     lines = ["", "## Under the shipping protocols", ""]
-    candidates = {n: m for n, m in metrics.items() if runs[n].get("intermediate")}
-    if not candidates:
+    if not any(runs[n].get("intermediate") for n in metrics):
         return lines + ["No intermediate-task run has metrics yet."]
     shipped_changes = False
     for protocol, key in (("english_dev", lambda m: m["treebanks"]["en_ewt_dev"]["accuracy"]),
@@ -229,12 +228,15 @@ def shipping(metrics: dict, runs: dict, selection) -> List[str]:
         pick = (selection.get("picks") or {}).get(protocol)
         if not pick:
             continue
-        best = max(candidates, key=lambda n: key(candidates[n]))
-        wins = key(candidates[best]) > pick["score"]
+        # Every run of this screen (with and without tasks) against the grid's pick.
+        best = max(metrics, key=lambda n: key(metrics[n]))
+        wins = key(metrics[best]) > pick["score"] and bool(runs[best].get("intermediate"))
         shipped_changes |= wins and protocol == "reference_dev"
-        lines.append(f"- {protocol.replace('_', ' ')}: best intermediate-task run `{best}` "
-                     f"{pct(key(candidates[best]))} against the grid's pick `{pick['name']}` {pct(pick['score'])}: "
-                     + ("it would be picked." if wins else "not picked."))
+        kind = "an intermediate-task run" if runs[best].get("intermediate") else "a run without tasks"
+        lines.append(f"- {protocol.replace('_', ' ')}: best run of this screen `{best}` ({kind}) "
+                     f"{pct(key(metrics[best]))} against the fine-tuning grid's pick `{pick['name']}` "
+                     f"{pct(pick['score'])}: " + ("an intermediate-task run would be picked." if wins else
+                                                  "no intermediate-task run is picked."))
     lines.append(f"- Shipped (reference-dev protocol): `{selection.get('shipped')}`, "
                  + ("which an intermediate-task run would replace: retrain it with `make all` after "
                     "adding it to configs/finetune_grid.cfg." if shipped_changes else "unchanged."))
