@@ -106,3 +106,14 @@ def test_cli(ray_local, pipeline, tmp_path):
     assert again.exit_code == 0 and "nothing to do" in again.output
     bad = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "none" / "*.jsonl"), str(tmp_path / "o")])
     assert bad.exit_code == 2 and "no input shard matches" in bad.output
+
+
+def test_only_empty_shards_and_name_clashes(ray_local, pipeline, tmp_path):
+    pattern = _shards(tmp_path / "in", [0, 0])
+    assert tag_dataset(str(pipeline), pattern, tmp_path / "out", progress=False) == {
+        "part-000.jsonl": 0, "part-001.jsonl": 0}
+    assert _outputs(tmp_path / "out") == {"part-000.jsonl": [], "part-001.jsonl": []}
+    for sub in ("a", "b"):
+        _shards(tmp_path / "two" / sub, [3])
+    with pytest.raises(ValueError, match="several shards named 'part-000'"):
+        tag_dataset(str(pipeline), str(tmp_path / "two" / "**" / "*.jsonl"), tmp_path / "o2", progress=False)

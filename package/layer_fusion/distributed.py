@@ -48,6 +48,10 @@ def input_shards(pattern: str) -> List[Path]:
     paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
     if not paths:
         raise ValueError(f"{pattern}: no input shard matches")
+    stems = [p.stem for p in paths]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise ValueError(f"{pattern}: several shards named {clash[0]!r} would write the same output shard")
     kinds = {p.suffix for p in paths}
     if not kinds <= set(SUFFIXES) or len(kinds) > 1:
         raise ValueError(f"{pattern}: shards must all be .jsonl or all .parquet (found {sorted(kinds)})")
@@ -121,22 +125,26 @@ def tag_dataset(
         ds = ray.data.read_parquet(files, include_paths=True, columns=["text"])
     else:
         ds = ray.data.read_json(files, lines=True, include_paths=True)
-    if "text" not in (ds.schema().names if ds.schema() else []):
+    schema = ds.schema()
+    if schema is not None and "text" not in schema.names:
         raise ValueError(f"{pattern}: the input records have no 'text' field")
-    tagged = ds.map_batches(
-        PipelineTagger,
-        fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
-                               "threads": threads_per_worker, "crash_once_marker": crash_once_marker},
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=threads_per_worker,
-        batch_size=max(batch_size * 8, 64),
-        batch_format="numpy",
-        max_restarts=MAX_RETRIES,
-        max_task_retries=MAX_RETRIES,
-    )
+    if schema is None:  # no records at all: every shard gets an empty output
+        tagged = None
+    else:
+        tagged = ds.map_batches(
+            PipelineTagger,
+            fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
+                                   "threads": threads_per_worker, "crash_once_marker": crash_once_marker},
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=threads_per_worker,
+            batch_size=max(batch_size * 8, 64),
+            batch_format="numpy",
+            max_restarts=MAX_RETRIES,
+            max_task_retries=MAX_RETRIES,
+        )
     by_path = {os.path.abspath(str(s)): s for s in todo}
     # Rows come in input order, shard after shard: one atomic output file per run of rows.
-    for path, rows in itertools.groupby(_rows(tagged), key=lambda row: row["path"]):
+    for path, rows in itertools.groupby(_rows(tagged) if tagged is not None else [], key=lambda row: row["path"]):
         shard = by_path[os.path.abspath(_strip_scheme(path))]
         with atomic_output(output_path(shard, output_dir), "w") as handle:
             n = 0
