@@ -98,16 +98,17 @@ def save_lean(model: Model, path: Path) -> None:
     state = {k: v.detach().contiguous().cpu() for k, v in hf.transformer.state_dict().items()}
     with atomic_output(folder / WEIGHTS, "wb") as f:
         f.write(save(state, metadata={"format": "pt"}))
-    # The thinc bytes with an empty shim: HFShim.from_bytes then builds no encoder.
-    msg = srsly.msgpack_loads(model.to_bytes())
-    for node_shims in msg["shims"]:
-        for i, shim_bytes in enumerate(node_shims):
-            shim_msg = srsly.msgpack_loads(shim_bytes)
-            if "state" in shim_msg and "tokenizer" in shim_msg:
-                shim_msg.update(config={}, state=b"", tokenizer={})
-                node_shims[i] = srsly.msgpack_dumps(shim_msg)
+    # The thinc bytes with the shim's HF objects swapped for an empty set while they are written:
+    # stock HFShim.to_bytes then writes only the init configs (no weights to serialize and drop),
+    # and HFShim.from_bytes builds no encoder.
+    empty = HFObjects(None, None, None, hf._init_tokenizer_config, hf._init_transformer_config)
+    shim._hfmodel = empty
+    try:
+        data = model.to_bytes()
+    finally:
+        shim._hfmodel = hf
     with atomic_output(path, "wb") as f:
-        f.write(srsly.msgpack_dumps(msg))
+        f.write(data)
 
 
 def load_lean(model: Model, path: Path) -> None:
