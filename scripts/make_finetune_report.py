@@ -58,7 +58,8 @@ def label(run: dict) -> str:
     tok = "words" if run["split_words"] else (
         "text, trimmed offsets" if run.get("trim_offsets") else "text, stock alignment")
     layers = "" if run["fusion"] == "LastLayer" else f" {run['layers']}"
-    return f"{run['fusion']}{layers}, k={run['bottom_layers']}, {run['steps']} steps, {run['source']}, {tok}"
+    averaged = ", weights averaged" if run.get("use_averages") else ""
+    return f"{run['fusion']}{layers}, k={run['bottom_layers']}, {run['steps']} steps, {run['source']}, {tok}{averaged}"
 
 
 def low_resource_keys(metrics: dict) -> List[str]:

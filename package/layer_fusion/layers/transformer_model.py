@@ -27,6 +27,10 @@ Two settings of ``layer_fusion.TransformerModel.v2`` (both off in v1):
   space gets the same pieces as it would after a space; see ``word_alignment.py``.
 * ``trim_offsets`` (only without ``split_words``): align the span text's wordpieces on
   offsets without their leading whitespace; see ``word_alignment.py``.
+
+Both versions hold an ``AveragingHFShim``: with ``[training.optimizer] use_averages =
+true`` spaCy then evaluates and saves the encoder's parameter averages too, not only
+the head's (``averaging_shim.py``).
 """
 import copy
 from pathlib import Path
@@ -38,6 +42,7 @@ from thinc.api import Model
 from thinc.types import ArgsKwargs
 from transformers.file_utils import ModelOutput
 
+from .averaging_shim import AveragingHFShim
 from .word_alignment import forward_split_words, forward_text_trimmed
 
 LAST_HIDDEN_STATE = "last_hidden_state"
@@ -77,6 +82,11 @@ class FusionTransformerModel(TransformerModel):
             grad_scaler_config,
         )
         self.layers[0].attrs["convert_outputs"] = convert_outputs_all_layers
+        # Same shim, but use_params also reads the optimizer's (id, name) averages.
+        stock = self.layers[0].shims[0]
+        self.layers[0].shims[0] = AveragingHFShim(
+            stock._hfmodel, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
+        )
         self.init = init_checking_encoder
         if split_words:
             self._func = forward_split_words

@@ -3,7 +3,10 @@
 A run spec (a ``[runs.<name>]`` section of ``configs/finetune_grid.cfg``) names the
 fusion and the hidden states it reads, how many bottom layers are frozen, the step
 budget, the training source, the tokenization and the seed. ``variant_config`` applies
-it to the base config (``configs/finetune.cfg``).
+it to the base config (``configs/finetune.cfg``). ``use_averages = true`` (optional)
+evaluates and ships thinc's moving average of the weights, encoder included
+(``layers/averaging_shim.py``): at step t the newest weights get 1 - d_t = 9 / (10 + t),
+an average over roughly the last ninth of the run.
 
 Intermediate tasks (optional keys): ``intermediate`` names components of
 ``configs/intermediate_tasks.cfg`` ("parser", "feats") trained on EWT train with the
@@ -34,6 +37,7 @@ RUN_KEYS = {"fusion", "layers", "bottom_layers", "steps", "source", "split_words
 # Optional keys and their defaults.
 OPTIONAL_RUN_KEYS = {
     "trim_offsets": False,
+    "use_averages": False,
     "intermediate": [],
     "intermediate_layers": [],
     "intermediate_mode": "multitask",
@@ -115,6 +119,7 @@ def variant_config(
     config["system"]["seed"] = int(run["seed"])
     config["components"]["transformer"]["model"]["split_words"] = bool(run["split_words"])
     config["components"]["transformer"]["model"]["trim_offsets"] = bool(run.get("trim_offsets", False))
+    config["training"]["optimizer"]["use_averages"] = bool(run.get("use_averages", False))
     listener = config["components"]["morphologizer"]["model"]["tok2vec"]
     listener["layers"] = list(run["layers"])
     listener["fusion"] = fusion_block(run["fusion"])

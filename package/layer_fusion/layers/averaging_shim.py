@@ -1,0 +1,44 @@
+"""An ``HFShim`` whose ``use_params`` reads the optimizer's parameter averages.
+
+With ``[training.optimizer] use_averages = true``, thinc's optimizer keeps an
+exponential moving average of every parameter it updates,
+
+    avg_t = d_t * avg_{t-1} + (1 - d_t) * w_t,    d_t = min((1 + t) / (10 + t), 0.9999),
+
+and spaCy evaluates and saves ``model-last`` inside ``nlp.use_params(optimizer.averages)``.
+The optimizer keys a shim's parameters as ``(shim.id, name)`` tuples (that is how
+``PyTorchShim.finish_update`` calls it), but ``PyTorchShim.use_params`` only reads
+``"pytorch_{id}_{name}"`` strings. With the stock shim spaCy therefore evaluated and
+saved an averaged head on top of the raw, un-averaged encoder. This shim swaps in the
+averages it is keyed by, in place (parameters that were never updated, such as frozen
+layers, keep their values), and restores the trained weights on exit.
+"""
+import contextlib
+
+import torch
+from spacy_transformers.layers.hf_shim import HFShim
+from thinc.api import xp2torch
+
+
+class AveragingHFShim(HFShim):
+    @contextlib.contextmanager
+    def use_params(self, params):
+        module = self._model
+        named = dict(module.named_parameters()) if module is not None else {}
+        averaged = {name: params[(self.id, name)] for name in named if (self.id, name) in params}
+        if not averaged:
+            with super().use_params(params):
+                yield
+            return
+        backup = {}
+        with torch.no_grad():
+            for name, average in averaged.items():
+                param = named[name]
+                backup[name] = param.detach().clone()
+                param.copy_(xp2torch(average, device=param.device))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, trained in backup.items():
+                    named[name].copy_(trained)
