@@ -40,7 +40,6 @@ def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_st
     import random
 
     import spacy
-    from spacy.tokens import Doc
     from spacy.training import Example
     from spacy.util import registry
 
@@ -55,10 +54,9 @@ def worker(variant: str, encoder: Path, conllu: Path, n_sentences: int, train_st
     tok2vec.update(layers=layers, fusion=fusion, width=width, grad_factor=grad_factor)
     nlp = spacy.util.load_model_from_config(config.interpolate(), auto_fill=True)
     sentences = [s for _, s in zip(range(n_sentences), read_conllu(conllu))]
-    examples = [Example(Doc(nlp.vocab, words=s.words, spaces=s.spaces),
-                        Doc(nlp.vocab, words=s.words, spaces=s.spaces, pos=s.upos)) for s in sentences]
+    examples = [Example(s.to_doc(nlp.vocab), s.to_doc(nlp.vocab, with_upos=True)) for s in sentences]
     optimizer = nlp.initialize(lambda: examples[:200])  # runs the config's freeze callback
-    docs = sorted((Doc(nlp.vocab, words=s.words, spaces=s.spaces) for s in sentences), key=len)
+    docs = sorted((s.to_doc(nlp.vocab) for s in sentences), key=len)
     words = sum(len(d) for d in docs)
     start = time.perf_counter()
     for _ in nlp.pipe(docs, batch_size=64):

@@ -15,7 +15,6 @@ from typing import List
 
 import spacy
 import typer
-from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
@@ -48,7 +47,7 @@ def main(
 ):
     sentences = list(read_conllu(conllu))
     vocab = spacy.blank("xx").vocab
-    examples = [Example(Doc(vocab, words=s.words, spaces=s.spaces), Doc(vocab, words=s.words, spaces=s.spaces, pos=s.upos))
+    examples = [Example(s.to_doc(vocab), s.to_doc(vocab, with_upos=True))
                 for s in sentences]
     random.Random(0).shuffle(examples)
     batches = list(registry.batchers.get("spacy.batch_by_padded.v1")(size=1000, buffer=256, discard_oversize=False)(examples))

@@ -38,7 +38,6 @@ import json
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +49,6 @@ import numpy as np
 import spacy
 import torch
 import typer
-from spacy.tokens import Doc
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
@@ -190,7 +188,7 @@ def main(
         order = sorted(range(len(sents)), key=lambda i: len(sents[i]))
 
         def run():
-            docs = (Doc(nlp.vocab, words=sents[i].words, spaces=sents[i].spaces) for i in order)
+            docs = (sents[i].to_doc(nlp.vocab) for i in order)
             for _ in nlp.pipe(docs, batch_size=64):
                 pass
         return run

@@ -49,7 +49,7 @@ def sentence_to_doc(vocab: Vocab, sentence: Sentence, treebank: str, syntax: boo
             "deps": ["ROOT" if h == 0 else rel for h, rel in zip(sentence.heads, sentence.deprels)],
             "tags": [f or "_" for f in sentence.feats],
         }
-    doc = Doc(vocab, words=sentence.words, spaces=sentence.spaces, pos=sentence.upos, **extra)
+    doc = sentence.to_doc(vocab, with_upos=True, **extra)
     doc.user_data["sent_id"] = sentence.sent_id
     doc.user_data["treebank"] = treebank
     if sentence.doc_id:

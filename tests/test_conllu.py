@@ -53,6 +53,18 @@ def test_multiword_tokens_empty_nodes_and_spaces(tmp_path):
     assert s.line == 1 and sents[1].line == 14
 
 
+def test_sentence_to_doc_keeps_words_spaces_and_gold_upos(tmp_path):
+    import spacy
+
+    s = list(read_conllu(write(tmp_path, SENT_MWT)))[0]
+    vocab = spacy.blank("xx").vocab
+    plain, gold = s.to_doc(vocab), s.to_doc(vocab, with_upos=True)
+    assert [t.text for t in plain] == s.words and plain.text == "De elgato, no."
+    assert [t.pos_ for t in plain] == [""] * len(s) and [t.pos_ for t in gold] == s.upos
+    heads = s.to_doc(vocab, heads=[2, 2, 2, 2, 2, 2], deps=["dep"] * 2 + ["ROOT"] + ["dep"] * 3)
+    assert [t.head.i for t in heads] == [2] * 6
+
+
 def test_comments_and_document_metadata_are_inherited(tmp_path):
     s1, s2 = read_conllu(write(tmp_path, SENT_MWT))
     assert s1.meta["meta::genre"] == "fiction" and s1.meta["newdoc id"] == "doc1"

@@ -77,6 +77,16 @@ class Sentence:
     def __len__(self) -> int:
         return len(self.words)
 
+    def to_doc(self, vocab, with_upos: bool = False, **annotations):
+        """A spaCy Doc on the syntactic words (already NFC) and their spaces; with
+        ``with_upos`` it also carries the gold UPOS, and ``annotations`` (heads, deps,
+        tags, ...) go to the Doc constructor as they are."""
+        from spacy.tokens import Doc
+
+        if with_upos:
+            annotations["pos"] = self.upos
+        return Doc(vocab, words=self.words, spaces=self.spaces, **annotations)
+
     @property
     def doc_id(self) -> Optional[str]:
         return self.meta.get("newdoc id")

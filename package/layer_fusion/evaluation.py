@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
-from spacy.tokens import Doc
 
 from .bootstrap import _finite, bootstrap_ci, domain_pair, genre_breakdown, macro_average
 from .conllu import Sentence, read_conllu
@@ -120,11 +119,6 @@ class TreebankResult:
         )
 
 
-def sentence_to_doc(vocab, sentence: Sentence) -> Doc:
-    """A Doc on the gold syntactic words (already NFC-normalized by the reader)."""
-    return Doc(vocab, words=sentence.words, spaces=sentence.spaces)
-
-
 def evaluate_sentences(
     nlp,
     sentences: Iterable[Sentence],
@@ -145,7 +139,7 @@ def evaluate_sentences(
     # Tag in order of length: batches then pad little (about 2.5x faster on CPU for
     # UD text); results go back to their sentence by index.
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    docs = (sentence_to_doc(nlp.vocab, sentences[i]) for i in order)
+    docs = (sentences[i].to_doc(nlp.vocab) for i in order)
     for i, doc in zip(order, nlp.pipe(docs, batch_size=batch_size)):
         sent = sentences[i]
         if len(doc) != len(sent):

@@ -49,14 +49,13 @@ def tokenize_sentences(tokenizer, vocab, sentences: Sequence[Sentence], batch_si
 
     Returns the arrays of a ``<set>.npz`` with ``input_ids`` still in the tokenizer's ids.
     """
-    from spacy.tokens import Doc
     from spacy_transformers.align import get_alignment_via_offset_mapping
     from spacy_transformers.layers.transformer_model import huggingface_tokenize
 
     ids, seq_lengths, align, align_lengths, word_lengths, labels = [], [], [], [], [], []
     for b in range(0, len(sentences), batch_size):
         batch = sentences[b : b + batch_size]
-        docs = [Doc(vocab, words=s.words, spaces=s.spaces) for s in batch]
+        docs = [s.to_doc(vocab) for s in batch]
         # The span's text, as the pipeline tokenizes it: unlike doc.text, without trailing whitespace.
         encoding = huggingface_tokenize(tokenizer, [doc[:].text for doc in docs])
         for i, (doc, sentence) in enumerate(zip(docs, batch)):

@@ -52,7 +52,7 @@ def export_head(head: FusionHead, settings: HeadSettings, encoder: Path, base_co
 
 
 def tag_sentences(nlp: Language, sentences: Sequence[Sentence], batch_size: int = 64) -> List[List[str]]:
-    docs = [Doc(nlp.vocab, words=s.words, spaces=s.spaces) for s in sentences]
+    docs = [s.to_doc(nlp.vocab) for s in sentences]
     return [[t.pos_ for t in doc] for doc in nlp.pipe(docs, batch_size=batch_size)]
 
 

@@ -104,7 +104,6 @@ def build_cache(
     Sentences are processed in order of length (little padding) and written to their
     own rows. Returns the loaded cache; a complete cache at ``output`` is reused.
     """
-    from spacy.tokens import Doc
     from tqdm import tqdm
 
     output = Path(output)
@@ -128,7 +127,7 @@ def build_cache(
         bar = tqdm(total=len(sentences), desc=f"caching {output.name}", unit="sent", disable=not progress)
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
-            docs = [Doc(vocab, words=sentences[i].words, spaces=sentences[i].spaces) for i in idx]
+            docs = [sentences[i].to_doc(vocab) for i in idx]
             docs = list(transformer_pipe.pipe(docs, batch_size=len(docs)))
             pooled = pool.predict([doc._.trf_data for doc in docs])
             for i, doc, x in zip(idx, docs, pooled):
