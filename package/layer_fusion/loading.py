@@ -9,7 +9,10 @@ class PipelineLoadError(ValueError):
     """The pipeline name or path does not lead to a loadable spaCy pipeline."""
 
 
-def _looks_like_path(name: str) -> bool:
+def names_a_pipeline_folder(name: str) -> bool:
+    """Installed pipelines are Python package names, with no path separator; a name with
+    one, or rooted at "." or "~", is a pipeline folder (even a missing one: the error then
+    says to check the path, not to pip install)."""
     return "/" in name or "\\" in name or name.startswith(".") or name.startswith("~")
 
 
@@ -22,7 +25,7 @@ def load_pipeline(name: str, exclude: Iterable[str] = ()) -> Language:
     import spacy
 
     path = Path(name).expanduser()
-    if path.exists() or _looks_like_path(name):
+    if path.exists() or names_a_pipeline_folder(name):
         if not path.exists():
             raise PipelineLoadError(f"{name}: no such folder; check the path to the pipeline")
         if not path.is_dir() or not (path / "config.cfg").is_file():

@@ -134,15 +134,17 @@ class ScaledOptimizer:
         return getattr(self.optimizer, name)
 
 
-def looks_like_local_path(name: str) -> bool:
-    """Hub ids are "name" or "org/name"; anything deeper, or rooted, is a folder."""
+def names_a_folder_not_a_hub_id(name: str) -> bool:
+    """Hugging Face hub ids are "name" or "org/name"; anything deeper, or rooted, or an
+    existing path, is a local encoder folder. (Pipeline names follow another rule:
+    ``loading.names_a_pipeline_folder``.)"""
     return name.count("/") >= 2 or name.startswith((".", "/", "~")) or Path(name).exists()
 
 
 def init_checking_encoder(model: TransformerModel, X=None, Y=None):
     """Stock initialization, after a clear error for a missing local encoder folder."""
     name = str(model.attrs["name"])
-    if not model.attrs["has_transformer"] and looks_like_local_path(name) and not Path(name).expanduser().exists():
+    if not model.attrs["has_transformer"] and names_a_folder_not_a_hub_id(name) and not Path(name).expanduser().exists():
         raise FileNotFoundError(
             f"Encoder folder '{name}' not found: build the default encoder with "
             f"`spacy project run encoder` (or `layer-fusion encoder build {name}`), or set "
