@@ -2,7 +2,7 @@
 
 Freezing here means ``requires_grad = False``: the parameter gets no gradient, so
 the optimizer skips it entirely. (``grad_factor = 0`` does not freeze: Adam's
-weight decay still moves every parameter it sees; FINDINGS.md section 3.)
+weight decay, ``w -= lr * L2 * w``, still moves every parameter it sees.)
 Freezing the 250k x 384 word-embedding matrix of multilingual-e5-small also
 saves its Adam moments (about 0.8 GB) and most of the backward cost.
 """

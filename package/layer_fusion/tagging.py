@@ -45,7 +45,7 @@ MAX_CHUNK_TOKENS = 512
 # Share of the model's wordpiece limit a chunk may fill: per-token counts can differ a little
 # from counts in context.
 WORDPIECE_MARGIN = 0.9
-# Defaults chosen by scripts/bench_tagging.py on a 2-core CPU (logs/bench/tag_sweep.md): batches
+# Defaults chosen by scripts/bench_tagging.py on a 2-core CPU (docs/benchmarks.md): batches
 # of 16 docs tag faster than 32 or 64 even when sorted by length, and sorting 1,000 lines at a
 # time pads less than sorting 4 batches; 1,000 lines of text and docs cost a few MiB at most.
 DEFAULT_BATCH_SIZE = 16

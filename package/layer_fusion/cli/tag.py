@@ -33,7 +33,7 @@ def tag(
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
     fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
-    # Defaults measured on CPU: logs/bench/tag_sweep.md (scripts/bench_tagging.py).
+    # Defaults measured on CPU with scripts/bench_tagging.py (docs/benchmarks.md, "Tagging").
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
     lookahead: Optional[int] = typer.Option(
         None, "--lookahead", min=1,

@@ -2,7 +2,8 @@
 
 Stock spacy-transformers 1.4.0 backpropagates from ``last_hidden_state`` only
 (``_convert_transformer_outputs``): gradients that a listener returns for lower
-hidden states are silently dropped (../shared/docs/FINDINGS.md, section 2). Here the
+hidden states are silently dropped (``tests/test_gradients.py::
+test_stock_transformer_fails_the_gradient_check`` shows it). Here the
 output conversion hands every hidden state that received a gradient to
 ``torch.autograd.backward``.
 
