@@ -23,6 +23,7 @@ import numpy
 import typer
 
 from layer_fusion.research import statistics as stats
+from layer_fusion.research.report_plots import genre_means, plots
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "metrics" / "experiments"
@@ -125,100 +126,6 @@ def ci(c) -> str:
     return f"[{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
 
 
-def plots(out: Path, probe: List[Dict], regimes: Dict[str, Dict[str, List[Dict]]], summary: Dict, keys: List[str]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    if probe:
-        probe = sorted(probe, key=lambda r: r["settings"]["layers"][0])
-        layers = [r["settings"]["layers"][0] for r in probe]
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(layers, [100 * r["english_dev"] for r in probe], "o-", label="English dev (EWT)")
-        ax.plot(layers, [100 * r["macro_low_resource"]["accuracy"] for r in probe], "s-",
-                label="low-resource macro-average")
-        ax.set_xlabel("hidden state (0 = embeddings)")
-        ax.set_ylabel("UPOS accuracy (%)")
-        ax.set_title("Layer probe: a linear tagger on one frozen layer")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "layer_probe.png", dpi=110)
-        written.append("layer_probe.png")
-    for title, runs_v in regimes.items():
-        suffix = REGIME_FILE_SUFFIX[title]
-        baseline = next(v for v in runs_v if v.startswith("LastLayer"))
-        fusions = [v for v in runs_v if v != baseline]
-        if not fusions:
-            continue
-        best = max(fusions, key=lambda v: summary[title][v]["dev"])
-        accs = {v: [counts(runs_v[v], k)[1].sum() / (counts(runs_v[v], k)[0].sum() * len(runs_v[v])) for k in keys]
-                for v in (baseline, best)}
-        langs = [runs_v[baseline][0]["treebanks"][k]["name"] for k in keys]
-        order = numpy.argsort(accs[baseline])
-        fig, ax = plt.subplots(figsize=(8, 7))
-        y = numpy.arange(len(keys))
-        ax.barh(y - 0.2, 100 * numpy.asarray(accs[baseline])[order], 0.4, label=baseline)
-        ax.barh(y + 0.2, 100 * numpy.asarray(accs[best])[order], 0.4, label=f"{best} (best fusion on English dev)")
-        ax.set_yticks(y)
-        ax.set_yticklabels([langs[i] for i in order], fontsize=7)
-        ax.set_xlabel("UPOS accuracy (%), seeds pooled")
-        ax.set_title(f"Zero-shot accuracy per treebank: {title}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / f"per_language{suffix}.png", dpi=110)
-        written.append(f"per_language{suffix}.png")
-    weighted = {(t, v): runs for t, runs_v in regimes.items() for v, runs in runs_v.items()
-                if runs[0].get("mean_layer_weights")}
-    if weighted:
-        columns = sorted({v for _, v in weighted}, key=lambda v: [v2 for _, v2 in weighted].index(v))
-        rows = [t for t in regimes if any((t, v) in weighted for v in columns)]
-        fig, axes = plt.subplots(len(rows), len(columns), figsize=(4 * len(columns), 3.2 * len(rows)), squeeze=False)
-        for i, t in enumerate(rows):
-            for j, v in enumerate(columns):
-                ax = axes[i][j]
-                runs = weighted.get((t, v))
-                if not runs:
-                    ax.axis("off")
-                    continue
-                layers = runs[0]["fusion_parameters"]["layers"]
-                ax.bar([str(k) for k in layers], numpy.mean([r["mean_layer_weights"] for r in runs], axis=0))
-                ax.set_title(f"{v}\n{t}", fontsize=8)
-                ax.set_xlabel("hidden state")
-                ax.set_ylabel("mean weight")
-        fig.tight_layout()
-        fig.savefig(out / "fusion_weights.png", dpi=110)
-        written.append("fusion_weights.png")
-    for title, runs_v in regimes.items():
-        genres = {v: _genre_means(runs) for v, runs in runs_v.items()}
-        if not any(genres.values()):
-            continue
-        names = sorted({g for d in genres.values() for g in d})
-        fig, ax = plt.subplots(figsize=(9, 4))
-        width = 0.8 / len(genres)
-        for i, (v, d) in enumerate(genres.items()):
-            ax.bar(numpy.arange(len(names)) + i * width, [100 * d.get(g, numpy.nan) for g in names], width, label=v)
-        ax.set_xticks(numpy.arange(len(names)) + 0.4 - width / 2)
-        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel("UPOS accuracy (%)")
-        ax.set_title(f"English GUM test by genre (domain shift from EWT): {title}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        suffix = REGIME_FILE_SUFFIX[title]
-        fig.savefig(out / f"per_domain{suffix}.png", dpi=110)
-        written.append(f"per_domain{suffix}.png")
-    plt.close("all")
-    return written
-
-
-def _genre_means(runs: List[Dict]) -> Dict[str, float]:
-    per = [r.get("gum_genres", {}).get("en_gum_test", {}) for r in runs]
-    genres = set().union(*[p.keys() for p in per]) if per else set()
-    return {g: float(numpy.mean([p[g]["accuracy"] for p in per if g in p])) for g in genres}
-
-
 def same_seed(runs: List[Dict], run: Dict) -> Optional[Dict]:
     """The run in ``runs`` with ``run``'s seed, if any."""
     return next((r for r in runs if r["settings"]["seed"] == run["settings"]["seed"]), None)
@@ -299,9 +206,9 @@ def regime_answer(summary: Dict, runs_v: Dict[str, List[Dict]]) -> List[str]:
         out.append(f"- The English-dev choice does not transfer perfectly: on the low-resource "
                    f"macro-average {best_target} is best ({pct(summary[best_target]['macro'])} vs "
                    f"{pct(summary[ranked[0]]['macro'])}). We report it, but may not choose by it.")
-    worst = {v: min(_genre_means(runs).values()) for v, runs in runs_v.items() if _genre_means(runs)}
+    worst = {v: min(genre_means(runs).values()) for v, runs in runs_v.items() if genre_means(runs)}
     if worst:
-        spread_g = {v: max(_genre_means(runs_v[v]).values()) - worst[v] for v in worst}
+        spread_g = {v: max(genre_means(runs_v[v]).values()) - worst[v] for v in worst}
         most = max(worst, key=worst.get)
         out.append(f"- Robustness (worst GUM genre, seed mean): {most} is highest ({pct(worst[most])}), "
                    f"{baseline} {pct(worst[baseline])}; the spread across genres ranges from "
@@ -442,7 +349,7 @@ def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_k
     lines += ["", f"### {title}: domain shift", "",
               "GUM test by genre (EWT-trained; seed mean). Robustness = worst-genre accuracy "
               "and spread (best minus worst genre).", ""]
-    genres = {v: _genre_means(runs) for v, runs in runs_v.items()}
+    genres = {v: genre_means(runs) for v, runs in runs_v.items()}
     names = sorted({g for d in genres.values() for g in d})
     lines += ["| variant | " + " | ".join(names) + " | worst | spread |", "|---|" + "---|" * (len(names) + 2)]
     for v, d in genres.items():
@@ -517,7 +424,7 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
                              f"(the k that would be best on the targets, which we may not use to choose, "
                              f"is {t['settings']['layers'][0]}).")
     lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes, budget)
-    figures = plots(out_dir, probe, regimes, summary, keys)
+    figures = plots(out_dir, probe, regimes, summary, keys, REGIME_FILE_SUFFIX)
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
     lines += ["", f"Paired tests: {len(FAMILY)} in this report, hierarchical bootstrap with {N_BOOT:,} replicates "
               "(seeds resampled per variant, sentences resampled within each treebank and shared by the two "
