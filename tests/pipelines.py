@@ -76,3 +76,50 @@ def synthetic_examples(nlp: Language, n: int = 50):
         ref = Doc(nlp.vocab, words=ws, pos=[lexicon[w] for w in ws])
         examples.append(Example(doc, ref))
     return examples
+
+
+def build_pipeline(path: Path, model_dir: Path, fusion: str, cleaner: bool = True, steps: int = 8) -> Path:
+    """A tiny fusion pipeline trained for a few steps, saved to ``path``."""
+    nlp = make_nlp(model_dir, fusion)
+    examples = synthetic_examples(nlp, 30)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    if cleaner:
+        nlp.add_pipe("doc_cleaner", config={"attrs": {"_.trf_data": None}})
+    nlp.to_disk(path)
+    return path
+
+
+V2 = "layer_fusion.TransformerModel.v2"
+
+
+def v2_nlp(model_dir, split_words=True, learn_rate_scale=1.0, **kwargs):
+    nlp = spacy.blank("xx")
+    trf = transformer_config(model_dir, V2, kwargs.get("window", 128), kwargs.get("stride", 96))
+    trf["model"].update(split_words=split_words, learn_rate_scale=learn_rate_scale)
+    nlp.add_pipe("transformer", config=trf)
+    nlp.add_pipe("morphologizer", config={"model": {
+        "@architectures": "spacy.Tagger.v2", "nO": None,
+        "tok2vec": listener_config(32, kwargs.get("fusion", "LastLayer"), kwargs.get("layers"))}})
+    return nlp
+
+
+def torch_transformer(nlp):
+    """The Hugging Face torch module inside the pipeline's transformer component."""
+    return nlp.get_pipe("transformer").model.transformer
+
+
+# Registered here, once: this module is imported under one name only (tests/ is on sys.path).
+@Language.component("test_all_noun")
+def all_noun(doc):
+    for token in doc:
+        token.pos_ = "NOUN"
+    return doc
+
+
+def noun_nlp():
+    """A pipeline of known behaviour: every token is a NOUN."""
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("test_all_noun")
+    return nlp

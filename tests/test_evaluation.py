@@ -1,8 +1,6 @@
 """Evaluation: bootstrap CIs against slow references, scoring with a pipeline of known behaviour,
 aggregates, missing files, the targets config, JSON and markdown output."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,37 +14,10 @@ from layer_fusion.evaluation import TreebankResult, evaluate_conllu, evaluate_se
 from layer_fusion.targets import load_targets
 from layer_fusion.report_table import render_markdown
 
-REPO = Path(__file__).resolve().parents[1]
-UD_DIR = Path(__file__).resolve().parents[2] / "shared" / "ud"
-
-
-@Language.component("test_all_noun")
-def all_noun(doc):
-    for token in doc:
-        token.pos_ = "NOUN"
-    return doc
-
-
-def noun_nlp():
-    nlp = spacy.blank("xx")
-    nlp.add_pipe("test_all_noun")
-    return nlp
-
-
-def row(tid, form, upos):
-    return "\t".join([tid, form, "_", upos, "_", "_", "_", "_", "_", "_"])
-
-
-def write_conllu(path, sentences):
-    """sentences: list of (sent_id, [(form, upos), ...])"""
-    lines = []
-    for sent_id, words in sentences:
-        lines.append(f"# sent_id = {sent_id}")
-        lines += [row(str(i), form, upos) for i, (form, upos) in enumerate(words, 1)]
-        lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+from conftest import REPO, SHARED_UD
+from pipelines import noun_nlp
+from runners import load_script
+from ud_files import TARGETS_CFG, write_conllu
 
 
 def slow_bootstrap(correct, totals, n_resamples, seed, alpha=0.05):
@@ -120,7 +91,7 @@ def test_evaluate_sentences_accuracy_is_noun_share(tmp_path):
 
 
 def test_evaluate_conllu_real_treebank_noun_share():
-    path = UD_DIR / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
+    path = SHARED_UD / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
     gold = [tag for s in read_conllu(path) for tag in s.upos]
     result = evaluate_conllu(noun_nlp(), path, batch_size=16, n_resamples=100)
     assert result.words == len(gold) == 734
@@ -205,54 +176,6 @@ def test_treebank_result_json_round_trip():
 # --- targets, missing files, the script ----------------------------------------------------
 
 
-TARGETS_CFG = """
-[treebanks]
-
-[treebanks.en_dev]
-treebank = "UD_English-Toy"
-language = "English"
-iso = "en"
-group = "english"
-split = "dev"
-file = "en_toy-ud-dev.conllu"
-
-[treebanks.xx_one]
-treebank = "UD_Toy-One"
-language = "Toy"
-iso = "xx"
-group = "low_resource"
-file = "one.conllu"
-
-[treebanks.xx_two]
-treebank = "UD_Toy-Two"
-language = "Toy"
-iso = "xx"
-group = "low_resource"
-file = "two.conllu"
-
-[treebanks.xx_gone]
-treebank = "UD_Toy-Gone"
-language = "Toy"
-iso = "xx"
-group = "low_resource"
-file = "gone.conllu"
-
-[domain_pairs]
-
-[domain_pairs.toy]
-a = "xx_one"
-b = "xx_two"
-label = "Toy: one vs two"
-
-[domain_pairs.half_missing]
-a = "xx_one"
-b = "xx_gone"
-
-[genre_breakdown]
-treebanks = ["en_dev"]
-"""
-
-
 @pytest.fixture
 def toy_ud(tmp_path):
     ud = tmp_path / "ud"
@@ -309,12 +232,12 @@ def test_project_targets_config():
     assert {(p["a"], p["b"]) for p in targets.domain_pairs.values()} == {
         ("tl_trg", "tl_ugnayan"), ("ga_idt", "ga_twittirish"), ("ta_ttb", "ta_mwtt")
     }
-    if UD_DIR.is_dir():
-        absent = {t.key for t in targets.treebanks.values() if not t.path(UD_DIR).is_file()}
+    if SHARED_UD.is_dir():
+        absent = {t.key for t in targets.treebanks.values() if not t.path(SHARED_UD).is_file()}
         assert absent == {"hi_hdtb", "ar_padt"}  # the two treebanks missing from the mirror
         rows = [
             line.split("\t")
-            for line in (UD_DIR / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
+            for line in (SHARED_UD / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
         ]
         # The provenance column (last) marks the extra-source treebanks: training and
         # selection data for the multi-source variant, never evaluation targets.
@@ -326,13 +249,6 @@ def test_project_targets_config():
         listed = {f"{t.treebank}/{t.file}" for t in targets.treebanks.values() if t.group != "english"}
         assert manifest <= listed  # every non-English, non-extra-source test set is listed
         assert len(extra) == 7 and not extra & listed  # extra sources are never targets
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):

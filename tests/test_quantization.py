@@ -6,7 +6,8 @@ import pytest
 import spacy
 import torch
 from spacy.tokens import Doc
-from test_cli_tag import build_pipeline, run
+from pipelines import build_pipeline
+from runners import run_tag
 
 from layer_fusion.quantization import quantize_encoder
 
@@ -63,11 +64,11 @@ def test_bad_uses_are_errors(pipeline_dir):
 
 
 def test_cli_int8(pipeline_dir):
-    result = run([pipeline_dir, "--int8", "--format", "text", "-q"], input="the cat sat\n\na dog\n")
+    result = run_tag([pipeline_dir, "--int8", "--format", "text", "-q"], input="the cat sat\n\na dog\n")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[1] == "" and lines[0].startswith("the/")
-    bad = run([pipeline_dir, "--int8", "--gpu-id", "0"], input="a\n")
+    bad = run_tag([pipeline_dir, "--int8", "--gpu-id", "0"], input="a\n")
     assert bad.exit_code == 2
 
 
@@ -75,7 +76,8 @@ def test_cli_int8(pipeline_dir):
 def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, scheme, qscheme):
     import json
 
-    from test_evaluation import TARGETS_CFG, load_script, write_conllu
+    from runners import load_script
+    from ud_files import TARGETS_CFG, write_conllu
     from typer.testing import CliRunner
 
     ud = tmp_path / "ud"

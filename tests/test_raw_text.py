@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import spacy
-from test_evaluation import noun_nlp
+from pipelines import noun_nlp
 
 from layer_fusion.bootstrap import bootstrap_ci
 from layer_fusion.conllu import Sentence, read_conllu

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import ray  # the [ray] extra, which make setup installs
-from test_cli_tag import build_pipeline
+from pipelines import build_pipeline
 
 from layer_fusion.distributed import single_process_records, tag_dataset
 

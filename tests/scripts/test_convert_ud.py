@@ -1,7 +1,4 @@
 """scripts/convert_ud.py: DocBin round trips against the CoNLL-U syntactic words and UPOS."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
@@ -9,15 +6,8 @@ from typer.testing import CliRunner
 
 from layer_fusion.conllu import read_conllu
 
-REPO = Path(__file__).resolve().parents[1]
-UD_DIR = Path(__file__).resolve().parents[2] / "shared" / "ud"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import SHARED_UD
+from runners import load_script
 
 
 convert_ud = load_script("convert_ud")
@@ -147,7 +137,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_real_gum_and_ewt_round_trip(tmp_path):
-    gum = UD_DIR / "UD_English-GUM" / "en_gum-ud-test.conllu"
+    gum = SHARED_UD / "UD_English-GUM" / "en_gum-ud-test.conllu"
     out = tmp_path / "gum.spacy"
     convert_ud.convert_file(gum, out, "UD_English-GUM", Vocab(), max_sentences=300)
     docs = docs_of(out)
@@ -157,7 +147,7 @@ def test_real_gum_and_ewt_round_trip(tmp_path):
     assert [[t.pos_ for t in d] for d in docs] == [s.upos for s in gold]
     assert all(d.user_data["sent_id"].startswith(f"GUM_{d.user_data['genre']}_") for d in docs)
     # EWT dev: multiword tokens split as in the treebank (e.g. "don't" -> "do", "n't")
-    ewt = UD_DIR / "UD_English-EWT" / "en_ewt-ud-dev.conllu"
+    ewt = SHARED_UD / "UD_English-EWT" / "en_ewt-ud-dev.conllu"
     out = tmp_path / "ewt.spacy"
     counts = convert_ud.convert_file(ewt, out, "UD_English-EWT", Vocab())
     assert counts == {"sentences": 2001, "words": 25147}  # MANIFEST.tsv

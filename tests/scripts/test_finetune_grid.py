@@ -9,7 +9,7 @@ from spacy.tokens import DocBin
 from pipelines import synthetic_examples
 
 from conftest import REPO
-from test_evaluation import TARGETS_CFG, write_conllu
+from ud_files import TARGETS_CFG, write_conllu
 
 pytestmark = pytest.mark.slow
 

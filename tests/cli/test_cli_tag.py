@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import spacy
-from pipelines import POS_LABELS, make_nlp, synthetic_examples
+from pipelines import POS_LABELS, build_pipeline
+from runners import run_tag
 from typer.testing import CliRunner
 
 from layer_fusion.cli import app
@@ -17,19 +18,6 @@ YORUBA = "Ọmọ náà lọ sí ilé"
 # Not in the tiny XLM-R vocabulary: each splits into many pieces.
 RARE_WORD = "qzxkwvjqzxkwvj"
 HUGE_TOKEN = "zqxjkvwzqxjkvw" * 60  # about 600 wordpieces on its own
-
-
-def build_pipeline(path: Path, model_dir: Path, fusion: str, cleaner: bool = True, steps: int = 8) -> Path:
-    """A tiny fusion pipeline trained for a few steps, saved to ``path``."""
-    nlp = make_nlp(model_dir, fusion)
-    examples = synthetic_examples(nlp, 30)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer)
-    if cleaner:
-        nlp.add_pipe("doc_cleaner", config={"attrs": {"_.trf_data": None}})
-    nlp.to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +36,12 @@ def aif_no_cleaner(tiny_xlmr, tmp_path_factory):
     return spacy.load(path)
 
 
-def run(args, input=None):
-    result = CliRunner().invoke(app, ["tag", *map(str, args)], input=input, catch_exceptions=False)
-    return result
-
-
 def jsonl_records(stdout: str):
     return [json.loads(line) for line in stdout.splitlines()]
 
 
 def tag_jsonl(pipeline, lines, *extra):
-    result = run([pipeline, "--format", "jsonl", *extra], input="\n".join(lines) + "\n")
+    result = run_tag([pipeline, "--format", "jsonl", *extra], input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stderr
     return jsonl_records(result.stdout)
 
@@ -71,7 +54,7 @@ def tag_jsonl(pipeline, lines, *extra):
 def test_conllu_output_one_sentence_per_line_with_ids_and_text(aif_dir, tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("the cat sat on the mat\n\n   \na big dog ran .\n", encoding="utf8")
-    result = run([aif_dir, src])
+    result = run_tag([aif_dir, src])
     assert result.exit_code == 0, result.stderr
     blocks = result.stdout.split("\n\n")
     assert blocks[-1] == ""
@@ -96,7 +79,7 @@ def test_jsonl_and_text_formats_agree(aif_dir):
     records = tag_jsonl(aif_dir, lines)
     assert [r["text"] for r in records] == lines
     assert records[1] == {"text": "", "tokens": [], "pos": []}
-    text = run([aif_dir, "--format", "text"], input="\n".join(lines) + "\n").stdout.split("\n")
+    text = run_tag([aif_dir, "--format", "text"], input="\n".join(lines) + "\n").stdout.split("\n")
     assert text[-1] == "" and len(text) == 4
     expected = [" ".join(f"{w}/{t}" for w, t in zip(r["tokens"], r["pos"])) for r in records]
     assert text[:3] == expected
@@ -107,7 +90,7 @@ def test_output_file_and_several_inputs_in_order(aif_dir, tmp_path):
     a.write_text("the cat\nthe dog\n", encoding="utf8")
     b.write_text("a mat", encoding="utf8")  # no final newline
     out = tmp_path / "out" / "tags.jsonl"
-    result = run([aif_dir, a, b, "--output", out, "--format", "jsonl"])
+    result = run_tag([aif_dir, a, b, "--output", out, "--format", "jsonl"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert [r["text"] for r in jsonl_records(out.read_text("utf8"))] == ["the cat", "the dog", "a mat"]
@@ -288,7 +271,7 @@ ODD_LINES = {
 def test_odd_characters_give_one_valid_record(aif_dir, name, fmt):
     lines = ["the cat", ODD_LINES[name], "a dog"]
     payload = "\n".join(lines) + "\n"
-    result = run([aif_dir, "--format", fmt], input=payload)
+    result = run_tag([aif_dir, "--format", fmt], input=payload)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     if fmt == "jsonl":
@@ -334,7 +317,7 @@ def test_invalid_utf8_strict_names_file_and_offset_and_leaves_no_output(aif_dir,
     src.write_bytes("the cat\nsat on the ".encode() + b"\xe9" + b" mat\n")
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    result = run([aif_dir, src, "--output", out_dir / "tags.conllu"])
+    result = run_tag([aif_dir, src, "--output", out_dir / "tags.conllu"])
     assert result.exit_code == 1
     assert str(src) in result.stderr and "byte offset 19" in result.stderr and "line 2" in result.stderr
     assert "\n" not in result.stderr.strip()
@@ -344,19 +327,19 @@ def test_invalid_utf8_strict_names_file_and_offset_and_leaves_no_output(aif_dir,
 def test_invalid_utf8_replace_goes_on(aif_dir, tmp_path):
     src = tmp_path / "latin1.txt"
     src.write_bytes(b"the cat\nsat on the \xe9 mat\n")
-    records = jsonl_records(run([aif_dir, src, "--errors", "replace", "-f", "jsonl"]).stdout)
+    records = jsonl_records(run_tag([aif_dir, src, "--errors", "replace", "-f", "jsonl"]).stdout)
     assert [r["text"] for r in records] == ["the cat", "sat on the \ufffd mat"]
 
 
 def test_crlf_and_bom_are_not_part_of_the_text(aif_dir, tmp_path):
     src = tmp_path / "windows.txt"
     src.write_bytes(b"\xef\xbb\xbfthe cat\r\na dog\r\n")
-    records = jsonl_records(run([aif_dir, src, "-f", "jsonl"]).stdout)
+    records = jsonl_records(run_tag([aif_dir, src, "-f", "jsonl"]).stdout)
     assert [r["text"] for r in records] == ["the cat", "a dog"]
 
 
 def test_pipeline_not_installed_exits_2_with_pip_hint():
-    result = run(["no_such_pipeline_xx", "-"], input="the cat\n")
+    result = run_tag(["no_such_pipeline_xx", "-"], input="the cat\n")
     assert result.exit_code == 2
     assert "pip install" in result.stderr and "no_such_pipeline_xx" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -365,7 +348,7 @@ def test_pipeline_not_installed_exits_2_with_pip_hint():
 def test_path_that_is_not_a_pipeline_exits_2(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     for target in (tmp_path, tmp_path / "missing"):
-        result = run([target], input="the cat\n")
+        result = run_tag([target], input="the cat\n")
         assert result.exit_code == 2
         assert "check the path" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -389,7 +372,7 @@ def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
     else:
         blocker.mkdir()
         target = blocker
-    result = run([aif_dir, src, "--output", target])
+    result = run_tag([aif_dir, src, "--output", target])
     assert result.exit_code == 1
     assert "cannot write --output" in result.stderr and str(target) in result.stderr
     assert "Traceback" not in result.stderr and "\n" not in result.stderr.strip()

@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
-from test_cli_tag import build_pipeline
+from pipelines import build_pipeline
 from typer.testing import CliRunner
 
 import layer_fusion.evaluation as evaluation

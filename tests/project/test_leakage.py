@@ -8,13 +8,13 @@ import importlib.util
 import json
 import re
 import shlex
-from pathlib import Path
 
 import yaml
 
 from layer_fusion.targets import load_targets
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, SHARED_UD
+
 # Commands whose outputs are training or selection data.
 TRAINING_DATA_COMMANDS = {"corpus", "corpus-multisource", "smoke-corpus"}
 EXTRA_SOURCES = {"UD_Romanian-RRT", "UD_Swedish-Talbanken", "UD_Finnish-TDT", "UD_Turkish-BOUN",
@@ -62,7 +62,7 @@ def test_no_evaluation_treebank_reaches_training_data():
 
 
 def test_extra_sources_are_marked_so_in_the_manifest():
-    manifest = REPO.parent / "shared" / "ud" / "MANIFEST.tsv"
+    manifest = SHARED_UD / "MANIFEST.tsv"
     if not manifest.is_file():  # the mirror is optional; project.yml pins the same files
         return
     rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
@@ -131,7 +131,7 @@ def test_every_ud_file_a_command_reads_is_a_pinned_asset():
     for t in targets.treebanks.values():
         if t.key not in ("hi_hdtb", "ar_padt"):  # absent from every source (see targets.cfg)
             assert f"${{vars.ud_dir}}/{t.treebank}/{t.file}" in assets, t.key
-    mirror = REPO.parent / "shared" / "ud"
+    mirror = SHARED_UD
     if mirror.is_dir():
         for dest, asset in assets.items():
             data = (mirror / dest.split("/", 1)[1]).read_bytes()

@@ -4,29 +4,15 @@ import numpy
 import pytest
 import spacy
 import torch
-from pipelines import listener_config, synthetic_examples, transformer_config
+from pipelines import V2, listener_config, synthetic_examples, torch_transformer, transformer_config, v2_nlp
 from spacy.tokens import Doc
 from thinc.api import SGD
 
 from layer_fusion.freezing import create_freeze_encoder
 from layer_fusion.layers.word_alignment import tokenize_words, word_alignment
 
-V2 = "layer_fusion.TransformerModel.v2"
-
-
-def _v2_nlp(model_dir, split_words=True, learn_rate_scale=1.0, **kwargs):
-    nlp = spacy.blank("xx")
-    trf = transformer_config(model_dir, V2, kwargs.get("window", 128), kwargs.get("stride", 96))
-    trf["model"].update(split_words=split_words, learn_rate_scale=learn_rate_scale)
-    nlp.add_pipe("transformer", config=trf)
-    nlp.add_pipe("morphologizer", config={"model": {
-        "@architectures": "spacy.Tagger.v2", "nO": None,
-        "tok2vec": listener_config(32, kwargs.get("fusion", "LastLayer"), kwargs.get("layers"))}})
-    return nlp
-
-
 def test_word_alignment_gives_each_token_its_own_pieces(tiny_xlmr):
-    nlp = _v2_nlp(tiny_xlmr)
+    nlp = v2_nlp(tiny_xlmr)
     nlp.initialize(lambda: synthetic_examples(nlp, 5))
     model = nlp.get_pipe("transformer").model
     tokenizer = model.tokenizer
@@ -47,7 +33,7 @@ def test_word_alignment_gives_each_token_its_own_pieces(tiny_xlmr):
 
 
 def test_word_alignment_covers_overlapping_strided_spans(tiny_xlmr):
-    nlp = _v2_nlp(tiny_xlmr, window=4, stride=3)
+    nlp = v2_nlp(tiny_xlmr, window=4, stride=3)
     nlp.initialize(lambda: synthetic_examples(nlp, 5))
     doc = Doc(nlp.vocab, words="the big red dog sat on the mat .".split())
     spans = nlp.get_pipe("transformer").model.attrs["get_spans"]([doc])[0]
@@ -66,7 +52,7 @@ def test_word_alignment_covers_overlapping_strided_spans(tiny_xlmr):
 
 
 def test_split_words_pipeline_tags_and_round_trips(tiny_xlmr, tmp_path):
-    nlp = _v2_nlp(tiny_xlmr)
+    nlp = v2_nlp(tiny_xlmr)
     examples = synthetic_examples(nlp, 20)
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(3):
@@ -79,20 +65,16 @@ def test_split_words_pipeline_tags_and_round_trips(tiny_xlmr, tmp_path):
     assert [[t.pos_ for t in d] for d in loaded.pipe(texts)] == before
 
 
-def _transformer(nlp):
-    return nlp.get_pipe("transformer").model.transformer
-
-
 @pytest.mark.parametrize("bottom_layers", [0, 2])
 def test_freeze_encoder_freezes_the_bottom_and_trains_the_top(tiny_bert, bottom_layers):
-    nlp = _v2_nlp(tiny_bert, fusion="DLFA", layers=[1, -1])
+    nlp = v2_nlp(tiny_bert, fusion="DLFA", layers=[1, -1])
     examples = synthetic_examples(nlp, 20)
     optimizer = nlp.initialize(lambda: examples)
     create_freeze_encoder("transformer", bottom_layers)(nlp)
-    before = {k: v.detach().clone() for k, v in _transformer(nlp).state_dict().items()}
+    before = {k: v.detach().clone() for k, v in torch_transformer(nlp).state_dict().items()}
     for _ in range(3):
         nlp.update(examples, sgd=optimizer)
-    after = _transformer(nlp).state_dict()
+    after = torch_transformer(nlp).state_dict()
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     frozen = ["embeddings.word_embeddings"] if bottom_layers == 0 else \
         ["embeddings."] + [f"encoder.layer.{i}." for i in range(bottom_layers)]
@@ -112,7 +94,7 @@ def test_freeze_encoder_freezes_the_bottom_and_trains_the_top(tiny_bert, bottom_
 
 
 def test_freeze_encoder_rejects_more_layers_than_the_model_has(tiny_bert):
-    nlp = _v2_nlp(tiny_bert)
+    nlp = v2_nlp(tiny_bert)
     nlp.initialize(lambda: synthetic_examples(nlp, 5))
     with pytest.raises(ValueError, match="bottom_layers=9, but 'transformer' has only 3 layers"):
         create_freeze_encoder("transformer", 9)(nlp)
@@ -124,9 +106,9 @@ def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
     grads, deltas = None, {}
     for scale in (1.0, 0.25):
         spacy.util.fix_random_seed(0)
-        nlp = _v2_nlp(tiny_bert, learn_rate_scale=scale)
+        nlp = v2_nlp(tiny_bert, learn_rate_scale=scale)
         nlp.initialize(lambda: synthetic_examples(nlp, 5))
-        trf = _transformer(nlp)
+        trf = torch_transformer(nlp)
         if grads is None:
             generator = torch.Generator().manual_seed(0)
             grads = {k: torch.randn(p.shape, generator=generator) for k, p in trf.named_parameters()}
@@ -142,7 +124,7 @@ def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
 
 def test_learn_rate_scale_must_be_positive(tiny_bert):
     with pytest.raises(ValueError, match="learn_rate_scale=0"):
-        _v2_nlp(tiny_bert, learn_rate_scale=0)
+        v2_nlp(tiny_bert, learn_rate_scale=0)
 
 
 def test_trimmed_offsets_align_each_piece_to_one_token():

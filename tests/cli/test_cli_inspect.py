@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from test_cli_tag import build_pipeline
+from pipelines import build_pipeline
 from typer.testing import CliRunner
 
 from layer_fusion.cli import app

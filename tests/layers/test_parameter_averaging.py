@@ -9,9 +9,8 @@ from collections import defaultdict
 import numpy
 import spacy
 import torch
-from pipelines import synthetic_examples
+from pipelines import synthetic_examples, torch_transformer, v2_nlp
 from spacy_transformers.layers.hf_shim import HFShim
-from test_finetuning_spacy import _transformer, _v2_nlp
 from thinc.api import Optimizer
 
 from layer_fusion.freezing import create_freeze_encoder
@@ -36,7 +35,7 @@ def _train_recording(model_dir):
     """A v2 pipeline trained STEPS steps with averages on; the encoder's weights after
     each optimizer update, by parameter name."""
     spacy.util.fix_random_seed(0)
-    nlp = _v2_nlp(model_dir)
+    nlp = v2_nlp(model_dir)
     examples = synthetic_examples(nlp, 20)
     nlp.initialize(lambda: examples)
     create_freeze_encoder("transformer", 0)(nlp)  # word embeddings frozen, as in training
@@ -57,7 +56,7 @@ def _moving_average(values):
 
 
 def _weights(nlp):
-    return {k: p.detach().clone().numpy() for k, p in _transformer(nlp).named_parameters()}
+    return {k: p.detach().clone().numpy() for k, p in torch_transformer(nlp).named_parameters()}
 
 
 def test_use_params_swaps_in_the_encoder_averages_and_restores(tiny_bert):
@@ -102,6 +101,6 @@ def test_model_saved_inside_use_params_holds_the_averages(tiny_bert, tmp_path):
         nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     assert any(not numpy.allclose(averaged[k], trained[k]) for k in trained if k.startswith("encoder."))
-    for k, p in _transformer(loaded).named_parameters():
+    for k, p in torch_transformer(loaded).named_parameters():
         torch.testing.assert_close(p.detach(), torch.from_numpy(averaged[k]), msg=k)
     assert [[t.pos_ for t in d] for d in loaded.pipe(texts)] == tags
