@@ -247,7 +247,7 @@ def main(
                          f"{na} / {nb} seed(s)).")
         lines += ["", "Tokenization and alignment: the encoder's tokenizer reports wordpiece offsets that include "
                   "the space before a word, and spacy-transformers' stock offset alignment then pools every token "
-                  "with the first piece of the next one (`tests/test_finetuning_spacy.py::"
+                  "with the first piece of the next one (`tests/layers/test_finetuning_spacy.py::"
                   "test_trimmed_offsets_align_each_piece_to_one_token`). The `text, stock alignment` runs measure "
                   "that; `text, trimmed offsets` measures sentence-text tokenization itself; `words` tokenizes "
                   "each word on its own, which the shipped pipeline does."]

@@ -2,7 +2,7 @@
 
 Stock spacy-transformers 1.4.0 backpropagates from ``last_hidden_state`` only
 (``_convert_transformer_outputs``): gradients that a listener returns for lower
-hidden states are silently dropped (``tests/test_gradients.py::
+hidden states are silently dropped (``tests/layers/test_gradients.py::
 test_stock_transformer_fails_the_gradient_check`` shows it). Here the
 output conversion hands every hidden state that received a gradient to
 ``torch.autograd.backward``.
