@@ -25,7 +25,6 @@ import torch
 from spacy.language import Language
 from thinc.api import Model
 
-from . import fusion as modules
 from .layers.fusion_layer import pad_stack, torch_module
 from .layers.layer_pooling import resolve_layers
 
@@ -129,37 +128,21 @@ def _fusion_info(component: str, node: Model, docs, encoders: List[EncoderInfo])
     n_states = next((e.n_hidden_states for e in encoders if e.n_hidden_states), None)
     resolved = resolve_layers(layers, n_states) if n_states else None
     module = torch_module(fusion)
-    info = FusionInfo(component, fusion.name, layers, resolved, weights=[], measure="")
-    if isinstance(module, modules.LastLayer):
-        info.weights, info.measure = [1.0], "single layer, passed through"
-        return info
-    if isinstance(module, modules.ScalarMix):
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
-            info.weights = [float(x) for x in module.layer_weights()]
-        module.train(was_training)
+    info = FusionInfo(component, fusion.name, layers, resolved, weights=[], measure=module.mixture_measure)
+    if hasattr(module, "gamma"):
         info.gamma = float(module.gamma.detach())
-        info.measure = "softmax(w), learned scalars"
-        return info
-    layers_t, mask_t = _fusion_inputs(node, pooling, docs)
-    info.n_tokens = int(mask_t.sum())
+    dtype = next(module.parameters(), torch.zeros(())).dtype
+    if module.mixture_reads_inputs:
+        layers_t, mask_t = _fusion_inputs(node, pooling, docs)
+        info.n_tokens = int(mask_t.sum())
+        layers_t = layers_t.to(dtype)
+    else:
+        layers_t, mask_t = torch.zeros((0, 0, len(layers), 0), dtype=dtype), torch.zeros((0, 0), dtype=torch.bool)
+    was_training = module.training
+    module.eval()
     with torch.no_grad():
-        layers_t = layers_t.to(next(module.parameters()).dtype)
-        if isinstance(module, modules.AIF):
-            w = module.weights(layers_t, mask_t)[mask_t]  # (tokens, n, H)
-            info.weights = [float(x) for x in w.mean(dim=(0, 2))]
-            info.measure = "mean AIF weight over sample tokens and features"
-        elif isinstance(module, modules.DLFA):
-            g = float(module.gate_values(layers_t)[mask_t].mean())
-            info.weights = [g, 1.0 - g]
-            info.measure = "mean DLFA gate over sample tokens and features"
-        elif isinstance(module, modules.LayerAttention):
-            a = module.attention(layers_t)[mask_t]  # (tokens, n)
-            info.weights = [float(x) for x in a.mean(dim=0)]
-            info.measure = "mean attention over sample tokens"
-        else:
-            info.measure = f"no inspector for {type(module).__name__}"
+        info.weights = [float(x) for x in module.mixture(layers_t, mask_t)]
+    module.train(was_training)
     return info
 
 

@@ -100,3 +100,44 @@ def test_bad_settings_name_the_setting():
         AIF(2, 10, reduction=3)
     with pytest.raises(ValueError, match="layer_dropout"):
         ScalarMix(2, H, layer_dropout=1.0)
+
+
+def _randomized(module):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return module.eval()
+
+
+@pytest.mark.parametrize(
+    "module,n",
+    [(LastLayer(1, H), 1), (DLFA(2, H), 2), (AIF(2, H, reduction=2), 2), (AIF(3, H, reduction=2), 3),
+     (ScalarMix(4, H), 4), (LayerAttention(4, H), 4)],
+)
+def test_mixture_is_a_distribution_over_layers_of_real_tokens(module, n):
+    module = _randomized(module)
+    layers, mask = _inputs(n)
+    with torch.no_grad():
+        weights = module.mixture(layers, mask)
+        assert weights.shape == (n,) and torch.all(weights >= 0)
+        torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
+        noisy = layers.clone()
+        noisy[~mask] = 1000.0  # padding must not move the measure
+        torch.testing.assert_close(module.mixture(noisy, mask), weights)
+    assert isinstance(module.mixture_measure, str) and module.mixture_measure
+
+
+def test_mixture_equations():
+    layers, mask = _inputs(4)
+    with torch.no_grad():
+        dlfa = _randomized(DLFA(2, H))
+        x, y = layers[:, :, 0], layers[:, :, 1]
+        g = torch.sigmoid(torch.cat([x, y], -1) @ dlfa.gate.weight.T + dlfa.gate.bias)[mask].mean()
+        torch.testing.assert_close(dlfa.mixture(layers[:, :, :2], mask), torch.stack([g, 1 - g]))
+        attention = _randomized(LayerAttention(4, H))
+        a = torch.softmax(layers @ attention.score.weight[0] + attention.score.bias, dim=-1)
+        torch.testing.assert_close(attention.mixture(layers, mask), a[mask].mean(0))
+        mix = _randomized(ScalarMix(4, H))
+        torch.testing.assert_close(mix.mixture(layers, mask), torch.softmax(mix.scalars, 0))
+        assert LastLayer(1, H).mixture(layers[:, :, :1], mask).tolist() == [1.0]

@@ -4,6 +4,12 @@ layers into one feature vector per token.
 Every module takes ``layers`` shaped (batch, tokens, n_layers, width) and a boolean
 ``mask`` shaped (batch, tokens) that is True for real tokens, and returns
 (batch, tokens, width). One module per file, with its equation in the docstring.
+
+Every module also reports how it weighs its layers, for inspection and reports:
+``mixture(layers, mask)`` -> (n_layers,), the mean weight of each selected layer over
+the real tokens (call it under ``torch.no_grad()`` in eval mode); ``mixture_measure``
+says in words what was averaged, and ``mixture_reads_inputs`` whether the weights
+depend on the input (False: ``layers`` may be any tensor of the right dtype).
 """
 from .aif import AIF
 from .dlfa import DLFA

@@ -42,6 +42,8 @@ class AIF(nn.Module):
 
     min_layers = 2
     max_layers = None
+    mixture_measure = "mean AIF weight over sample tokens and features"
+    mixture_reads_inputs = True
 
     def __init__(self, n_layers: int, width: int, reduction: int = 4):
         super().__init__()
@@ -70,3 +72,7 @@ class AIF(nn.Module):
 
     def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return (self.weights(layers, mask) * layers).sum(dim=2)
+
+    def mixture(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, H), (B, T) -> (n,): each layer's mean weight over real tokens and features."""
+        return self.weights(layers, mask)[mask].mean(dim=(0, 2))

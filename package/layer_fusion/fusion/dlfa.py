@@ -19,6 +19,8 @@ class DLFA(nn.Module):
 
     min_layers = 2
     max_layers = 2
+    mixture_measure = "mean DLFA gate over sample tokens and features"
+    mixture_reads_inputs = True
 
     def __init__(self, n_layers: int, width: int, init_bias: float = 0.0):
         super().__init__()
@@ -36,3 +38,8 @@ class DLFA(nn.Module):
     def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         g = self.gate_values(layers)
         return g * layers[:, :, 0, :] + (1.0 - g) * layers[:, :, 1, :]
+
+    def mixture(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, 2, H), (B, T) -> (2,): [mean g, 1 - mean g] over real tokens and features."""
+        g = self.gate_values(layers)[mask].mean()
+        return torch.stack([g, 1.0 - g])

@@ -14,6 +14,8 @@ class LastLayer(nn.Module):
 
     min_layers = 1
     max_layers = 1
+    mixture_measure = "single layer, passed through"
+    mixture_reads_inputs = False
 
     def __init__(self, n_layers: int, width: int):
         super().__init__()
@@ -23,3 +25,7 @@ class LastLayer(nn.Module):
     def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # layers: (B, T, 1, H) -> (B, T, H)
         return layers[:, :, 0, :]
+
+    def mixture(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(n,) = (1,): the one layer takes all the weight."""
+        return torch.ones(1, dtype=layers.dtype)

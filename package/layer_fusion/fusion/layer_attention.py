@@ -16,6 +16,8 @@ class LayerAttention(nn.Module):
 
     min_layers = 1
     max_layers = None
+    mixture_measure = "mean attention over sample tokens"
+    mixture_reads_inputs = True
 
     def __init__(self, n_layers: int, width: int):
         super().__init__()
@@ -31,3 +33,7 @@ class LayerAttention(nn.Module):
 
     def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.einsum("btn,btnh->bth", self.attention(layers), layers)
+
+    def mixture(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, n, H), (B, T) -> (n,): each layer's mean attention over real tokens."""
+        return self.attention(layers)[mask].mean(dim=0)

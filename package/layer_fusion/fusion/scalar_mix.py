@@ -17,6 +17,8 @@ class ScalarMix(nn.Module):
 
     min_layers = 1
     max_layers = None
+    mixture_measure = "softmax(w), learned scalars"
+    mixture_reads_inputs = False
 
     def __init__(self, n_layers: int, width: int, layer_dropout: float = 0.1):
         super().__init__()
@@ -41,3 +43,7 @@ class ScalarMix(nn.Module):
     def forward(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         s = self.layer_weights()
         return self.gamma * torch.einsum("btnh,n->bth", layers, s)
+
+    def mixture(self, layers: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(n,): s, the same for every token (inputs unused; without layer dropout in eval mode)."""
+        return self.layer_weights()

@@ -77,22 +77,14 @@ def fusion_parameters(head: FusionHead) -> Dict:
 
 
 def layer_weights(head: FusionHead, layers: torch.Tensor, mask: torch.Tensor) -> Optional[List[float]]:
-    """Mean weight per selected layer over the real tokens of ``layers`` (B, T, n, H):
-    AIF's M (and 1 - M), DLFA's g (and 1 - g), LayerAttention's a, ScalarMix's s."""
-    f = head.fusion
-    if isinstance(f, modules.LastLayer):
+    """Mean weight per selected layer over the real tokens of ``layers`` (B, T, n, H)
+    (``mixture`` of the fusion module: AIF's M, DLFA's g and 1 - g, LayerAttention's a,
+    ScalarMix's s); None for a single layer, which has no mixture."""
+    if len(head.layers) == 1:
         return None
-    if isinstance(f, modules.ScalarMix):
-        return torch.softmax(f.scalars.detach(), 0).tolist()
     was_training = head.training
     head.eval()
     with torch.no_grad():
-        if isinstance(f, modules.AIF):
-            out = f.weights(layers, mask)[mask].mean(dim=(0, 2)).tolist()  # (B, T, n, H) -> n
-        elif isinstance(f, modules.DLFA):
-            g = float(f.gate_values(layers)[mask].mean())
-            out = [g, 1 - g]
-        else:
-            out = f.attention(layers)[mask].mean(dim=0).tolist()
+        out = head.fusion.mixture(layers, mask).tolist()
     head.train(was_training)
     return out
