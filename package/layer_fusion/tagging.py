@@ -247,6 +247,8 @@ class LineTagger:
         n = len(doc)
         if self._tokenizer is None or n == 0:
             return [(0, n)]
+        if n <= MAX_CHUNK_TOKENS and wordpiece_upper_bound(doc) <= self.budget:
+            return [(0, n)]  # fits whatever the tokenizer does: no need to tokenize it twice
         counts = self.wordpiece_counts(doc)
         if n <= MAX_CHUNK_TOKENS:
             try:
@@ -330,6 +332,24 @@ def _sub_doc(doc: Doc, start: int, end: int) -> Doc:
 _LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _TO_SPACE = str.maketrans({c: " " for c in _LINE_BREAKS})
 _JSON_ESCAPES = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def wordpiece_upper_bound(doc: Doc) -> int:
+    """At least as many wordpieces as any usual tokenizer gives ``doc``'s tokens, each
+    tokenized on its own, without special tokens; computed without tokenizing.
+
+    A wordpiece covers at least one byte of the (normalized) token text: one character for
+    WordPiece and SentencePiece models, one byte for byte-level BPE; an unknown word is one
+    piece. Each token may add one more piece for its word-start marker (``▁``, ``Ġ``).
+    Normalizers can lengthen text (NFKC turns U+FDFA into 18 characters; lowercasing İ gives
+    two), so the bytes are counted in the longest of the text's lowercased NFKC and NFKD
+    forms. The whole text is measured at once: spaces between tokens only loosen the bound.
+    """
+    text = doc.text
+    lowered = text.lower()
+    longest = max(len(form.encode("utf-8")) for form in (
+        text, unicodedata.normalize("NFKC", lowered), unicodedata.normalize("NFKD", lowered)))
+    return longest + len(doc)
 
 
 def one_line(text: str) -> str:

@@ -1,0 +1,90 @@
+"""layer_fusion.tagging.wordpiece_upper_bound: chunking skips tokenizing a line twice only
+when no tokenizer could give it more wordpieces than the budget."""
+import pytest
+import spacy
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from layer_fusion.tagging import LineTagger, wordpiece_upper_bound
+from pipelines import build_pipeline
+
+# Written for this test: scripts, combining marks, compatibility characters that NFKC
+# lengthens (U+FDFA, U+337F, ligatures), İ (two characters once lowercased), emoji sequences.
+TEXTS = [
+    "The cat sat on the mat.",
+    "ﷺ ﷺﷺ and ㍿ or ﬁne ﬃ",
+    "İstanbul'da İİİ ıi",
+    "가나다라 마바사 한국어",
+    "👨‍👩‍👧 🇳🇬 👍🏽!!",
+    "ọmọ náà lọ sí ilé ìwé",
+    "बच्चा घर गया। ॥",
+    "ነው። ፣ ፤",
+    "\u0301\u0301 a\u0301\u0300\u0302",
+    "x" * 300,
+    "日本語のテキスト、中文文本。",
+    "http://example.com/a?b=c&d=e #tag @user",
+]
+
+
+def _byte_level_bpe():
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.train_from_iterator(["the cat sat on the mat"] * 10, trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok)
+
+
+def _nfkc_characters():
+    """WordPiece over single characters behind an NFKC normalizer: the case the
+    normalized forms in the bound are for (U+FDFA becomes four words, 15 pieces)."""
+    letters = sorted(set("صلى الله عليه وسلم株式会社fiİistanbul'dai̇ı".replace(" ", "")))
+    vocab = {"[UNK]": 0, **{c: i + 1 for i, c in enumerate(letters)}}
+    vocab.update({"##" + c: len(vocab) + i for i, c in enumerate(letters)})
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+
+
+def _e5_tokenizer():
+    from layer_fusion.encoder.build import default_tokenizer_json_path
+
+    return PreTrainedTokenizerFast(tokenizer_file=str(default_tokenizer_json_path()))
+
+
+@pytest.fixture(scope="module")
+def tokenizers_under_test(tiny_bert, tiny_xlmr):
+    return {"wordpiece": AutoTokenizer.from_pretrained(str(tiny_bert)),
+            "unigram": AutoTokenizer.from_pretrained(str(tiny_xlmr)),
+            "multilingual-e5-small": _e5_tokenizer(),
+            "byte-level BPE": _byte_level_bpe(),
+            "NFKC characters": _nfkc_characters()}
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_bound_is_never_below_the_real_count(tokenizers_under_test, text):
+    doc = spacy.blank("xx")(text)
+    bound = wordpiece_upper_bound(doc)
+    for name, tokenizer in tokenizers_under_test.items():
+        encoded = tokenizer([t.text for t in doc], add_special_tokens=False, verbose=False)
+        assert sum(len(ids) for ids in encoded["input_ids"]) <= bound, name
+
+
+def test_normalizers_that_lengthen_text_are_covered(tokenizers_under_test):
+    doc = spacy.blank("xx")("ﷺ ﷺﷺ")
+    encoded = tokenizers_under_test["NFKC characters"]([t.text for t in doc], add_special_tokens=False)
+    real = sum(len(ids) for ids in encoded["input_ids"])
+    assert real > len(doc.text.encode("utf-8")) + len(doc)  # the raw bytes alone would not bound it
+    assert real <= wordpiece_upper_bound(doc)
+
+
+def test_short_lines_skip_counting_and_long_ones_count(tiny_xlmr, tmp_path, monkeypatch):
+    tagger = LineTagger(spacy.load(build_pipeline(tmp_path / "p", tiny_xlmr, "AIF", steps=1)))
+    calls = []
+    counts = tagger.wordpiece_counts
+    monkeypatch.setattr(tagger, "wordpiece_counts", lambda doc: calls.append(len(doc)) or counts(doc))
+    short = tagger.make_doc("the cat sat on the mat")
+    assert tagger.chunk_bounds(short) == [(0, len(short))] and calls == []
+    long = tagger.make_doc("the cat sat on the mat " * 40)  # bound over the budget
+    assert wordpiece_upper_bound(long) > tagger.budget
+    assert tagger.chunk_bounds(long) == [(0, len(long))] and calls == [len(long)]
