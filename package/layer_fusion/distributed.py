@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 from .atomic_write import atomic_output
-from .tagging import format_jsonl
+from .output_formats import format_jsonl
 
 SUFFIXES = (".jsonl", ".parquet")
 # Restarts of a dead actor, and retries of the batch it held: enough for a preempted node or

@@ -13,7 +13,7 @@ The pieces, in the order data flows through them:
   Records come out in input order; reading runs at most a few windows ahead of the output,
   and every doc's hidden states (``doc._.trf_data``) are dropped as soon as it is tagged,
   so memory does not grow with the input.
-* ``FORMATS``: CoNLL-U, JSONL and ``word/TAG`` text writers for one ``TaggedLine``.
+* ``output_formats.FORMATS`` writes each ``TaggedLine`` as CoNLL-U, JSONL or ``word/TAG`` text.
 
 Long lines. spacy-transformers' ``strided_spans`` windows count spaCy tokens (e.g. 128), not
 wordpieces, and ``truncate_oversize_splits`` silently drops every wordpiece past the
@@ -29,12 +29,11 @@ gets a tag; context is cut at chunk boundaries only.
 """
 from __future__ import annotations
 
-import json
 import sys
 import unicodedata
 from collections import deque
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -323,17 +322,6 @@ def _sub_doc(doc: Doc, start: int, end: int) -> Doc:
     )
 
 
-# ---------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------
-
-# Characters that str.splitlines or a universal-newline reader treats as a line break, plus
-# tab (the CoNLL-U column separator). Line-oriented outputs must not contain them raw.
-_LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_TO_SPACE = str.maketrans({c: " " for c in _LINE_BREAKS})
-_JSON_ESCAPES = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
-
-
 def wordpiece_upper_bound(doc: Doc) -> int:
     """At least as many wordpieces as any usual tokenizer gives ``doc``'s tokens, each
     tokenized on its own, without special tokens; computed without tokenizing.
@@ -350,37 +338,3 @@ def wordpiece_upper_bound(doc: Doc) -> int:
     longest = max(len(form.encode("utf-8")) for form in (
         text, unicodedata.normalize("NFKC", lowered), unicodedata.normalize("NFKD", lowered)))
     return longest + len(doc)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every line-break-like character (and tab) replaced by a space."""
-    return text.translate(_TO_SPACE)
-
-
-def format_conllu(record: TaggedLine, sent_id: int) -> str:
-    """A CoNLL-U sentence: ID, FORM and UPOS filled, the other columns ``_``. An empty line
-    gives a sentence with comments and no token lines."""
-    rows = [f"# sent_id = {sent_id}", f"# text = {one_line(record.text)}"]
-    for i, (word, tag) in enumerate(zip(record.words, record.tags), 1):
-        rows.append(f"{i}\t{one_line(word)}\t_\t{tag or '_'}\t_\t_\t_\t_\t_\t_")
-    return "\n".join(rows) + "\n\n"
-
-
-def format_jsonl(record: TaggedLine, sent_id: int) -> str:
-    """``{"text": ..., "tokens": [...], "pos": [...]}`` on one line."""
-    line = json.dumps(
-        {"text": record.text, "tokens": record.words, "pos": record.tags}, ensure_ascii=False
-    )
-    return line.translate(_JSON_ESCAPES) + "\n"
-
-
-def format_text(record: TaggedLine, sent_id: int) -> str:
-    """``word/TAG`` pairs separated by single spaces (an empty line for an empty record)."""
-    return " ".join(f"{one_line(w)}/{t}" for w, t in zip(record.words, record.tags)) + "\n"
-
-
-FORMATS: Dict[str, Callable[[TaggedLine, int], str]] = {
-    "conllu": format_conllu,
-    "jsonl": format_jsonl,
-    "text": format_text,
-}

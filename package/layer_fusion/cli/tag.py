@@ -64,7 +64,8 @@ def tag(
     """Tag every input line with UPOS; exactly one output record per line, in order."""
     from tqdm import tqdm
 
-    from ..tagging import FORMATS, InputDecodeError, LineTagger, read_lines
+    from ..output_formats import FORMATS
+    from ..tagging import InputDecodeError, LineTagger, read_lines
 
     for path in inputs or []:
         if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
