@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from layer_fusion.research.tiny_models import build_tiny_bert, build_tiny_xlmr  # noqa: E402
+from layer_fusion.research.tiny_models import build_e5_like, build_tiny_bert, build_tiny_xlmr  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_UD = REPO.parent / "shared" / "ud"
@@ -29,6 +29,12 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_xlmr(tmp_path_factory) -> Path:
     return build_tiny_xlmr(tmp_path_factory.mktemp("tiny-xlmr") / "model")
+
+
+@pytest.fixture(scope="session")
+def e5_like(tiny_xlmr, tmp_path_factory) -> Path:
+    """A BERT model with an XLM-R tokenizer, like the built multilingual-e5-small."""
+    return build_e5_like(tiny_xlmr, tmp_path_factory.mktemp("e5-like") / "model")
 
 
 @pytest.fixture(scope="session", params=["bert", "xlmr"])

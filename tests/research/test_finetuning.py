@@ -4,7 +4,6 @@ The pack must reproduce the spaCy path (same wordpieces, same alignment, same po
 hidden states); fine-tuning must leave the word embeddings alone and move the rest;
 the job script must write every set's predictions and resume."""
 import json
-import shutil
 import subprocess
 import sys
 
@@ -15,45 +14,11 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import reduce_mean
 
-from layer_fusion.conllu import Sentence
 from layer_fusion.research.finetune_pack import write_pack
 from layer_fusion.research.finetuning import FinetuneModel, FinetuneSettings, PackSet, load_encoder, run
 from layer_fusion.layers.layer_pooling import layer_pooling
 from conftest import REPO
-
-# Spaces as in UD: punctuation attached ("dog."), a word with no space after ("Jo" "'s"),
-# a space after the last word (UD's default: the doc's text ends in a space, the span's does not),
-# accented and non-Latin words the tiny vocabulary splits into many pieces or unknowns.
-SENTENCES = [
-    (["The", "dog", "ran", "."], [True, True, False, True], ["DET", "NOUN", "VERB", "PUNCT"]),
-    (["Jo", "'s", "cat", "sat", "on", "a", "mat", "!"], [False, True, True, True, True, True, False, False],
-     ["PROPN", "PART", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"]),
-    (["Ọmọ", "náà", "sùn"], [True, True, False], ["NOUN", "DET", "VERB"]),
-    (["Мама", "мыла", "раму", "."], [True, True, False, True], ["NOUN", "VERB", "NOUN", "PUNCT"]),
-]
-
-
-def _sentences(n: int):
-    out = []
-    for i in range(n):
-        words, spaces, upos = SENTENCES[i % len(SENTENCES)]
-        out.append(Sentence(sent_id=f"s{i}", text="", words=list(words), spaces=list(spaces), upos=list(upos)))
-    return out
-
-
-@pytest.fixture(scope="module")
-def e5_like(tiny_xlmr, tmp_path_factory):
-    """A BERT model with an XLM-R tokenizer, like the built multilingual-e5-small."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("e5-like") / "model"
-    shutil.copytree(tiny_xlmr, path, ignore=shutil.ignore_patterns("config.json", "model.safetensors"))
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_xlmr))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                        intermediate_size=37, pad_token_id=tokenizer.pad_token_id)
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
-    return path
+from packs import SENTENCES, sentences as _sentences
 
 
 @pytest.fixture(scope="module")

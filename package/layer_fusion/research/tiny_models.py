@@ -103,3 +103,20 @@ def build_tiny_xlmr(
     )
     XLMRobertaModel(config).save_pretrained(str(path))
     return path
+
+
+def build_e5_like(tiny_xlmr: Path, path: Path, hidden: int = 32, layers: int = 3) -> Path:
+    """A random BERT with an XLM-R tokenizer (``tiny_xlmr``'s), shaped like the built
+    multilingual-e5-small: what the fine-tuning packs are made from in tests."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    shutil.copytree(tiny_xlmr, path, ignore=shutil.ignore_patterns("config.json", "model.safetensors"))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_xlmr))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=37, pad_token_id=tokenizer.pad_token_id)
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
+    return path

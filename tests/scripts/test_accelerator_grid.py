@@ -1,0 +1,135 @@
+"""The accelerator grid: the plan's expansion (order, names, layers, schedule), and the
+job end to end on a tiny pack (two workers, resume, the deadline, metrics that match the
+predictions)."""
+import json
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from conftest import REPO
+from layer_fusion.research.accelerator_plan import expand, load_plan
+from layer_fusion.research.finetune_pack import write_pack
+from layer_fusion.research.finetuning import PackSet
+from layer_fusion.targets import load_targets
+from packs import sentences
+
+SCRIPT = str(REPO / "scripts" / "accelerator_grid.py")
+SETTINGS = {"batch_sentences": 8, "encoder_learn_rate": 1e-3, "head_learn_rate": 1e-2, "warmup_fraction": 0.1,
+            "weight_decay": 0.01, "grad_clip": 1.0, "split_words": True, "dev": "en_ewt_dev"}
+
+
+def test_the_committed_grid_expands_in_its_written_order():
+    plan = load_plan(REPO / "configs" / "accelerator_grid.cfg")
+    runs = {r["name"]: r for r in plan["runs"]}
+    names = [r["name"] for r in plan["runs"]]
+    assert len(names) == len(runs) == 4 * 4 * 3 + 4 * 2 * 3 + 5 * 2 * 2
+    # Seed 0 of every variant of the first block comes before any other seed.
+    assert names[:16] == [f"en_k{k}_s300{f}" for k in (0, 4, 6, 8) for f in ("", "_dlfa", "_aif", "_sm")]
+    assert names[16] == "en_k0_s300_seed1"
+    assert runs["en_k0_s300_dlfa"]["settings"]["layers"] == [4, -1]  # the frozen regime's k*
+    assert runs["en_k0_s300_aif"]["settings"]["layers"] == [5, -1]
+    assert runs["en_k6_s300_aif_seed2"]["settings"]["layers"] == [6, -1]
+    assert runs["en_k8_s300_sm"]["settings"]["layers"] == list(range(13))
+    assert runs["en_k4_s300"]["settings"]["layers"] == [-1]
+    ms = runs["ms_k4_s600_dlfa_seed1"]["settings"]
+    assert (ms["train_set"], ms["steps"], ms["warmup_steps"], ms["eval_every"], ms["bottom_layers"]) == (
+        "train_multisource", 600, 60, 600, 4)
+    assert runs["en_k0_s1500"]["settings"]["train_set"] == "train"
+    assert plan["split_words"] is True and plan["dev"] == "en_ewt_dev"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda g: g["blocks"]["b"].update(fusions=["Mean"]), r"\[blocks.b\] fusion 'Mean'"),
+    (lambda g: g["blocks"]["b"].update(source="french"), r"\[blocks.b\] source = 'french'"),
+    (lambda g: g["blocks"]["b"].update(bottom_layers=[12]), r"\[blocks.b\] bottom_layers 12"),
+    (lambda g: g["blocks"]["b"].pop("seeds"), r"\[blocks.b\] needs exactly"),
+    (lambda g: g["settings"].pop("dev"), r"\[settings\] missing \['dev'\]"),
+    (lambda g: g["blocks"].update(c=dict(g["blocks"]["b"])), r"\[blocks.c\]: run en_k0_s2 is listed twice"),
+    (lambda g: g.pop("k_star"), r"DLFA at k = 0 needs its frozen-regime k\*"),
+])
+def test_a_wrong_grid_names_its_setting(change, message):
+    grid = _grid()
+    grid["blocks"]["b"]["fusions"] = ["LastLayer", "DLFA"]
+    change(grid)
+    with pytest.raises(ValueError, match=message):
+        expand(grid, where="g.cfg")
+
+
+def _grid():
+    return {"settings": dict(SETTINGS), "k_star": {"DLFA": 1},
+            "blocks": {"b": {"source": "english", "steps": [2], "bottom_layers": [0, 1], "fusions": ["LastLayer"],
+                             "seeds": [0]}}}
+
+
+@pytest.fixture(scope="module")
+def grid_pack(e5_like, tmp_path_factory):
+    """A tiny pack with the names the grid uses: two training sets, English dev, one target."""
+    target = next(k for k, t in load_targets(REPO / "configs" / "targets.cfg").treebanks.items()
+                  if t.group == "low_resource")
+    out = tmp_path_factory.mktemp("grid_pack") / "pack"
+    write_pack(out, e5_like, {"train": sentences(16), "train_multisource": sentences(24),
+                              "en_ewt_dev": sentences(6), target: sentences(10)}, progress=False, split_words=True)
+    grid = _grid()
+    grid["blocks"]["b"].update(fusions=["LastLayer", "DLFA"], bottom_layers=[1])
+    grid["blocks"]["m"] = {"source": "multisource", "steps": [3], "bottom_layers": [0], "fusions": ["LastLayer"],
+                           "seeds": [1]}
+    plan = expand(grid)
+    plan["grid"] = "configs/accelerator_grid.cfg"
+    (out / "plan.json").write_text(json.dumps(plan))
+    return out, target
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_the_job_trains_resumes_and_scores(grid_pack, tmp_path):
+    pack, target = grid_pack
+    out = tmp_path / "runs"
+    first = _run("run", pack, out, "--workers", "2", "--threads", "1", "--device", "cpu")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "3 of 3 runs finished" in first.stdout
+    files = sorted(out.glob("runs-*.npz"))
+    assert files and len(files) <= 2
+    found = {}
+    for f in files:
+        with numpy.load(f) as data:
+            found.update({k: data[k] for k in data.files})
+    assert {k for k in found if k.endswith("/info")} == {"en_k1_s2/info", "en_k1_s2_dlfa/info", "ms_k0_s3_seed1/info"}
+    info = json.loads(str(found["ms_k0_s3_seed1/info"]))
+    assert info["settings"]["train_set"] == "train_multisource" and info["history"]["steps"] == [3]
+    assert "train/en_k1_s2" not in found and "en_k1_s2/train" not in found  # training sets are not predicted
+
+    again = _run("run", pack, out, "--device", "cpu")
+    assert again.returncode == 0 and "0 of 3 runs to do" in again.stdout
+
+    metrics_dir = tmp_path / "metrics"
+    scored = _run("metrics", out, "--pack-dir", pack, "--output", metrics_dir, "--n-resamples", "50")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    metrics = json.loads((metrics_dir / "en_k1_s2_dlfa" / "zero_shot.json").read_text())
+    gold = PackSet(pack / f"{target}.npz")
+    pred = found[f"en_k1_s2_dlfa/{target}"].astype(numpy.int16)
+    assert metrics["treebanks"][target]["accuracy"] == pytest.approx(float((pred == gold.labels).mean()))
+    assert metrics["macro_low_resource"]["accuracy"] == pytest.approx(float((pred == gold.labels).mean()))
+    assert metrics["settings"]["layers"] == [1, -1] and metrics["settings"]["bottom_layers"] == 1
+    assert metrics["device"]["name"] == "cpu" and metrics["provenance"]["config_sha256"]
+
+
+@pytest.mark.slow
+def test_no_run_starts_past_the_deadline(grid_pack, tmp_path):
+    pack, _ = grid_pack
+    # The first run has no pace to go by and starts; the others would end past a deadline of 0 s.
+    result = _run("run", pack, tmp_path / "runs", "--workers", "1", "--threads", "1", "--device", "cpu",
+                  "--deadline-s", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 3 runs finished" in result.stdout
+    assert result.stdout.count("not started") == 2
+
+
+def test_an_unknown_run_is_refused(grid_pack, tmp_path):
+    pack, _ = grid_pack
+    result = _run("run", pack, tmp_path / "runs", "--device", "cpu", "--only", "en_k9_s2")
+    assert result.returncode != 0 and "en_k9_s2" in result.stderr
