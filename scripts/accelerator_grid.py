@@ -1,34 +1,27 @@
 """The accelerator grid (configs/accelerator_grid.cfg): pack here, train there, score here.
 
     python scripts/accelerator_grid.py pack [ENCODER] [UD_DIR]          # CPU, spaCy: cache/accelerator_pack
-    python scripts/accelerator_grid.py run PACK OUT_DIR --workers 6     # accelerator: torch + numpy only
+    python scripts/accelerator_run.py PACK OUT_DIR --workers 6          # accelerator: torch + numpy only
     python scripts/accelerator_grid.py metrics OUT_DIR [UD_DIR]         # CPU: metrics/accelerator_grid/<run>/
 
 `pack` tokenizes EWT train, the multi-source corpus (EWT train + the extra-source files of
 the `corpus-multisource` command) and every set of configs/targets.cfg, word by word, and
-writes the 4-bit encoder and the resolved plan (plan.json). `run` needs no spaCy,
-transformers or confection, so it runs on an accelerator machine as it comes. It trains
-the plan's runs in order with several worker processes on one device (the encoder is small:
-one process leaves the GPU idle between its kernels), writes each worker's finished runs to
-OUT_DIR/runs-<worker>.npz atomically after every run, skips runs already there (resumable),
-and starts no run that its measured pace says would end after --deadline-s. `metrics`
-turns the predictions into the same zero_shot.json as the CPU grid (per-sentence counts,
+writes the 4-bit encoder and the resolved plan (plan.json). `scripts/accelerator_run.py`
+trains the runs (see there). `metrics` turns the predictions into the same zero_shot.json as the CPU grid (per-sentence counts,
 CIs, macro-averages), with the run's settings, device and timings.
 """
 from __future__ import annotations
 
 import json
-import sys
-import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import numpy
 import typer
 
+from layer_fusion.atomic_write import atomic_output
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "package"))  # `run` works without the package installed
-from layer_fusion.atomic_write import atomic_output  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 GRID = REPO / "configs" / "accelerator_grid.cfg"
@@ -91,104 +84,6 @@ def pack(
     msg.good(f"Pack {output}: {len(sets)} sets, {size / 2**20:.1f} MiB; {len(plan['runs'])} runs planned")
 
 
-def _results(out_dir: Path) -> Dict[str, numpy.ndarray]:
-    found = {}
-    for path in sorted(out_dir.glob("runs-*.npz")):
-        with numpy.load(path) as data:
-            found.update({k: data[k] for k in data.files})
-    return found
-
-
-def _worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, device: str, threads: int) -> None:
-    import torch
-
-    from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run as run_one
-
-    torch.set_num_threads(threads)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    pack_dir, out_dir = Path(pack_dir), Path(out_dir)
-    plan = json.loads((pack_dir / "plan.json").read_text(encoding="utf8"))
-    sets = {p.stem: PackSet(p) for p in sorted(pack_dir.glob("*.npz")) if p.stem != "encoder"}
-    path = out_dir / f"runs-{rank}.npz"
-    results: Dict[str, numpy.ndarray] = {}
-    if path.exists():
-        with numpy.load(path) as data:
-            results = {k: data[k] for k in data.files}
-    pace = {"step_s": None, "eval_s": None}
-    while True:
-        item = queue.get()
-        if item is None:
-            return
-        spec = plan["runs"][item]
-        settings = FinetuneSettings(**spec["settings"])
-        if pace["step_s"] is not None:
-            expected = pace["step_s"] * settings.steps + pace["eval_s"]
-            if time.time() + expected > deadline:
-                print(f"[w{rank}] {spec['name']}: not started ({expected:.0f} s would pass the deadline)", flush=True)
-                continue
-        start = time.perf_counter()
-        out = run_one(settings, pack_dir, sets, plan["dev"], device, log=lambda m: None)
-        seconds = time.perf_counter() - start
-        train_s = out["history"]["seconds"]
-        pace.update(step_s=train_s / settings.steps, eval_s=seconds - train_s)
-        info = {k: v for k, v in out.items() if k != "predictions"}
-        info.update(name=spec["name"], block=spec["block"], source=spec["source"], worker=rank,
-                    device=torch.cuda.get_device_name() if device.startswith("cuda") else device,
-                    torch=torch.__version__, total_seconds=round(seconds, 2), grid=plan.get("grid"),
-                    max_sentences=plan.get("max_sentences"))
-        results[f"{spec['name']}/info"] = numpy.array(json.dumps(info))
-        for set_name, pred in out["predictions"].items():
-            results[f"{spec['name']}/{set_name}"] = pred.astype(numpy.uint8)
-        with atomic_output(path, "wb") as handle:
-            numpy.savez_compressed(handle, **results)
-        print(f"[w{rank}] {spec['name']}: en dev {out['history']['best_dev_accuracy']:.4f}, "
-              f"train {train_s:.0f} s, all {seconds:.0f} s", flush=True)
-
-
-@app.command("run")
-def run_grid(
-    pack_dir: Path = typer.Argument(PACK),
-    out_dir: Path = typer.Argument(REPO / "cache" / "accelerator_runs"),
-    workers: int = typer.Option(1, min=1),
-    threads: int = typer.Option(2, min=1, help="torch CPU threads per worker"),
-    deadline_s: float = typer.Option(1e9, help="Start no run expected to end later than this many seconds from now"),
-    device: str = typer.Option("cuda", help="cuda or cpu"),
-    only: Optional[List[str]] = typer.Option(None, help="Only these runs (names)"),
-):
-    """Train and predict the plan's runs; resumable."""
-    import multiprocessing
-
-    deadline = time.time() + deadline_s
-    plan = json.loads((pack_dir / "plan.json").read_text(encoding="utf8"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = {k[: -len("/info")] for k in _results(out_dir) if k.endswith("/info")}
-    names = [r["name"] for r in plan["runs"]]
-    unknown = sorted(set(only or []) - set(names))
-    if unknown:
-        raise typer.BadParameter(f"not in {pack_dir / 'plan.json'}: {', '.join(unknown)}", param_hint="--only")
-    todo = [i for i, n in enumerate(names) if n not in done and (not only or n in only)]
-    print(f"{len(todo)} of {len(names)} runs to do, {workers} worker(s) on {device}", flush=True)
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    for i in todo:
-        queue.put(i)
-    for _ in range(workers):
-        queue.put(None)
-    procs = [context.Process(target=_worker, args=(r, str(pack_dir), str(out_dir), queue, deadline, device, threads))
-             for r in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    failed = [r for r, p in enumerate(procs) if p.exitcode != 0]
-    finished = {k[: -len("/info")] for k in _results(out_dir) if k.endswith("/info")}
-    print(f"{len(finished)} of {len(names)} runs finished", flush=True)
-    if failed:
-        print(f"worker(s) {failed} failed", file=sys.stderr, flush=True)
-        raise typer.Exit(1)
-
-
 @app.command()
 def metrics(
     out_dir: Path = typer.Argument(..., exists=True, file_okay=False),
@@ -207,7 +102,9 @@ def metrics(
     from layer_fusion.research.finetuning import PackSet
     from layer_fusion.targets import load_targets
 
-    arrays = _results(out_dir)
+    from accelerator_run import finished_results
+
+    arrays = finished_results(out_dir)
     runs = sorted(k[: -len("/info")] for k in arrays if k.endswith("/info"))
     if not runs:
         msg.fail(f"{out_dir}: no finished runs (runs-*.npz)", exits=1)

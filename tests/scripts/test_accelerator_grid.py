@@ -1,9 +1,12 @@
 """The accelerator grid: the plan's expansion (order, names, layers, schedule), and the
 job end to end on a tiny pack (two workers, resume, the deadline, metrics that match the
-predictions)."""
+predictions). The job also runs with torch and numpy alone (no spaCy, transformers,
+confection or typer), as on an accelerator machine."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy
 import pytest
@@ -15,7 +18,7 @@ from layer_fusion.research.finetuning import PackSet
 from layer_fusion.targets import load_targets
 from packs import sentences
 
-SCRIPT = str(REPO / "scripts" / "accelerator_grid.py")
+SCRIPTS = REPO / "scripts"
 SETTINGS = {"batch_sentences": 8, "encoder_learn_rate": 1e-3, "head_learn_rate": 1e-2, "warmup_fraction": 0.1,
             "weight_decay": 0.01, "grad_clip": 1.0, "split_words": True, "dev": "en_ewt_dev"}
 
@@ -82,7 +85,10 @@ def grid_pack(e5_like, tmp_path_factory):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, cwd=REPO)
+    """``run ...``: scripts/accelerator_run.py; ``metrics ...``: scripts/accelerator_grid.py metrics."""
+    script, args = ("accelerator_run.py", args[1:]) if args[0] == "run" else ("accelerator_grid.py", args)
+    return subprocess.run([sys.executable, str(SCRIPTS / script), *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO)
 
 
 @pytest.mark.slow
@@ -133,3 +139,34 @@ def test_an_unknown_run_is_refused(grid_pack, tmp_path):
     pack, _ = grid_pack
     result = _run("run", pack, tmp_path / "runs", "--device", "cpu", "--only", "en_k9_s2")
     assert result.returncode != 0 and "en_k9_s2" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_job_needs_torch_and_numpy_alone(grid_pack, tmp_path):
+    """The interpreter without its site-packages (-S, inherited by the spawned workers),
+    with only torch, numpy and what torch imports on the path."""
+    import importlib.util
+
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("torch", "torchgen", "functorch", "numpy", "typing_extensions", "sympy", "mpmath", "networkx",
+                 "jinja2", "markupsafe", "filelock", "fsspec"):
+        spec = importlib.util.find_spec(name)
+        if spec is None:  # not every torch build ships every helper package
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (site / source.name).symlink_to(source)
+        libs = source.parent / f"{name}.libs"
+        if libs.is_dir():
+            (site / libs.name).symlink_to(libs)
+    pack, _ = grid_pack
+    env = {"PYTHONPATH": str(site), "OMP_NUM_THREADS": "1", "PATH": os.environ.get("PATH", "")}
+    result = subprocess.run([sys.executable, "-S", str(SCRIPTS / "accelerator_run.py"), str(pack),
+                             str(tmp_path / "runs"), "--workers", "2", "--threads", "1", "--device", "cpu",
+                             "--only", "en_k1_s2_dlfa", "--only", "ms_k0_s3_seed1"],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 of 3 runs finished" in result.stdout
+    probe = subprocess.run([sys.executable, "-S", "-c", "import spacy"], capture_output=True, text=True, env=env)
+    assert "No module named 'spacy'" in probe.stderr  # the check above really ran without spaCy
