@@ -5,7 +5,8 @@
 Replaces the text between `<!-- results:start -->` and `<!-- results:end -->` with the
 low-resource table and summary of the shipped pipeline's metrics (gold words and raw text), the
 tokenizer benchmark's means (reports/bench/tokenizer.json), the summary of the research
-reports (reports/summary.json and reports/finetune_selection.json, when present), and the
+reports (reports/summary.json, reports/finetune_selection.json and
+reports/accelerator_summary.json, when present), and the
 step timings of `make all` in a fresh clone (reports/make_all_timings.json). With --check,
 changes nothing and exits 1 when the README differs from what its sources give.
 """
@@ -102,9 +103,33 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
     return lines
 
 
+def accelerator_lines(summary: dict) -> list:
+    """Fusion against LastLayer with the bottom k layers frozen (reports/accelerator_summary.json)."""
+    if not summary:
+        return []
+    lines = []
+    for key, title in (("english_300_steps", "English only, 300 steps"),
+                       ("multisource_600_steps", "multi-source, 600 steps")):
+        rows = summary.get(key) or []
+        if not rows:
+            continue
+        lines += ["", f"### Does fusion help? Fine-tuned with the bottom k layers frozen, {title} "
+                  f"(`{summary['report']}`)", "",
+                  f"3 seeds a variant, trained in plain torch on one {summary['device']}; the same model and schedule "
+                  "as the CPU path. Paired differences resample seeds and sentences; Holm across the table.", "",
+                  "| k | fusion | fusion / LastLayer, low-resource macro | fusion − LastLayer [95% CI] | Holm p | verdict |",
+                  "|---:|---|---|---|---:|---|"]
+        for r in rows:
+            holm = f"≤ {r['p_holm']:.4f}" if r["p"] <= r["p_floor"] else f"{r['p_holm']:.4f}"
+            lines.append(f"| {r['k']} | {r['fusion']} | {pct(r['targets'][0])} / {pct(r['targets'][1])} | "
+                         f"{100 * r['difference']:+.2f} [{100 * r['ci95'][0]:+.2f}, {100 * r['ci95'][1]:+.2f}] | "
+                         f"{holm} | {r['verdict']} |")
+    return lines
+
+
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
-                    inference_bench: dict = {}) -> str:
+                    inference_bench: dict = {}, accelerator: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -154,6 +179,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                 + (f" (Holm {'≤ ' if test['p'] < 0.001 else ''}{format(test['p_holm'], '.3f')})"
                    if "p_holm" in test else ""))
             lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
+    lines += accelerator_lines(accelerator)
     lines += inference_lines(metrics, int8_metrics, inference_bench)
     if timings:
         steps = timings["steps"]
@@ -174,7 +200,8 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
 
 def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
            tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json",
-           inference_bench: Path = REPO / "reports" / "bench" / "inference.json") -> str:
+           inference_bench: Path = REPO / "reports" / "bench" / "inference.json",
+           accelerator: Path = REPO / "reports" / "accelerator_summary.json") -> str:
     m = json.loads(metrics.read_text())
     q = {}
     for scheme, suffix in (("per_channel", "_int8"), ("per_tensor", "_int8_per_tensor")):
@@ -187,9 +214,10 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     t = json.loads(timings.read_text()) if timings.exists() else {}
     s = json.loads(summary.read_text()) if summary.exists() else {}
     sel = json.loads(selection.read_text()) if selection.exists() else {}
+    acc = json.loads(accelerator.read_text()) if accelerator.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc)
     return head + START + "\n" + section + "\n" + END + tail
 
 

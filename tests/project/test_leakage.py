@@ -136,3 +136,27 @@ def test_every_ud_file_a_command_reads_is_a_pinned_asset():
         for dest, asset in assets.items():
             data = (mirror / dest.split("/", 1)[1]).read_bytes()
             assert hashlib.md5(data).hexdigest() == asset["checksum"], dest
+
+
+def test_the_accelerator_grid_trains_on_english_and_extra_sources_only():
+    """Its pack's training sets are EWT train and the `corpus-multisource` files; every run
+    trains on one of them, keeps its final weights, and evaluates English dev only while training."""
+    from layer_fusion.research.accelerator_plan import SOURCES, load_plan
+
+    spec = importlib.util.spec_from_file_location("accelerator_grid", REPO / "scripts" / "accelerator_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    targets = load_targets(REPO / "configs" / "targets.cfg")
+    evaluation = {t.treebank for t in targets.treebanks.values() if t.group != "english"}
+    files = module.multisource_files()  # EWT train and the 13 extra-source files
+    assert len(files) == 14 and module.EWT_TRAIN in files
+    for f in files:
+        treebank = f.split("/")[0]
+        assert treebank not in evaluation and (treebank == "UD_English-EWT" or treebank in EXTRA_SOURCES), f
+        assert not (treebank.startswith("UD_English") and f.endswith("-ud-test.conllu")), f
+    plan = load_plan(REPO / "configs" / "accelerator_grid.cfg")
+    assert plan["dev"] == "en_ewt_dev"
+    assert {SOURCES[s][1] for s in SOURCES} == {"train", "train_multisource"}
+    for run in plan["runs"]:
+        assert run["settings"]["train_set"] in ("train", "train_multisource")
+        assert run["settings"]["eval_every"] == run["settings"]["steps"]  # no checkpoint chosen by any set
