@@ -8,8 +8,8 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
   encoder's speed limit.
 * ``tag_fp32``: ``LineTagger`` (the ``layer-fusion tag`` path: raw text in file order, its
   default batch size and lookahead), whole pipeline.
-* ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in length order, batches of 64 (the
-  evaluation path).
+* ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in length order, batches of
+  ``EVAL_BATCH_SIZE`` (the evaluation path).
 * ``bare_int8`` / ``tag_int8``: the same after ``quantize_encoder`` (per-channel qint8);
   ``bare_int8_per_tensor`` for the other scheme.
 * ``tag_fp32_2proc``: ``LineTagger`` with ``n_process=2`` (one thread each), against
@@ -52,6 +52,7 @@ import typer
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
+from layer_fusion.evaluation import EVAL_BATCH_SIZE
 from layer_fusion.quantization import quantize_encoder
 from layer_fusion.tagging import LineTagger
 
@@ -189,7 +190,7 @@ def main(
 
         def run():
             docs = (sents[i].to_doc(nlp.vocab) for i in order)
-            for _ in nlp.pipe(docs, batch_size=64):
+            for _ in nlp.pipe(docs, batch_size=EVAL_BATCH_SIZE):
                 pass
         return run
 

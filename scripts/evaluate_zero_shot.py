@@ -6,7 +6,7 @@ Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) a
 --table, a markdown table rendered from that JSON by layer_fusion.report_table.render_markdown.
 
     python scripts/evaluate_zero_shot.py training/model-best ../shared/ud metrics/zero_shot.json \
-        --table metrics/zero_shot.md [--batch-size 64] [--n-resamples 1000] [--max-sentences N] \
+        --table metrics/zero_shot.md [--batch-size 32] [--n-resamples 1000] [--max-sentences N] \
         [--raw-text]
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import spacy
 import typer
 from wasabi import msg
 
-from layer_fusion.evaluation import evaluate_targets
+from layer_fusion.evaluation import EVAL_BATCH_SIZE, evaluate_targets
 from layer_fusion.targets import load_targets
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
@@ -37,7 +37,7 @@ def run(
     output_json: Path,
     table: Optional[Path] = None,
     targets: Path = DEFAULT_TARGETS,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     max_sentences: Optional[int] = None,
@@ -80,7 +80,7 @@ def main(
     output_json: Path = typer.Argument(..., help="Metrics JSON to write"),
     table: Optional[Path] = typer.Option(None, "--table", help="Also write a markdown table here"),
     targets: Path = typer.Option(DEFAULT_TARGETS, "--targets", exists=True, dir_okay=False),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    batch_size: int = typer.Option(EVAL_BATCH_SIZE, "--batch-size", min=1),
     n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per set (smoke runs)"),

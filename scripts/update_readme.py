@@ -192,7 +192,8 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
         seconds = sum(t["seconds"] for t in tagged)
         lines += ["", f"On gold words the evaluation tags {sum(t['sentences'] for t in tagged):,} sentences "
                   f"({sum(t['words'] for t in tagged):,} words) in {seconds / 60:.1f} min "
-                  f"({sum(t['words'] for t in tagged) / seconds:,.0f} words/s, length-sorted batches of 64)"
+                  f"({sum(t['words'] for t in tagged) / seconds:,.0f} words/s, length-sorted batches of "
+                  f"{metrics['settings']['batch_size']})"
                   + ("; the rest of the evaluate step tags the same sentences again from raw text."
                      if "macro_low_resource_raw_text" in metrics else ".")]
     return "\n".join(lines)

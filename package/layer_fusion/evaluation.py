@@ -25,6 +25,11 @@ from .bootstrap import _finite, bootstrap_ci, domain_pair, genre_breakdown, macr
 from .conllu import Sentence, read_conllu
 from .targets import Targets
 
+# Docs per nlp.pipe batch when tagging gold words in length order. Measured on 1,000 EWT test
+# sentences with the shipped pipeline (2 threads, medians of 3 interleaved runs): 8: 93,
+# 16: 115, 32: 120, 64: 110 sentences/s; the bare encoder does 122 on batches of 32.
+EVAL_BATCH_SIZE = 32
+
 # ---------------------------------------------------------------------------
 # Per-treebank evaluation
 # ---------------------------------------------------------------------------
@@ -122,7 +127,7 @@ class TreebankResult:
 def evaluate_sentences(
     nlp,
     sentences: Iterable[Sentence],
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     name: str = "",
@@ -175,7 +180,7 @@ def read_sentences(path: Union[str, Path], max_sentences: Optional[int] = None) 
 def evaluate_conllu(
     nlp,
     path: Union[str, Path],
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     max_sentences: Optional[int] = None,
@@ -198,7 +203,7 @@ def evaluate_targets(
     nlp,
     ud_dir: Union[str, Path],
     targets: Targets,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     n_resamples: int = 1000,
     seed: int = 0,
     max_sentences: Optional[int] = None,

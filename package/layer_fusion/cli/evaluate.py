@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from ..evaluation import EVAL_BATCH_SIZE
 from .common import _fail, _load, _quantize, _use_segmenter, app, msg
 
 
@@ -15,7 +16,7 @@ def evaluate(
     pipeline: str = typer.Argument(..., help="Installed pipeline package name or pipeline folder"),
     conllu: List[Path] = typer.Argument(..., help="CoNLL-U files with gold UPOS", exists=True, dir_okay=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    batch_size: int = typer.Option(EVAL_BATCH_SIZE, "--batch-size", min=1),
     n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
     seed: int = typer.Option(0, "--seed"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per file"),
