@@ -3,7 +3,7 @@ each fusion head, from a pack written by `run_experiments.py finetune-pack`.
 
     python scripts/finetune_encoder.py PACK OUTPUT.npz [--fusion AIF] [--seeds 0 --seeds 1] [--device cuda]
 
-Needs torch, numpy, transformers and typer only (PYTHONPATH=package when the library is
+Needs torch, numpy and typer only (PYTHONPATH=package when the library is
 not installed), so it also runs on an accelerator machine without spaCy. The variants
 come from PACK/plan.json (k* chosen on English dev by the sweep). OUTPUT.npz holds, per
 finished run, the predictions on every set and an info record; it is rewritten
