@@ -250,8 +250,16 @@ def answer(results: list, metrics: dict, runs: dict) -> List[str]:
     agg = by_key.get("aggregation")
     if agg is None:
         return lines + ["The aggregation run has no metrics yet: no answer."]
+    # A macro verdict needs the family-wise test too: its 95% CI on one side of 0 and a
+    # Holm-adjusted p <= 0.05 (the table's family); GUM verdicts are descriptive (CI only).
+    adjusted = dict(zip([r[0] for r in results], holm([r[2].p for r in results])))
+
+    def macro_verdict(key: str, d) -> str:
+        v = verdict(*d.ci95)
+        return v if v == "not distinguishable" or adjusted[key] <= 0.05 else "not distinguishable after Holm"
+
     _, comp, d, g, na, nb = agg
-    macro_v = verdict(*d.ci95)
+    macro_v = macro_verdict("aggregation", d)
     worst_v = verdict(*g.worst_difference_ci95)
     pairs_a, pairs_b = pair_rows(metrics[comp["a"]]), pair_rows(metrics[comp["b"]])
     lows = [pairs_a[k]["low"] - pairs_b[k]["low"] for k in pairs_a]
@@ -263,7 +271,7 @@ def answer(results: list, metrics: dict, runs: dict) -> List[str]:
     for key, comp, d, g, na, nb in results:
         if key == "aggregation":
             continue
-        lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} {signed_ci(d.ci95)} ({verdict(*d.ci95)}); "
+        lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} {signed_ci(d.ci95)} ({macro_verdict(key, d)}); "
                      f"worst GUM genre {100 * (g.worst_a - g.worst_b):+.2f} ({verdict(*g.worst_difference_ci95)}).")
     robust = macro_v == "better" and worst_v != "worse" and sum(x > 0 for x in lows) > len(lows) / 2
     lines += ["", "In plain words: " + (
