@@ -61,6 +61,15 @@ def variant_of(name: str) -> str:
     return base if base and seed.isdigit() else name
 
 
+# A run's scores, by name (metrics JSON -> accuracy).
+SCORES = {
+    "english_dev": lambda m: m["treebanks"]["en_ewt_dev"]["accuracy"],
+    "reference_dev": lambda m: m["macro_reference_dev"]["accuracy"],
+    "targets": lambda m: m["macro_low_resource"]["accuracy"],
+    "dv14": lambda m: m["macro_subsets"]["de_vries_2022"]["accuracy"],
+}
+
+
 class Variant:
     """The seeds of one setting that have metrics, with their means and pooled statistics."""
 
@@ -80,13 +89,11 @@ class Variant:
         return next((m for m in self.metrics if m["settings"]["seed"] == 0), None)
 
     def mean(self, what: str) -> float:
-        get = {
-            "english_dev": lambda m: m["treebanks"]["en_ewt_dev"]["accuracy"],
-            "reference_dev": lambda m: m["macro_reference_dev"]["accuracy"],
-            "targets": lambda m: m["macro_low_resource"]["accuracy"],
-            "dv14": lambda m: m["macro_subsets"]["de_vries_2022"]["accuracy"],
-        }[what]
-        return sum(get(m) for m in self.metrics) / len(self.metrics)
+        return sum(SCORES[what](m) for m in self.metrics) / len(self.metrics)
+
+    def seed0_score(self, what: str) -> float:
+        """Seed 0's score: the screen and the budget curve are one seed."""
+        return SCORES[what](self.seed0)
 
     def runs(self):
         return runs_from_metrics(self.metrics, low_resource_keys(self.metrics[0]))
@@ -172,17 +179,12 @@ def in_words(rows: List[tuple]) -> str:
 def pick(variants: List[Variant], what: str) -> Optional[Variant]:
     """The protocol's rule on seed-0 scores: the highest; ties (0.01 points) to fewer steps,
     then more frozen layers, then the name."""
-    scored = [(round(100 * m_score(v, what), 2), v) for v in variants if v.seed0 is not None]
+    scored = [(round(100 * v.seed0_score(what), 2), v) for v in variants if v.seed0 is not None]
     if not scored:
         return None
     best = max(s for s, _ in scored)
     tied = [v for s, v in scored if s >= best - 0.01]
     return sorted(tied, key=lambda v: (v.steps, -v.k, v.name))[0]
-
-
-def m_score(v: Variant, what: str) -> float:
-    m = v.seed0
-    return m["treebanks"]["en_ewt_dev"]["accuracy"] if what == "english_dev" else m["macro_reference_dev"]["accuracy"]
 
 
 def cpu_matches(v: Variant, cpu: Dict[str, dict]) -> List[dict]:
@@ -206,9 +208,9 @@ def budget_plot(out: Path, series: Dict[str, List[Variant]]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for i, (label, vs) in enumerate(series.items()):
         steps = [v.steps for v in vs]
-        axes[0].plot(steps, [100 * m_first(v, "english_dev") for v in vs], "o-", color=f"C{i}", label=label)
-        axes[0].plot(steps, [100 * m_first(v, "reference_dev") for v in vs], "s--", color=f"C{i}", alpha=0.6)
-        axes[1].plot(steps, [100 * m_first(v, "targets") for v in vs], "o-", color=f"C{i}", label=label)
+        axes[0].plot(steps, [100 * v.seed0_score("english_dev") for v in vs], "o-", color=f"C{i}", label=label)
+        axes[0].plot(steps, [100 * v.seed0_score("reference_dev") for v in vs], "s--", color=f"C{i}", alpha=0.6)
+        axes[1].plot(steps, [100 * v.seed0_score("targets") for v in vs], "o-", color=f"C{i}", label=label)
     axes[0].set_title("selection sets (solid: English dev; dashed: reference dev)", fontsize=9)
     axes[1].set_title("28 low-resource targets (shown, never used to choose)", fontsize=9)
     for ax in axes:
@@ -324,7 +326,7 @@ def main(
                   "|---|" + "---:|" * len(steps)]
         for label, vs in series.items():
             by_steps = {v.steps: v for v in vs}
-            cells = [f"{pct(m_first(by_steps[s], 'targets'))} ({pct(m_first(by_steps[s], 'english_dev'))})"
+            cells = [f"{pct(by_steps[s].seed0_score('targets'))} ({pct(by_steps[s].seed0_score('english_dev'))})"
                      if s in by_steps and by_steps[s].seed0 else "—" for s in steps]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         budget_plot(REPO / "reports" / "accelerator_budget.png", series)
@@ -342,7 +344,7 @@ def main(
             continue
         cpu_runs = cpu_matches(v, cpu)
         lines.append(f"| {protocol} | `{v.name}` ({v.fusion_text()}, k = {v.k}, {v.steps} steps, {v.source}) | "
-                     f"{pct(m_score(v, what))} | {v.seeds} | {pct(v.mean('targets'))} | {pct(v.mean('dv14'))} | "
+                     f"{pct(v.seed0_score(what))} | {v.seeds} | {pct(v.mean('targets'))} | {pct(v.mean('dv14'))} | "
                      f"{'yes, ' + str(len(cpu_runs)) + ' seed(s)' if cpu_runs else 'no: the next CPU run to try'} |")
     lines += ["", "Nothing is shipped from this grid: `make all` trains, on the CPU, the CPU grid's reference-dev pick."]
 
@@ -369,13 +371,6 @@ def main(
     if metrics_dir.is_dir():
         write_archive(ARCHIVE, metrics_dir, list(metrics))
     typer.echo(f"wrote {output} ({len(metrics)} runs)")
-
-
-def m_first(v: Variant, what: str) -> float:
-    """Seed 0's score (the budget curve is one seed)."""
-    m = v.seed0
-    return {"targets": m["macro_low_resource"]["accuracy"], "english_dev": m["treebanks"]["en_ewt_dev"]["accuracy"],
-            "reference_dev": m["macro_reference_dev"]["accuracy"]}[what]
 
 
 def plan_block_seeds(plan: dict, block: str) -> set:

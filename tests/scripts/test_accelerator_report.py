@@ -46,10 +46,16 @@ def _metrics(seed, p_target, p_dev, rng):
             "settings": {"seed": seed}, "seconds": {"train": 12.0}, "device": {"name": "a GPU", "torch": "2"}}
 
 
-def _module(tmp_path):
+def _load():
     spec = importlib.util.spec_from_file_location("make_accelerator_report", REPO / "scripts" / "make_accelerator_report.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _module(tmp_path):
+    """The script, writing everything under tmp_path."""
+    module = _load()
     module.REPO = tmp_path
     module.ARCHIVE = tmp_path / "reports" / "accelerator_grid_metrics.tar.gz"
     module.CPU_ARCHIVE = tmp_path / "reports" / "finetune_grid_metrics.tar.gz"  # absent: no agreement table
@@ -103,13 +109,6 @@ def test_the_report_regenerates_from_its_archive(tmp_path):
 
 
 def test_the_seed_suffix_is_the_only_difference_between_seeds():
-    module = _module_only()
+    module = _load()
     assert module.variant_of("en_k4_s300_dlfa_seed2") == "en_k4_s300_dlfa"
     assert module.variant_of("en_k4_s300_dlfa") == "en_k4_s300_dlfa"
-
-
-def _module_only():
-    spec = importlib.util.spec_from_file_location("make_accelerator_report", REPO / "scripts" / "make_accelerator_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
