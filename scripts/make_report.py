@@ -28,6 +28,8 @@ from layer_fusion.research.report_plots import genre_means, plots
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "metrics" / "experiments"
 N_BOOT = 2000
+# Regime a's earlier runs (fixed epochs, a different optimiser), for "What changed".
+BEFORE_CONVERGENCE = REPO / "reports" / "experiment_metrics_10_epochs.tar.gz"
 # Every paired test of the report, in the order made: p-values for the Holm adjustment.
 FAMILY: List[Dict] = []
 FROZEN, FINETUNED = "Regime a, frozen encoder", "Regime b, fine-tuned encoder"
@@ -149,6 +151,92 @@ def budget_limit(finetuned: Dict[str, List[Dict]], budget: Dict[str, List[Dict]]
                                           if ahead else f"no fusion overtakes {baseline} on the macro-average. "))
 
 
+def peaked_at_last_epoch(run: Dict) -> bool:
+    """Best English dev at the last epoch the run was allowed: it may still have been improving."""
+    return run["history"]["best_epoch"] == run["settings"]["epochs"]
+
+
+def convergence_section(stages: Dict[str, List[Dict]]) -> List[str]:
+    """How long each frozen-regime run trained, and whether any peaked at its last allowed epoch."""
+    lines = ["", "## Training to convergence (regime a)", "",
+             "Each head stops when English dev has not improved for a set number of epochs (patience), "
+             "within a maximum; the best epoch is kept. A run whose best epoch is its last allowed one may "
+             "still have been improving.", "",
+             "| stage | runs | max epochs | patience | epochs run | best epoch | best at the last allowed epoch |",
+             "|---|---|---|---|---|---|---|"]
+    flagged = []
+    for stage, runs in stages.items():
+        if not runs:
+            continue
+        ran = [len(r["history"]["dev_accuracy"]) for r in runs]
+        best = [r["history"]["best_epoch"] for r in runs]
+        at_end = [r for r in runs if peaked_at_last_epoch(r)]
+        flagged += [f"{stage} {variant_name(r)} seed {r['settings']['seed']}" for r in at_end]
+        maxes = sorted({r["settings"]["epochs"] for r in runs})
+        patience = sorted({r["settings"].get("patience") for r in runs}, key=str)
+        lines.append(f"| {stage} | {len(runs)} | {', '.join(map(str, maxes))} | "
+                     f"{', '.join('none' if x is None else str(x) for x in patience)} | {min(ran)}–{max(ran)} | "
+                     f"{min(best)}–{max(best)} | {len(at_end)} |")
+    lines.append("")
+    lines.append("No run had its best English dev at its last allowed epoch." if not flagged else
+                 f"{len(flagged)} run(s) had their best English dev at the last allowed epoch and may not have "
+                 f"converged: {'; '.join(flagged)}.")
+    return lines
+
+
+def archived_stages(archive: Path, stages) -> Dict[str, List[Dict]]:
+    """Metrics of ``stages`` from a report archive (reports/*.tar.gz), sorted by file name."""
+    import tarfile
+
+    out: Dict[str, List[Dict]] = {stage: [] for stage in stages}
+    with tarfile.open(archive) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            stage = member.name.split("/", 1)[0]
+            if stage in out and member.isfile():
+                out[stage].append(json.loads(tar.extractfile(member).read()))
+    return out
+
+
+def seed_mean(runs: List[Dict], field: str) -> float:
+    return float(numpy.mean([r["macro_low_resource"]["accuracy"] if field == "macro" else r[field] for r in runs]))
+
+
+def changes_section(before: Dict[str, List[Dict]], now: Dict[str, List[Dict]], archive_name: str) -> List[str]:
+    """Regime a before and after training to convergence (seed means)."""
+    old_v, new_v = group_by_variant(before["main"]), group_by_variant(now["main"])
+    fusion = lambda v: v.split(" ")[0]
+    old_by, new_by = {fusion(v): v for v in old_v}, {fusion(v): v for v in new_v}
+    lines = ["", "## What changed with training to convergence (regime a)", "",
+             f"The earlier frozen-regime runs (archived in `reports/{archive_name}`) trained every head for a fixed "
+             f"number of epochs with a different optimiser; these runs replace them. Seed means:", "",
+             "| fusion | variant before | variant now | English dev before | now | low-resource macro before | now "
+             "| gain over LastLayer before | now |", "|---|---|---|---|---|---|---|---|---|"]
+    gains = {}
+    for f in [f for f in new_by if f in old_by]:
+        ov, nv = old_v[old_by[f]], new_v[new_by[f]]
+        gain_old = seed_mean(ov, "macro") - seed_mean(old_v[old_by["LastLayer"]], "macro")
+        gain_new = seed_mean(nv, "macro") - seed_mean(new_v[new_by["LastLayer"]], "macro")
+        gains[f] = (gain_old, gain_new)
+        cell = lambda g: "—" if f == "LastLayer" else f"{100 * g:+.2f}"
+        lines.append(f"| {f} | {old_by[f]} | {new_by[f]} | {pct(seed_mean(ov, 'english_dev'))} | "
+                     f"{pct(seed_mean(nv, 'english_dev'))} | {pct(seed_mean(ov, 'macro'))} | "
+                     f"{pct(seed_mean(nv, 'macro'))} | {cell(gain_old)} | {cell(gain_new)} |")
+    old_end = sum(peaked_at_last_epoch(r) for st in before.values() for r in st)
+    n_old = sum(len(st) for st in before.values())
+    lines += ["", f"- Before, {old_end} of {n_old} probe, sweep and main runs had their best English dev at their "
+              "last allowed epoch."]
+    fused = {f: g for f, g in gains.items() if f != "LastLayer"}
+    if fused:
+        lo, hi = min(g[1] for g in fused.values()), max(g[1] for g in fused.values())
+        lo0, hi0 = min(g[0] for g in fused.values()), max(g[0] for g in fused.values())
+        lines.append(f"- The fusions' gain over LastLayer (seed means) was {100 * lo0:+.1f} to {100 * hi0:+.1f} "
+                     f"points and is now {100 * lo:+.1f} to {100 * hi:+.1f} (paired tests in the main comparison).")
+    for f in ("DLFA", "AIF"):
+        if f in old_by and f in new_by and old_by[f] != new_by[f]:
+            lines.append(f"- k* of {f} moved: {old_by[f]} before, {new_by[f]} now.")
+    return lines
+
+
 def limits(regimes: Dict[str, Dict[str, List[Dict]]], budget: Dict[str, List[Dict]]) -> List[str]:
     out = ["- The encoder is multilingual-e5-small (12 layers, 384 wide) rebuilt from 4-bit (Q4_0) weights, "
            "not mBERT: the paper's figures are not directly comparable."]
@@ -169,6 +257,13 @@ def limits(regimes: Dict[str, Dict[str, List[Dict]]], budget: Dict[str, List[Dic
             "encoder's, bit for bit, and its pooled hidden states equal the spaCy path's up to fp16 rounding "
             f"(`run_experiments.py check-pack`). Sentences over the pipeline's {pack.get('window', 128)}-word "
             f"window ({long_} of {total:,}) are encoded whole there rather than in strided spans.")
+        frozen = regimes.get(FROZEN, {})
+        for f in ("DLFA", "AIF"):
+            ft_v = [v for v in regimes[FINETUNED] if v.split(" ")[0] == f]
+            fr_v = [v for v in frozen if v.split(" ")[0] == f]
+            if ft_v and fr_v and ft_v[0] != fr_v[0]:
+                out.append(f"- Regime b's {f} reads the layers of an earlier sweep ({ft_v[0]}); the current "
+                           f"sweep chooses {fr_v[0]}. Regime b was not rerun (it needs an accelerator).")
     else:
         out.append("- Only the frozen-encoder regime was run (heads on cached fp16 hidden states).")
     out += [
@@ -418,11 +513,16 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
         for f in ("DLFA", "AIF"):
             runs = [r for r in sweep if r["settings"]["fusion"] == f]
             if runs:
-                b = max(runs, key=lambda r: r["english_dev"])
+                # Ties go to the smaller k, as in layer_fusion.research.variants.best_k.
+                b = min(runs, key=lambda r: (-r["english_dev"], r["settings"]["layers"][0]))
                 t = max(runs, key=lambda r: r["macro_low_resource"]["accuracy"])
                 lines.append(f"\n{f}: k* = {b['settings']['layers'][0]} on English dev "
                              f"(the k that would be best on the targets, which we may not use to choose, "
                              f"is {t['settings']['layers'][0]}).")
+    stages = {"probe": probe, "sweep": sweep, "main": main_runs}
+    lines += convergence_section(stages)
+    if BEFORE_CONVERGENCE.is_file() and main_runs:
+        lines += changes_section(archived_stages(BEFORE_CONVERGENCE, stages), stages, BEFORE_CONVERGENCE.name)
     lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes, budget)
     figures = plots(out_dir, probe, regimes, summary, keys, REGIME_FILE_SUFFIX)
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]

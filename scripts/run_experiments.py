@@ -23,6 +23,7 @@ from wasabi import msg
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.provenance import provenance
 from layer_fusion.conllu import read_conllu
 from layer_fusion.fusion import SETTINGS
 from layer_fusion.evaluation import summarize_results
@@ -38,6 +39,9 @@ TARGETS = REPO / "configs" / "targets.cfg"
 SPLITS = {"train": "UD_English-EWT/en_ewt-ud-train.conllu"}
 DEV = "en_ewt_dev"
 N_HIDDEN = 13  # multilingual-e5-small: embeddings + 12 layers
+# Every head trains until English dev has not improved for PATIENCE epochs, at most
+# MAX_EPOCHS (docs/selection_protocol.md, "Frozen regime").
+MAX_EPOCHS, PATIENCE = HeadSettings.epochs, HeadSettings.patience
 
 
 def _write_json(path: Path, data: Dict) -> None:
@@ -99,6 +103,7 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
         english_dev=history["best_dev_accuracy"], fusion_parameters=fusion_parameters(head),
         mean_layer_weights=mean_layer_weights(head, dev), eval_seconds=round(time.perf_counter() - start, 2),
         regime="frozen encoder, cached fp16 hidden states",
+        provenance=provenance(Path(__file__), base_encoder=train.meta.get("encoder")),
     )
     _write_json(out, metrics)
     macro = metrics["macro_low_resource"]
@@ -108,10 +113,10 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
 
 
 @app.command()
-def probe(seed: int = 0, epochs: int = 10):
+def probe(seed: int = 0, epochs: int = MAX_EPOCHS, patience: int = PATIENCE):
     """LastLayer on each single hidden state 0..12."""
     for k in range(N_HIDDEN):
-        run_one(HeadSettings("LastLayer", [k], seed=seed, epochs=epochs), "probe")
+        run_one(HeadSettings("LastLayer", [k], seed=seed, epochs=epochs, patience=patience), "probe")
 
 
 def chosen_k(fusion: str) -> int:
@@ -125,29 +130,32 @@ def chosen_k(fusion: str) -> int:
 
 
 @app.command()
-def sweep(seed: int = 0, epochs: int = 10, ks: Optional[List[int]] = typer.Option(None)):
+def sweep(seed: int = 0, epochs: int = MAX_EPOCHS, patience: int = PATIENCE,
+          ks: Optional[List[int]] = typer.Option(None)):
     """DLFA and AIF with layers [k, -1] for each lower layer k."""
     for k in ks or range(N_HIDDEN - 1):
         for fusion in ("DLFA", "AIF"):
-            run_one(HeadSettings(fusion, [k, -1], dict(SETTINGS.get(fusion, {})), seed=seed, epochs=epochs), "sweep")
+            run_one(HeadSettings(fusion, [k, -1], dict(SETTINGS.get(fusion, {})), seed=seed, epochs=epochs,
+                                 patience=patience), "sweep")
 
 
-def main_variants(seed: int, epochs: int) -> List[HeadSettings]:
+def main_variants(seed: int, epochs: int, patience: int) -> List[HeadSettings]:
     all_layers = list(range(N_HIDDEN))
+    schedule = dict(seed=seed, epochs=epochs, patience=patience)
     return [
-        HeadSettings("LastLayer", [-1], seed=seed, epochs=epochs),
-        HeadSettings("DLFA", [chosen_k("DLFA"), -1], seed=seed, epochs=epochs),
-        HeadSettings("AIF", [chosen_k("AIF"), -1], dict(SETTINGS["AIF"]), seed=seed, epochs=epochs),
-        HeadSettings("ScalarMix", all_layers, dict(SETTINGS["ScalarMix"]), seed=seed, epochs=epochs),
-        HeadSettings("LayerAttention", all_layers, seed=seed, epochs=epochs),
+        HeadSettings("LastLayer", [-1], **schedule),
+        HeadSettings("DLFA", [chosen_k("DLFA"), -1], **schedule),
+        HeadSettings("AIF", [chosen_k("AIF"), -1], dict(SETTINGS["AIF"]), **schedule),
+        HeadSettings("ScalarMix", all_layers, dict(SETTINGS["ScalarMix"]), **schedule),
+        HeadSettings("LayerAttention", all_layers, **schedule),
     ]
 
 
 @app.command()
-def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = 10):
+def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = MAX_EPOCHS, patience: int = PATIENCE):
     """The main comparison: LastLayer, DLFA(k*), AIF(k*), ScalarMix, LayerAttention x seeds."""
     for seed in seeds:
-        for settings in main_variants(seed, epochs):
+        for settings in main_variants(seed, epochs, patience):
             run_one(settings, "main")
 
 
@@ -179,7 +187,7 @@ def finetune_pack(
             msg.warn(f"{key}: {ud_dir / rel} not found, skipped")
     write_pack(output, encoder, sets, image_path=default_image_path())
     variants = [{"fusion": v.fusion, "layers": v.layers, "fusion_kwargs": v.fusion_kwargs}
-                for v in main_variants(0, 0)]
+                for v in main_variants(0, 0, 0)]
     plan = {"dev": DEV, "variants": variants, "settings": FINETUNE}
     _write_json(output / "plan.json", plan)
     check_pack(output, encoder)

@@ -151,3 +151,87 @@ def test_heads_train_and_predict_on_one_thread_whatever_the_setting(caches, monk
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_padded_word_batches_cover_every_sentence_within_the_budget():
+    from layer_fusion.research.batching import padded_word_batches
+
+    lengths = numpy.random.default_rng(0).integers(1, 60, size=700)
+    lengths[5] = 2000  # longer than the budget: a batch of its own
+    batches = padded_word_batches(lengths, 1000, numpy.random.default_rng(1), buffer=256)
+    assert sorted(i for b in batches for i in b) == list(range(700))
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 1000
+    assert [5] in batches
+    # Full batches: one more sentence of the batch's longest length would not fit.
+    assert numpy.mean([len(b) * max(lengths[i] for i in b) for b in batches]) > 700
+    again = padded_word_batches(lengths, 1000, numpy.random.default_rng(1), buffer=256)
+    assert again == batches
+
+
+def test_per_array_clipping_and_the_optimiser_match_thincs_adam():
+    """Independent reference: thinc's Optimizer, as the frozen spaCy configs build it."""
+    import torch
+    from thinc.api import Adam as ThincAdam
+    from layer_fusion.research.cached_training import clip_each_gradient
+
+    rng = numpy.random.default_rng(0)
+    w0 = rng.normal(size=(4, 6)).astype("float32")
+    grads = [rng.normal(scale=s, size=(4, 6)).astype("float32") for s in (0.01, 3.0, 0.5, 10.0)]
+    settings = HeadSettings("LastLayer", [-1])
+    thinc_opt = ThincAdam(settings.learn_rate, L2=settings.weight_decay, L2_is_weight_decay=True,
+                          grad_clip=settings.grad_clip, beta1=0.9, beta2=0.999, eps=1e-8, use_averages=False)
+    param = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    torch_opt = torch.optim.Adam([param], lr=settings.learn_rate, betas=(0.9, 0.999), eps=1e-8,
+                                 weight_decay=settings.weight_decay, decoupled_weight_decay=True)
+    w_thinc = w0.copy().ravel()
+    for g in grads:
+        w_thinc, _ = thinc_opt((0, "W"), w_thinc, g.copy().ravel())
+        param.grad = torch.from_numpy(g.copy())
+        clip_each_gradient([param], settings.grad_clip)
+        assert float(param.grad.norm()) <= settings.grad_clip * (1 + 1e-6)
+        torch_opt.step()
+    # Weight decay is applied after Adam's step in thinc, before it in torch: O(lr^2 * L2).
+    numpy.testing.assert_allclose(param.detach().numpy().ravel(), w_thinc, rtol=0, atol=1e-6)
+    assert numpy.abs(w_thinc - w0.ravel()).max() > 1e-3  # the steps moved the weights
+
+
+def test_training_stops_after_patience_epochs_and_keeps_the_best(caches, monkeypatch):
+    import copy
+    from layer_fusion.research import cached_training
+
+    train, dev = caches
+    scripted = iter([0.50, 0.60, 0.60, 0.55, 0.58, 0.90, 0.95])
+    states = []
+    real_predict = cached_training.predict
+
+    def recording_predict(head, cache, *args, **kwargs):
+        states.append(copy.deepcopy(head.state_dict()))
+        return real_predict(head, cache, *args, **kwargs)
+
+    monkeypatch.setattr(cached_training, "predict", recording_predict)
+    monkeypatch.setattr(cached_training, "accuracy", lambda cache, predictions: next(scripted))
+    head, history = train_head(HeadSettings("DLFA", [1, -1], epochs=10, patience=3), train, dev, log=lambda m: None)
+    # Epoch 2 is best; epochs 3, 4 and 5 do not beat it (a tie is no improvement): stop after 5.
+    assert history["dev_accuracy"] == [0.50, 0.60, 0.60, 0.55, 0.58]
+    assert (history["best_epoch"], history["epochs_run"], history["best_dev_accuracy"]) == (2, 5, 0.60)
+    assert history["peaked_at_last_allowed_epoch"] is False
+    for name, value in head.state_dict().items():
+        assert torch_equal(value, states[1][name]), name
+    assert not all(torch_equal(states[1][n], states[4][n]) for n in states[1])  # training moved on
+
+
+def test_a_run_still_improving_at_its_last_allowed_epoch_is_flagged(caches, monkeypatch):
+    from layer_fusion.research import cached_training
+
+    train, dev = caches
+    scripted = iter([0.5, 0.6, 0.7])
+    monkeypatch.setattr(cached_training, "accuracy", lambda cache, predictions: next(scripted))
+    _, history = train_head(HeadSettings("LastLayer", [-1], epochs=3, patience=3), train, dev, log=lambda m: None)
+    assert history["best_epoch"] == history["epochs_run"] == 3 and history["peaked_at_last_allowed_epoch"]
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -129,3 +129,23 @@ def test_runs_in_both_grids_have_the_same_settings():
     assert shared  # the intermediate screen reuses the fine-tuning grid's baselines
     for name in shared:
         assert main[name] == intermediate[name], name
+
+
+@pytest.mark.parametrize("name", ["aif", "dlfa", "last_layer", "scalarmix", "layerattention", "mbert", "xlmr"])
+def test_frozen_configs_train_like_the_cached_heads(name):
+    """k* is chosen with cached heads and shipped with these configs: one optimiser setup."""
+    from spacy import util
+
+    from layer_fusion.research.fusion_head import HeadSettings
+
+    config = util.load_config(REPO / "configs" / f"{name}.cfg", interpolate=False)
+    training, head = config["training"], HeadSettings("LastLayer", [-1])
+    optimizer = training["optimizer"]
+    assert optimizer["@optimizers"] == "Adam.v1" and optimizer["L2_is_weight_decay"] is True
+    assert (optimizer["learn_rate"], optimizer["L2"], optimizer["grad_clip"]) == \
+        (head.learn_rate, head.weight_decay, head.grad_clip)
+    assert (optimizer["beta1"], optimizer["beta2"], optimizer["eps"]) == (0.9, 0.999, 1e-8)
+    assert training["batcher"]["@batchers"] == "spacy.batch_by_padded.v1"
+    assert training["batcher"]["size"] == head.batch_words
+    assert training["max_epochs"] == head.epochs and training["max_steps"] == 0
+    assert training["patience"] == head.patience * training["eval_frequency"]

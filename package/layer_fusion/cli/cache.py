@@ -37,7 +37,8 @@ def cache_train(
     output: Path = typer.Argument(..., help="spaCy pipeline folder to write"),
     fusion: str = typer.Option("AIF", help="LastLayer, DLFA, AIF, ScalarMix or LayerAttention"),
     layer: List[int] = typer.Option([6, -1], "--layer", help="Hidden state to fuse (repeat)"),
-    epochs: int = typer.Option(10, min=1),
+    epochs: int = typer.Option(40, min=1, help="The most epochs to train"),
+    patience: int = typer.Option(3, min=1, help="Stop after this many epochs without a better dev accuracy"),
     learn_rate: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
     encoder: Optional[Path] = typer.Option(None, help="Encoder folder (default: the caches' own)"),
@@ -57,9 +58,10 @@ def cache_train(
     except FileNotFoundError as err:
         raise _fail(f"{err}: build it with `layer-fusion cache build`", 2)
     kwargs = dict(SETTINGS.get(fusion, {}))
-    settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, learn_rate=learn_rate)
+    settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, patience=patience,
+                            learn_rate=learn_rate)
     head, history = train_head(settings, train, dev, log=msg.text)
     nlp = export_head(head, settings, encoder or Path(train.meta["encoder"]), config)
     nlp.to_disk(output)
     msg.good(f"Saved {output}: English dev {100 * history['best_dev_accuracy']:.2f} "
-             f"(epoch {history['best_epoch']} of {epochs})")
+             f"(best epoch {history['best_epoch']} of {history['epochs_run']} run, at most {epochs})")

@@ -6,8 +6,9 @@ selected layers, then a linear softmax layer over the 17 UPOS tags,
 
     p(tag | token t) = softmax(W y_t + b),   y_t = fusion(x_t^(k_1..k_n))
 
-trained with cross-entropy and Adam. Model selection uses English dev only: the
-epoch with the best dev accuracy is kept. ``head_export`` puts a trained head into
+trained with summed cross-entropy and the frozen spaCy configs' optimiser
+(``HeadSettings``). Model selection uses English dev only: training stops when dev has
+not improved for a few epochs, and the epoch with the best dev accuracy is kept. ``head_export`` puts a trained head into
 a spaCy pipeline, and its tests check that both paths tag alike.
 """
 import contextlib
@@ -23,7 +24,7 @@ from torch import nn
 from .. import fusion as modules
 from ..evaluation import TreebankResult
 from ..layers.fusion_layer import pad_stack
-from .batching import length_bucketed_batches
+from .batching import padded_word_batches
 from .fusion_head import FusionHead, HeadSettings, layer_weights
 from .hidden_cache import HiddenStateCache
 
@@ -102,6 +103,16 @@ def accuracy(cache: HiddenStateCache, predictions: numpy.ndarray) -> float:
     return float((predictions == cache.labels).mean())
 
 
+def clip_each_gradient(parameters, max_norm: float) -> None:
+    """Scale each parameter array's gradient to norm <= ``max_norm`` (thinc clips per array,
+    unlike ``torch.nn.utils.clip_grad_norm_``, which clips their joint norm)."""
+    for p in parameters:
+        if p.grad is not None:
+            norm = float(p.grad.norm())
+            if norm >= max_norm:
+                p.grad.mul_(max_norm / norm)
+
+
 @_pinned_threads
 def train_head(
     settings: HeadSettings,
@@ -109,42 +120,53 @@ def train_head(
     dev: HiddenStateCache,
     log=print,
 ) -> Tuple[FusionHead, Dict]:
-    """Train a head on ``train``; keep the epoch with the best English-dev accuracy.
+    """Train a head on ``train`` with the optimiser of ``HeadSettings``; evaluate English
+    dev after every epoch, stop after ``settings.patience`` epochs without a better one (or
+    after ``settings.epochs``), and keep the best epoch.
 
-    Returns the best head and a history dict (dev accuracy per epoch, seconds).
+    Returns the best head and a history dict: dev accuracy per epoch, the best epoch, the
+    epochs run, whether the best is the last allowed epoch (then the run may not have
+    converged), and seconds.
     """
     torch.manual_seed(settings.seed)
     rng = numpy.random.default_rng(settings.seed)
     head = FusionHead(settings, train.n_hidden_states, train.width)
-    optimizer = torch.optim.Adam(head.parameters(), lr=settings.learn_rate,
-                                 weight_decay=settings.weight_decay)
+    optimizer = torch.optim.Adam(head.parameters(), lr=settings.learn_rate, betas=(0.9, 0.999), eps=1e-8,
+                                 weight_decay=settings.weight_decay, decoupled_weight_decay=True)
     train_feats = selected_layers(train, head.layers)
     dev_feats = selected_layers(dev, head.layers)
     labels = torch.from_numpy(train.labels.astype(numpy.int64))
     history = {"dev_accuracy": [], "seconds": 0.0}
-    best, best_acc = None, -1.0
+    best, best_acc, best_epoch = None, -1.0, 0
     start = time.perf_counter()
     lengths = train.sentence_lengths()
-    for epoch in range(settings.epochs):
+    for epoch in range(1, settings.epochs + 1):
         head.train()
-        for idx in length_bucketed_batches(lengths, settings.batch_sentences, rng):
+        for idx in padded_word_batches(lengths, settings.batch_words, rng):
             x, mask, lens = _batch(train_feats, train.offsets, idx)
             gold = torch.zeros(mask.shape, dtype=torch.long)
             for j, (i, n) in enumerate(zip(idx, lens)):
                 gold[j, :n] = labels[train.offsets[i] : train.offsets[i] + n]
             logits = head(x, mask)
-            loss = nn.functional.cross_entropy(logits[mask], gold[mask])
+            loss = nn.functional.cross_entropy(logits[mask], gold[mask], reduction="sum")
             optimizer.zero_grad()
             loss.backward()
+            clip_each_gradient(head.parameters(), settings.grad_clip)
             optimizer.step()
         dev_acc = accuracy(dev, predict(head, dev, layers_in_ram=dev_feats))
         history["dev_accuracy"].append(dev_acc)
-        log(f"{settings.name()} epoch {epoch + 1}/{settings.epochs}: dev {dev_acc:.4f}")
+        log(f"{settings.name()} epoch {epoch}/{settings.epochs}: dev {dev_acc:.4f}")
         if dev_acc > best_acc:
-            best_acc, best = dev_acc, copy.deepcopy(head.state_dict())
+            best_acc, best_epoch, best = dev_acc, epoch, copy.deepcopy(head.state_dict())
+        elif epoch - best_epoch >= settings.patience:
+            break
     head.load_state_dict(best)
-    history["best_epoch"] = int(numpy.argmax(history["dev_accuracy"])) + 1
+    history["best_epoch"] = best_epoch
     history["best_dev_accuracy"] = best_acc
+    history["epochs_run"] = len(history["dev_accuracy"])
+    history["max_epochs"] = settings.epochs
+    history["patience"] = settings.patience
+    history["peaked_at_last_allowed_epoch"] = best_epoch == settings.epochs
     history["seconds"] = round(time.perf_counter() - start, 2)
     return head, history
 

@@ -49,12 +49,24 @@ class FusionVariant:
 
 @dataclass
 class HeadSettings(FusionVariant):
-    """Everything that defines one cached-head training run: the variant, then epochs."""
+    """Everything that defines one cached-head training run: the variant, then its schedule.
 
-    epochs: int = 10
-    batch_sentences: int = 32
+    The optimiser and batches are those of the frozen spaCy configs (``configs/aif.cfg``
+    ``[training]``), so k* is chosen under the setup that ships: thinc's Adam (beta 0.9 /
+    0.999, eps 1e-8) at a constant ``learn_rate``, decoupled weight decay ``weight_decay``
+    (thinc's ``L2`` with ``L2_is_weight_decay``), each parameter array's gradient clipped to
+    norm ``grad_clip``, the token losses summed (spaCy's tagger loss is not normalized), and
+    batches of similar-length sentences of at most ``batch_words`` padded words
+    (``spacy.batch_by_padded.v1``). Training stops when English dev has not improved for
+    ``patience`` epochs, or after ``epochs`` epochs; the best epoch is kept.
+    """
+
+    epochs: int = 40
+    patience: int = 3
+    batch_words: int = 1000
     learn_rate: float = 1e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
 
 
 class FusionHead(nn.Module):
