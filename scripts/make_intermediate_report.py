@@ -258,7 +258,7 @@ def answer(results: list, metrics: dict, runs: dict) -> List[str]:
         v = verdict(*d.ci95)
         return v if v == "not distinguishable" or adjusted[key] <= 0.05 else "not distinguishable after Holm"
 
-    _, comp, d, g, na, nb = agg
+    _, comp, d, g, seeds_a, seeds_b = agg
     macro_v = macro_verdict("aggregation", d)
     worst_v = verdict(*g.worst_difference_ci95)
     pairs_a, pairs_b = pair_rows(metrics[comp["a"]]), pair_rows(metrics[comp["b"]])
@@ -268,7 +268,7 @@ def answer(results: list, metrics: dict, runs: dict) -> List[str]:
         f"{100 * d.difference:+.2f} points {signed_ci(d.ci95)} ({macro_v}); worst GUM genre "
         f"{100 * (g.worst_a - g.worst_b):+.2f} {signed_ci(g.worst_difference_ci95)} ({worst_v}); the lower "
         f"treebank of the {len(lows)} domain pairs moves by {', '.join(f'{100 * x:+.1f}' for x in lows)} points.")
-    for key, comp, d, g, na, nb in results:
+    for key, comp, d, g, _, _ in results:
         if key == "aggregation":
             continue
         lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} {signed_ci(d.ci95)} ({macro_verdict(key, d)}); "
@@ -276,10 +276,11 @@ def answer(results: list, metrics: dict, runs: dict) -> List[str]:
     robust = macro_v == "better" and worst_v != "worse" and sum(x > 0 for x in lows) > len(lows) / 2
     lines += ["", "In plain words: " + (
         "yes: aggregating features across intermediate tasks improves zero-shot accuracy and does not hurt "
-        "robustness to domain shift, at one seed and one budget." if robust else
+        f"robustness to domain shift, at {seeds_a} / {seeds_b} seeds and one budget." if robust else
         "no, not in this screen: aggregating features across intermediate tasks does not improve "
         f"robustness to domain shift here (zero-shot macro {macro_v}, worst GUM genre {worst_v}).")]
-    lines += ["", f"Scope: one seed per run, 300 steps, multilingual-e5-small, English EWT as the only "
+    lines += ["", f"Scope: one seed per screen run and {seeds_a} / {seeds_b} seeds for the two sides of the aggregation "
+              f"comparison (the domain pairs use seed 0), 300 steps, multilingual-e5-small, English EWT as the only "
               f"source for every task; {len(metrics)} runs on a 2-core CPU."]
     return lines
 
