@@ -61,8 +61,8 @@ class HeadSettings(FusionVariant):
     ``patience`` epochs, or after ``epochs`` epochs; the best epoch is kept.
     """
 
-    epochs: int = 40
-    patience: int = 3
+    epochs: int = 60
+    patience: int = 5
     batch_words: int = 1000
     learn_rate: float = 1e-3
     weight_decay: float = 0.01
