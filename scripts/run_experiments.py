@@ -13,6 +13,7 @@ file exists, so an interrupted sweep resumes where it stopped. No target-languag
 is used to train or choose anything: k* and every checkpoint are chosen on English dev.
 """
 import json
+import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -79,11 +80,46 @@ def cache(
         msg.good(f"{key}: {c.n_sentences} sentences, {len(c.labels)} tokens, {c.meta['seconds']} s")
 
 
-def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: bool = False) -> Dict:
-    """Train one head, evaluate it on every cached set; write and return its metrics."""
+def claim(out: Path) -> bool:
+    """Take the run whose metrics go to ``out`` for this process (``out``.lock holds its pid),
+    so several processes can work through one stage. A lock whose process is gone is taken
+    over; False when a live process holds it."""
+    lock = out.with_name(out.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text() or 0)
+                os.kill(pid, 0)
+                return False
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+
+
+def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: bool = False) -> Optional[Dict]:
+    """Train one head, evaluate it on every cached set; write and return its metrics.
+    None when another process is running it."""
     out = OUT / stage / f"{settings.name()}.json"
     if out.exists() and not force:
         return json.loads(out.read_text())
+    if not claim(out):
+        msg.info(f"{settings.name()}: another process is running it, skipped")
+        return None
+    try:
+        return _train_and_evaluate(settings, stage, out, n_resamples)
+    finally:
+        out.with_name(out.name + ".lock").unlink(missing_ok=True)
+
+
+def _train_and_evaluate(settings: HeadSettings, stage: str, out: Path, n_resamples: int) -> Dict:
     train, dev = load_cache(CACHE / "train"), load_cache(CACHE / DEV)
     head, history = train_head(settings, train, dev, log=msg.text)
     targets = load_targets(TARGETS)
@@ -120,9 +156,14 @@ def probe(seed: int = 0, epochs: int = MAX_EPOCHS, patience: int = PATIENCE):
 
 
 def chosen_k(fusion: str) -> int:
-    """k* for a fusion: the sweep run with the best English-dev accuracy (ties: smaller k)."""
+    """k* for a fusion: the sweep run with the best English-dev accuracy (ties: smaller k).
+    The sweep must be complete: a k chosen from part of it could change once the rest lands."""
     from layer_fusion.research.variants import best_k
 
+    done = sorted((OUT / "sweep").glob(f"{fusion}-L*.json"))
+    if len(done) < N_HIDDEN - 1 or list((OUT / "sweep").glob(f"{fusion}-L*.lock")):
+        raise typer.BadParameter(f"the {fusion} sweep is incomplete ({len(done)} of {N_HIDDEN - 1} runs in "
+                                 f"{OUT / 'sweep'}): run `run_experiments.py sweep` to the end first")
     try:
         return best_k(OUT / "sweep", fusion)
     except ValueError as err:
