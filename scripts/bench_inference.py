@@ -10,14 +10,15 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
   default batch size and lookahead), whole pipeline.
 * ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in length order, batches of
   ``EVAL_BATCH_SIZE`` (the evaluation path).
-* ``bare_int8`` / ``tag_int8``: the same after ``quantize_encoder`` (per-channel qint8);
-  ``bare_int8_per_tensor`` for the other scheme.
+* ``bare_int8_<scheme>``: the bare encoder after ``quantize_encoder`` with each scheme of
+  ``layer_fusion.quantization.SCHEMES``; ``tag_int8``: the ``tag`` path with ``--int8``
+  (its default scheme).
 * ``tag_fp32_2proc``: ``LineTagger`` with ``n_process=2`` (one thread each), against
   ``tag_fp32`` with two threads in one process.
 
 Runs are interleaved (run 1 of every variant, then run 2 ...) and medians reported, so load
 from other work spreads over the variants. Also: mean cosine similarity of int8 hidden
-states to fp32 (layer 6 and the last layer) per scheme, and the peak RSS of
+states to fp32 (hidden states 4 and 6 and the last one) per scheme, and the peak RSS of
 ``layer-fusion tag`` loading the pipeline and tagging 200 lines (fp32 and --int8), each in
 its own process; with the fusion_transformer component, also from a copy saved the
 stock way (weights inside the msgpack model file). ``--memory-only`` measures memory alone
@@ -53,7 +54,7 @@ import typer
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import EVAL_BATCH_SIZE
-from layer_fusion.quantization import quantize_encoder
+from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES, quantize_encoder
 from layer_fusion.tagging import LineTagger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,6 +63,8 @@ from bench_tagging import measure  # noqa: E402  (a sibling script: peak RSS of 
 warnings.filterwarnings("ignore", message=".*quantiz.*deprecated")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 app = typer.Typer(add_completion=False)
+# The shipped pipeline's DLFA reads hidden state 4 and the last one.
+COSINE_LAYERS = (4, 6, -1)
 
 
 def encoder(nlp):
@@ -77,6 +80,9 @@ def bare_forward(nlp, texts: List[str], batch_size: int = 32) -> Callable[[], No
     order = sorted(range(len(texts)), key=lambda i: len(tok(texts[i])["input_ids"]))
 
     def run():
+        # Inference mode, as in the pipeline (thinc's PyTorchShim.predict switches to eval
+        # and back to train after each call): in train mode dropout would run too.
+        model.eval()
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
                 batch = [texts[i] for i in order[start:start + batch_size]]
@@ -90,6 +96,7 @@ def hidden_states(nlp, texts: List[str], layers=(6, -1)) -> List[np.ndarray]:
     """Rows of every real (unpadded) wordpiece, per requested hidden state."""
     tok, model = tokenizer(nlp), encoder(nlp)
     out = {layer: [] for layer in layers}
+    model.eval()  # no dropout: compare the models the pipelines run
     with torch.no_grad():
         for start in range(0, len(texts), 16):
             enc = tok(texts[start:start + 16], padding=True, truncation=True, return_tensors="pt")
@@ -168,10 +175,10 @@ def main(
         print(render(report))
         return
     fp32 = spacy.load(pipeline)
-    int8 = spacy.load(pipeline)
-    quantize_encoder(int8)
-    per_tensor = spacy.load(pipeline)
-    quantize_encoder(per_tensor, scheme="per_tensor")
+    int8 = {}
+    for scheme in SCHEMES:
+        int8[scheme] = spacy.load(pipeline)
+        quantize_encoder(int8[scheme], scheme=scheme)
 
     def tag(nlp, n_process=1):
         def run():
@@ -198,9 +205,8 @@ def main(
         "bare_fp32": bare_forward(fp32, texts),
         "tag_fp32": tag(fp32),
         "evaluate_fp32": evaluate(fp32),
-        "bare_int8": bare_forward(int8, texts),
-        "tag_int8": tag(int8),
-        "bare_int8_per_tensor": bare_forward(per_tensor, texts),
+        **{f"bare_int8_{scheme}": bare_forward(nlp, texts) for scheme, nlp in int8.items()},
+        "tag_int8": tag(int8[DEFAULT_SCHEME]),
         "tag_fp32_2proc": tag(fp32, n_process=2),
     }
     seconds: Dict[str, List[float]] = {name: [] for name in variants}
@@ -213,11 +219,11 @@ def main(
     median = {name: statistics.median(s) for name, s in seconds.items()}
     rate = {name: len(texts) / s for name, s in median.items()}
     sample = texts[:200]
-    reference = hidden_states(fp32, sample)
+    reference = hidden_states(fp32, sample, layers=COSINE_LAYERS)
     cosine = {}
-    for name, nlp in (("per_channel", int8), ("per_tensor", per_tensor)):
-        states = hidden_states(nlp, sample)
-        cosine[name] = {"layer_6": mean_cosine(reference[0], states[0]), "last": mean_cosine(reference[1], states[1])}
+    for name, nlp in int8.items():
+        states = hidden_states(nlp, sample, layers=COSINE_LAYERS)
+        cosine[name] = {str(k): mean_cosine(a, b) for k, a, b in zip(COSINE_LAYERS, reference, states)}
     memory = measure_memory(pipeline, texts, threads)
     report = {
         "pipeline": str(pipeline),
@@ -231,6 +237,7 @@ def main(
         "sentences_per_second": rate,
         "ratio_to_bare_fp32": {name: rate[name] / rate["bare_fp32"] for name in rate},
         "cosine_to_fp32": cosine,
+        "tag_int8_scheme": DEFAULT_SCHEME,
         "memory": memory,
     }
     write_text_atomic(output, json.dumps(report, indent=1) + "\n")
@@ -248,10 +255,15 @@ def render(report: dict) -> str:
     for name, s in report["median_seconds"].items():
         lines.append(f"| {name} | {s:.1f} | {report['sentences_per_second'][name]:.1f} | "
                      f"{report['ratio_to_bare_fp32'][name]:.2f} |")
-    lines += ["", "Mean cosine similarity of int8 hidden states to fp32 (200 sentences, every wordpiece):", "",
-              "| scheme | layer 6 | last layer |", "|---|--:|--:|"]
+    if report.get("tag_int8_scheme"):
+        lines += ["", f"`tag_int8` uses the `--int8` default scheme, `{report['tag_int8_scheme']}`."]
+    layers = list(next(iter(report["cosine_to_fp32"].values())))
+    lines += ["", "Mean cosine similarity of int8 hidden states to fp32 (200 sentences, every wordpiece, both "
+              "encoders in inference mode):", "",
+              "| scheme | " + " | ".join("last" if k == "-1" else f"hidden state {k}" for k in layers) + " |",
+              "|---|" + "--:|" * len(layers)]
     for scheme, c in report["cosine_to_fp32"].items():
-        lines.append(f"| {scheme} | {c['layer_6']:.4f} | {c['last']:.4f} |")
+        lines.append(f"| {scheme} | " + " | ".join(f"{c[k]:.4f}" for k in layers) + " |")
     if report["memory"]:
         lines += ["", "`layer-fusion tag` loading the pipeline and tagging 200 lines, each in its own process"
                   + (f" ({report['memory_run']})" if report.get("memory_run") else "") + ":", "",

@@ -266,12 +266,21 @@ def limits(regimes: Dict[str, Dict[str, List[Dict]]], budget: Dict[str, List[Dic
                            f"sweep chooses {fr_v[0]}. Regime b was not rerun (it needs an accelerator).")
     else:
         out.append("- Only the frozen-encoder regime was run (heads on cached fp16 hidden states).")
-    out += [
-        "- Some test sets are tiny (Marathi 47 sentences, Tagalog-Ugnayan 94, Tamil-TTB 120): read their CIs.",
-        "- Published zero-shot UPOS figures for XLM-R base (de Vries et al. 2022) come from a larger, "
-        "fine-tuned encoder and UD 2.8; they are a sanity range only.",
-        "- Hindi-HDTB and Arabic-PADT are missing from the local UD mirror and are not evaluated.",
-    ]
+    runs = [r for v in regimes.values() for rs in v.values() for r in rs]
+    if runs:
+        tb = runs[0]["treebanks"]
+        small = sorted((k for k in tb if tb[k]["group"] == "low_resource"), key=lambda k: tb[k]["sentences"])[:3]
+        out.append("- Some test sets are tiny (" + ", ".join(f"{tb[k]['language']} {k} {tb[k]['sentences']} sentences"
+                                                         for k in small) + "): read their CIs.")
+        from layer_fusion.targets import load_targets
+
+        listed = load_targets(REPO / "configs" / "targets.cfg").treebanks
+        missing = [f"{key} ({t.treebank})" for key, t in listed.items() if key not in tb]
+        if missing:
+            out.append(f"- Listed in configs/targets.cfg but not in these runs' metrics (no file when the sets were "
+                       f"cached): {', '.join(missing)}.")
+    out.append("- Published zero-shot UPOS figures for XLM-R base (de Vries et al. 2022) come from a larger, "
+               "fine-tuned encoder and UD 2.8; they are a sanity range only.")
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from layer_fusion.report_table import ci, pct
+from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -71,7 +72,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
                   "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
         names = {"bare_fp32": "bare encoder, fp32 (all hidden states, length-sorted batches of 32)",
                  "tag_fp32": "`layer-fusion tag` path, fp32", "evaluate_fp32": "evaluation path (gold words), fp32",
-                 "bare_int8": "bare encoder, int8", "tag_int8": "`layer-fusion tag --int8` path",
+                 **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
+                 "tag_int8": "`layer-fusion tag --int8` path",
                  "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
         for key, label in names.items():
             if key in r:
@@ -85,21 +87,22 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
                                                   for name, m in mem.items()) + "."]
     if int8:
         a = metrics["macro_low_resource"]["accuracy"]
-        speed = {"per_channel": "bare_int8", "per_tensor": "bare_int8_per_tensor"}
-        lines += ["", "int8 accuracy and speed per weight-scale scheme (`evaluate_zero_shot.py --int8 "
-                  "--int8-scheme ...`; goals: at most 0.3 points below fp32 and 1.5× its speed):", "",
+        lines += ["", "int8 accuracy and speed per scheme (`spacy project run evaluate-int8`; "
+                  "`layer_fusion.quantization` describes the schemes; goals: at most 0.3 points below fp32 "
+                  "and 1.5× its speed):", "",
                   "| scheme | metrics | low-resource macro [95% CI] | vs fp32 | × bare fp32 |", "|---|---|---|--:|--:|"]
         meets = []
         for scheme, (folder, q) in int8.items():
             b = q["macro_low_resource"]
-            ratio = (bench.get("ratio_to_bare_fp32") or {}).get(speed[scheme])
+            ratio = (bench.get("ratio_to_bare_fp32") or {}).get(f"bare_int8_{scheme}")
             lines.append(f"| {scheme.replace('_', '-')} | `metrics/{folder}/zero_shot.md` | {pct(b['accuracy'])} "
                          f"{ci(b['ci95'])} | {100 * (b['accuracy'] - a):+.1f} | "
                          f"{'—' if ratio is None else f'{ratio:.2f}'} |")
             if b["accuracy"] >= a - 0.003 and ratio is not None and ratio >= 1.5:
                 meets.append(scheme)
-        lines += ["", (f"{', '.join(meets)} meets both goals." if meets else
-                       "No scheme meets both goals, so `--int8` (per-channel) stays an option, not the default.")]
+        default = bench.get("tag_int8_scheme", DEFAULT_SCHEME)
+        lines += ["", (f"{', '.join(meets)} meets both goals" if meets else "No scheme meets both goals")
+                  + f"; `--int8` uses {default}."]
     return lines
 
 
@@ -205,8 +208,8 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
            accelerator: Path = REPO / "reports" / "accelerator_summary.json") -> str:
     m = json.loads(metrics.read_text())
     q = {}
-    for scheme, suffix in (("per_channel", "_int8"), ("per_tensor", "_int8_per_tensor")):
-        folder = metrics.parent.name + suffix
+    for scheme in SCHEMES:
+        folder = f"{metrics.parent.name}_int8_{scheme}"
         int8_file = metrics.parent.with_name(folder) / metrics.name
         if int8_file.exists():
             q[scheme] = (folder, json.loads(int8_file.read_text()))

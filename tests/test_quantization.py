@@ -56,6 +56,29 @@ def test_hidden_states_move_little_and_tags_still_come(pipeline_dir):
     assert all(t.pos_ for d in docs for t in d)
 
 
+def test_ffn_out_fp32_keeps_exactly_the_feed_forward_output_projections(pipeline_dir):
+    nlp = spacy.load(pipeline_dir)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    n_layers = shim._model.config.num_hidden_layers
+    linears = {n: (m.in_features, m.out_features) for n, m in shim._model.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    info = quantize_encoder(nlp, scheme="ffn_out_fp32")
+    expected = [f"encoder.layer.{i}.output.dense" for i in range(n_layers)]
+    assert info["int8_fp32_kept"] == expected and info["int8_scheme"] == "ffn_out_fp32"
+    assert all(linears[n][0] > linears[n][1] for n in expected)  # the projections down from the FFN width
+    modules = dict(shim._model.named_modules())
+    for name in linears:
+        if name in expected:
+            assert type(modules[name]) is torch.nn.Linear, name
+        else:
+            assert isinstance(modules[name], torch.ao.nn.quantized.dynamic.Linear), name
+            assert modules[name].weight().qscheme() == torch.per_tensor_affine
+    assert f"{len(linears) - n_layers} of {len(linears)} Linear layers" in info["quantization"]
+    assert shim._hfmodel.transformer is shim._model
+    docs = [nlp(Doc(nlp.vocab, words=w)) for w in WORDS]
+    assert all(t.pos_ for d in docs for t in d)
+
+
 def test_bad_uses_are_errors(pipeline_dir):
     with pytest.raises(ValueError, match="no transformer"):
         quantize_encoder(spacy.blank("xx"))
@@ -72,7 +95,8 @@ def test_cli_int8(pipeline_dir):
     assert bad.exit_code == 2
 
 
-@pytest.mark.parametrize("scheme,qscheme", [("per_channel", "per-channel"), ("per_tensor", "per-tensor")])
+@pytest.mark.parametrize("scheme,qscheme", [("per_channel", "per-channel"), ("per_tensor", "per-tensor"),
+                                            ("ffn_out_fp32", "per-tensor")])
 def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, scheme, qscheme):
     import json
 

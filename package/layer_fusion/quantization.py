@@ -1,23 +1,45 @@
 """Run a loaded pipeline's encoder in int8 on the CPU (inference only).
 
-``quantize_encoder(nlp)`` replaces every ``nn.Linear`` of each transformer component's
-Hugging Face model by a dynamically quantized one (``torch.ao.quantization.quantize_dynamic``):
-weights stored as int8, activations quantized on the fly per batch, matrix products in int8,
-outputs in fp32. Per-channel weight scales (one per output row) by default: per-tensor
-scales move the hidden states more (scripts/bench_inference.py measures both).
+``quantize_encoder(nlp, scheme)`` replaces ``nn.Linear`` layers of each transformer
+component's Hugging Face model by dynamically quantized ones
+(``torch.ao.quantization.quantize_dynamic``): weights stored as int8, activations quantized
+on the fly per batch (one scale per tensor), matrix products in int8, outputs in fp32.
+Schemes:
+
+- ``per_channel``: every Linear, one weight scale per output row;
+- ``per_tensor``: every Linear, one weight scale per matrix (faster here);
+- ``ffn_out_fp32``: ``per_tensor``, except the feed-forward output projections (the Linear
+  layers with more inputs than outputs), which stay fp32. Their inputs (after GELU) carry
+  the largest outliers, and rounding them per tensor moves the hidden states most
+  (Bondarenko et al. 2021, arXiv 2109.12948). ``scripts/bench_inference.py`` measures how
+  far each scheme moves the hidden states, and how fast it runs.
+
 Embeddings, LayerNorm and the fusion/tagger heads stay fp32.
 
-The pipeline's ``meta["layer_fusion"]["encoder_dtype"]`` records the change, so metrics
-and tagged output can say what produced them. Training a quantized model is not supported.
+The pipeline's ``meta["layer_fusion"]`` records the change (``encoder_dtype``,
+``quantization``, ``int8_scheme``, ``int8_fp32_kept``), so metrics and tagged output can
+say what produced them. Training a quantized model is not supported.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
-SCHEMES = ("per_channel", "per_tensor")
+SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32")
+# What ``--int8`` uses (layer-fusion tag and evaluate).
+DEFAULT_SCHEME = "per_channel"
+
+
+def ffn_output_projections(model) -> List[str]:
+    """Names of the Linear layers of ``model`` with more inputs than outputs: in BERT-style
+    encoders, the feed-forward output projections (``encoder.layer.N.output.dense``)."""
+    import torch
+
+    return [n for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and m.in_features > m.out_features]
 
 
 def _transformer_shims(nlp):
+    """(name, PyTorchShim of the HF model) of each transformer component."""
     from spacy_transformers import Transformer
 
     for name, pipe in nlp.pipeline:
@@ -25,7 +47,7 @@ def _transformer_shims(nlp):
             yield name, pipe.model.layers[0].shims[0]
 
 
-def quantize_encoder(nlp, scheme: str = "per_channel") -> Dict[str, Any]:
+def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
     """Quantize the Linear layers of every transformer component of ``nlp`` to int8.
 
     Returns (and stores in ``nlp.meta["layer_fusion"]``) what was done. Raises ValueError
@@ -43,17 +65,25 @@ def quantize_encoder(nlp, scheme: str = "per_channel") -> Dict[str, Any]:
     if info.get("encoder_dtype") == "int8":
         raise ValueError("the pipeline's encoder is already quantized")
     qconfig = per_channel_dynamic_qconfig if scheme == "per_channel" else default_dynamic_qconfig
-    n_linear = 0
+    n_linear, kept = 0, []
     for _, shim in shims:
         model = shim._model
-        n_linear += sum(isinstance(m, torch.nn.Linear) for m in model.modules())
         model.eval()
+        names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+        keep = set(ffn_output_projections(model)) if scheme == "ffn_out_fp32" else set()
+        n_linear += len(names)
+        kept += sorted(keep, key=names.index)
         # In place: the default deep copy would hold a second fp32 copy of every weight, and
         # the shim's HFObjects would keep the first one alive.
-        shim._model = quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
+        spec = {n: qconfig for n in names if n not in keep}
+        shim._model = quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
+    scales = "per-channel" if scheme == "per_channel" else "per-tensor"
+    what = (f"{n_linear - len(kept)} of {n_linear} Linear layers (the {len(kept)} feed-forward output "
+            "projections kept fp32)" if kept else f"{n_linear} Linear layers")
     info.update(
         encoder_dtype="int8",
-        quantization=f"torch.ao dynamic qint8, {scheme.replace('_', '-')} weight scales, "
-        f"{n_linear} Linear layers; embeddings, LayerNorm and heads fp32",
+        quantization=f"torch.ao dynamic qint8, {scales} weight scales, {what}; embeddings, LayerNorm and heads fp32",
+        int8_scheme=scheme,
+        int8_fp32_kept=kept,
     )
     return dict(info)
