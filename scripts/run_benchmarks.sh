@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
-# All benchmarks, one after another, on an otherwise idle machine; figures land in
-# reports/bench/*.md (docs/benchmarks.md quotes them; commit them with the docs). Needs the pipeline `make all` trains
-# (training/finetuned/model-last).
+# Every speed and memory benchmark, one after another, on an otherwise idle machine. Each
+# writes its figures under reports/bench/ (committed; docs/benchmarks.md and the README
+# quote them from there). Needs the pipeline `make all` trains (training/finetuned/model-last)
+# and, for the Ray/Dask comparison, the [dask] extra (installed here when missing).
+set -euo pipefail
 cd "$(dirname "$0")/.." && . .venv/bin/activate
-export OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1
+export OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p reports/bench logs/bench
 PIPE=training/finetuned/model-last
-echo "== encoder $(date)"; python scripts/bench_encoder.py --order length > reports/bench/encoder.md 2> logs/bench/encoder.err
-echo "== fusion $(date)"; OMP_NUM_THREADS=2 python scripts/bench_fusion.py --sentences 1000 --train-steps 8 --rounds 2 > reports/bench/fusion.md 2> logs/bench/fusion.err
-echo "== tagging en $(date)"; python scripts/bench_tagging.py $PIPE ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu --lines 10000 --batch-sizes 64 --threads 2 --runs 1 > reports/bench/tagging_en.md 2> logs/bench/tagging_en.err
-echo "== tagging yo $(date)"; python scripts/bench_tagging.py $PIPE ../shared/ud/UD_Yoruba-YTB/yo_ytb-ud-test.conllu --lines 10000 --batch-sizes 64 --threads 2 --runs 1 > reports/bench/tagging_yo.md 2> logs/bench/tagging_yo.err
-echo "== done $(date)"
+UD=../shared/ud
+EWT=$UD/UD_English-EWT/en_ewt-ud-test.conllu
+step() { echo "== $1 $(date -u +%H:%M:%S)"; }
+python -c "import distributed" 2>/dev/null || pip install --quiet -e "package/[dask]"  # older set-ups
+step inference
+OMP_NUM_THREADS=2 python scripts/bench_inference.py $PIPE $EWT --sentences 1000 --runs 3 --output reports/bench/inference.json --markdown reports/bench/inference.md 2> logs/bench/inference.err
+step distributed
+OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 2000 --shards 4 --runs 3 --output reports/bench/distributed.json --markdown reports/bench/distributed.md > /dev/null 2> logs/bench/distributed.err
+step tagging
+for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
+  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 16/default --threads 2 --runs 1 2> logs/bench/tagging.err
+  echo
+done > reports/bench/tagging.md
+step encoder; python scripts/bench_encoder.py --order length > reports/bench/encoder.md 2> logs/bench/encoder.err
+step grad_factor
+for f in AIF ScalarMix LastLayer; do
+  OMP_NUM_THREADS=2 python scripts/bench_grad_factor.py --fusion $f --steps 40 2> logs/bench/grad_factor_$f.err
+  echo
+done > reports/bench/grad_factor.md
+step fusion; OMP_NUM_THREADS=2 python scripts/bench_fusion.py --sentences 1000 --train-steps 8 --rounds 2 > reports/bench/fusion.md 2> logs/bench/fusion.err
+step done
