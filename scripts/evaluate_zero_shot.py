@@ -88,7 +88,7 @@ def main(
     raw_text: bool = typer.Option(False, "--raw-text", help="Also the end-to-end scores on raw text"),
     int8: bool = typer.Option(False, "--int8", help="Encoder's linear layers in int8 (layer_fusion.quantization)"),
     int8_scheme: str = typer.Option(
-        "per_channel", "--int8-scheme", help="With --int8: per_channel, per_tensor or ffn_out_fp32 (layer_fusion.quantization)"),
+        "per_channel", "--int8-scheme", help="With --int8: a scheme of layer_fusion.quantization.SCHEMES"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     if gpu_id >= 0:

@@ -11,8 +11,11 @@ Schemes:
 - ``ffn_out_fp32``: ``per_tensor``, except the feed-forward output projections (the Linear
   layers with more inputs than outputs), which stay fp32. Their inputs (after GELU) carry
   the largest outliers, and rounding them per tensor moves the hidden states most
-  (Bondarenko et al. 2021, arXiv 2109.12948). ``scripts/bench_inference.py`` measures how
-  far each scheme moves the hidden states, and how fast it runs.
+  (Bondarenko et al. 2021, arXiv 2109.12948);
+- ``ffn_out_fp32_per_channel``: the same layers kept fp32, the others per-channel.
+
+``scripts/bench_inference.py`` measures how far each scheme moves the hidden states, and
+how fast it runs; ``spacy project run evaluate-int8`` measures its accuracy.
 
 Embeddings, LayerNorm and the fusion/tagger heads stay fp32.
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32")
+SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32", "ffn_out_fp32_per_channel")
 # What ``--int8`` uses (layer-fusion tag and evaluate).
 DEFAULT_SCHEME = "per_channel"
 
@@ -64,20 +67,21 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
     info = nlp.meta.setdefault("layer_fusion", {})
     if info.get("encoder_dtype") == "int8":
         raise ValueError("the pipeline's encoder is already quantized")
-    qconfig = per_channel_dynamic_qconfig if scheme == "per_channel" else default_dynamic_qconfig
+    per_channel = scheme.endswith("per_channel")
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
     n_linear, kept = 0, []
     for _, shim in shims:
         model = shim._model
         model.eval()
         names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
-        keep = set(ffn_output_projections(model)) if scheme == "ffn_out_fp32" else set()
+        keep = set(ffn_output_projections(model)) if scheme.startswith("ffn_out_fp32") else set()
         n_linear += len(names)
         kept += sorted(keep, key=names.index)
         # In place: the default deep copy would hold a second fp32 copy of every weight, and
         # the shim's HFObjects would keep the first one alive.
         spec = {n: qconfig for n in names if n not in keep}
         shim._model = quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
-    scales = "per-channel" if scheme == "per_channel" else "per-tensor"
+    scales = "per-channel" if per_channel else "per-tensor"
     what = (f"{n_linear - len(kept)} of {n_linear} Linear layers (the {len(kept)} feed-forward output "
             "projections kept fp32)" if kept else f"{n_linear} Linear layers")
     info.update(
