@@ -121,17 +121,23 @@ def fusion_per_k(results) -> List[str]:
     return lines
 
 
-def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
-    """The runs' metrics as a tar.gz whose bytes depend on their content only."""
+def write_reproducible_archive(path: Path, members: List[tuple]) -> None:
+    """(name, bytes) members as a tar.gz whose bytes depend on the names and contents only
+    (no times, owners or file modes from the disk), written atomically."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name in sorted(names):
-            data = (metrics_dir / name / "zero_shot.json").read_bytes()
-            info = tarfile.TarInfo(f"{name}/zero_shot.json")
+        for name, data in sorted(members):
+            info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))
     with atomic_output(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(buffer.getvalue())
+
+
+def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
+    """The runs' metrics (``<run>/zero_shot.json``) as a reproducible tar.gz."""
+    write_reproducible_archive(path, [(f"{name}/zero_shot.json", (metrics_dir / name / "zero_shot.json").read_bytes())
+                                      for name in names])
 
 
 @app.command()

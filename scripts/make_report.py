@@ -544,13 +544,16 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
                          for v, s in d.items()}
     output.write_text(text, encoding="utf8")
     (out_dir / "summary.json").write_text(json.dumps({t: as_json(d) for t, d in summary.items()}, indent=1))
-    # The report's inputs travel with it (compressed), so it can be checked without rerunning.
-    import tarfile
+    # The report's inputs travel with it (compressed, bytes fixed by content), so it can be
+    # checked and regenerated without rerunning (scripts/regenerate_reports.py).
+    import sys
 
-    with tarfile.open(out_dir / "experiment_metrics.tar.gz", "w:gz") as tar:
-        for stage in ("probe", "sweep", *REGIMES, "finetuned_budget"):
-            for path in sorted((RUNS / stage).glob("*.json")):
-                tar.add(path, arcname=f"{stage}/{path.name}")
+    sys.path.insert(0, str(REPO / "scripts"))
+    from make_finetune_report import write_reproducible_archive
+
+    write_reproducible_archive(out_dir / "experiment_metrics.tar.gz", [
+        (f"{stage}/{path.name}", path.read_bytes())
+        for stage in ("probe", "sweep", *REGIMES, "finetuned_budget") for path in sorted((RUNS / stage).glob("*.json"))])
     typer.echo(f"wrote {output}, {len(figures)} figures and the metrics archive")
 
 

@@ -1,0 +1,49 @@
+"""scripts/regenerate_reports.py: archives fill in missing metrics and never overwrite local
+ones; the report archives are reproducible byte for byte."""
+import io
+import tarfile
+
+import pytest
+import typer
+from runners import load_script
+
+
+def _archive(path, members):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_missing_files_are_extracted_and_local_ones_kept(tmp_path):
+    regen = load_script("regenerate_reports")
+    archive = _archive(tmp_path / "a.tar.gz", {"main/x.json": b"archived x", "main/y.json": b"archived y"})
+    folder = tmp_path / "metrics"
+    (folder / "main").mkdir(parents=True)
+    (folder / "main" / "x.json").write_bytes(b"local x")
+    assert regen.extract_missing(archive, folder) == 1
+    assert (folder / "main" / "x.json").read_bytes() == b"local x"
+    assert (folder / "main" / "y.json").read_bytes() == b"archived y"
+    assert regen.extract_missing(archive, folder) == 0
+    assert not list(folder.rglob("*.partial"))
+
+
+def test_a_member_outside_the_folder_is_refused(tmp_path):
+    regen = load_script("regenerate_reports")
+    archive = _archive(tmp_path / "evil.tar.gz", {"../escaped.json": b"x"})
+    with pytest.raises(typer.BadParameter, match="outside"):
+        regen.extract_missing(archive, tmp_path / "metrics")
+    assert not (tmp_path / "escaped.json").exists()
+
+
+def test_report_archives_depend_on_content_only(tmp_path):
+    report = load_script("make_finetune_report")
+    members = [("b/zero_shot.json", b"{}"), ("a/zero_shot.json", b"[1]")]
+    report.write_reproducible_archive(tmp_path / "one.tar.gz", members)
+    report.write_reproducible_archive(tmp_path / "two.tar.gz", list(reversed(members)))
+    assert (tmp_path / "one.tar.gz").read_bytes() == (tmp_path / "two.tar.gz").read_bytes()
+    with tarfile.open(tmp_path / "one.tar.gz") as tar:
+        assert tar.getnames() == ["a/zero_shot.json", "b/zero_shot.json"]
+        assert tar.extractfile("a/zero_shot.json").read() == b"[1]"
