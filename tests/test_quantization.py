@@ -31,7 +31,7 @@ def test_every_linear_layer_becomes_int8_and_meta_says_so(pipeline_dir):
     nlp = spacy.load(pipeline_dir)
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
     n_linear = sum(isinstance(m, torch.nn.Linear) for m in shim._model.modules())
-    info = quantize_encoder(nlp)
+    info = quantize_encoder(nlp, scheme="per_channel")
     quantized = [m for m in shim._model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert n_linear > 0 and len(quantized) == n_linear
     assert not any(type(m) is torch.nn.Linear for m in shim._model.modules())
@@ -42,6 +42,7 @@ def test_every_linear_layer_becomes_int8_and_meta_says_so(pipeline_dir):
     assert f"{n_linear} Linear layers" in info["quantization"]
     with pytest.raises(ValueError, match="already quantized"):
         quantize_encoder(nlp)
+    assert info["int8_scheme"] == "per_channel" and info["int8_fp32_kept"] == []
 
 
 def test_hidden_states_move_little_and_tags_still_come(pipeline_dir):
