@@ -495,7 +495,7 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
     for stage, title in REGIMES.items():
         runs_v = group_by_variant(load_stage(stage))
         if runs_v:
-            regime_lines, summary[title] = comparison(title, runs_v, keys, list(any_run["treebanks"]), rng)
+            regime_lines, summary[title] = comparison(title, runs_v, keys, list(next(iter(runs_v.values()))[0]["treebanks"]), rng)
             regimes[title] = runs_v
             lines += regime_lines
     budget = group_by_variant(load_stage("finetuned_budget"))
