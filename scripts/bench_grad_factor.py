@@ -7,8 +7,10 @@ the trained weights are the same either way (tests/test_pipeline.py).
 
     OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE python scripts/bench_grad_factor.py [--fusion AIF] [--steps 40]
 """
+import contextlib
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import List
@@ -51,7 +53,8 @@ def main(
                 for s in sentences]
     random.Random(0).shuffle(examples)
     batches = list(registry.batchers.get("spacy.batch_by_padded.v1")(size=1000, buffer=256, discard_oversize=False)(examples))
-    runs = {g: pipeline(encoder, fusion, g, examples) for g in (1.0, 0.0)}
+    with contextlib.redirect_stdout(sys.stderr):  # set-up messages stay out of the table on stdout
+        runs = {g: pipeline(encoder, fusion, g, examples) for g in (1.0, 0.0)}
     times = {g: [] for g in runs}
     for i in range(steps + 2):
         for g, (nlp, optimizer) in runs.items():

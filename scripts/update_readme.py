@@ -102,7 +102,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
                 meets.append(scheme)
         default = bench.get("tag_int8_scheme", DEFAULT_SCHEME)
         lines += ["", (f"{', '.join(meets)} meets both goals" if meets else "No scheme meets both goals")
-                  + f"; `--int8` uses {default}."]
+                  + f"; fp32 stays the default and `--int8` is an option, with the {default} scheme "
+                  "(`docs/selection_protocol.md`, \"The `--int8` scheme\")."]
     return lines
 
 

@@ -32,7 +32,7 @@ SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32", "ffn_out_fp32_per_channe
 # docs/selection_protocol.md ("The --int8 scheme"): of the schemes at least 1.5x the bare
 # fp32 encoder (reports/bench/inference.md), the smallest drop on the reference-language
 # dev sets (metrics/finetuned_int8_<scheme>/).
-DEFAULT_SCHEME = "ffn_out_fp32_per_channel"
+DEFAULT_SCHEME = "per_channel"
 
 
 def ffn_output_projections(model) -> List[str]:
