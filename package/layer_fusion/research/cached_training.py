@@ -8,8 +8,9 @@ selected layers, then a linear softmax layer over the 17 UPOS tags,
 
 trained with summed cross-entropy and the frozen spaCy configs' optimiser
 (``HeadSettings``). Model selection uses English dev only: training stops when dev has
-not improved for a few epochs, and the epoch with the best dev accuracy is kept. ``head_export`` puts a trained head into
-a spaCy pipeline, and its tests check that both paths tag alike.
+not improved for a few epochs, and the epoch with the best dev accuracy is kept.
+``head_export`` puts a trained head into a spaCy pipeline, and its tests check that both
+paths tag alike.
 """
 import contextlib
 import copy
