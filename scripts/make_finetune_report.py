@@ -13,16 +13,14 @@ here, byte-reproducible). To regenerate the report without rerunning the grid:
 """
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import typer
 
-from layer_fusion.atomic_write import atomic_output, write_text_atomic
+from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.research.metrics_archive import write_reproducible_archive
 from layer_fusion.research.statistics import holm, macro, macro_ci, paired_difference, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid, same_variant
 
@@ -119,19 +117,6 @@ def fusion_per_k(results) -> List[str]:
         + (f", loses at k = {', '.join(map(str, worse))}" if worse else "")
         + ". Intervals from one seed cover sentences only (see above)."]
     return lines
-
-
-def write_reproducible_archive(path: Path, members: List[tuple]) -> None:
-    """(name, bytes) members as a tar.gz whose bytes depend on the names and contents only
-    (no times, owners or file modes from the disk), written atomically."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    with atomic_output(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
-        gz.write(buffer.getvalue())
 
 
 def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:

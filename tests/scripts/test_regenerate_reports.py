@@ -39,11 +39,28 @@ def test_a_member_outside_the_folder_is_refused(tmp_path):
 
 
 def test_report_archives_depend_on_content_only(tmp_path):
-    report = load_script("make_finetune_report")
+    from layer_fusion.research.metrics_archive import write_reproducible_archive
+
     members = [("b/zero_shot.json", b"{}"), ("a/zero_shot.json", b"[1]")]
-    report.write_reproducible_archive(tmp_path / "one.tar.gz", members)
-    report.write_reproducible_archive(tmp_path / "two.tar.gz", list(reversed(members)))
+    write_reproducible_archive(tmp_path / "one.tar.gz", members)
+    write_reproducible_archive(tmp_path / "two.tar.gz", list(reversed(members)))
     assert (tmp_path / "one.tar.gz").read_bytes() == (tmp_path / "two.tar.gz").read_bytes()
     with tarfile.open(tmp_path / "one.tar.gz") as tar:
         assert tar.getnames() == ["a/zero_shot.json", "b/zero_shot.json"]
         assert tar.extractfile("a/zero_shot.json").read() == b"[1]"
+
+
+def test_sweep_runs_are_archived_without_per_sentence_counts_and_stably(tmp_path):
+    import json
+
+    report = load_script("make_report")
+    run = {"treebanks": {"x": {"accuracy": 0.5, "per_sentence": {"words": [1, 2], "correct": [[1, 1]]}}},
+           "english_dev": 0.9}
+    path = tmp_path / "AIF-L4_-1-s0.json"
+    path.write_text(json.dumps(run, indent=1), encoding="utf-8")
+    stripped = report.archived_bytes("sweep", path)
+    assert json.loads(stripped) == {"treebanks": {"x": {"accuracy": 0.5}}, "english_dev": 0.9}
+    path.write_bytes(stripped)
+    assert report.archived_bytes("sweep", path) == stripped  # regenerating from the archive changes nothing
+    path.write_text(json.dumps(run, indent=1), encoding="utf-8")
+    assert report.archived_bytes("main", path) == path.read_bytes()  # the paired tests need main's counts
