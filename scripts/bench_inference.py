@@ -6,10 +6,14 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
 * ``bare_fp32``: the pipeline's own Hugging Face encoder, fp32, all hidden states, the
   sentence texts tokenized by its tokenizer, length-sorted batches of 32, no grad: the
   encoder's speed limit.
+* ``bare_fp32_batch64``: the same in batches of 64. ``bare_fp32_words``: the bare encoder
+  on the pipeline's own input (each word tokenized on its own, which gives a few more
+  wordpieces than the text), batches of 32: the gap from it to ``evaluate_fp32`` is the
+  pipeline's own cost.
 * ``tag_fp32``: ``LineTagger`` (the ``layer-fusion tag`` path: raw text in file order, its
   default batch size and lookahead), whole pipeline.
-* ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in length order, batches of
-  ``EVAL_BATCH_SIZE`` (the evaluation path).
+* ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in wordpiece order, batches of
+  ``EVAL_BATCH_SIZE`` (the evaluation path); ``evaluate_fp32_batch32``: batches of 32.
 * ``bare_int8_<scheme>``: the bare encoder after ``quantize_encoder`` with each scheme of
   ``layer_fusion.quantization.SCHEMES``; ``tag_int8``: the ``tag`` path with ``--int8``
   (its default scheme).
@@ -17,10 +21,11 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
   ``tag_fp32`` with two threads in one process.
 
 Runs are interleaved (run 1 of every variant, then run 2 ...) and medians reported, so load
-from other work spreads over the variants. Also: mean cosine similarity of int8 hidden
-states to fp32 (hidden states 4 and 6 and the last one) per scheme, and the peak RSS of
-``layer-fusion tag`` loading the pipeline and tagging 200 lines (fp32 and --int8), each in
-its own process; with the fusion_transformer component, also from a copy saved the
+from other work spreads over the variants. Also: the share of padding in the encoder's
+batches, for the bare encoder and for the pipeline's input sorted by words or by wordpieces;
+the mean cosine similarity of int8 hidden states to fp32 (hidden states 4 and 6 and the last
+one) per scheme; and the peak RSS of ``layer-fusion tag`` loading the pipeline and tagging
+200 lines (fp32 and --int8), each in its own process; with the fusion_transformer component, also from a copy saved the
 stock way (weights inside the msgpack model file). ``--memory-only`` measures memory alone
 and updates it in an existing report (timings kept), when the CPU is not quiet enough for
 timings.
@@ -54,6 +59,7 @@ import typer
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import EVAL_BATCH_SIZE
+from layer_fusion.length_order import length_order
 from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES, quantize_encoder
 from layer_fusion.tagging import LineTagger
 
@@ -75,9 +81,13 @@ def tokenizer(nlp):
     return nlp.get_pipe("transformer").model.tokenizer
 
 
-def bare_forward(nlp, texts: List[str], batch_size: int = 32) -> Callable[[], None]:
+def bare_forward(nlp, texts: List[str], batch_size: int = 32, words: Optional[List[List[str]]] = None) -> Callable[[], None]:
+    """The bare encoder on ``texts`` (tokenized as text), or with ``words`` on the pipeline's
+    own input (each word tokenized on its own); batches sorted by wordpieces, no grad."""
     tok, model = tokenizer(nlp), encoder(nlp)
-    order = sorted(range(len(texts)), key=lambda i: len(tok(texts[i])["input_ids"]))
+    inputs = texts if words is None else words
+    split = {"is_split_into_words": words is not None}
+    order = sorted(range(len(inputs)), key=lambda i: len(tok(inputs[i], **split)["input_ids"]))
 
     def run():
         # Inference mode, as in the pipeline (thinc's PyTorchShim.predict switches to eval
@@ -85,11 +95,32 @@ def bare_forward(nlp, texts: List[str], batch_size: int = 32) -> Callable[[], No
         model.eval()
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
-                batch = [texts[i] for i in order[start:start + batch_size]]
-                enc = tok(batch, padding=True, truncation=True, return_tensors="pt")
+                batch = [inputs[i] for i in order[start:start + batch_size]]
+                enc = tok(batch, padding=True, truncation=True, return_tensors="pt", **split)
                 model(**enc, output_hidden_states=True)
 
     return run
+
+
+def padding_shares(nlp, sents, batch_size: int) -> Dict[str, dict]:
+    """Real wordpieces and padded positions the encoder gets in batches of ``batch_size``:
+    the bare encoder (text, sorted by its wordpieces), and the pipeline's input (each word on
+    its own) in word order and in wordpiece order (``layer_fusion.length_order``)."""
+    tok = tokenizer(nlp)
+    as_text = [len(ids) for ids in tok([s.text or " ".join(s.words) for s in sents])["input_ids"]]
+    as_words = [len(ids) for ids in tok([s.words for s in sents], is_split_into_words=True)["input_ids"]]
+
+    def padded(lengths, order):
+        batches = [[lengths[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+        positions = sum(max(b) * len(b) for b in batches)
+        return {"real": sum(lengths), "positions": positions, "padding": 1 - sum(lengths) / positions}
+
+    by = lambda lengths: sorted(range(len(lengths)), key=lengths.__getitem__)  # noqa: E731
+    return {
+        "bare encoder, text": padded(as_text, by(as_text)),
+        "pipeline, sorted by words": padded(as_words, by([len(s) for s in sents])),
+        "pipeline, sorted by wordpieces": padded(as_words, length_order(nlp, [s.words for s in sents])),
+    }
 
 
 def hidden_states(nlp, texts: List[str], layers=(6, -1)) -> List[np.ndarray]:
@@ -192,19 +223,21 @@ def main(
                 torch.set_num_threads(n_threads)
         return run
 
-    def evaluate(nlp):
-        order = sorted(range(len(sents)), key=lambda i: len(sents[i]))
-
-        def run():
+    def evaluate(nlp, batch_size=EVAL_BATCH_SIZE):
+        def run():  # as layer_fusion.evaluation.evaluate_sentences, without the scoring
+            order = length_order(nlp, [s.words for s in sents])
             docs = (sents[i].to_doc(nlp.vocab) for i in order)
-            for _ in nlp.pipe(docs, batch_size=EVAL_BATCH_SIZE):
+            for _ in nlp.pipe(docs, batch_size=batch_size):
                 pass
         return run
 
     variants: Dict[str, Callable[[], None]] = {
         "bare_fp32": bare_forward(fp32, texts),
+        "bare_fp32_batch64": bare_forward(fp32, texts, batch_size=64),
+        "bare_fp32_words": bare_forward(fp32, texts, words=[s.words for s in sents]),
         "tag_fp32": tag(fp32),
         "evaluate_fp32": evaluate(fp32),
+        "evaluate_fp32_batch32": evaluate(fp32, batch_size=32),
         **{f"bare_int8_{scheme}": bare_forward(nlp, texts) for scheme, nlp in int8.items()},
         "tag_int8": tag(int8[DEFAULT_SCHEME]),
         "tag_fp32_2proc": tag(fp32, n_process=2),
@@ -237,6 +270,8 @@ def main(
         "sentences_per_second": rate,
         "ratio_to_bare_fp32": {name: rate[name] / rate["bare_fp32"] for name in rate},
         "cosine_to_fp32": cosine,
+        "padding_batch_size": EVAL_BATCH_SIZE,
+        "padding": padding_shares(fp32, sents, EVAL_BATCH_SIZE),
         "tag_int8_scheme": DEFAULT_SCHEME,
         "memory": memory,
     }
@@ -255,6 +290,12 @@ def render(report: dict) -> str:
     for name, s in report["median_seconds"].items():
         lines.append(f"| {name} | {s:.1f} | {report['sentences_per_second'][name]:.1f} | "
                      f"{report['ratio_to_bare_fp32'][name]:.2f} |")
+    if report.get("padding"):
+        lines += ["", f"What the encoder is given in batches of {report['padding_batch_size']} (the wordpieces "
+                  "of the sentences, and the positions of the padded batches):", "",
+                  "| input | wordpieces | padded positions | padding |", "|---|--:|--:|--:|"]
+        for name, p in report["padding"].items():
+            lines.append(f"| {name} | {p['real']:,} | {p['positions']:,} | {100 * p['padding']:.0f}% |")
     if report.get("tag_int8_scheme"):
         lines += ["", f"`tag_int8` uses the `--int8` default scheme, `{report['tag_int8_scheme']}`."]
     layers = list(next(iter(report["cosine_to_fp32"].values())))

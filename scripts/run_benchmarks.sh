@@ -12,13 +12,15 @@ UD=../shared/ud
 EWT=$UD/UD_English-EWT/en_ewt-ud-test.conllu
 step() { echo "== $1 $(date -u +%H:%M:%S)"; }
 python -c "import distributed" 2>/dev/null || pip install --quiet -e "package/[dask]"  # older set-ups
+step batch_size
+python scripts/bench_tagging.py $PIPE $EWT --lines 3000 --pairs 16/default,32/default,64/default --threads 2 --runs 3 > reports/bench/batch_size.md 2> logs/bench/batch_size.err
 step inference
 OMP_NUM_THREADS=2 python scripts/bench_inference.py $PIPE $EWT --sentences 1000 --runs 3 --output reports/bench/inference.json --markdown reports/bench/inference.md 2> logs/bench/inference.err
 step distributed
 OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 2000 --shards 4 --runs 3 --output reports/bench/distributed.json --markdown reports/bench/distributed.md > /dev/null 2> logs/bench/distributed.err
 step tagging
 for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
-  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 16/default --threads 2 --runs 1 2> logs/bench/tagging.err
+  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --runs 1 2> logs/bench/tagging.err
   echo
 done > reports/bench/tagging.md
 step encoder; python scripts/bench_encoder.py --order length > reports/bench/encoder.md 2> logs/bench/encoder.err

@@ -94,3 +94,29 @@ def test_weights_that_do_not_fit_name_the_file(tiny_xlmr, tiny_bert, tmp_path):
     save_file({k: v.contiguous() for k, v in other.items()}, str(tmp_path / "p" / "transformer" / WEIGHTS))
     with pytest.raises(ValueError, match=r"transformer/model.safetensors: weights do not fit the encoder"):
         spacy.load(tmp_path / "p")
+
+
+def test_pipe_cuts_batches_by_padded_wordpieces_and_keeps_results(tiny_xlmr):
+    """A doc of few tokens and many wordpieces gets a forward pass of its own under a small
+    ``max_batch_items``; every doc's hidden states equal those of tagging it alone."""
+    nlp = _trained(tiny_xlmr)
+    trf = nlp.get_pipe("transformer")
+    tok = trf.model.tokenizer
+    texts = TEXTS + ["a cat", "xqzvw" * 30 + " ran", "the dog"]  # one huge word: many pieces
+    pieces = [len(tok([t.text for t in nlp.make_doc(x)], is_split_into_words=True)["input_ids"]) for x in texts]
+    trf.cfg["max_batch_items"] = 2 * max(p for p, x in zip(pieces, texts) if "xqzvw" not in x)
+    seen = []
+    predict = trf.predict
+    trf.predict = lambda docs: seen.append([d.text for d in docs]) or predict(docs)
+    docs = list(trf.pipe((nlp.make_doc(x) for x in texts), batch_size=len(texts)))
+    trf.predict = predict
+    assert sorted(x for batch in seen for x in batch) == sorted(texts)
+    for batch in seen:
+        longest = max(pieces[texts.index(x)] for x in batch)
+        assert len(batch) == 1 or len(batch) * longest <= trf.cfg["max_batch_items"], batch
+    assert [texts[-2]] in seen  # the huge word alone
+    assert len(seen) > 2
+    for text, doc in zip(texts, docs):
+        alone = torch.as_tensor(trf.predict([nlp.make_doc(text)]).doc_data[0].model_output.last_hidden_state)
+        batched = torch.as_tensor(doc._.trf_data.model_output.last_hidden_state)
+        torch.testing.assert_close(batched[:, : alone.shape[1]], alone, rtol=1e-4, atol=1e-5)  # padding aside

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 from .atomic_write import atomic_output
+from .length_order import DEFAULT_BATCH_SIZE
 from .output_formats import format_jsonl
 
 SUFFIXES = (".jsonl", ".parquet")
@@ -97,7 +98,7 @@ def tag_dataset(
     output_dir: Path,
     address: Optional[str] = None,
     workers: int = 2,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     threads_per_worker: int = 1,
     progress: bool = True,
     crash_once_marker: Optional[str] = None,
@@ -170,7 +171,7 @@ def _strip_scheme(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def single_process_records(pipeline: str, pattern: str, batch_size: int = 16) -> Dict[str, List[str]]:
+def single_process_records(pipeline: str, pattern: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Dict[str, List[str]]:
     """What ``tag_dataset`` should write, computed in this process (for tests and checks)."""
     import pandas as pd
     import spacy

@@ -23,12 +23,12 @@ import numpy as np
 
 from .bootstrap import _finite, bootstrap_ci, domain_pair, genre_breakdown, macro_average
 from .conllu import Sentence, read_conllu
+from .length_order import length_order
 from .targets import Targets
 
-# Docs per nlp.pipe batch when tagging gold words in length order. Measured on 1,000 EWT test
-# sentences with the shipped pipeline (2 threads, medians of 3 interleaved runs): 8: 93,
-# 16: 115, 32: 120, 64: 110 sentences/s; the bare encoder does 122 on batches of 32.
-EVAL_BATCH_SIZE = 32
+# Docs per nlp.pipe batch when tagging gold words in wordpiece order: 64 against 32 is in
+# reports/bench/inference.md (evaluate_fp32 and evaluate_fp32_batch32).
+EVAL_BATCH_SIZE = 64
 
 # ---------------------------------------------------------------------------
 # Per-treebank evaluation
@@ -141,9 +141,9 @@ def evaluate_sentences(
     words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     correct = np.zeros(len(sentences), dtype=np.int64)
     start = time.perf_counter()
-    # Tag in order of length: batches then pad little (about 2.5x faster on CPU for
-    # UD text); results go back to their sentence by index.
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    # Tag in order of wordpieces: batches then pad little (length_order.py); results go
+    # back to their sentence by index.
+    order = length_order(nlp, [s.words for s in sentences])
     docs = (sentences[i].to_doc(nlp.vocab) for i in order)
     for i, doc in zip(order, nlp.pipe(docs, batch_size=batch_size)):
         sent = sentences[i]

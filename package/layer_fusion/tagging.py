@@ -8,8 +8,9 @@ The pieces, in the order data flows through them:
 * ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
   subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
   ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by
-  length so batches pad little. All windows go through one ``nlp.pipe`` stream, so
-  ``n_process`` worker processes (spaCy's multiprocessing) keep busy across windows.
+  wordpieces so batches pad little (``length_order.py``). All windows go through one
+  ``nlp.pipe`` stream, so ``n_process`` worker processes (spaCy's multiprocessing) keep busy
+  across windows.
   Records come out in input order; reading runs at most a few windows ahead of the output,
   and every doc's hidden states (``doc._.trf_data``) are dropped as soon as it is tagged,
   so memory does not grow with the input.
@@ -38,16 +39,16 @@ from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
+
 # Longest doc (in spaCy tokens) sent to the transformer in one piece: a longer line is tagged
 # in chunks, so one huge line cannot make one huge forward pass.
 MAX_CHUNK_TOKENS = 512
 # Share of the model's wordpiece limit a chunk may fill: per-token counts can differ a little
 # from counts in context.
 WORDPIECE_MARGIN = 0.9
-# Defaults chosen by scripts/bench_tagging.py on a 2-core CPU (docs/benchmarks.md): batches
-# of 16 docs tag faster than 32 or 64 even when sorted by length, and sorting 1,000 lines at a
-# time pads less than sorting 4 batches; 1,000 lines of text and docs cost a few MiB at most.
-DEFAULT_BATCH_SIZE = 16
+# Sorting 1,000 lines at a time pads less than sorting 4 batches; 1,000 lines of text and
+# docs cost a few MiB at most. (The batch size: length_order.DEFAULT_BATCH_SIZE.)
 DEFAULT_LOOKAHEAD = 1000
 STDIN = "-"
 _BOM = b"\xef\xbb\xbf"
@@ -117,15 +118,6 @@ def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
 # ---------------------------------------------------------------------------
 
 
-def _transformer_pipe(nlp: Language):
-    """The first component with a spacy-transformers TransformerModel, or None."""
-    for _, pipe in nlp.pipeline:
-        model = getattr(pipe, "model", None)
-        if model is not None and "get_spans" in model.attrs and model.attrs.get("has_transformer"):
-            return pipe
-    return None
-
-
 def wordpiece_limit(trf_model) -> int:
     """Most wordpieces (specials included) one window may have: the tokenizer's
     ``model_max_length``, capped by the model's position embeddings."""
@@ -187,7 +179,7 @@ class LineTagger:
         # Chunking bounds the work per doc; the character limit guards parser memory only.
         nlp.max_length = max(nlp.max_length, 10**12)
         self.cleans_itself = has_trf_data_cleaner(nlp)
-        trf = _transformer_pipe(nlp)
+        trf = find_transformer_pipe(nlp)
         self._tokenizer = None
         self._get_spans: Optional[Callable] = None
         self.budget = 0
@@ -293,7 +285,9 @@ class LineTagger:
             for start, end in self.chunk_bounds(doc):
                 piece = doc if (start, end) == (0, len(doc)) else _sub_doc(doc, start, end)
                 pieces.append((i, start, piece))
-        pieces.sort(key=lambda p: len(p[2]))
+        # By wordpieces, not tokens: batches then pad little (length_order.py).
+        words = [[token.text for token in piece] for _, _, piece in pieces]
+        pieces = [pieces[k] for k in length_order(self.nlp, words, self._tokenizer)]
         return _Window(texts, docs, [[""] * len(doc) for doc in docs], pieces)
 
 

@@ -1,5 +1,5 @@
 """The ``fusion_transformer`` pipeline component: spacy-transformers' ``Transformer``, saved
-so that loading holds one copy of the weights.
+so that loading holds one copy of the weights, and batched by wordpieces.
 
 Stock ``Transformer.from_disk`` reads the whole ``model`` file (the weights inside a msgpack
 inside a msgpack), unpacks it twice, builds a randomly initialised encoder and copies the
@@ -14,11 +14,15 @@ and ``from_disk`` builds the encoder with its parameters on the meta device (no 
 memory-maps the safetensors file and assigns its tensors to the parameters: the weights
 are in memory once, as file-backed pages. A folder without ``model.safetensors`` (saved by
 the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock.
+
+``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
+wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
+wordpieces bound those of its longest span, so the bound holds for strided spans too.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, List, Union
+from typing import Callable, Iterable, Iterator, List, Union
 
 import srsly
 import torch
@@ -26,11 +30,13 @@ from spacy import util
 from spacy.language import Language
 from spacy.pipeline.pipe import deserialize_config
 from spacy.tokens import Doc
+from spacy.util import minibatch
 from spacy_transformers.data_classes import FullTransformerBatch, HFObjects
-from spacy_transformers.pipeline_component import DEFAULT_CONFIG, DOC_EXT_ATTR, Transformer
+from spacy_transformers.pipeline_component import DEFAULT_CONFIG, DOC_EXT_ATTR, Transformer, install_extensions
 from thinc.api import Model
 
 from .atomic_write import atomic_output
+from .length_order import padded_batches, wordpiece_lengths
 
 WEIGHTS = "model.safetensors"
 HF_DIR = "hf"
@@ -49,6 +55,23 @@ def make_fusion_transformer(
 
 
 class FusionTransformer(Transformer):
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """As stock, but each batch is cut by padded *wordpieces*: no forward pass gets more
+        than ``max_batch_items`` positions, n_docs x (the most wordpieces of a doc in it),
+        special tokens included (``length_order.padded_batches``). Stock cuts by spaCy
+        tokens, so a line of a few tokens and hundreds of wordpieces pads a whole batch to
+        its length, which costs time and, on a CPU, a spike of memory."""
+        install_extensions()
+        tokenizer = self.model.tokenizer if self.model.attrs.get("has_transformer") else None
+        specials = tokenizer.num_special_tokens_to_add(pair=False) if tokenizer is not None else 0
+        for outer_batch in minibatch(stream, batch_size):
+            outer_batch = list(outer_batch)
+            lengths = wordpiece_lengths(tokenizer, [[token.text for token in doc] for doc in outer_batch])
+            for indices in padded_batches([n + specials for n in lengths], self.cfg["max_batch_items"]):
+                subbatch = [outer_batch[i] for i in indices]
+                self.set_annotations(subbatch, self.predict(subbatch))
+            yield from outer_batch
+
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         path = Path(path)
         if not self.model.attrs.get("has_transformer"):

@@ -6,6 +6,7 @@ import spacy
 import torch
 from pipelines import V2, listener_config, synthetic_examples, torch_transformer, transformer_config, v2_nlp
 from spacy.tokens import Doc
+from spacy_transformers.align import get_token_positions
 from thinc.api import SGD
 
 from layer_fusion.freezing import create_freeze_encoder
@@ -49,6 +50,28 @@ def test_word_alignment_covers_overlapping_strided_spans(tiny_xlmr):
     for token in doc:
         owners = {k for k, span in enumerate(spans) if span.start <= token.i < span.end}
         assert seen_in[token.i] == owners, token.text
+
+
+def test_word_alignment_matches_stock_token_positions_across_docs(tiny_xlmr):
+    """Several docs, spans out of doc order, overlapping and leaving tokens uncovered:
+    the rows per token equal a loop over stock ``get_token_positions``."""
+    nlp = v2_nlp(tiny_xlmr)
+    nlp.initialize(lambda: synthetic_examples(nlp, 5))
+    first = Doc(nlp.vocab, words="the big red dog sat on the mat .".split())
+    second = Doc(nlp.vocab, words="a cat ran home quickly".split())
+    spans = [second[1:4], first[0:3], first[2:6], second[0:2]]  # first[6:] and second[4] uncovered
+    encoding = tokenize_words(nlp.get_pipe("transformer").model.tokenizer, spans)
+    align = word_alignment(spans, encoding)
+    positions = get_token_positions(spans)
+    width = encoding["input_ids"].shape[1]
+    expected = [set() for _ in positions]
+    for i, span in enumerate(spans):
+        for j, w in enumerate(encoding.word_ids(i)):
+            if w is not None:
+                expected[positions[span[w]]].add(i * width + j)
+    assert align.lengths.tolist() == [len(rows) for rows in expected]
+    assert align.dataXd.tolist() == [j for rows in expected for j in sorted(rows)]
+    assert align.lengths.tolist()[len(second) + 6:] == [0, 0, 0]  # stock order: second doc first
 
 
 def test_split_words_pipeline_tags_and_round_trips(tiny_xlmr, tmp_path):

@@ -35,3 +35,27 @@ def test_bare_forward_and_hidden_states_run_without_dropout(pipeline_dir):
     encoder.train()
     bench.bare_forward(nlp, TEXTS)()
     assert not encoder.training
+
+
+def test_padding_shares_count_the_positions_of_each_order(pipeline_dir):
+    from layer_fusion.conllu import Sentence
+
+    bench = load_script("bench_inference")
+    nlp = spacy.load(pipeline_dir)
+    tok = bench.tokenizer(nlp)
+    texts = ["a b c d e f", "antidisestablishmentarianism", "x y", "floccinaucinihilipilification z"]
+    sents = [Sentence(None, t, t.split(), [True] * len(t.split()), ["X"] * len(t.split())) for t in texts]
+    shares = bench.padding_shares(nlp, sents, batch_size=2)
+    pieces = [len(tok(s.words, is_split_into_words=True)["input_ids"]) for s in sents]
+    by_words = sorted(range(4), key=lambda i: len(sents[i]))
+    by_pieces = sorted(range(4), key=pieces.__getitem__)
+
+    def positions(order):
+        return sum(2 * max(pieces[i] for i in order[k:k + 2]) for k in (0, 2))
+
+    for name, order in (("pipeline, sorted by words", by_words), ("pipeline, sorted by wordpieces", by_pieces)):
+        assert shares[name]["real"] == sum(pieces)
+        assert shares[name]["positions"] == positions(order), name
+    assert shares["pipeline, sorted by wordpieces"]["positions"] <= shares["pipeline, sorted by words"]["positions"]
+    text_pieces = sum(len(ids) for ids in tok(texts)["input_ids"])
+    assert shares["bare encoder, text"]["real"] == text_pieces

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..length_order import DEFAULT_BATCH_SIZE
 from .common import _fail, app, msg
 
 
@@ -18,7 +19,7 @@ def tag_dataset_command(
         None, "--address", help="Ray cluster to join ('auto': the running one); default: start a local instance"),
     workers: int = typer.Option(2, "--workers", min=1, help="Actors, each loading the pipeline once"),
     threads: int = typer.Option(1, "--threads", min=1, help="Torch threads (and Ray CPUs) per worker"),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Docs per nlp.pipe batch in a worker"),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Docs per nlp.pipe batch in a worker"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
 ):
     """Tag every input shard that has no output yet (resumable); each output shard is

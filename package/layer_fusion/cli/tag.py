@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 
+from ..length_order import DEFAULT_BATCH_SIZE
 from .common import _err, _fail, _load, _quantize, _use_segmenter, app
 
 
@@ -34,7 +35,7 @@ def tag(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
     fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
     # Defaults measured on CPU with scripts/bench_tagging.py (docs/benchmarks.md, "Tagging").
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
+    batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
     lookahead: Optional[int] = typer.Option(
         None, "--lookahead", min=1,
         help="Lines read and sorted by length at a time (default: 1000, or 4 x batch size if more); "

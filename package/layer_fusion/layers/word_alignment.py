@@ -12,8 +12,8 @@ pieces cut across token boundaries. Here every token is tokenized on its own
 and each wordpiece belongs to exactly one token. Tokens seen by two strided spans
 align to their pieces in both, as in the stock alignment.
 
-The output is the stock ``FullTransformerBatch``: listeners, pooling and
-serialization do not change. Only the forward pass differs from
+The output is the stock ``FullTransformerBatch`` (as ``doc_split.SplitBatch``, which splits
+it per doc faster): listeners, pooling and serialization do not change. Only the forward pass differs from
 ``spacy_transformers.layers.transformer_model.forward``.
 
 Sentence-text tokenization has a second pitfall, which ``forward_text_trimmed`` fixes: a
@@ -28,12 +28,14 @@ from typing import Callable, List, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span
-from spacy_transformers.align import get_alignment_via_offset_mapping, get_token_positions
-from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.align import get_alignment_via_offset_mapping
+from spacy_transformers.data_classes import WordpieceBatch
 from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Ragged
+
+from .doc_split import SplitBatch, doc_offsets
 
 
 def tokenize_words(tokenizer, spans: List[Span]):
@@ -55,18 +57,27 @@ def tokenize_words(tokenizer, spans: List[Span]):
 
 
 def word_alignment(spans: List[Span], encoding) -> Ragged:
-    """Ragged over the docs' unique tokens (stock order): the indices of each token's
-    wordpieces in the flattened (n_spans * max_wordpieces) array."""
-    positions = get_token_positions(spans)
-    aligned: List[List[int]] = [[] for _ in range(len(positions))]
+    """Ragged over the docs' unique tokens (stock order: docs as first seen in ``spans``,
+    tokens in doc order, as ``spacy_transformers.align.get_token_positions``): the sorted,
+    distinct indices of each token's wordpieces in the flattened (n_spans * max_wordpieces)
+    array. A token in no span gets none.
+
+    Piece j of span i belongs to token offset(doc) + span.start + word_ids[i, j]; the pairs
+    (token, i * width + j) are deduplicated and ordered by one ``numpy.unique`` on
+    token * (n_spans * width) + piece, so no Python loop runs over tokens or pieces."""
+    offsets = doc_offsets(spans)
+    n_tokens = sum(len(doc) for doc in offsets)
     width = encoding["input_ids"].shape[1]
+    n_pieces = len(spans) * width
+    keys = []
     for i, span in enumerate(spans):
-        tokens = list(span)
-        for j, w in enumerate(encoding.word_ids(i)):
-            if w is not None:
-                aligned[positions[tokens[w]]].append(i * width + j)
-    flat = numpy.array([j for a in aligned for j in sorted(set(a))], dtype="i")
-    lengths = numpy.array([len(set(a)) for a in aligned], dtype="i")
+        word_ids = numpy.array([-1 if w is None else w for w in encoding.word_ids(i)], dtype=numpy.int64)
+        columns = numpy.flatnonzero(word_ids >= 0)
+        tokens = offsets[span.doc] + span.start + word_ids[columns]
+        keys.append(tokens * n_pieces + i * width + columns)
+    keys = numpy.unique(numpy.concatenate(keys)) if keys else numpy.zeros(0, dtype=numpy.int64)
+    flat = (keys % n_pieces).astype("i")
+    lengths = numpy.bincount(keys // n_pieces, minlength=n_tokens).astype("i")
     return Ragged(flat, lengths)
 
 
@@ -94,12 +105,12 @@ def word_encoding_and_alignment(tokenizer, spans: List[Span]):
     return encoding, word_alignment(spans, encoding)
 
 
-def forward_split_words(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+def forward_split_words(model: Model, docs: List[Doc], is_train: bool) -> Tuple[SplitBatch, Callable]:
     """``TransformerModel`` forward with word-level tokenization (module docstring)."""
     return _forward(model, docs, is_train, word_encoding_and_alignment)
 
 
-def forward_text_trimmed(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+def forward_text_trimmed(model: Model, docs: List[Doc], is_train: bool) -> Tuple[SplitBatch, Callable]:
     """``TransformerModel`` forward on the span text with trimmed offsets (module docstring)."""
     return _forward(model, docs, is_train, text_alignment_trimmed)
 
@@ -113,11 +124,11 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, encode_and_align: Ca
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = transformer(wordpieces, is_train)
-    output = FullTransformerBatch(
+    output = SplitBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
 
-    def backprop(d_output: FullTransformerBatch) -> List[Doc]:
+    def backprop(d_output) -> List[Doc]:  # a FullTransformerBatch of gradients
         bp_tensors(d_output.model_output)
         return docs
 
