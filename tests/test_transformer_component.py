@@ -2,6 +2,7 @@
 with the encoder built on the meta device and the weights assigned from the file."""
 import hashlib
 
+import numpy
 import pytest
 import spacy
 import torch
@@ -120,3 +121,29 @@ def test_pipe_cuts_batches_by_padded_wordpieces_and_keeps_results(tiny_xlmr):
         alone = torch.as_tensor(trf.predict([nlp.make_doc(text)]).doc_data[0].model_output.last_hidden_state)
         batched = torch.as_tensor(doc._.trf_data.model_output.last_hidden_state)
         torch.testing.assert_close(batched[:, : alone.shape[1]], alone, rtol=1e-4, atol=1e-5)  # padding aside
+
+
+def test_docs_keep_only_the_hidden_states_their_listeners_read(tiny_xlmr):
+    """The DLFA listener reads two hidden states: the others are emptied and the tags do not
+    change; with a listener that does not say what it reads, every hidden state stays."""
+    nlp = _trained(tiny_xlmr)
+    trf = nlp.get_pipe("transformer")
+    read = trf.hidden_states_read()
+    assert read is not None and len(read) == 2
+    full = trf.predict([nlp.make_doc(TEXTS[0])]).doc_data[0].model_output["hidden_states"]
+    keep = {i % len(full) for i in read}
+    docs = list(nlp.pipe(TEXTS))
+    doc = trf(nlp.make_doc(TEXTS[0]))
+    hidden = doc._.trf_data.model_output["hidden_states"]
+    assert len(hidden) == len(full)
+    for i, (h, f) in enumerate(zip(hidden, full)):
+        if i in keep:
+            numpy.testing.assert_allclose(h, f, rtol=1e-5, atol=1e-6)
+        else:
+            assert h.size == 0 and h.base is None  # no view keeping the batch's array alive
+    tags_pruned = [[t.pos_ for t in d] for d in docs]
+    trf.listener_map["morphologizer"][0].attrs.pop("hidden_states")
+    assert trf.hidden_states_read() is None
+    whole = trf(nlp.make_doc(TEXTS[0]))._.trf_data.model_output["hidden_states"]
+    assert all(h.size > 0 for h in whole)
+    assert [[t.pos_ for t in d] for d in nlp.pipe(TEXTS)] == tags_pruned

@@ -111,6 +111,7 @@ def FusionListener(
     bind_fusion(fusion, len(layers), width, setting=f"layers={list(layers)}")
     fusion.layers[0].attrs["input_grad"] = grad_factor != 0
     listener = FusionTransformerListener(upstream_name=upstream)
+    listener.attrs["hidden_states"] = list(layers)  # what it reads: FusionTransformer keeps only these
     model = chain(listener, layer_pooling(layers, width, pooling, grad_factor), fusion)
     model.set_dim("nO", width)
     model.set_ref("listener", listener)

@@ -254,6 +254,7 @@ def evaluate_targets(
     summary["settings"] = {
         "raw_text": raw_text,
         "batch_size": batch_size,
+        "batch_order": "wordpieces",  # docs sorted by wordpieces before batching (length_order.py)
         "n_resamples": n_resamples,
         "seed": seed,
         "max_sentences": max_sentences,
