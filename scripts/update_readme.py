@@ -58,9 +58,10 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict) -> list:
     return lines
 
 
-def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
+def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) -> list:
     """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
-    and int8's accuracy per scheme (``int8``: scheme -> (metrics folder, metrics), from
+    memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), and int8's accuracy
+    per scheme (``int8``: scheme -> (metrics folder, metrics), from
     metrics/<config>_int8/ and metrics/<config>_int8_per_tensor/)."""
     if not bench and not int8:
         return []
@@ -70,8 +71,11 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
         lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
                   f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs.", "",
                   "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
-        names = {"bare_fp32": "bare encoder, fp32 (all hidden states, length-sorted batches of 32)",
+        names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
+                 "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
+                 "bare_fp32_words": "bare encoder, fp32, on the pipeline's input (each word tokenized alone)",
                  "tag_fp32": "`layer-fusion tag` path, fp32", "evaluate_fp32": "evaluation path (gold words), fp32",
+                 "evaluate_fp32_batch32": "evaluation path, fp32, batches of 32",
                  **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
                  "tag_int8": "`layer-fusion tag --int8` path",
                  "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
@@ -85,6 +89,16 @@ def inference_lines(metrics: dict, int8: dict, bench: dict) -> list:
             lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "
                       "own process: " + ", ".join(f"{labels.get(name, name)} {m['peak_rss_mib']:,.0f} MiB"
                                                   for name, m in mem.items()) + "."]
+        padding = bench.get("padding") or {}
+        if padding:
+            lines += ["", f"Padding in the encoder's batches of {bench['padding_batch_size']}: "
+                      + "; ".join(f"{name} {100 * p['padding']:.0f}%" for name, p in padding.items()) + "."]
+    for run in tagging:
+        for row in run["rows"]:
+            lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} (fp32, batches of "
+                      f"{row['batch_size']}, {row['threads']} threads, loading included; `reports/bench/tagging.md`): "
+                      f"{row['words_per_second']:,.0f} words/s, peak RSS {row['peak_rss_mib']:,.0f} MiB, "
+                      f"late RSS {row['late_rss_mib']:,.0f} MiB."]
     if int8:
         a = metrics["macro_low_resource"]["accuracy"]
         lines += ["", "int8 accuracy and speed per scheme (`spacy project run evaluate-int8`; "
@@ -133,7 +147,7 @@ def accelerator_lines(summary: dict) -> list:
 
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
-                    inference_bench: dict = {}, accelerator: dict = {}) -> str:
+                    inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = []) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -184,7 +198,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                    if "p_holm" in test else ""))
             lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
     lines += accelerator_lines(accelerator)
-    lines += inference_lines(metrics, int8_metrics, inference_bench)
+    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench)
     if timings:
         steps = timings["steps"]
         lines += ["", f"### Time of each step (`make all` in a fresh clone; {timings['machine']})", "",
@@ -196,8 +210,9 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
         seconds = sum(t["seconds"] for t in tagged)
         lines += ["", f"On gold words the evaluation tags {sum(t['sentences'] for t in tagged):,} sentences "
                   f"({sum(t['words'] for t in tagged):,} words) in {seconds / 60:.1f} min "
-                  f"({sum(t['words'] for t in tagged) / seconds:,.0f} words/s, length-sorted batches of "
-                  f"{metrics['settings']['batch_size']})"
+                  f"({sum(t['words'] for t in tagged) / seconds:,.0f} words/s, batches of "
+                  f"{metrics['settings']['batch_size']} sorted by "
+                  f"{metrics['settings'].get('batch_order', 'words')})"
                   + ("; the rest of the evaluate step tags the same sentences again from raw text."
                      if "macro_low_resource_raw_text" in metrics else ".")]
     return "\n".join(lines)
@@ -215,6 +230,7 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
         if int8_file.exists():
             q[scheme] = (folder, json.loads(int8_file.read_text()))
     ib = json.loads(inference_bench.read_text()) if inference_bench.exists() else {}
+    tagging = [json.loads(p.read_text()) for p in sorted(inference_bench.parent.glob("tagging_*.json"))]
     tb = json.loads(tokenizer_bench.read_text()) if tokenizer_bench.exists() else {}
     t = json.loads(timings.read_text()) if timings.exists() else {}
     s = json.loads(summary.read_text()) if summary.exists() else {}
@@ -222,7 +238,7 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     acc = json.loads(accelerator.read_text()) if accelerator.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging)
     return head + START + "\n" + section + "\n" + END + tail
 
 

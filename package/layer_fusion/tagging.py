@@ -149,7 +149,7 @@ class LineTagger:
 
     batch_size: docs per ``nlp.pipe`` batch.
     pretokenized: the words are the whitespace-separated parts of the line.
-    lookahead: lines read and sorted by length at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
+    lookahead: lines read and sorted by wordpieces at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
         batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
     n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process).
@@ -201,7 +201,7 @@ class LineTagger:
     def tag(self, lines: Iterable[str]) -> Iterator[TaggedLine]:
         """One TaggedLine per line, in order.
 
-        Windows of ``lookahead`` lines are tokenized, chunked and sorted by length; their
+        Windows of ``lookahead`` lines are tokenized, chunked and sorted by wordpieces; their
         pieces flow through a single ``nlp.pipe`` (which keeps order, also with several
         processes), and a window's records are written once its last piece is back.
         """

@@ -38,7 +38,7 @@ def tag(
     batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
     lookahead: Optional[int] = typer.Option(
         None, "--lookahead", min=1,
-        help="Lines read and sorted by length at a time (default: 1000, or 4 x batch size if more); "
+        help="Lines read and sorted by wordpieces at a time (default: 1000, or 4 x batch size if more); "
              "bounds memory",
     ),
     pretokenized: bool = typer.Option(
