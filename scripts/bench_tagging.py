@@ -36,6 +36,7 @@ from typing import List, Optional
 
 import typer
 
+from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 
 # Runs the command given in argv and prints its wall time, CPU time (user + system, all threads),
@@ -119,6 +120,7 @@ def main(
     threads: str = typer.Option("1,2", "--threads", help="Comma-separated OMP_NUM_THREADS values"),
     runs: int = typer.Option(3, "--runs", min=1, help="Runs per setting; the median is reported"),
     fmt: str = typer.Option("conllu", "--format", help="Output format of `layer-fusion tag`"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the table's rows as JSON here"),
 ):
     """Words/s and peak RSS of `layer-fusion tag`, as a markdown table."""
     exe = shutil.which("layer-fusion")
@@ -160,6 +162,7 @@ def main(
     print("| lines | words | batch size | lookahead | threads | seconds | words/s | CPU seconds "
           "| peak RSS (MiB) | late RSS (MiB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for (n, words, batch, label, n_threads, _), done in zip(settings, results):
         seconds = statistics.median(r["seconds"] for r in done)
         cpu = statistics.median(r["cpu_seconds"] for r in done)
@@ -167,6 +170,12 @@ def main(
         late = statistics.median(r["late_rss_kib"] for r in done) / 1024
         print(f"| {n:,} | {words:,} | {batch} | {label} | {n_threads} | {seconds:.1f} | "
               f"{words / seconds:,.0f} | {cpu:.0f} | {rss:,.0f} | {late:,.0f} |")
+        rows.append({"lines": n, "words": words, "batch_size": batch, "lookahead": label, "threads": n_threads,
+                     "seconds": seconds, "words_per_second": words / seconds, "cpu_seconds": cpu,
+                     "peak_rss_mib": rss, "late_rss_mib": late})
+    if json_path is not None:
+        report = {"pipeline": pipeline, "source": conllu.name, "runs": runs, "rows": rows}
+        write_text_atomic(json_path, json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

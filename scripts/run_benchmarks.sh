@@ -20,7 +20,8 @@ step distributed
 OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 2000 --shards 4 --runs 3 --output reports/bench/distributed.json --markdown reports/bench/distributed.md > /dev/null 2> logs/bench/distributed.err
 step tagging
 for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
-  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --runs 1 2> logs/bench/tagging.err
+  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --runs 1 \
+    --json reports/bench/tagging_$(basename $tb .conllu).json 2> logs/bench/tagging.err
   echo
 done > reports/bench/tagging.md
 step encoder; python scripts/bench_encoder.py --order length > reports/bench/encoder.md 2> logs/bench/encoder.err
