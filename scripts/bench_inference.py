@@ -81,7 +81,9 @@ def tokenizer(nlp):
     return nlp.get_pipe("transformer").model.tokenizer
 
 
-def bare_forward(nlp, texts: List[str], batch_size: int = 32, words: Optional[List[List[str]]] = None) -> Callable[[], None]:
+def bare_forward(
+    nlp, texts: List[str], batch_size: int = 32, words: Optional[List[List[str]]] = None
+) -> Callable[[], None]:
     """The bare encoder on ``texts`` (tokenized as text), or with ``words`` on the pipeline's
     own input (each word tokenized on its own); batches sorted by wordpieces, no grad."""
     tok, model = tokenizer(nlp), encoder(nlp)

@@ -3,9 +3,10 @@
 The encoder runs on padded batches, n_docs x (the longest doc's wordpieces), so its cost
 follows the wordpieces of the longest doc in each batch. Docs sorted by their number of
 words still differ a lot in wordpieces (a name, a number or a rare word is several pieces),
-and the padding that leaves is wasted work: on 1,000 English EWT test sentences in batches
-of 32, sorting by words leaves a large share of the encoder's input as padding, sorting by
-wordpieces very little (``scripts/bench_inference.py`` reports both shares).
+and the padding that leaves is wasted work: on English EWT test sentences in the
+evaluation's batches, sorting by words leaves about half of the encoder's input as padding,
+sorting by wordpieces little more than the bare encoder on raw text (``scripts/bench_inference.py``
+writes the three shares to ``reports/bench/inference.md``).
 
 A doc's wordpieces are counted as the pipeline counts them (``layers/word_alignment.py``):
 each word tokenized on its own, without special tokens, in one batched tokenizer call.

@@ -77,10 +77,11 @@ class FusionTransformer(Transformer):
 
         A doc's ``trf_data`` lives until the last component is done with its batch; all 13
         hidden states of every doc in a batch of 64 long lines cost hundreds of MiB, the
-        two a ``[4, -1]`` fusion reads a sixth of that. The others become empty arrays (the
+        two a ``[4, -1]`` fusion reads about a sixth of that. The others become empty arrays (the
         list keeps its length, so negative indices still resolve). Kept whole when some
         listener does not say what it reads (``attrs["hidden_states"]``), or when no
         listener is attached (then users read ``doc._.trf_data`` themselves)."""
+        docs = list(docs)  # read twice below
         super().set_annotations(docs, predictions)
         needed = self.hidden_states_read()
         if needed is None:

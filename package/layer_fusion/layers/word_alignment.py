@@ -13,8 +13,8 @@ and each wordpiece belongs to exactly one token. Tokens seen by two strided span
 align to their pieces in both, as in the stock alignment.
 
 The output is the stock ``FullTransformerBatch`` (as ``doc_split.SplitBatch``, which splits
-it per doc faster): listeners, pooling and serialization do not change. Only the forward pass differs from
-``spacy_transformers.layers.transformer_model.forward``.
+it per doc faster): listeners, pooling and serialization do not change. Only the forward
+pass differs from ``spacy_transformers.layers.transformer_model.forward``.
 
 Sentence-text tokenization has a second pitfall, which ``forward_text_trimmed`` fixes: a
 tokenizer whose pre-tokenizer is a bare ``Metaspace`` (as in the multilingual-e5-small
