@@ -18,6 +18,8 @@ step inference
 OMP_NUM_THREADS=2 python scripts/bench_inference.py $PIPE $EWT --sentences 1000 --runs 3 --output reports/bench/inference.json --markdown reports/bench/inference.md 2> logs/bench/inference.err
 step distributed
 OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 2000 --shards 4 --runs 3 --output reports/bench/distributed.json --markdown reports/bench/distributed.md > /dev/null 2> logs/bench/distributed.err
+# Four times the lines: what start-up costs against what tagging costs.
+OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 8000 --shards 4 --runs 3 --output reports/bench/distributed_8000.json --markdown reports/bench/distributed_8000.md > /dev/null 2> logs/bench/distributed_8000.err
 step tagging
 for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
   python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --runs 1 \
