@@ -33,6 +33,7 @@ from __future__ import annotations
 import sys
 import unicodedata
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -144,6 +145,29 @@ def has_trf_data_cleaner(nlp: Language) -> bool:
     return isinstance(last, DocCleaner) and "_.trf_data" in last.cfg.get("attrs", {})
 
 
+@contextmanager
+def one_thread_per_worker(n_process: int) -> Iterator[None]:
+    """With ``n_process`` > 1, torch runs on one thread while spaCy forks its workers and
+    they run (they inherit the setting); the previous count comes back after.
+
+    Why: loading a pipeline already runs torch's parallel loops (copying large weight
+    tensors), which start GNU OpenMP's thread pool; a forked worker that enters a parallel
+    region with more than one thread waits forever on pool threads it does not have. With
+    one thread, no region uses the pool. One thread per worker is also what spreads
+    ``n_process`` workers over as many cores."""
+    if n_process <= 1:
+        yield
+        return
+    import torch
+
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n_threads)
+
+
 class LineTagger:
     """Tags lines of text with ``nlp``; see the module docstring for the design.
 
@@ -152,9 +176,8 @@ class LineTagger:
     lookahead: lines read and sorted by wordpieces at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
         batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
-    n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process).
-        The workers are forked: start them before this process runs the model with more than
-        one torch thread (GNU OpenMP deadlocks in such a fork), as ``layer-fusion tag`` does.
+    n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process),
+        one torch thread each (``one_thread_per_worker``).
     """
 
     def __init__(
@@ -213,7 +236,11 @@ class LineTagger:
                 for n, (_, _, piece) in enumerate(window.pieces):
                     yield piece, n
 
-        tagged = self.nlp.pipe(pieces(), as_tuples=True, batch_size=self.batch_size, n_process=self.n_process)
+        with one_thread_per_worker(self.n_process):
+            yield from self._tag_in_order(pieces(), pending)
+
+    def _tag_in_order(self, pieces: Iterator[Tuple[Doc, int]], pending: Deque["_Window"]) -> Iterator[TaggedLine]:
+        tagged = self.nlp.pipe(pieces, as_tuples=True, batch_size=self.batch_size, n_process=self.n_process)
         for out, n in tagged:
             while not pending[0].pieces:  # windows with nothing to tag (empty lines)
                 yield from pending.popleft().records()

@@ -423,6 +423,25 @@ def test_n_process_gives_the_same_records_in_order(aif_dir):
     assert len(one.stdout.splitlines()) == 40
 
 
+def test_n_process_workers_do_not_hang_after_torch_ran_on_two_threads(aif_dir):
+    # A real pipeline's loading runs torch's parallel loops (large weight copies), which start
+    # GNU OpenMP's pool; the tiny test pipeline does not, so the parent starts it here. Forked
+    # workers with two threads then waited forever on it.
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; torch.set_num_threads(2); torch.ones(2 ** 22).mul_(2).sum(); "
+            "from layer_fusion.cli import app; sys.argv = ['layer-fusion', *sys.argv[1:]]; app()")
+    text = "\n".join(_mixed_lines(12)) + "\n"
+    args = [sys.executable, "-c", code, "tag", str(aif_dir), "--format", "text", "-q", "--batch-size", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
+    one = subprocess.run(args, input=text, capture_output=True, text=True, timeout=300, env=env)
+    two = subprocess.run([*args, "--n-process", "2"], input=text, capture_output=True, text=True, timeout=120, env=env)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert two.stdout == one.stdout and len(one.stdout.splitlines()) == 12
+
+
 def test_windows_of_empty_lines_keep_their_place(aif_nlp):
     from layer_fusion.tagging import LineTagger
 
