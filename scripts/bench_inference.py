@@ -15,7 +15,8 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
 * ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in wordpiece order, batches of
   ``EVAL_BATCH_SIZE`` (the evaluation path); ``evaluate_fp32_batch32``: batches of 32.
 * ``bare_int8_<scheme>``: the bare encoder after ``quantize_encoder`` with each scheme of
-  ``layer_fusion.quantization.SCHEMES``; ``tag_int8``: the ``tag`` path with ``--int8``
+  ``layer_fusion.quantization.SCHEMES`` (for the ``onnx_*`` schemes, the ONNX Runtime
+  session and the word-embedding lookup before it); ``tag_int8``: the ``tag`` path with ``--int8``
   (its default scheme).
 * ``tag_fp32_2proc``: ``LineTagger`` with ``n_process=2`` (one thread each), against
   ``tag_fp32`` with two threads in one process.
@@ -266,7 +267,7 @@ def main(
         "source": str(conllu.name),
         "runs": runs,
         "threads": threads,
-        "machine": f"{os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}",
+        "machine": machine(),
         "seconds": seconds,
         "median_seconds": median,
         "sentences_per_second": rate,
@@ -281,6 +282,18 @@ def main(
     if markdown is not None:
         write_text_atomic(markdown, render(report))
     print(render(report))
+
+
+def machine() -> str:
+    """Cores, torch, and ONNX Runtime with whether the CPU has VNNI (its int8 kernels use it)."""
+    text = f"{os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}"
+    try:
+        import onnxruntime
+    except ImportError:
+        return text
+    from layer_fusion.onnx_encoder import cpu_has_vnni
+
+    return text + f", onnxruntime {onnxruntime.__version__} ({'with' if cpu_has_vnni() else 'without'} VNNI)"
 
 
 def render(report: dict) -> str:

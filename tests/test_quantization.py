@@ -97,7 +97,9 @@ def test_cli_int8(pipeline_dir):
 
 
 @pytest.mark.parametrize("scheme,qscheme", [("per_channel", "per-channel"), ("per_tensor", "per-tensor"),
-                                            ("ffn_out_fp32", "per-tensor"), ("ffn_out_fp32_per_channel", "per-channel")])
+                                            ("ffn_out_fp32", "per-tensor"), ("ffn_out_fp32_per_channel", "per-channel"),
+                                            ("onnx_per_channel", "per-channel"),
+                                            ("onnx_ffn_out_fp32_per_channel", "per-channel")])
 def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, scheme, qscheme):
     import json
 

@@ -1,9 +1,15 @@
 """Run a loaded pipeline's encoder in int8 on the CPU (inference only).
 
-``quantize_encoder(nlp, scheme)`` replaces ``nn.Linear`` layers of each transformer
-component's Hugging Face model by dynamically quantized ones
-(``torch.ao.quantization.quantize_dynamic``): weights stored as int8, activations quantized
-on the fly per batch (one scale per tensor), matrix products in int8, outputs in fp32.
+``quantize_encoder(nlp, scheme)`` makes the matrix products of each transformer component's
+Hugging Face model int8: weights stored as int8, activations quantized on the fly per batch
+(one scale per tensor), products in int8, outputs in fp32. Two engines:
+
+- ``torch.ao.quantization.quantize_dynamic`` replaces ``nn.Linear`` layers in place. Its
+  x86 kernels round activations to 7 bits (``reduce_range``, see ``layer_fusion.onnx_encoder``).
+- ONNX Runtime (schemes ``onnx_*``, the ``onnx`` extra): the encoder is exported to ONNX in
+  a temporary folder, its MatMul nodes quantized, and an ``OnnxEncoder`` replaces the torch
+  model (whose fp32 weights are then freed). Activations keep 8 bits.
+
 Schemes:
 
 - ``per_channel``: every Linear, one weight scale per output row;
@@ -12,7 +18,9 @@ Schemes:
   layers with more inputs than outputs), which stay fp32. Their inputs (after GELU) carry
   the largest outliers, and rounding them per tensor moves the hidden states most
   (Bondarenko et al. 2021, arXiv 2109.12948);
-- ``ffn_out_fp32_per_channel``: the same layers kept fp32, the others per-channel.
+- ``ffn_out_fp32_per_channel``: the same layers kept fp32, the others per-channel;
+- ``onnx_per_channel`` and ``onnx_ffn_out_fp32_per_channel``: the same as ``per_channel``
+  and ``ffn_out_fp32_per_channel``, run by ONNX Runtime.
 
 ``scripts/bench_inference.py`` measures how far each scheme moves the hidden states, and
 how fast it runs; ``spacy project run evaluate-int8`` measures its accuracy.
@@ -20,14 +28,17 @@ how fast it runs; ``spacy project run evaluate-int8`` measures its accuracy.
 Embeddings, LayerNorm and the fusion/tagger heads stay fp32.
 
 The pipeline's ``meta["layer_fusion"]`` records the change (``encoder_dtype``,
-``quantization``, ``int8_scheme``, ``int8_fp32_kept``), so metrics and tagged output can
-say what produced them. Training a quantized model is not supported.
+``quantization``, ``int8_scheme``, ``int8_fp32_kept``, and for ONNX Runtime
+``int8_reduce_range``), so metrics and tagged output can say what produced them. Training
+or saving a quantized pipeline is not supported.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
-SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32", "ffn_out_fp32_per_channel")
+TORCH_SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32", "ffn_out_fp32_per_channel")
+ONNX_SCHEMES = ("onnx_per_channel", "onnx_ffn_out_fp32_per_channel")
+SCHEMES = TORCH_SCHEMES + ONNX_SCHEMES
 # What ``--int8`` uses (layer-fusion tag and evaluate), chosen by the protocol of
 # docs/selection_protocol.md ("The --int8 scheme"): of the schemes at least 1.5x the bare
 # fp32 encoder (reports/bench/inference.md), the smallest drop on the reference-language
@@ -70,6 +81,8 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
     info = nlp.meta.setdefault("layer_fusion", {})
     if info.get("encoder_dtype") == "int8":
         raise ValueError("the pipeline's encoder is already quantized")
+    if scheme in ONNX_SCHEMES:
+        return _quantize_with_onnxruntime(shims, scheme, info)
     per_channel = scheme.endswith("per_channel")
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
     n_linear, kept = 0, []
@@ -92,5 +105,50 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
         quantization=f"torch.ao dynamic qint8, {scales} weight scales, {what}; embeddings, LayerNorm and heads fp32",
         int8_scheme=scheme,
         int8_fp32_kept=kept,
+    )
+    return dict(info)
+
+
+def _quantize_with_onnxruntime(shims, scheme: str, info: Dict[str, Any]) -> Dict[str, Any]:
+    """Replace each shim's torch model by an ``OnnxEncoder`` running its int8 export."""
+    import tempfile
+    from pathlib import Path
+
+    from .onnx_encoder import OnnxEncoder, export_encoder, ffn_output_matmuls, import_onnxruntime, linear_matmuls
+    from .onnx_encoder import quantize_onnx
+
+    onnx, ort = import_onnxruntime()
+    keep_ffn_out = "ffn_out_fp32" in scheme
+    n_linear, kept = 0, []
+    reduce_range = False
+    for _, shim in shims:
+        model = shim._model
+        with tempfile.TemporaryDirectory(prefix="layer-fusion-onnx-") as tmp:
+            fp32_path, int8_path = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder.int8.onnx"
+            n_states = export_encoder(model, fp32_path)
+            graph = onnx.load(str(fp32_path), load_external_data=False)
+            n_linear += len(linear_matmuls(graph))
+            keep = ffn_output_matmuls(graph) if keep_ffn_out else []
+            del graph
+            reduce_range = quantize_onnx(fp32_path, int8_path, per_channel=True, keep_fp32=keep)
+            onnx_bytes = int8_path.read_bytes()
+        kept += keep
+        encoder = OnnxEncoder(onnx_bytes, model.config, n_states, model.get_input_embeddings())
+        encoder.check()
+        # Drop every reference to the torch model, so its fp32 weights other than the word
+        # embeddings are freed.
+        shim._model = encoder
+        shim._hfmodel.transformer = encoder
+        del model
+    what = (f"{n_linear - len(kept)} of {n_linear} Linear layers (MatMul nodes; the {len(kept)} feed-forward "
+            "output projections kept fp32)" if kept else f"{n_linear} Linear layers (MatMul nodes)")
+    info.update(
+        encoder_dtype="int8",
+        quantization=(f"ONNX Runtime {ort.__version__} dynamic int8, 8-bit activations, per-channel weight scales"
+                      f"{' (7-bit weights: no VNNI)' if reduce_range else ''}, {what}; "
+                      "embeddings, LayerNorm and heads fp32"),
+        int8_scheme=scheme,
+        int8_fp32_kept=kept,
+        int8_reduce_range=reduce_range,
     )
     return dict(info)

@@ -49,7 +49,7 @@ def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False) -> None:
         raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr)
     try:
         quantize_encoder(nlp)
-    except ValueError as err:
+    except (ValueError, ImportError) as err:  # ImportError: the onnx extra is missing
         raise _fail(f"--int8: {err}", 2, to_stderr)
 
 
