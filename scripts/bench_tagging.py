@@ -1,8 +1,9 @@
 """Throughput and peak memory of `layer-fusion tag` on N lines of real text.
 
-For each N in --lines, batch size in --batch-sizes, lookahead in --lookaheads and thread count
-in --threads, writes N lines (the sentences' text of CONLLU, repeated as needed) to a temp
-file, runs `layer-fusion tag PIPELINE FILE --output TMP --quiet --batch-size B [--lookahead L]`
+For each N in --lines, batch size in --batch-sizes, lookahead in --lookaheads, thread count
+in --threads and encoder precision in --precisions, writes N lines (the sentences' text of
+CONLLU, repeated as needed) to a temp file, runs
+`layer-fusion tag PIPELINE FILE --output TMP --quiet --batch-size B [--lookahead L] --fp32|--int8`
 in a subprocess with OMP_NUM_THREADS=T and OMP_WAIT_POLICY=PASSIVE, and reports the median
 over --runs of the wall time, words/s (whitespace-separated words of the input / wall time,
 model loading included), CPU seconds (user + system of all threads: less disturbed than wall
@@ -20,7 +21,7 @@ A lookahead is a number of lines, ``<k>b`` (k times the batch size) or ``default
 
     python scripts/bench_tagging.py training/model-best ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu \
         [--lines 10000,100000] [--batch-sizes 64] [--lookaheads default,1000] [--pairs 64/4b,16/1000] \
-        [--threads 1,2] [--runs 3] [--format conllu]
+        [--threads 1,2] [--precisions fp32,int8] [--runs 3] [--format conllu]
 """
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def main(
              "size with every lookahead",
     ),
     threads: str = typer.Option("1,2", "--threads", help="Comma-separated OMP_NUM_THREADS values"),
+    precisions: str = typer.Option(
+        "fp32", "--precisions", help="Comma-separated encoder precisions: fp32 (--fp32), int8 (--int8)"),
     runs: int = typer.Option(3, "--runs", min=1, help="Runs per setting; the median is reported"),
     fmt: str = typer.Option("conllu", "--format", help="Output format of `layer-fusion tag`"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the table's rows as JSON here"),
@@ -134,43 +137,48 @@ def main(
     else:
         specs = [x.strip() for x in lookaheads.split(",") if x.strip()]
         grid = [(batch, spec) for batch in _ints(batch_sizes) for spec in specs]
+    kinds = [x.strip() for x in precisions.split(",") if x.strip()]
+    if not kinds or any(k not in ("fp32", "int8") for k in kinds):
+        raise typer.BadParameter(f"{precisions!r}: expected fp32, int8 or both", param_hint="--precisions")
     with tempfile.TemporaryDirectory(prefix="bench-tagging-") as tmp:
-        settings = []  # (lines, words, batch, lookahead label, threads, command)
+        settings = []  # (lines, words, batch, lookahead label, threads, precision, command)
         for n in _ints(lines):
             src = Path(tmp) / f"lines-{n}.txt"
             words = write_lines(sentences, n, src)
             for batch, spec in grid:
                 ahead = _lookahead(spec, batch)
                 for n_threads in _ints(threads):
-                    command = [exe, "tag", pipeline, str(src), "--output", str(Path(tmp) / "out"),
-                               "--format", fmt, "--batch-size", str(batch), "--quiet"]
-                    if ahead is not None:
-                        command += ["--lookahead", str(ahead)]
-                    label = "default" if ahead is None else f"{ahead:,}"
-                    settings.append((n, words, batch, label, n_threads, command))
+                    for kind in kinds:
+                        command = [exe, "tag", pipeline, str(src), "--output", str(Path(tmp) / "out"),
+                                   "--format", fmt, "--batch-size", str(batch), "--quiet", f"--{kind}"]
+                        if ahead is not None:
+                            command += ["--lookahead", str(ahead)]
+                        label = "default" if ahead is None else f"{ahead:,}"
+                        settings.append((n, words, batch, label, n_threads, kind, command))
         results: List[List[dict]] = [[] for _ in settings]
         for run in range(runs):
-            for (n, words, batch, label, n_threads, command), done in zip(settings, results):
+            for (n, words, batch, label, n_threads, kind, command), done in zip(settings, results):
                 r = measure(command, n_threads)
                 done.append(r)
-                print(f"run {run + 1}: lines={n} batch={batch} lookahead={label} threads={n_threads}: "
+                print(f"run {run + 1}: lines={n} batch={batch} lookahead={label} threads={n_threads} {kind}: "
                       f"{r['seconds']:.1f} s, {words / r['seconds']:.0f} words/s, "
                       f"{r['cpu_seconds']:.0f} CPU s, peak {r['max_rss_kib'] / 1024:.0f} MiB, "
                       f"late {r['late_rss_kib'] / 1024:.0f} MiB", file=sys.stderr, flush=True)
     print(f"`layer-fusion tag {pipeline}` on {conllu.name} (median of {runs} runs, interleaved; "
           "wall time includes loading the pipeline)\n")
-    print("| lines | words | batch size | lookahead | threads | seconds | words/s | CPU seconds "
+    print("| lines | words | batch size | lookahead | threads | encoder | seconds | words/s | CPU seconds "
           "| peak RSS (MiB) | late RSS (MiB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     rows = []
-    for (n, words, batch, label, n_threads, _), done in zip(settings, results):
+    for (n, words, batch, label, n_threads, kind, _), done in zip(settings, results):
         seconds = statistics.median(r["seconds"] for r in done)
         cpu = statistics.median(r["cpu_seconds"] for r in done)
         rss = statistics.median(r["max_rss_kib"] for r in done) / 1024
         late = statistics.median(r["late_rss_kib"] for r in done) / 1024
-        print(f"| {n:,} | {words:,} | {batch} | {label} | {n_threads} | {seconds:.1f} | "
+        print(f"| {n:,} | {words:,} | {batch} | {label} | {n_threads} | {kind} | {seconds:.1f} | "
               f"{words / seconds:,.0f} | {cpu:.0f} | {rss:,.0f} | {late:,.0f} |")
         rows.append({"lines": n, "words": words, "batch_size": batch, "lookahead": label, "threads": n_threads,
+                     "precision": kind,
                      "seconds": seconds, "words_per_second": words / seconds, "cpu_seconds": cpu,
                      "peak_rss_mib": rss, "late_rss_mib": late})
     if json_path is not None:

@@ -24,6 +24,7 @@ from layer_fusion.evaluation import EVAL_BATCH_SIZE, evaluate_targets
 from layer_fusion.targets import load_targets
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
+from layer_fusion.quantization import DEFAULT_SCHEME
 from layer_fusion.report_table import pct, ci, render_markdown
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
@@ -88,7 +89,7 @@ def main(
     raw_text: bool = typer.Option(False, "--raw-text", help="Also the end-to-end scores on raw text"),
     int8: bool = typer.Option(False, "--int8", help="Encoder's linear layers in int8 (layer_fusion.quantization)"),
     int8_scheme: str = typer.Option(
-        "per_channel", "--int8-scheme", help="With --int8: a scheme of layer_fusion.quantization.SCHEMES"),
+        DEFAULT_SCHEME, "--int8-scheme", help="With --int8: a scheme of layer_fusion.quantization.SCHEMES"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     if gpu_id >= 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from layer_fusion.report_table import ci, pct
-from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES
+from layer_fusion.quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -77,7 +77,7 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
                  "tag_fp32": "`layer-fusion tag` path, fp32", "evaluate_fp32": "evaluation path (gold words), fp32",
                  "evaluate_fp32_batch32": "evaluation path, fp32, batches of 32",
                  **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
-                 "tag_int8": "`layer-fusion tag --int8` path",
+                 "tag_int8": f"`layer-fusion tag --int8` path ({bench.get('tag_int8_scheme', DEFAULT_SCHEME)})",
                  "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
         for key, label in names.items():
             if key in r:
@@ -95,7 +95,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
                       + "; ".join(f"{name} {100 * p['padding']:.0f}%" for name, p in padding.items()) + "."]
     for run in tagging:
         for row in run["rows"]:
-            lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} (fp32, batches of "
+            lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} "
+                      f"({row.get('precision', 'fp32')}, batches of "
                       f"{row['batch_size']}, {row['threads']} threads, loading included; `reports/bench/tagging.md`): "
                       f"{row['words_per_second']:,.0f} words/s, peak RSS {row['peak_rss_mib']:,.0f} MiB, "
                       f"late RSS {row['late_rss_mib']:,.0f} MiB."]
@@ -115,9 +116,15 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
             if b["accuracy"] >= a - 0.003 and ratio is not None and ratio >= 1.5:
                 meets.append(scheme)
         default = bench.get("tag_int8_scheme", DEFAULT_SCHEME)
-        lines += ["", (f"{', '.join(meets)} meets both goals" if meets else "No scheme meets both goals")
-                  + f"; fp32 stays the default and `--int8` is an option, with the {default} scheme "
-                  "(`docs/selection_protocol.md`, \"The `--int8` scheme\")."]
+        met = (f"{', '.join(s.replace('_', '-') for s in meets)} "
+               f"{'meets' if len(meets) == 1 else 'meet'} both goals" if meets else "No scheme meets both goals")
+        protocol = "(`docs/selection_protocol.md`, \"The `--int8` scheme\")"
+        if INT8_BY_DEFAULT and default in meets:
+            lines += ["", f"{met}. `--int8` runs the {default.replace('_', '-')} scheme {protocol}, and it is "
+                      "the default of `layer-fusion tag` on the CPU; `--fp32` runs the fp32 encoder."]
+        else:
+            lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
+                      f"{default.replace('_', '-')} scheme {protocol}."]
     return lines
 
 

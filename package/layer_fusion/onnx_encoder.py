@@ -38,11 +38,12 @@ import numpy
 import torch
 
 INPUT_NAMES = ("inputs_embeds", "attention_mask", "token_type_ids")
-INSTALL_HINT = "int8 with ONNX Runtime needs the onnx extra: pip install 'spacy-layer-fusion[onnx]'"
+INSTALL_HINT = "int8 with ONNX Runtime needs onnx and onnxruntime: pip install onnx onnxruntime"
 
 
 def import_onnxruntime():
-    """``(onnx, onnxruntime)``, or ImportError naming the extra that provides them."""
+    """``(onnx, onnxruntime)`` (dependencies of spacy-layer-fusion), or an ImportError that says
+    how to install them."""
     try:
         import onnx
         import onnxruntime

@@ -102,9 +102,26 @@ def test_pretokenized_splits_on_whitespace_only(aif_dir):
     assert len(record["pos"]) == 3
 
 
-def test_batch_size_does_not_change_tags(aif_dir):
+def test_batch_size_does_not_change_fp32_tags(aif_dir):
+    # fp32 only: int8 quantizes each batch's activations with one scale for the whole batch,
+    # so its tags may depend on the other lines in a batch (README, "Tagging from the command line").
     lines = [" ".join(["the", "cat", "sat", "on", "a", "mat"][: 2 + i % 5]) for i in range(23)]
-    assert tag_jsonl(aif_dir, lines, "--batch-size", "1") == tag_jsonl(aif_dir, lines, "--batch-size", "7")
+    one, seven = (tag_jsonl(aif_dir, lines, "--fp32", "--batch-size", n) for n in ("1", "7"))
+    assert one == seven
+
+
+def test_int8_is_the_default_on_the_cpu_and_fp32_an_option(aif_dir, monkeypatch):
+    import layer_fusion.quantization as quantization
+    from layer_fusion.quantization import INT8_BY_DEFAULT
+
+    calls = []  # the CLI imports quantize_encoder when it needs it: this stands in for it
+    monkeypatch.setattr(quantization, "quantize_encoder", lambda nlp, scheme=None: calls.append(scheme))
+    assert INT8_BY_DEFAULT
+    for extra, expected in (([], True), (["--int8"], True), (["--fp32"], False)):
+        calls.clear()
+        result = run_tag([aif_dir, "--format", "text", "-q", *extra], input="the cat sat\n")
+        assert result.exit_code == 0, result.output
+        assert len(calls) == int(expected), extra
 
 
 # ---------------------------------------------------------------------------

@@ -42,14 +42,14 @@ def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
 
 
 def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False) -> None:
-    """``--int8``: the encoder's linear layers in int8 (layer_fusion.quantization)."""
+    """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme)."""
     from ..quantization import quantize_encoder
 
     if gpu_id >= 0:
         raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr)
     try:
         quantize_encoder(nlp)
-    except (ValueError, ImportError) as err:  # ImportError: the onnx extra is missing
+    except (ValueError, ImportError) as err:  # ImportError: onnxruntime is missing
         raise _fail(f"--int8: {err}", 2, to_stderr)
 
 

@@ -12,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from ..length_order import DEFAULT_BATCH_SIZE
+from ..quantization import INT8_BY_DEFAULT
 from .common import _err, _fail, _load, _quantize, _use_segmenter, app
 
 
@@ -53,8 +54,10 @@ def tag(
         1, "--n-process", min=1,
         help="Worker processes (spaCy's multiprocessing); each loads its own copy of the model",
     ),
-    int8: bool = typer.Option(
-        False, "--int8", help="Run the encoder's linear layers in int8 (CPU; faster, slightly less accurate)"
+    int8: Optional[bool] = typer.Option(
+        None, "--int8/--fp32",
+        help="Encoder's matrix products in int8 (ONNX Runtime, CPU; faster, a little less accurate: README, "
+             "\"Inference\") or fp32. Default: int8 on the CPU, fp32 with --gpu-id",
     ),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to tag on (-1: CPU); needs a CUDA build of torch and cupy"),
     errors: DecodeErrors = typer.Option(
@@ -86,6 +89,8 @@ def tag(
     nlp = _load(pipeline, to_stderr=True)
     if lang is not None:
         _use_segmenter(nlp, lang, to_stderr=True)
+    if int8 is None:
+        int8 = INT8_BY_DEFAULT and gpu_id < 0
     if int8:
         _quantize(nlp, gpu_id, to_stderr=True)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
