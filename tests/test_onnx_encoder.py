@@ -58,9 +58,14 @@ def test_int8_matmul_quantizes_activations_to_8_bits(tmp_path):
                       dynamic_axes={"x": {0: "n"}}, dynamo=False, opset_version=17)
     reduce_range = quantize_onnx(tmp_path / "l.onnx", tmp_path / "q.onnx", per_channel=True)
     assert reduce_range is (not cpu_has_vnni())
-    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "q.onnx")).graph.initializer}
-    w_int = weights["weight_quantized"].astype(numpy.float64)  # (in, out)
-    w_scale, w_zero = weights["weight_scale"], weights["weight_zero_point"]
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    # Read the names off the int8 product (ONNX Runtime versions name the weights differently):
+    # MatMulInteger(x_int, w_int, x_zero, w_zero); the weight's scale is named after w_int.
+    (product,) = [n for n in graph.node if n.op_type == "MatMulInteger"]
+    w_name, w_zero_name = product.input[1], product.input[3]
+    w_int = weights[w_name].astype(numpy.float64)  # (in, out)
+    w_scale, w_zero = weights[w_name.replace("_quantized", "_scale")], weights[w_zero_name]
     assert w_int.shape == (64, 16) and w_scale.shape == (16,) and not w_zero.any()  # symmetric, per column
     x = numpy.random.default_rng(0).normal(size=(32, 64)).astype(numpy.float32)
     x[:, :4] *= 25  # outlier features, as after GELU
