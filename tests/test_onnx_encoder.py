@@ -172,3 +172,24 @@ print(json.dumps([one, two]))
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = json.loads(done.stdout.splitlines()[-1])
     assert two == one and len(one) == 40 and any(one)
+
+
+def test_missing_onnxruntime_is_a_one_line_cli_error(pipeline_dir, monkeypatch):
+    import builtins
+
+    from runners import run_tag
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    result = run_tag([pipeline_dir, "--format", "text", "-q"], input="the cat sat\n")
+    assert result.exit_code == 2
+    assert "--int8:" in result.output and "pip install onnx onnxruntime" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    fp32 = run_tag([pipeline_dir, "--fp32", "--format", "text", "-q"], input="the cat sat\n")
+    assert fp32.exit_code == 0 and fp32.stdout.startswith("the/")
