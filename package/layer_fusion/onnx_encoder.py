@@ -183,7 +183,7 @@ class OnnxEncoder(torch.nn.Module):
         self.config = config
         self.n_states = n_states
         self.word_embeddings = word_embeddings
-        self._session, self._session_pid = None, None
+        self._session, self._session_pid, self._input_names = None, None, set()
         self.eval()
 
     @property
@@ -204,6 +204,7 @@ class OnnxEncoder(torch.nn.Module):
         if self._session is None or self._session_pid != os.getpid():
             self._session = self._new_session(torch.get_num_threads())
             self._session_pid = os.getpid()
+            self._input_names = {i.name for i in self._session.get_inputs()}
         return self._session
 
     def __getstate__(self):
@@ -223,7 +224,6 @@ class OnnxEncoder(torch.nn.Module):
         types = numpy.zeros_like(ids) if token_type_ids is None else token_type_ids.cpu().numpy()
         inputs = (embeds.astype(numpy.float32, copy=False), mask.astype(numpy.int64), types.astype(numpy.int64))
         session = self.session
-        names = {i.name for i in session.get_inputs()}
-        feed = {k: v for k, v in zip(INPUT_NAMES, inputs) if k in names}
+        feed = {k: v for k, v in zip(INPUT_NAMES, inputs) if k in self._input_names}
         states = tuple(torch.from_numpy(h) for h in session.run(None, feed))
         return BaseModelOutput(last_hidden_state=states[-1], hidden_states=states)

@@ -52,7 +52,7 @@ def tag(
     ),
     n_process: int = typer.Option(
         1, "--n-process", min=1,
-        help="Worker processes (spaCy's multiprocessing); each loads its own copy of the model",
+        help="Worker processes (spaCy's multiprocessing, forked from the loaded pipeline; one torch thread each)",
     ),
     int8: Optional[bool] = typer.Option(
         None, "--int8/--fp32",
