@@ -26,8 +26,9 @@ from other work spreads over the variants. Also: the share of padding in the enc
 batches, for the bare encoder and for the pipeline's input sorted by words or by wordpieces;
 the mean cosine similarity of int8 hidden states to fp32 (hidden states 4 and 6 and the last
 one) per scheme; and the peak RSS of ``layer-fusion tag`` loading the pipeline and tagging
-200 lines (--fp32 and --int8, its default scheme), each in its own process; with the fusion_transformer component, also from a copy saved the
-stock way (weights inside the msgpack model file). ``--memory-only`` measures memory alone
+200 lines (--fp32 and --int8, its default scheme), each in its own process; with the fusion_transformer
+component, also fp32 from a copy saved the stock way (weights inside the msgpack model file) and
+fp32 with the fast (Rust) tokenizer (``compact_tokenizer = false``). ``--memory-only`` measures memory alone
 and updates it in an existing report (timings kept), when the CPU is not quiet enough for
 timings.
 
@@ -160,10 +161,25 @@ def stock_copy(pipeline: Path, out: Path) -> Path:
     return out
 
 
+def fast_tokenizer_copy(pipeline: Path, out: Path) -> Path:
+    """The pipeline with ``compact_tokenizer = false``: its files linked, its config edited."""
+    out.mkdir(parents=True)
+    for path in pipeline.iterdir():
+        if path.name != "config.cfg":
+            (out / path.name).symlink_to(path.resolve())
+    config = (pipeline / "config.cfg").read_text(encoding="utf-8")
+    edited = config.replace('factory = "fusion_transformer"\n', 'factory = "fusion_transformer"\ncompact_tokenizer = false\n', 1)
+    if edited == config:
+        raise ValueError(f"{pipeline / 'config.cfg'}: no fusion_transformer component to set compact_tokenizer on")
+    (out / "config.cfg").write_text(edited, encoding="utf-8")
+    return out
+
+
 def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, dict]:
     """Peak and late RSS of ``layer-fusion tag`` (load + 200 lines), each in its own process:
-    fp32 and --int8 as saved, and fp32 from a stock-format copy when the pipeline uses the
-    fusion_transformer component."""
+    fp32 and --int8 as saved and, when the pipeline uses the fusion_transformer component,
+    fp32 from a stock-format copy and fp32 with the fast (Rust) tokenizer instead of the
+    compact one."""
     # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
     beside = Path(sys.executable).with_name("layer-fusion")
     exe = str(beside) if beside.exists() else shutil.which("layer-fusion")
@@ -176,6 +192,7 @@ def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, 
         cases = [("fp32", pipeline, ["--fp32"]), ("int8", pipeline, ["--int8"])]
         if (pipeline / "transformer" / "model.safetensors").is_file():
             cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), ["--fp32"]))
+            cases.insert(1, ("fp32, fast tokenizer", fast_tokenizer_copy(pipeline, Path(tmp) / "fast"), ["--fp32"]))
         for name, path, extra in cases:
             r = measure([exe, "tag", str(path), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra], threads)
             memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}

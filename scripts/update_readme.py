@@ -85,7 +85,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
         mem = bench.get("memory") or {}
         if mem:
             labels = {"fp32": "fp32", "int8": "`--int8`",
-                      "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers"}
+                      "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers",
+                      "fp32, fast tokenizer": "fp32 with the fast (Rust) tokenizer (`compact_tokenizer = false`)"}
             lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "
                       "own process: " + ", ".join(f"{labels.get(name, name)} {m['peak_rss_mib']:,.0f} MiB"
                                                   for name, m in mem.items()) + "."]

@@ -45,6 +45,10 @@ def wordpiece_lengths(tokenizer, word_lists: Sequence[Sequence[str]]) -> List[in
     the number of words when there is no ``tokenizer``."""
     if tokenizer is None or not word_lists:
         return [len(words) for words in word_lists]
+    from .compact_tokenizer import is_compact  # imports transformers: not at CLI start-up
+
+    if is_compact(tokenizer):
+        return [sum(map(len, per_word)) for per_word in tokenizer.encode_word_lists(word_lists)]
     encoded = tokenizer(
         [list(words) for words in word_lists], is_split_into_words=True, add_special_tokens=False, verbose=False
     )

@@ -117,6 +117,7 @@ def _quantize_with_onnxruntime(shims, scheme: str, info: Dict[str, Any]) -> Dict
     import tempfile
     from pathlib import Path
 
+    from .heap import trim_heap
     from .onnx_encoder import OnnxEncoder, export_encoder, ffn_output_matmuls, import_onnxruntime, linear_matmuls
     from .onnx_encoder import quantize_onnx
 
@@ -143,6 +144,9 @@ def _quantize_with_onnxruntime(shims, scheme: str, info: Dict[str, Any]) -> Dict
         shim._model = encoder
         shim._hfmodel.transformer = encoder
         del model
+    # The export and quantization freed hundreds of MiB in many blocks: hand them back
+    # (heap.py). Measured: about 200 MiB less resident after quantizing multilingual-e5-small.
+    trim_heap()
     what = (f"{n_linear - len(kept)} of {n_linear} Linear layers (MatMul nodes; the {len(kept)} feed-forward "
             "output projections kept fp32)" if kept else f"{n_linear} Linear layers (MatMul nodes)")
     info.update(

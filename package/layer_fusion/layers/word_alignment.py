@@ -35,13 +35,21 @@ from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Ragged
 
+from ..compact_tokenizer import is_compact
 from .doc_split import SplitBatch, doc_offsets
 
 
 def tokenize_words(tokenizer, spans: List[Span]):
     """Hugging Face batch encoding of each span's token texts as pre-split words,
-    with the extra keys ``WordpieceBatch.from_batch_encoding`` expects."""
+    with the extra keys ``WordpieceBatch.from_batch_encoding`` expects, and ``word_ids``:
+    an (n_spans, n_pieces) array of the word (token in the span) of each piece, -1 for
+    special tokens and padding. The compact tokenizer (``compact_tokenizer.py``) builds
+    the same encoding itself."""
     words = [[token.text for token in span] for span in spans]
+    if is_compact(tokenizer):
+        encoding = tokenizer.batch_encoding(words)
+        encoding["pad_token"] = tokenizer.pad_token
+        return encoding
     encoding = tokenizer(
         words,
         is_split_into_words=True,
@@ -53,6 +61,9 @@ def tokenize_words(tokenizer, spans: List[Span]):
     )
     encoding["input_texts"] = [tokenizer.convert_ids_to_tokens(ids) for ids in encoding["input_ids"]]
     encoding["pad_token"] = tokenizer.pad_token
+    encoding["word_ids"] = numpy.array(
+        [[-1 if w is None else w for w in encoding.word_ids(i)] for i in range(len(spans))], dtype=numpy.int64
+    ).reshape(len(spans), encoding["input_ids"].shape[1])
     return encoding
 
 
@@ -71,7 +82,7 @@ def word_alignment(spans: List[Span], encoding) -> Ragged:
     n_pieces = len(spans) * width
     keys = []
     for i, span in enumerate(spans):
-        word_ids = numpy.array([-1 if w is None else w for w in encoding.word_ids(i)], dtype=numpy.int64)
+        word_ids = encoding["word_ids"][i]
         columns = numpy.flatnonzero(word_ids >= 0)
         tokens = offsets[span.doc] + span.start + word_ids[columns]
         keys.append(tokens * n_pieces + i * width + columns)

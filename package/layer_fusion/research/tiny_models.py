@@ -59,10 +59,13 @@ def build_tiny_xlmr(
     layers: int = 3,
     sentences: Optional[Iterable[str]] = None,
     vocab_size: int = 80,
+    xlmr_layout: bool = False,
 ) -> Path:
     """A random XLM-R with ``layers`` layers of width ``hidden`` and a unigram
     SentencePiece vocabulary trained on ``sentences`` (default: a few synthetic
-    multilingual ones)."""
+    multilingual ones). With ``xlmr_layout`` the SentencePiece model starts as XLM-R's
+    does (<unk>, <s>, </s>), the layout the fast tokenizer's conversion assumes; without,
+    <s> and </s> are not in it."""
     import sentencepiece as spm
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
@@ -78,8 +81,8 @@ def build_tiny_xlmr(
         vocab_size=vocab_size,
         model_type="unigram",
         character_coverage=1.0,
-        bos_id=-1,
-        eos_id=-1,
+        bos_id=1 if xlmr_layout else -1,
+        eos_id=2 if xlmr_layout else -1,
         pad_id=-1,
         unk_id=0,
         minloglevel=2,
