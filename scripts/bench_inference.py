@@ -156,8 +156,10 @@ def stock_copy(pipeline: Path, out: Path) -> Path:
     shutil.rmtree(out / "transformer")
     Transformer.to_disk(nlp.get_pipe("transformer"), out / "transformer")
     config = out / "config.cfg"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        'factory = "fusion_transformer"', 'factory = "transformer"'), encoding="utf-8")
+    # The stock factory has no compact_tokenizer setting.
+    text = config.read_text(encoding="utf-8").replace('factory = "fusion_transformer"', 'factory = "transformer"')
+    config.write_text("".join(line for line in text.splitlines(keepends=True)
+                              if not line.startswith("compact_tokenizer =")), encoding="utf-8")
     return out
 
 

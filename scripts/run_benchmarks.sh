@@ -26,6 +26,8 @@ for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
     --json reports/bench/tagging_$(basename $tb .conllu).json 2> logs/bench/tagging.err
   echo
 done > reports/bench/tagging.md
+step compact_tokenizer
+python scripts/compare_tokenizers.py $PIPE $UD --output reports/bench/compact_tokenizer.json --markdown reports/bench/compact_tokenizer.md > /dev/null 2> logs/bench/compact_tokenizer.err
 step encoder; python scripts/bench_encoder.py --order length > reports/bench/encoder.md 2> logs/bench/encoder.err
 step grad_factor
 for f in AIF ScalarMix LastLayer; do

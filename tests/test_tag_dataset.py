@@ -97,7 +97,8 @@ def test_cli(ray_local, pipeline, tmp_path):
     from layer_fusion.cli import app
 
     pattern = _shards(tmp_path / "in", [30, 20])
-    args = ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"), "--workers", "2", "--batch-size", "8"]
+    args = ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"), "--workers", "2", "--batch-size", "8",
+            "--fp32"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "50 records in 2 shard(s)" in result.output
@@ -117,3 +118,50 @@ def test_only_empty_shards_and_name_clashes(ray_local, pipeline, tmp_path):
         _shards(tmp_path / "two" / sub, [3])
     with pytest.raises(ValueError, match="several shards named 'part-000'"):
         tag_dataset(str(pipeline), str(tmp_path / "two" / "**" / "*.jsonl"), tmp_path / "o2", progress=False)
+
+
+def test_int8_workers_tag_every_record(ray_local, pipeline, tmp_path):
+    """In int8 a line's tags can depend on its batch-mates, so records are compared on their
+    words and on valid tags, not on every tag."""
+    from layer_fusion.distributed import load_for_tagging
+
+    assert load_for_tagging(str(pipeline), int8=True).meta["layer_fusion"]["encoder_dtype"] == "int8"
+    pattern = _shards(tmp_path / "in", [30, 20])
+    assert tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False,
+                       int8=True) == {"part-000.jsonl": 30, "part-001.jsonl": 20}
+    fp32 = single_process_records(str(pipeline), pattern, batch_size=8)
+    labels = set(load_for_tagging(str(pipeline)).get_pipe("morphologizer").labels)
+    for name, records in _outputs(tmp_path / "out").items():
+        ours = [json.loads(r) for r in records]
+        theirs = [json.loads(r) for r in fp32[name]]
+        assert [(r["text"], r["tokens"]) for r in ours] == [(r["text"], r["tokens"]) for r in theirs]
+        assert all(f"POS={tag}" in labels for r in ours for tag in r["pos"])
+
+
+def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monkeypatch):
+    """int8 unless --fp32, as `layer-fusion tag` on the CPU; without onnxruntime, --int8 is a
+    one-line error before any worker starts."""
+    from typer.testing import CliRunner
+
+    import layer_fusion.distributed as distributed
+    import layer_fusion.onnx_encoder as onnx_encoder
+    from layer_fusion.cli import app
+    from layer_fusion.quantization import INT8_BY_DEFAULT
+
+    seen = []
+    monkeypatch.setattr(distributed, "tag_dataset", lambda *a, **kw: seen.append(kw["int8"]) or {})
+    base = ["tag-dataset", str(pipeline), str(tmp_path / "*.jsonl"), str(tmp_path / "out")]
+    for extra in ([], ["--fp32"], ["--int8"]):
+        assert CliRunner().invoke(app, base + extra).exit_code == 0
+    assert seen == [INT8_BY_DEFAULT, False, True]
+    monkeypatch.undo()
+
+    def missing():
+        raise ImportError(onnx_encoder.INSTALL_HINT)
+
+    monkeypatch.setattr(onnx_encoder, "import_onnxruntime", missing)
+    _shards(tmp_path / "in", [3])
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+                                      str(tmp_path / "o"), "--int8"])
+    assert result.exit_code == 2 and "--int8:" in result.output and onnx_encoder.INSTALL_HINT in result.output
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

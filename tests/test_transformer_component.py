@@ -147,3 +147,48 @@ def test_docs_keep_only_the_hidden_states_their_listeners_read(tiny_xlmr):
     whole = trf(nlp.make_doc(TEXTS[0]))._.trf_data.model_output["hidden_states"]
     assert all(h.size > 0 for h in whole)
     assert [[t.pos_ for t in d] for d in nlp.pipe(TEXTS)] == tags_pruned
+
+
+def test_each_tensor_is_mapped_on_its_own_and_unmapped_when_dropped(tiny_xlmr, tmp_path):
+    """map_tensors equals safetensors' own loader, and a dropped tensor unmaps its pages
+    (int8 keeps only the word embeddings: the rest must not stay resident)."""
+    import gc
+    import sys
+
+    from safetensors.torch import load_file
+
+    from layer_fusion.transformer_component import map_tensors
+
+    _trained(tiny_xlmr).to_disk(tmp_path / "p")
+    path = tmp_path / "p" / "transformer" / WEIGHTS
+    mapped, reference = map_tensors(path), load_file(str(path))
+    assert sorted(mapped) == sorted(reference)
+    for name, tensor in reference.items():
+        assert torch.equal(mapped[name], tensor), name
+    del reference
+    gc.collect()
+    if not sys.platform.startswith("linux"):
+        return
+
+    def file_mappings():
+        with open("/proc/self/maps") as f:
+            return [tuple(int(x, 16) for x in line.split()[0].split("-")) for line in f if str(path) in line]
+
+    page = 4096
+    kept = mapped.pop("embeddings.word_embeddings.weight")
+    keep = (kept.data_ptr() // page * page, -(-(kept.data_ptr() + kept.nbytes) // page) * page)
+    dropped = [(t.data_ptr(), t.data_ptr() + t.nbytes) for t in mapped.values() if t.numel() > 0]
+    assert dropped
+
+    def mapped_outside_keep(start, end):
+        return any(a < end and start < b and not (keep[0] <= start and end <= keep[1]) for a, b in file_mappings())
+
+    assert all(mapped_outside_keep(*r) for r in dropped)  # mapped while they live
+    del mapped
+    gc.collect()
+    # Every page of a dropped tensor outside the kept tensor's pages is unmapped.
+    for start, end in dropped:
+        outside = [(max(start, a), min(end, b)) for a, b in ((start, keep[0]), (keep[1], end)) if max(start, a) < min(end, b)]
+        assert not any(mapped_outside_keep(a, b) for a, b in outside), (start, end)
+    kept.add_(1.0)  # copy-on-write: the file does not change
+    assert torch.equal(map_tensors(path)["embeddings.word_embeddings.weight"] + 1.0, kept)

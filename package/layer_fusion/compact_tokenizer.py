@@ -2,12 +2,12 @@
 pre-split words, in a fraction of its memory.
 
 Why. The ``tokenizers`` (Rust) Unigram model keeps its 250,002 pieces in a byte trie of hash
-maps: loading multilingual-e5-small's 17 MB ``tokenizer.json`` grows the process by about
-280 MiB that stay, and about 490 MiB at the peak of ``AutoTokenizer.from_pretrained``, more
-than the memory-mapped encoder weights a tagging run touches. The C++ SentencePiece library
-holds the same model (``sentencepiece.bpe.model``, the same pieces and scores and the same
-``nmt_nfkc`` normalizer: ``encoder/sentencepiece_model.py``) in a double-array trie: about
-55 MiB. ``reports/bench/tagging.md`` has the effect on a whole tagging run.
+maps: loading multilingual-e5-small's 17 MB ``tokenizer.json`` grows the process by more
+than the encoder weights a tagging run touches (they are memory-mapped). The C++
+SentencePiece library holds the same model (``sentencepiece.bpe.model``: the same pieces,
+scores and ``nmt_nfkc`` normalizer, ``encoder/sentencepiece_model.py``) in a double-array
+trie, in a sixth of that. ``reports/bench/compact_tokenizer.md`` has both figures;
+``reports/bench/inference.md`` the effect on a whole ``layer-fusion tag`` run.
 
 What it encodes. The pipeline tokenizes every spaCy token on its own as a pre-split word
 (``layers/word_alignment.py``), so only words are encoded here (``encode_words``), with the
@@ -18,11 +18,14 @@ fast tokenizer's ids (``spm_to_hf_id``) and, where its normalizer keeps trailing
   space, a byte-order mark) is one ``▁`` piece, not none;
 * a word that ends in whitespace gets a final ``▁`` piece.
 
-It differs from the fast tokenizer in two documented ways (``tests/test_compact_tokenizer.py``):
+It differs from the fast tokenizer in three documented ways (``tests/test_compact_tokenizer.py``;
+counts over every word of the UD files in ``reports/bench/compact_tokenizer.md``):
 
 * ties: where two segmentations of a word have the same Unigram score (runs of one
   character, such as ``!!!!!!!!!!!!!!!!!!`` or ``(iii)``), the two libraries may order the
-  same pieces differently (12 of the 298,362 distinct words of the UD files used here);
+  same pieces differently; on NFC text these are the only differences;
+* decomposed (NFD) text: SentencePiece composes it, as for NFC text; the fast tokenizer's
+  normalizer drops some combining marks (Vietnamese ``triệu`` becomes ``▁tri ẹ u``);
 * a word that spells a special token (``<s>``, ``<mask>``) is text here; the fast tokenizer
   turns it into the special token.
 
@@ -182,8 +185,8 @@ _TOKENIZER_FILES = (
 def load_compact(folder: Path) -> Optional[SentencePieceWordTokenizer]:
     """``SentencePieceWordTokenizer`` for the tokenizer saved in ``folder``, or None where it
     cannot stand in for the fast one: not an XLM-R tokenizer, no ``sentencepiece.bpe.model``,
-    or a model without XLM-R's layout (<unk>, <s>, </s> as its pieces 0-2), whose ids the fast
-    tokenizer's conversion maps otherwise."""
+    no ``sentencepiece`` library, or a model without XLM-R's layout (<unk>, <s>, </s> as its
+    pieces 0-2), whose ids the fast tokenizer's conversion maps otherwise."""
     config = Path(folder) / "tokenizer_config.json"
     if not (Path(folder) / SENTENCEPIECE_FILE).is_file() or not config.is_file():
         return None
@@ -193,7 +196,10 @@ def load_compact(folder: Path) -> Optional[SentencePieceWordTokenizer]:
         return None
     if tokenizer_class not in XLMR_CLASSES:
         return None
-    tokenizer = SentencePieceWordTokenizer.from_folder(Path(folder))
+    try:
+        tokenizer = SentencePieceWordTokenizer.from_folder(Path(folder))
+    except ImportError:  # no sentencepiece library (a dependency, but removable): the fast one
+        return None
     sp = tokenizer.sp_model
     if [sp.id_to_piece(i) for i in range(3)] != ["<unk>", "<s>", "</s>"] or not sp.is_control(1):
         return None

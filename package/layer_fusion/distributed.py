@@ -64,16 +64,17 @@ def output_path(shard: Path, output_dir: Path) -> Path:
 
 
 class PipelineTagger:
-    """A Ray Data actor: loads the pipeline once, tags batches of ``text`` with LineTagger."""
+    """A Ray Data actor: loads the pipeline once (with ``int8``, then quantizes its encoder with
+    ``quantization.DEFAULT_SCHEME``), tags batches of ``text`` with LineTagger."""
 
-    def __init__(self, pipeline: str, batch_size: int, threads: int = 1, crash_once_marker: Optional[str] = None):
-        import spacy
+    def __init__(self, pipeline: str, batch_size: int, threads: int = 1, crash_once_marker: Optional[str] = None,
+                 int8: bool = False):
         import torch
 
         from .tagging import LineTagger
 
         torch.set_num_threads(threads)
-        self.tagger = LineTagger(spacy.load(pipeline), batch_size=batch_size)
+        self.tagger = LineTagger(load_for_tagging(pipeline, int8), batch_size=batch_size)
         # Fault injection for the tests: the first batch that sees this file deletes it and
         # kills its worker process, as a preempted node would.
         self.crash_once_marker = crash_once_marker
@@ -92,6 +93,18 @@ class PipelineTagger:
                 "record": [format_jsonl(r, 0) for r in records]}
 
 
+def load_for_tagging(pipeline: str, int8: bool = False):
+    """``spacy.load(pipeline)``, its encoder quantized to int8 with ``int8``."""
+    import spacy
+
+    nlp = spacy.load(pipeline)
+    if int8:
+        from .quantization import quantize_encoder
+
+        quantize_encoder(nlp)
+    return nlp
+
+
 def tag_dataset(
     pipeline: str,
     pattern: str,
@@ -102,10 +115,18 @@ def tag_dataset(
     threads_per_worker: int = 1,
     progress: bool = True,
     crash_once_marker: Optional[str] = None,
+    int8: bool = False,
 ) -> Dict[str, int]:
-    """Tag every input shard without an output yet; returns records written per shard name."""
+    """Tag every input shard without an output yet; returns records written per shard name.
+    With ``int8`` every worker runs the encoder in int8 (``quantization.DEFAULT_SCHEME``);
+    ImportError, before Ray starts, when onnxruntime is missing."""
     ray = _require_ray()
     import ray.data
+
+    if int8:
+        from .onnx_encoder import import_onnxruntime
+
+        import_onnxruntime()  # one clear error here, not one per worker
 
     shards = input_shards(pattern)
     output_dir = Path(output_dir)
@@ -135,7 +156,8 @@ def tag_dataset(
         tagged = ds.map_batches(
             PipelineTagger,
             fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
-                                   "threads": threads_per_worker, "crash_once_marker": crash_once_marker},
+                                   "threads": threads_per_worker, "crash_once_marker": crash_once_marker,
+                                   "int8": int8},
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=threads_per_worker,
             batch_size=max(batch_size * 8, 64),
@@ -171,14 +193,16 @@ def _strip_scheme(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def single_process_records(pipeline: str, pattern: str, batch_size: int = DEFAULT_BATCH_SIZE) -> Dict[str, List[str]]:
-    """What ``tag_dataset`` should write, computed in this process (for tests and checks)."""
+def single_process_records(pipeline: str, pattern: str, batch_size: int = DEFAULT_BATCH_SIZE,
+                           int8: bool = False) -> Dict[str, List[str]]:
+    """What ``tag_dataset`` should write, computed in this process (for tests and checks). In
+    int8, a line's tags can depend on its batch-mates (one activation scale per batch), so
+    only fp32 is sure to match record for record."""
     import pandas as pd
-    import spacy
 
     from .tagging import LineTagger
 
-    tagger = LineTagger(spacy.load(pipeline), batch_size=batch_size)
+    tagger = LineTagger(load_for_tagging(pipeline, int8), batch_size=batch_size)
     out: Dict[str, List[str]] = {}
     for shard in input_shards(pattern):
         if shard.suffix == ".parquet":

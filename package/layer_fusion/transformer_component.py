@@ -21,9 +21,12 @@ wordpieces bound those of its longest span, so the bound holds for strided spans
 """
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
+import numpy
 import srsly
 import torch
 from spacy import util
@@ -143,6 +146,43 @@ class FusionTransformer(Transformer):
         return self
 
 
+# safetensors dtype names -> numpy dtypes (little-endian, as the format stores them).
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+                 "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+
+def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
+    """Every tensor of the safetensors file ``path``, each memory-mapped on its own,
+    copy-on-write (a write stays in this process; the file is never changed); None if a
+    tensor has a dtype numpy cannot map (bfloat16).
+
+    Why one mapping per tensor: the resident pages of a mapping stay until the mapping goes,
+    and ``safetensors.torch.load_file`` maps the whole file once, so a tensor that lives on
+    (the word embeddings, which int8 keeps in torch) keeps every page read so far of every
+    other tensor resident (the encoder layers, after the int8 export reads them). Here a
+    tensor that is dropped unmaps its own pages."""
+    try:
+        with open(path, "rb") as f:
+            (header_size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(header_size))
+    except (struct.error, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a safetensors file ({err})") from None
+    header.pop("__metadata__", None)
+    if any(info["dtype"] not in _NUMPY_DTYPES for info in header.values()):
+        return None
+    state = {}
+    for name, info in header.items():
+        shape = tuple(info["shape"])
+        start, end = info["data_offsets"]
+        if end == start:  # an empty tensor: nothing to map
+            array = numpy.zeros(shape, dtype=_NUMPY_DTYPES[info["dtype"]])
+        else:
+            array = numpy.memmap(path, dtype=_NUMPY_DTYPES[info["dtype"]], mode="c",
+                                 offset=8 + header_size + start, shape=shape)
+        state[name] = torch.from_numpy(array)
+    return state
+
+
 def _hf_shim(model: Model):
     return model.layers[0].shims[0]
 
@@ -210,7 +250,9 @@ def load_lean(model: Model, path: Path, compact_tokenizer: bool = False) -> None
     with init_empty_weights(include_buffers=False):
         transformer = AutoModel.from_config(config)
     device = get_torch_default_device()
-    state = load_file(str(folder / WEIGHTS), device=str(device))
+    state = map_tensors(folder / WEIGHTS)
+    if state is None:  # a dtype numpy cannot map (bfloat16): one mapping of the whole file
+        state = load_file(str(folder / WEIGHTS), device=str(device))
     try:
         missing, unexpected = transformer.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as err:  # shapes differ
