@@ -151,7 +151,8 @@ def stock_copy(pipeline: Path, out: Path) -> Path:
     msgpack ``model`` file), for the memory comparison."""
     from spacy_transformers.pipeline_component import Transformer
 
-    nlp = spacy.load(pipeline)
+    # With the fast tokenizer: the stock component saves and loads only that one.
+    nlp = spacy.load(pipeline, config={"components": {"transformer": {"compact_tokenizer": False}}})
     nlp.to_disk(out)
     shutil.rmtree(out / "transformer")
     Transformer.to_disk(nlp.get_pipe("transformer"), out / "transformer")

@@ -184,6 +184,11 @@ def test_a_loaded_pipeline_uses_it_tags_the_same_and_saves_unchanged(xlmr_layout
     _, mismatch, errors = filecmp.cmpfiles(hf_p, hf_q, names, shallow=False)
     assert not mismatch and not errors
     assert _tags_and_hidden(spacy.load(tmp_path / "q"), texts)[0] == tags
+    # to_bytes (pickling, spawned workers) saves it as the fast tokenizer it stands in for.
+    again = spacy.blank("xx").from_config(compact.config).from_bytes(compact.to_bytes())
+    assert again.get_pipe("transformer").model.tokenizer.is_fast
+    assert _tags_and_hidden(again, texts)[0] == tags
+    assert is_compact(compact.get_pipe("transformer").model.tokenizer)  # unchanged by to_bytes
 
 
 def test_the_stock_forward_pass_keeps_the_fast_tokenizer(xlmr_layout, tmp_path):

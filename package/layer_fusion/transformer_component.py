@@ -13,7 +13,8 @@ saved state into it: four or five copies of the weights at the peak (about 3 GB 
 and ``from_disk`` builds the encoder with its parameters on the meta device (no memory),
 memory-maps the safetensors file and assigns its tensors to the parameters: the weights
 are in memory once, as file-backed pages. A folder without ``model.safetensors`` (saved by
-the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock.
+the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock (but
+for a compact tokenizer, saved as the fast one: ``to_bytes``).
 
 ``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
 wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
@@ -122,6 +123,22 @@ class FusionTransformer(Transformer):
             return None
         return sorted({i for listener in listeners for i in listener.attrs["hidden_states"]})
 
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """Stock, except that a compact tokenizer is saved as the fast one it stands in for:
+        stock ``HFShim.to_bytes`` records ``use_fast`` from ``tokenizer.is_fast``, and
+        ``from_bytes`` would otherwise build the slow tokenizer, which has no word ids. (The
+        compact tokenizer's saved files are the fast tokenizer's.)"""
+        shim = _hf_shim(self.model)
+        hf = shim._hfmodel
+        if hf is None or not is_compact(hf.tokenizer):
+            return super().to_bytes(exclude=exclude)
+        shim._hfmodel = HFObjects(_SavedAsFast(hf.tokenizer), hf.transformer, hf.vocab_file_contents,
+                                  hf._init_tokenizer_config, hf._init_transformer_config)
+        try:
+            return super().to_bytes(exclude=exclude)
+        finally:
+            shim._hfmodel = hf
+
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         path = Path(path)
         if not self.model.attrs.get("has_transformer"):
@@ -144,6 +161,21 @@ class FusionTransformer(Transformer):
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+class _SavedAsFast:
+    """The compact tokenizer as stock ``HFShim.to_bytes`` sees it: ``is_fast``, the rest its own."""
+
+    is_fast = True
+
+    def __init__(self, tokenizer):
+        object.__setattr__(self, "_tokenizer", tokenizer)
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._tokenizer, name, value)
 
 
 # safetensors dtype names -> numpy dtypes (little-endian, as the format stores them).
