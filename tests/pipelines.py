@@ -94,6 +94,24 @@ def build_pipeline(path: Path, model_dir: Path, fusion: str, cleaner: bool = Tru
 V2 = "layer_fusion.TransformerModel.v2"
 
 
+def trained_fusion_transformer(model_dir: Path, factory: str = "fusion_transformer", split_words: bool = False,
+                               steps: int = 3) -> Language:
+    """A ``factory`` transformer component (v2 architecture) and a DLFA morphologizer,
+    trained ``steps`` updates on 20 synthetic examples, seed 0."""
+    spacy.util.fix_random_seed(0)
+    nlp = spacy.blank("xx")
+    config = transformer_config(model_dir, V2)
+    config["model"]["split_words"] = split_words
+    nlp.add_pipe(factory, name="transformer", config=config)
+    nlp.add_pipe("morphologizer", config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
+                                                    "tok2vec": listener_config(32, "DLFA")}})
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
 def v2_nlp(model_dir, split_words=True, learn_rate_scale=1.0, **kwargs):
     nlp = spacy.blank("xx")
     trf = transformer_config(model_dir, V2, kwargs.get("window", 128), kwargs.get("stride", 96))

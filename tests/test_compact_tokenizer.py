@@ -10,7 +10,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from pipelines import listener_config, synthetic_examples, transformer_config
+from pipelines import listener_config, synthetic_examples, trained_fusion_transformer, transformer_config
 
 from layer_fusion.encoder.sentencepiece_model import spm_to_hf_id
 from layer_fusion.compact_tokenizer import SentencePieceWordTokenizer, is_compact, load_compact
@@ -141,21 +141,6 @@ def test_a_model_without_xlmr_layout_keeps_the_fast_tokenizer(tiny_xlmr, tiny_be
     assert load_compact(tiny_bert) is None  # no SentencePiece model
 
 
-def _pipeline(model_dir):
-    spacy.util.fix_random_seed(0)
-    nlp = spacy.blank("xx")
-    config = transformer_config(model_dir, "layer_fusion.TransformerModel.v2")
-    config["model"]["split_words"] = True
-    nlp.add_pipe("fusion_transformer", name="transformer", config=config)
-    nlp.add_pipe("morphologizer", config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
-                                                    "tok2vec": listener_config(32, "DLFA")}})
-    examples = synthetic_examples(nlp, 20)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(3):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
-
-
 def _tags_and_hidden(nlp, texts):
     docs = [nlp.make_doc(t) for t in texts]
     hidden = nlp.get_pipe("transformer").model.predict(docs).model_output.hidden_states
@@ -164,7 +149,7 @@ def _tags_and_hidden(nlp, texts):
 
 def test_a_loaded_pipeline_uses_it_tags_the_same_and_saves_unchanged(xlmr_layout, tmp_path):
     texts = SENTENCES[:9] + ["the  cat\n sat", "ẹ́. ሰላም ነው።"]
-    _pipeline(xlmr_layout).to_disk(tmp_path / "p")
+    trained_fusion_transformer(xlmr_layout, split_words=True).to_disk(tmp_path / "p")
     compact = spacy.load(tmp_path / "p")
     fast = spacy.load(tmp_path / "p", config={"components": {"transformer": {"compact_tokenizer": False}}})
     assert is_compact(compact.get_pipe("transformer").model.tokenizer)

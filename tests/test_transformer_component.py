@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from pipelines import listener_config, synthetic_examples, transformer_config
+from pipelines import synthetic_examples, trained_fusion_transformer
 
 from layer_fusion.transformer_component import WEIGHTS, FusionTransformer
 
@@ -14,16 +14,7 @@ TEXTS = ["the big cat sat on a red mat .", "a dog ran to the house"]
 
 
 def _trained(model_dir, factory="fusion_transformer"):
-    spacy.util.fix_random_seed(0)
-    nlp = spacy.blank("xx")
-    nlp.add_pipe(factory, name="transformer", config=transformer_config(model_dir, "layer_fusion.TransformerModel.v2"))
-    nlp.add_pipe("morphologizer", config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
-                                                    "tok2vec": listener_config(32, "DLFA")}})
-    examples = synthetic_examples(nlp, 20)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(3):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
+    return trained_fusion_transformer(model_dir, factory)
 
 
 def _outputs(nlp):
