@@ -40,7 +40,6 @@ from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .compact_tokenizer import is_compact
 from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
 
 # Longest doc (in spaCy tokens) sent to the transformer in one piece: a longer line is tagged
@@ -288,6 +287,8 @@ class LineTagger:
 
     def wordpiece_counts(self, doc: Doc) -> List[int]:
         """Wordpieces of each token, tokenized on its own, without special tokens."""
+        from .compact_tokenizer import is_compact  # imports transformers: not at CLI start-up
+
         if is_compact(self._tokenizer):
             return [len(ids) for ids in self._tokenizer.encode_words([t.text for t in doc])]
         encoded = self._tokenizer([t.text for t in doc], add_special_tokens=False, verbose=False)
