@@ -48,7 +48,7 @@ def xlmr_layout(tmp_path_factory):
 def original_xlmr_normalizer(folder):
     """Rewrite ``folder``'s tokenizer.json with the normalizer of XLM-R's original
     tokenizer.json (multilingual-e5-small's): no ``Strip``, runs of spaces to one space.
-    Converting a SentencePiece model with transformers 4.5x gives the other one."""
+    Converting a SentencePiece model with recent transformers (4.53 here) gives the other one."""
     path = folder / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf8"))
     steps = [n for n in data["normalizer"]["normalizers"] if n["type"] != "Strip"]
