@@ -152,8 +152,9 @@ class SentencePieceWordTokenizer(XLMRobertaTokenizer):
 def keeps_trailing_space(tokenizer_json: bytes) -> bool:
     """Whether the normalizer in ``tokenizer_json`` keeps trailing whitespace, which the
     Metaspace pre-tokenizer then turns into a last ``▁`` piece. XLM-R's original
-    ``tokenizer.json`` (multilingual-e5-small's) does; the one recent transformers (4.53 here) converts
-    from a SentencePiece model strips it (a ``Strip`` normalizer), as SentencePiece does.
+    ``tokenizer.json`` (multilingual-e5-small's) does; the one recent transformers (4.53
+    here) converts from a SentencePiece model strips it (a ``Strip`` normalizer), as
+    SentencePiece does.
 
     Only the ``normalizer`` value is decoded: the whole file (a 250k-piece vocabulary)
     would cost tens of MiB of Python objects. Serializers write it before ``model``."""
