@@ -26,7 +26,8 @@ from other work spreads over the variants. Also: the share of padding in the enc
 batches, for the bare encoder and for the pipeline's input sorted by words or by wordpieces;
 the mean cosine similarity of int8 hidden states to fp32 (hidden states 4 and 6 and the last
 one) per scheme; and the peak RSS of ``layer-fusion tag`` loading the pipeline and tagging
-200 lines (--fp32 and --int8, its default scheme), each in its own process; with the fusion_transformer
+200 lines (--fp32, and --int8 with its default scheme both quantizing while loading and
+reading the int8 encoder from a warm cache), each in its own process; with the fusion_transformer
 component, also fp32 from a copy saved the stock way (weights inside the msgpack model file) and
 fp32 with the fast (Rust) tokenizer (``compact_tokenizer = false``). ``--memory-only`` measures memory alone
 and updates it in an existing report (timings kept), when the CPU is not quiet enough for
@@ -66,7 +67,7 @@ from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES, quantize_encoder
 from layer_fusion.tagging import LineTagger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tagging import measure  # noqa: E402  (a sibling script: peak RSS of one command)
+from bench_tagging import int8_cache_envs, measure, warm_int8_cache  # noqa: E402  (a sibling script)
 
 warnings.filterwarnings("ignore", message=".*quantiz.*deprecated")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -179,10 +180,10 @@ def fast_tokenizer_copy(pipeline: Path, out: Path) -> Path:
 
 
 def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, dict]:
-    """Peak and late RSS of ``layer-fusion tag`` (load + 200 lines), each in its own process:
-    fp32 and --int8 as saved and, when the pipeline uses the fusion_transformer component,
-    fp32 from a stock-format copy and fp32 with the fast (Rust) tokenizer instead of the
-    compact one."""
+    """Peak and late RSS and wall seconds of ``layer-fusion tag`` (load + 200 lines), each in
+    its own process: fp32, --int8 quantizing while loading (cache off) and --int8 from a
+    warm cache and, when the pipeline uses the fusion_transformer component, fp32 from a
+    stock-format copy and fp32 with the fast (Rust) tokenizer instead of the compact one."""
     # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
     beside = Path(sys.executable).with_name("layer-fusion")
     exe = str(beside) if beside.exists() else shutil.which("layer-fusion")
@@ -192,13 +193,19 @@ def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "lines.txt"
         src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
-        cases = [("fp32", pipeline, ["--fp32"]), ("int8", pipeline, ["--int8"])]
+        envs = int8_cache_envs(Path(tmp) / "int8-cache")
+        warm_int8_cache(exe, str(pipeline), Path(tmp), envs["int8"])
+        cases = [("fp32", pipeline, "fp32"), ("int8, quantized while loading (no cache)", pipeline, "int8-cold"),
+                 ("int8, from the cache", pipeline, "int8")]
         if (pipeline / "transformer" / "model.safetensors").is_file():
-            cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), ["--fp32"]))
-            cases.insert(1, ("fp32, fast tokenizer", fast_tokenizer_copy(pipeline, Path(tmp) / "fast"), ["--fp32"]))
-        for name, path, extra in cases:
-            r = measure([exe, "tag", str(path), str(src), "--output", str(Path(tmp) / "o"), "-q", *extra], threads)
-            memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024}
+            cases.insert(0, ("fp32, stock format", stock_copy(pipeline, Path(tmp) / "stock"), "fp32"))
+            cases.insert(1, ("fp32, fast tokenizer", fast_tokenizer_copy(pipeline, Path(tmp) / "fast"), "fp32"))
+        for name, path, kind in cases:
+            command = [exe, "tag", str(path), str(src), "--output", str(Path(tmp) / "o"), "-q",
+                       "--fp32" if kind == "fp32" else "--int8"]
+            r = measure(command, threads, envs[kind])
+            memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024,
+                            "seconds": r["seconds"]}
     return memory
 
 
@@ -343,9 +350,10 @@ def render(report: dict) -> str:
     if report["memory"]:
         lines += ["", "`layer-fusion tag` loading the pipeline and tagging 200 lines, each in its own process"
                   + (f" ({report['memory_run']})" if report.get("memory_run") else "") + ":", "",
-                  "| encoder | peak RSS (MiB) | late RSS (MiB) |", "|---|--:|--:|"]
+                  "| encoder | peak RSS (MiB) | late RSS (MiB) | seconds |", "|---|--:|--:|--:|"]
         for name, m in report["memory"].items():
-            lines.append(f"| {name} | {m['peak_rss_mib']:,.0f} | {m['late_rss_mib']:,.0f} |")
+            seconds = f"{m['seconds']:.1f}" if "seconds" in m else ""
+            lines.append(f"| {name} | {m['peak_rss_mib']:,.0f} | {m['late_rss_mib']:,.0f} | {seconds} |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,12 +16,17 @@ every setting ...) so that load from other work on the machine spreads over the 
 instead of landing on one of them. Prints a markdown table. Flat memory shows as about the
 same late RSS for 10k and 100k lines.
 
+Precisions: ``fp32`` (``--fp32``); ``int8`` (``--int8`` with the int8 encoder already in
+the cache, as every run after a machine's first one); ``int8-cold`` (``--int8`` with the
+cache off: the encoder is exported and quantized while loading, as on a machine's first
+run). The int8 runs use a cache folder of the benchmark's own, filled once before the runs.
+
 A lookahead is a number of lines, ``<k>b`` (k times the batch size) or ``default`` (leave
 --lookahead out: the CLI's default).
 
     python scripts/bench_tagging.py training/model-best ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu \
         [--lines 10000,100000] [--batch-sizes 64] [--lookaheads default,1000] [--pairs 64/4b,16/1000] \
-        [--threads 1,2] [--precisions fp32,int8] [--runs 3] [--format conllu]
+        [--threads 1,2] [--precisions fp32,int8,int8-cold] [--runs 3] [--format conllu]
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import typer
 
@@ -68,6 +73,24 @@ print(json.dumps({"rc": child.returncode, "seconds": wall, "cpu_seconds": usage.
 """
 
 
+PRECISIONS = ("fp32", "int8", "int8-cold")
+
+
+def int8_cache_envs(folder: Path) -> Dict[str, Dict[str, str]]:
+    """The environment each precision runs with: int8 reads its encoder from ``folder``,
+    int8-cold has the cache off (layer_fusion.int8_cache)."""
+    from layer_fusion.int8_cache import ENV
+
+    return {"fp32": {}, "int8": {ENV: str(folder)}, "int8-cold": {ENV: "off"}}
+
+
+def warm_int8_cache(exe: str, pipeline: str, tmp: Path, env: Dict[str, str]) -> None:
+    """Tag one line with ``--int8`` (not measured), so that the int8 encoder is in the cache."""
+    line = tmp / "warm-up.txt"
+    line.write_text("Warm up .\n", encoding="utf-8")
+    measure([exe, "tag", pipeline, str(line), "--output", str(tmp / "warm-up.out"), "--quiet", "--int8"], 1, env)
+
+
 def _ints(text: str) -> List[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -92,10 +115,12 @@ def write_lines(sentences: List[str], n: int, path: Path) -> int:
     return words
 
 
-def measure(command: List[str], threads: int) -> dict:
+def measure(command: List[str], threads: int, env: Optional[Dict[str, str]] = None) -> dict:
+    """Wall and CPU seconds, peak and late RSS of ``command`` run with ``threads`` threads
+    (and ``env`` added to the environment)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE",
                MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false",
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **(env or {}))
     done = subprocess.run([sys.executable, "-c", _MEASURE, *command], env=env,
                           capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -138,9 +163,13 @@ def main(
         specs = [x.strip() for x in lookaheads.split(",") if x.strip()]
         grid = [(batch, spec) for batch in _ints(batch_sizes) for spec in specs]
     kinds = [x.strip() for x in precisions.split(",") if x.strip()]
-    if not kinds or any(k not in ("fp32", "int8") for k in kinds):
-        raise typer.BadParameter(f"{precisions!r}: expected fp32, int8 or both", param_hint="--precisions")
+    if not kinds or any(k not in PRECISIONS for k in kinds):
+        raise typer.BadParameter(f"{precisions!r}: expected some of {', '.join(PRECISIONS)}",
+                                 param_hint="--precisions")
     with tempfile.TemporaryDirectory(prefix="bench-tagging-") as tmp:
+        envs = int8_cache_envs(Path(tmp) / "int8-cache")
+        if "int8" in kinds:
+            warm_int8_cache(exe, pipeline, Path(tmp), envs["int8"])
         settings = []  # (lines, words, batch, lookahead label, threads, precision, command)
         for n in _ints(lines):
             src = Path(tmp) / f"lines-{n}.txt"
@@ -150,7 +179,8 @@ def main(
                 for n_threads in _ints(threads):
                     for kind in kinds:
                         command = [exe, "tag", pipeline, str(src), "--output", str(Path(tmp) / "out"),
-                                   "--format", fmt, "--batch-size", str(batch), "--quiet", f"--{kind}"]
+                                   "--format", fmt, "--batch-size", str(batch), "--quiet",
+                                   "--fp32" if kind == "fp32" else "--int8"]
                         if ahead is not None:
                             command += ["--lookahead", str(ahead)]
                         label = "default" if ahead is None else f"{ahead:,}"
@@ -158,7 +188,7 @@ def main(
         results: List[List[dict]] = [[] for _ in settings]
         for run in range(runs):
             for (n, words, batch, label, n_threads, kind, command), done in zip(settings, results):
-                r = measure(command, n_threads)
+                r = measure(command, n_threads, envs[kind])
                 done.append(r)
                 print(f"run {run + 1}: lines={n} batch={batch} lookahead={label} threads={n_threads} {kind}: "
                       f"{r['seconds']:.1f} s, {words / r['seconds']:.0f} words/s, "

@@ -85,6 +85,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
         mem = bench.get("memory") or {}
         if mem:
             labels = {"fp32": "fp32", "int8": "`--int8`",
+                      "int8, quantized while loading (no cache)": "`--int8` quantizing while loading (no cache)",
+                      "int8, from the cache": "`--int8` from the int8 cache",
                       "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers",
                       "fp32, fast tokenizer": "fp32 with the fast (Rust) tokenizer (`compact_tokenizer = false`)"}
             lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "

@@ -1,11 +1,19 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Quantized encoders go to a folder of this run, not the user's cache; inherited by the
+# CLI subprocesses and Ray workers the tests start. Removed at exit.
+_INT8_CACHE = tempfile.mkdtemp(prefix="layer-fusion-test-int8-cache-")
+os.environ["LAYER_FUSION_INT8_CACHE"] = _INT8_CACHE
+atexit.register(shutil.rmtree, _INT8_CACHE, True)
 
 import pytest
 

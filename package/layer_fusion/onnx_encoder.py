@@ -32,7 +32,7 @@ import os
 import platform
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -151,6 +151,26 @@ def quantize_onnx(src: Path, dst: Path, per_channel: bool, keep_fp32: Sequence[s
     return reduce_range
 
 
+def build_int8_encoder(model, keep_ffn_out: bool, reduce_range: bool) -> Tuple[bytes, Dict[str, Any]]:
+    """Export ``model`` (a Hugging Face encoder) and quantize its Linear MatMul nodes to int8,
+    per-channel, the feed-forward output projections kept fp32 with ``keep_ffn_out``.
+
+    Returns the int8 model's serialized bytes and what the build found: ``n_states``
+    (hidden states out), ``n_linear`` (Linear MatMul nodes) and ``kept`` (nodes left fp32)."""
+    import tempfile
+
+    onnx, _ = import_onnxruntime()
+    with tempfile.TemporaryDirectory(prefix="layer-fusion-onnx-") as tmp:
+        fp32_path, int8_path = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder.int8.onnx"
+        n_states = export_encoder(model, fp32_path)
+        graph = onnx.load(str(fp32_path), load_external_data=False)
+        n_linear = len(linear_matmuls(graph))
+        kept = ffn_output_matmuls(graph) if keep_ffn_out else []
+        del graph
+        quantize_onnx(fp32_path, int8_path, per_channel=True, keep_fp32=kept, reduce_range=reduce_range)
+        return int8_path.read_bytes(), {"n_states": n_states, "n_linear": n_linear, "kept": kept}
+
+
 def session_options(threads: int):
     """ONNX Runtime options: ``threads`` for each operator, one operator at a time, and no
     spinning between operators when OpenMP is asked to wait passively (as this project
@@ -169,17 +189,19 @@ class OnnxEncoder(torch.nn.Module):
     """An ONNX Runtime session behind the call ``model(input_ids=..., attention_mask=...,
     token_type_ids=...)`` that spacy-transformers makes, returning a ``BaseModelOutput``
     with ``last_hidden_state`` and ``hidden_states`` as CPU float tensors (batch,
-    wordpieces, H). ``word_embeddings`` (the original model's input embedding module) looks
-    the ids up first; ``config`` is the original model's (the pipeline reads its limits).
+    wordpieces, H). ``word_embeddings`` looks the ids up first (the original model's input
+    embedding module, or a ``file_rows.FileRows`` over its table); ``config`` is the
+    original model's (the pipeline reads its limits).
 
-    ``onnx_bytes`` is the serialized model. The session is made from it in each process on
-    first use, with ``torch.get_num_threads()`` threads: a session inherited through
-    ``fork`` (``nlp.pipe(n_process=2)``) would wait forever on its parent's thread pool,
-    and a session cannot be pickled (``spawn``)."""
+    ``onnx_model`` is the serialized model, or the path of a file holding it (an int8 cache
+    entry, which then stays out of this process's memory). The session is made from it in
+    each process on first use, with ``torch.get_num_threads()`` threads: a session inherited
+    through ``fork`` (``nlp.pipe(n_process=2)``) would wait forever on its parent's thread
+    pool, and a session cannot be pickled (``spawn``)."""
 
-    def __init__(self, onnx_bytes: bytes, config, n_states: int, word_embeddings: torch.nn.Module):
+    def __init__(self, onnx_model: Union[bytes, Path], config, n_states: int, word_embeddings: torch.nn.Module):
         super().__init__()
-        self.onnx_bytes = onnx_bytes
+        self.onnx_model = onnx_model
         self.config = config
         self.n_states = n_states
         self.word_embeddings = word_embeddings
@@ -192,7 +214,13 @@ class OnnxEncoder(torch.nn.Module):
 
     def _new_session(self, threads: int):
         _, ort = import_onnxruntime()
-        return ort.InferenceSession(self.onnx_bytes, session_options(threads), providers=["CPUExecutionProvider"])
+        model = self.onnx_model if isinstance(self.onnx_model, bytes) else str(self.onnx_model)
+        return ort.InferenceSession(model, session_options(threads), providers=["CPUExecutionProvider"])
+
+    @property
+    def onnx_bytes(self) -> bytes:
+        """The serialized model."""
+        return self.onnx_model if isinstance(self.onnx_model, bytes) else Path(self.onnx_model).read_bytes()
 
     def check(self) -> None:
         """Load the model into a throwaway one-thread session (no thread pool for a later fork

@@ -8,7 +8,8 @@ Hugging Face model int8: weights stored as int8, activations quantized on the fl
   x86 kernels round activations to 7 bits (``reduce_range``, see ``layer_fusion.onnx_encoder``).
 - ONNX Runtime (schemes ``onnx_*``): the encoder is exported to ONNX in
   a temporary folder, its MatMul nodes quantized, and an ``OnnxEncoder`` replaces the torch
-  model (whose fp32 weights are then freed). Activations keep 8 bits.
+  model (whose fp32 weights are then freed). Activations keep 8 bits. The int8 model is
+  built once per machine and encoder (``layer_fusion.int8_cache``).
 
 Schemes:
 
@@ -113,37 +114,30 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
 
 
 def _quantize_with_onnxruntime(shims, scheme: str, info: Dict[str, Any]) -> Dict[str, Any]:
-    """Replace each shim's torch model by an ``OnnxEncoder`` running its int8 export."""
-    import tempfile
-    from pathlib import Path
-
+    """Replace each shim's torch model by an ``OnnxEncoder`` running its int8 export, built
+    once per machine (``layer_fusion.int8_cache``)."""
+    from .file_rows import row_lookup
     from .heap import trim_heap
-    from .onnx_encoder import OnnxEncoder, export_encoder, ffn_output_matmuls, import_onnxruntime, linear_matmuls
-    from .onnx_encoder import quantize_onnx
+    from .int8_cache import cached_build
+    from .onnx_encoder import OnnxEncoder, build_int8_encoder, cpu_has_vnni, import_onnxruntime
 
-    onnx, ort = import_onnxruntime()
+    _, ort = import_onnxruntime()
     keep_ffn_out = "ffn_out_fp32" in scheme
+    reduce_range = not cpu_has_vnni()
     n_linear, kept = 0, []
-    reduce_range = False
     for _, shim in shims:
         model = shim._model
-        with tempfile.TemporaryDirectory(prefix="layer-fusion-onnx-") as tmp:
-            fp32_path, int8_path = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder.int8.onnx"
-            n_states = export_encoder(model, fp32_path)
-            graph = onnx.load(str(fp32_path), load_external_data=False)
-            n_linear += len(linear_matmuls(graph))
-            keep = ffn_output_matmuls(graph) if keep_ffn_out else []
-            del graph
-            reduce_range = quantize_onnx(fp32_path, int8_path, per_channel=True, keep_fp32=keep)
-            onnx_bytes = int8_path.read_bytes()
-        kept += keep
-        encoder = OnnxEncoder(onnx_bytes, model.config, n_states, model.get_input_embeddings())
-        encoder.check()
-        # Drop every reference to the torch model, so its fp32 weights other than the word
-        # embeddings are freed.
+        onnx_model, built, _ = cached_build(model, keep_ffn_out, reduce_range,
+                                            lambda: build_int8_encoder(model, keep_ffn_out, reduce_range))
+        n_linear += built["n_linear"]
+        kept += built["kept"]
+        encoder = OnnxEncoder(onnx_model, model.config, built["n_states"], row_lookup(model.get_input_embeddings()))
+        # Drop every reference to the torch model before the session is made, so that its
+        # fp32 weights (and, with FileRows, its word-embedding table) are freed first.
         shim._model = encoder
         shim._hfmodel.transformer = encoder
         del model
+        encoder.check()
     # The export and quantization freed hundreds of MiB in many blocks: hand them back
     # (heap.py). Measured: about 200 MiB less resident after quantizing multilingual-e5-small.
     trim_heap()

@@ -41,6 +41,7 @@ from thinc.api import Model
 
 from .atomic_write import atomic_output
 from .compact_tokenizer import is_compact, load_compact
+from .file_rows import remember
 from .length_order import padded_batches, wordpiece_lengths
 
 WEIGHTS = "model.safetensors"
@@ -192,7 +193,8 @@ def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
     and ``safetensors.torch.load_file`` maps the whole file once, so a tensor that lives on
     (the word embeddings, which int8 keeps in torch) keeps every page read so far of every
     other tensor resident (the encoder layers, after the int8 export reads them). Here a
-    tensor that is dropped unmaps its own pages."""
+    tensor that is dropped unmaps its own pages. Each map is recorded (``file_rows.remember``),
+    so int8 can read word-embedding rows from the file instead (``file_rows.FileRows``)."""
     try:
         with open(path, "rb") as f:
             (header_size,) = struct.unpack("<Q", f.read(8))
@@ -209,8 +211,9 @@ def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
         if end == start:  # an empty tensor: nothing to map
             array = numpy.zeros(shape, dtype=_NUMPY_DTYPES[info["dtype"]])
         else:
-            array = numpy.memmap(path, dtype=_NUMPY_DTYPES[info["dtype"]], mode="c",
-                                 offset=8 + header_size + start, shape=shape)
+            offset = 8 + header_size + start
+            array = numpy.memmap(path, dtype=_NUMPY_DTYPES[info["dtype"]], mode="c", offset=offset, shape=shape)
+            remember(array, path, offset)
         state[name] = torch.from_numpy(array)
     return state
 

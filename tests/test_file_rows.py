@@ -1,0 +1,114 @@
+"""Word-embedding rows read from the weights file (``file_rows``): the same values as the
+torch lookup, only for tensors that still hold the file's bytes, and in an int8 pipeline
+the same hidden states and tags as the torch lookup, with the table unmapped."""
+import gc
+import pickle
+
+import numpy
+import pytest
+import spacy
+import torch
+from safetensors.torch import save_file
+from spacy.tokens import Doc
+from pipelines import trained_fusion_transformer
+
+from layer_fusion import file_rows
+from layer_fusion.file_rows import FileRows, file_source, row_lookup
+from layer_fusion.quantization import quantize_encoder
+from layer_fusion.transformer_component import map_tensors
+
+WORDS = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "ran"], ["big", "red", "house"]]
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "model.safetensors"
+    save_file({"bias": torch.randn(7), "table": torch.randn(300, 24)}, str(path))
+    return path
+
+
+def test_rows_read_from_the_file_equal_the_torch_lookup(weights):
+    table = map_tensors(weights)["table"]
+    embedding = torch.nn.Embedding.from_pretrained(table, freeze=True)
+    lookup = row_lookup(embedding)
+    assert isinstance(lookup, FileRows)
+    ids = torch.tensor([[5, 0, 299, 5, 17], [17, 17, 1, 2, 298]])
+    assert torch.equal(lookup(ids), embedding(ids)) and lookup(ids).shape == (2, 5, 24)
+    assert torch.equal(lookup(torch.zeros((0, 3), dtype=torch.long)), embedding(torch.zeros((0, 3), dtype=torch.long)))
+    with pytest.raises(IndexError, match=r"id 300 is outside the 300 rows of .*model.safetensors"):
+        lookup(torch.tensor([[1, 300]]))
+    assert torch.equal(pickle.loads(pickle.dumps(lookup))(ids), embedding(ids))
+
+
+def test_only_an_unwritten_whole_mapped_tensor_has_a_file_source(weights):
+    tensors = map_tensors(weights)
+    table = tensors["table"]
+    source = file_source(table)
+    assert source is not None and source.path == weights and source.shape == (300, 24)
+    assert file_source(table[10:20]) is None  # a view: another address and shape
+    assert file_source(table.clone()) is None  # not mapped
+    assert file_source(torch.randn(300, 24)) is None
+    with torch.no_grad():
+        table[0, 0] += 1.0  # copy-on-write: this process's page now differs from the file
+    assert file_source(table) is None
+    embedding = torch.nn.Embedding.from_pretrained(table)
+    assert row_lookup(embedding) is embedding
+
+
+def test_max_norm_keeps_the_torch_lookup(weights):
+    embedding = torch.nn.Embedding.from_pretrained(map_tensors(weights)["table"], max_norm=1.0)
+    assert row_lookup(embedding) is embedding
+
+
+def test_a_freed_tensor_is_forgotten(weights):
+    table = map_tensors(weights)["table"]
+    address = table.data_ptr()
+    assert address in file_rows._MAPPED
+    del table
+    gc.collect()
+    assert address not in file_rows._MAPPED
+
+
+def test_written_pages_are_read_from_smaps(tmp_path):
+    smaps = tmp_path / "smaps"
+    smaps.write_text(
+        "1000-3000 r--p 00000000 08:01 12 /x/model.safetensors\nRss:  8 kB\nAnonymous:  0 kB\n"
+        "3000-5000 rw-p 00000000 00:00 0 \nRss:  8 kB\nAnonymous:  4 kB\n", encoding="utf-8")
+    assert file_rows._written_pages(0x1800, smaps) == 0
+    assert file_rows._written_pages(0x3000, smaps) == 4
+    assert file_rows._written_pages(0x9000, smaps) is None
+    assert file_rows._written_pages(0x1000, tmp_path / "missing") is None
+
+
+@pytest.fixture(scope="module")
+def saved_fusion_pipeline(e5_like, tmp_path_factory):
+    path = tmp_path_factory.mktemp("file-rows") / "pipeline"
+    trained_fusion_transformer(e5_like, split_words=True).to_disk(path)
+    return path
+
+
+def encoder_outputs(nlp):
+    docs = [nlp.get_pipe("transformer")(Doc(nlp.vocab, words=w)) for w in WORDS]
+    return [numpy.asarray(h) for d in docs for h in d._.trf_data.model_output.hidden_states]
+
+
+def test_an_int8_pipeline_reads_rows_from_the_file_with_the_same_results(saved_fusion_pipeline, monkeypatch):
+    nlp = spacy.load(saved_fusion_pipeline)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    table_address = shim._model.get_input_embeddings().weight.data_ptr()
+    quantize_encoder(nlp)
+    assert isinstance(shim._model.word_embeddings, FileRows)
+    assert list(shim._model.parameters()) == []
+    gc.collect()
+    assert table_address not in file_rows._MAPPED  # the fp32 table is unmapped
+    monkeypatch.setattr(file_rows, "file_source", lambda tensor: None)
+    torch_lookup = spacy.load(saved_fusion_pipeline)
+    quantize_encoder(torch_lookup)
+    assert isinstance(torch_lookup.get_pipe("transformer").model.layers[0].shims[0]._model.word_embeddings,
+                      torch.nn.Embedding)
+    for a, b in zip(encoder_outputs(nlp), encoder_outputs(torch_lookup)):
+        assert numpy.array_equal(a, b)
+    tags = [[t.pos_ for t in nlp(Doc(nlp.vocab, words=w))] for w in WORDS]
+    assert tags == [[t.pos_ for t in torch_lookup(Doc(torch_lookup.vocab, words=w))] for w in WORDS]
+    assert all(all(d) for d in tags)
