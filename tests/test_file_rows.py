@@ -10,11 +10,13 @@ import spacy
 import torch
 from safetensors.torch import save_file
 from spacy.tokens import Doc
-from pipelines import trained_fusion_transformer
+from pipelines import synthetic_examples, trained_fusion_transformer
+from runners import run_tag
 
 from layer_fusion import file_rows
-from layer_fusion.file_rows import FileRows, file_source, row_lookup
+from layer_fusion.file_rows import FileRows, embeddings_from_files, file_source, row_lookup
 from layer_fusion.quantization import quantize_encoder
+from layer_fusion.tagging import LineTagger
 from layer_fusion.transformer_component import map_tensors
 
 WORDS = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "ran"], ["big", "red", "house"]]
@@ -112,3 +114,37 @@ def test_an_int8_pipeline_reads_rows_from_the_file_with_the_same_results(saved_f
     tags = [[t.pos_ for t in nlp(Doc(nlp.vocab, words=w))] for w in WORDS]
     assert tags == [[t.pos_ for t in torch_lookup(Doc(torch_lookup.vocab, words=w))] for w in WORDS]
     assert all(all(d) for d in tags)
+
+
+def test_fp32_tagging_reads_rows_from_the_file_with_the_same_results(saved_fusion_pipeline):
+    reference = spacy.load(saved_fusion_pipeline)
+    nlp = spacy.load(saved_fusion_pipeline)
+    assert embeddings_from_files(nlp) == 1
+    model = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert isinstance(model.get_input_embeddings(), FileRows)
+    assert embeddings_from_files(nlp) == 0  # already replaced
+    for a, b in zip(encoder_outputs(nlp), encoder_outputs(reference)):
+        assert numpy.array_equal(a, b)
+    lines = [" ".join(w) for w in WORDS]
+    assert [r.tags for r in LineTagger(nlp, batch_size=2).tag(lines)] == \
+        [r.tags for r in LineTagger(reference, batch_size=2).tag(lines)]
+
+
+def test_a_pipeline_reading_rows_from_the_file_cannot_be_trained(saved_fusion_pipeline):
+    nlp = spacy.load(saved_fusion_pipeline)
+    embeddings_from_files(nlp)
+    with pytest.raises(RuntimeError, match="for inference only: load the pipeline again to train it"):
+        nlp.update(synthetic_examples(nlp, 4))
+
+
+def test_the_cli_tags_fp32_through_file_rows(saved_fusion_pipeline, monkeypatch):
+    expected = [" ".join(f"{t.text}/{t.pos_}" for t in d)
+                for d in spacy.load(saved_fusion_pipeline).pipe([" ".join(w) for w in WORDS])]
+    calls = []
+    forward = FileRows.forward
+    monkeypatch.setattr(FileRows, "forward", lambda self, ids: calls.append(ids.shape) or forward(self, ids))
+    result = run_tag([saved_fusion_pipeline, "--fp32", "--format", "text", "-q"],
+                     input="".join(" ".join(w) + "\n" for w in WORDS))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == expected
+    assert calls

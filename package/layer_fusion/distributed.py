@@ -94,7 +94,8 @@ class PipelineTagger:
 
 
 def load_for_tagging(pipeline: str, int8: bool = False):
-    """``spacy.load(pipeline)``, its encoder quantized to int8 with ``int8``."""
+    """``spacy.load(pipeline)`` for tagging on the CPU: its encoder quantized to int8 with
+    ``int8``, else its word embeddings read from the weights file (``file_rows``)."""
     import spacy
 
     nlp = spacy.load(pipeline)
@@ -102,6 +103,10 @@ def load_for_tagging(pipeline: str, int8: bool = False):
         from .quantization import quantize_encoder
 
         quantize_encoder(nlp)
+    else:
+        from .file_rows import embeddings_from_files
+
+        embeddings_from_files(nlp)
     return nlp
 
 

@@ -36,7 +36,8 @@ from .atomic_write import write_bytes_atomic, write_text_atomic
 
 ENV = "LAYER_FUSION_INT8_CACHE"
 OFF = ("off", "0", "false", "no")
-# Bumped when an entry's layout or what goes into the key changes.
+# Bumped whenever the export or quantization code, an entry's layout or what goes into the
+# key changes: the package version alone does not move between releases.
 FORMAT = 1
 
 Built = Tuple[bytes, Dict[str, Any]]
@@ -74,9 +75,9 @@ def encoder_key(model, keep_ffn_out: bool, reduce_range: bool) -> str:
     settings = {"format": FORMAT, "keep_ffn_out": keep_ffn_out, "reduce_range": reduce_range,
                 "versions": _versions(), "config": config}
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
-    skipped = model.get_input_embeddings().weight.data_ptr()
+    table = getattr(model.get_input_embeddings(), "weight", None)  # none: read from the file (file_rows)
     for name, tensor in sorted(model.state_dict().items()):
-        if tensor.data_ptr() == skipped:
+        if table is not None and tensor.data_ptr() == table.data_ptr():
             continue
         digest.update(f"\n{name} {tensor.dtype} {tuple(tensor.shape)}\n".encode("utf-8"))
         # Raw bytes in any dtype (numpy has no bfloat16).

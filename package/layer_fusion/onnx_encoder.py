@@ -14,7 +14,9 @@ ONNX: inputs ``inputs_embeds`` (batch, wordpieces, H), ``attention_mask`` and
 H), the embeddings and every layer's output. The lookup stays in torch: the word
 embeddings are most of a multilingual encoder's weights (250,002 x 384 of
 multilingual-e5-small's 118M parameters), a lookup costs nothing to run, and leaving them
-out keeps the export, its quantization and the session small in memory.
+out keeps the export, its quantization and the session small in memory. Where the table
+is still the weights file's bytes, its rows are read from the file (``layer_fusion.file_rows``),
+so the table does not become resident either.
 ``quantize_onnx`` rewrites its MatMul nodes to int8 (``onnxruntime.quantization
 .quantize_dynamic``): weights int8, symmetric, one scale per output column
 (``per_channel``) or per matrix; activations uint8, quantized on the fly.

@@ -68,6 +68,7 @@ def tag(
     """Tag every input line with UPOS; exactly one output record per line, in order."""
     from tqdm import tqdm
 
+    from ..file_rows import embeddings_from_files
     from ..output_formats import FORMATS
     from ..tagging import InputDecodeError, LineTagger, read_lines
 
@@ -93,6 +94,8 @@ def tag(
         int8 = INT8_BY_DEFAULT and gpu_id < 0
     if int8:
         _quantize(nlp, gpu_id, to_stderr=True)
+    elif gpu_id < 0:
+        embeddings_from_files(nlp)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
                         n_process=n_process)
     write = FORMATS[fmt.value]
