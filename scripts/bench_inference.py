@@ -11,7 +11,9 @@ Variants (sentences/s; each run of every variant tags the same sentence texts):
   wordpieces than the text), batches of 32: the gap from it to ``evaluate_fp32`` is the
   pipeline's own cost.
 * ``tag_fp32``: ``LineTagger`` (the ``layer-fusion tag`` path: raw text in file order, its
-  default batch size and lookahead), whole pipeline.
+  default batch size and lookahead), whole pipeline, word-embedding rows read from the
+  weights file as the CLI does (``layer_fusion.file_rows``); ``tag_fp32_mapped_rows``: the
+  same with the rows looked up through the memory map (``spacy.load`` as it is).
 * ``evaluate_fp32``: ``nlp.pipe`` on gold-word Docs in wordpiece order, batches of
   ``EVAL_BATCH_SIZE`` (the evaluation path); ``evaluate_fp32_batch32``: batches of 32.
 * ``bare_int8_<scheme>``: the bare encoder after ``quantize_encoder`` with each scheme of
@@ -62,6 +64,7 @@ import typer
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.evaluation import EVAL_BATCH_SIZE
+from layer_fusion.file_rows import embeddings_from_files
 from layer_fusion.length_order import length_order
 from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES, quantize_encoder
 from layer_fusion.tagging import LineTagger
@@ -236,6 +239,9 @@ def main(
         print(render(report))
         return
     fp32 = spacy.load(pipeline)
+    # As `layer-fusion tag --fp32` loads it: word-embedding rows read from the weights file.
+    tagging = spacy.load(pipeline)
+    embeddings_from_files(tagging)
     int8 = {}
     for scheme in SCHEMES:
         int8[scheme] = spacy.load(pipeline)
@@ -265,12 +271,13 @@ def main(
         "bare_fp32": bare_forward(fp32, texts),
         "bare_fp32_batch64": bare_forward(fp32, texts, batch_size=64),
         "bare_fp32_words": bare_forward(fp32, texts, words=[s.words for s in sents]),
-        "tag_fp32": tag(fp32),
+        "tag_fp32": tag(tagging),
+        "tag_fp32_mapped_rows": tag(fp32),
         "evaluate_fp32": evaluate(fp32),
         "evaluate_fp32_batch32": evaluate(fp32, batch_size=32),
         **{f"bare_int8_{scheme}": bare_forward(nlp, texts) for scheme, nlp in int8.items()},
         "tag_int8": tag(int8[DEFAULT_SCHEME]),
-        "tag_fp32_2proc": tag(fp32, n_process=2),
+        "tag_fp32_2proc": tag(tagging, n_process=2),
     }
     seconds: Dict[str, List[float]] = {name: [] for name in variants}
     for run in range(runs):

@@ -74,7 +74,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
         names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
                  "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
                  "bare_fp32_words": "bare encoder, fp32, on the pipeline's input (each word tokenized alone)",
-                 "tag_fp32": "`layer-fusion tag` path, fp32", "evaluate_fp32": "evaluation path (gold words), fp32",
+                 "tag_fp32": "`layer-fusion tag` path, fp32",
+                 "tag_fp32_mapped_rows": "`layer-fusion tag` path, fp32, word embeddings through the memory map", "evaluate_fp32": "evaluation path (gold words), fp32",
                  "evaluate_fp32_batch32": "evaluation path, fp32, batches of 32",
                  **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
                  "tag_int8": f"`layer-fusion tag --int8` path ({bench.get('tag_int8_scheme', DEFAULT_SCHEME)})",
@@ -96,10 +97,12 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
         if padding:
             lines += ["", f"Padding in the encoder's batches of {bench['padding_batch_size']}: "
                       + "; ".join(f"{name} {100 * p['padding']:.0f}%" for name, p in padding.items()) + "."]
+    precisions = {"int8": "int8, its encoder from the int8 cache", "int8-cold": "int8, quantized while loading"}
     for run in tagging:
         for row in run["rows"]:
+            precision = row.get("precision", "fp32")
             lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} "
-                      f"({row.get('precision', 'fp32')}, batches of "
+                      f"({precisions.get(precision, precision)}, batches of "
                       f"{row['batch_size']}, {row['threads']} threads, loading included; `reports/bench/tagging.md`): "
                       f"{row['words_per_second']:,.0f} words/s, peak RSS {row['peak_rss_mib']:,.0f} MiB, "
                       f"late RSS {row['late_rss_mib']:,.0f} MiB."]
