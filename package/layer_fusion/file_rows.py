@@ -84,8 +84,8 @@ def file_source(tensor: torch.Tensor) -> Optional[FileSource]:
 
 class FileRows(torch.nn.Module):
     """``table[ids]`` for a 2-D table (rows, dim) stored at ``source``, read with one
-    ``os.pread`` per distinct id: ids (...) -> float32 tensor (..., dim). The same values as
-    an ``nn.Embedding`` over the table without ``max_norm``, for inference."""
+    ``os.pread`` per distinct id: ids (...) -> tensor (..., dim) of the table's dtype. The
+    same values as an ``nn.Embedding`` over the table without ``max_norm``, for inference."""
 
     def __init__(self, source: FileSource):
         super().__init__()
@@ -115,8 +115,7 @@ class FileRows(torch.nn.Module):
                     raise OSError(f"{self.source.path}: a row at byte {offset} is cut short (the file changed?)")
         finally:
             os.close(fd)
-        out = torch.from_numpy(rows[inverse].reshape(*ids.shape, self.dim))
-        return out.float()
+        return torch.from_numpy(rows[inverse].reshape(*ids.shape, self.dim))
 
 
 def row_lookup(embedding: torch.nn.Embedding) -> torch.nn.Module:
