@@ -132,10 +132,10 @@ def embeddings_from_files(nlp) -> int:
     word embeddings up with ``row_lookup``. Returns how many it replaced (none where the
     tables are not file-backed). The pipeline tags as before, bit for bit; training it
     raises."""
-    from .quantization import _transformer_shims
+    from .quantization import transformer_shims
 
     replaced = 0
-    for _, shim in _transformer_shims(nlp):
+    for _, shim in transformer_shims(nlp):
         model = shim._model
         if not hasattr(model, "set_input_embeddings"):  # an OnnxEncoder: already its own lookup
             continue

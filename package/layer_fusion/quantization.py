@@ -59,7 +59,7 @@ def ffn_output_projections(model) -> List[str]:
             if isinstance(m, torch.nn.Linear) and m.in_features > m.out_features]
 
 
-def _transformer_shims(nlp):
+def transformer_shims(nlp):
     """(name, PyTorchShim of the HF model) of each transformer component."""
     from spacy_transformers import Transformer
 
@@ -79,7 +79,7 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
 
     if scheme not in SCHEMES:
         raise ValueError(f"quantization scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
-    shims = list(_transformer_shims(nlp))
+    shims = list(transformer_shims(nlp))
     if not shims:
         raise ValueError("the pipeline has no transformer component to quantize")
     info = nlp.meta.setdefault("layer_fusion", {})

@@ -194,7 +194,7 @@ def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
     (the word embeddings, which int8 keeps in torch) keeps every page read so far of every
     other tensor resident (the encoder layers, after the int8 export reads them). Here a
     tensor that is dropped unmaps its own pages. Each map is recorded (``file_rows.remember``),
-    so int8 can read word-embedding rows from the file instead (``file_rows.FileRows``)."""
+    so tagging can read word-embedding rows from the file instead (``file_rows.FileRows``)."""
     try:
         with open(path, "rb") as f:
             (header_size,) = struct.unpack("<Q", f.read(8))
