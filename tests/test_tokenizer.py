@@ -26,6 +26,9 @@ def stock(text):
 CASES = [
     ("script_letters", "A dé ilé wọ̀.", ["A", "dé", "ilé", "wọ̀", "."]),
     ("script_letters", "Մենք տեսանք Վանը.", ["Մենք", "տեսանք", "Վանը", "."]),
+    # Letters of scripts spaCy covers, missing from its classes: Belarusian ў, Kazakh қ.
+    ("script_letters", "Я купіў.", ["Я", "купіў", "."]),
+    ("script_letters", "Бұл жоқ.", ["Бұл", "жоқ", "."]),
     ("script_punctuation", "Ես տուն եմ։ Դու՝ ոչ։", ["Ես", "տուն", "եմ", "։", "Դու", "՝", "ոչ", "։"]),
     ("script_punctuation", "እሱ ቤት ነው። እሷ፣ አይደለችም።", ["እሱ", "ቤት", "ነው", "።", "እሷ", "፣", "አይደለችም", "።"]),
     ("script_punctuation", "राम घर गया॥", ["राम", "घर", "गया", "॥"]),
@@ -34,10 +37,16 @@ CASES = [
     ("hyphenated_words", "a well-known co-author", ["a", "well-known", "co-author"]),
     ("hyphenated_words", "bir~iki", ["bir~iki"]),
     ("punctuation_runs", "Really?! No!! Why?..", ["Really", "?!", "No", "!!", "Why", "?.."]),
+    ("punctuation_runs", "Why ?.. No !!", ["Why", "?..", "No", "!!"]),
     ("hashtags", "love #nlp and @ana!", ["love", "#nlp", "and", "@ana", "!"]),
     ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
     ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
     ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
+    ("final_apostrophes", "ktieb ta' Marija", ["ktieb", "ta'", "Marija"]),
+    # A quotation's closing apostrophe stays split; a possessive after it does not.
+    ("final_apostrophes", "the 'new race' and students' books",
+     ["the", "'", "new", "race", "'", "and", "students'", "books"]),
+    ("final_apostrophes", "‘Ráákà’ ni a' dul", ["‘", "Ráákà", "’", "ni", "a'", "dul"]),
 ]
 
 
@@ -61,6 +70,8 @@ def test_what_is_not_changed():
     assert words("'hello' she said") == ["'", "hello", "'", "she", "said"]
     assert words("pages 10-12") == stock("pages 10-12")
     assert words("ar plac'h") == ["ar", "plac'h"]
+    assert words("c'hoant C'hwec'h") == ["c'hoant", "C'hwec'h"]  # c'h is a letter, not elision
+    assert words("аб’ект з’явіўся") == ["аб’ект", "з’явіўся"]  # Cyrillic apostrophe: no elision
     assert words("John's car") == ["John", "'s", "car"]
     assert words("See https://example.org/a-b.html now.") == ["See", "https://example.org/a-b.html", "now", "."]
 
@@ -69,6 +80,33 @@ def test_without_every_rule_it_is_spacys_xx_tokenizer():
     text = ("A dé ilé wọ̀. Ես տուն եմ։ well-known Really?! #nlp mae'r 'n l'homme word—word "
             "'hello' 10-12 John's https://example.org/a-b.html")
     assert words(text, without=RULES) == stock(text)
+
+
+def test_word_final_apostrophe_across_quotations():
+    # A quotation closed after punctuation, then one closed after a letter; each closes
+    # once, so the possessive after them stays whole.
+    text = "'Stop.' I said. He read 'the games' twice and the girls' too."
+    assert words(text) == ["'", "Stop", ".", "'", "I", "said", ".", "He", "read", "'", "the",
+                           "games", "'", "twice", "and", "the", "girls'", "too", "."]
+
+
+def test_final_apostrophes_setting_survives_saving_and_pickling(tmp_path):
+    import pickle
+
+    from spacy.tokenizer import Tokenizer
+
+    nlp = spacy.blank("xx")
+    for without in ((), ("final_apostrophes",)):
+        tokenizer = multilingual_tokenizer(nlp, without=without)
+        on = not without
+        assert pickle.loads(pickle.dumps(tokenizer)).final_apostrophes is on
+        fresh = multilingual_tokenizer(nlp, without=("final_apostrophes",) if on else ())
+        assert fresh.from_bytes(tokenizer.to_bytes()).final_apostrophes is on
+        tokenizer.to_disk(tmp_path / "tokenizer")
+        assert multilingual_tokenizer(nlp).from_disk(tmp_path / "tokenizer").final_apostrophes is on
+    # A pipeline saved before the rule existed keeps its tokens: the merge stays off.
+    old = multilingual_tokenizer(nlp).from_bytes(Tokenizer(nlp.vocab).to_bytes())
+    assert old.final_apostrophes is False
 
 
 def test_unknown_rule_is_an_error():

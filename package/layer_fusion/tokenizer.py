@@ -6,9 +6,10 @@ rules) with these changes, each found by measuring where the ``xx`` rules disagr
 UD's surface tokens, and kept only when it is not a convention of one language:
 
 * **Letters of every script, and combining marks, end a word.** spaCy's letter classes
-  miss Armenian, Georgian, Malayalam, Gujarati, Gurmukhi, Oriya, Myanmar, Khmer, Tibetan,
-  Mongolian and others, and combining marks (U+0300-U+036F ...): so ``alẹ́.`` (Yoruba;
-  NFC keeps ẹ́ as ẹ + U+0301) kept its full stop. A period after any of them is split off.
+  miss whole scripts (Armenian, Georgian, Ethiopic, Malayalam, Myanmar, Khmer, Tibetan,
+  ...), letters of scripts they cover (Belarusian ``ў``, Kazakh ``қ``, Serbian ``ђ``) and
+  combining marks: so ``alẹ́.`` (Yoruba; NFC keeps ẹ́ as ẹ + U+0301) and ``купіў.`` kept
+  their full stop. A period after any Unicode letter or mark they miss is split off.
 * **Sentence and clause punctuation of more scripts** (``SCRIPT_PUNCTUATION``: Armenian
   ։ ՝, Ethiopic ። ፣ ፤ ..., Devanagari ॥, Myanmar ၊ ။, Khmer ។ ៕ ៖, Tibetan ། ༎, ...) is
   split off as prefix, suffix and infix, like ``,`` and ``.``.
@@ -21,8 +22,13 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
   not split.
-* **Elision**: a word of one or two letters before an apostrophe and a word of two letters
-  or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``, ``qu'il``).
+* **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
+  letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
+  ``qu'il``); not the Breton letter ``c'h``, and not in Cyrillic, where the apostrophe is a
+  sign inside words (``аб’ект``).
+* **A word-final apostrophe stays with its word** (Maltese ``ta'``, Irish ``a'``, English
+  ``students'``) unless it closes a quotation opened earlier in the text
+  (``'Jail-Deliverer'``): ``MultilingualTokenizer``, since this needs the whole text.
 
 Each change can be left out (``multilingual_tokenizer(nlp, without=...)``) to measure it:
 ``scripts/bench_tokenizer.py``, whose output (``reports/bench/tokenizer.md``) shows what each
@@ -35,25 +41,51 @@ whose dependency is an optional extra (``pip install "spacy-layer-fusion[th]"``)
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from typing import Callable, Dict, Optional, Tuple
 
-from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, CONCAT_QUOTES
+from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, CONCAT_QUOTES, LATIN
 from spacy.lang.punctuation import TOKENIZER_INFIXES, TOKENIZER_PREFIXES, TOKENIZER_SUFFIXES
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
 
-# Scripts whose letters spaCy's ALPHA classes leave out (Unicode block ranges).
-EXTRA_LETTERS = (
-    "\u0530-\u0588\u058A-\u058F"  # Armenian (without ։ U+0589)
-    "\u10A0-\u10FF\u1C90-\u1CBF"  # Georgian
-    "\u0A00-\u0A7F\u0A80-\u0AFF\u0B00-\u0B7F\u0D00-\u0D7F"  # Gurmukhi Gujarati Oriya Malayalam
-    "\u0700-\u074F\u0780-\u07BF\u07C0-\u07F7"  # Syriac Thaana N'Ko
-    "\u0E00-\u0E7F\u0E80-\u0EFF\u0F00-\u0F0C\u0F13-\u0FFF"  # Thai Lao Tibetan (without ། ༎ ...)
-    "\u1000-\u1049\u104C-\u109F\u1780-\u17D3\u17D7\u17DC-\u17FF"  # Myanmar Khmer
-    "\u1800-\u1801\u1804-\u18AF"  # Mongolian
-    "\u13A0-\u13FF\u1400-\u166D\u166F-\u167F\u2D30-\u2D7F"  # Cherokee, Canadian syllabics, Tifinagh
-    "\uA500-\uA60C\uA610-\uA62B\uA6A0-\uA6F1"  # Vai Bamum
-)
+
+def _char_class(codepoints) -> str:
+    """A regex character class body (no brackets) for sorted code points, as ranges."""
+    out, run = [], []
+    for cp in codepoints:
+        if run and cp == run[-1] + 1:
+            run.append(cp)
+            continue
+        if run:
+            out.append(_range(run[0], run[-1]))
+        run = [cp]
+    if run:
+        out.append(_range(run[0], run[-1]))
+    return "".join(out)
+
+
+def _range(first: int, last: int) -> str:
+    def esc(cp: int) -> str:
+        return f"\\u{cp:04X}" if cp <= 0xFFFF else f"\\U{cp:08X}"
+
+    return esc(first) if first == last else f"{esc(first)}-{esc(last)}"
+
+
+def _letters_missing_from_alpha() -> str:
+    """Every Unicode letter and mark (general categories L* and M*) that spaCy's ALPHA
+    leaves out: whole scripts (Armenian, Georgian, Ethiopic, Thai, Myanmar, Khmer, ...),
+    and letters of scripts it does cover (Belarusian and Uzbek ў, Kazakh қ ғ ұ, Serbian
+    ђ ћ џ, Greek ϊ ΐ). Read from Python's Unicode database when the module is imported."""
+    alpha = re.compile(f"[{ALPHA}]")
+    return _char_class(
+        cp for cp in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(cp))[0] in "LM" and not alpha.match(chr(cp))
+    )
+
+
+EXTRA_LETTERS = _letters_missing_from_alpha()
 # Combining marks: a letter followed by marks is still a letter (NFC leaves many unfused).
 COMBINING_MARKS = "\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F"
 
@@ -95,6 +127,7 @@ RULES = (
     "hashtags",  # #word and @word stay whole
     "apostrophe_clitics",  # i'r -> i 'r; 'n stays whole
     "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a vowel)
+    "final_apostrophes",  # ta' stays whole unless its apostrophe closes a quotation
 )
 
 
@@ -106,12 +139,13 @@ def multilingual_prefixes(without=()):
     if "apostrophe_clitics" not in without:
         dropped.add("\\'")
     out = [p for p in TOKENIZER_PREFIXES if p not in dropped]
+    if "punctuation_runs" not in without:
+        # First, so that a run written apart (``Dėl ko ?..``) is not taken one ? at a time.
+        out.insert(0, r"[!?][!?.]+")
     if "hashtags" not in without:
         out.append(r"#(?![^\W_])")
     if "apostrophe_clitics" not in without:
         out.append(r"'(?![a-z](?:$|[^\w']))")
-    if "punctuation_runs" not in without:
-        out.append(r"[!?][!?.]+")
     if "script_punctuation" not in without:
         out.append(_PUNCT)
     return out
@@ -144,8 +178,11 @@ def multilingual_infixes(without=()):
     if "apostrophe_elision" not in without:
         # A one- or two-letter word elided before a word of two letters or more:
         # d'un -> d' un, qu'il -> qu' il.
-        out.append(rf"(?<=^[{_LETTER}]['’])(?=[{_LETTER}]{{2}})")
-        out.append(rf"(?<=^[{_LETTER}][{_LETTER}]['’])(?=[{_LETTER}]{{2}})")
+        # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
+        # з’ява); and never the Breton letter c'h (c'hoant).
+        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cC]['’])(?=[{_LETTER}]{{2}})")
+        out.append(rf"(?<=^[cC]['’])(?=[{_LETTER}]{{2}})(?![hH])")
+        out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?=[{_LETTER}]{{2}})")
     return out
 
 
@@ -157,8 +194,9 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
     unknown = set(without) - set(RULES)
     if unknown:
         raise ValueError(f"unknown tokenizer rule(s) {sorted(unknown)}; known: {', '.join(RULES)}")
-    return Tokenizer(
+    return MultilingualTokenizer(
         nlp.vocab,
+        final_apostrophes="final_apostrophes" not in without,
         rules=nlp.Defaults.tokenizer_exceptions,
         prefix_search=compile_prefix_regex(multilingual_prefixes(without)).search,
         suffix_search=compile_suffix_regex(multilingual_suffixes(without)).search,
@@ -166,6 +204,93 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
         token_match=None if "hashtags" in without else re.compile(r"^[#@][^\W_][\w]*$").match,
         url_match=nlp.Defaults.url_match,
     )
+
+
+APOSTROPHES = ("'", "\u2019")  # ' and ’
+OPENING_QUOTE = "\u2018"  # ‘
+
+
+class MultilingualTokenizer(Tokenizer):
+    """spaCy's ``Tokenizer`` plus the one rule a regular expression cannot express, since it
+    needs the whole text: **a word-final apostrophe stays with its word** (Maltese ``ta'``,
+    Irish ``a'``, English ``students'``) **unless it closes a quotation** opened earlier in
+    the text (``'Jail-Deliverer'``, ``‘Ráákà’``).
+
+    The regular-expression rules split a final apostrophe off as a suffix, as spaCy does;
+    ``__call__`` then merges it back where no quotation is open. A quotation opens at ``‘``,
+    or at an apostrophe written before a word (a space or the start of the text before it).
+
+    final_apostrophes: apply the merge. It is saved with the pipeline; a pipeline saved
+    before the rule existed loads with it off, so its tokens do not change.
+    """
+
+    def __init__(self, *args, final_apostrophes: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.final_apostrophes = final_apostrophes
+
+    def __call__(self, text):
+        doc = super().__call__(text)
+        if self.final_apostrophes:
+            merges = word_final_apostrophes(doc)
+            if merges:
+                with doc.retokenize() as retokenizer:
+                    for i in merges:
+                        retokenizer.merge(doc[i - 1 : i + 1])
+        return doc
+
+    def __reduce__(self):
+        cls, args, _, _ = super().__reduce__()
+        return (cls, args, {"final_apostrophes": self.final_apostrophes})
+
+    def __setstate__(self, state):
+        self.final_apostrophes = state["final_apostrophes"]
+
+    def to_bytes(self, *, exclude=tuple()):
+        import srsly
+
+        data = srsly.msgpack_loads(super().to_bytes(exclude=exclude))
+        data["final_apostrophes"] = self.final_apostrophes
+        return srsly.msgpack_dumps(data)
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        import srsly
+
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.final_apostrophes = bool(srsly.msgpack_loads(bytes_data).get("final_apostrophes", False))
+        return self
+
+
+def word_final_apostrophes(doc):
+    """Indices of apostrophe tokens to merge into the word before them: written right after
+    a letter and before a space, punctuation or the end, while no quotation is open.
+
+    A quotation opens at ``‘`` or at an apostrophe token written before a word; the next
+    apostrophe in closing position (right after a token, not before a letter or digit)
+    closes it and stays a token of its own.
+    """
+    merges, open_quote = [], False
+    for i, token in enumerate(doc):
+        if token.text == OPENING_QUOTE:
+            open_quote = True
+            continue
+        if token.text not in APOSTROPHES:
+            continue
+        attached = i > 0 and not doc[i - 1].whitespace_
+        next_is_word = (
+            not token.whitespace_ and i + 1 < len(doc) and doc[i + 1].text[:1].isalnum()
+        )
+        if attached and not next_is_word:
+            if open_quote:
+                open_quote = False
+            elif _ends_with_letter(doc[i - 1].text):
+                merges.append(i)
+        elif not attached and next_is_word:
+            open_quote = True
+    return merges
+
+
+def _ends_with_letter(text: str) -> bool:
+    return bool(text) and unicodedata.category(text[-1])[0] in "LM"
 
 
 class ThaiSegmenter:
