@@ -11,10 +11,11 @@ from pipelines import noun_nlp
 
 from layer_fusion.bootstrap import bootstrap_ci
 from layer_fusion.conllu import Sentence, read_conllu
-from layer_fusion.evaluation import evaluate_targets
+from layer_fusion.evaluation import evaluate_sentences, evaluate_targets
 from layer_fusion.raw_text import (
     evaluate_raw_text,
     gold_spans,
+    mwt_unsplit_upos_f1,
     score_sentence,
     sentence_text,
     token_disagreements,
@@ -63,6 +64,26 @@ def test_multiword_token_is_one_token_and_its_words_are_misses():
     spans = gold_spans(s, s.text)
     c = score_sentence(s, spans, spans, ["VERB", "ADP", "NOUN"])
     assert (c.gold_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (3, 3, 4, 2)
+
+
+def test_what_multiword_tokens_alone_cost():
+    # "do x" = de(ADP) o(DET) | x(NOUN); "y z" has no multiword token. Every tag is NOUN, so
+    # the gold-word evaluation gets x, y, z right: c' = 1 and 2, w = 3 and 2, g = 2 and 2.
+    mwt = sentence("do x", ["do", "x"], words={"do": ["de", "o"]}, upos=["ADP", "DET", "NOUN"])
+    plain = sentence("y z", ["y", "z"])
+    result = evaluate_sentences(noun_nlp(), [mwt, plain], n_resamples=50)
+    assert result.sent_correct_outside_mwt.tolist() == [1, 2]
+    assert result.sent_correct.tolist() == [1, 2]
+    scored = mwt_unsplit_upos_f1([mwt, plain], result.sent_correct_outside_mwt, n_resamples=50)
+    assert scored["upos_f1"] == pytest.approx(2 * 3 / (5 + 4))
+    assert scored["correct_outside_multiword_tokens"] == 3
+    lo, hi = scored["upos_f1_ci95"]
+    assert lo <= scored["upos_f1"] <= hi
+    # Without multiword tokens it is the gold-word accuracy.
+    assert mwt_unsplit_upos_f1([plain], [2], n_resamples=50)["upos_f1"] == 1.0
+    # A word tagged right inside a multiword token does not count.
+    tagged_mwt = sentence("do", ["do"], words={"do": ["de", "o"]}, upos=["NOUN", "NOUN"])
+    assert evaluate_sentences(noun_nlp(), [tagged_mwt], n_resamples=50).sent_correct_outside_mwt.tolist() == [0]
 
 
 def test_text_line_used_when_it_matches_else_rebuilt():
@@ -159,6 +180,7 @@ def test_evaluate_targets_raw_text_metrics_and_table(tmp_path):
     metrics = evaluate_targets(nlp, ud, load_targets(cfg), n_resamples=50, progress=False, raw_text=True)
     one, two = metrics["treebanks"]["aa_one"], metrics["treebanks"]["th_two"]
     assert one["raw_text"]["token_f1"] == 1.0 and one["raw_text"]["upos_f1"] == 1.0
+    assert one["raw_text"]["gold_word_tags_mwt_unsplit"]["upos_f1"] == one["accuracy"] == 1.0
     assert "raw_text_segmenter" not in one
     assert two["raw_text"]["token_f1"] == 0.0  # one token for two Thai words
     assert two["raw_text_segmenter"]["segmenter"] == "th"
@@ -170,4 +192,5 @@ def test_evaluate_targets_raw_text_metrics_and_table(tmp_path):
     json.dumps(metrics, allow_nan=False)
     table = render_markdown(metrics)
     assert "## Raw text in (end to end)" in table and "100.0 / 100.0" in table
+    assert "gold-word tags, MWTs unsplit %" in table
     assert "token F1 **50.0**" in table

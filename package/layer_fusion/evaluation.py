@@ -24,6 +24,7 @@ import numpy as np
 from .bootstrap import _finite, bootstrap_ci, domain_pair, genre_breakdown, macro_average
 from .conllu import Sentence, read_conllu
 from .length_order import length_order
+from .raw_text import mwt_unsplit_upos_f1
 from .targets import Targets
 
 # Docs per nlp.pipe batch when tagging gold words in wordpiece order: 64 against 32 is in
@@ -53,6 +54,8 @@ class TreebankResult:
     sent_genres: Optional[List[Optional[str]]] = None
     info: Dict[str, Any] = field(default_factory=dict)
     ci95: Tuple[float, float] = (float("nan"), float("nan"))
+    # c_i counted over words outside multiword tokens only (for the raw-text scores; not saved).
+    sent_correct_outside_mwt: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __post_init__(self):
         self.sent_words = np.asarray(self.sent_words, dtype=np.int64)
@@ -140,6 +143,7 @@ def evaluate_sentences(
     sentences = list(sentences)
     words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     correct = np.zeros(len(sentences), dtype=np.int64)
+    outside_mwt = np.zeros(len(sentences), dtype=np.int64)
     start = time.perf_counter()
     # Tag in order of wordpieces: batches then pad little (length_order.py); results go
     # back to their sentence by index.
@@ -152,7 +156,9 @@ def evaluate_sentences(
                 f"{name or 'sentence'} {sent.sent_id or i}: the pipeline changed the tokenization "
                 f"({len(sent)} gold words, {len(doc)} tokens)"
             )
-        correct[i] = sum(tok.pos_ == gold for tok, gold in zip(doc, sent.upos))
+        hits = [tok.pos_ == gold for tok, gold in zip(doc, sent.upos)]
+        correct[i] = sum(hits)
+        outside_mwt[i] = sum(hits[a] for a, b in sent.token_words if b - a == 1) if sent.token_words else correct[i]
     seconds = time.perf_counter() - start
     genres = [s.genre for s in sentences]
     result = TreebankResult(
@@ -163,6 +169,7 @@ def evaluate_sentences(
         n_resamples=n_resamples,
         seed=seed,
         sent_genres=genres if any(g is not None for g in genres) else None,
+        sent_correct_outside_mwt=outside_mwt,
     )
     return result.compute_ci()
 
@@ -248,6 +255,9 @@ def evaluate_targets(
         )
         if raw_text:
             result.info.update(_raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed))
+            result.info["raw_text"]["gold_word_tags_mwt_unsplit"] = mwt_unsplit_upos_f1(
+                sentences, result.sent_correct_outside_mwt, n_resamples, seed
+            )
         results[target.key] = result
     summary = summarize_results(results, targets, n_resamples, seed)
     summary["missing"] = missing

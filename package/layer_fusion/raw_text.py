@@ -23,6 +23,16 @@ count as one surface token in token F1. Their words share the token's span, so a
 pipeline that does not split them cannot match them in UPOS F1: they count as misses,
 and ``words_in_multiword_tokens`` says how many there are (the recall they cost).
 
+What multiword tokens alone cost (``mwt_unsplit_upos_f1``): the gold-word evaluation's
+tags scored as if the pipeline had found every surface token but split none,
+
+    UPOS F1 (gold-word tags, MWTs unsplit) = 2 sum c'_i / (sum w_i + sum g_i),
+
+c'_i = #words outside multiword tokens tagged correctly on gold words. It is the raw-text
+UPOS F1 of a perfect tokenizer that leaves multiword tokens whole, if the tagger tagged
+the other words as it does on gold words; with no multiword tokens it is the gold-word
+accuracy.
+
 F1 = 2m / (g + p) is a ratio of per-sentence sums, so the sentence bootstrap of
 ``bootstrap.py`` gives its CI unchanged (c_i -> 2 m_i, w_i -> g_i + p_i).
 """
@@ -179,6 +189,25 @@ class RawTextResult:
         if self.tagged:
             data["per_sentence"]["correct_upos"] = self.correct_upos.tolist()
         return data
+
+
+def mwt_unsplit_upos_f1(
+    sentences: Sequence[Sentence], correct_outside_mwt: np.ndarray, n_resamples: int = 1000, seed: int = 0
+) -> Dict[str, Any]:
+    """UPOS F1 of the gold-word tags with multiword tokens left unsplit (module docstring).
+
+    correct_outside_mwt[i] = c'_i, the gold-word evaluation's correct tags of sentence i
+    outside multiword tokens (``TreebankResult.sent_correct_outside_mwt``).
+    """
+    hits = 2 * np.asarray(correct_outside_mwt, dtype=np.int64)
+    total = np.fromiter((len(s) + (len(s.tokens) or len(s)) for s in sentences), dtype=np.int64,
+                        count=len(sentences))
+    f1 = int(hits.sum()) / int(total.sum()) if total.sum() else float("nan")
+    return {
+        "upos_f1": _finite(f1),
+        "upos_f1_ci95": [_finite(x) for x in bootstrap_ci(hits, total, n_resamples, seed)],
+        "correct_outside_multiword_tokens": int(np.sum(correct_outside_mwt)),
+    }
 
 
 def _f1(hits: np.ndarray, gold: np.ndarray, predicted: np.ndarray) -> float:
