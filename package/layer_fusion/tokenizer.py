@@ -230,7 +230,7 @@ class MultilingualTokenizer(Tokenizer):
 
     def __call__(self, text):
         doc = super().__call__(text)
-        if self.final_apostrophes:
+        if self.final_apostrophes and any(a in text for a in APOSTROPHES):
             merges = word_final_apostrophes(doc)
             if merges:
                 with doc.retokenize() as retokenizer:
