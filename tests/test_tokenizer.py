@@ -39,6 +39,7 @@ CASES = [
     ("punctuation_runs", "Really?! No!! Why?..", ["Really", "?!", "No", "!!", "Why", "?.."]),
     ("punctuation_runs", "Why ?.. No !!", ["Why", "?..", "No", "!!"]),
     ("hashtags", "love #nlp and @ana!", ["love", "#nlp", "and", "@ana", "!"]),
+    ("symbol_runs", "a << b ** c -> d (//)", ["a", "<<", "b", "**", "c", "->", "d", "(", "//", ")"]),
     ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
     ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
     ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
@@ -67,6 +68,7 @@ def test_punctuation_spacy_already_splits_stays_split():
 def test_what_is_not_changed():
     # Dashes between words, quotes, digits with a hyphen, the Breton letter c'h, English 's.
     assert words("word—word") == ["word", "—", "word"]
+    assert words("so ». no 😍😍 ()") == stock("so ». no 😍😍 ()")  # quotes, emoji, brackets: not runs
     assert words("'hello' she said") == ["'", "hello", "'", "she", "said"]
     assert words("pages 10-12") == stock("pages 10-12")
     assert words("ar plac'h") == ["ar", "plac'h"]

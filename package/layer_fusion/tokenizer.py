@@ -18,6 +18,8 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   whole (English EWT is an exception). Dashes (– — --) between words are still split.
 * **Runs of ! and ? (``!!``, ``?!``, ``?..``) are one token**, as ``...`` already was.
 * **Hashtags and mentions stay whole** (``#gaeilge``, ``@user``).
+* **A run of symbols written apart from words is one token** (``<<``, ``**``, ``->``,
+  ``||``, ``&//``); not quotes, brackets, sentence punctuation or emoji.
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
@@ -128,7 +130,12 @@ RULES = (
     "apostrophe_clitics",  # i'r -> i 'r; 'n stays whole
     "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a vowel)
     "final_apostrophes",  # ta' stays whole unless its apostrophe closes a quotation
+    "symbol_runs",  # << ** -> || written apart are one token
 )
+
+# A run of these written apart from words is one token (<< ** -> || //=): no quotes,
+# brackets, sentence punctuation or emoji, whose runs UD treebanks split.
+SYMBOL_RUN = r"[-/\\|&*+=<>~^#%@]{2,}"
 
 
 def multilingual_prefixes(without=()):
@@ -186,6 +193,16 @@ def multilingual_infixes(without=()):
     return out
 
 
+def multilingual_token_match(without=()):
+    """Whole strings kept as one token: hashtags and mentions, and runs of symbols."""
+    patterns = []
+    if "hashtags" not in without:
+        patterns.append(r"[#@][^\W_][\w]*")
+    if "symbol_runs" not in without:
+        patterns.append(SYMBOL_RUN)
+    return re.compile(f"^(?:{'|'.join(patterns)})$").match if patterns else None
+
+
 def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
     """The rule-based tokenizer described in the module docstring, on ``nlp.vocab``.
 
@@ -201,7 +218,7 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
         prefix_search=compile_prefix_regex(multilingual_prefixes(without)).search,
         suffix_search=compile_suffix_regex(multilingual_suffixes(without)).search,
         infix_finditer=compile_infix_regex(multilingual_infixes(without)).finditer,
-        token_match=None if "hashtags" in without else re.compile(r"^[#@][^\W_][\w]*$").match,
+        token_match=multilingual_token_match(without),
         url_match=nlp.Defaults.url_match,
     )
 
