@@ -40,6 +40,9 @@ CASES = [
     ("punctuation_runs", "Why ?.. No !!", ["Why", "?..", "No", "!!"]),
     ("hashtags", "love #nlp and @ana!", ["love", "#nlp", "and", "@ana", "!"]),
     ("symbol_runs", "a << b ** c -> d (//)", ["a", "<<", "b", "**", "c", "->", "d", "(", "//", ")"]),
+    ("dotted_abbreviations", "sagt t.d. at e.g. ஐ.நா. சபை",
+     ["sagt", "t.d.", "at", "e.g.", "ஐ.நா.", "சபை"]),
+    ("reversed_emoticons", "(see above): yes (b); no", ["(", "see", "above", ")", ":", "yes", "(", "b", ")", ";", "no"]),
     ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
     ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
     ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
@@ -75,6 +78,8 @@ def test_what_is_not_changed():
     assert words("c'hoant C'hwec'h") == ["c'hoant", "C'hwec'h"]  # c'h is a letter, not elision
     assert words("аб’ект з’явіўся") == ["аб’ект", "з’явіўся"]  # Cyrillic apostrophe: no elision
     assert words("John's car") == ["John", "'s", "car"]
+    assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
+    assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]
     assert words("See https://example.org/a-b.html now.") == ["See", "https://example.org/a-b.html", "now", "."]
 
 

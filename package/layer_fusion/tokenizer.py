@@ -20,6 +20,10 @@ UD's surface tokens, and kept only when it is not a convention of one language:
 * **Hashtags and mentions stay whole** (``#gaeilge``, ``@user``).
 * **A run of symbols written apart from words is one token** (``<<``, ``**``, ``->``,
   ``||``, ``&//``); not quotes, brackets, sentence punctuation or emoji.
+* **Dotted abbreviations keep their final full stop**: letter groups of any script, each
+  followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
+* **A bracket before a colon or semicolon is punctuation**, not one of spaCy's reversed
+  emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
@@ -131,11 +135,21 @@ RULES = (
     "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a vowel)
     "final_apostrophes",  # ta' stays whole unless its apostrophe closes a quotation
     "symbol_runs",  # << ** -> || written apart are one token
+    "dotted_abbreviations",  # t.d. e.g. ஐ.நா. keep their final full stop
+    "reversed_emoticons",  # ): (; [= are punctuation, not emoticons
 )
 
 # A run of these written apart from words is one token (<< ** -> || //=): no quotes,
 # brackets, sentence punctuation or emoji, whose runs UD treebanks split.
 SYMBOL_RUN = r"[-/\\|&*+=<>~^#%@]{2,}"
+
+# Letters of any script, a full stop after each group, two groups or more: one token with
+# its final full stop (t.d., i.n., e.g., ஐ.நா.). The xx rules split the last full stop.
+DOTTED_ABBREVIATION = rf"(?:[{_LETTER}]{{1,4}}\.){{2,}}"
+
+# spaCy's emoticons that begin with a bracket: in running text they are a bracket
+# followed by punctuation, ``(see above):``.
+REVERSED_EMOTICONS = ("):", ")-:", "(:", "(-:", "(;", "(-;", "(=", "[:", "[-:", "[=", "]=")
 
 
 def multilingual_prefixes(without=()):
@@ -194,13 +208,23 @@ def multilingual_infixes(without=()):
 
 
 def multilingual_token_match(without=()):
-    """Whole strings kept as one token: hashtags and mentions, and runs of symbols."""
+    """Whole strings kept as one token: hashtags and mentions, runs of symbols, dotted
+    abbreviations."""
     patterns = []
     if "hashtags" not in without:
         patterns.append(r"[#@][^\W_][\w]*")
     if "symbol_runs" not in without:
         patterns.append(SYMBOL_RUN)
+    if "dotted_abbreviations" not in without:
+        patterns.append(DOTTED_ABBREVIATION)
     return re.compile(f"^(?:{'|'.join(patterns)})$").match if patterns else None
+
+
+def multilingual_exceptions(exceptions, without=()):
+    """The language's special cases, less the reversed emoticons (unless left out)."""
+    if "reversed_emoticons" in without:
+        return exceptions
+    return {text: tokens for text, tokens in exceptions.items() if text not in REVERSED_EMOTICONS}
 
 
 def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
@@ -214,7 +238,7 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
     return MultilingualTokenizer(
         nlp.vocab,
         final_apostrophes="final_apostrophes" not in without,
-        rules=nlp.Defaults.tokenizer_exceptions,
+        rules=multilingual_exceptions(nlp.Defaults.tokenizer_exceptions, without),
         prefix_search=compile_prefix_regex(multilingual_prefixes(without)).search,
         suffix_search=compile_suffix_regex(multilingual_suffixes(without)).search,
         infix_finditer=compile_infix_regex(multilingual_infixes(without)).finditer,
