@@ -123,8 +123,8 @@ def test_unknown_rule_is_an_error():
 
 def test_registered_and_saved_with_the_pipeline(tmp_path):
     nlp = spacy.blank("xx", config=CONFIG)
-    text = "Ես տուն եմ։ #nlp well-known ta' Marija"
-    expected = ["Ես", "տուն", "եմ", "։", "#nlp", "well-known", "ta'", "Marija"]
+    text = "Ես տուն եմ։ #nlp well-known ta' Marija t.d. (a):"
+    expected = ["Ես", "տուն", "եմ", "։", "#nlp", "well-known", "ta'", "Marija", "t.d.", "(", "a", ")", ":"]
     assert [t.text for t in nlp(text)] == expected
     nlp.to_disk(tmp_path / "p")
     assert [t.text for t in spacy.load(tmp_path / "p")(text)] == expected

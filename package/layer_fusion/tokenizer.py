@@ -22,8 +22,8 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   ``||``, ``&//``); not quotes, brackets, sentence punctuation or emoji.
 * **Dotted abbreviations keep their final full stop**: letter groups of any script, each
   followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
-* **A bracket before a colon or semicolon is punctuation**, not one of spaCy's reversed
-  emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
+* **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
+  spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
