@@ -31,8 +31,9 @@ from wasabi import msg
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES, evaluate_raw_text, token_disagreements
+from layer_fusion.segmenters import SEGMENTERS, make_segmenter
 from layer_fusion.targets import load_targets
-from layer_fusion.tokenizer import RULES, SEGMENTERS, make_segmenter, multilingual_tokenizer
+from layer_fusion.tokenizer import RULES, multilingual_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False)

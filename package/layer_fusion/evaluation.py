@@ -320,9 +320,9 @@ def summarize_results(
 
 def _raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> Dict[str, Any]:
     """``raw_text`` of one treebank, and ``raw_text_segmenter`` when its language has a
-    word segmenter (``tokenizer.SEGMENTERS``): the result with it, or why there is none."""
+    word segmenter (``segmenters.SEGMENTERS``): the result with it, or why there is none."""
     from .raw_text import evaluate_raw_text
-    from .tokenizer import SEGMENTERS, make_segmenter
+    from .segmenters import SEGMENTERS, make_segmenter
 
     out: Dict[str, Any] = {"raw_text": evaluate_raw_text(
         nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key

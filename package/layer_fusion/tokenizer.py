@@ -1,5 +1,4 @@
-"""A language-agnostic tokenizer for raw text in many scripts, and word segmenters for
-languages written without spaces between words.
+"""A language-agnostic tokenizer for raw text in many scripts.
 
 ``layer_fusion.MultilingualTokenizer.v1`` is spaCy's rule-based tokenizer (the ``xx``
 rules) with these changes, each found by measuring where the ``xx`` rules disagree with
@@ -40,21 +39,23 @@ Each change can be left out (``multilingual_tokenizer(nlp, without=...)``) to me
 ``scripts/bench_tokenizer.py``, whose output (``reports/bench/tokenizer.md``) shows what each
 adds on the targets and on treebanks that are never targets.
 
-Languages without spaces between words need a dictionary or a model: ``segmenter``
-(``th``, ``vi``, ``zh``, ``ja``) swaps in spaCy's own segmenter for that language,
-whose dependency is an optional extra (``pip install "spacy-layer-fusion[th]"``).
+Languages without spaces between words need a dictionary or a model: the registered
+tokenizer's ``segmenter`` setting (``th``, ``vi``, ``zh``, ``ja``) swaps in one of
+``layer_fusion.segmenters.SEGMENTERS``.
 """
 from __future__ import annotations
 
 import re
 import sys
 import unicodedata
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Optional
 
 from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, CONCAT_QUOTES, LATIN
 from spacy.lang.punctuation import TOKENIZER_INFIXES, TOKENIZER_PREFIXES, TOKENIZER_SUFFIXES
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
+
+from .segmenters import SEGMENTERS, make_segmenter
 
 
 def _char_class(codepoints) -> str:
@@ -332,86 +333,6 @@ def word_final_apostrophes(doc):
 
 def _ends_with_letter(text: str) -> bool:
     return bool(text) and unicodedata.category(text[-1])[0] in "LM"
-
-
-class ThaiSegmenter:
-    """Thai words by PyThaiNLP's ``word_tokenize`` (engine ``attacut`` by default: a small
-    character CNN shipped in its wheel). spaCy's own Thai tokenizer uses the dictionary
-    engine ``newmm``, which finds far fewer of UD Thai's words (reports/bench/tokenizer.md)."""
-
-    def __init__(self, vocab, engine: str = "attacut"):
-        self.vocab = vocab
-        self.engine = engine
-
-    def __call__(self, text: str):
-        from pythainlp.tokenize import word_tokenize
-        from spacy.tokens import Doc
-        from spacy.util import get_words_and_spaces
-
-        pieces = word_tokenize(text, engine=self.engine, keep_whitespace=True)
-        # A piece may carry spaces (attacut returns ' เด '): words never do.
-        words, spaces = get_words_and_spaces([w for p in pieces for w in p.split()], text)
-        return Doc(self.vocab, words=words, spaces=spaces)
-
-    def pipe(self, texts, batch_size: int = 1000):
-        for text in texts:
-            yield self(text)
-
-    # Nothing to save: the engine ships with its package.
-    def to_bytes(self, **kwargs) -> bytes:
-        return b""
-
-    def from_bytes(self, data: bytes, **kwargs):
-        return self
-
-    def to_disk(self, path, **kwargs) -> None:
-        return None
-
-    def from_disk(self, path, **kwargs):
-        return self
-
-
-def _thai(vocab):
-    return ThaiSegmenter(vocab)
-
-
-def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
-    def make(vocab):
-        import importlib
-
-        segmenter = getattr(importlib.import_module(module_name), class_name)(vocab, **kwargs)
-        if hasattr(segmenter, "initialize") and module_name.endswith(".zh"):
-            segmenter.initialize()
-        return segmenter
-
-    return make
-
-
-# language -> (constructor on a vocab, modules it imports, the extra that installs them)
-SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
-    "th": (_thai, ("pythainlp", "attacut"), "th"),
-    "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
-    "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
-    "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
-}
-
-
-def make_segmenter(vocab, lang: str):
-    """The word segmenter for ``lang`` on ``vocab``; a one-line error names the extra to
-    install when its dependency is missing."""
-    if lang not in SEGMENTERS:
-        raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
-    construct, modules, extra = SEGMENTERS[lang]
-    import importlib
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise ImportError(
-                f"the {lang!r} word segmenter needs {module}: pip install \"spacy-layer-fusion[{extra}]\""
-            ) from None
-    return construct(vocab)
 
 
 @registry.tokenizers("layer_fusion.MultilingualTokenizer.v1")

@@ -33,7 +33,7 @@ def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
 
 def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
     """Replace the pipeline's tokenizer by ``lang``'s word segmenter (``--lang``)."""
-    from ..tokenizer import make_segmenter
+    from ..segmenters import make_segmenter
 
     try:
         nlp.tokenizer = make_segmenter(nlp.vocab, lang)

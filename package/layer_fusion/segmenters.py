@@ -1,0 +1,94 @@
+"""Word segmenters for languages written without spaces between words.
+
+A rule-based tokenizer cannot find words in ``ฉันไปโรงเรียน`` (Thai) or tell the syllables
+of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary or a model.
+``SEGMENTERS`` maps a language code to one, each behind an optional extra
+(``pip install "spacy-layer-fusion[th]"``), used by ``layer-fusion tag --lang`` and by
+``segmenter = "th"`` under ``[nlp.tokenizer]`` (``layer_fusion.tokenizer``):
+
+* ``th``: PyThaiNLP's ``word_tokenize`` with AttaCut (``ThaiSegmenter``);
+* ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy).
+
+Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
+included, with spaCy's ``to_bytes``/``to_disk`` interface, so it is saved with a pipeline.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Dict, Tuple
+
+
+class ThaiSegmenter:
+    """Thai words by PyThaiNLP's ``word_tokenize`` (engine ``attacut`` by default: a small
+    character CNN shipped in its wheel). spaCy's own Thai tokenizer uses the dictionary
+    engine ``newmm``, which finds far fewer of UD Thai's words (reports/bench/tokenizer.md)."""
+
+    def __init__(self, vocab, engine: str = "attacut"):
+        self.vocab = vocab
+        self.engine = engine
+
+    def __call__(self, text: str):
+        from pythainlp.tokenize import word_tokenize
+        from spacy.tokens import Doc
+        from spacy.util import get_words_and_spaces
+
+        pieces = word_tokenize(text, engine=self.engine, keep_whitespace=True)
+        # A piece may carry spaces (attacut returns ' เด '): words never do.
+        words, spaces = get_words_and_spaces([w for p in pieces for w in p.split()], text)
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self(text)
+
+    # Nothing to save: the engine ships with its package.
+    def to_bytes(self, **kwargs) -> bytes:
+        return b""
+
+    def from_bytes(self, data: bytes, **kwargs):
+        return self
+
+    def to_disk(self, path, **kwargs) -> None:
+        return None
+
+    def from_disk(self, path, **kwargs):
+        return self
+
+
+def _thai(vocab):
+    return ThaiSegmenter(vocab)
+
+
+def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
+    def make(vocab):
+        segmenter = getattr(importlib.import_module(module_name), class_name)(vocab, **kwargs)
+        if hasattr(segmenter, "initialize") and module_name.endswith(".zh"):
+            segmenter.initialize()
+        return segmenter
+
+    return make
+
+
+# language -> (constructor on a vocab, modules it imports, the extra that installs them)
+SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
+    "th": (_thai, ("pythainlp", "attacut"), "th"),
+    "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
+    "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
+    "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
+}
+
+
+def make_segmenter(vocab, lang: str):
+    """The word segmenter for ``lang`` on ``vocab``; a one-line error names the extra to
+    install when its dependency is missing."""
+    if lang not in SEGMENTERS:
+        raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
+    construct, modules, extra = SEGMENTERS[lang]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ImportError(
+                f"the {lang!r} word segmenter needs {module}: pip install \"spacy-layer-fusion[{extra}]\""
+            ) from None
+    return construct(vocab)
