@@ -7,8 +7,9 @@ mirror's manifest (never targets: a check on rules found on the targets), token 
 * spaCy's ``xx`` rules (the stock multilingual tokenizer);
 * ``layer_fusion.MultilingualTokenizer.v1`` (layer_fusion/tokenizer.py), and the same
   without each of its rules in turn (what each rule is worth, per group of sets);
-* for languages with a word segmenter (``--lang``): ours, and spaCy's own Thai tokenizer
-  (PyThaiNLP's dictionary engine ``newmm``) for comparison.
+* for languages with a word segmenter (``--lang``): ours, and for Thai the other candidate
+  engines of docs/selection_protocol.md (AttaCut; spaCy's own Thai tokenizer, PyThaiNLP's
+  dictionary engine ``newmm``), which choose nothing.
 
 Also the most frequent disagreements left per set. Writes JSON and a markdown summary.
 
@@ -21,7 +22,7 @@ import csv
 import json
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import spacy
@@ -31,7 +32,7 @@ from wasabi import msg
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES, evaluate_raw_text, token_disagreements
-from layer_fusion.segmenters import SEGMENTERS, make_segmenter
+from layer_fusion.segmenters import SEGMENTERS, ThaiSegmenter, make_segmenter
 from layer_fusion.targets import load_targets
 from layer_fusion.tokenizer import RULES, multilingual_tokenizer
 
@@ -58,6 +59,19 @@ def evaluation_sets(ud_dir: Path, targets: Path) -> List[Dict[str, str]]:
 
 def f1(nlp, sentences) -> float:
     return evaluate_raw_text(nlp, sentences, tokenize_only=True).token_f1
+
+
+def thai_engines(sentences) -> Dict[str, Any]:
+    """Token F1 of the Thai candidates other than the default, or why one could not run."""
+    attacut = spacy.blank("xx")
+    attacut.tokenizer = ThaiSegmenter(attacut.vocab, engine="attacut")
+    out: Dict[str, Any] = {}
+    for name, nlp in (("attacut", attacut), ("spaCy's th (newmm)", spacy.blank("th"))):
+        try:
+            out[name] = f1(nlp, sentences)
+        except ImportError as err:
+            out[name] = f"not installed: {err}"
+    return out
 
 
 def spaced_mean(rows: List[Dict], column: str) -> Optional[float]:
@@ -98,7 +112,7 @@ def main(
             except ImportError as err:
                 row["segmenter_unavailable"] = str(err)
             if s["iso"] == "th":
-                row["spacy_thai_newmm"] = f1(spacy.blank("th"), sentences)
+                row["thai_engines"] = thai_engines(sentences)
         rows.append(row)
         msg.text(f"{s['key']:18s} xx {100 * row['xx']:5.1f}  multilingual {100 * row['multilingual']:5.1f}"
                  + (f"  segmenter {100 * row['segmenter']:5.1f}" if "segmenter" in row else ""))
@@ -153,8 +167,9 @@ def render(report: Dict) -> str:
               "|---|---|---|--:|--:|--:|---|"]
     for r in report["sets"]:
         seg = pct(r["segmenter"]) if "segmenter" in r else ("not installed" if "segmenter_unavailable" in r else "")
-        if "spacy_thai_newmm" in r:
-            seg += f" (spaCy's th: {pct(r['spacy_thai_newmm'])})"
+        if "thai_engines" in r:
+            seg += " (" + ", ".join(f"{name}: {pct(v) if isinstance(v, float) else 'not installed'}"
+                                    for name, v in r["thai_engines"].items()) + ")"
         errs = "; ".join(f"`{d['error']}` ×{d['count']}" for d in r["disagreements"][:3])
         lines.append(f"| {r['key']} | {r['group']} | {r['iso']} | {pct(r['xx'])} | {pct(r['multilingual'])} | "
                      f"{seg} | {errs.replace('|', '&#124;')} |")

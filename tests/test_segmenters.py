@@ -51,3 +51,17 @@ def test_thai_segmenter_in_a_saved_pipeline(tmp_path):
     text = "ฉันไปโรงเรียน"
     assert [t.text for t in spacy.load(tmp_path / "p")(text)] == [t.text for t in nlp(text)]
 
+
+def test_thai_default_is_deepcut_and_matches_its_own_api():
+    """docs/selection_protocol.md picks DeepCut; PyThaiNLP only wraps it, spaces excepted.
+    AttaCut segments this text otherwise (จน | ถึง, เที่ยงคืน), so the engine is checked too."""
+    import deepcut  # the th extra, installed by make setup
+
+    text = "ร้านกาแฟแห่งนี้เปิดตั้งแต่เช้าตรู่จนถึงเที่ยงคืน ทุกวัน"
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = make_segmenter(nlp.vocab, "th")
+    expected = [w for w in deepcut.tokenize(text) if not w.isspace()]
+    assert [t.text for t in nlp(text) if not t.is_space] == expected
+    assert nlp(text).text == text
+    attacut = ThaiSegmenter(nlp.vocab, engine="attacut")
+    assert [t.text for t in attacut(text) if not t.is_space] != expected
