@@ -6,8 +6,8 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 (``pip install "spacy-layer-fusion[th]"``), used by ``layer-fusion tag --lang`` and by
 ``segmenter = "th"`` under ``[nlp.tokenizer]`` (``layer_fusion.tokenizer``):
 
-* ``th``: PyThaiNLP's ``word_tokenize`` with DeepCut (``ThaiSegmenter``; the engine is chosen
-  by ``docs/selection_protocol.md``, "The Thai word segmenter");
+* ``th``: PyThaiNLP's ``word_tokenize`` with DeepCut, run by ONNX Runtime (``ThaiSegmenter``;
+  the engine is chosen by ``docs/selection_protocol.md``, "The Thai word segmenter");
 * ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy).
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
@@ -20,11 +20,14 @@ from typing import Callable, Dict, Tuple
 
 
 class ThaiSegmenter:
-    """Thai words by PyThaiNLP's ``word_tokenize`` with engine ``deepcut`` by default: a
-    character CNN trained on the BEST-2010 corpus, whose weights ship in its wheel (it runs on
-    TensorFlow). The engine is the one with the best published BEST-2010 word F1 among those
-    that run offline (``docs/selection_protocol.md``); ``engine="attacut"`` and spaCy's own
-    dictionary engine ``newmm`` are compared in ``reports/bench/tokenizer.md``."""
+    """Thai words by PyThaiNLP's ``word_tokenize`` with engine ``deepcut`` by default:
+    DeepCut's character CNN, trained on the BEST-2010 corpus, which PyThaiNLP ships in its
+    wheel as an ONNX model and runs with ONNX Runtime (no TensorFlow). The engine is the one
+    with the best published BEST-2010 word F1 among those that run offline
+    (``docs/selection_protocol.md``); ``engine="attacut"`` and spaCy's own dictionary engine
+    ``newmm`` are compared in ``reports/bench/tokenizer.md``.
+
+    PyThaiNLP also joins the pieces of a number the model splits (``5 , 000`` -> ``5,000``)."""
 
     def __init__(self, vocab, engine: str = "deepcut"):
         self.vocab = vocab
@@ -74,7 +77,8 @@ def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
 
 # language -> (constructor on a vocab, modules it imports, the extra that installs them)
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
-    "th": (_thai, ("pythainlp", "deepcut"), "th"),
+    # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
+    "th": (_thai, ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
     "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
     "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
     "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
