@@ -7,9 +7,9 @@ mirror's manifest (never targets: a check on rules found on the targets), token 
 * spaCy's ``xx`` rules (the stock multilingual tokenizer);
 * ``layer_fusion.MultilingualTokenizer.v1`` (layer_fusion/tokenizer.py), and the same
   without each of its rules in turn (what each rule is worth, per group of sets);
-* for languages with a word segmenter (``--lang``): ours, and for Thai the other candidate
-  engines of docs/selection_protocol.md (AttaCut; spaCy's own Thai tokenizer, PyThaiNLP's
-  dictionary engine ``newmm``), which choose nothing.
+* for languages with a word segmenter (``--lang``): ours; for Thai also every candidate
+  engine of docs/selection_protocol.md (DeepCut, AttaCut, and spaCy's own Thai tokenizer,
+  PyThaiNLP's dictionary engine ``newmm``) with its speed. These figures choose nothing.
 
 Also the most frequent disagreements left per set. Writes JSON and a markdown summary.
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -31,7 +33,12 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
-from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES, evaluate_raw_text, token_disagreements
+from layer_fusion.raw_text import (
+    LANGUAGES_WITHOUT_WORD_SPACES,
+    evaluate_raw_text,
+    sentence_text,
+    token_disagreements,
+)
 from layer_fusion.segmenters import SEGMENTERS, ThaiSegmenter, make_segmenter
 from layer_fusion.targets import load_targets
 from layer_fusion.tokenizer import RULES, multilingual_tokenizer
@@ -61,16 +68,32 @@ def f1(nlp, sentences) -> float:
     return evaluate_raw_text(nlp, sentences, tokenize_only=True).token_f1
 
 
-def thai_engines(sentences) -> Dict[str, Any]:
-    """Token F1 of the Thai candidates other than the default, or why one could not run."""
-    attacut = spacy.blank("xx")
-    attacut.tokenizer = ThaiSegmenter(attacut.vocab, engine="attacut")
+def thai_engines(sentences, repeats: int = 3) -> Dict[str, Any]:
+    """The Thai candidates of docs/selection_protocol.md: token F1, and speed as the median
+    of ``repeats`` timed passes over the sentences' texts (segmenting only, engine loaded).
+    A candidate whose package is missing gets the reason instead."""
+    texts = [sentence_text(s)[0] for s in sentences]
+    words = sum(len(s.words) for s in sentences)
+    candidates = {"deepcut": None, "attacut": None, "spaCy's th (newmm)": spacy.blank("th")}
     out: Dict[str, Any] = {}
-    for name, nlp in (("attacut", attacut), ("spaCy's th (newmm)", spacy.blank("th"))):
+    for name, nlp in candidates.items():
         try:
-            out[name] = f1(nlp, sentences)
+            if nlp is None:
+                nlp = spacy.blank("xx")
+                nlp.tokenizer = ThaiSegmenter(nlp.vocab, engine=name)
+            row = {"token_f1": f1(nlp, sentences)}  # also loads the engine before timing
         except ImportError as err:
-            out[name] = f"not installed: {err}"
+            out[name] = {"unavailable": str(err)}
+            continue
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for text in texts:
+                nlp.tokenizer(text)
+            seconds.append(time.perf_counter() - start)
+        row["seconds"] = float(np.median(seconds))
+        row["words_per_second"] = words / row["seconds"]
+        out[name] = row
     return out
 
 
@@ -113,6 +136,7 @@ def main(
                 row["segmenter_unavailable"] = str(err)
             if s["iso"] == "th":
                 row["thai_engines"] = thai_engines(sentences)
+                row["thai_default_engine"] = ThaiSegmenter(seg.vocab).engine
         rows.append(row)
         msg.text(f"{s['key']:18s} xx {100 * row['xx']:5.1f}  multilingual {100 * row['multilingual']:5.1f}"
                  + (f"  segmenter {100 * row['segmenter']:5.1f}" if "segmenter" in row else ""))
@@ -136,6 +160,7 @@ def main(
         "spaced": "mean over sets of languages written with spaces between words "
                   f"(all but {sorted(LANGUAGES_WITHOUT_WORD_SPACES)})",
         "rules": list(RULES),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "groups": groups,
         "sets": rows,
     }
@@ -167,12 +192,24 @@ def render(report: Dict) -> str:
               "|---|---|---|--:|--:|--:|---|"]
     for r in report["sets"]:
         seg = pct(r["segmenter"]) if "segmenter" in r else ("not installed" if "segmenter_unavailable" in r else "")
-        if "thai_engines" in r:
-            seg += " (" + ", ".join(f"{name}: {pct(v) if isinstance(v, float) else 'not installed'}"
-                                    for name, v in r["thai_engines"].items()) + ")"
         errs = "; ".join(f"`{d['error']}` ×{d['count']}" for d in r["disagreements"][:3])
         lines.append(f"| {r['key']} | {r['group']} | {r['iso']} | {pct(r['xx'])} | {pct(r['multilingual'])} | "
                      f"{seg} | {errs.replace('|', '&#124;')} |")
+    thai = [r for r in report["sets"] if "thai_engines" in r]
+    for r in thai:
+        lines += ["", f"## Thai segmenters on {r['key']}", "",
+                  "The candidates of `docs/selection_protocol.md`, \"The Thai word segmenter\": the default "
+                  "was chosen on published BEST-2010 results, so these figures choose nothing. Speed: "
+                  "segmenting every sentence's text, engine loaded, median of 3 passes, one process, "
+                  f"OMP_NUM_THREADS={report.get('omp_num_threads', 'unset')} (ONNX Runtime, which runs DeepCut, "
+                  "sizes its own thread pool).", "",
+                  "| engine | token F1 | words/s |", "|---|--:|--:|"]
+        for name, e in r["thai_engines"].items():
+            label = f"{name} (default, `--lang th`)" if name == r["thai_default_engine"] else name
+            if "unavailable" in e:
+                lines.append(f"| {label} | not installed | |")
+            else:
+                lines.append(f"| {label} | {pct(e['token_f1'])} | {e['words_per_second']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
