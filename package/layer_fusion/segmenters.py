@@ -61,10 +61,6 @@ class ThaiSegmenter:
         return self
 
 
-def _thai(vocab):
-    return ThaiSegmenter(vocab)
-
-
 def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
     def make(vocab):
         segmenter = getattr(importlib.import_module(module_name), class_name)(vocab, **kwargs)
@@ -78,7 +74,7 @@ def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
 # language -> (constructor on a vocab, modules it imports, the extra that installs them)
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
-    "th": (_thai, ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
+    "th": (ThaiSegmenter, ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
     "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
     "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
     "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
