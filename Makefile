@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The local UD mirror when present (no internet here); else `spacy project assets`.
+# The local UD mirror when present; else the pinned files `spacy project assets` fetches.
 UD_DIR ?= $(if $(wildcard ../shared/ud/MANIFEST.tsv),../shared/ud,assets/ud)
 # Two cores: measured thread settings (README, "Speed"). PASSIVE stops OpenMP
 # busy-waiting from collapsing throughput when anything else runs.
@@ -41,8 +41,9 @@ experiments: setup assets
 smoke: setup
 	$(BIN)/python -m spacy project run smoke . --vars.ud_dir $(UD_DIR)
 
-test: setup
-	$(BIN)/python -m pytest -q tests
+# The tests read real treebanks: the mirror's, or the pinned assets fetched above.
+test: setup assets
+	LAYER_FUSION_UD_DIR=$(UD_DIR) $(BIN)/python -m pytest -q tests
 
 clean:
 	rm -rf smoke corpus training metrics packages

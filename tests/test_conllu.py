@@ -5,7 +5,6 @@ import pytest
 
 from layer_fusion.conllu import ConlluError, UPOS_TAGS, read_conllu
 
-from conftest import SHARED_UD
 
 
 def row(tid, form, upos="NOUN", misc="_"):
@@ -152,11 +151,11 @@ def test_missing_file_raises_file_not_found(tmp_path):
         list(read_conllu(tmp_path / "nope.conllu"))
 
 
-def test_real_treebank_counts_match_manifest():
+def test_real_treebank_counts_match_manifest(ud_dir):
     # Tagalog-TRG: 128 sentences, 734 syntactic words (MANIFEST.tsv); GUM test has MWTs and genres.
-    sents = list(read_conllu(SHARED_UD / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"))
+    sents = list(read_conllu(ud_dir / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"))
     assert len(sents) == 128 and sum(len(s) for s in sents) == 734
-    gum = list(read_conllu(SHARED_UD / "UD_English-GUM" / "en_gum-ud-test.conllu"))
+    gum = list(read_conllu(ud_dir / "UD_English-GUM" / "en_gum-ud-test.conllu"))
     assert len(gum) == 1464 and sum(len(s) for s in gum) == 28397
     assert all(s.genre and s.sent_id.startswith(f"GUM_{s.genre}_") for s in gum)
     assert all(set(s.upos) <= UPOS_TAGS for s in gum)

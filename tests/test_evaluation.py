@@ -14,7 +14,7 @@ from layer_fusion.evaluation import TreebankResult, evaluate_conllu, evaluate_se
 from layer_fusion.targets import load_targets
 from layer_fusion.report_table import render_markdown
 
-from conftest import REPO, SHARED_UD
+from conftest import REPO, ud_test_files
 from pipelines import noun_nlp
 from runners import load_script
 from ud_files import TARGETS_CFG, write_conllu
@@ -90,8 +90,8 @@ def test_evaluate_sentences_accuracy_is_noun_share(tmp_path):
     assert result.words_per_second > 0
 
 
-def test_evaluate_conllu_real_treebank_noun_share():
-    path = SHARED_UD / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
+def test_evaluate_conllu_real_treebank_noun_share(ud_dir):
+    path = ud_dir / "UD_Tagalog-TRG" / "tl_trg-ud-test.conllu"
     gold = [tag for s in read_conllu(path) for tag in s.upos]
     result = evaluate_conllu(noun_nlp(), path, batch_size=16, n_resamples=100)
     assert result.words == len(gold) == 734
@@ -218,9 +218,6 @@ def test_load_targets_rejects_bad_config(tmp_path):
         load_targets(bad)
 
 
-EXTRA_SOURCE_MARK = "extra source language (not an evaluation target)"
-
-
 def test_project_targets_config():
     targets = load_targets(REPO / "configs" / "targets.cfg")
     groups = {t.group for t in targets.treebanks.values()}
@@ -232,23 +229,20 @@ def test_project_targets_config():
     assert {(p["a"], p["b"]) for p in targets.domain_pairs.values()} == {
         ("tl_trg", "tl_ugnayan"), ("ga_idt", "ga_twittirish"), ("ta_ttb", "ta_mwtt")
     }
-    if SHARED_UD.is_dir():
-        absent = {t.key for t in targets.treebanks.values() if not t.path(SHARED_UD).is_file()}
-        assert absent == {"hi_hdtb", "ar_padt"}  # the two treebanks missing from the mirror
-        rows = [
-            line.split("\t")
-            for line in (SHARED_UD / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
-        ]
-        # The provenance column (last) marks the extra-source treebanks: training and
-        # selection data for the multi-source variant, never evaluation targets.
-        extra = {r[4] for r in rows if r[3] == "test" and EXTRA_SOURCE_MARK in r[-1]}
-        manifest = {
-            r[4] for r in rows
-            if r[3] == "test" and not r[0].startswith("UD_English") and EXTRA_SOURCE_MARK not in r[-1]
-        }
-        listed = {f"{t.treebank}/{t.file}" for t in targets.treebanks.values() if t.group != "english"}
-        assert manifest <= listed  # every non-English, non-extra-source test set is listed
-        assert len(extra) == 7 and not extra & listed  # extra sources are never targets
+
+
+def test_every_ud_test_set_is_a_target_or_an_extra_source(ud_dir):
+    """The targets cover the UD data the project reads (the mirror's MANIFEST.tsv, or
+    project.yml's assets); the extra-source treebanks, marked so there, are never targets."""
+    targets = load_targets(REPO / "configs" / "targets.cfg")
+    absent = {t.key for t in targets.treebanks.values() if not t.path(ud_dir).is_file()}
+    assert absent == {"hi_hdtb", "ar_padt"}  # in no source (see targets.cfg)
+    files = ud_test_files(ud_dir)
+    extra = {f for f, is_extra in files if is_extra}
+    others = {f for f, is_extra in files if not is_extra and not f.startswith("UD_English")}
+    listed = {f"{t.treebank}/{t.file}" for t in targets.treebanks.values() if t.group != "english"}
+    assert others and others <= listed  # every non-English, non-extra-source test set is listed
+    assert len(extra) == 7 and not extra & listed  # extra sources are never targets
 
 
 def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):

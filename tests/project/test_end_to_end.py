@@ -16,7 +16,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conftest import REPO, SHARED_UD
+from conftest import REPO
 from layer_fusion.fusion import fusion_block
 
 pytestmark = pytest.mark.slow
@@ -96,13 +96,11 @@ def fusion_wheels(tmp_path_factory, tiny_xlmr):
 
 
 @pytest.fixture(scope="module")
-def smoke_outputs(tmp_path_factory):
+def smoke_outputs(tmp_path_factory, ud_dir):
     """`spacy project run smoke` into a temporary smoke_dir."""
-    if not (SHARED_UD / "MANIFEST.tsv").exists():
-        pytest.fail(f"UD mirror not found at {SHARED_UD}; CI needs ../shared/ud")
     smoke_dir = tmp_path_factory.mktemp("smoke")
     run([sys.executable, "-m", "spacy", "project", "run", "smoke", ".",
-         "--vars.ud_dir", str(SHARED_UD), "--vars.smoke_dir", str(smoke_dir)])
+         "--vars.ud_dir", str(ud_dir), "--vars.smoke_dir", str(smoke_dir)])
     return smoke_dir
 
 

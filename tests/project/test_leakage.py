@@ -1,8 +1,9 @@
 """Zero-shot discipline: no evaluation treebank reaches training or selection.
 
 Reads project.yml and configs/targets.cfg: every CoNLL-U file that a training-data
-command converts must be English or an extra-source treebank (marked so in the UD
-mirror's manifest), and the selection script must not move when target accuracies do.
+command converts must be English or an extra-source treebank (marked so in project.yml's
+assets and in the UD mirror's manifest), and the selection script must not move when
+target accuracies do.
 """
 import importlib.util
 import json
@@ -13,7 +14,7 @@ import yaml
 
 from layer_fusion.targets import load_targets
 
-from conftest import REPO, SHARED_UD
+from conftest import ASSET_EXTRA_SOURCE_MARK, REPO, ud_test_files
 
 # Commands whose outputs are training or selection data.
 TRAINING_DATA_COMMANDS = {"corpus", "corpus-multisource", "smoke-corpus"}
@@ -61,13 +62,13 @@ def test_no_evaluation_treebank_reaches_training_data():
     assert not EXTRA_SOURCES & evaluation
 
 
-def test_extra_sources_are_marked_so_in_the_manifest():
-    manifest = SHARED_UD / "MANIFEST.tsv"
-    if not manifest.is_file():  # the mirror is optional; project.yml pins the same files
-        return
-    rows = [line.split("\t") for line in manifest.read_text(encoding="utf-8").splitlines()[1:]]
-    marked = {r[0] for r in rows if "extra source language" in r[-1]}
+def test_extra_sources_are_marked_so_where_the_data_comes_from(ud_dir):
+    """project.yml's asset descriptions, and the mirror's MANIFEST.tsv when the tests read
+    the mirror, mark exactly these treebanks as extra sources."""
+    project = yaml.safe_load((REPO / "project.yml").read_text(encoding="utf-8"))
+    marked = {a["dest"].split("/")[1] for a in project["assets"] if ASSET_EXTRA_SOURCE_MARK in a["description"]}
     assert marked == EXTRA_SOURCES
+    assert {f.split("/")[0] for f, is_extra in ud_test_files(ud_dir) if is_extra} == EXTRA_SOURCES
 
 
 def _select_module():
@@ -118,7 +119,7 @@ def test_selection_ties_go_to_the_cheaper_run():
     assert select.pick(rows[:1] + rows[2:], "reference_dev")["name"] == "long"
 
 
-def test_every_ud_file_a_command_reads_is_a_pinned_asset():
+def test_every_ud_file_a_command_reads_is_a_pinned_asset(ud_dir):
     """Without the local mirror, `spacy project assets` must fetch every UD file the
     commands read (the multi-source corpus and the reference dev sets included)."""
     import hashlib
@@ -131,11 +132,9 @@ def test_every_ud_file_a_command_reads_is_a_pinned_asset():
     for t in targets.treebanks.values():
         if t.key not in ("hi_hdtb", "ar_padt"):  # absent from every source (see targets.cfg)
             assert f"${{vars.ud_dir}}/{t.treebank}/{t.file}" in assets, t.key
-    mirror = SHARED_UD
-    if mirror.is_dir():
-        for dest, asset in assets.items():
-            data = (mirror / dest.split("/", 1)[1]).read_bytes()
-            assert hashlib.md5(data).hexdigest() == asset["checksum"], dest
+    for dest, asset in assets.items():  # the files the tests read are the pinned ones
+        data = (ud_dir / dest.split("/", 1)[1]).read_bytes()
+        assert hashlib.md5(data).hexdigest() == asset["checksum"], dest
 
 
 def test_the_accelerator_grid_trains_on_english_and_extra_sources_only():

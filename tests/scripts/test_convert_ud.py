@@ -6,7 +6,6 @@ from typer.testing import CliRunner
 
 from layer_fusion.conllu import read_conllu
 
-from conftest import SHARED_UD
 from runners import load_script
 
 
@@ -136,8 +135,8 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["out.spacy"]
 
 
-def test_real_gum_and_ewt_round_trip(tmp_path):
-    gum = SHARED_UD / "UD_English-GUM" / "en_gum-ud-test.conllu"
+def test_real_gum_and_ewt_round_trip(tmp_path, ud_dir):
+    gum = ud_dir / "UD_English-GUM" / "en_gum-ud-test.conllu"
     out = tmp_path / "gum.spacy"
     convert_ud.convert_file(gum, out, "UD_English-GUM", Vocab(), max_sentences=300)
     docs = docs_of(out)
@@ -147,7 +146,7 @@ def test_real_gum_and_ewt_round_trip(tmp_path):
     assert [[t.pos_ for t in d] for d in docs] == [s.upos for s in gold]
     assert all(d.user_data["sent_id"].startswith(f"GUM_{d.user_data['genre']}_") for d in docs)
     # EWT dev: multiword tokens split as in the treebank (e.g. "don't" -> "do", "n't")
-    ewt = SHARED_UD / "UD_English-EWT" / "en_ewt-ud-dev.conllu"
+    ewt = ud_dir / "UD_English-EWT" / "en_ewt-ud-dev.conllu"
     out = tmp_path / "ewt.spacy"
     counts = convert_ud.convert_file(ewt, out, "UD_English-EWT", Vocab())
     assert counts == {"sentences": 2001, "words": 25147}  # MANIFEST.tsv
