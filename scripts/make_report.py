@@ -4,7 +4,7 @@ Nothing here is typed by hand: every figure is computed from metrics/experiments
 also archived as reports/experiment_metrics.tar.gz (extract it into metrics/experiments/ to
 regenerate the report without rerunning the experiments).
 
-Statistics (layer_fusion.research.statistics, tested)
+Statistics (layer_fusion.research.statistics and .paired_tests, tested)
 - Per-language accuracy of a variant: seeds pooled (per-sentence correct counts summed
   over seeds), 95% percentile bootstrap CI over sentences.
 - Low-resource macro-average: mean of the per-treebank accuracies; its CI resamples
@@ -24,6 +24,7 @@ import typer
 
 from layer_fusion.research import statistics as stats
 from layer_fusion.research.metrics_archive import write_reproducible_archive
+from layer_fusion.research.paired_tests import PairedTestFamily, seed_from
 from layer_fusion.research.report_plots import genre_means, plots
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,8 +32,6 @@ RUNS = REPO / "metrics" / "experiments"
 N_BOOT = 2000
 # Regime a's earlier runs (fixed epochs, a different optimiser), for "What changed".
 BEFORE_CONVERGENCE = REPO / "reports" / "experiment_metrics_10_epochs.tar.gz"
-# Every paired test of the report, in the order made: p-values for the Holm adjustment.
-FAMILY: List[Dict] = []
 FROZEN, FINETUNED = "Regime a, frozen encoder", "Regime b, fine-tuned encoder"
 REGIMES = {"main": FROZEN, "finetuned": FINETUNED}  # metrics/experiments/<stage> -> title
 REGIME_FILE_SUFFIX = {FROZEN: "", FINETUNED: "_finetuned"}
@@ -79,58 +78,14 @@ def low_resource_keys(run: Dict) -> List[str]:
     return [k for k, t in run["treebanks"].items() if t["group"] == "low_resource"]
 
 
-def pooled_ci(words, correct, rng) -> tuple:
-    pooled = correct.sum(0)
-    idx = rng.integers(0, len(words), size=(N_BOOT, len(words)))
-    acc = pooled[idx].sum(1) / (words[idx].sum(1) * correct.shape[0])
-    return float(pooled.sum() / (words.sum() * correct.shape[0])), numpy.percentile(acc, [2.5, 97.5])
-
-
-def _seed(rng) -> int:
-    return int(rng.integers(2**31))
-
-
 def macro_ci(runs: List[Dict], keys: List[str], rng) -> tuple:
     """Seed-mean macro-average and its hierarchical bootstrap CI (seeds and sentences)."""
     data = stats.runs_from_metrics(runs, keys)
-    return stats.macro(data), numpy.asarray(stats.macro_ci(data, N_BOOT, _seed(rng)))
-
-
-def paired_test(runs_a: List[Dict], runs_b: List[Dict], keys: List[str], rng) -> Dict:
-    """Macro-average difference a - b over ``keys``: hierarchical paired bootstrap. The test
-    joins FAMILY; its Holm-adjusted p is filled in once the report is complete."""
-    d = stats.paired_difference(stats.runs_from_metrics(runs_a, keys), stats.runs_from_metrics(runs_b, keys),
-                                N_BOOT, _seed(rng))
-    test = {"diff": d.difference, "ci95": list(d.ci95), "p": d.p, "id": len(FAMILY)}
-    FAMILY.append(test)
-    return test
-
-
-P_FLOOR = 2 / (N_BOOT + 1)
-
-
-def _p(p: float) -> str:
-    return f"< {P_FLOOR:.4f}" if p <= P_FLOOR else f"{p:.4f}"
-
-
-def fmt_p(test: Dict) -> str:
-    """A placeholder for the test's p and Holm-adjusted p, filled in by holm_fill."""
-    return f"@@P{test['id']}@@"
+    return stats.macro(data), numpy.asarray(stats.macro_ci(data, N_BOOT, seed_from(rng)))
 
 
 def p_text(test: Dict) -> str:
-    return "p " + fmt_p(test)
-
-
-def holm_fill(text: str) -> str:
-    """Adjust every test's p (Holm-Bonferroni over FAMILY) and write both into the text."""
-    adjusted = stats.holm([t["p"] for t in FAMILY])
-    for test, p_holm in zip(FAMILY, adjusted):
-        test["p_holm"] = p_holm
-        # A p at the floor is an upper bound, and so is the adjusted value derived from it.
-        holm_text = f"≤ {p_holm:.4f}" if test["p"] <= P_FLOOR else _p(p_holm)
-        text = text.replace(f"@@P{test['id']}@@", f"{_p(test['p'])} (Holm {holm_text})")
-    return text
+    return "p " + PairedTestFamily.placeholder(test)
 
 
 def pct(x: float) -> str:
@@ -333,7 +288,8 @@ def regime_answer(summary: Dict, runs_v: Dict[str, List[Dict]]) -> List[str]:
     return out
 
 
-def probe_answer(frozen: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict], keys: List[str]) -> List[str]:
+def probe_answer(frozen: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict], keys: List[str],
+                 family: PairedTestFamily) -> List[str]:
     """Frozen regime: fusions against the best single layer, and the layer probe's peaks."""
     out = []
     if probe and frozen:
@@ -344,7 +300,7 @@ def probe_answer(frozen: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict],
             if v.startswith("LastLayer"):
                 continue
             seed0 = [r for r in main_v[v] if r["settings"]["seed"] == 0]
-            t = paired_test(seed0, [best_layer], keys, rng)
+            t = family.test(seed0, [best_layer], keys, rng)
             dev = seed0[0]["english_dev"] - best_layer["english_dev"]
             out.append(f"- Frozen, against the best single layer on English dev (hidden state {k}, seed 0 vs "
                        f"seed 0): {v} is {100 * dev:+.2f} points on English dev and {100 * t['diff']:+.2f} "
@@ -361,7 +317,8 @@ def probe_answer(frozen: Dict, main_v: Dict[str, List[Dict]], probe: List[Dict],
     return out
 
 
-def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List[Dict], keys: List[str]) -> List[str]:
+def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List[Dict], keys: List[str],
+           family: PairedTestFamily) -> List[str]:
     """The plain answer, worded from the numbers (nothing typed by hand)."""
     out = ["In short:", ""]
     for title, sm in summary.items():
@@ -379,7 +336,7 @@ def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List
     for title in summary:
         out += [f"**{title}.**", ""] + regime_answer(summary[title], regimes[title])
         if title == FROZEN:
-            out += probe_answer(frozen, main_v, probe, keys)
+            out += probe_answer(frozen, main_v, probe, keys, family)
         out.append("")
     if frozen:
         shipped = max(frozen, key=lambda v: frozen[v]["dev"])
@@ -390,7 +347,7 @@ def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List
         ft = summary[FINETUNED]
         ft_best = max(ft, key=lambda v: ft[v]["dev"])
         ft_base = next(v for v in ft if v.startswith("LastLayer"))
-        t = paired_test(regimes[FINETUNED][ft_base], main_v[shipped], keys, numpy.random.default_rng(2))
+        t = family.test(regimes[FINETUNED][ft_base], main_v[shipped], keys, numpy.random.default_rng(2))
         steps = regimes[FINETUNED][ft_best][0]["settings"]["steps"]
         out += ["**Across regimes.**", "",
                 f"- Fine-tuned against frozen: fine-tuned {ft_base} has "
@@ -406,7 +363,8 @@ def answer(summary: Dict, regimes: Dict[str, Dict[str, List[Dict]]], probe: List
     return out
 
 
-def budget_section(budget: Dict[str, List[Dict]], finetuned: Dict[str, List[Dict]], keys: List[str], rng) -> List[str]:
+def budget_section(budget: Dict[str, List[Dict]], finetuned: Dict[str, List[Dict]], keys: List[str], rng,
+                   family: PairedTestFamily) -> List[str]:
     """Regime b at a longer step budget (seed 0) against the main budget (seed 0)."""
     steps = next(iter(budget.values()))[0]["settings"]["steps"]
     main_steps = next(iter(finetuned.values()))[0]["settings"]["steps"]
@@ -422,14 +380,15 @@ def budget_section(budget: Dict[str, List[Dict]], finetuned: Dict[str, List[Dict
         if v == baseline:
             cmp, p = "—", "—"
         else:
-            t = paired_test(runs, budget[baseline], keys, rng)
-            cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", fmt_p(t)
+            t = family.test(runs, budget[baseline], keys, rng)
+            cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", family.placeholder(t)
         lines.append(f"| {v} | " + " | ".join(cells) + f" | {pct(runs[0]['english_dev'])} | "
                      f"{pct(runs[0]['macro_low_resource']['accuracy'])} | {cmp} | {p} |")
     return lines
 
 
-def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_keys: List[str], rng):
+def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_keys: List[str], rng,
+               family: PairedTestFamily):
     """Markdown for one regime: main table, per-treebank table, domain shift; and its summary."""
     summary = {}
     pair_keys = list(next(iter(runs_v.values()))[0]["domain_pairs"])
@@ -444,9 +403,9 @@ def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_k
         if v == baseline:
             cmp, p = "—", "—"
         else:
-            t = paired_test(runs, runs_v[baseline], keys, rng)
+            t = family.test(runs, runs_v[baseline], keys, rng)
             summary[v]["test"] = t
-            cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", fmt_p(t)
+            cmp, p = f"{100 * t['diff']:+.2f} {ci(t['ci95'])}", family.placeholder(t)
         lines.append(f"| {v} | {len(runs)} | {pct(dev)} | {pct(m)} {ci(c)} | {cmp} | {p} |")
     best = max(runs_v, key=lambda v: summary[v]["dev"])
     lines += ["", f"Best on English dev: **{best}**.", ""]
@@ -459,7 +418,7 @@ def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_k
         cells = []
         for v, runs in runs_v.items():
             w, c = counts(runs, k)
-            a, cc = pooled_ci(w, c, rng)
+            a, cc = stats.pooled_seeds_ci(w, c, N_BOOT, rng)
             cells.append(f"{pct(a)} {ci(cc)}")
         lines.append(f"| {t['language']} {k} | {t['group']} | {t['words']} | " + " | ".join(cells) + " |")
     # Domains.
@@ -491,6 +450,7 @@ def comparison(title: str, runs_v: Dict[str, List[Dict]], keys: List[str], all_k
 
 def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
     rng = numpy.random.default_rng(0)
+    family = PairedTestFamily(N_BOOT)  # every paired test below, Holm-adjusted together at the end
     out_dir = output.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     probe, sweep, main_runs = load_stage("probe"), load_stage("sweep"), load_stage("main")
@@ -508,12 +468,13 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
     for stage, title in REGIMES.items():
         runs_v = group_by_variant(load_stage(stage))
         if runs_v:
-            regime_lines, summary[title] = comparison(title, runs_v, keys, list(next(iter(runs_v.values()))[0]["treebanks"]), rng)
+            regime_lines, summary[title] = comparison(title, runs_v, keys, list(next(iter(runs_v.values()))[0]["treebanks"]), rng,
+                                                         family)
             regimes[title] = runs_v
             lines += regime_lines
     budget = group_by_variant(load_stage("finetuned_budget"))
     if budget and FINETUNED in regimes:
-        lines += budget_section(budget, regimes[FINETUNED], keys, rng)
+        lines += budget_section(budget, regimes[FINETUNED], keys, rng, family)
     if probe:
         lines += ["", "## Layer probe (LastLayer on one frozen hidden state, seed 0)", "",
                   "| hidden state | English dev | low-resource macro [95% CI] |", "|---|---|---|"]
@@ -545,14 +506,14 @@ def main(output: Path = typer.Option(REPO / "reports" / "zero_shot_pos.md")):
     lines += convergence_section(stages)
     if BEFORE_CONVERGENCE.is_file() and main_runs:
         lines += changes_section(archived_stages(BEFORE_CONVERGENCE, stages), stages, BEFORE_CONVERGENCE.name)
-    lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys) + ["", "## Limits", ""] + limits(regimes, budget)
+    lines += ["", "## Answer", ""] + answer(summary, regimes, probe, keys, family) + ["", "## Limits", ""] + limits(regimes, budget)
     figures = plots(out_dir, probe, regimes, summary, keys, REGIME_FILE_SUFFIX)
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
-    lines += ["", f"Paired tests: {len(FAMILY)} in this report, hierarchical bootstrap with {N_BOOT:,} replicates "
+    lines += ["", f"Paired tests: {len(family)} in this report, hierarchical bootstrap with {N_BOOT:,} replicates "
               "(seeds resampled per variant, sentences resampled within each treebank and shared by the two "
-              f"systems); the smallest reportable p is {P_FLOOR:.4f}. \"Holm\" is the Holm-Bonferroni adjusted p "
+              f"systems); the smallest reportable p is {family.p_floor:.4f}. \"Holm\" is the Holm-Bonferroni adjusted p "
               "over all of them; verdicts (better / worse / not distinguishable) use the unadjusted 95% CI."]
-    text = holm_fill("\n".join(lines) + "\n")
+    text = family.fill("\n".join(lines) + "\n")
     as_json = lambda d: {v: {k: (list(map(float, x)) if isinstance(x, numpy.ndarray) else x) for k, x in s.items()}
                          for v, s in d.items()}
     output.write_text(text, encoding="utf8")

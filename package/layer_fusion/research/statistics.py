@@ -18,7 +18,8 @@ the interval of macro(A) - macro(B) and a two-sided bootstrap p-value,
     p = min(1, 2 * min(#{d_b <= 0} + 1, #{d_b >= 0} + 1) / (B + 1)),
 
 which can never be below 2 / (B + 1): a smaller p is reported as "< 2/(B+1)".
-``holm`` adjusts a family of p-values (Holm-Bonferroni).
+``holm`` adjusts a family of p-values (Holm-Bonferroni). ``pooled_seeds_ci`` is the
+simpler per-treebank interval: seeds pooled, sentences resampled.
 
 Inputs are ``Runs``: for each treebank key, an int array of words per sentence (W, n_t)
 and an int array of correct words per seed and sentence (C, S x n_t).
@@ -87,6 +88,19 @@ def _interval(samples: np.ndarray, alpha: float) -> Tuple[float, float]:
 
 def macro_ci(runs: Runs, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> Tuple[float, float]:
     return _interval(_replicates([runs], n_resamples, seed)[0], alpha)
+
+
+def pooled_seeds_ci(words: np.ndarray, correct: np.ndarray, n_resamples: int,
+                    rng: np.random.Generator) -> Tuple[float, np.ndarray]:
+    """One treebank's accuracy with its S seeds pooled, and a 95% percentile CI over sentences.
+
+    words (n,), correct (S, n). acc = sum_s sum_i c_si / (S sum_i w_i); each replicate
+    draws n sentences with replacement (seeds are pooled, not resampled). Returns
+    (acc, array([lo, hi]))."""
+    pooled = correct.sum(0)
+    idx = rng.integers(0, len(words), size=(n_resamples, len(words)))
+    acc = pooled[idx].sum(1) / (words[idx].sum(1) * correct.shape[0])
+    return float(pooled.sum() / (words.sum() * correct.shape[0])), np.percentile(acc, [2.5, 97.5])
 
 
 @dataclass
