@@ -1,4 +1,4 @@
-"""Generate reports/finetune_cpu.md (and reports/finetune_budget.png) from committed files.
+"""Generate reports/finetune_cpu.md (and finetune_budget.png beside it) from committed files.
 
 Inputs: configs/finetune_grid.cfg (runs and comparisons), metrics/grid/<run>/zero_shot.json,
 reports/finetune_selection.json, and when present metrics/finetuned/zero_shot.json (the
@@ -244,7 +244,7 @@ def main(
                   "each word on its own, which the shipped pipeline does."]
     lines += fusion_per_k(results)
     if len(budget_rows) > 1:
-        budget_plot(REPO / "reports" / "finetune_budget.png", budget_rows)
+        budget_plot(output.parent / "finetune_budget.png", budget_rows)
         lines += ["", "## Budget curve", "", "![budget](finetune_budget.png)", ""]
 
     shipped = load(REPO / "metrics" / "finetuned" / "zero_shot.json")
@@ -279,8 +279,9 @@ def main(
         for r in bench["results"]:
             lines.append(f"| {r['bottom_layers']} | {r['spacy_s_per_step']} | {r['torch_s_per_step']} | {r['ratio']} |")
     write_text_atomic(output, "\n".join(lines) + "\n")
-    write_archive(REPO / "reports" / "finetune_grid_metrics.tar.gz", metrics_dir, list(metrics))
-    typer.echo(f"wrote {output} and reports/finetune_grid_metrics.tar.gz ({len(metrics)} runs)")
+    archive = output.parent / "finetune_grid_metrics.tar.gz"  # beside the report it reproduces
+    write_archive(archive, metrics_dir, list(metrics))
+    typer.echo(f"wrote {output} and {archive} ({len(metrics)} runs)")
 
 
 if __name__ == "__main__":
