@@ -6,7 +6,8 @@ Replaces the text between `<!-- results:start -->` and `<!-- results:end -->` wi
 low-resource table and summary of the shipped pipeline's metrics (gold words and raw text), the
 tokenizer benchmark's means (reports/bench/tokenizer.json), the summary of the research
 reports (reports/summary.json, reports/finetune_selection.json and
-reports/accelerator_summary.json, when present), and the
+reports/accelerator_summary.json, when present), the seed intervals of the shipped settings
+(reports/finetune_seeds.json, from make_finetune_report.py), and the
 step timings of `make all` in a fresh clone (reports/make_all_timings.json). With --check,
 changes nothing and exits 1 when the README differs from what its sources give.
 """
@@ -171,7 +172,8 @@ def accelerator_lines(summary: dict) -> list:
 
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
-                    inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = []) -> str:
+                    inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = [],
+                    seeds: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -189,6 +191,13 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
         dv = subsets["de_vries_2022"]
         lines += ["", f"**The 14 languages of de Vries et al. (2022): {pct(dv['accuracy'])} {ci(dv['ci95'])}** "
                   "(XLM-R base trained on English: 70.3 in their released results)."]
+    seeded = (seeds.get("variants") or {}).get(shipped)
+    if seeded:  # the same settings trained with several seeds: intervals with seed variance
+        mlr, dv = seeded["macro_low_resource"], seeded["de_vries_2022"]
+        lines += ["", f"Over the {len(seeded['runs'])} training seeds of these settings in the fine-tuning grid "
+                  "(`reports/finetune_cpu.md`; these CIs resample seeds and sentences): "
+                  f"{mlr['n_treebanks']} low-resource treebanks {pct(mlr['accuracy'])} {ci(mlr['ci95'])}, "
+                  f"de Vries et al.'s 14 {pct(dv['accuracy'])} {ci(dv['ci95'])}."]
     english = [metrics["treebanks"][k] for k in ("en_ewt_dev", "en_ewt_test", "en_gum_test") if k in metrics["treebanks"]]
     if english:
         lines += ["", "English (in-language): " + ", ".join(
@@ -245,7 +254,8 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
 def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
            tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json",
            inference_bench: Path = REPO / "reports" / "bench" / "inference.json",
-           accelerator: Path = REPO / "reports" / "accelerator_summary.json") -> str:
+           accelerator: Path = REPO / "reports" / "accelerator_summary.json",
+           seeds: Path = REPO / "reports" / "finetune_seeds.json") -> str:
     m = json.loads(metrics.read_text())
     q = {}
     for scheme in SCHEMES:
@@ -260,9 +270,10 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     s = json.loads(summary.read_text()) if summary.exists() else {}
     sel = json.loads(selection.read_text()) if selection.exists() else {}
     acc = json.loads(accelerator.read_text()) if accelerator.exists() else {}
+    seeded = json.loads(seeds.read_text()) if seeds.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded)
     return head + START + "\n" + section + "\n" + END + tail
 
 

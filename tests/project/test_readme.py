@@ -26,3 +26,15 @@ def test_check_fails_when_a_number_drifts(tmp_path):
                        encoding="utf-8")
     result = check(drifted)
     assert result.returncode == 1 and "out of date" in result.stderr
+
+
+def test_readme_project_docs_match_project_yml(tmp_path):
+    """The commands and workflows table is `spacy project document`'s, for this project.yml."""
+    out = tmp_path / "doc.md"
+    subprocess.run([sys.executable, "-m", "spacy", "project", "document", str(REPO), "--output", str(out)],
+                   check=True, capture_output=True)
+    text = out.read_text(encoding="utf-8")
+    start, end = "<!-- WEASEL: AUTO-GENERATED DOCS START", "<!-- WEASEL: AUTO-GENERATED DOCS END"
+    generated = text[text.index(start):text.index(end)]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert generated in readme, "README's project docs are stale: run `spacy project document . --output README.md`"
