@@ -6,8 +6,7 @@ pipeline `make all` trains and ships), reports/make_all_timings.json and
 reports/bench/finetune_step.json. Every number in the report comes from these files.
 
 The grid's metrics travel with the report as reports/finetune_grid_metrics.tar.gz (written
-here, byte-reproducible), and the multi-seed variants' macro-averages with seed-and-sentence
-CIs as finetune_seeds.json, which the README reads. To regenerate the report without rerunning the grid:
+here, byte-reproducible). To regenerate the report without rerunning the grid:
 
     mkdir -p metrics/grid && tar xzf reports/finetune_grid_metrics.tar.gz -C metrics/grid
     python scripts/make_finetune_report.py
@@ -189,7 +188,6 @@ def main(
 
     # Seeds
     multi = [n for n, r in runs.items() if int(r["seed"]) == 0 and len(seeds_of(n, runs, metrics)) > 1]
-    seeded = {}  # run -> its seeds' macro-averages with seed-and-sentence CIs (finetune_seeds.json)
     if multi:
         lines += ["", "## Variants with several seeds", "",
                   "CI: hierarchical bootstrap, seeds and sentences resampled "
@@ -198,16 +196,12 @@ def main(
                   "|---|---:|---|---|---|"]
         for name in multi:
             names = seeds_of(name, runs, metrics)
-            seeded[name] = {"runs": names}
-            for group, keys in (("macro_low_resource", low_resource_keys(metrics[name])),
-                                ("de_vries_2022", metrics[name]["macro_subsets"]["de_vries_2022"]["treebanks"])):
+            cells = []
+            for keys in (low_resource_keys(metrics[name]), metrics[name]["macro_subsets"]["de_vries_2022"]["treebanks"]):
                 r = runs_from_metrics([metrics[n] for n in names], keys)
-                seeded[name][group] = {"accuracy": macro(r), "ci95": list(macro_ci(r, N_RESAMPLES)),
-                                       "n_treebanks": len(keys)}
+                cells.append(f"{pct(macro(r))} {ci(macro_ci(r, N_RESAMPLES))}")
             per = ", ".join(pct(metrics[n]["macro_low_resource"]["accuracy"]) for n in names)
-            mlr, dv = seeded[name]["macro_low_resource"], seeded[name]["de_vries_2022"]
-            lines.append(f"| {label(runs[name])} | {len(names)} | {per} | {pct(mlr['accuracy'])} "
-                         f"{ci(mlr['ci95'])} | {pct(dv['accuracy'])} {ci(dv['ci95'])} |")
+            lines.append(f"| {label(runs[name])} | {len(names)} | {per} | {cells[0]} | {cells[1]} |")
 
     # Paired comparisons
     results = []
@@ -286,10 +280,6 @@ def main(
         for r in bench["results"]:
             lines.append(f"| {r['bottom_layers']} | {r['spacy_s_per_step']} | {r['torch_s_per_step']} | {r['ratio']} |")
     write_text_atomic(output, "\n".join(lines) + "\n")
-    # For the README: the shipped settings' figures with seed variance included.
-    write_text_atomic(output.parent / "finetune_seeds.json", json.dumps(
-        {"method": f"hierarchical bootstrap over seeds and sentences, {N_RESAMPLES} replicates, seed 0",
-         "variants": seeded}, indent=1) + "\n")
     archive = output.parent / "finetune_grid_metrics.tar.gz"  # beside the report it reproduces
     write_archive(archive, metrics_dir, list(metrics))
     typer.echo(f"wrote {output} and {archive} ({len(metrics)} runs)")

@@ -6,8 +6,8 @@ Replaces the text between `<!-- results:start -->` and `<!-- results:end -->` wi
 low-resource table and summary of the shipped pipeline's metrics (gold words and raw text), the
 tokenizer benchmark's means (reports/bench/tokenizer.json), the summary of the research
 reports (reports/summary.json, reports/finetune_selection.json and
-reports/accelerator_summary.json, when present), the seed intervals of the shipped settings
-(reports/finetune_seeds.json, from make_finetune_report.py), and the
+reports/accelerator_summary.json, when present), the shipped config's intervals over
+several training seeds (reports/<config>_seeds.json, from seed_intervals.py), and the
 step timings of `make all` in a fresh clone (reports/make_all_timings.json). With --check,
 changes nothing and exits 1 when the README differs from what its sources give.
 """
@@ -191,13 +191,14 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
         dv = subsets["de_vries_2022"]
         lines += ["", f"**The 14 languages of de Vries et al. (2022): {pct(dv['accuracy'])} {ci(dv['ci95'])}** "
                   "(XLM-R base trained on English: 70.3 in their released results)."]
-    seeded = (seeds.get("variants") or {}).get(shipped)
-    if seeded:  # the same settings trained with several seeds: intervals with seed variance
-        mlr, dv = seeded["macro_low_resource"], seeded["de_vries_2022"]
-        lines += ["", f"Over the {len(seeded['runs'])} training seeds of these settings in the fine-tuning grid "
-                  "(`reports/finetune_cpu.md`; these CIs resample seeds and sentences): "
-                  f"{mlr['n_treebanks']} low-resource treebanks {pct(mlr['accuracy'])} {ci(mlr['ci95'])}, "
-                  f"de Vries et al.'s 14 {pct(dv['accuracy'])} {ci(dv['ci95'])}."]
+    if seeds:  # the same config trained with more seeds: intervals with seed variance
+        mlr, dv = seeds["gold_words"]["macro_low_resource"], seeds["gold_words"]["de_vries_2022"]
+        raw = seeds["raw_text"]["upos_f1_macro_low_resource"]
+        lines += ["", f"Over {len(seeds['metrics'])} training seeds of this config (seed 0 is the shipped model; "
+                  f"`spacy project run seeds`, `reports/{config}_seeds.json`; these CIs resample seeds and "
+                  f"sentences): {mlr['n_treebanks']} low-resource treebanks {pct(mlr['mean'])} {ci(mlr['ci95'])}, "
+                  f"de Vries et al.'s 14 {pct(dv['mean'])} {ci(dv['ci95'])}; raw text in, UPOS F1 "
+                  f"{pct(raw['mean'])} {ci(raw['ci95'])}."]
     english = [metrics["treebanks"][k] for k in ("en_ewt_dev", "en_ewt_test", "en_gum_test") if k in metrics["treebanks"]]
     if english:
         lines += ["", "English (in-language): " + ", ".join(
@@ -254,8 +255,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
 def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
            tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json",
            inference_bench: Path = REPO / "reports" / "bench" / "inference.json",
-           accelerator: Path = REPO / "reports" / "accelerator_summary.json",
-           seeds: Path = REPO / "reports" / "finetune_seeds.json") -> str:
+           accelerator: Path = REPO / "reports" / "accelerator_summary.json") -> str:
     m = json.loads(metrics.read_text())
     q = {}
     for scheme in SCHEMES:
@@ -270,6 +270,7 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     s = json.loads(summary.read_text()) if summary.exists() else {}
     sel = json.loads(selection.read_text()) if selection.exists() else {}
     acc = json.loads(accelerator.read_text()) if accelerator.exists() else {}
+    seeds = REPO / "reports" / f"{metrics.parent.name}_seeds.json"
     seeded = json.loads(seeds.read_text()) if seeds.exists() else {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)

@@ -1,0 +1,81 @@
+"""Seed-inclusive intervals for one configuration trained with several seeds.
+
+    python scripts/seed_intervals.py metrics/finetuned/zero_shot.json \
+        metrics/finetuned_seed1/zero_shot.json metrics/finetuned_seed2/zero_shot.json \
+        --output reports/shipped_seeds.json
+
+Each input is `evaluate_zero_shot.py --raw-text` on the same configuration trained with
+another seed (same sets, same sentences). For the low-resource macro-average on gold words,
+de Vries et al.'s 14 languages and the raw-text UPOS F1 macro-average, it writes each seed's
+figure, their mean and a 95% hierarchical bootstrap CI that resamples seeds and sentences
+(``layer_fusion.research.statistics``), the variance that a single training run's
+sentence-only interval leaves out.
+
+Raw-text UPOS F1 of a set is 2C / (P + G), each summed over its sentences: C words aligned
+with the right tag, P predicted words, G gold words. The tokenizer is deterministic, so P and
+G are the same for every seed (checked), and F1 is a ratio of sums like accuracy: the same
+bootstrap applies with words := P + G and correct := 2C.
+"""
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import typer
+
+from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.research import statistics as stats
+
+N_RESAMPLES = 4000
+
+
+def raw_text_runs(metrics: List[dict], keys: List[str]) -> stats.Runs:
+    """UPOS F1 as stats.Runs: words (n,) = P + G per sentence, correct (S, n) = 2C."""
+    out: stats.Runs = {}
+    for key in keys:
+        per = [m["treebanks"][key]["raw_text"]["per_sentence"] for m in metrics]
+        words = np.asarray(per[0]["predicted_tokens"], dtype=np.int64) + np.asarray(per[0]["gold_words"])
+        for p in per[1:]:
+            if not np.array_equal(np.asarray(p["predicted_tokens"]) + np.asarray(p["gold_words"]), words):
+                raise ValueError(f"{key}: the seeds' raw-text runs were tokenized differently")
+        out[key] = (words, np.stack([2 * np.asarray(p["correct_upos"], dtype=np.int64) for p in per]))
+    return out
+
+
+def summary(runs: stats.Runs, n_resamples: int) -> Dict:
+    """Per-seed macro, seed mean and the hierarchical CI (seeds and sentences)."""
+    n_seeds = next(iter(runs.values()))[1].shape[0]
+    per_seed = [stats.macro({k: (w, c[s:s + 1]) for k, (w, c) in runs.items()}) for s in range(n_seeds)]
+    return {"per_seed": per_seed, "mean": stats.macro(runs), "ci95": list(stats.macro_ci(runs, n_resamples)),
+            "n_treebanks": len(runs)}
+
+
+def main(metrics: List[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                               help="zero_shot.json of each seed, the shipped one first"),
+         output: Path = typer.Option(..., "--output"),
+         n_resamples: int = typer.Option(N_RESAMPLES, "--n-resamples")):
+    if len(metrics) < 2:
+        raise typer.BadParameter("give at least two seeds' metrics files", param_hint="METRICS")
+    loaded = [json.loads(p.read_text(encoding="utf-8")) for p in metrics]
+    for path, m in zip(metrics, loaded):
+        if "macro_low_resource_raw_text" not in m:
+            raise typer.BadParameter(f"{path}: no raw-text evaluation (run evaluate_zero_shot.py with --raw-text)")
+    low = list(loaded[0]["macro_low_resource"]["treebanks"])
+    de_vries = loaded[0]["macro_subsets"]["de_vries_2022"]["treebanks"]
+    result = {
+        "metrics": [str(p) for p in metrics],
+        "configs_sha256": [m["provenance"]["config_sha256"] for m in loaded],
+        "method": f"hierarchical bootstrap: seeds and sentences resampled, {n_resamples} replicates, seed 0",
+        "gold_words": {"macro_low_resource": summary(stats.runs_from_metrics(loaded, low), n_resamples),
+                       "de_vries_2022": summary(stats.runs_from_metrics(loaded, de_vries), n_resamples)},
+        "raw_text": {"upos_f1_macro_low_resource": summary(raw_text_runs(loaded, low), n_resamples)},
+    }
+    write_text_atomic(output, json.dumps(result, indent=1) + "\n")
+    g, r = result["gold_words"]["macro_low_resource"], result["raw_text"]["upos_f1_macro_low_resource"]
+    typer.echo(f"wrote {output}: {len(loaded)} seeds; gold-word macro {100 * g['mean']:.1f} "
+               f"[{100 * g['ci95'][0]:.1f}, {100 * g['ci95'][1]:.1f}], raw-text UPOS F1 {100 * r['mean']:.1f} "
+               f"[{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,67 @@
+"""scripts/seed_intervals.py: seed-inclusive intervals, against the evaluation's own
+macro-averages and hand-computed F1."""
+import copy
+import json
+
+import pytest
+import typer
+
+from conftest import REPO
+from runners import load_script
+
+SHIPPED = json.loads((REPO / "metrics" / "finetuned" / "zero_shot.json").read_text(encoding="utf-8"))
+
+
+def _write(tmp_path, name, metrics):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(metrics), encoding="utf-8")
+    return path
+
+
+def test_each_seed_reproduces_the_evaluations_own_macro_averages(tmp_path):
+    script = load_script("seed_intervals")
+    a = _write(tmp_path, "a", SHIPPED)
+    b = _write(tmp_path, "b", SHIPPED)
+    script.main([a, b], tmp_path / "out.json", n_resamples=200)
+    out = json.loads((tmp_path / "out.json").read_text())
+    gold, raw = out["gold_words"]["macro_low_resource"], out["raw_text"]["upos_f1_macro_low_resource"]
+    assert gold["per_seed"] == pytest.approx([SHIPPED["macro_low_resource"]["accuracy"]] * 2)
+    assert out["gold_words"]["de_vries_2022"]["mean"] == pytest.approx(
+        SHIPPED["macro_subsets"]["de_vries_2022"]["accuracy"])
+    # layer_fusion.raw_text's macro F1, computed there from the aligned tokens
+    assert raw["per_seed"] == pytest.approx([SHIPPED["macro_low_resource_raw_text"]["upos_f1"]["accuracy"]] * 2)
+    assert raw["ci95"][0] < raw["mean"] < raw["ci95"][1] and raw["n_treebanks"] == 28
+
+
+def _toy(correct):
+    """One low-resource set of two sentences: P = (3, 2) predicted, G = (3, 3) gold words."""
+    per = {"predicted_tokens": [3, 2], "gold_words": [3, 3], "correct_upos": correct,
+           "gold_tokens": [3, 3], "matched_tokens": [3, 2]}
+    return {"treebanks": {"xx": {"per_sentence": {"words": [3, 3], "correct": correct},
+                                 "raw_text": {"per_sentence": per}}},
+            "macro_low_resource": {"treebanks": ["xx"]}, "macro_low_resource_raw_text": {},
+            "macro_subsets": {"de_vries_2022": {"treebanks": ["xx"]}}, "provenance": {"config_sha256": "x"}}
+
+
+def test_raw_text_f1_per_seed_by_hand(tmp_path):
+    script = load_script("seed_intervals")
+    paths = [_write(tmp_path, "s0", _toy([2, 1])), _write(tmp_path, "s1", _toy([3, 2]))]
+    script.main(paths, tmp_path / "out.json", n_resamples=100)
+    raw = json.loads((tmp_path / "out.json").read_text())["raw_text"]["upos_f1_macro_low_resource"]
+    # F1 = 2C / (P + G): 2 * 3 / 11 and 2 * 5 / 11
+    assert raw["per_seed"] == pytest.approx([6 / 11, 10 / 11]) and raw["mean"] == pytest.approx(8 / 11)
+
+
+def test_seeds_tokenized_differently_or_without_raw_text_are_refused(tmp_path):
+    script = load_script("seed_intervals")
+    other = _toy([3, 2])
+    other["treebanks"]["xx"]["raw_text"]["per_sentence"]["predicted_tokens"] = [4, 2]
+    paths = [_write(tmp_path, "s0", _toy([2, 1])), _write(tmp_path, "s1", other)]
+    with pytest.raises(ValueError, match="xx: the seeds' raw-text runs were tokenized differently"):
+        script.main(paths, tmp_path / "out.json", n_resamples=10)
+    gold_only = copy.deepcopy(_toy([2, 1]))
+    del gold_only["macro_low_resource_raw_text"]
+    paths[1] = _write(tmp_path, "gold_only", gold_only)
+    with pytest.raises(typer.BadParameter, match="gold_only.json: no raw-text evaluation"):
+        script.main(paths, tmp_path / "out.json", n_resamples=10)
+    assert not (tmp_path / "out.json").exists()
