@@ -2,6 +2,8 @@
 macro-averages and hand-computed F1."""
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
 import typer
@@ -65,3 +67,13 @@ def test_seeds_tokenized_differently_or_without_raw_text_are_refused(tmp_path):
     with pytest.raises(typer.BadParameter, match="gold_only.json: no raw-text evaluation"):
         script.main(paths, tmp_path / "out.json", n_resamples=10)
     assert not (tmp_path / "out.json").exists()
+
+
+def test_the_committed_intervals_are_what_the_committed_metrics_give(tmp_path):
+    """reports/finetuned_seeds.json goes stale when `make all` changes the shipped metrics."""
+    out = tmp_path / "seeds.json"
+    inputs = [f"metrics/finetuned{suffix}/zero_shot.json" for suffix in ("", "_seed1", "_seed2")]
+    subprocess.run([sys.executable, "scripts/seed_intervals.py", *inputs, "--output", str(out)],
+                   cwd=REPO, check=True, capture_output=True)
+    assert out.read_bytes() == (REPO / "reports" / "finetuned_seeds.json").read_bytes(), (
+        "reports/finetuned_seeds.json is stale: rerun scripts/seed_intervals.py (project.yml, `seeds`)")
