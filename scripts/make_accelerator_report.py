@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 import typer
 
+from layer_fusion.research.paired_tests import holm_text, p_text
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.research.accelerator_plan import load_plan
 from layer_fusion.research.statistics import holm, macro_ci, paired_difference, runs_from_metrics
@@ -28,7 +29,7 @@ from layer_fusion.research.statistics import holm, macro_ci, paired_difference, 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from make_finetune_report import (  # noqa: E402  (a sibling script: the shared table helpers)
-    N_RESAMPLES, ci, low_resource_keys, p_text, pct, signed_ci, write_archive,
+    N_RESAMPLES, ci, low_resource_keys, pct, signed_ci, write_archive,
 )
 
 ARCHIVE = REPO / "reports" / "accelerator_grid_metrics.tar.gz"
@@ -149,12 +150,12 @@ def comparison_table(rows: List[tuple]) -> List[str]:
     lines = ["| k | fusion | seeds | Δ English dev | Δ reference dev | Δ 28 targets [95% CI] | p | Holm p | verdict |",
              "|---:|---|---:|---:|---:|---|---:|---:|---|"]
     for label, a, b, d, p_adj in rows:
-        holm_text = f"≤ {p_adj:.4f}" if d.p <= d.p_floor else p_text(p_adj, d.p_floor)
+        holm_cell = holm_text(d.p, p_adj, d.p_floor)
         lines.append(
             f"| {a.k} | {a.fusion_text()} | {a.seeds} / {b.seeds} | "
             f"{100 * (a.mean('english_dev') - b.mean('english_dev')):+.2f} | "
             f"{100 * (a.mean('reference_dev') - b.mean('reference_dev')):+.2f} | "
-            f"{100 * d.difference:+.2f} {signed_ci(d.ci95)} | {p_text(d.p, d.p_floor)} | {holm_text} | "
+            f"{100 * d.difference:+.2f} {signed_ci(d.ci95)} | {p_text(d.p, d.p_floor)} | {holm_cell} | "
             f"{verdict(d, p_adj)} |")
     return lines
 

@@ -21,6 +21,7 @@ import typer
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.research.metrics_archive import write_reproducible_archive
+from layer_fusion.research.paired_tests import holm_text, p_text
 from layer_fusion.research.statistics import holm, macro, macro_ci, paired_difference, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid, same_variant
 
@@ -46,10 +47,6 @@ def ci(pair) -> str:
 
 def signed_ci(pair) -> str:
     return f"[{100 * pair[0]:+.2f}, {100 * pair[1]:+.2f}]"
-
-
-def p_text(p: float, floor: float) -> str:
-    return f"< {floor:.4f}" if p <= floor else f"{p:.4f}"
 
 
 def label(run: dict) -> str:
@@ -222,9 +219,9 @@ def main(
                   "| comparison | seeds a / b | a − b [95% CI] | p | Holm p |", "|---|---:|---|---:|---:|"]
         for (key, comp, d, na, nb), p_adj in zip(results, adjusted):
             # a p at the floor is an upper bound, and so is its adjusted value
-            holm_text = f"≤ {p_adj:.4f}" if d.p <= d.p_floor else p_text(p_adj, d.p_floor)
+            holm_cell = holm_text(d.p, p_adj, d.p_floor)
             lines.append(f"| {comp['label']} | {na} / {nb} | {100 * d.difference:+.2f} {signed_ci(d.ci95)} | "
-                         f"{p_text(d.p, d.p_floor)} | {holm_text} |")
+                         f"{p_text(d.p, d.p_floor)} | {holm_cell} |")
 
     if results:
         if any(na == 1 or nb == 1 for _, _, _, na, nb in results):

@@ -26,6 +26,7 @@ from typing import Dict, List
 import numpy as np
 import typer
 
+from layer_fusion.research.paired_tests import holm_text, p_text
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.research.statistics import holm, paired_difference, paired_group_extremes, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid
@@ -33,7 +34,7 @@ from layer_fusion.research.variants import load_comparisons, load_grid
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from make_finetune_report import (  # noqa: E402  (a sibling script: the shared table helpers)
-    N_RESAMPLES, ci, load, low_resource_keys, p_text, pct, seeds_of, signed_ci, write_archive,
+    N_RESAMPLES, ci, load, low_resource_keys, pct, seeds_of, signed_ci, write_archive,
 )
 
 GUM = "en_gum_test"
@@ -183,10 +184,10 @@ def main(
                   "| comparison | seeds a / b | low-resource targets a − b [95% CI] | p | Holm p | worst GUM genre a − b | "
                   "GUM spread a − b |", "|---|---:|---|---:|---:|---|---|"]
         for (key, comp, d, g, na, nb), p_adj in zip(results, adjusted):
-            holm_text = f"≤ {p_adj:.4f}" if d.p <= d.p_floor else p_text(p_adj, d.p_floor)
+            holm_cell = holm_text(d.p, p_adj, d.p_floor)
             lines.append(
                 f"| {comp['label']} | {na} / {nb} | {100 * d.difference:+.2f} {signed_ci(d.ci95)} | "
-                f"{p_text(d.p, d.p_floor)} | {holm_text} | {100 * (g.worst_a - g.worst_b):+.2f} "
+                f"{p_text(d.p, d.p_floor)} | {holm_cell} | {100 * (g.worst_a - g.worst_b):+.2f} "
                 f"{signed_ci(g.worst_difference_ci95)} | {100 * (g.spread_a - g.spread_b):+.2f} "
                 f"{signed_ci(g.spread_difference_ci95)} |")
         if any(na == 1 or nb == 1 for *_, na, nb in results):

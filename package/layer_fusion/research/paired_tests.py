@@ -16,6 +16,17 @@ import numpy as np
 from . import statistics as stats
 
 
+def p_text(p: float, floor: float) -> str:
+    """A bootstrap p as reported: "< floor" at the smallest reportable value 2 / (B + 1)."""
+    return f"< {floor:.4f}" if p <= floor else f"{p:.4f}"
+
+
+def holm_text(p: float, p_holm: float, floor: float) -> str:
+    """A Holm-adjusted p as reported. When p is at the floor it is an upper bound, and so is
+    the adjusted value derived from it: "≤ p_holm"."""
+    return f"≤ {p_holm:.4f}" if p <= floor else p_text(p_holm, floor)
+
+
 def seed_from(rng: np.random.Generator) -> int:
     """A bootstrap seed drawn from a report's random stream (one stream, many analyses)."""
     return int(rng.integers(2**31))
@@ -52,14 +63,10 @@ class PairedTestFamily:
         """Where the test's p and Holm-adjusted p go in the text."""
         return f"@@P{test['id']}@@"
 
-    def _p(self, p: float) -> str:
-        return f"< {self.p_floor:.4f}" if p <= self.p_floor else f"{p:.4f}"
-
     def fill(self, text: str) -> str:
         """Adjust every test's p (Holm-Bonferroni over the family) and write both into the text."""
         for test, p_holm in zip(self.tests, stats.holm([t["p"] for t in self.tests])):
             test["p_holm"] = p_holm
-            # A p at the floor is an upper bound, and so is the adjusted value derived from it.
-            holm_text = f"≤ {p_holm:.4f}" if test["p"] <= self.p_floor else self._p(p_holm)
-            text = text.replace(self.placeholder(test), f"{self._p(test['p'])} (Holm {holm_text})")
+            text = text.replace(self.placeholder(test), f"{p_text(test['p'], self.p_floor)} "
+                                f"(Holm {holm_text(test['p'], p_holm, self.p_floor)})")
         return text
