@@ -13,6 +13,8 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# Torch models only: without it transformers imports TensorFlow when it is installed.
+export USE_TORCH ?= 1
 
 .PHONY: all test setup smoke experiments assets clean
 

@@ -479,3 +479,34 @@ def test_gpu_id_errors_are_one_line(aif_dir, monkeypatch):
     result = CliRunner().invoke(app, ["tag", str(aif_dir), "--gpu-id", "0"], input="a\n")
     assert result.exit_code == 2
     assert "--gpu-id 0: no usable GPU (GPU is not accessible" in result.output
+
+
+def fake_tensorflow(root: Path) -> Path:
+    """An installed-looking `tensorflow` whose import leaves a mark (``root/imported``)."""
+    (root / "tensorflow").mkdir(parents=True)
+    (root / "tensorflow" / "__init__.py").write_text(
+        f"open({str(root / 'imported')!r}, 'w').close()\n__version__ = '2.21.0'\n", encoding="utf8")
+    dist_info = root / "tensorflow-2.21.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.21.0\n", encoding="utf8")
+    return root / "imported"
+
+
+def test_tag_does_not_import_an_installed_tensorflow(aif_dir, tmp_path):
+    import subprocess
+    import sys
+
+    mark = fake_tensorflow(tmp_path / "site")
+    env = {k: v for k, v in os.environ.items() if k not in ("USE_TORCH", "USE_TF")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "site"), env.get("PYTHONPATH")]))
+    # The control: on its own, transformers imports it on the way to BertModel.
+    subprocess.run([sys.executable, "-c", "import transformers.modeling_utils"], env=env, check=True)
+    assert mark.exists()
+    mark.unlink()
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat on the mat\n", encoding="utf8")
+    result = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(src)],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "\tthe\t" in result.stdout
+    assert not mark.exists()

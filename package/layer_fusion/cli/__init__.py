@@ -11,8 +11,16 @@
 One module per command group; the work lives in ``tagging.py``, ``evaluation.py`` (shared
 with ``scripts/evaluate_zero_shot.py``), ``inspection.py``, ``encoder/`` and ``research/``.
 """
-from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: F401  (register the commands)
-from .common import app
+import os
+
+# Every model these commands run is a torch one. Left on "AUTO", transformers imports TensorFlow
+# whenever it is installed (its image utilities do, on the way to BertModel): seconds of start-up
+# and hundreds of MB for nothing. Set before any submodule imports transformers; an explicit
+# USE_TORCH or USE_TF in the environment still wins.
+os.environ.setdefault("USE_TORCH", "1")
+
+from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
+from .common import app  # noqa: E402
 
 __all__ = ["app"]
 
