@@ -25,6 +25,7 @@ import typer
 from layer_fusion.research import statistics as stats
 from layer_fusion.research.metrics_archive import write_reproducible_archive
 from layer_fusion.research.paired_tests import PairedTestFamily, seed_from
+from layer_fusion.report_table import ci, pct
 from layer_fusion.research.report_plots import genre_means, plots
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,14 +87,6 @@ def macro_ci(runs: List[Dict], keys: List[str], rng) -> tuple:
 
 def p_text(test: Dict) -> str:
     return "p " + PairedTestFamily.placeholder(test)
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
-def ci(c) -> str:
-    return f"[{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
 
 
 def same_seed(runs: List[Dict], run: Dict) -> Optional[Dict]:

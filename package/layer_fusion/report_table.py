@@ -20,7 +20,8 @@ def pct(x: Optional[float]) -> str:
 
 
 def ci(pair: Optional[Sequence[Optional[float]]]) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
+    # `pair is None`, not `not pair`: bootstrap intervals arrive as numpy arrays too.
+    if pair is None or len(pair) == 0 or pair[0] is None or pair[1] is None:
         return "–"
     return f"[{pct(pair[0])}, {pct(pair[1])}]"
 
@@ -30,7 +31,8 @@ def signed_pct(x: Optional[float]) -> str:
 
 
 def signed_ci(pair: Optional[Sequence[Optional[float]]]) -> str:
-    if not pair or pair[0] is None or pair[1] is None:
+    # `pair is None`, not `not pair`: bootstrap intervals arrive as numpy arrays too.
+    if pair is None or len(pair) == 0 or pair[0] is None or pair[1] is None:
         return "–"
     return f"[{signed_pct(pair[0])}, {signed_pct(pair[1])}]"
 
