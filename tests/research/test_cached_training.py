@@ -133,6 +133,32 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     assert result.exit_code == 2 and "layer-fusion cache build" in result.output
 
 
+def test_cache_train_reads_its_config_before_training(tmp_path, monkeypatch):
+    """A missing or broken --config is a one-line error before any cache is read or head trained
+    (export_head reads it only after training)."""
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+    from layer_fusion.research import cached_training
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before reading the config")
+
+    monkeypatch.setattr(cached_training, "train_head", must_not_train)
+    monkeypatch.chdir(tmp_path)  # no configs/aif.cfg here: the default does not resolve
+    runner = CliRunner()
+    args = ["cache", "train", "cache-train", "cache-dev", "pipeline"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "--config configs/aif.cfg" in result.output and "run from the project folder" in result.output
+    (tmp_path / "broken.cfg").write_text("[paths]\nencoder = \n[[\n", encoding="utf8")
+    result = runner.invoke(app, [*args, "--config", "broken.cfg"])
+    assert result.exit_code == 2
+    assert "--config broken.cfg" in result.output and "[line  3]" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "pipeline").exists()
+
+
 def test_heads_train_and_predict_on_one_thread_whatever_the_setting(caches, monkeypatch):
     """AIF's results depend on torch's thread count, so head training pins it (and restores it)."""
     import torch

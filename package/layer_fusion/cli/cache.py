@@ -9,6 +9,9 @@ import typer
 
 from .common import _fail, cache_app, msg
 
+# The project's frozen-encoder training config, relative to the project folder.
+DEFAULT_HEAD_CONFIG = Path("configs/aif.cfg")
+
 
 @cache_app.command("build")
 def cache_build(
@@ -42,9 +45,12 @@ def cache_train(
     learn_rate: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
     encoder: Optional[Path] = typer.Option(None, help="Encoder folder (default: the caches' own)"),
-    config: Path = typer.Option(Path("configs/aif.cfg"), help="Training config the pipeline is built from"),
+    config: Path = typer.Option(DEFAULT_HEAD_CONFIG, help="Training config the pipeline is built from"),
 ):
     """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
+    import spacy
+    from thinc.api import ConfigValidationError
+
     from ..fusion import SETTINGS
     from ..research.cached_training import train_head
     from ..research.fusion_head import FUSION_MODULES, HeadSettings
@@ -53,6 +59,14 @@ def cache_train(
 
     if fusion not in FUSION_MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)
+    # Read before training, not after: the head trains for minutes before the config is used.
+    try:
+        spacy.util.load_config(config)
+    except (OSError, ValueError, ConfigValidationError) as err:
+        hint = " (the default is the project's; run from the project folder or pass --config)" \
+            if config == DEFAULT_HEAD_CONFIG else ""
+        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        raise _fail(f"--config {config}: {reason}{hint}", 2)
     try:
         train, dev = load_cache(train_cache), load_cache(dev_cache)
     except FileNotFoundError as err:
