@@ -110,6 +110,17 @@ def test_plot_writes_a_png(pipelines, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_without_matplotlib_is_a_one_line_error_naming_the_extra(pipelines, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: the core does not need it
+    out = tmp_path / "weights.png"
+    result = _invoke("inspect", pipelines["AIF"], "--plot", out)
+    assert result.exit_code == 2
+    assert "spacy-layer-fusion[plot]" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_inspect_missing_pipeline_exits_2(tmp_path):
     result = _invoke("inspect", tmp_path / "nope")
     assert result.exit_code == 2 and "check the path" in result.output

@@ -1,6 +1,7 @@
 """`layer-fusion inspect`: a pipeline's encoder, selected layers and learned fusion weights."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,9 @@ def inspect(
     """Show the encoder, selected layers, fusion and its learned per-layer weights."""
     from ..inspection import SAMPLE_SENTENCES, inspect_pipeline, plot_weights, table_rows
 
+    if plot is not None and importlib.util.find_spec("matplotlib") is None:
+        raise _fail("--plot needs matplotlib, which the library does not install: "
+                    "pip install \"spacy-layer-fusion[plot]\"", 2)
     nlp = _load(pipeline)
     result = inspect_pipeline(nlp)
     if result.encoders:
