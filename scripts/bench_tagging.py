@@ -145,7 +145,8 @@ def main(
     ),
     threads: str = typer.Option("1,2", "--threads", help="Comma-separated OMP_NUM_THREADS values"),
     precisions: str = typer.Option(
-        "fp32", "--precisions", help="Comma-separated encoder precisions: fp32 (--fp32), int8 (--int8)"),
+        "fp32", "--precisions", help="Comma-separated encoder precisions: fp32 (--fp32), int8 (--int8), "
+                        "int8-cold (--int8, the int8 cache off: quantized at every start)"),
     runs: int = typer.Option(3, "--runs", min=1, help="Runs per setting; the median is reported"),
     fmt: str = typer.Option("conllu", "--format", help="Output format of `layer-fusion tag`"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the table's rows as JSON here"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every speed and memory benchmark, one after another, on an otherwise idle machine. Each
 # writes its figures under reports/bench/ (committed; docs/benchmarks.md and the README
-# quote them from there). Needs the pipeline `make all` trains (training/finetuned/model-last)
+# quote them from there). Needs what `make all` builds (training/finetuned/model-last, corpus/)
 # and, for the Ray/Dask comparison, the [dask] extra (installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.." && . .venv/bin/activate
@@ -35,4 +35,8 @@ for f in AIF ScalarMix LastLayer; do
   echo
 done > reports/bench/grad_factor.md
 step fusion; OMP_NUM_THREADS=2 python scripts/bench_fusion.py --sentences 1000 --train-steps 8 --rounds 2 > reports/bench/fusion.md 2> logs/bench/fusion.err
+step finetune_step
+OMP_NUM_THREADS=2 python scripts/bench_finetune_step.py configs/finetune.cfg corpus/train.spacy --bottom-layers 0 --bottom-layers 6 --steps 12 --output reports/bench/finetune_step.json > /dev/null 2> logs/bench/finetune_step.err
+step tokenizer
+python scripts/bench_tokenizer.py $UD --output reports/bench/tokenizer.json --markdown reports/bench/tokenizer.md > /dev/null 2> logs/bench/tokenizer.err
 step done

@@ -41,7 +41,7 @@ SPLITS = {"train": "UD_English-EWT/en_ewt-ud-train.conllu"}
 DEV = "en_ewt_dev"
 N_HIDDEN = 13  # multilingual-e5-small: embeddings + 12 layers
 # Every head trains until English dev has not improved for PATIENCE epochs, at most
-# MAX_EPOCHS (docs/selection_protocol.md, "Frozen regime").
+# MAX_EPOCHS (docs/selection_protocol.md, "Regime a trained to convergence").
 MAX_EPOCHS, PATIENCE = HeadSettings.epochs, HeadSettings.patience
 
 

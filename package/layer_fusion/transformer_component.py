@@ -65,8 +65,9 @@ def make_fusion_transformer(
 
     compact_tokenizer: when loading a saved pipeline whose encoder has an XLM-R SentencePiece
         tokenizer and whose model tokenizes pre-split words (``split_words``), load the
-        tokenizer on the SentencePiece library instead of the fast (Rust) one: about 55
-        instead of 280-490 MiB, same wordpieces but for ties (``compact_tokenizer.py``)."""
+        tokenizer on the SentencePiece library instead of the fast (Rust) one: a fraction of
+        its memory (``reports/bench/compact_tokenizer.md``), same wordpieces but for ties
+        (``compact_tokenizer.py``)."""
     component = FusionTransformer(nlp.vocab, model, set_extra_annotations, max_batch_items=max_batch_items, name=name)
     component.compact_tokenizer = compact_tokenizer
     return component

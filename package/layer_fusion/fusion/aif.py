@@ -37,7 +37,8 @@ class AIF(nn.Module):
     over layers, feature by feature: y_t = sum_k softmax_k(G + L_t)_k * x_t^(k)
     (for n = 2 this is the sigmoid form above, up to a shift of the logits).
     Padding tokens are excluded from the global mean. Parameters: about
-    2 (H * H/r + H/r * n H).
+    2 (H * H/r + H/r * n_out), n_out = H for n = 2 and n H otherwise (biases and
+    LayerNorm aside).
     """
 
     min_layers = 2

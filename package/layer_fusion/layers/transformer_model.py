@@ -8,7 +8,7 @@ output conversion hands every hidden state that received a gradient to
 ``torch.autograd.backward``.
 
 Gradient layout. A listener returns, per doc, a ``TransformerData`` whose
-``model_output`` holds arrays in this fixed order (``d_model_output_layout``):
+``model_output`` holds arrays in this fixed order:
 
     position 0:        d last_hidden_state          (n_spans, n_wordpieces, H)
     position 1 + l:    d hidden_states[l], l = 0..L (n_spans, n_wordpieces, H)
@@ -17,7 +17,7 @@ spacy-transformers' ``Transformer.update`` stacks them by position across docs
 (``FullTransformerBatch.unsplit_by_doc``), so the order is all that survives. A
 stock listener sends position 0 only, which this model also accepts.
 
-Two settings of ``layer_fusion.TransformerModel.v2`` (both off in v1):
+Three settings of ``layer_fusion.TransformerModel.v2`` (all off in v1):
 
 * ``learn_rate_scale``: the transformer's parameters are updated with the
   optimizer's learning rate times this factor, so one schedule can train a fresh

@@ -11,7 +11,8 @@ transformers or a model hub. The model is the spaCy pipeline's, written in plain
     x_w^(k)  = mean_{j in align(w)} h_j^(k)              FusionListener's reduce_mean pooling
     p(tag|w) = softmax(W fusion(x_w^(k_1..k_n)) + b)     FusionHead
 
-Training: AdamW (weight decay 0.01, as thinc's default Adam), two learning rates (the
+Training: AdamW (decoupled weight decay 0.01, as the spaCy configs' Adam: ``L2 = 0.01``,
+``L2_is_weight_decay = true``), two learning rates (the
 encoder's, small; the head's, the frozen regime's), linear warm-up then linear decay,
 gradient norm clipped at 1.0 (spaCy's default), encoder dropout as in its config.
 English dev is evaluated every ``eval_every`` steps and the best state is kept: model
