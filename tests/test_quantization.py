@@ -93,7 +93,7 @@ def test_cli_int8(pipeline_dir):
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[1] == "" and lines[0].startswith("the/")
     bad = run_tag([pipeline_dir, "--int8", "--gpu-id", "0"], input="a\n")
-    assert bad.exit_code == 2
+    assert bad.exit_code == 2 and "--int8 runs on the CPU: leave out --gpu-id" in bad.stderr
 
 
 @pytest.mark.parametrize("scheme,qscheme", [("per_channel", "per-channel"), ("per_tensor", "per-tensor"),

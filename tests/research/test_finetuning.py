@@ -118,7 +118,7 @@ def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
     assert second.returncode == 0 and "done, skipped" in second.stdout
 
 
-def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack):
+def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack, monkeypatch):
     sets = {name: PackSet(word_pack / f"{name}.npz") for name in ("train", "train_multisource", "dev")}
     before, _ = load_encoder(word_pack)
     settings = FinetuneSettings("DLFA", [2, -1], steps=3, batch_sentences=8, warmup_steps=1, eval_every=3,
@@ -132,7 +132,17 @@ def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack)
     moved = {n for n, v in before.state_dict().items() if not torch.equal(v, after[n])}
     assert frozen and not moved & set(frozen)
     assert any(n.startswith("encoder.layer.2.") for n in moved)
+    from layer_fusion.research import finetuning as finetuning_module
+
+    trained_on = []
+
+    def recording_finetune(settings, pack, train, dev, *args, **kwargs):
+        trained_on.append(train)
+        return finetune(settings, pack, train, dev, *args, **kwargs)
+
+    monkeypatch.setattr(finetuning_module, "finetune", recording_finetune)
     out = run(settings, word_pack, sets, "dev", log=lambda m: None)
+    assert trained_on == [sets["train_multisource"]]  # the set settings.train_set names
     assert set(out["predictions"]) == {"dev"}
     with pytest.raises(ValueError, match="train_set 'train_elsewhere'"):
         run(FinetuneSettings("LastLayer", [-1], train_set="train_elsewhere"), word_pack, sets, "dev")

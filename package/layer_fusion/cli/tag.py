@@ -84,6 +84,8 @@ def tag(
         # Hugging Face tokenizers warns on stderr and turns its own threads off anyway.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if gpu_id >= 0:
+        if int8:  # a usage error: said before the GPU is looked for or the pipeline loaded
+            raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr=True)
         if n_process > 1:
             raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2, to_stderr=True)
         _require_gpu(gpu_id)
