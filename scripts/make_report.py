@@ -22,10 +22,10 @@ from typing import Dict, List, Optional
 import numpy
 import typer
 
+from layer_fusion.report_table import ci, pct
 from layer_fusion.research import statistics as stats
 from layer_fusion.research.metrics_archive import write_reproducible_archive
 from layer_fusion.research.paired_tests import PairedTestFamily, seed_from
-from layer_fusion.report_table import ci, pct
 from layer_fusion.research.report_plots import genre_means, plots
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ import os
 
 # Every model these commands run is a torch one. Left on "AUTO", transformers imports TensorFlow
 # whenever it is installed (its image utilities do, on the way to BertModel): seconds of start-up
-# and hundreds of MB for nothing. Set before any submodule imports transformers; an explicit
-# USE_TORCH or USE_TF in the environment still wins.
+# and hundreds of MB for nothing. Set before any submodule imports transformers; a USE_TORCH
+# already in the environment wins.
 os.environ.setdefault("USE_TORCH", "1")
 
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
