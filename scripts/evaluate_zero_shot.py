@@ -20,9 +20,10 @@ import spacy
 import typer
 from wasabi import msg
 
-from layer_fusion.evaluation import EVAL_BATCH_SIZE, evaluate_targets
-from layer_fusion.targets import load_targets
-from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
+from layer_fusion.conllu import ConlluError
+from layer_fusion.evaluation import EVAL_BATCH_SIZE, NoSentencesError, evaluate_targets
+from layer_fusion.targets import TargetsError, load_targets
 from layer_fusion.provenance import provenance
 from layer_fusion.quantization import DEFAULT_SCHEME
 from layer_fusion.report_table import pct, ci, render_markdown
@@ -92,6 +93,14 @@ def main(
         DEFAULT_SCHEME, "--int8-scheme", help="With --int8: a scheme of layer_fusion.quantization.SCHEMES"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
+    # The settings are checked before the model loads and the evaluation runs (minutes).
+    try:
+        load_targets(targets)
+    except TargetsError as err:
+        msg.fail(str(err), exits=1)
+    for setting, path in (("OUTPUT_JSON", output_json), ("--table", table)):
+        if path is not None and unwritable_reason(path):
+            msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
@@ -102,8 +111,11 @@ def main(
             quantize_encoder(nlp, scheme=int8_scheme)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--int8-scheme")
-    metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed, max_sentences,
-                  raw_text=raw_text)
+    try:
+        metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed,
+                      max_sentences, raw_text=raw_text)
+    except (ConlluError, NoSentencesError) as err:  # a malformed or empty test file
+        msg.fail(str(err), exits=1)
     macro = metrics["macro_low_resource"]
     if macro.get("n_treebanks"):
         msg.good(

@@ -192,3 +192,23 @@ def test_bad_head_names_file_and_line(tmp_path, head, reason):
     with pytest.raises(ConlluError) as err:
         list(read_conllu(path))
     assert reason in str(err.value) and str(path) in str(err.value)
+
+
+def test_invalid_utf8_is_an_error_naming_its_line(tmp_path):
+    path = write(tmp_path, [row("1", "a"), "", row("1", "b"), row("2", "c")])
+    data = path.read_bytes().replace(b"\tc\t", b"\tc\xff\t")
+    path.write_bytes(data)
+    with pytest.raises(ConlluError, match=r"x\.conllu:4: not valid UTF-8"):
+        list(read_conllu(path))
+
+
+def test_bom_is_only_stripped_from_the_first_line(tmp_path):
+    path = write(tmp_path, [row("1", "a"), "", row("1", "\ufeffb")], bom=True)
+    first, second = list(read_conllu(path))
+    assert first.words == ["a"] and second.words == ["\ufeffb"]
+
+
+def test_empty_form_is_an_error_naming_its_line(tmp_path):
+    path = write(tmp_path, [row("1", "a"), row("2", "")])
+    with pytest.raises(ConlluError, match=r"x\.conllu:2: empty FORM"):
+        list(read_conllu(path))

@@ -218,6 +218,21 @@ def test_load_targets_rejects_bad_config(tmp_path):
         load_targets(bad)
 
 
+def test_load_targets_errors_name_the_file_in_one_line(tmp_path):
+    from layer_fusion.targets import TargetsError
+
+    bad = tmp_path / "bad.cfg"
+    with pytest.raises(TargetsError, match=rf"^{bad}: "):
+        load_targets(bad)  # no such file
+    bad.write_text(TARGETS_CFG + "\n[treebanks.xx_one]\nfile = \"again\"\n", encoding="utf-8")
+    with pytest.raises(TargetsError, match=rf"^{bad}: .*xx_one") as info:
+        load_targets(bad)  # a section given twice
+    assert "\n" not in str(info.value)
+    bad.write_text(TARGETS_CFG + '\n[subsets]\njust_one = "xx_one"\n', encoding="utf-8")
+    with pytest.raises(TargetsError, match=r"\[subsets\] just_one = 'xx_one' is not a list"):
+        load_targets(bad)  # a string, not a list: it was read as its characters
+
+
 def test_project_targets_config():
     targets = load_targets(REPO / "configs" / "targets.cfg")
     groups = {t.group for t in targets.treebanks.values()}
@@ -267,6 +282,37 @@ def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):
     assert "UD_English-Toy (dev)" in table and "gone.conllu" in table
     assert "| Toy: one vs two | xx_one | 66.7 |" in table and "+16.7" in table
     assert sorted(p.name for p in out_json.parent.iterdir()) == ["zs.json", "zs.md"]  # no temp files left
+
+
+@pytest.mark.parametrize("case", ["malformed_test_file", "empty_test_file", "bad_targets", "table_is_a_folder"])
+def test_evaluate_script_bad_input_is_a_one_line_error_and_writes_nothing(toy_ud, tmp_path, case):
+    from typer.testing import CliRunner
+
+    ud, cfg = toy_ud
+    script = load_script("evaluate_zero_shot")
+    model_dir = tmp_path / "model"
+    noun_nlp().to_disk(model_dir)
+    out_json, table = tmp_path / "m" / "zs.json", tmp_path / "m" / "zs.md"
+    two = ud / "UD_Toy-Two" / "two.conllu"
+    expected = {
+        "malformed_test_file": f"{two}:",
+        "empty_test_file": f"{two}: no sentences with words to evaluate",
+        "bad_targets": f"{cfg}: [treebanks.en_dev] group = 'englsh'",
+        "table_is_a_folder": f"cannot write --table {tmp_path}: it is a folder",
+    }[case]
+    if case == "malformed_test_file":
+        two.write_text(two.read_text(encoding="utf-8").replace("\tVERB\t", "\tVERB\t_\t"), encoding="utf-8")
+    elif case == "empty_test_file":
+        two.write_text("# nothing but a comment\n", encoding="utf-8")
+    elif case == "bad_targets":
+        cfg.write_text(TARGETS_CFG.replace('group = "english"', 'group = "englsh"'), encoding="utf-8")
+    else:
+        table = tmp_path
+    result = CliRunner().invoke(script.app, [str(model_dir), str(ud), str(out_json), "--table", str(table),
+                                             "--targets", str(cfg), "--n-resamples", "20"])
+    assert result.exit_code == 1, result.output
+    assert expected in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not out_json.parent.exists() or not any(out_json.parent.iterdir())
 
 
 def test_reference_dev_and_subset_macro_averages(toy_ud):

@@ -4,7 +4,23 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, ContextManager, Iterator, TextIO, Union
+from typing import IO, ContextManager, Iterator, Optional, TextIO, Union
+
+
+def unwritable_reason(path: Union[str, Path]) -> Optional[str]:
+    """Why a file cannot be created at ``path``, or None: checked before long work starts,
+    so that a bad output setting fails at once, not after the work."""
+    path = Path(path)
+    if path.is_dir():
+        return "it is a folder"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if not os.access(parent, os.W_OK):
+                return f"{parent} is not writable"
+            return None
+    return None
 
 
 @contextlib.contextmanager
@@ -13,6 +29,8 @@ def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
     rename it to ``path`` on success, delete it on any error (so no partial output is
     left behind)."""
     path = Path(path)
+    if path.is_dir():  # else os.replace fails only at the end, naming the temp file
+        raise IsADirectoryError(f"{path} is a folder, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     text = "b" not in mode

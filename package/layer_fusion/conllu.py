@@ -141,8 +141,14 @@ class ConlluReader:
         rows: List[tuple] = []
         start = 0
         line_no = 0
-        with open(self.path, "r", encoding="utf-8-sig", newline="") as f:
-            for line_no, raw in enumerate(f, start=1):
+        # Bytes, decoded line by line: an invalid byte is then an error naming its line.
+        with open(self.path, "rb") as f:
+            for line_no, raw_bytes in enumerate(f, start=1):
+                try:
+                    raw = raw_bytes.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                except UnicodeDecodeError as err:
+                    raise ConlluError(self.path, line_no, f"not valid UTF-8 ({err.reason} at byte "
+                                                          f"{err.start} of the line)") from None
                 line = raw.rstrip("\r\n")
                 if not line.strip():
                     if start:
@@ -193,6 +199,8 @@ class ConlluReader:
                     self.path, line_no, f"expected {_N_COLUMNS} tab-separated columns, found {len(cols)}"
                 )
             tid = cols[0]
+            if not cols[1] and not _EMPTY_ID.match(tid):
+                raise ConlluError(self.path, line_no, "empty FORM column")
             if _INT_ID.match(tid):
                 n = int(tid)
                 if n != len(words) + 1:

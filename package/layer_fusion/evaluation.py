@@ -174,13 +174,21 @@ def evaluate_sentences(
     return result.compute_ci()
 
 
+class NoSentencesError(ValueError):
+    """A file to evaluate on holds no sentence with words (an accuracy would be NaN)."""
+
+
 def read_sentences(path: Union[str, Path], max_sentences: Optional[int] = None) -> List[Sentence]:
-    """The first ``max_sentences`` sentences (all if None) of a CoNLL-U file."""
+    """The first ``max_sentences`` sentences (all if None) of a CoNLL-U file.
+
+    Raises ConlluError for a malformed file and NoSentencesError for one without words."""
     sentences = []
     for sentence in read_conllu(path):
         if max_sentences is not None and len(sentences) >= max_sentences:
             break
         sentences.append(sentence)
+    if not sentences:
+        raise NoSentencesError(f"{path}: no sentences with words to evaluate")
     return sentences
 
 

@@ -59,6 +59,10 @@ class InputDecodeError(ValueError):
     """An input line is not valid UTF-8 (with ``errors="strict"``)."""
 
 
+class InputReadError(ValueError):
+    """An input file could not be opened or read (the message names it and says why)."""
+
+
 @dataclass
 class TaggedLine:
     """One input line: its NFC text, its words (whitespace tokens left out) and their UPOS."""
@@ -90,8 +94,13 @@ def read_lines(
         if source == STDIN:
             yield from _decode_lines(stdin if stdin is not None else sys.stdin.buffer, "<stdin>", errors)
         else:
-            with open(source, "rb") as handle:
-                yield from _decode_lines(handle, source, errors)
+            # Only opening and reading are inside the try: an error of the consumer never
+            # enters this generator, so it cannot be reported as the input's.
+            try:
+                with open(source, "rb") as handle:
+                    yield from _decode_lines(handle, source, errors)
+            except OSError as err:
+                raise InputReadError(f"cannot read {source}: {err.strerror or err}") from None
 
 
 def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:

@@ -6,6 +6,7 @@ english (in-language sets), reference_dev (dev sets for choosing between variant
 """
 from __future__ import annotations
 
+import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
@@ -14,6 +15,10 @@ from typing import Dict, List, Optional, Union
 # between trained variants (never training data, never reported as targets).
 GROUPS = ("low_resource", "high_resource_reference", "english", "reference_dev")
 _TARGET_FIELDS = ("treebank", "language", "iso", "group", "file")
+
+
+class TargetsError(ValueError):
+    """A targets config that cannot be read or used; one line naming the file and setting."""
 
 
 @dataclass(frozen=True)
@@ -47,18 +52,22 @@ class Targets:
 def load_targets(path: Union[str, Path]) -> Targets:
     """Read a targets config (confection/spaCy INI, see ``configs/targets.cfg``).
 
-    Raises ValueError naming the section and setting that is wrong.
+    Raises TargetsError (a ValueError) naming the file, and the section and setting that is wrong.
     """
     from confection import Config
 
-    cfg = Config().from_disk(path, interpolate=False)
+    try:
+        cfg = Config().from_disk(path, interpolate=False)
+    except (OSError, ValueError, configparser.Error) as err:
+        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise TargetsError(f"{path}: {reason or type(err).__name__}") from None
     treebanks: Dict[str, Target] = {}
     for key, section in (cfg.get("treebanks") or {}).items():
         missing = [f for f in _TARGET_FIELDS if not section.get(f)]
         if missing:
-            raise ValueError(f"{path}: [treebanks.{key}] lacks {', '.join(missing)}")
+            raise TargetsError(f"{path}: [treebanks.{key}] lacks {', '.join(missing)}")
         if section["group"] not in GROUPS:
-            raise ValueError(
+            raise TargetsError(
                 f"{path}: [treebanks.{key}] group = {section['group']!r}, expected one of {GROUPS}"
             )
         treebanks[key] = Target(
@@ -74,18 +83,22 @@ def load_targets(path: Union[str, Path]) -> Targets:
     for key, section in (cfg.get("domain_pairs") or {}).items():
         for side in ("a", "b"):
             if section.get(side) not in treebanks:
-                raise ValueError(
+                raise TargetsError(
                     f"{path}: [domain_pairs.{key}] {side} = {section.get(side)!r} is not a [treebanks.*] key"
                 )
         pairs[key] = {"a": section["a"], "b": section["b"], "label": str(section.get("label", key))}
-    genres = list((cfg.get("genre_breakdown") or {}).get("treebanks", []))
+    genres = (cfg.get("genre_breakdown") or {}).get("treebanks", [])
+    if not isinstance(genres, list):
+        raise TargetsError(f"{path}: [genre_breakdown] treebanks = {genres!r} is not a list")
     for key in genres:
         if key not in treebanks:
-            raise ValueError(f"{path}: [genre_breakdown] treebanks lists {key!r}, not a [treebanks.*] key")
+            raise TargetsError(f"{path}: [genre_breakdown] treebanks lists {key!r}, not a [treebanks.*] key")
     subsets: Dict[str, List[str]] = {}
     for name, keys in (cfg.get("subsets") or {}).items():
+        if not isinstance(keys, list):
+            raise TargetsError(f"{path}: [subsets] {name} = {keys!r} is not a list")
         unknown = [k for k in keys if k not in treebanks]
         if unknown:
-            raise ValueError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
+            raise TargetsError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
         subsets[name] = list(keys)
     return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres, subsets=subsets)

@@ -124,3 +124,31 @@ def test_lang_errors_are_one_line(pipeline, files, args, message):
     result = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), *args])
     assert result.exit_code == 2
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_bad_inputs_are_one_line_errors_before_the_pipeline_loads(files, tmp_path, monkeypatch):
+    """A malformed or empty file, or an output that cannot be written, fails at once, naming
+    it: the pipeline is never loaded and nothing is written."""
+    import layer_fusion.cli.evaluate as evaluate_cli
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("loaded the pipeline before checking the inputs")
+
+    monkeypatch.setattr(evaluate_cli, "_load", must_not_load)
+    broken = tmp_path / "broken.conllu"
+    broken.write_text(files[1].read_text("utf8").replace("\tNOUN\t", "\tNOUN\t_\t", 1), encoding="utf8")
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("# a comment only\n", encoding="utf8")
+    out = tmp_path / "m.json"
+    cases = [
+        ([files[0], broken], f"{broken}:", 1),
+        ([files[0], empty], f"{empty}: no sentences with words to evaluate", 1),
+    ]
+    for paths, message, code in cases:
+        result = CliRunner().invoke(app, ["evaluate", "./never-loaded", *map(str, paths), "-o", str(out)])
+        assert result.exit_code == code, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+        assert "expected 10 tab-separated columns" in result.output or paths[1] == empty
+    result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0]), "-o", str(tmp_path)])
+    assert result.exit_code == 2 and f"cannot write --output {tmp_path}: it is a folder" in result.output
+    assert not out.exists()

@@ -378,6 +378,14 @@ def test_console_script_is_declared():
     assert script.value == "layer_fusion.cli:app"
 
 
+def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):
+    missing = run_tag([aif_dir, tmp_path / "nope.txt"])
+    assert missing.exit_code == 2 and f"input file not found: {tmp_path / 'nope.txt'}" in missing.stderr
+    folder = run_tag([aif_dir, tmp_path])
+    assert folder.exit_code == 2 and f"input {tmp_path} is a folder, not a file" in folder.stderr
+    assert len(folder.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("where", ["parent_is_file", "output_is_folder"])
 def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
     src = tmp_path / "in.txt"

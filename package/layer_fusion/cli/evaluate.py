@@ -36,21 +36,30 @@ def evaluate(
     import numpy
     from tqdm import tqdm
 
-    from ..atomic_write import atomic_text_output
-    from ..evaluation import TreebankResult, evaluate_sentences, read_sentences
+    from ..atomic_write import atomic_text_output, unwritable_reason
+    from ..conllu import ConlluError
+    from ..evaluation import NoSentencesError, TreebankResult, evaluate_sentences, read_sentences
     from ..raw_text import evaluate_raw_text
     from ..report_table import ci, pct
 
     if lang is not None and not raw_text:
         raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
+    if output is not None and unwritable_reason(output):
+        raise _fail(f"cannot write --output {output}: {unwritable_reason(output)}", 2)
+    # Every file is read and checked before the pipeline loads: a bad file fails at once.
+    inputs = []
+    for path in conllu:
+        try:
+            inputs.append((path, read_sentences(path, max_sentences)))
+        except (ConlluError, NoSentencesError) as err:
+            raise _fail(str(err), 1)
     nlp = _load(pipeline)
     if lang is not None:
         _use_segmenter(nlp, lang)
     if int8:
         _quantize(nlp)
     results, raw = [], []
-    for path in tqdm(conllu, desc="files", unit=" file", disable=None):
-        sentences = read_sentences(path, max_sentences)
+    for path, sentences in tqdm(inputs, desc="files", unit=" file", disable=None):
         results.append(evaluate_sentences(
             nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
         ))

@@ -70,13 +70,20 @@ def tag(
 
     from ..file_rows import embeddings_from_files
     from ..output_formats import FORMATS
-    from ..tagging import InputDecodeError, LineTagger, read_lines
+    from ..atomic_write import unwritable_reason
+    from ..tagging import InputDecodeError, InputReadError, LineTagger, read_lines
 
     for path in inputs or []:
-        if path != "-" and (not Path(path).exists() or Path(path).is_dir()):
+        if path == "-":
+            continue
+        if not Path(path).exists():
             raise _fail(f"input file not found: {path}", 2, to_stderr=True)
+        if Path(path).is_dir():
+            raise _fail(f"input {path} is a folder, not a file", 2, to_stderr=True)
+        if not os.access(path, os.R_OK):
+            raise _fail(f"cannot read input {path}: permission denied", 2, to_stderr=True)
     if output is not None:
-        problem = _unwritable(output)
+        problem = unwritable_reason(output)
         if problem:
             raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
     if n_process > 1:
@@ -110,7 +117,7 @@ def tag(
         with _output_stream(output) as out:
             for n, record in enumerate(records, 1):
                 out.write(write(record, n))
-    except InputDecodeError as err:
+    except (InputDecodeError, InputReadError) as err:
         raise _fail(str(err), 1, to_stderr=True)
     except BrokenPipeError:  # e.g. `layer-fusion tag ... | head`
         sys.stderr.close()
@@ -128,20 +135,6 @@ def _require_gpu(gpu_id: int) -> None:
         spacy.require_gpu(gpu_id)
     except Exception as err:  # noqa: BLE001 - thinc raises ValueError; cupy may raise others
         raise _fail(f"--gpu-id {gpu_id}: no usable GPU ({err})", 2, to_stderr=True)
-
-
-def _unwritable(output: Path) -> Optional[str]:
-    """Why ``output`` cannot be created (checked before the pipeline loads), or None."""
-    if output.is_dir():
-        return "it is a folder"
-    for parent in output.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            if not os.access(parent, os.W_OK):
-                return f"{parent} is not writable"
-            return None
-    return None
 
 
 @contextlib.contextmanager
