@@ -30,8 +30,8 @@ from tqdm import tqdm
 from wasabi import msg
 
 from layer_fusion.atomic_write import write_bytes_atomic
-from layer_fusion.conllu import Sentence, read_conllu
-from layer_fusion.targets import load_targets
+from layer_fusion.conllu import ConlluError, Sentence, read_conllu
+from layer_fusion.targets import TargetsError, load_targets
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
 app = typer.Typer(add_completion=False)
@@ -65,27 +65,31 @@ def convert_file(
     syntax: bool = False,
 ) -> dict:
     """Convert one CoNLL-U file to a DocBin at ``output`` (atomically). Returns counts."""
-    return convert_files([(path, treebank)], output, vocab, max_sentences, syntax)
+    data, counts = docbin_bytes([(path, treebank)], vocab, max_sentences, syntax)
+    write_bytes_atomic(output, data)
+    return counts
 
 
-def convert_files(
-    sources: List[Tuple[Path, str]], output: Path, vocab: Vocab, max_sentences: Optional[int] = None,
-    syntax: bool = False,
-) -> dict:
-    """Concatenate CoNLL-U files (path, treebank) into one DocBin at ``output``
-    (atomically); ``max_sentences`` caps each file. Returns counts."""
+def docbin_bytes(
+    sources: List[Tuple[Path, str]], vocab: Vocab, max_sentences: Optional[int] = None, syntax: bool = False,
+) -> Tuple[bytes, dict]:
+    """Concatenate CoNLL-U files (path, treebank) into one serialized DocBin;
+    ``max_sentences`` caps each file. Returns it and its counts. A malformed file raises
+    SystemExit with a one-line message naming the file (and line)."""
     doc_bin = DocBin(store_user_data=True)
     sentences = words = 0
     for path, treebank in sources:
-        for sentence in _take(read_conllu(path), max_sentences):
-            try:
-                doc_bin.add(sentence_to_doc(vocab, sentence, treebank, syntax))
-            except ValueError as err:
-                raise SystemExit(f"{path}: {err}")
-            sentences += 1
-            words += len(sentence)
-    write_bytes_atomic(output, doc_bin.to_bytes())
-    return {"sentences": sentences, "words": words}
+        try:
+            for sentence in _take(read_conllu(path), max_sentences):
+                try:
+                    doc_bin.add(sentence_to_doc(vocab, sentence, treebank, syntax))
+                except ValueError as err:
+                    raise SystemExit(f"{path}: {err}")
+                sentences += 1
+                words += len(sentence)
+        except ConlluError as err:
+            raise SystemExit(str(err))
+    return doc_bin.to_bytes(), {"sentences": sentences, "words": words}
 
 
 def _take(items: Iterable, n: Optional[int]):
@@ -117,15 +121,22 @@ def main(
 ):
     """Write train.spacy, dev.spacy (English) and test/<key>.spacy (targets) from UD CoNLL-U."""
     start = time.perf_counter()
-    spec = load_targets(targets)
+    try:
+        spec = load_targets(targets)
+    except TargetsError as err:
+        msg.fail(str(err), exits=1)
     vocab = Vocab()
-    for name in train_files:
+    # Inputs are checked first, and every output is written only once all are converted:
+    # a bad file leaves the corpus folder as it was, not half new.
+    for name in [*train_files, dev_file]:
         if not (ud_dir / name).is_file():
-            msg.fail(f"train: {ud_dir / name} not found", exits=1)
-    train_counts = convert_files(
-        [(ud_dir / name, Path(name).parts[0]) for name in train_files], output_dir / "train.spacy",
-        vocab, max_sentences, syntax,
+            msg.fail(f"{'dev' if name == dev_file else 'train'}: {ud_dir / name} not found", exits=1)
+    if output_dir.exists() and not output_dir.is_dir():
+        msg.fail(f"cannot write to {output_dir}: it is a file, not a folder", exits=1)
+    train_data, train_counts = docbin_bytes(
+        [(ud_dir / name, Path(name).parts[0]) for name in train_files], vocab, max_sentences, syntax,
     )
+    outputs = [(output_dir / "train.spacy", train_data)]
     jobs = [
         ("dev", ud_dir / dev_file, output_dir / "dev.spacy", Path(dev_file).parts[0]),
     ]
@@ -139,12 +150,13 @@ def main(
     missing = []
     for name, src, dst, treebank in tqdm(jobs, desc="treebanks", unit="file"):
         if not src.is_file():
-            if name == "dev":
-                msg.fail(f"{name}: {src} not found", exits=1)
             missing.append((name, str(src)))
             continue
-        counts = convert_file(src, dst, treebank, vocab, max_sentences, syntax and name == "dev")
+        data, counts = docbin_bytes([(src, treebank)], vocab, max_sentences, syntax and name == "dev")
+        outputs.append((dst, data))
         rows.append((name, treebank, counts["sentences"], counts["words"], str(dst)))
+    for dst, data in outputs:
+        write_bytes_atomic(dst, data)
     msg.table(rows, header=("set", "treebank", "sentences", "words", "output"), divider=True,
               aligns=("l", "l", "r", "r", "l"))
     for name, src in missing:

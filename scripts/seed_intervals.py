@@ -50,16 +50,49 @@ def summary(runs: stats.Runs, n_resamples: int) -> Dict:
             "n_treebanks": len(runs)}
 
 
+def load_seed_metrics(paths: List[Path]) -> List[dict]:
+    """Read and check the seeds' metrics: each one a different run of evaluate_zero_shot.py
+    --raw-text over the same sets and sentences. Raises typer.BadParameter naming the file."""
+    def bad(path: Path, reason: str):
+        return typer.BadParameter(f"{path}: {reason}", param_hint="METRICS")
+
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least two seeds' metrics files", param_hint="METRICS")
+    loaded, seen = [], {}
+    for path in paths:
+        data = path.read_bytes()
+        if data in seen:
+            raise bad(path, f"the same run as {seen[data]} (each seed's metrics once)")
+        seen[data] = path
+        try:
+            m = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise bad(path, f"not a metrics JSON file ({err})")
+        if not isinstance(m, dict) or "macro_low_resource" not in m:
+            raise bad(path, "not the metrics of evaluate_zero_shot.py")
+        if "macro_low_resource_raw_text" not in m:
+            raise bad(path, "no raw-text evaluation (run evaluate_zero_shot.py with --raw-text)")
+        for key in ("provenance", "macro_subsets"):
+            if key not in m:
+                raise bad(path, f"no {key!r} (metrics of evaluate_zero_shot.py on a pipeline folder)")
+        loaded.append(m)
+    first = loaded[0]
+    low = first["macro_low_resource"]["treebanks"]
+    for path, m in zip(paths[1:], loaded[1:]):
+        if m["macro_low_resource"]["treebanks"] != low:
+            raise bad(path, f"other low-resource sets than {paths[0]}")
+        for key in low:
+            words = m["treebanks"][key]["per_sentence"]["words"]
+            if words != first["treebanks"][key]["per_sentence"]["words"]:
+                raise bad(path, f"{key}: other sentences than in {paths[0]}")
+    return loaded
+
+
 def main(metrics: List[Path] = typer.Argument(..., exists=True, dir_okay=False,
                                                help="zero_shot.json of each seed, the shipped one first"),
          output: Path = typer.Option(..., "--output"),
-         n_resamples: int = typer.Option(N_RESAMPLES, "--n-resamples")):
-    if len(metrics) < 2:
-        raise typer.BadParameter("give at least two seeds' metrics files", param_hint="METRICS")
-    loaded = [json.loads(p.read_text(encoding="utf-8")) for p in metrics]
-    for path, m in zip(metrics, loaded):
-        if "macro_low_resource_raw_text" not in m:
-            raise typer.BadParameter(f"{path}: no raw-text evaluation (run evaluate_zero_shot.py with --raw-text)")
+         n_resamples: int = typer.Option(N_RESAMPLES, "--n-resamples", min=1)):
+    loaded = load_seed_metrics(metrics)
     low = list(loaded[0]["macro_low_resource"]["treebanks"])
     de_vries = loaded[0]["macro_subsets"]["de_vries_2022"]["treebanks"]
     result = {
@@ -68,8 +101,11 @@ def main(metrics: List[Path] = typer.Argument(..., exists=True, dir_okay=False,
         "method": f"hierarchical bootstrap: seeds and sentences resampled, {n_resamples} replicates, seed 0",
         "gold_words": {"macro_low_resource": summary(stats.runs_from_metrics(loaded, low), n_resamples),
                        "de_vries_2022": summary(stats.runs_from_metrics(loaded, de_vries), n_resamples)},
-        "raw_text": {"upos_f1_macro_low_resource": summary(raw_text_runs(loaded, low), n_resamples)},
     }
+    try:
+        result["raw_text"] = {"upos_f1_macro_low_resource": summary(raw_text_runs(loaded, low), n_resamples)}
+    except ValueError as err:  # tokenized differently: not runs of one pipeline's tokenizer
+        raise typer.BadParameter(str(err), param_hint="METRICS")
     write_text_atomic(output, json.dumps(result, indent=1) + "\n")
     g, r = result["gold_words"]["macro_low_resource"], result["raw_text"]["upos_f1_macro_low_resource"]
     typer.echo(f"wrote {output}: {len(loaded)} seeds; gold-word macro {100 * g['mean']:.1f} "

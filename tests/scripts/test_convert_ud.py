@@ -117,6 +117,33 @@ def test_missing_training_file_fails(tmp_path):
     assert "en_ewt-ud-dev.conllu not found" in " ".join(result.output.split())  # wasabi wraps lines
 
 
+def test_a_malformed_target_is_one_line_and_leaves_the_corpus_as_it_was(tmp_path):
+    """The error names the file and line; train.spacy and dev.spacy are not replaced either."""
+    ud, cfg = make_ud(tmp_path)
+    out = tmp_path / "corpus"
+    assert CliRunner().invoke(convert_ud.app, [str(ud), str(out), "--targets", str(cfg)]).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*.spacy")}
+    assert len(before) == 3
+    (ud / "UD_English-EWT" / "en_ewt-ud-train.conllu").write_text(GUM_LIKE.rstrip("\n") + "\n\n" + GUM_LIKE, encoding="utf-8")
+    broken = ud / "UD_Toy-One" / "one.conllu"
+    broken.write_text(GUM_LIKE.replace("\tPRON\t", "\tPRON\t_\t", 1), encoding="utf-8")
+    result = CliRunner().invoke(convert_ud.app, [str(ud), str(out), "--targets", str(cfg)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{broken}:" in result.output and "expected 10 tab-separated columns" in result.output
+    assert {p: p.read_bytes() for p in out.rglob("*.spacy")} == before
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files
+
+
+def test_a_bad_targets_file_is_one_line(tmp_path):
+    ud, cfg = make_ud(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('group = "low_resource"', 'group = "low"', 1),
+                   encoding="utf-8")
+    result = CliRunner().invoke(convert_ud.app, [str(ud), str(tmp_path / "c"), "--targets", str(cfg)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{cfg}: [treebanks.xx_one] group = 'low'" in " ".join(result.output.split())
+    assert not (tmp_path / "c").exists()
+
+
 def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "out.spacy"
     target.write_bytes(b"old")

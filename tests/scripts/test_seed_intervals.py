@@ -23,7 +23,7 @@ def _write(tmp_path, name, metrics):
 def test_each_seed_reproduces_the_evaluations_own_macro_averages(tmp_path):
     script = load_script("seed_intervals")
     a = _write(tmp_path, "a", SHIPPED)
-    b = _write(tmp_path, "b", SHIPPED)
+    b = _write(tmp_path, "b", {**SHIPPED, "seconds": SHIPPED["seconds"] + 1})  # another run, same counts
     script.main([a, b], tmp_path / "out.json", n_resamples=200)
     out = json.loads((tmp_path / "out.json").read_text())
     gold, raw = out["gold_words"]["macro_low_resource"], out["raw_text"]["upos_f1_macro_low_resource"]
@@ -59,13 +59,34 @@ def test_seeds_tokenized_differently_or_without_raw_text_are_refused(tmp_path):
     other = _toy([3, 2])
     other["treebanks"]["xx"]["raw_text"]["per_sentence"]["predicted_tokens"] = [4, 2]
     paths = [_write(tmp_path, "s0", _toy([2, 1])), _write(tmp_path, "s1", other)]
-    with pytest.raises(ValueError, match="xx: the seeds' raw-text runs were tokenized differently"):
+    with pytest.raises(typer.BadParameter, match="xx: the seeds' raw-text runs were tokenized differently"):
         script.main(paths, tmp_path / "out.json", n_resamples=10)
     gold_only = copy.deepcopy(_toy([2, 1]))
     del gold_only["macro_low_resource_raw_text"]
     paths[1] = _write(tmp_path, "gold_only", gold_only)
     with pytest.raises(typer.BadParameter, match="gold_only.json: no raw-text evaluation"):
         script.main(paths, tmp_path / "out.json", n_resamples=10)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_inputs_that_are_not_seeds_of_one_evaluation_are_refused_naming_the_file(tmp_path):
+    script = load_script("seed_intervals")
+    s0 = _write(tmp_path, "s0", _toy([2, 1]))
+    cases = {
+        "same run twice": (_write(tmp_path, "copy", _toy([2, 1])), "copy.json: the same run as"),
+        "truncated": (tmp_path / "cut.json", "cut.json: not a metrics JSON file"),
+        "other sets": (_write(tmp_path, "sets", {**_toy([3, 2]), "macro_low_resource": {"treebanks": []}}),
+                       "sets.json: other low-resource sets than"),
+        "other sentences": (_write(tmp_path, "sents", {
+            **_toy([3, 2]), "treebanks": {"xx": {**_toy([3, 2])["treebanks"]["xx"],
+                                                 "per_sentence": {"words": [3, 4], "correct": [3, 2]}}}}),
+            "sents.json: xx: other sentences than"),
+        "a list": (_write(tmp_path, "list", [1, 2]), "list.json: not the metrics of evaluate_zero_shot.py"),
+    }
+    (tmp_path / "cut.json").write_text(json.dumps(_toy([3, 2]))[:40], encoding="utf-8")
+    for name, (path, message) in cases.items():
+        with pytest.raises(typer.BadParameter, match=message):
+            script.main([s0, path], tmp_path / "out.json", n_resamples=10)
     assert not (tmp_path / "out.json").exists()
 
 
