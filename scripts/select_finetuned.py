@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
-from layer_fusion.atomic_write import write_text_atomic
+from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
 from layer_fusion.research.variants import load_grid, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,6 +82,9 @@ def main(
     meta_out: Path = typer.Option(REPO / "configs" / "package_meta.json", "--meta-out"),
 ):
     """Both protocols' picks; the reference-dev pick becomes configs/finetuned.cfg."""
+    for setting, path in (("--output", output), ("--config-out", config_out), ("--meta-out", meta_out)):
+        if unwritable_reason(path):  # checked first: the three outputs must agree
+            msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)
     spec = load_grid(grid)
     rows = []
     for name, run in spec.items():
@@ -91,11 +94,18 @@ def main(
         if not path.is_file():
             msg.warn(f"{name}: no metrics yet ({path}); not screened")
             continue
-        rows.append({"name": name, **run, **selection_scores(json.loads(path.read_text(encoding="utf-8")))})
+        try:
+            scores = selection_scores(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as err:
+            msg.fail(f"{path}: not the metrics of evaluate_zero_shot.py with en_ewt_dev ({err!r})", exits=1)
+        rows.append({"name": name, **run, **scores})
     if not rows:
         msg.fail(f"No screened runs under {metrics_dir}: run scripts/finetune_grid.py first", exits=1)
     english = pick([r for r in rows if r["source"] == "english"], "english_dev")
     reference = pick(rows, "reference_dev")
+    if reference is None:
+        msg.fail(f"No run under {metrics_dir} has a reference-dev macro-average: evaluate with the "
+                 "reference_dev sets of configs/targets.cfg", exits=1)
     result = {
         "protocol": "docs/selection_protocol.md",
         "screen": "seed 0 of every run in " + str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid),

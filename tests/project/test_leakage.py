@@ -166,3 +166,4 @@ def test_the_accelerator_grid_trains_on_english_and_extra_sources_only():
     for run in plan["runs"]:
         assert run["settings"]["train_set"] in ("train", "train_multisource")
         assert run["settings"]["eval_every"] == run["settings"]["steps"]  # no checkpoint chosen by any set
+
