@@ -286,6 +286,11 @@ def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_sho
          check: bool = typer.Option(False, "--check", help="Exit 1 if the README is out of date"),
          readme: Path = typer.Option(REPO / "README.md", "--readme")):
     text = readme.read_text(encoding="utf8")
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise typer.BadParameter(f"{readme}: needs one {START} line and, after it, one {END} line",
+                                 param_hint="--readme")
+    if not metrics.is_file():
+        raise typer.BadParameter(f"{metrics}: not found (make all writes it)", param_hint="--metrics")
     new = render(text, metrics, timings, summary, selection, tokenizer_bench)
     if check:
         if new != text:

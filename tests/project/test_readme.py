@@ -1,4 +1,5 @@
 """The README's results come from committed files: `update_readme.py --check` agrees."""
+import os
 import subprocess
 import sys
 
@@ -38,3 +39,14 @@ def test_readme_project_docs_match_project_yml(tmp_path):
     generated = text[text.index(start):text.index(end)]
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert generated in readme, "README's project docs are stale: run `spacy project document . --output README.md`"
+
+
+def test_a_readme_without_the_markers_or_missing_metrics_is_a_usage_error(tmp_path):
+    plain = tmp_path / "README.md"
+    plain.write_text("# A readme without generated sections\n", encoding="utf-8")
+    result = check(plain)
+    assert result.returncode == 2 and "needs one <!-- results:start -->" in " ".join(result.stderr.split())
+    wide = {**os.environ, "COLUMNS": "400"}  # rich would wrap the path inside its error box
+    result = subprocess.run([sys.executable, str(SCRIPT), "--check", "--metrics", str(tmp_path / "none.json")],
+                            capture_output=True, text=True, env=wide)
+    assert result.returncode == 2 and "none.json: not found" in " ".join(result.stderr.split())
