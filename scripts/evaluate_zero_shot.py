@@ -116,6 +116,8 @@ def main(
                       max_sentences, raw_text=raw_text)
     except (ConlluError, NoSentencesError) as err:  # a malformed or empty test file
         msg.fail(str(err), exits=1)
+    except OSError as err:  # an unreadable test file, or an output that became unwritable
+        msg.fail(f"{err.filename}: {err.strerror or err}", exits=1)
     macro = metrics["macro_low_resource"]
     if macro.get("n_treebanks"):
         msg.good(

@@ -152,3 +152,13 @@ def test_bad_inputs_are_one_line_errors_before_the_pipeline_loads(files, tmp_pat
     result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0]), "-o", str(tmp_path)])
     assert result.exit_code == 2 and f"cannot write --output {tmp_path}: it is a folder" in result.output
     assert not out.exists()
+
+
+def test_an_unreadable_file_is_named(files, monkeypatch):
+    def denied(path, max_sentences=None):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(evaluation, "read_sentences", denied)  # as root, chmod 000 would still read
+    result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0])])
+    assert result.exit_code == 1
+    assert f"cannot read {files[0]}: Permission denied" in " ".join(result.output.split())

@@ -53,6 +53,8 @@ def evaluate(
             inputs.append((path, read_sentences(path, max_sentences)))
         except (ConlluError, NoSentencesError) as err:
             raise _fail(str(err), 1)
+        except OSError as err:
+            raise _fail(f"cannot read {path}: {err.strerror or err}", 1)
     nlp = _load(pipeline)
     if lang is not None:
         _use_segmenter(nlp, lang)
