@@ -117,7 +117,7 @@ def main(
     except (ConlluError, NoSentencesError) as err:  # a malformed or empty test file
         msg.fail(str(err), exits=1)
     except OSError as err:  # an unreadable test file, or an output that became unwritable
-        msg.fail(f"{err.filename}: {err.strerror or err}", exits=1)
+        msg.fail(f"{err.filename or 'a test file or an output'}: {err.strerror or err}", exits=1)
     macro = metrics["macro_low_resource"]
     if macro.get("n_treebanks"):
         msg.good(
