@@ -91,6 +91,47 @@ def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_
         tag_dataset(str(pipeline), str(tmp_path / "nothing" / "*.jsonl"), tmp_path / "out", progress=False)
 
 
+def test_a_text_that_is_not_a_string_is_a_one_line_error_naming_the_shard(ray_local, pipeline, tmp_path):
+    """A record without "text", or with a number, was tagged as "nan" or "5" (exit 0)."""
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    (tmp_path / "in").mkdir()
+    shard = tmp_path / "in" / "a.jsonl"
+    shard.write_text('{"text": "the cat sat"}\n{"id": 2}\n{"text": "a dog"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+                                      str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
+    assert result.exit_code == 2, result.output
+    assert f'{shard}:2: "text" is nan, not a string' in " ".join(result.output.split())
+    # Ray logs its own INFO lines on the way; the error is the last line, with no traceback.
+    assert result.output.strip().splitlines()[-1].endswith('"text" is nan, not a string')
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
+    shard.write_text('{"text": "the cat sat"}\n{"text": "a dog\n', encoding="utf-8")  # not JSON
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+                                      str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
+    assert result.exit_code == 2, result.output
+    [error] = [line for line in result.output.splitlines() if line.startswith("✘")]
+    assert error.startswith("✘ ValueError: ")  # the JSON reader's own error, not Ray's advice on retries
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
+
+
+def test_cli_checks_the_pipeline_and_the_output_folder_before_ray(pipeline, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from layer_fusion import distributed
+    from layer_fusion.cli import app
+
+    monkeypatch.setattr(distributed, "tag_dataset", lambda *a, **kw: pytest.fail("reached Ray"))
+    pattern = _shards(tmp_path / "in", [3])
+    missing = CliRunner().invoke(app, ["tag-dataset", str(tmp_path / "nope"), pattern, str(tmp_path / "out")])
+    assert missing.exit_code == 2 and "no such folder; check the path" in " ".join(missing.output.split())
+    (tmp_path / "file").write_text("x")
+    clash = CliRunner().invoke(app, ["tag-dataset", str(pipeline), pattern, str(tmp_path / "file")])
+    assert clash.exit_code == 2 and "it is a file, not a folder" in " ".join(clash.output.split())
+
+
 def test_cli(ray_local, pipeline, tmp_path):
     from typer.testing import CliRunner
 

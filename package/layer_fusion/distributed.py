@@ -87,10 +87,14 @@ class PipelineTagger:
                 pass
             else:
                 os._exit(1)
-        texts = [str(t) for t in batch["text"]]
-        records = list(self.tagger.tag(texts))
+        # A record whose "text" is not a string (a missing field arrives as NaN, a number as a
+        # float) is reported, not tagged as "nan" or "5": the driver, which knows the record's
+        # line, raises for it. (An exception raised here would reach it buried in Ray's.)
+        texts = list(batch["text"])
+        errors = ["" if isinstance(t, str) else f'"text" is {t!r}, not a string' for t in texts]
+        records = list(self.tagger.tag([t if isinstance(t, str) else "" for t in texts]))
         return {"path": list(batch["path"]),
-                "record": [format_jsonl(r, 0) for r in records]}
+                "record": [format_jsonl(r, 0) for r in records], "error": errors}
 
 
 def load_for_tagging(pipeline: str, int8: bool = False):
@@ -177,6 +181,8 @@ def tag_dataset(
         with atomic_output(output_path(shard, output_dir), "w") as handle:
             n = 0
             for row in rows:
+                if row["error"]:  # the temporary output is removed: no partial shard
+                    raise ValueError(f"{shard}:{n + 1}: {row['error']}")
                 handle.write(row["record"])
                 n += 1
         written[shard.name] = n
@@ -190,8 +196,8 @@ def tag_dataset(
 
 def _rows(ds) -> Iterator[Dict[str, str]]:
     for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-        for path, record in zip(batch["path"], batch["record"]):
-            yield {"path": str(path), "record": str(record)}
+        for path, record, error in zip(batch["path"], batch["record"], batch["error"]):
+            yield {"path": str(path), "record": str(record), "error": str(error)}
 
 
 def _strip_scheme(path: str) -> str:

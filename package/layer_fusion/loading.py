@@ -1,6 +1,6 @@
 """Load a pipeline named on the command line, with one-line errors that say how to fix it."""
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Union
 
 from spacy.language import Language
 
@@ -24,6 +24,19 @@ def load_pipeline(name: str, exclude: Iterable[str] = ()) -> Language:
     """
     import spacy
 
+    source = resolve_pipeline(name)
+    try:
+        return spacy.load(source, exclude=list(exclude))
+    except Exception as err:  # noqa: BLE001 - any loading failure becomes one line
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PipelineLoadError(f"{name}: cannot load the pipeline: {first}") from err
+
+
+def resolve_pipeline(name: str) -> Union[str, Path]:
+    """What ``spacy.load`` should be given for ``name`` (a folder or an installed package),
+    without loading it; PipelineLoadError (one line) if it is neither."""
+    import spacy
+
     path = Path(name).expanduser()
     if path.exists() or names_a_pipeline_folder(name):
         if not path.exists():
@@ -41,8 +54,4 @@ def load_pipeline(name: str, exclude: Iterable[str] = ()) -> Language:
             f"pipeline {name!r} is not installed: pip install its package (e.g. "
             f"pip install packages/{name}-*/dist/{name}-*.whl) or give the pipeline's folder"
         )
-    try:
-        return spacy.load(source, exclude=list(exclude))
-    except Exception as err:  # noqa: BLE001 - any loading failure becomes one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PipelineLoadError(f"{name}: cannot load the pipeline: {first}") from err
+    return source

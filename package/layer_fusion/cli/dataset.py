@@ -1,6 +1,7 @@
 """`layer-fusion tag-dataset`: tag sharded corpora on a Ray cluster (the work is in distributed.py)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -30,14 +31,34 @@ def tag_dataset_command(
     """Tag every input shard that has no output yet (resumable); each output shard is
     written to a temporary name and renamed when complete."""
     from ..distributed import tag_dataset
+    from ..loading import PipelineLoadError, resolve_pipeline
 
+    # Checked before Ray starts: a bad name would otherwise kill every worker, in tracebacks.
+    try:
+        resolve_pipeline(pipeline)
+    except PipelineLoadError as err:
+        raise _fail(str(err), 2)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise _fail(f"cannot write to {output_dir}: it is a file, not a folder", 2)
     try:
         written = tag_dataset(pipeline, input_glob, output_dir, address=address, workers=workers,
                               batch_size=batch_size, threads_per_worker=threads, progress=not quiet, int8=int8)
-    except ValueError as err:
-        raise _fail(str(err), 2)
     except ImportError as err:  # onnxruntime missing, for --int8
         raise _fail(f"--int8: {err}", 2)
+    except Exception as err:  # noqa: BLE001 - bad input, and Ray's wrappers of it, in one line
+        if not isinstance(err, ValueError) and type(err).__module__.split(".")[0] != "ray":
+            raise
+        raise _fail(_error_line(err), 2)
     if not quiet:
         msg.good(f"{sum(written.values()):,} records in {len(written)} shard(s) written to {output_dir}"
                  if written else f"nothing to do: every shard already has an output in {output_dir}")
+
+
+
+def _error_line(err: BaseException) -> str:
+    """One line for an error, also when Ray wraps a worker's: its message then holds the
+    whole traceback, followed by retry advice. The last "SomeError: message" line is the
+    worker's own error; without one, the first line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[\w.]*(Error|Exception): ", line)]
+    return raised[-1] if raised else (lines[0] if lines else type(err).__name__)
