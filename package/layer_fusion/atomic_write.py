@@ -65,6 +65,8 @@ def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
     replaces ``path`` (see ``replace_folder``); on an error it is deleted. A folder left
     behind by a killed process is cleared when the next attempt starts."""
     path = Path(path)
+    if path.exists() and not path.is_dir():  # a file is never replaced by a folder
+        raise FileExistsError(f"{path} is a file, not a folder")
     tmp = path.parent / f".{path.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -139,6 +139,16 @@ def test_encoder_build_calls_build_encoder(monkeypatch, tmp_path):
     assert calls == [(tmp_path / "enc", True)]
 
 
+def test_encoder_build_never_replaces_a_file(monkeypatch, tmp_path):
+    import layer_fusion.encoder as encoder
+
+    monkeypatch.setattr(encoder, "build_encoder", lambda out, force=False: pytest.fail("built over a file"))
+    (tmp_path / "enc").write_text("not an encoder", encoding="utf8")
+    result = _invoke("encoder", "build", tmp_path / "enc", "--force")
+    assert result.exit_code == 2 and "it is a file, not a folder" in " ".join(result.output.split())
+    assert (tmp_path / "enc").read_text(encoding="utf8") == "not an encoder"
+
+
 def test_encoder_build_error_is_one_line_exit_1(monkeypatch, tmp_path):
     import layer_fusion.encoder as encoder
 

@@ -132,6 +132,27 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
                                  str(tmp_path / "p2")])
     assert result.exit_code == 2 and "layer-fusion cache build" in result.output
 
+    # Bad input: one-line errors before any work, and a finished cache reused only if it is this one.
+    def flat(result):
+        return " ".join(result.output.split())
+
+    build = ["cache", "build", str(tiny_xlmr)]
+    again = runner.invoke(app, [*build, str(train), str(tmp_path / "cache-train")])
+    assert again.exit_code == 0 and "complete already, reused" in flat(again)
+    other = runner.invoke(app, [*build, str(dev), str(tmp_path / "cache-train")])
+    assert other.exit_code == 2 and f"already holds a cache of {train}" in flat(other)
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("# nothing\n", encoding="utf8")
+    result = runner.invoke(app, [*build, str(empty), str(tmp_path / "cache-empty")])
+    assert result.exit_code == 1 and "no sentences with words to cache" in flat(result)
+    result = runner.invoke(app, ["cache", "build", str(tmp_path / "no-encoder"), str(train), str(tmp_path / "c")])
+    assert result.exit_code == 2 and "no-encoder: no such folder" in flat(result)
+    caches = [str(tmp_path / "cache-train"), str(tmp_path / "cache-dev")]
+    config = ["--config", str(REPO / "configs" / "aif.cfg")]
+    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--layer", "99", *config])
+    assert result.exit_code == 2 and "--layer 99: the caches hold" in flat(result)
+    assert not (tmp_path / "p3").exists()
+
 
 def test_cache_train_reads_its_config_before_training(tmp_path, monkeypatch):
     """A missing or broken --config is a one-line error before any cache is read or head trained

@@ -22,15 +22,44 @@ def cache_build(
 ):
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
     from ..conllu import ConlluError, read_conllu
-    from ..research.hidden_cache import build_cache, transformer_pipe
+    from ..research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
 
+    _require_encoder_folder(encoder, "ENCODER")
+    if output.exists() and not output.is_dir():
+        raise _fail(f"cannot write the cache to {output}: it is a file, not a folder", 2)
     try:
         sentences = list(read_conllu(conllu))
     except (ConlluError, OSError) as err:
         raise _fail(str(err), 1)
+    if not sentences:
+        raise _fail(f"{conllu}: no sentences with words to cache", 1)
+    if is_complete(output):  # a finished cache is reused, but only if it is this one
+        meta = _cache(load_cache, output).meta
+        if (meta.get("source"), meta.get("encoder")) != (str(conllu), str(encoder)):
+            raise _fail(f"{output} already holds a cache of {meta.get('source')} on {meta.get('encoder')}: "
+                        "remove it or choose another folder", 2)
+        msg.info(f"{output}: complete already, reused")
     cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size, source=str(conllu))
     msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
              f"{cache.n_hidden_states} hidden states x {cache.width}")
+
+
+def _require_encoder_folder(encoder: Path, setting: str) -> None:
+    # A name that is not a folder would send transformers to the model hub (retrying for a
+    # minute offline); caches are built from a local encoder folder.
+    if not encoder.is_dir():
+        raise _fail(f"{setting} {encoder}: no such folder (a Hugging Face model folder, e.g. from "
+                    "`layer-fusion encoder build`)", 2)
+
+
+def _cache(load_cache, path: Path):
+    try:
+        return load_cache(path)
+    except FileNotFoundError as err:
+        raise _fail(f"{err}: build it with `layer-fusion cache build`", 2)
+    except (ValueError, OSError) as err:  # a truncated .npy, a broken meta.json
+        raise _fail(f"{path}: not a readable hidden-state cache ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''}); build it again", 2)
 
 
 @cache_app.command("train")
@@ -56,6 +85,7 @@ def cache_train(
     from ..research.fusion_head import FUSION_MODULES, HeadSettings
     from ..research.head_export import export_head
     from ..research.hidden_cache import load_cache
+    from ..atomic_write import unwritable_reason
 
     if fusion not in FUSION_MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)
@@ -67,10 +97,22 @@ def cache_train(
             if config == DEFAULT_HEAD_CONFIG else ""
         reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         raise _fail(f"--config {config}: {reason}{hint}", 2)
-    try:
-        train, dev = load_cache(train_cache), load_cache(dev_cache)
-    except FileNotFoundError as err:
-        raise _fail(f"{err}: build it with `layer-fusion cache build`", 2)
+    problem = unwritable_reason(output)
+    if problem:
+        raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
+    if encoder is not None:
+        _require_encoder_folder(encoder, "--encoder")
+    train, dev = _cache(load_cache, train_cache), _cache(load_cache, dev_cache)
+    for path, cache in ((train_cache, train), (dev_cache, dev)):
+        if cache.n_sentences == 0:
+            raise _fail(f"{path}: the cache holds no sentences", 2)
+    if (dev.n_hidden_states, dev.width) != (train.n_hidden_states, train.width):
+        raise _fail(f"{dev_cache} ({dev.n_hidden_states} hidden states x {dev.width}) is not from the encoder "
+                    f"of {train_cache} ({train.n_hidden_states} x {train.width})", 2)
+    n = train.n_hidden_states
+    for index in layer:
+        if not -n <= index < n:
+            raise _fail(f"--layer {index}: the caches hold {n} hidden states (0..{n - 1}, or -{n}..-1)", 2)
     kwargs = dict(SETTINGS.get(fusion, {}))
     settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, patience=patience,
                             learn_rate=learn_rate)

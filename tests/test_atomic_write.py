@@ -1,0 +1,28 @@
+"""layer_fusion.atomic_write: outputs appear complete or not at all, and never replace the wrong kind of thing."""
+import pytest
+
+from layer_fusion.atomic_write import atomic_folder, unwritable_reason, write_text_atomic
+
+
+def test_atomic_folder_refuses_to_replace_a_file(tmp_path):
+    (tmp_path / "out").write_text("keep", encoding="utf8")
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        with atomic_folder(tmp_path / "out"):
+            pass
+    assert (tmp_path / "out").read_text(encoding="utf8") == "keep" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_file_is_not_written_over_a_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder, not a file"):
+        write_text_atomic(tmp_path / "out", "x")
+    assert (tmp_path / "out").is_dir() and list(tmp_path.iterdir()) == [tmp_path / "out"]
+
+
+def test_unwritable_reason(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x", encoding="utf8")
+    assert unwritable_reason(tmp_path / "folder") == "it is a folder"
+    assert unwritable_reason(tmp_path / "file" / "sub" / "out.json") == f"{tmp_path / 'file'} is a file, not a folder"
+    assert unwritable_reason(tmp_path / "new" / "deeper" / "out.json") is None
+    assert unwritable_reason(tmp_path / "file") is None  # an existing file is replaced, atomically
