@@ -121,6 +121,14 @@ def test_plot_without_matplotlib_is_a_one_line_error_naming_the_extra(pipelines,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name,message", [("weights.txt", "give a file name ending in .png"),
+                                          ("a_file/weights.png", "is a file, not a folder")])
+def test_plot_path_errors_are_one_line_before_loading(pipelines, tmp_path, name, message):
+    (tmp_path / "a_file").write_text("x", encoding="utf8")
+    result = _invoke("inspect", pipelines["AIF"], "--plot", tmp_path / name)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
 def test_inspect_missing_pipeline_exits_2(tmp_path):
     result = _invoke("inspect", tmp_path / "nope")
     assert result.exit_code == 2 and "check the path" in result.output

@@ -18,9 +18,16 @@ def inspect(
     """Show the encoder, selected layers, fusion and its learned per-layer weights."""
     from ..inspection import SAMPLE_SENTENCES, inspect_pipeline, plot_weights, table_rows
 
-    if plot is not None and importlib.util.find_spec("matplotlib") is None:
-        raise _fail("--plot needs matplotlib, which the library does not install: "
-                    "pip install \"spacy-layer-fusion[plot]\"", 2)
+    if plot is not None:
+        from ..atomic_write import unwritable_reason
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise _fail("--plot needs matplotlib, which the library does not install: "
+                        "pip install \"spacy-layer-fusion[plot]\"", 2)
+        if plot.suffix.lower() != ".png":  # matplotlib picks the format from the suffix
+            raise _fail(f"--plot {plot}: give a file name ending in .png", 2)
+        if unwritable_reason(plot):
+            raise _fail(f"cannot write --plot {plot}: {unwritable_reason(plot)}", 2)
     nlp = _load(pipeline)
     result = inspect_pipeline(nlp)
     if result.encoders:
