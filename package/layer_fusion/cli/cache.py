@@ -22,7 +22,7 @@ def cache_build(
 ):
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
     from ..conllu import ConlluError, read_conllu
-    from ..research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
+    from ..research.hidden_cache import build_cache, is_complete, transformer_pipe
 
     _require_encoder_folder(encoder, "ENCODER")
     if output.exists() and not output.is_dir():
@@ -34,12 +34,14 @@ def cache_build(
     if not sentences:
         raise _fail(f"{conllu}: no sentences with words to cache", 1)
     if is_complete(output):  # a finished cache is reused, but only if it is this one
-        meta = _cache(load_cache, output).meta
-        if (meta.get("source"), meta.get("encoder")) != (str(conllu), str(encoder)):
-            raise _fail(f"{output} already holds a cache of {meta.get('source')} on {meta.get('encoder')}: "
-                        "remove it or choose another folder", 2)
+        cache = _cache(output)
+        if (cache.meta.get("source"), cache.meta.get("encoder")) != (str(conllu), str(encoder)):
+            raise _fail(f"{output} already holds a cache of {cache.meta.get('source')} on "
+                        f"{cache.meta.get('encoder')}: remove it or choose another folder", 2)
         msg.info(f"{output}: complete already, reused")
-    cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size, source=str(conllu))
+    else:
+        cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size,
+                            source=str(conllu))
     msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
              f"{cache.n_hidden_states} hidden states x {cache.width}")
 
@@ -52,7 +54,10 @@ def _require_encoder_folder(encoder: Path, setting: str) -> None:
                     "`layer-fusion encoder build`)", 2)
 
 
-def _cache(load_cache, path: Path):
+def _cache(path: Path):
+    """The cache at ``path``, or a one-line error saying why it cannot be read."""
+    from ..research.hidden_cache import load_cache
+
     try:
         return load_cache(path)
     except FileNotFoundError as err:
@@ -80,12 +85,11 @@ def cache_train(
     import spacy
     from thinc.api import ConfigValidationError
 
+    from ..atomic_write import unwritable_reason
     from ..fusion import SETTINGS
     from ..research.cached_training import train_head
     from ..research.fusion_head import FUSION_MODULES, HeadSettings
     from ..research.head_export import export_head
-    from ..research.hidden_cache import load_cache
-    from ..atomic_write import unwritable_reason
 
     if fusion not in FUSION_MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)
@@ -102,7 +106,7 @@ def cache_train(
         raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
     if encoder is not None:
         _require_encoder_folder(encoder, "--encoder")
-    train, dev = _cache(load_cache, train_cache), _cache(load_cache, dev_cache)
+    train, dev = _cache(train_cache), _cache(dev_cache)
     for path, cache in ((train_cache, train), (dev_cache, dev)):
         if cache.n_sentences == 0:
             raise _fail(f"{path}: the cache holds no sentences", 2)
