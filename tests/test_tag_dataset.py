@@ -91,7 +91,7 @@ def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_
         tag_dataset(str(pipeline), str(tmp_path / "nothing" / "*.jsonl"), tmp_path / "out", progress=False)
 
 
-def test_a_text_that_is_not_a_string_is_a_one_line_error_naming_the_shard(ray_local, pipeline, tmp_path):
+def test_a_text_that_is_not_a_string_is_a_one_line_error_naming_shard_and_record(ray_local, pipeline, tmp_path):
     """A record without "text", or with a number, was tagged as "nan" or "5" (exit 0)."""
     from typer.testing import CliRunner
 
@@ -103,7 +103,7 @@ def test_a_text_that_is_not_a_string_is_a_one_line_error_naming_the_shard(ray_lo
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
                                       str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
     assert result.exit_code == 2, result.output
-    assert f'{shard}:2: "text" is nan, not a string' in " ".join(result.output.split())
+    assert f'{shard}: record 2: "text" is nan, not a string' in " ".join(result.output.split())
     # Ray logs its own INFO lines on the way; the error is the last line, with no traceback.
     assert result.output.strip().splitlines()[-1].endswith('"text" is nan, not a string')
     assert "Traceback" not in result.output

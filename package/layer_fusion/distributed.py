@@ -89,7 +89,7 @@ class PipelineTagger:
                 os._exit(1)
         # A record whose "text" is not a string (a missing field arrives as NaN, a number as a
         # float) is reported, not tagged as "nan" or "5": the driver, which knows the record's
-        # line, raises for it. (An exception raised here would reach it buried in Ray's.)
+        # number in its shard, raises for it. (An exception raised here would reach it buried in Ray's.)
         texts = list(batch["text"])
         errors = ["" if isinstance(t, str) else f'"text" is {t!r}, not a string' for t in texts]
         records = list(self.tagger.tag([t if isinstance(t, str) else "" for t in texts]))
@@ -182,7 +182,7 @@ def tag_dataset(
             n = 0
             for row in rows:
                 if row["error"]:  # the temporary output is removed: no partial shard
-                    raise ValueError(f"{shard}:{n + 1}: {row['error']}")
+                    raise ValueError(f"{shard}: record {n + 1}: {row['error']}")
                 handle.write(row["record"])
                 n += 1
         written[shard.name] = n

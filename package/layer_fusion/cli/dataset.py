@@ -54,7 +54,6 @@ def tag_dataset_command(
                  if written else f"nothing to do: every shard already has an output in {output_dir}")
 
 
-
 def _error_line(err: BaseException) -> str:
     """One line for an error, also when Ray wraps a worker's: its message then holds the
     whole traceback, followed by retry advice. The last "SomeError: message" line is the
