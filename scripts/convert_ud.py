@@ -29,7 +29,7 @@ from spacy.vocab import Vocab
 from tqdm import tqdm
 from wasabi import msg
 
-from layer_fusion.atomic_write import write_bytes_atomic
+from layer_fusion.atomic_write import unwritable_reason, write_bytes_atomic
 from layer_fusion.conllu import ConlluError, Sentence, read_conllu
 from layer_fusion.targets import TargetsError, load_targets
 
@@ -131,8 +131,8 @@ def main(
     for name in [*train_files, dev_file]:
         if not (ud_dir / name).is_file():
             msg.fail(f"{'dev' if name == dev_file else 'train'}: {ud_dir / name} not found", exits=1)
-    if output_dir.exists() and not output_dir.is_dir():
-        msg.fail(f"cannot write to {output_dir}: it is a file, not a folder", exits=1)
+    if unwritable_reason(output_dir, folder=True):
+        msg.fail(f"cannot write to {output_dir}: {unwritable_reason(output_dir, folder=True)}", exits=1)
     train_data, train_counts = docbin_bytes(
         [(ud_dir / name, Path(name).parts[0]) for name in train_files], vocab, max_sentences, syntax,
     )

@@ -26,3 +26,7 @@ def test_unwritable_reason(tmp_path):
     assert unwritable_reason(tmp_path / "file" / "sub" / "out.json") == f"{tmp_path / 'file'} is a file, not a folder"
     assert unwritable_reason(tmp_path / "new" / "deeper" / "out.json") is None
     assert unwritable_reason(tmp_path / "file") is None  # an existing file is replaced, atomically
+    # Folder outputs: an existing folder is fine, a file is not, nor is a file on the way.
+    assert unwritable_reason(tmp_path / "folder", folder=True) is None
+    assert unwritable_reason(tmp_path / "file", folder=True) == "it is a file, not a folder"
+    assert unwritable_reason(tmp_path / "file" / "cache", folder=True) == f"{tmp_path / 'file'} is a file, not a folder"

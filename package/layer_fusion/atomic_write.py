@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import IO, ContextManager, Iterator, Optional, TextIO, Union
 
 
-def unwritable_reason(path: Union[str, Path]) -> Optional[str]:
-    """Why a file cannot be created at ``path``, or None: checked before long work starts,
-    so that a bad output setting fails at once, not after the work."""
+def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[str]:
+    """Why a file (with ``folder``: a folder) cannot be created at ``path``, or None: checked
+    before long work starts, so that a bad output setting fails at once, not after the work."""
     path = Path(path)
-    if path.is_dir():
+    if folder and path.exists() and not path.is_dir():
+        return "it is a file, not a folder"
+    if not folder and path.is_dir():
         return "it is a folder"
     for parent in path.parents:
         if parent.exists():

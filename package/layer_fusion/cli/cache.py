@@ -21,12 +21,13 @@ def cache_build(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
 ):
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
+    from ..atomic_write import unwritable_reason
     from ..conllu import ConlluError, read_conllu
     from ..research.hidden_cache import build_cache, is_complete, transformer_pipe
 
     _require_encoder_folder(encoder, "ENCODER")
-    if output.exists() and not output.is_dir():
-        raise _fail(f"cannot write the cache to {output}: it is a file, not a folder", 2)
+    if unwritable_reason(output, folder=True):
+        raise _fail(f"cannot write the cache to {output}: {unwritable_reason(output, folder=True)}", 2)
     try:
         sentences = list(read_conllu(conllu))
     except (ConlluError, OSError) as err:

@@ -30,6 +30,7 @@ def tag_dataset_command(
 ):
     """Tag every input shard that has no output yet (resumable); each output shard is
     written to a temporary name and renamed when complete."""
+    from ..atomic_write import unwritable_reason
     from ..distributed import tag_dataset
     from ..loading import PipelineLoadError, resolve_pipeline
 
@@ -38,8 +39,8 @@ def tag_dataset_command(
         resolve_pipeline(pipeline)
     except PipelineLoadError as err:
         raise _fail(str(err), 2)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise _fail(f"cannot write to {output_dir}: it is a file, not a folder", 2)
+    if unwritable_reason(output_dir, folder=True):
+        raise _fail(f"cannot write to {output_dir}: {unwritable_reason(output_dir, folder=True)}", 2)
     try:
         written = tag_dataset(pipeline, input_glob, output_dir, address=address, workers=workers,
                               batch_size=batch_size, threads_per_worker=threads, progress=not quiet, int8=int8)

