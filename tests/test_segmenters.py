@@ -1,5 +1,5 @@
 """The word segmenters behind `--lang` and `segmenter = ...`: the words they find, the
-error when an extra is missing, and a saved pipeline that uses one."""
+error when an extra is missing, and saved pipelines with and without one."""
 import importlib
 
 import pytest
@@ -45,13 +45,28 @@ def test_segmenters_cover_the_text_and_find_words(lang, text):
         assert len(text.split()) < len(found) < len(text.replace(" ", ""))
 
 
-def test_thai_segmenter_in_a_saved_pipeline(tmp_path):
-    config = {"nlp": {"tokenizer": {**TOKENIZER, "segmenter": "th"}}}
-    nlp = spacy.blank("xx", config=config)
-    assert isinstance(nlp.tokenizer, ThaiSegmenter)
-    nlp.to_disk(tmp_path / "p")
-    text = "ฉันไปโรงเรียน"
-    assert [t.text for t in spacy.load(tmp_path / "p")(text)] == [t.text for t in nlp(text)]
+@pytest.mark.parametrize("lang,text", [
+    ("th", "ฉันไปโรงเรียน"), ("vi", "Tôi là sinh viên."), ("zh", "我们今天去学校。"), ("ja", "私は学校に行きます。"),
+])
+def test_segmenter_setting_loads_either_way_and_keeps_the_rules(tmp_path, lang, text):
+    """README: ``segmenter = ...`` under ``[nlp.tokenizer]``. A pipeline saved without one
+    (as shipped) loads with one, and saved again loads without one, its rules intact."""
+    plain = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    plain.tokenizer.add_special_case("gonna", [{"ORTH": "gon"}, {"ORTH": "na"}])
+    plain.to_disk(tmp_path / "plain")
+    segmenter = make_segmenter(plain.vocab, lang)
+    expected = [t.text for t in segmenter(text)]
+
+    nlp = spacy.load(tmp_path / "plain", config={"nlp": {"tokenizer": {"segmenter": lang}}})
+    assert isinstance(nlp.tokenizer.segmenter, type(segmenter))
+    assert [t.text for t in nlp(text)] == expected
+    nlp.to_disk(tmp_path / "segmented")
+    assert [t.text for t in spacy.load(tmp_path / "segmented")(text)] == expected
+
+    back = spacy.load(tmp_path / "segmented", config={"nlp": {"tokenizer": {"segmenter": None}}})
+    assert [t.text for t in back("we gonna go")] == ["we", "gon", "na", "go"]
+    assert [t.text for t in back(text)] == [t.text for t in plain(text)]
+    assert back.tokenizer.to_bytes(exclude=["vocab"]) == plain.tokenizer.to_bytes(exclude=["vocab"])
 
 
 # DeepCut's own engine (deepcut 0.7.0.0 on TensorFlow 2.21, `deepcut.tokenize`) on this text,
@@ -71,3 +86,17 @@ def test_thai_default_is_deepcut_and_matches_its_own_engine():
     assert doc.text == DEEPCUT_TEXT
     attacut = ThaiSegmenter(nlp.vocab, engine="attacut")
     assert [t.text for t in attacut(DEEPCUT_TEXT) if not t.is_space] != DEEPCUT_WORDS
+
+
+def test_segmenting_tokenizer_keeps_its_rules_when_a_segmenter_saved_nothing_or_a_folder(tmp_path):
+    """Pipelines saved by a segmenter itself hold no tokenizer file (th) or a folder of its
+    settings (vi, zh, ja): loading keeps the rules the config built."""
+    from layer_fusion.segmenters import SegmentingTokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    built = nlp.tokenizer.to_bytes(exclude=["vocab"])
+    tokenizer = SegmentingTokenizer(nlp.tokenizer, make_segmenter(nlp.vocab, "th"))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "cfg").write_text("{}")
+    tokenizer.from_disk(tmp_path / "folder").from_disk(tmp_path / "missing").from_bytes(b"")
+    assert tokenizer.rules.to_bytes(exclude=["vocab"]) == built

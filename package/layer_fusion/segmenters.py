@@ -11,11 +11,14 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 * ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy).
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
-included, with spaCy's ``to_bytes``/``to_disk`` interface, so it is saved with a pipeline.
+included. In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
+which it saves: a segmenter is a setting, not data, so a saved pipeline loads with any
+``segmenter`` setting.
 """
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Callable, Dict, Tuple
 
 
@@ -79,6 +82,49 @@ SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
     "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
 }
+
+
+class SegmentingTokenizer:
+    """A pipeline's tokenizer when its config sets ``segmenter``: text is split by
+    ``segmenter``, while ``rules`` (the pipeline's rule-based tokenizer) is kept and is what
+    ``to_disk``/``to_bytes`` save.
+
+    Why: the segmenter's engine ships with its package, so it has nothing of its own to
+    save, and the config names it. Saving the rules instead means a saved pipeline loads
+    with any ``segmenter`` setting, null included, and nothing is lost on the way (special
+    cases added to the rules survive): ``spacy.load(path, config={"nlp": {"tokenizer":
+    {"segmenter": "vi"}}})`` works on a pipeline saved without one, and the reverse.
+    """
+
+    def __init__(self, rules, segmenter):
+        self.rules = rules
+        self.segmenter = segmenter
+
+    def __call__(self, text: str):
+        return self.segmenter(text)
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self.segmenter(text)
+
+    def to_bytes(self, **kwargs) -> bytes:
+        return self.rules.to_bytes(**kwargs)
+
+    def from_bytes(self, data: bytes, **kwargs):
+        if data:  # b"": saved by a segmenter itself, which had nothing to save
+            self.rules.from_bytes(data, **kwargs)
+        return self
+
+    def to_disk(self, path, **kwargs) -> None:
+        self.rules.to_disk(path, **kwargs)
+
+    def from_disk(self, path, **kwargs):
+        # The rules are one file. Pipelines saved by a segmenter itself have none (th) or
+        # a folder of the segmenter's settings (vi, zh, ja), which the config now gives:
+        # then the rules stay as the config built them.
+        if Path(path).is_file():
+            self.rules.from_disk(path, **kwargs)
+        return self
 
 
 def make_segmenter(vocab, lang: str):

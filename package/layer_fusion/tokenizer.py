@@ -55,7 +55,7 @@ from spacy.lang.punctuation import TOKENIZER_INFIXES, TOKENIZER_PREFIXES, TOKENI
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
 
-from .segmenters import SEGMENTERS, make_segmenter
+from .segmenters import SEGMENTERS, SegmentingTokenizer, make_segmenter
 
 
 def _char_class(codepoints) -> str:
@@ -339,7 +339,8 @@ def _ends_with_letter(text: str) -> bool:
 def create_multilingual_tokenizer(segmenter: Optional[str] = None) -> Callable:
     """Config: ``[nlp.tokenizer] @tokenizers = "layer_fusion.MultilingualTokenizer.v1"``.
 
-    segmenter: null (the language-agnostic rules) or one of ``SEGMENTERS``.
+    segmenter: null (the language-agnostic rules) or one of ``SEGMENTERS``, which then
+        splits the text (``segmenters.SegmentingTokenizer``; the rules are still saved).
     """
     if segmenter is not None and segmenter not in SEGMENTERS:
         raise ValueError(
@@ -347,8 +348,9 @@ def create_multilingual_tokenizer(segmenter: Optional[str] = None) -> Callable:
         )
 
     def make(nlp):
+        rules = multilingual_tokenizer(nlp)
         if segmenter is not None:
-            return make_segmenter(nlp.vocab, segmenter)
-        return multilingual_tokenizer(nlp)
+            return SegmentingTokenizer(rules, make_segmenter(nlp.vocab, segmenter))
+        return rules
 
     return make
