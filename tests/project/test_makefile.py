@@ -1,4 +1,4 @@
-"""The Makefile's set-up: torch pinned and installed before anything that depends on it."""
+"""The Makefile: torch pinned and installed before anything that depends on it; `clean` keeps committed files."""
 import subprocess
 
 from conftest import REPO
@@ -12,3 +12,22 @@ def test_torch_is_installed_first_with_the_callers_pip_arguments():
     assert "torch==2.13.0" in installs[1] and installs[1].endswith(args)  # after pip's own upgrade
     assert all("torch" not in line for line in installs[2:])
     assert any("-r requirements.txt" in line for line in installs[2:])
+
+
+def test_clean_keeps_committed_metrics(tmp_path):
+    """`make clean` removes generated outputs, never the committed metrics the reports read."""
+    for name in ("Makefile", ".gitignore"):
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    committed = tmp_path / "metrics" / "finetuned" / "zero_shot.json"
+    generated = [tmp_path / "metrics" / "grid" / "run" / "zero_shot.json", tmp_path / "training" / "x" / "config.cfg",
+                 tmp_path / "corpus" / "train.spacy", tmp_path / "cache" / "hidden_states" / "meta.json"]
+    for path in [committed, *generated]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, check=True)
+    assert committed.read_text() == "{}"
+    assert not [p for p in generated if p.exists()]
