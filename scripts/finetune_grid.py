@@ -13,12 +13,18 @@ components are excluded, so they cost no evaluation time.
 
 Resumable: a run whose metrics exist is skipped; a run whose training finished is only
 evaluated; a half-trained run (a killed process) is restarted from scratch, since only
-complete folders are renamed into place (a finished stage 1 is kept).
+complete folders are renamed into place (a finished stage 1 is kept). Finished work counts
+only when it was made from the config the run has now (its settings, configs/finetune.cfg,
+--override) and the same encoder weights: a trained model of another config is trained
+again; metrics of another config are kept with a warning, or made again with
+--rerun-changed (as `spacy project run finetune-grid` does: weasel runs it when a dep changed).
 
     python scripts/finetune_grid.py configs/finetune_grid.cfg ../shared/ud [--run NAME ...]
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import shutil
 import subprocess
@@ -32,7 +38,7 @@ from confection import Config
 from wasabi import msg
 
 from layer_fusion.atomic_write import write_text_atomic
-from layer_fusion.provenance import provenance
+from layer_fusion.provenance import provenance, sha256
 from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +65,33 @@ def train_run(name: str, config: Config, out: Path, gpu_id: int) -> float:
     return seconds
 
 
+def trained_with(out: Path, config: Config) -> bool:
+    """Whether ``out`` holds a finished training of ``config`` (the settings compared, not the text)."""
+    if not (out / "model-last").is_dir() or not (out / "config.cfg").is_file():
+        return False
+    saved = Config().from_disk(out / "config.cfg", interpolate=False)
+    return saved == Config().from_str(config.to_str(), interpolate=False)
+
+
+def metrics_change(metrics_path: Path, config: Config) -> Optional[str]:
+    """Why the metrics at ``metrics_path`` are not those of ``config`` now, or None when they are.
+
+    Its provenance holds the sha256 of the config file the run trained with (written by
+    ``Config.to_disk``, so the same text as ``config.to_str()``) and of the encoder's weights."""
+    recorded = json.loads(metrics_path.read_text(encoding="utf-8")).get("provenance") or {}
+    if recorded.get("config_sha256") != hashlib.sha256(config.to_str().encode("utf8")).hexdigest():
+        return "another config"
+    weights = Path(config["paths"]["encoder"]) / "model.safetensors"
+    if recorded.get("encoder_sha256") and weights.is_file() and recorded["encoder_sha256"] != _sha256_once(weights):
+        return "other encoder weights"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_once(path: Path) -> str:  # the encoder is hashed once per invocation, not per run
+    return sha256(path)
+
+
 def dev_scores(model: Path) -> dict:
     """English-dev scores spaCy recorded at the end of training (meta.json "performance"):
     UPOS, and LAS / FEATS accuracy when the pipeline has those tasks."""
@@ -79,8 +112,11 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Cap per evaluation set (smoke)"),
     overrides: List[str] = typer.Option([], "--override", help="KEY=VALUE config overrides for every run (smoke)"),
+    rerun_changed: bool = typer.Option(
+        False, "--rerun-changed", help="Run again the runs whose metrics were made from another config or encoder "
+                                       "(default: keep them, with a warning)"),
 ):
-    """Train and evaluate every run of the grid that has no metrics yet."""
+    """Train and evaluate every run of the grid that has no metrics of its present config yet."""
     sys.path.insert(0, str(REPO / "scripts"))
     import evaluate_zero_shot  # noqa: E402  (a sibling script, not a package module)
     import spacy
@@ -93,26 +129,38 @@ def main(
     if unknown:
         msg.fail(f"{grid}: no run named {unknown}; runs are {list(spec)}", exits=1)
     parsed = dict(o.split("=", 1) for o in overrides)
+    values = {k: json.loads(v) for k, v in parsed.items()}
+    kept: List[str] = []
     for i, name in enumerate(names, 1):
         out_metrics = metrics_dir / name / "zero_shot.json"
-        if out_metrics.is_file():
-            msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
-            continue
         run = spec[name]
-        values = {k: json.loads(v) for k, v in parsed.items()}
         out = training_dir / name
+        sequential = run["intermediate"] and run["intermediate_mode"] == "sequential"
+        stage = training_dir / f"{name}-intermediate"
+        source = stage / "model-last" if sequential else None
+        config = variant_config(base, run, overrides=values, tasks=tasks, source=source)
+        if out_metrics.is_file():
+            change = metrics_change(out_metrics, config)
+            if change is None:
+                msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
+                continue
+            if not rerun_changed:
+                msg.warn(f"[{i}/{len(names)}] {name}: kept, though its metrics come from {change}")
+                kept.append(name)
+                continue
+            msg.info(f"[{i}/{len(names)}] {name}: its metrics come from {change}: running it again")
         stage_seconds = 0.0
-        source = None
-        if run["intermediate"] and run["intermediate_mode"] == "sequential":
-            stage = training_dir / f"{name}-intermediate"
-            source = stage / "model-last"
-            if not source.is_dir():
+        retrained_stage = False
+        if sequential:
+            first = stage_config(base, run, tasks, values)
+            if not trained_with(stage, first):
                 msg.info(f"[{i}/{len(names)}] {name}: training the intermediate stage {run['intermediate']}")
-                stage_seconds = train_run(f"{name} (stage 1)", stage_config(base, run, tasks, values), stage, gpu_id)
+                stage_seconds = train_run(f"{name} (stage 1)", first, stage, gpu_id)
+                retrained_stage = True
             else:
                 stage_seconds = json.loads((stage / "train_seconds.json").read_text())["seconds"]
-        config = variant_config(base, run, overrides=values, tasks=tasks, source=source)
-        if not (out / "model-last").is_dir():
+        # A new stage 1 is a new starting point, though the UPOS config (its path) is the same.
+        if retrained_stage or not trained_with(out, config):
             msg.info(f"[{i}/{len(names)}] {name}: training {run}")
             seconds = train_run(name, config, out, gpu_id)
         else:
@@ -134,6 +182,9 @@ def main(
         scores = {"reference dev": (metrics.get("macro_reference_dev") or {}).get("accuracy"),
                   "low-resource macro": metrics["macro_low_resource"]["accuracy"]}
         msg.good(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
+    if kept:
+        msg.warn(f"{len(kept)} run(s) kept with metrics of another config or encoder: {', '.join(kept)}. "
+                 f"--rerun-changed runs them again")
 
 
 if __name__ == "__main__":

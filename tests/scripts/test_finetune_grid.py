@@ -69,7 +69,7 @@ def grid_setup(tmp_path, tiny_xlmr):
     return tmp_path, grid, ud, targets, overrides
 
 
-def _run(grid_setup, names):
+def _run(grid_setup, names, rerun_changed=False):
     tmp, grid, ud, targets, overrides = grid_setup
     env = dict(os.environ, OMP_NUM_THREADS="1")
     old = dict(os.environ)
@@ -78,7 +78,8 @@ def _run(grid_setup, names):
         _grid_module().main(grid=grid, ud_dir=ud, base=REPO / "configs" / "finetune.cfg",
                             tasks=REPO / "configs" / "intermediate_tasks.cfg",
                             training_dir=tmp / "training", metrics_dir=tmp / "metrics", targets=targets,
-                            runs=names, gpu_id=-1, max_sentences=None, overrides=overrides)
+                            runs=names, gpu_id=-1, max_sentences=None, overrides=overrides,
+                            rerun_changed=rerun_changed)
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -106,6 +107,35 @@ def test_grid_trains_evaluates_and_resumes(grid_setup):
     before = (tmp / "metrics" / "tiny_a" / "zero_shot.json").stat().st_mtime_ns
     _run(grid_setup, ["tiny_a"])  # finished: skipped, not redone
     assert (tmp / "metrics" / "tiny_a" / "zero_shot.json").stat().st_mtime_ns == before
+
+
+def test_work_of_another_config_is_not_taken_as_done(grid_setup, capsys):
+    """Changing a run's config (here through --override, as an edit of configs/finetune.cfg
+    would) makes its finished work stale: metrics are kept with a warning, or made again with
+    --rerun-changed; a trained model of the old config is trained again, not just evaluated."""
+    tmp, grid, ud, targets, overrides = grid_setup
+    metrics = tmp / "metrics" / "tiny_a" / "zero_shot.json"
+    config = tmp / "training" / "tiny_a" / "config.cfg"
+    _run(grid_setup, ["tiny_a"])
+    first = metrics.read_bytes()
+    changed = (tmp, grid, ud, targets, overrides + ["training.dropout=0.2"])
+
+    capsys.readouterr()
+    _run(changed, ["tiny_a"])
+    assert metrics.read_bytes() == first and "dropout = 0.1" in config.read_text()
+    assert "tiny_a: kept, though its metrics come from another config" in " ".join(capsys.readouterr().out.split())
+
+    _run(changed, ["tiny_a"], rerun_changed=True)
+    assert "dropout = 0.2" in config.read_text()
+    assert json.loads(metrics.read_text())["run"]["overrides"]["training.dropout"] == "0.2"
+    _run(changed, ["tiny_a"], rerun_changed=True)  # now current: skipped
+    assert "tiny_a: done, skipped" in capsys.readouterr().out
+
+    # metrics gone, the model of dropout 0.2 still there, the config back to 0.1: trained again
+    metrics.unlink()
+    _run(grid_setup, ["tiny_a"])
+    assert "dropout = 0.1" in config.read_text()
+    assert "tiny_a: training" in capsys.readouterr().out
 
 
 def test_unknown_run_is_a_clear_error(grid_setup, capsys):
