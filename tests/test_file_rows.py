@@ -130,11 +130,21 @@ def test_fp32_tagging_reads_rows_from_the_file_with_the_same_results(saved_fusio
         [r.tags for r in LineTagger(reference, batch_size=2).tag(lines)]
 
 
-def test_a_pipeline_reading_rows_from_the_file_cannot_be_trained(saved_fusion_pipeline):
+def test_a_pipeline_reading_rows_from_the_file_cannot_be_trained_or_saved(saved_fusion_pipeline, tmp_path):
+    """Saved, it lost its word embeddings (not in the state dict) and no longer loaded."""
+    from layer_fusion.inference_only import InferenceOnlyError
+
     nlp = spacy.load(saved_fusion_pipeline)
     embeddings_from_files(nlp)
-    with pytest.raises(RuntimeError, match="for inference only: load the pipeline again to train it"):
+    refused = r"changed for tagging only \(its word embeddings are read from the encoder's files"
+    with pytest.raises(InferenceOnlyError, match=refused):
         nlp.update(synthetic_examples(nlp, 4))
+    with pytest.raises(InferenceOnlyError, match=refused):
+        nlp.to_disk(tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()
+    # the component on its own still refuses to train (nlp.update is not the only way in)
+    with pytest.raises(RuntimeError, match="for inference only: load the pipeline again to train it"):
+        nlp.get_pipe("transformer").update(synthetic_examples(nlp, 4))
 
 
 def test_the_cli_tags_fp32_through_file_rows(saved_fusion_pipeline, monkeypatch):

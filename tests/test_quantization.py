@@ -123,3 +123,42 @@ def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, schem
     assert model["encoder_dtype"] == "int8" and f"{qscheme} weight scales" in model["quantization"]
     bad = CliRunner().invoke(script.app, args[:-1] + ["per_row"])
     assert bad.exit_code == 2 and "per_row" in bad.output
+
+
+@pytest.mark.parametrize("scheme", ["per_tensor", "onnx_ffn_out_fp32_per_channel"])
+def test_a_quantized_pipeline_refuses_saving_loading_and_training_before_touching_anything(
+        pipeline_dir, tmp_path, scheme):
+    """Saved, an int8 encoder's folder no longer loaded (ONNX: empty weights; torch: an
+    AttributeError half-way), and saving in place broke the original; to_bytes/from_bytes
+    gave a pipeline that tagged garbage. Now each refuses, naming the change, first."""
+    import pickle
+    import shutil
+
+    from layer_fusion.inference_only import InferenceOnlyError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(pipeline_dir, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    nlp = spacy.load(copy)
+    fp32_bytes = nlp.to_bytes()
+    quantize_encoder(nlp, scheme=scheme)
+    refused = f"this pipeline was changed for tagging only \\(its encoder is int8, scheme {scheme}"
+    for operation in (lambda: nlp.to_disk(tmp_path / "new"), lambda: nlp.to_disk(copy), nlp.to_bytes,
+                      lambda: nlp.from_bytes(fp32_bytes), lambda: nlp.from_disk(copy),
+                      lambda: nlp.update([])):
+        with pytest.raises(InferenceOnlyError, match=refused):
+            operation()
+    assert not (tmp_path / "new").exists()
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    # a pickled copy (nlp.pipe with spawned processes) tags the same and refuses too
+    clone = pickle.loads(pickle.dumps(nlp))
+    tags = [[t.pos_ for t in nlp(Doc(nlp.vocab, words=w))] for w in WORDS]
+    assert [[t.pos_ for t in clone(Doc(clone.vocab, words=w))] for w in WORDS] == tags
+    with pytest.raises(InferenceOnlyError):
+        clone.to_disk(tmp_path / "clone")
+    # the fp32 pipeline it came from saves and loads as always
+    fresh = spacy.load(copy)
+    fresh.to_disk(tmp_path / "fp32")
+    saved = spacy.load(tmp_path / "fp32")
+    assert [[t.pos_ for t in saved(Doc(saved.vocab, words=w))] for w in WORDS] == \
+        [[t.pos_ for t in fresh(Doc(fresh.vocab, words=w))] for w in WORDS]

@@ -30,6 +30,8 @@ from typing import Dict, Optional, Tuple
 import numpy
 import torch
 
+from .inference_only import mark_inference_only
+
 
 @dataclass(frozen=True)
 class FileSource:
@@ -130,8 +132,8 @@ def row_lookup(embedding: torch.nn.Embedding) -> torch.nn.Module:
 def embeddings_from_files(nlp) -> int:
     """For tagging on the CPU: each transformer component's Hugging Face model looks its
     word embeddings up with ``row_lookup``. Returns how many it replaced (none where the
-    tables are not file-backed). The pipeline tags as before, bit for bit; training it
-    raises."""
+    tables are not file-backed). The pipeline tags as before, bit for bit; saving or
+    training it raises (``inference_only``)."""
     from .quantization import transformer_shims
 
     replaced = 0
@@ -144,4 +146,6 @@ def embeddings_from_files(nlp) -> int:
         if lookup is not embedding:
             model.set_input_embeddings(lookup)
             replaced += 1
+    if replaced:  # the tables are no longer in the state dicts that saving writes
+        mark_inference_only(nlp, "its word embeddings are read from the encoder's files (embeddings_from_files)")
     return replaced

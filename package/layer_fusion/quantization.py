@@ -30,12 +30,15 @@ Embeddings, LayerNorm and the fusion/tagger heads stay fp32.
 
 The pipeline's ``meta["layer_fusion"]`` records the change (``encoder_dtype``,
 ``quantization``, ``int8_scheme``, ``int8_fp32_kept``, and for ONNX Runtime
-``int8_reduce_range``), so metrics and tagged output can say what produced them. Training
-or saving a quantized pipeline is not supported.
+``int8_reduce_range``), so metrics and tagged output can say what produced them. A
+quantized pipeline is for tagging only: saving, loading into or training it raises
+``inference_only.InferenceOnlyError``.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List
+
+from .inference_only import mark_inference_only
 
 TORCH_SCHEMES = ("per_channel", "per_tensor", "ffn_out_fp32", "ffn_out_fp32_per_channel")
 ONNX_SCHEMES = ("onnx_per_channel", "onnx_ffn_out_fp32_per_channel")
@@ -85,6 +88,7 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
     info = nlp.meta.setdefault("layer_fusion", {})
     if info.get("encoder_dtype") == "int8":
         raise ValueError("the pipeline's encoder is already quantized")
+    mark_inference_only(nlp, f"its encoder is int8, scheme {scheme} (quantize_encoder)")
     if scheme in ONNX_SCHEMES:
         return _quantize_with_onnxruntime(shims, scheme, info)
     per_channel = scheme.endswith("per_channel")
