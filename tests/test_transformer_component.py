@@ -183,3 +183,25 @@ def test_each_tensor_is_mapped_on_its_own_and_unmapped_when_dropped(tiny_xlmr, t
         assert not any(mapped_outside_keep(a, b) for a, b in outside), (start, end)
     kept.add_(1.0)  # copy-on-write: the file does not change
     assert torch.equal(map_tensors(path)["embeddings.word_embeddings.weight"] + 1.0, kept)
+
+
+def test_nlp_warns_when_a_window_is_cut_and_line_tagger_does_not_need_to(tiny_xlmr):
+    """nlp(text) leaves the tokens past a window cut at 512 wordpieces without features: it
+    says so, naming LineTagger, which chunks such text so that every window fits."""
+    import warnings
+
+    from layer_fusion.tagging import LineTagger
+    from layer_fusion.transformer_component import WordpieceTruncationWarning
+
+    nlp = trained_fusion_transformer(tiny_xlmr, steps=1)
+    rare = " ".join(["qzxkwvjqzxkwvj"] * 300)  # 128-token windows of about 1,400 wordpieces
+    huge = "zqxjkvwzqxjkvw" * 60  # one token of about 600 wordpieces
+    with pytest.warns(WordpieceTruncationWarning, match="layer_fusion.tagging.LineTagger"):
+        doc = nlp(rare)
+    assert 0 in doc._.trf_data.align.lengths  # the reason for the warning: tokens without wordpieces
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WordpieceTruncationWarning)
+        nlp("the cat sat on the mat " * 20)
+        nlp(huge)  # one token alone keeps its first wordpieces
+        records = list(LineTagger(nlp, batch_size=8).tag([rare, f"the cat {huge} sat"]))
+    assert [len(r.tags) for r in records] == [300, 4]

@@ -19,11 +19,17 @@ for a compact tokenizer, saved as the fast one: ``to_bytes``).
 ``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
 wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
 wordpieces bound those of its longest span, so the bound holds for strided spans too.
+
+A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
+spacy-transformers, and the tokens past the cut get no features: ``set_annotations`` warns
+(``WordpieceTruncationWarning``). ``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``)
+cuts such text into chunks that fit before tagging it.
 """
 from __future__ import annotations
 
 import json
 import struct
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
@@ -46,6 +52,10 @@ from .length_order import padded_batches, wordpiece_lengths
 
 WEIGHTS = "model.safetensors"
 HF_DIR = "hf"
+
+
+class WordpieceTruncationWarning(UserWarning):
+    """A window had more wordpieces than the encoder takes: its last tokens got no features."""
 
 
 @Language.factory(
@@ -104,6 +114,7 @@ class FusionTransformer(Transformer):
         listener does not say what it reads (``attrs["hidden_states"]``), or when no
         listener is attached (then users read ``doc._.trf_data`` themselves)."""
         docs = list(docs)  # read twice below
+        _warn_if_truncated(self.model, predictions)
         super().set_annotations(docs, predictions)
         needed = self.hidden_states_read()
         if needed is None:
@@ -183,6 +194,30 @@ class _SavedAsFast:
 # safetensors dtype names -> numpy dtypes (little-endian, as the format stores them).
 _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
                  "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+
+def _warn_if_truncated(model: Model, predictions: FullTransformerBatch) -> None:
+    """Warn when spacy-transformers cut a window at the tokenizer's ``model_max_length``
+    wordpieces (``truncate_oversize_splits``), leaving tokens past the cut with none: the
+    batch is that wide, and a window of several tokens has a token (not a space) without
+    wordpieces. A window of one token keeps its first wordpieces: ``LineTagger`` tags a
+    token too long for the encoder so, alone, and nothing is left without features."""
+    tokenizer = model.tokenizer if model.attrs.get("has_transformer") else None
+    limit = getattr(tokenizer, "model_max_length", None)
+    input_ids = getattr(predictions.wordpieces, "input_ids", None)
+    if not limit or input_ids is None or input_ids.shape[1] < limit:
+        return
+    lengths = predictions.align.lengths  # one row per token of every span, spans in order
+    offset = 0
+    for span in (span for doc_spans in predictions.spans for span in doc_spans):
+        if len(span) > 1 and any(lengths[offset + k] == 0 and not token.is_space for k, token in enumerate(span)):
+            warnings.warn(
+                f"a window of more than {limit} wordpieces was cut: its last tokens got no encoder features, so "
+                "their tags are unreliable (long URLs, codes, words of rare scripts...). Tag such text with "
+                "layer_fusion.tagging.LineTagger or `layer-fusion tag`, which cut it into chunks that fit",
+                WordpieceTruncationWarning, stacklevel=3)
+            return
+        offset += len(span)
 
 
 def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:

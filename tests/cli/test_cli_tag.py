@@ -518,3 +518,4 @@ def test_tag_does_not_import_an_installed_tensorflow(aif_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "\tthe\t" in result.stdout
     assert not mark.exists()
+
