@@ -22,7 +22,7 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
 from layer_fusion.conllu import ConlluError
-from layer_fusion.evaluation import EVAL_BATCH_SIZE, NoSentencesError, evaluate_targets
+from layer_fusion.evaluation import EVAL_BATCH_SIZE, NoSentencesError, check_test_files, evaluate_targets
 from layer_fusion.targets import TargetsError, load_targets
 from layer_fusion.provenance import provenance
 from layer_fusion.quantization import DEFAULT_SCHEME
@@ -95,9 +95,11 @@ def main(
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
     # The settings are checked before the model loads and the evaluation runs (minutes).
     try:
-        load_targets(targets)
+        check_test_files(ud_dir, load_targets(targets))
     except TargetsError as err:
         msg.fail(str(err), exits=1)
+    except FileNotFoundError as err:  # UD_DIR holds none of the test files
+        msg.fail(f"{err.filename}: {err.strerror}", exits=1)
     for setting, path in (("OUTPUT_JSON", output_json), ("--table", table)):
         if path is not None and unwritable_reason(path):
             msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)

@@ -72,6 +72,19 @@ def test_bootstrap_ci_degenerate_inputs():
     assert np.isnan(lo) and np.isnan(hi)
 
 
+@pytest.mark.parametrize("args,message", [
+    (([5, 3], [5, 3], 1000, 0, 1.5), r"alpha=1.5: expected 0 < alpha < 1"),
+    (([5, 3], [2, 3]), r"sentence 0: 5 correct of 2 words"),
+    (([-1, 3], [2, 3]), r"sentence 0: -1 correct of 2 words"),
+    (([5, 3], [5, 3, 1]), r"two 1-d arrays of one length, not shapes \(2,\) and \(3,\)"),
+    (([5, 3], [5, 3], 0), r"n_resamples=0 must be >= 1"),
+])
+def test_bootstrap_ci_rejects_impossible_counts_and_settings(args, message):
+    """An accuracy over 1, an inverted interval or an IndexError used to come back instead."""
+    with pytest.raises(ValueError, match=message):
+        bootstrap_ci(*[np.array(a) if isinstance(a, list) else a for a in args])
+
+
 # --- scoring with a pipeline of known behaviour -----------------------------------------
 
 
@@ -190,6 +203,16 @@ def toy_ud(tmp_path):
     return ud, cfg
 
 
+def test_no_sentences_or_no_test_files_are_errors_not_nan(toy_ud, tmp_path):
+    from layer_fusion.evaluation import NoSentencesError, evaluate_sentences
+
+    with pytest.raises(NoSentencesError, match="xx_one: no sentences to evaluate"):
+        evaluate_sentences(noun_nlp(), [], name="xx_one")
+    ud, cfg = toy_ud
+    with pytest.raises(FileNotFoundError, match="none of the 4 test files of the targets is here"):
+        evaluate_targets(noun_nlp(), tmp_path, load_targets(cfg), progress=False, log=print)
+
+
 def test_missing_test_file_is_reported_and_skipped(toy_ud):
     ud, cfg = toy_ud
     logged = []
@@ -284,7 +307,8 @@ def test_evaluate_script_writes_json_and_table(toy_ud, tmp_path):
     assert sorted(p.name for p in out_json.parent.iterdir()) == ["zs.json", "zs.md"]  # no temp files left
 
 
-@pytest.mark.parametrize("case", ["malformed_test_file", "empty_test_file", "bad_targets", "table_is_a_folder"])
+@pytest.mark.parametrize("case", ["malformed_test_file", "empty_test_file", "bad_targets", "table_is_a_folder",
+                                  "wrong_ud_dir"])
 def test_evaluate_script_bad_input_is_a_one_line_error_and_writes_nothing(toy_ud, tmp_path, case):
     from typer.testing import CliRunner
 
@@ -299,6 +323,7 @@ def test_evaluate_script_bad_input_is_a_one_line_error_and_writes_nothing(toy_ud
         "empty_test_file": f"{two}: no sentences with words to evaluate",
         "bad_targets": f"{cfg}: [treebanks.en_dev] group = 'englsh'",
         "table_is_a_folder": f"cannot write --table {tmp_path}: it is a folder",
+        "wrong_ud_dir": f"{tmp_path}: none of the 4 test files of the targets is here (e.g. UD_English-Toy/",
     }[case]
     if case == "malformed_test_file":
         two.write_text(two.read_text(encoding="utf-8").replace("\tVERB\t", "\tVERB\t_\t"), encoding="utf-8")
@@ -306,8 +331,10 @@ def test_evaluate_script_bad_input_is_a_one_line_error_and_writes_nothing(toy_ud
         two.write_text("# nothing but a comment\n", encoding="utf-8")
     elif case == "bad_targets":
         cfg.write_text(TARGETS_CFG.replace('group = "english"', 'group = "englsh"'), encoding="utf-8")
-    else:
+    elif case == "table_is_a_folder":
         table = tmp_path
+    else:
+        ud = tmp_path  # exists, but holds no UD_* folders
     result = CliRunner().invoke(script.app, [str(model_dir), str(ud), str(out_json), "--table", str(table),
                                              "--targets", str(cfg), "--n-resamples", "20"])
     assert result.exit_code == 1, result.output

@@ -37,6 +37,15 @@ def bootstrap_accuracies(
     """
     correct = np.asarray(correct, dtype=np.int64)
     totals = np.asarray(totals, dtype=np.int64)
+    if correct.ndim != 1 or correct.shape != totals.shape:
+        raise ValueError(f"correct and totals must be two 1-d arrays of one length, not shapes "
+                         f"{correct.shape} and {totals.shape}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples={n_resamples} must be >= 1")
+    bad = np.flatnonzero((correct < 0) | (correct > totals))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"sentence {i}: {correct[i]} correct of {totals[i]} words (need 0 <= correct <= words)")
     n = correct.shape[0]
     if n == 0:
         return np.full(n_resamples, np.nan)
@@ -53,6 +62,8 @@ def bootstrap_accuracies(
 
 
 def _percentile_interval(samples: np.ndarray, alpha: float) -> Tuple[float, float]:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha}: expected 0 < alpha < 1 (0.05 for a 95% interval)")
     samples = samples[~np.isnan(samples)]
     if samples.size == 0:
         return (float("nan"), float("nan"))

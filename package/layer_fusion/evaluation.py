@@ -14,6 +14,7 @@ evaluate`` CLI. The pieces:
 """
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,8 @@ def evaluate_sentences(
     docstring. ``seconds`` covers Doc construction and ``nlp.pipe`` only.
     """
     sentences = list(sentences)
+    if not sentences:
+        raise NoSentencesError(f"{name or 'evaluate_sentences'}: no sentences to evaluate")
     words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     correct = np.zeros(len(sentences), dtype=np.int64)
     outside_mwt = np.zeros(len(sentences), dtype=np.int64)
@@ -176,6 +179,17 @@ def evaluate_sentences(
 
 class NoSentencesError(ValueError):
     """A file to evaluate on holds no sentence with words (an accuracy would be NaN)."""
+
+
+def check_test_files(ud_dir: Union[str, Path], targets: Targets) -> None:
+    """Raise FileNotFoundError, naming ``ud_dir``, when none of the targets' test files is
+    there (a wrong folder): each missing one is otherwise reported and skipped."""
+    paths = [target.path(ud_dir) for target in targets.treebanks.values()]
+    if paths and not any(path.is_file() for path in paths):
+        example = paths[0].relative_to(ud_dir) if paths[0].is_relative_to(ud_dir) else paths[0]
+        raise FileNotFoundError(
+            errno.ENOENT, f"none of the {len(paths)} test files of the targets is here (e.g. {example}); "
+                          "expected the folder of the UD_<Name> treebank folders", str(ud_dir))
 
 
 def read_sentences(path: Union[str, Path], max_sentences: Optional[int] = None) -> List[Sentence]:
@@ -242,6 +256,7 @@ def evaluate_targets(
         from wasabi import msg
 
         log = msg.warn
+    check_test_files(ud_dir, targets)
     results: Dict[str, TreebankResult] = {}
     missing: List[Dict[str, str]] = []
     listed = list(targets.treebanks.values())
