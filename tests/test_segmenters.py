@@ -100,3 +100,18 @@ def test_segmenting_tokenizer_keeps_its_rules_when_a_segmenter_saved_nothing_or_
     (tmp_path / "folder" / "cfg").write_text("{}")
     tokenizer.from_disk(tmp_path / "folder").from_disk(tmp_path / "missing").from_bytes(b"")
     assert tokenizer.rules.to_bytes(exclude=["vocab"]) == built
+
+
+def test_readme_attacut_recipe_tags_with_attacut_and_saves_a_pipeline_that_loads(tmp_path):
+    """README: the engine is set on a loaded pipeline. A bare ThaiSegmenter in its place
+    saved no tokenizer file, so the saved pipeline did not load."""
+    from layer_fusion.segmenters import SegmentingTokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    rules = nlp.tokenizer
+    nlp.tokenizer = SegmentingTokenizer(nlp.tokenizer, ThaiSegmenter(nlp.vocab, engine="attacut"))
+    attacut = [t.text for t in ThaiSegmenter(nlp.vocab, engine="attacut")(DEEPCUT_TEXT)]
+    assert [t.text for t in nlp(DEEPCUT_TEXT)] == attacut
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert [t.text for t in loaded(DEEPCUT_TEXT)] == [t.text for t in rules(DEEPCUT_TEXT)]
