@@ -204,3 +204,24 @@ def test_two_listeners_accumulate_their_gradients(tiny_bert):
     moved = {k for k in before if not torch.equal(before[k], after[k])}
     assert any(k.startswith("encoder.layer.0.") for k in moved)
     assert not any(k.startswith(("encoder.layer.1.", "encoder.layer.2.")) for k in moved)
+
+
+def test_readme_recipe_for_training_the_shipped_config_further(tiny_xlmr):
+    """README: resume_training() cannot build the shipped config's optimizer alone (its
+    schedule refers to ${training.max_steps}); given the training's own one, it trains."""
+    from confection import ConfigValidationError
+    from spacy.util import load_config, load_model_from_config, registry
+
+    from conftest import REPO
+
+    config = load_config(REPO / "configs" / "finetuned.cfg", overrides={
+        "paths.encoder": str(tiny_xlmr), "components.morphologizer.model.tok2vec.width": 32})
+    nlp = load_model_from_config(config, auto_fill=True)
+    with pytest.raises(ConfigValidationError, match="total_steps"):
+        nlp.resume_training()
+    examples = synthetic_examples(nlp, 8)
+    optimizer = registry.resolve({"o": nlp.config.interpolate()["training"]["optimizer"]})["o"]
+    nlp.initialize(lambda: examples, sgd=optimizer)  # stands in for the trained, loaded pipeline
+    sgd = nlp.resume_training(sgd=optimizer)
+    losses = nlp.update(examples, sgd=sgd)
+    assert losses["morphologizer"] > 0
