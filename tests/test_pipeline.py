@@ -215,7 +215,9 @@ def test_readme_recipe_for_training_the_shipped_config_further(tiny_xlmr):
     from conftest import REPO
 
     config = load_config(REPO / "configs" / "finetuned.cfg", overrides={
-        "paths.encoder": str(tiny_xlmr), "components.morphologizer.model.tok2vec.width": 32})
+        "paths.encoder": str(tiny_xlmr), "components.morphologizer.model.tok2vec.width": 32,
+        # the tiny encoder has 3 layers
+        "initialize.after_init.bottom_layers": 1, "components.morphologizer.model.tok2vec.layers": [1, -1]})
     nlp = load_model_from_config(config, auto_fill=True)
     with pytest.raises(ConfigValidationError, match="total_steps"):
         nlp.resume_training()
