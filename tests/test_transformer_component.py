@@ -205,3 +205,18 @@ def test_nlp_warns_when_a_window_is_cut_and_line_tagger_does_not_need_to(tiny_xl
         nlp(huge)  # one token alone keeps its first wordpieces
         records = list(LineTagger(nlp, batch_size=8).tag([rare, f"the cat {huge} sat"]))
     assert [len(r.tags) for r in records] == [300, 4]
+
+
+def test_readme_loading_without_the_tagger_keeps_every_hidden_state(tiny_xlmr, tmp_path):
+    """README: exclude the tagger to read all hidden states (loaded, it narrows them)."""
+    _trained(tiny_xlmr).to_disk(tmp_path / "p")
+
+    def sizes(nlp):
+        return [numpy.asarray(h).size for h in nlp(TEXTS[0])._.trf_data.model_output["hidden_states"]]
+
+    excluded = sizes(spacy.load(tmp_path / "p", exclude=["morphologizer"]))
+    assert len(excluded) == 4 and all(excluded)
+    with_tagger = spacy.load(tmp_path / "p")
+    with_tagger(TEXTS[0])
+    narrowed = sizes(with_tagger)
+    assert len(narrowed) == 4 and 0 in narrowed

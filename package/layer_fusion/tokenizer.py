@@ -17,8 +17,9 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   whole (English EWT is an exception). Dashes (– — --) between words are still split.
 * **Runs of ! and ? (``!!``, ``?!``, ``?..``) are one token**, as ``...`` already was.
 * **Hashtags and mentions stay whole** (``#gaeilge``, ``@user``).
-* **A run of symbols written apart from words is one token** (``<<``, ``**``, ``->``,
-  ``||``, ``&//``); not quotes, brackets, sentence punctuation or emoji.
+* **A run of ASCII symbols written apart from words is one token** (``<<``, ``**``, ``->``,
+  ``||``, ``&//``: two or more of ``- / \ | & * + = < > ~ ^ # % @``); not quotes, brackets,
+  sentence punctuation, other symbols (``©®``) or emoji, which spaCy splits one by one.
 * **Dotted abbreviations keep their final full stop**: letter groups of any script, each
   followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of

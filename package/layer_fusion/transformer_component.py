@@ -112,7 +112,9 @@ class FusionTransformer(Transformer):
         two a ``[4, -1]`` fusion reads about a sixth of that. The others become empty arrays (the
         list keeps its length, so negative indices still resolve). Kept whole when some
         listener does not say what it reads (``attrs["hidden_states"]``), or when no
-        listener is attached (then users read ``doc._.trf_data`` themselves)."""
+        listener is attached (then users read ``doc._.trf_data`` themselves). A disabled
+        component's listener stays attached (spaCy does not tell the transformer), so to
+        read every hidden state, load without it: ``spacy.load(name, exclude=[...])``."""
         docs = list(docs)  # read twice below
         _warn_if_truncated(self.model, predictions)
         super().set_annotations(docs, predictions)
