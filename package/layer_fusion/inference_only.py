@@ -43,7 +43,3 @@ def mark_inference_only(nlp, reason: str) -> None:
     reasons = [reason]
     for operation in REFUSED:
         setattr(nlp, operation, _Refusal(operation, reasons))
-
-
-def is_inference_only(nlp) -> bool:
-    return isinstance(nlp.__dict__.get("to_disk"), _Refusal)
