@@ -199,10 +199,18 @@ def test_nlp_warns_when_a_window_is_cut_and_line_tagger_does_not_need_to(tiny_xl
     with pytest.warns(WordpieceTruncationWarning, match="layer_fusion.tagging.LineTagger"):
         doc = nlp(rare)
     assert 0 in doc._.trf_data.align.lengths  # the reason for the warning: tokens without wordpieces
+    with pytest.warns(WordpieceTruncationWarning):  # in a batch, after a doc that fits
+        docs = list(nlp.pipe(["a dog", rare]))
+    assert 0 not in docs[0]._.trf_data.align.lengths and 0 in docs[1]._.trf_data.align.lengths
     with warnings.catch_warnings():
         warnings.simplefilter("error", WordpieceTruncationWarning)
         nlp("the cat sat on the mat " * 20)
         nlp(huge)  # one token alone keeps its first wordpieces
+        # windows of 513 wordpieces (128 tokens, stride 96): each cut token is inside the next,
+        # overlapping window, so every token keeps features; several docs in one batch
+        slight = " ".join((["qzxk"] * 127 + ["qzx"]) * 3)
+        docs = list(nlp.pipe([slight, "a dog", slight]))
+        assert all(n > 0 for doc in docs for n in doc._.trf_data.align.lengths)
         records = list(LineTagger(nlp, batch_size=8).tag([rare, f"the cat {huge} sat"]))
     assert [len(r.tags) for r in records] == [300, 4]
 

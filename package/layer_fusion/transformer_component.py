@@ -21,8 +21,8 @@ wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A d
 wordpieces bound those of its longest span, so the bound holds for strided spans too.
 
 A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
-spacy-transformers, and the tokens past the cut get no features: ``set_annotations`` warns
-(``WordpieceTruncationWarning``). ``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``)
+spacy-transformers; tokens that no window then gives a wordpiece get no features, and
+``set_annotations`` warns (``WordpieceTruncationWarning``). ``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``)
 cuts such text into chunks that fit before tagging it.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ HF_DIR = "hf"
 
 
 class WordpieceTruncationWarning(UserWarning):
-    """A window had more wordpieces than the encoder takes: its last tokens got no features."""
+    """A window had more wordpieces than the encoder takes, and tokens past the cut got no features."""
 
 
 @Language.factory(
@@ -116,7 +116,7 @@ class FusionTransformer(Transformer):
         component's listener stays attached (spaCy does not tell the transformer), so to
         read every hidden state, load without it: ``spacy.load(name, exclude=[...])``."""
         docs = list(docs)  # read twice below
-        _warn_if_truncated(self.model, predictions)
+        _warn_if_truncated(self.model, docs, predictions)
         super().set_annotations(docs, predictions)
         needed = self.hidden_states_read()
         if needed is None:
@@ -198,28 +198,29 @@ _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": 
                  "I8": "i1", "U8": "u1", "BOOL": "?"}
 
 
-def _warn_if_truncated(model: Model, predictions: FullTransformerBatch) -> None:
-    """Warn when spacy-transformers cut a window at the tokenizer's ``model_max_length``
-    wordpieces (``truncate_oversize_splits``), leaving tokens past the cut with none: the
-    batch is that wide, and a window of several tokens has a token (not a space) without
-    wordpieces. A window of one token keeps its first wordpieces: ``LineTagger`` tags a
-    token too long for the encoder so, alone, and nothing is left without features."""
+def _warn_if_truncated(model: Model, docs: List[Doc], predictions: FullTransformerBatch) -> None:
+    """Warn when tokens got no wordpiece at all because spacy-transformers cut a window at
+    the tokenizer's ``model_max_length`` (``truncate_oversize_splits``): the batch is that
+    wide, and a token (not a space) of some doc has no wordpiece in any of its windows (a
+    token cut from one window but inside the next, overlapping one keeps its features).
+    A doc of one token keeps that token's first wordpieces: ``LineTagger`` tags a token too
+    long for the encoder so, alone, without a warning."""
     tokenizer = model.tokenizer if model.attrs.get("has_transformer") else None
     limit = getattr(tokenizer, "model_max_length", None)
     input_ids = getattr(predictions.wordpieces, "input_ids", None)
     if not limit or input_ids is None or input_ids.shape[1] < limit:
         return
-    lengths = predictions.align.lengths  # one row per token of every span, spans in order
+    lengths = predictions.align.lengths  # one row per token of the docs, in order
     offset = 0
-    for span in (span for doc_spans in predictions.spans for span in doc_spans):
-        if len(span) > 1 and any(lengths[offset + k] == 0 and not token.is_space for k, token in enumerate(span)):
+    for doc in docs:
+        if any(lengths[offset + i] == 0 and not token.is_space for i, token in enumerate(doc)):
             warnings.warn(
-                f"a window of more than {limit} wordpieces was cut: its last tokens got no encoder features, so "
+                f"some tokens got no encoder features, since a window of more than {limit} wordpieces was cut: "
                 "their tags are unreliable (long URLs, codes, words of rare scripts...). Tag such text with "
                 "layer_fusion.tagging.LineTagger or `layer-fusion tag`, which cut it into chunks that fit",
-                WordpieceTruncationWarning, stacklevel=3)
+                WordpieceTruncationWarning, stacklevel=2)
             return
-        offset += len(span)
+        offset += len(doc)
 
 
 def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
