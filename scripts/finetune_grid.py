@@ -14,10 +14,11 @@ components are excluded, so they cost no evaluation time.
 Resumable: a run whose metrics exist is skipped; a run whose training finished is only
 evaluated; a half-trained run (a killed process) is restarted from scratch, since only
 complete folders are renamed into place (a finished stage 1 is kept). Finished work counts
-only when it was made from the config the run has now (its settings, configs/finetune.cfg,
---override) and the same encoder weights: a trained model of another config is trained
-again; metrics of another config are kept with a warning, or made again with
---rerun-changed (as `spacy project run finetune-grid` does: weasel runs it when a dep changed).
+only when it was made from the inputs the run has now (``run_inputs``: its config, from its
+settings, configs/finetune.cfg and --override; the encoder's weights; a sequential run's
+stage-1 config): a model trained from other inputs is trained again; metrics of other
+inputs are kept with a warning, or made again with --rerun-changed (as `spacy project run
+finetune-grid` does: weasel runs it when a dep changed).
 
     python scripts/finetune_grid.py configs/finetune_grid.cfg ../shared/ud [--run NAME ...]
 """
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import typer
 from confection import Config
@@ -42,11 +43,13 @@ from layer_fusion.provenance import provenance, sha256
 from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
+TRAINED_FROM = "trained_from.json"  # in a training folder: the run_inputs it was trained from
 app = typer.Typer(add_completion=False)
 
 
-def train_run(name: str, config: Config, out: Path, gpu_id: int) -> float:
-    """spacy train into out/ (via a temporary folder); returns wall seconds."""
+def train_run(name: str, config: Config, out: Path, gpu_id: int, inputs: Dict[str, str]) -> float:
+    """spacy train into out/ (via a temporary folder), recording ``inputs`` (``run_inputs``)
+    in out/trained_from.json; returns wall seconds."""
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -60,31 +63,56 @@ def train_run(name: str, config: Config, out: Path, gpu_id: int) -> float:
         msg.fail(f"{name}: spacy train failed (exit {code}); see {tmp / 'train.log'}", exits=1)
     seconds = time.perf_counter() - start
     (tmp / "train_seconds.json").write_text(json.dumps({"seconds": round(seconds, 1)}) + "\n")
+    (tmp / TRAINED_FROM).write_text(json.dumps(inputs, indent=1) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return seconds
 
 
-def trained_with(out: Path, config: Config) -> bool:
-    """Whether ``out`` holds a finished training of ``config`` (the settings compared, not the text)."""
-    if not (out / "model-last").is_dir() or not (out / "config.cfg").is_file():
-        return False
-    saved = Config().from_disk(out / "config.cfg", interpolate=False)
-    return saved == Config().from_str(config.to_str(), interpolate=False)
-
-
-def metrics_change(metrics_path: Path, config: Config) -> Optional[str]:
-    """Why the metrics at ``metrics_path`` are not those of ``config`` now, or None when they are.
-
-    Its provenance holds the sha256 of the config file the run trained with (written by
-    ``Config.to_disk``, so the same text as ``config.to_str()``) and of the encoder's weights."""
-    recorded = json.loads(metrics_path.read_text(encoding="utf-8")).get("provenance") or {}
-    if recorded.get("config_sha256") != hashlib.sha256(config.to_str().encode("utf8")).hexdigest():
-        return "another config"
+def run_inputs(config: Config, stage: Optional[Config] = None) -> Dict[str, str]:
+    """What a run's model depends on besides the code: the sha256 of its config as
+    ``Config.to_disk`` writes it, of the encoder's weights (when a local folder), and for a
+    sequential run of its stage-1 config (stage 2's own config names stage 1 by path only)."""
+    inputs = {"config_sha256": _text_sha256(config.to_str())}
     weights = Path(config["paths"]["encoder"]) / "model.safetensors"
-    if recorded.get("encoder_sha256") and weights.is_file() and recorded["encoder_sha256"] != _sha256_once(weights):
-        return "other encoder weights"
+    if weights.is_file():
+        inputs["encoder_sha256"] = _sha256_once(weights)
+    if stage is not None:
+        inputs["stage_config_sha256"] = _text_sha256(stage.to_str())
+    return inputs
+
+
+CHANGES = {"config_sha256": "another config", "encoder_sha256": "other encoder weights",
+           "stage_config_sha256": "another intermediate stage"}
+
+
+def trained_with(out: Path, inputs: Dict[str, str]) -> bool:
+    """Whether ``out`` holds a finished training of ``inputs``."""
+    if not (out / "model-last").is_dir() or not (out / TRAINED_FROM).is_file():
+        return False
+    return json.loads((out / TRAINED_FROM).read_text(encoding="utf-8")) == inputs
+
+
+def metrics_change(metrics_path: Path, inputs: Dict[str, str]) -> Optional[str]:
+    """Why the metrics at ``metrics_path`` are not those of ``inputs``, or None when they are.
+
+    Their ``run.trained_from`` holds the inputs. Metrics made before it was recorded are
+    compared on what their provenance has: the config's and the encoder's sha256."""
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    recorded = (metrics.get("run") or {}).get("trained_from")
+    if recorded is None:
+        provenance_ = metrics.get("provenance") or {}
+        recorded = {"config_sha256": provenance_.get("config_sha256")}
+        if provenance_.get("encoder_sha256"):
+            recorded["encoder_sha256"] = provenance_["encoder_sha256"]
+    for key, value in inputs.items():
+        if key in recorded and recorded[key] != value:  # a key not recorded is not known to differ
+            return CHANGES[key]
     return None
+
+
+def _text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf8")).hexdigest()
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,16 +141,25 @@ def main(
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", help="Cap per evaluation set (smoke)"),
     overrides: List[str] = typer.Option([], "--override", help="KEY=VALUE config overrides for every run (smoke)"),
     rerun_changed: bool = typer.Option(
-        False, "--rerun-changed", help="Run again the runs whose metrics were made from another config or encoder "
-                                       "(default: keep them, with a warning)"),
+        False, "--rerun-changed", help="Run again the runs whose metrics were made from other inputs (config, "
+                                       "encoder weights, stage-1 config; default: keep them, with a warning)"),
 ):
-    """Train and evaluate every run of the grid that has no metrics of its present config yet."""
+    """Train and evaluate every run of the grid that has no metrics of its present inputs yet."""
     sys.path.insert(0, str(REPO / "scripts"))
     import evaluate_zero_shot  # noqa: E402  (a sibling script, not a package module)
     import spacy
 
     if gpu_id >= 0:  # evaluation runs in this process
         spacy.require_gpu(gpu_id)
+    from layer_fusion.evaluation import check_test_files
+    from layer_fusion.targets import TargetsError, load_targets
+
+    try:  # before hours of training, not after the first run
+        check_test_files(ud_dir, load_targets(targets))
+    except TargetsError as err:
+        msg.fail(str(err), exits=1)
+    except FileNotFoundError as err:
+        msg.fail(f"{err.filename}: {err.strerror}", exits=1)
     spec = load_grid(grid)
     names = runs or list(spec)
     unknown = [n for n in names if n not in spec]
@@ -139,8 +176,10 @@ def main(
         stage = training_dir / f"{name}-intermediate"
         source = stage / "model-last" if sequential else None
         config = variant_config(base, run, overrides=values, tasks=tasks, source=source)
+        first = stage_config(base, run, tasks, values) if sequential else None
+        inputs = run_inputs(config, first)
         if out_metrics.is_file():
-            change = metrics_change(out_metrics, config)
+            change = metrics_change(out_metrics, inputs)
             if change is None:
                 msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
                 continue
@@ -150,19 +189,19 @@ def main(
                 continue
             msg.info(f"[{i}/{len(names)}] {name}: its metrics come from {change}: running it again")
         stage_seconds = 0.0
-        retrained_stage = False
         if sequential:
-            first = stage_config(base, run, tasks, values)
-            if not trained_with(stage, first):
+            stage_inputs = run_inputs(first)
+            if not trained_with(stage, stage_inputs):
+                # A stage 2 trained from the stage 1 replaced here must not outlive it, even
+                # if this process is killed before stage 2 is trained again.
+                shutil.rmtree(out, ignore_errors=True)
                 msg.info(f"[{i}/{len(names)}] {name}: training the intermediate stage {run['intermediate']}")
-                stage_seconds = train_run(f"{name} (stage 1)", first, stage, gpu_id)
-                retrained_stage = True
+                stage_seconds = train_run(f"{name} (stage 1)", first, stage, gpu_id, stage_inputs)
             else:
                 stage_seconds = json.loads((stage / "train_seconds.json").read_text())["seconds"]
-        # A new stage 1 is a new starting point, though the UPOS config (its path) is the same.
-        if retrained_stage or not trained_with(out, config):
+        if not trained_with(out, inputs):
             msg.info(f"[{i}/{len(names)}] {name}: training {run}")
-            seconds = train_run(name, config, out, gpu_id)
+            seconds = train_run(name, config, out, gpu_id, inputs)
         else:
             seconds = json.loads((out / "train_seconds.json").read_text())["seconds"]
         seconds += stage_seconds
@@ -173,7 +212,7 @@ def main(
             max_sentences=max_sentences, progress=False,
         )
         metrics["run"] = {"name": name, **run, "train_seconds": seconds, "overrides": parsed,
-                          "dev_scores": dev_scores(out / "model-last")}
+                          "dev_scores": dev_scores(out / "model-last"), "trained_from": inputs}
         if source is not None:
             metrics["run"]["intermediate_dev_scores"] = dev_scores(source)
         metrics["provenance"] = provenance(out / "config.cfg", base_encoder=config["paths"]["encoder"])
@@ -183,7 +222,7 @@ def main(
                   "low-resource macro": metrics["macro_low_resource"]["accuracy"]}
         msg.good(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     if kept:
-        msg.warn(f"{len(kept)} run(s) kept with metrics of another config or encoder: {', '.join(kept)}. "
+        msg.warn(f"{len(kept)} run(s) kept with metrics of other inputs (config, encoder, stage 1): {', '.join(kept)}. "
                  f"--rerun-changed runs them again")
 
 

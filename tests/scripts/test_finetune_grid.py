@@ -138,6 +138,33 @@ def test_work_of_another_config_is_not_taken_as_done(grid_setup, capsys):
     assert "tiny_a: training" in capsys.readouterr().out
 
 
+def test_other_encoder_weights_train_the_run_again(grid_setup, tiny_xlmr, capsys):
+    """The same config over a rebuilt encoder (same path, other weights) is not the same run:
+    its metrics are stale, and its trained model too (not just evaluated again)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    tmp, grid, ud, targets, overrides = grid_setup
+    encoder = tmp / "encoder"
+    shutil.copytree(tiny_xlmr, encoder)
+    setup = (tmp, grid, ud, targets, [o for o in overrides if not o.startswith("paths.encoder")]
+             + [f"paths.encoder={json.dumps(str(encoder))}"])
+    _run(setup, ["tiny_a"])
+    weights = load_file(encoder / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 0.01
+    save_file(weights, encoder / "model.safetensors")
+    capsys.readouterr()
+    _run(setup, ["tiny_a"])
+    assert "tiny_a: kept, though its metrics come from other encoder weights" in " ".join(capsys.readouterr().out.split())
+    _run(setup, ["tiny_a"], rerun_changed=True)
+    assert "tiny_a: training" in capsys.readouterr().out
+    from layer_fusion.provenance import sha256
+    recorded = json.loads((tmp / "metrics" / "tiny_a" / "zero_shot.json").read_text())["run"]["trained_from"]
+    assert recorded["encoder_sha256"] == sha256(encoder / "model.safetensors")
+
+
 def test_unknown_run_is_a_clear_error(grid_setup, capsys):
     with pytest.raises(SystemExit):
         _run(grid_setup, ["nope"])
@@ -240,3 +267,15 @@ def test_intermediate_runs_multitask_and_sequential(grid_setup, tiny_xlmr):
     assert not torch.equal(stage_w[top], seq_w[top])  # and the UPOS stage trained it further
     metrics = json.loads((tmp / "metrics" / "tiny_seq" / "zero_shot.json").read_text())
     assert metrics["run"]["intermediate"] == ["parser"] and metrics["run"]["train_seconds"] > 0
+
+    # Stage 1 changed (its steps): stage 2's own config names stage 1 by path only and is
+    # the same text, yet the run is stale; both stages are trained again.
+    grid.write_text(INTERMEDIATE_GRID.replace("intermediate_steps = 5", "intermediate_steps = 6"), encoding="utf-8")
+    _run((tmp, grid, ud, targets, overrides), ["tiny_seq"])
+    assert json.loads((tmp / "metrics" / "tiny_seq" / "zero_shot.json").read_text()) == metrics  # kept
+    assert (tmp / "training" / "tiny_seq" / "config.cfg").read_text() == seq_config
+    _run((tmp, grid, ud, targets, overrides), ["tiny_seq"], rerun_changed=True)
+    assert spacy.load(tmp / "training" / "tiny_seq-intermediate" / "model-last").config["training"]["max_steps"] == 6
+    again = json.loads((tmp / "metrics" / "tiny_seq" / "zero_shot.json").read_text())
+    assert again["run"]["intermediate_steps"] == 6
+    assert again["run"]["trained_from"]["stage_config_sha256"] != metrics["run"]["trained_from"]["stage_config_sha256"]
