@@ -51,7 +51,9 @@ test: setup assets
 	LAYER_FUSION_UD_DIR=$(UD_DIR) $(BIN)/python -m pytest -q tests
 
 # Generated outputs only. metrics/ also holds committed results (the shipped pipeline's, its
-# seeds', int8's) that the reports are built from: git removes just its ignored files.
+# seeds', int8's) that the reports are built from: git removes just its ignored files, and
+# outside a git checkout (`spacy project clone`) metrics/ is left as it is.
 clean:
 	rm -rf smoke corpus training packages cache
-	git clean -fdXq -- metrics
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then git clean -fdXq -- metrics; \
+	else echo "metrics/ left as it is: not a git checkout, so its committed results cannot be told apart"; fi

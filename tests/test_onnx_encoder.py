@@ -193,3 +193,27 @@ def test_missing_onnxruntime_is_a_one_line_cli_error(pipeline_dir, monkeypatch):
     assert len(result.output.strip().splitlines()) == 1
     fp32 = run_tag([pipeline_dir, "--fp32", "--format", "text", "-q"], input="the cat sat\n")
     assert fp32.exit_code == 0 and fp32.stdout.startswith("the/")
+
+
+def test_missing_onnxruntime_leaves_the_pipeline_savable(pipeline_dir, monkeypatch, tmp_path):
+    """quantize_encoder fails before changing anything, so nothing refuses to save."""
+    import builtins
+
+    import spacy
+
+    from layer_fusion.quantization import quantize_encoder
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    nlp = spacy.load(pipeline_dir)
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(ImportError, match="onnxruntime"):
+        quantize_encoder(nlp, scheme="onnx_per_channel")
+    monkeypatch.undo()
+    nlp.to_disk(tmp_path / "saved")
+    assert spacy.load(tmp_path / "saved").pipe_names == nlp.pipe_names

@@ -100,6 +100,11 @@ def test_segmenting_tokenizer_keeps_its_rules_when_a_segmenter_saved_nothing_or_
     (tmp_path / "folder" / "cfg").write_text("{}")
     tokenizer.from_disk(tmp_path / "folder").from_disk(tmp_path / "missing").from_bytes(b"")
     assert tokenizer.rules.to_bytes(exclude=["vocab"]) == built
+    # to_bytes of spaCy's vi segmenter: its settings, which used to wipe the rules' special cases
+    from spacy.lang.vi import VietnameseTokenizer
+
+    tokenizer.from_bytes(VietnameseTokenizer(nlp.vocab).to_bytes())
+    assert tokenizer.rules.to_bytes(exclude=["vocab"]) == built
 
 
 def test_readme_attacut_recipe_tags_with_attacut_and_saves_a_pipeline_that_loads(tmp_path):

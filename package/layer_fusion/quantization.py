@@ -88,6 +88,11 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
     info = nlp.meta.setdefault("layer_fusion", {})
     if info.get("encoder_dtype") == "int8":
         raise ValueError("the pipeline's encoder is already quantized")
+    if scheme in ONNX_SCHEMES:
+        from .onnx_encoder import import_onnxruntime
+
+        import_onnxruntime()  # a missing onnxruntime leaves the pipeline as it was, unmarked
+    # Marked before any change: a quantization that fails half-way leaves no pipeline to save.
     mark_inference_only(nlp, f"its encoder is int8, scheme {scheme} (quantize_encoder)")
     if scheme in ONNX_SCHEMES:
         return _quantize_with_onnxruntime(shims, scheme, info)

@@ -21,8 +21,18 @@ import importlib
 from pathlib import Path
 from typing import Callable, Dict, Tuple
 
+import srsly
 
-class ThaiSegmenter:
+
+class _Tokenizer:
+    """spaCy's tokenizer interface for a callable from text to ``Doc``: ``pipe`` calls it."""
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self(text)
+
+
+class ThaiSegmenter(_Tokenizer):
     """Thai words by PyThaiNLP's ``word_tokenize`` with engine ``deepcut`` by default:
     DeepCut's character CNN, trained on the BEST-2010 corpus, which PyThaiNLP ships in its
     wheel as an ONNX model and runs with ONNX Runtime (no TensorFlow). The engine is the one
@@ -45,10 +55,6 @@ class ThaiSegmenter:
         # A piece may carry spaces (attacut returns ' เด '): words never do.
         words, spaces = get_words_and_spaces([w for p in pieces for w in p.split()], text)
         return Doc(self.vocab, words=words, spaces=spaces)
-
-    def pipe(self, texts, batch_size: int = 1000):
-        for text in texts:
-            yield self(text)
 
     # Nothing to save: the engine ships with its package.
     def to_bytes(self, **kwargs) -> bytes:
@@ -84,7 +90,7 @@ SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
 }
 
 
-class SegmentingTokenizer:
+class SegmentingTokenizer(_Tokenizer):
     """A pipeline's tokenizer when its config sets ``segmenter``: text is split by
     ``segmenter``, while ``rules`` (the pipeline's rule-based tokenizer) is kept and is what
     ``to_disk``/``to_bytes`` save.
@@ -103,15 +109,13 @@ class SegmentingTokenizer:
     def __call__(self, text: str):
         return self.segmenter(text)
 
-    def pipe(self, texts, batch_size: int = 1000):
-        for text in texts:
-            yield self.segmenter(text)
-
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)
 
     def from_bytes(self, data: bytes, **kwargs):
-        if data:  # b"": saved by a segmenter itself, which had nothing to save
+        # As from_disk: bytes of a segmenter itself (b"" for th, its settings for vi, zh,
+        # ja) are not rules, and the rules stay as the config built them.
+        if data and "prefix_search" in srsly.msgpack_loads(data):
             self.rules.from_bytes(data, **kwargs)
         return self
 

@@ -1,5 +1,8 @@
 """The Makefile: torch pinned and installed before anything that depends on it; `clean` keeps committed files."""
+import os
 import subprocess
+
+import pytest
 
 from conftest import REPO
 
@@ -14,8 +17,10 @@ def test_torch_is_installed_first_with_the_callers_pip_arguments():
     assert any("-r requirements.txt" in line for line in installs[2:])
 
 
-def test_clean_keeps_committed_metrics(tmp_path):
-    """`make clean` removes generated outputs, never the committed metrics the reports read."""
+@pytest.mark.parametrize("checkout", ["git", "plain copy"])
+def test_clean_keeps_committed_metrics(tmp_path, checkout):
+    """`make clean` removes generated outputs, never the committed metrics the reports read;
+    a copy without git (`spacy project clone`) keeps all of metrics/."""
     for name in ("Makefile", ".gitignore"):
         (tmp_path / name).write_bytes((REPO / name).read_bytes())
     committed = tmp_path / "metrics" / "finetuned" / "zero_shot.json"
@@ -24,10 +29,14 @@ def test_clean_keeps_committed_metrics(tmp_path):
     for path in [committed, *generated]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
-    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
-    subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, check=True)
+    if checkout == "git":
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+        subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tmp_path.parent))  # no repository above tmp_path
+    subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, check=True, env=env)
     assert committed.read_text() == "{}"
-    assert not [p for p in generated if p.exists()]
+    metrics_run = generated[0]
+    assert not [p for p in generated if p.exists() and p != metrics_run]
+    assert metrics_run.exists() == (checkout != "git")
