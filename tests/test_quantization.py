@@ -145,7 +145,7 @@ def test_a_quantized_pipeline_refuses_saving_loading_and_training_before_touchin
     refused = f"this pipeline was changed for tagging only \\(its encoder is int8, scheme {scheme}"
     for operation in (lambda: nlp.to_disk(tmp_path / "new"), lambda: nlp.to_disk(copy), nlp.to_bytes,
                       lambda: nlp.from_bytes(fp32_bytes), lambda: nlp.from_disk(copy),
-                      lambda: nlp.update([])):
+                      nlp.initialize, lambda: nlp.update([]), lambda: nlp.rehearse([]), nlp.resume_training):
         with pytest.raises(InferenceOnlyError, match=refused):
             operation()
     assert not (tmp_path / "new").exists()

@@ -7,14 +7,15 @@ config builds, and a file-backed embedding table is not in the state dict at all
 such a pipeline used to write a folder that no longer loads (over the original, when saved
 in place), and ``to_bytes``/``from_bytes`` restored a pipeline that tagged garbage.
 
-``mark_inference_only(nlp, reason)`` makes ``nlp.to_disk``, ``to_bytes``, ``from_disk``,
-``from_bytes`` and ``update`` raise ``InferenceOnlyError`` before anything is read or
-written. The refusals are instance attributes of picklable objects, so a pickled copy
-(``nlp.pipe(n_process=...)`` with spawn) refuses too.
+``mark_inference_only(nlp, reason)`` makes the ``REFUSED`` methods of ``nlp`` (saving,
+loading into, initializing, training) raise ``InferenceOnlyError`` before anything is read
+or written. The refusals are instance attributes of picklable objects, so a pickled copy
+(``nlp.pipe(n_process=...)`` with spawn) refuses too. The components' own methods (a
+component saved alone) are not guarded.
 """
 from __future__ import annotations
 
-REFUSED = ("to_disk", "to_bytes", "from_disk", "from_bytes", "update")
+REFUSED = ("to_disk", "to_bytes", "from_disk", "from_bytes", "initialize", "update", "rehearse", "resume_training")
 
 
 class InferenceOnlyError(RuntimeError):
