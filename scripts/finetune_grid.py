@@ -18,7 +18,8 @@ only when it was made from the inputs the run has now (``run_inputs``: its confi
 settings, configs/finetune.cfg and --override; the encoder's weights; a sequential run's
 stage-1 config): a model trained from other inputs is trained again; metrics of other
 inputs are kept with a warning, or made again with --rerun-changed (as `spacy project run
-finetune-grid` does: weasel runs it when a dep changed).
+finetune-grid` does: weasel runs it when a dep changed). A trained model without its
+trained_from.json (made before it was recorded) is trained again.
 
     python scripts/finetune_grid.py configs/finetune_grid.cfg ../shared/ud [--run NAME ...]
 """
