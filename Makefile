@@ -52,8 +52,9 @@ test: setup assets
 
 # Generated outputs only. metrics/ also holds committed results (the shipped pipeline's, its
 # seeds', int8's) that the reports are built from: git removes just its ignored files, and
-# outside a git checkout (`spacy project clone`) metrics/ is left as it is.
+# outside a git checkout (`spacy project clone`) metrics/ is left as it is. cache/ (hidden
+# states, packs, accelerator runs: hours of work) is kept; remove it by hand.
 clean:
-	rm -rf smoke corpus training packages cache
+	rm -rf smoke corpus training packages
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then git clean -fdXq -- metrics; \
 	else echo "metrics/ left as it is: not a git checkout, so its committed results cannot be told apart"; fi

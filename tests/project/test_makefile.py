@@ -25,8 +25,9 @@ def test_clean_keeps_committed_metrics(tmp_path, checkout):
         (tmp_path / name).write_bytes((REPO / name).read_bytes())
     committed = tmp_path / "metrics" / "finetuned" / "zero_shot.json"
     generated = [tmp_path / "metrics" / "grid" / "run" / "zero_shot.json", tmp_path / "training" / "x" / "config.cfg",
-                 tmp_path / "corpus" / "train.spacy", tmp_path / "cache" / "hidden_states" / "meta.json"]
-    for path in [committed, *generated]:
+                 tmp_path / "corpus" / "train.spacy"]
+    cache = tmp_path / "cache" / "accelerator_runs" / "run.npz"  # hours of work: kept
+    for path in [committed, cache, *generated]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
     if checkout == "git":
@@ -36,7 +37,7 @@ def test_clean_keeps_committed_metrics(tmp_path, checkout):
         subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tmp_path.parent))  # no repository above tmp_path
     subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, check=True, env=env)
-    assert committed.read_text() == "{}"
+    assert committed.read_text() == "{}" and cache.read_text() == "{}"
     metrics_run = generated[0]
     assert not [p for p in generated if p.exists() and p != metrics_run]
     assert metrics_run.exists() == (checkout != "git")
