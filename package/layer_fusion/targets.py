@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+from .error_text import one_line
+
 # reference_dev: dev sets of high-resource reference languages, used only to choose
 # between trained variants (never training data, never reported as targets).
 GROUPS = ("low_resource", "high_resource_reference", "english", "reference_dev")
@@ -59,8 +61,7 @@ def load_targets(path: Union[str, Path]) -> Targets:
     try:
         cfg = Config().from_disk(path, interpolate=False)
     except (OSError, ValueError, configparser.Error) as err:
-        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise TargetsError(f"{path}: {reason or type(err).__name__}") from None
+        raise TargetsError(f"{path}: {one_line(err)}") from None
     treebanks: Dict[str, Target] = {}
     for key, section in (cfg.get("treebanks") or {}).items():
         missing = [f for f in _TARGET_FIELDS if not section.get(f)]

@@ -87,6 +87,7 @@ def cache_train(
     from thinc.api import ConfigValidationError
 
     from ..atomic_write import unwritable_reason
+    from ..error_text import one_line
     from ..fusion import SETTINGS
     from ..research.cached_training import train_head
     from ..research.fusion_head import FUSION_MODULES, HeadSettings
@@ -100,8 +101,7 @@ def cache_train(
     except (OSError, ValueError, ConfigValidationError) as err:
         hint = " (the default is the project's; run from the project folder or pass --config)" \
             if config == DEFAULT_HEAD_CONFIG else ""
-        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        raise _fail(f"--config {config}: {reason}{hint}", 2)
+        raise _fail(f"--config {config}: {one_line(err)}{hint}", 2)
     problem = unwritable_reason(output)
     if problem:
         raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
