@@ -2,6 +2,7 @@
 single-process tagging record for record, a worker killed mid-run is retried without losing
 or duplicating records, output shards are written atomically, and a rerun skips them."""
 import json
+import os
 
 import pytest
 import ray  # the [ray] extra, which make setup installs
@@ -74,7 +75,7 @@ def test_parquet_shards(ray_local, pipeline, tmp_path):
 def test_a_killed_worker_is_retried_without_loss_or_duplicates(ray_local, pipeline, tmp_path):
     pattern = _shards(tmp_path / "in", [200, 120])
     marker = tmp_path / "crash-once"
-    marker.write_text("x")
+    marker.write_text(str(os.getpid()))  # the driver's: never killed itself
     tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False,
                 crash_once_marker=str(marker))
     assert not marker.exists()  # a worker really died
