@@ -1,7 +1,9 @@
 """Build a tiny random XLM-R encoder folder for the smoke workflow.
 
 Its SentencePiece vocabulary is trained on English UD text (the training language
-only), its weights are random: it checks that every step runs, not accuracy.
+only), its weights are random: it checks that every step runs, not accuracy. It takes
+seconds, so it is always built (the folder is replaced once the new one is complete):
+a folder kept because it exists would ignore changed options or text.
 """
 
 from itertools import islice
@@ -22,9 +24,6 @@ def main(
     hidden: int = typer.Option(32, help="Hidden size"),
     max_sentences: int = typer.Option(2000, help="Sentences used for the vocabulary"),
 ):
-    if (output_dir / "config.json").exists():
-        msg.info(f"{output_dir} exists, nothing to do")
-        return
     sentences = [" ".join(s.words) for s in islice(read_conllu(conllu), max_sentences)]
     with atomic_folder(output_dir) as tmp:
         build_tiny_xlmr(tmp, hidden=hidden, layers=layers, sentences=sentences, vocab_size=1000)

@@ -9,8 +9,17 @@ and the bookkeeping of the fine-tuned regime (b), which runs in scripts/finetune
     python scripts/run_experiments.py finetuned-metrics RESULTS.npz  # regime b: predictions -> metrics
 
 Every run writes one JSON under metrics/experiments/<stage>/ and is skipped when that
-file exists, so an interrupted sweep resumes where it stopped. No target-language data
-is used to train or choose anything: k* and every checkpoint are chosen on English dev.
+file exists and was made from the caches there are now, so an interrupted sweep resumes
+where it stopped. What counts as the same inputs:
+
+- a cache (``cache``) is kept when it was made from the same encoder weights, CoNLL-U file
+  and span settings (``hidden_cache.cache_inputs``); otherwise it is built again;
+- a run's metrics record the caches they read (``made_from``: one digest per cache); a run
+  whose caches changed since is run again. Metrics without that record (extracted from
+  reports/experiment_metrics.tar.gz, made before it existed) are kept, with a warning.
+
+No target-language data is used to train or choose anything: k* and every checkpoint are
+chosen on English dev.
 """
 import json
 import os
@@ -29,7 +38,9 @@ from layer_fusion.conllu import read_conllu
 from layer_fusion.fusion import SETTINGS
 from layer_fusion.evaluation import summarize_results
 from layer_fusion.targets import load_targets
-from layer_fusion.research.hidden_cache import build_cache, is_complete, load_cache, transformer_pipe
+from layer_fusion.research.hidden_cache import (
+    build_cache, cache_change, cache_digest, cache_inputs, is_complete, load_cache, transformer_pipe,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -64,19 +75,25 @@ def cache(
     cache_dir: Path = typer.Option(CACHE),
     batch_size: int = typer.Option(64),
 ):
-    """Cache pooled hidden states (all layers) of EWT train/dev and every evaluation set."""
+    """Cache pooled hidden states (all layers) of EWT train/dev and every evaluation set.
+    A set cached from other inputs (encoder weights, CoNLL-U file) is cached again."""
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
-    trf = transformer_pipe(encoder)
+    trf = None  # loaded when some set needs caching
     for key, rel in _ud_jobs().items():
         path = ud_dir / rel
-        if is_complete(cache_dir / key):
-            continue
         if not path.is_file():
             msg.warn(f"{key}: {path} not found, skipped")
             continue
+        inputs = cache_inputs(encoder, path)
+        if is_complete(cache_dir / key):
+            change = cache_change(cache_dir / key, inputs)
+            if change is None:
+                continue
+            msg.info(f"{key}: the cache was made from {change}: caching it again")
+        trf = trf or transformer_pipe(encoder)
         sentences = list(read_conllu(path))
-        c = build_cache(trf, sentences, cache_dir / key, batch_size=batch_size, source=rel)
+        c = build_cache(trf, sentences, cache_dir / key, batch_size=batch_size, source=rel, made_from=inputs)
         msg.good(f"{key}: {c.n_sentences} sentences, {len(c.labels)} tokens, {c.meta['seconds']} s")
 
 
@@ -104,12 +121,27 @@ def claim(out: Path) -> bool:
         return True
 
 
+def caches_now() -> Dict[str, str]:
+    """What a head run reads: a digest (``cache_digest``) of each complete cache of a set
+    in configs/targets.cfg, and of EWT train."""
+    keys = ["train", *load_targets(TARGETS).treebanks]
+    return {key: cache_digest(load_cache(CACHE / key)) for key in keys if is_complete(CACHE / key)}
+
+
 def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: bool = False) -> Optional[Dict]:
     """Train one head, evaluate it on every cached set; write and return its metrics.
-    None when another process is running it."""
+    Metrics already there are returned when they were made from the caches there are now
+    (or have no record of them). None when another process is running it."""
     out = OUT / stage / f"{settings.name()}.json"
     if out.exists() and not force:
-        return json.loads(out.read_text())
+        done = json.loads(out.read_text())
+        recorded = done.get("made_from")
+        if recorded is None:
+            msg.warn(f"{settings.name()}: kept; its metrics do not record the caches they were made from")
+            return done
+        if recorded == caches_now():
+            return done
+        msg.info(f"{settings.name()}: the caches changed since its metrics were made: running it again")
     if not claim(out):
         msg.info(f"{settings.name()}: another process is running it, skipped")
         return None
@@ -120,6 +152,7 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
 
 
 def _train_and_evaluate(settings: HeadSettings, stage: str, out: Path, n_resamples: int) -> Dict:
+    made_from = caches_now()  # before training: a cache replaced meanwhile makes the run stale
     train, dev = load_cache(CACHE / "train"), load_cache(CACHE / DEV)
     head, history = train_head(settings, train, dev, log=msg.text)
     targets = load_targets(TARGETS)
@@ -140,6 +173,7 @@ def _train_and_evaluate(settings: HeadSettings, stage: str, out: Path, n_resampl
         mean_layer_weights=mean_layer_weights(head, dev), eval_seconds=round(time.perf_counter() - start, 2),
         regime="frozen encoder, cached fp16 hidden states",
         provenance=provenance(Path(__file__), base_encoder=train.meta.get("encoder")),
+        made_from=made_from,
     )
     _write_json(out, metrics)
     macro = metrics["macro_low_resource"]

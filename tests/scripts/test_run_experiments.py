@@ -55,3 +55,103 @@ def test_k_star_needs_the_whole_sweep(experiments, tmp_path):
         experiments.chosen_k("AIF")
     (sweep / "AIF-L11_-1-s0.json.lock").unlink()
     assert experiments.chosen_k("AIF") == 10
+
+
+CONLLU = """# sent_id = a
+# text = the cat sat .
+1	the	the	DET	_	_	2	det	_	_
+2	cat	cat	NOUN	_	_	3	nsubj	_	_
+3	sat	sit	VERB	_	_	0	root	_	_
+4	.	.	PUNCT	_	_	3	punct	_	_
+
+# sent_id = b
+# text = a dog ran
+1	a	a	DET	_	_	2	det	_	_
+2	dog	dog	NOUN	_	_	3	nsubj	_	_
+3	ran	run	VERB	_	_	0	root	_	_
+
+"""
+
+
+def _cache_files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_cache_is_built_again_when_its_encoder_weights_or_file_change(experiments, tiny_xlmr, tmp_path, monkeypatch):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    encoder, ud, cache_dir = tmp_path / "encoder", tmp_path / "ud", tmp_path / "cache"
+    shutil.copytree(tiny_xlmr, encoder)
+    (ud / "X").mkdir(parents=True)
+    source = ud / "X" / "x.conllu"
+    source.write_text(CONLLU, encoding="utf8")
+    monkeypatch.setattr(experiments, "_ud_jobs", lambda: {"train": "X/x.conllu"})
+
+    def cache():
+        experiments.cache(encoder, ud, cache_dir=cache_dir, batch_size=8)
+        return json.loads((cache_dir / "train" / "meta.json").read_text()), _cache_files(cache_dir / "train")
+
+    meta, files = cache()
+    assert meta["made_from"]["encoder_sha256"] == experiments.cache_inputs(encoder, source)["encoder_sha256"]
+    assert meta["sentences"] == 2
+    assert cache()[1] == files  # same inputs: kept as it is (meta.json's seconds included)
+
+    weights = load_file(encoder / "model.safetensors")
+    weights = {k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(weights, encoder / "model.safetensors", metadata={"format": "pt"})
+    new_meta, new_files = cache()
+    assert new_meta["made_from"]["encoder_sha256"] != meta["made_from"]["encoder_sha256"]
+    assert new_files["features.npy"] != files["features.npy"]  # encoded by the new weights
+
+    source.write_text(CONLLU.split("\n\n")[0] + "\n\n", encoding="utf8")
+    assert cache()[0]["sentences"] == 1
+
+    legacy = json.loads((cache_dir / "train" / "meta.json").read_text())
+    del legacy["made_from"]
+    legacy["sentences"] = 99  # a cache without a record is not trusted
+    (cache_dir / "train" / "meta.json").write_text(json.dumps(legacy))
+    assert cache()[0]["sentences"] == 1
+
+
+def test_a_run_is_done_again_when_the_caches_it_read_changed(experiments, tmp_path, monkeypatch):
+    from layer_fusion.research.fusion_head import HeadSettings
+
+    settings = HeadSettings("LastLayer", [3])
+    out = tmp_path / "experiments" / "probe" / f"{settings.name()}.json"
+    out.parent.mkdir(parents=True)
+    caches = {"train": "t1", "en_ewt_dev": "d1"}
+    trained = []
+
+    def train_and_evaluate(settings_, stage, out_, n_resamples):
+        trained.append(settings_.name())
+        metrics = {"english_dev": 0.7, "made_from": dict(caches)}
+        out_.write_text(json.dumps(metrics))
+        return metrics
+
+    monkeypatch.setattr(experiments, "caches_now", lambda: dict(caches))
+    monkeypatch.setattr(experiments, "_train_and_evaluate", train_and_evaluate)
+    out.write_text(json.dumps({"english_dev": 0.5, "made_from": {"train": "t1", "en_ewt_dev": "d1"}}))
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.5 and trained == []
+    caches["train"] = "t2"  # e.g. the cache of another encoder
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.7 and trained == [settings.name()]
+    assert experiments.run_one(settings, "probe")["made_from"]["train"] == "t2" and len(trained) == 1
+    caches["ta_ttb"] = "n1"  # a set cached since: the run's metrics lack it
+    experiments.run_one(settings, "probe")
+    assert len(trained) == 2
+    out.write_text(json.dumps({"english_dev": 0.4}))  # no record (an archived run): kept
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.4 and len(trained) == 2
+    assert not out.with_name(out.name + ".lock").exists()
+
+
+def test_the_digest_of_a_cache_follows_its_record(tmp_path):
+    from types import SimpleNamespace
+
+    from layer_fusion.research.hidden_cache import cache_digest
+
+    a = SimpleNamespace(meta={"made_from": {"encoder_sha256": "1", "source_sha256": "2"}})
+    b = SimpleNamespace(meta={"made_from": {"source_sha256": "2", "encoder_sha256": "1"}})
+    c = SimpleNamespace(meta={"made_from": {"encoder_sha256": "3", "source_sha256": "2"}})
+    assert cache_digest(a) == cache_digest(b) != cache_digest(c)
+    assert cache_digest(SimpleNamespace(meta={})) == "unrecorded"

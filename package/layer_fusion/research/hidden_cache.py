@@ -9,18 +9,25 @@ for ALL hidden states, and the result is stored as
     features.npy   float16 (n_tokens, n_hidden_states, H)   memory-mapped
     offsets.npy    int64   (n_sentences + 1,)               sentence i = rows offsets[i]:offsets[i+1]
     labels.npy     int16   (n_tokens,)                      gold UPOS index into UPOS_TAGS
-    meta.json      encoder, source file, counts, genres, seconds
+    meta.json      encoder, source file, counts, genres, seconds, and ``made_from``
+
+``made_from`` (``cache_inputs``) records what the features depend on: the sha256 of the
+encoder's weights (or its hub name), of the CoNLL-U file, and the window and stride of the
+spans. A complete cache is reused only when it was made from the inputs asked for now, so
+a new encoder or a changed file is cached again instead of being read from the old cache.
 
 fp16 halves the disk and page-cache footprint (about 2 GB for EWT train with
 multilingual-e5-small); the heads trained on it are checked against the spaCy
 path (``head_export``). A cache folder is written under a temporary name and
 renamed when complete, so an interrupted run leaves nothing that looks finished.
 """
+import functools
+import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy
 from thinc.api import reduce_mean
@@ -29,8 +36,10 @@ from ..atomic_write import atomic_folder
 from ..conllu import Sentence
 from .fusion_head import UPOS_TAGS
 from ..layers.layer_pooling import layer_pooling
+from ..provenance import sha256
 
 UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
+WINDOW, STRIDE = 128, 96  # strided spans of the transformer component (wordpiece windows)
 
 
 @dataclass
@@ -63,6 +72,51 @@ def is_complete(path: Path) -> bool:
     return (Path(path) / "meta.json").is_file()
 
 
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, hashed once per process while its size and mtime stay the same
+    (the encoder's weights are asked for once per set)."""
+    stat = path.stat()
+    return _sha256_of_version(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256(path)
+
+
+def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: int = WINDOW,
+                 stride: int = STRIDE) -> Dict[str, str]:
+    """What a cache of ``source`` (a CoNLL-U file) encoded by ``encoder`` is made from:
+    the sha256 of the encoder's ``model.safetensors`` (a hub name when ``encoder`` is not
+    a local folder), of the CoNLL-U file, and the span settings."""
+    weights = Path(encoder) / "model.safetensors"
+    inputs = {"encoder_sha256": _file_sha256(weights)} if weights.is_file() else {"encoder": str(encoder)}
+    inputs["source_sha256"] = sha256(source)
+    inputs["spans"] = f"strided_spans window={window} stride={stride}"
+    return inputs
+
+
+def cache_change(path: Union[str, Path], inputs: Dict[str, str]) -> Optional[str]:
+    """Why the complete cache at ``path`` is not one of ``inputs``, or None when it is.
+    A cache without a record (made before caches recorded their inputs) is not one."""
+    recorded = json.loads((Path(path) / "meta.json").read_text(encoding="utf8")).get("made_from")
+    if recorded is None:
+        return "no record of its inputs (an older cache)"
+    changed = sorted(k for k in set(recorded) | set(inputs) if recorded.get(k) != inputs.get(k))
+    names = {"encoder_sha256": "encoder weights", "encoder": "encoder", "source_sha256": "CoNLL-U file",
+             "spans": "span settings"}
+    return ("other " + ", ".join(names.get(k, k) for k in changed)) if changed else None
+
+
+def cache_digest(cache: "HiddenStateCache") -> str:
+    """One string for what ``cache`` was made from, for the records of runs that read it
+    ("unrecorded" for a cache made before caches recorded their inputs)."""
+    made_from = cache.meta.get("made_from")
+    if made_from is None:
+        return "unrecorded"
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True).encode("utf8")).hexdigest()
+
+
 def load_cache(path: Union[str, Path]) -> HiddenStateCache:
     path = Path(path)
     if not is_complete(path):
@@ -76,7 +130,7 @@ def load_cache(path: Union[str, Path]) -> HiddenStateCache:
     )
 
 
-def transformer_pipe(encoder: Union[str, Path], window: int = 128, stride: int = 96):
+def transformer_pipe(encoder: Union[str, Path], window: int = WINDOW, stride: int = STRIDE):
     """A spaCy Transformer component on ``encoder`` that outputs all hidden states."""
     import spacy
 
@@ -97,17 +151,20 @@ def build_cache(
     batch_size: int = 64,
     source: str = "",
     progress: bool = True,
+    made_from: Optional[Dict[str, str]] = None,
 ) -> HiddenStateCache:
     """Run ``transformer_pipe`` (a spaCy ``Transformer`` component whose model outputs
     all hidden states) over ``sentences`` and store every token's pooled hidden states.
 
     Sentences are processed in order of length (little padding) and written to their
-    own rows. Returns the loaded cache; a complete cache at ``output`` is reused.
+    own rows. Returns the loaded cache. A complete cache at ``output`` is reused when
+    ``made_from`` (``cache_inputs``, recorded in meta.json) is None or equals its record;
+    otherwise it is replaced.
     """
     from tqdm import tqdm
 
     output = Path(output)
-    if is_complete(output):
+    if is_complete(output) and (made_from is None or cache_change(output, made_from) is None):
         return load_cache(output)
     start = time.perf_counter()
     vocab = transformer_pipe.vocab
@@ -152,5 +209,7 @@ def build_cache(
             "genres": [s.genre for s in sentences],
             "seconds": round(time.perf_counter() - start, 2),
         }
+        if made_from is not None:
+            meta["made_from"] = made_from
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf8")
     return load_cache(output)
