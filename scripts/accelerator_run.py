@@ -7,8 +7,11 @@ it runs on an accelerator machine as it comes: no spaCy, transformers or confect
 Several worker processes share one device (the encoder is small: one process leaves the
 GPU idle between its kernels); each takes the plan's next run in order. A worker writes
 its finished runs to OUT_DIR/runs-<worker>.npz, atomically after every run; runs already in
-OUT_DIR are skipped (resumable); no run starts that the worker's measured pace says would
-end after --deadline-s. ``scripts/accelerator_grid.py metrics OUT_DIR`` scores the results.
+OUT_DIR are skipped (resumable) when their info records the plan's settings of the run and
+the pack (the sha256 of its files but plan.json) there is now. A run made from others is
+removed from OUT_DIR and run again (an info without the pack's record, made before it was
+recorded, is compared on its settings). No run starts that the worker's measured pace says
+would end after --deadline-s. ``scripts/accelerator_grid.py metrics OUT_DIR`` scores the results.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "package"))
 from layer_fusion.atomic_write import atomic_output  # noqa: E402
+from layer_fusion.research.run_records import folder_sha256, record_change  # noqa: E402
 
 
 def finished_results(out_dir: Path) -> Dict[str, numpy.ndarray]:
@@ -40,7 +44,38 @@ def finished_runs(out_dir: Path) -> set:
     return {k[: -len("/info")] for k in finished_results(out_dir) if k.endswith("/info")}
 
 
-def worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, device: str, threads: int) -> None:
+def stale_runs(out_dir: Path, plan: dict, pack_sha256: str) -> Dict[str, str]:
+    """Run name -> what differs, for each finished run of the plan that was made from other
+    settings (those the plan gives the run) or another pack."""
+    results, stale = finished_results(out_dir), {}
+    for spec in plan["runs"]:
+        info = results.get(f"{spec['name']}/info")
+        if info is None:
+            continue
+        info = json.loads(str(info))
+        recorded = {"settings": {k: info["settings"].get(k) for k in spec["settings"]}}
+        if "pack_sha256" in info:
+            recorded["pack_sha256"] = info["pack_sha256"]
+        changed, _ = record_change(recorded, {"settings": spec["settings"], "pack_sha256": pack_sha256})
+        if changed:
+            stale[spec["name"]] = " and ".join(changed)
+    return stale
+
+
+def drop_runs(out_dir: Path, names) -> None:
+    """Remove the runs ``names`` (info and predictions) from every OUT_DIR/runs-*.npz."""
+    prefixes = tuple(f"{name}/" for name in names)
+    for path in sorted(Path(out_dir).glob("runs-*.npz")):
+        with numpy.load(path) as data:
+            kept = {k: data[k] for k in data.files if not k.startswith(prefixes)}
+            if len(kept) == len(data.files):
+                continue
+        with atomic_output(path, "wb") as handle:
+            numpy.savez_compressed(handle, **kept)
+
+
+def worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, device: str, threads: int,
+           pack_sha256: str) -> None:
     import torch
 
     from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run
@@ -76,7 +111,7 @@ def worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, devic
         info.update(name=spec["name"], block=spec["block"], source=spec["source"], worker=rank,
                     device=torch.cuda.get_device_name() if device.startswith("cuda") else device,
                     torch=torch.__version__, total_seconds=round(seconds, 2), grid=plan.get("grid"),
-                    max_sentences=plan.get("max_sentences"))
+                    max_sentences=plan.get("max_sentences"), pack_sha256=pack_sha256)
         results[f"{spec['name']}/info"] = numpy.array(json.dumps(info))
         for set_name, pred in out["predictions"].items():
             results[f"{spec['name']}/{set_name}"] = pred.astype(numpy.uint8)
@@ -109,6 +144,11 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"--only: not in {plan_path}: {', '.join(unknown)}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    pack_sha256 = folder_sha256(args.pack, exclude=["plan.json"])  # the plan lists runs; each records its settings
+    stale = stale_runs(args.out_dir, plan, pack_sha256)
+    for name, what in stale.items():
+        print(f"{name}: its results come from other {what}: running it again", flush=True)
+    drop_runs(args.out_dir, stale)
     done = finished_runs(args.out_dir)
     todo = [i for i, n in enumerate(names) if n not in done and (not args.only or n in args.only)]
     print(f"{len(todo)} of {len(names)} runs to do, {args.workers} worker(s) on {args.device}", flush=True)
@@ -119,7 +159,8 @@ def main(argv=None) -> int:
     for _ in range(args.workers):
         queue.put(None)
     procs = [context.Process(target=worker, args=(r, str(args.pack), str(args.out_dir), queue, deadline,
-                                                  args.device, args.threads)) for r in range(args.workers)]
+                                                  args.device, args.threads, pack_sha256))
+             for r in range(args.workers)]
     for p in procs:
         p.start()
     for p in procs:

@@ -14,9 +14,11 @@ where it stopped. What counts as the same inputs:
 
 - a cache (``cache``) is kept when it was made from the same encoder weights, CoNLL-U file
   and span settings (``hidden_cache.cache_inputs``); otherwise it is built again;
-- a run's metrics record the caches they read (``made_from``: one digest per cache); a run
-  whose caches changed since is run again. Metrics without that record (extracted from
-  reports/experiment_metrics.tar.gz, made before it existed) are kept, with a warning.
+- a run's metrics record its settings (the name holds fusion, layers and seed only) and the
+  caches it read (``made_from``: one digest per cache); a run whose settings or caches
+  differ now is run again (``run_records.record_change``). Metrics without the caches'
+  record (extracted from reports/experiment_metrics.tar.gz, made before it existed) are
+  kept, with a warning.
 
 No target-language data is used to train or choose anything: k* and every checkpoint are
 chosen on English dev.
@@ -32,6 +34,7 @@ from wasabi import msg
 
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
+from layer_fusion.research.run_records import record_change
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.conllu import read_conllu
@@ -135,13 +138,13 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
     out = OUT / stage / f"{settings.name()}.json"
     if out.exists() and not force:
         done = json.loads(out.read_text())
-        recorded = done.get("made_from")
-        if recorded is None:
-            msg.warn(f"{settings.name()}: kept; its metrics do not record the caches they were made from")
+        changed, missing = record_change(done, {"settings": settings.__dict__, "made_from": caches_now()})
+        if not changed:
+            if missing:
+                msg.warn(f"{settings.name()}: kept; its metrics do not record their {', '.join(missing)}")
             return done
-        if recorded == caches_now():
-            return done
-        msg.info(f"{settings.name()}: the caches changed since its metrics were made: running it again")
+        what = " and ".join({"made_from": "caches"}.get(k, k) for k in changed)
+        msg.info(f"{settings.name()}: its metrics come from other {what}: running it again")
     if not claim(out):
         msg.info(f"{settings.name()}: another process is running it, skipped")
         return None

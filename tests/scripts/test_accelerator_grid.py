@@ -170,3 +170,33 @@ def test_the_job_needs_torch_and_numpy_alone(grid_pack, tmp_path):
     assert "2 of 3 runs finished" in result.stdout
     probe = subprocess.run([sys.executable, "-S", "-c", "import spacy"], capture_output=True, text=True, env=env)
     assert "No module named 'spacy'" in probe.stderr  # the check above really ran without spaCy
+
+
+def test_a_run_made_from_other_settings_or_another_pack_is_run_again(grid_pack, tmp_path):
+    import shutil
+
+    pack = shutil.copytree(grid_pack[0], tmp_path / "pack")
+    out = tmp_path / "runs"
+    args = ("run", pack, out, "--workers", "1", "--threads", "1", "--device", "cpu", "--only", "en_k1_s2")
+
+    def info():
+        with numpy.load(out / "runs-0.npz") as data:
+            assert sorted(k for k in data.files if k.endswith("/info")) == ["en_k1_s2/info"]
+            return json.loads(str(data["en_k1_s2/info"]))
+
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _run(*args).stdout.startswith("0 of 3 runs to do")
+    plan = json.loads((pack / "plan.json").read_text())
+    spec = next(r for r in plan["runs"] if r["name"] == "en_k1_s2")
+    spec["settings"]["head_learn_rate"] = 0.5
+    (pack / "plan.json").write_text(json.dumps(plan))  # the plan's other runs are not this run's inputs
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "en_k1_s2: its results come from other settings: running it again" in again.stdout
+    assert info()["settings"]["head_learn_rate"] == 0.5
+    with open(pack / "meta.json", "a") as handle:
+        handle.write("\n")
+    repacked = _run(*args)
+    assert "en_k1_s2: its results come from other pack_sha256: running it again" in repacked.stdout
+    assert "1 of 3 runs finished" in repacked.stdout and info()["pack_sha256"]

@@ -115,7 +115,7 @@ def test_a_cache_is_built_again_when_its_encoder_weights_or_file_change(experime
     assert cache()[0]["sentences"] == 1
 
 
-def test_a_run_is_done_again_when_the_caches_it_read_changed(experiments, tmp_path, monkeypatch):
+def test_a_run_is_done_again_when_its_settings_or_the_caches_it_read_changed(experiments, tmp_path, monkeypatch):
     from layer_fusion.research.fusion_head import HeadSettings
 
     settings = HeadSettings("LastLayer", [3])
@@ -126,22 +126,32 @@ def test_a_run_is_done_again_when_the_caches_it_read_changed(experiments, tmp_pa
 
     def train_and_evaluate(settings_, stage, out_, n_resamples):
         trained.append(settings_.name())
-        metrics = {"english_dev": 0.7, "made_from": dict(caches)}
+        metrics = {"english_dev": 0.7, "settings": json.loads(json.dumps(settings_.__dict__)),
+                   "made_from": dict(caches)}
         out_.write_text(json.dumps(metrics))
         return metrics
 
     monkeypatch.setattr(experiments, "caches_now", lambda: dict(caches))
     monkeypatch.setattr(experiments, "_train_and_evaluate", train_and_evaluate)
-    out.write_text(json.dumps({"english_dev": 0.5, "made_from": {"train": "t1", "en_ewt_dev": "d1"}}))
+    stored = {"english_dev": 0.5, "settings": json.loads(json.dumps(settings.__dict__)), "made_from": dict(caches)}
+    out.write_text(json.dumps(stored))
     assert experiments.run_one(settings, "probe")["english_dev"] == 0.5 and trained == []
     caches["train"] = "t2"  # e.g. the cache of another encoder
-    assert experiments.run_one(settings, "probe")["english_dev"] == 0.7 and trained == [settings.name()]
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.7 and len(trained) == 1
     assert experiments.run_one(settings, "probe")["made_from"]["train"] == "t2" and len(trained) == 1
     caches["ta_ttb"] = "n1"  # a set cached since: the run's metrics lack it
     experiments.run_one(settings, "probe")
     assert len(trained) == 2
-    out.write_text(json.dumps({"english_dev": 0.4}))  # no record (an archived run): kept
-    assert experiments.run_one(settings, "probe")["english_dev"] == 0.4 and len(trained) == 2
+    longer = HeadSettings("LastLayer", [3], epochs=settings.epochs + 5)  # same name, other schedule
+    assert longer.name() == settings.name()
+    experiments.run_one(longer, "probe")
+    assert len(trained) == 3
+    experiments.run_one(longer, "probe")
+    assert len(trained) == 3
+    del stored["made_from"]  # no record of its caches (an archived run): kept
+    stored["settings"] = json.loads(json.dumps(longer.__dict__))
+    out.write_text(json.dumps(stored))
+    assert experiments.run_one(longer, "probe")["english_dev"] == 0.5 and len(trained) == 3
     assert not out.with_name(out.name + ".lock").exists()
 
 

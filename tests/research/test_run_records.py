@@ -1,0 +1,32 @@
+"""layer_fusion.research.run_records: records of what a research run was made from."""
+from layer_fusion.research.run_records import folder_sha256, record_change
+
+
+def test_a_folder_digest_follows_names_and_contents_of_its_files(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"1")
+    (tmp_path / "plan.json").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x").write_text("ignored: not directly in the folder")
+    digest = folder_sha256(tmp_path)
+    without_plan = folder_sha256(tmp_path, exclude=["plan.json"])
+    assert digest != without_plan
+    (tmp_path / "plan.json").write_text('{"runs": []}')
+    assert folder_sha256(tmp_path, exclude=["plan.json"]) == without_plan != folder_sha256(tmp_path)
+    (tmp_path / "a.npz").rename(tmp_path / "b.npz")  # same bytes, other name
+    assert folder_sha256(tmp_path, exclude=["plan.json"]) != without_plan
+    (tmp_path / "b.npz").rename(tmp_path / "a.npz")
+    (tmp_path / "a.npz").write_bytes(b"2")
+    assert folder_sha256(tmp_path, exclude=["plan.json"]) != without_plan
+    (tmp_path / "sub" / "x").write_text("changed")
+    (tmp_path / "a.npz").write_bytes(b"1")
+    assert folder_sha256(tmp_path, exclude=["plan.json"]) == without_plan
+
+
+def test_a_record_is_compared_as_it_reads_back_from_json():
+    inputs = {"settings": {"layers": (1, -1), "steps": 2}, "pack_sha256": "p", "max_sentences": None}
+    stored = {"settings": {"layers": [1, -1], "steps": 2}, "pack_sha256": "p", "max_sentences": None, "device": "cpu"}
+    assert record_change(stored, inputs) == ([], [])
+    assert record_change({**stored, "max_sentences": 3}, inputs) == (["max_sentences"], [])
+    assert record_change({**stored, "settings": {"layers": [2, -1], "steps": 2}}, inputs) == (["settings"], [])
+    older = {k: v for k, v in stored.items() if k != "pack_sha256"}
+    assert record_change(older, inputs) == ([], ["pack_sha256"])  # not recorded then: not known to differ
