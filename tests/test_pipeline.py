@@ -104,6 +104,24 @@ def test_round_trip_gives_identical_tags_and_parameters(tiny_model, fusion, tmp_
     numpy.testing.assert_array_equal(scores_a, scores_b)
 
 
+def test_a_load_time_override_of_the_trained_layers_is_refused(tiny_xlmr, tmp_path):
+    """thinc restores a saved model's attrs over those its config built: without the check,
+    the model would read its trained layers while nlp.config shows the override."""
+    nlp = make_nlp(tiny_xlmr, "DLFA", layers=[1, -1])
+    _train(nlp, steps=1)
+    nlp.to_disk(tmp_path / "pipeline")
+    tags = [t.pos_ for t in spacy.load(tmp_path / "pipeline")("the cat sat")]
+    assert tags == [t.pos_ for t in nlp("the cat sat")]
+    override = {"components": {"morphologizer": {"model": {"tok2vec": {"layers": [2, -1]}}}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=override)
+    assert loaded.config["components"]["morphologizer"]["model"]["tok2vec"]["layers"] == [2, -1]
+    with pytest.raises(ValueError, match=r"layers=\[2, -1\] in the config, but this model was trained on "
+                                         r"layers \[1, -1\]"):
+        loaded("the cat sat")
+    same = {"components": {"morphologizer": {"model": {"tok2vec": {"layers": [1, -1]}}}}}
+    assert [t.pos_ for t in spacy.load(tmp_path / "pipeline", config=same)("the cat sat")] == tags
+
+
 def _first_batch(nlp):
     examples = synthetic_examples(nlp, 5)
     nlp.initialize(lambda: examples)

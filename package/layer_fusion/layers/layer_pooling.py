@@ -10,6 +10,7 @@ spans included, so a token seen by two spans is pooled over both). All selected
 layers go through one gather and one pooling call, as a (rows, n * H) matrix:
 with one layer this is exactly what stock ``trfs2arrays`` computes.
 """
+import functools
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from spacy_transformers.align import apply_alignment
@@ -29,9 +30,12 @@ def layer_pooling(
     pooling: Model[Ragged, Floats2d],
     grad_factor: float,
 ) -> Model[List[Union[TransformerData, NotAnnotated]], List[Floats3d]]:
+    # The layers also live in the forward function: a saved model's attrs replace those the
+    # config built it with (thinc's from_bytes), so only there does a load-time override of
+    # ``layers`` survive, for ``_check_config`` to see.
     return Model(
         "layer-pooling",
-        forward,
+        functools.partial(forward, config_layers=tuple(layers)),
         layers=[pooling],
         dims={"nO": width},
         attrs={"layers": list(layers), "grad_factor": grad_factor, "checked": False},
@@ -70,7 +74,23 @@ def _check(model: Model, trf_data: TransformerData) -> List[int]:
     return resolved
 
 
-def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]], is_train: bool):
+def _check_config(model: Model, config_layers: Tuple[int, ...]) -> None:
+    """Raise when the model's layers (loaded with its weights) are not those its config
+    asks for: a trained fusion reads the layers it was trained on, and an override such as
+    ``spacy.load(path, config={... "layers": [2, -1]})`` would otherwise be ignored without
+    a word while ``nlp.config`` shows it."""
+    if list(model.attrs["layers"]) != list(config_layers):
+        raise ValueError(
+            f"layers={list(config_layers)} in the config, but this model was trained on layers "
+            f"{list(model.attrs['layers'])}: a trained fusion cannot read other layers; load it "
+            f"without overriding 'layers', or train a pipeline on the layers you want"
+        )
+
+
+def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]], is_train: bool,
+            config_layers: Optional[Tuple[int, ...]] = None):
+    if config_layers is not None:
+        _check_config(model, config_layers)
     pooling = model.layers[0]
     width = model.get_dim("nO")
     n_sel = len(model.attrs["layers"])
