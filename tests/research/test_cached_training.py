@@ -141,6 +141,13 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     assert again.exit_code == 0 and "complete already, reused" in flat(again)
     other = runner.invoke(app, [*build, str(dev), str(tmp_path / "cache-train")])
     assert other.exit_code == 2 and f"already holds a cache of {train}" in flat(other)
+    assert "made from other CoNLL-U file" in flat(other)
+    copy = tmp_path / "copy.conllu"  # the same sentences elsewhere: the same cache
+    copy.write_bytes(train.read_bytes())
+    assert runner.invoke(app, [*build, str(copy), str(tmp_path / "cache-train")]).exit_code == 0
+    copy.write_text(copy.read_text(encoding="utf8").replace("\tcat\t", "\tcats\t"), encoding="utf8")
+    edited = runner.invoke(app, [*build, str(copy), str(tmp_path / "cache-train")])
+    assert edited.exit_code == 2 and "made from other CoNLL-U file: remove it" in flat(edited)
     empty = tmp_path / "empty.conllu"
     empty.write_text("# nothing\n", encoding="utf8")
     result = runner.invoke(app, [*build, str(empty), str(tmp_path / "cache-empty")])

@@ -23,7 +23,7 @@ def cache_build(
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
     from ..atomic_write import unwritable_reason
     from ..conllu import ConlluError, read_conllu
-    from ..research.hidden_cache import build_cache, is_complete, transformer_pipe
+    from ..research.hidden_cache import build_cache, cache_change, cache_inputs, is_complete, transformer_pipe
 
     _require_encoder_folder(encoder, "ENCODER")
     if unwritable_reason(output, folder=True):
@@ -34,15 +34,17 @@ def cache_build(
         raise _fail(str(err), 1)
     if not sentences:
         raise _fail(f"{conllu}: no sentences with words to cache", 1)
+    inputs = cache_inputs(encoder, conllu)  # the encoder's weights and the file, by content
     if is_complete(output):  # a finished cache is reused, but only if it is this one
         cache = _cache(output)
-        if (cache.meta.get("source"), cache.meta.get("encoder")) != (str(conllu), str(encoder)):
+        change = cache_change(output, inputs)
+        if change is not None:
             raise _fail(f"{output} already holds a cache of {cache.meta.get('source')} on "
-                        f"{cache.meta.get('encoder')}: remove it or choose another folder", 2)
+                        f"{cache.meta.get('encoder')} made from {change}: remove it or choose another folder", 2)
         msg.info(f"{output}: complete already, reused")
     else:
         cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size,
-                            source=str(conllu))
+                            source=str(conllu), made_from=inputs)
     msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
              f"{cache.n_hidden_states} hidden states x {cache.width}")
 
