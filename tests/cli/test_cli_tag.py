@@ -386,6 +386,27 @@ def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):
     assert len(folder.stderr.strip().splitlines()) == 1
 
 
+def test_a_pipeline_that_fails_on_text_is_a_one_line_error_and_writes_nothing(aif_dir, tmp_path):
+    """It loads, then its first batch fails: the config asks for layers its model was not
+    trained on (the layers check of layer_pooling)."""
+    import re
+    import shutil
+
+    broken = shutil.copytree(aif_dir, tmp_path / "pipeline")
+    config = (broken / "config.cfg").read_text(encoding="utf-8")
+    changed, n = re.subn(r"(?m)^layers = \[(\d+), -1\]$", lambda m: f"layers = [{int(m.group(1)) + 1}, -1]", config)
+    assert n == 1
+    (broken / "config.cfg").write_text(changed, encoding="utf-8")
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    result = run_tag([broken, src, "--output", tmp_path / "tags.conllu"])
+    assert result.exit_code == 1, result.stderr
+    error = result.stderr.strip()
+    assert "\n" not in error and "Traceback" not in error
+    assert f"the pipeline {broken} failed after 0 line(s) were tagged: ValueError: layers=" in error
+    assert "nothing was written to" in error and not (tmp_path / "tags.conllu").exists()
+
+
 @pytest.mark.parametrize("where", ["parent_is_file", "output_is_folder"])
 def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
     src = tmp_path / "in.txt"

@@ -124,6 +124,12 @@ def tag(
         raise typer.Exit(0)
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1, to_stderr=True)
+    except Exception as err:  # noqa: BLE001 - the pipeline loaded but fails on text (its model, its config)
+        from ..error_text import one_line
+
+        kept = f"; nothing was written to {output}" if output is not None else ""
+        raise _fail(f"the pipeline {pipeline} failed after {n} line(s) were tagged: "
+                    f"{type(err).__name__}: {one_line(err)}{kept}", 1, to_stderr=True)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
 
