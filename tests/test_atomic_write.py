@@ -30,3 +30,34 @@ def test_unwritable_reason(tmp_path):
     assert unwritable_reason(tmp_path / "folder", folder=True) is None
     assert unwritable_reason(tmp_path / "file", folder=True) == "it is a file, not a folder"
     assert unwritable_reason(tmp_path / "file" / "cache", folder=True) == f"{tmp_path / 'file'} is a file, not a folder"
+
+
+def test_a_symlink_is_followed_and_kept(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("old", encoding="utf8")
+    (tmp_path / "link.txt").symlink_to(real)
+    write_text_atomic(tmp_path / "link.txt", "new")
+    assert (tmp_path / "link.txt").is_symlink() and real.read_text(encoding="utf8") == "new"
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "sub" / "target.txt")
+    write_text_atomic(tmp_path / "dangling.txt", "made")
+    assert (tmp_path / "dangling.txt").is_symlink()
+    assert (tmp_path / "sub" / "target.txt").read_text(encoding="utf8") == "made"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.txt", "link.txt", "real.txt", "sub"]
+
+
+def test_a_fifo_or_a_device_is_written_to_not_replaced(tmp_path):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf8")))
+    reader.start()
+    write_text_atomic(fifo, "through the pipe\n")
+    reader.join(timeout=10)
+    assert received == ["through the pipe\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert list(tmp_path.iterdir()) == [fifo]  # no temp file beside it
+    write_text_atomic("/dev/null", "discarded")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

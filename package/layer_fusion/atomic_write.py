@@ -29,10 +29,22 @@ def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[
 def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
     """Yield a handle on a temp file beside ``path`` (text mode: UTF-8, "\\n" line ends);
     rename it to ``path`` on success, delete it on any error (so no partial output is
-    left behind)."""
+    left behind).
+
+    A symlink is followed: the file it points to is replaced, the link stays. A path that
+    is not a regular file (a FIFO, a terminal, /dev/null, /dev/stdout) is written to
+    directly, as a stream: replacing it would put a regular file where the device or
+    pipe was, and the reader would get nothing."""
     path = Path(path)
     if path.is_dir():  # else os.replace fails only at the end, naming the temp file
         raise IsADirectoryError(f"{path} is a folder, not a file")
+    if path.exists() and not path.is_file():  # exists() and is_file() follow symlinks
+        text = "b" not in mode
+        with open(path, mode, **({"encoding": "utf-8", "newline": "\n"} if text else {})) as handle:
+            yield handle
+        return
+    if path.is_symlink():  # to a file, or dangling: write the file it names
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     text = "b" not in mode

@@ -371,11 +371,36 @@ def test_path_that_is_not_a_pipeline_exits_2(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, signum):
+    """`kill` or a closed terminal while `--output` is half written: the command exits
+    128 + the signal, and neither the output nor its temp file is left behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out" / "tags.conllu"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), "--output", str(out),
+                             "--fp32", "--lookahead", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdin.write(b"the cat sat\n" * 3)
+    proc.stdin.flush()  # stdin stays open: the command waits for more lines, its output half written
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(".tags.conllu.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+    proc.send_signal(getattr(signal, signum))
+    assert proc.wait(timeout=60) == 128 + getattr(signal, signum)
+    proc.stdin.close()
+    assert list(out.parent.iterdir()) == []
+
+
 def test_console_script_is_declared():
     from importlib.metadata import entry_points
 
     [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "layer-fusion"]
-    assert script.value == "layer_fusion.cli:app"
+    assert script.value == "layer_fusion.cli:main"
 
 
 def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):

@@ -19,10 +19,28 @@ import os
 # already in the environment wins.
 os.environ.setdefault("USE_TORCH", "1")
 
+import signal  # noqa: E402
+
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
 from .common import app  # noqa: E402
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    """The console script: ``app`` with SIGTERM and SIGHUP (``kill``, a closed terminal)
+    raised as ``SystemExit``, as Ctrl-C raises ``KeyboardInterrupt``. Python's default for
+    them ends the process on the spot, before ``atomic_output`` can delete the temp file
+    of a half-written ``--output``. Set here, not in ``app``, so that tests calling ``app``
+    in-process leave the test runner's own handlers alone."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
+    app(prog_name="layer-fusion")
+
 
 if __name__ == "__main__":
-    app()
+    main()
