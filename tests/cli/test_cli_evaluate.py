@@ -162,3 +162,32 @@ def test_an_unreadable_file_is_named(files, monkeypatch):
     result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0])])
     assert result.exit_code == 1
     assert f"cannot read {files[0]}: Permission denied" in " ".join(result.output.split())
+
+
+def test_a_file_given_twice_or_as_the_output_is_refused(pipeline, files, tmp_path):
+    def flat(result):
+        return " ".join(result.output.split())
+
+    twice = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), str(files[1]), str(files[0])])
+    assert twice.exit_code == 2 and f"{files[0]} is given twice" in flat(twice)
+    gold = files[0].read_bytes()
+    onto = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--output", str(files[0])])
+    assert onto.exit_code == 2 and "the metrics would overwrite it" in flat(onto)
+    assert files[0].read_bytes() == gold
+
+
+def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_path):
+    """It loads, then fails: its config asks for layers its model was not trained on."""
+    import re
+    import shutil
+
+    broken = shutil.copytree(pipeline, tmp_path / "broken")
+    config = (broken / "config.cfg").read_text(encoding="utf-8")
+    changed, n = re.subn(r"(?m)^layers = \[(\d+), -1\]$", lambda m: f"layers = [{int(m.group(1)) + 1}, -1]", config)
+    assert n == 1
+    (broken / "config.cfg").write_text(changed, encoding="utf-8")
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(broken), str(files[0]), "--output", str(out)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"the pipeline {broken} failed on {files[0]}: ValueError: layers=" in " ".join(result.output.split())
+    assert not out.exists()

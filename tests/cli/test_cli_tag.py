@@ -371,6 +371,25 @@ def test_path_that_is_not_a_pipeline_exits_2(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_output_dash_is_stdout_and_lang_with_pretokenized_is_refused(aif_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dash = run_tag([aif_dir, "--output", "-", "--format", "jsonl", "--fp32"], input="the cat sat\n")
+    assert dash.exit_code == 0 and len(jsonl_records(dash.stdout)) == 1 and not (tmp_path / "-").exists()
+    both = run_tag([aif_dir, "--pretokenized", "--lang", "th", "--fp32"], input="the cat\n")
+    assert both.exit_code == 2 and "--lang th segments raw text" in both.stderr and "--pretokenized" in both.stderr
+    one = run_tag([aif_dir, "--output", tmp_path / "one.conllu", "--fp32"], input="the cat sat\n")
+    assert "Tagged 1 line into" in one.stderr
+
+
+def test_a_pipeline_without_a_transformer_names_the_default_that_wants_int8(tmp_path):
+    blank = spacy.blank("xx")
+    blank.to_disk(tmp_path / "blank")
+    default = run_tag([tmp_path / "blank"], input="the cat\n")
+    assert default.exit_code == 2 and "int8 (the default on the CPU; --fp32 turns it off):" in default.stderr
+    chosen = run_tag([tmp_path / "blank", "--int8"], input="the cat\n")
+    assert chosen.exit_code == 2 and chosen.stderr.split("✘ ")[-1].startswith("--int8: ")
+
+
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
 def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, signum):
     """`kill` or a closed terminal while `--output` is half written: the command exits
@@ -444,7 +463,7 @@ def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
         blocker.mkdir()
         target = blocker
     result = run_tag([aif_dir, src, "--output", target])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad setting, found before any work (as in `evaluate`)
     assert "cannot write --output" in result.stderr and str(target) in result.stderr
     assert "Traceback" not in result.stderr and "\n" not in result.stderr.strip()
     if where == "parent_is_file":
@@ -565,3 +584,15 @@ def test_tag_does_not_import_an_installed_tensorflow(aif_dir, tmp_path):
     assert "\tthe\t" in result.stdout
     assert not mark.exists()
 
+
+
+def test_an_encoder_the_quantizer_fails_on_is_a_one_line_error(aif_dir, monkeypatch):
+    import layer_fusion.quantization as quantization
+
+    def fails(nlp, *args, **kwargs):
+        raise AssertionError("scale issue")  # what onnxruntime's quantizer raises on NaN weights
+
+    monkeypatch.setattr(quantization, "quantize_encoder", fails)
+    result = run_tag([aif_dir], input="the cat\n")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "the encoder could not be quantized (AssertionError: scale issue); --fp32 runs it unquantized" in result.stderr

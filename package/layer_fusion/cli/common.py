@@ -41,8 +41,9 @@ def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
         raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
 
 
-def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False) -> None:
-    """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme)."""
+def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False, setting: str = "--int8") -> None:
+    """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme).
+    ``setting`` names the choice in errors (the option, or the default that chose it)."""
     from ..quantization import quantize_encoder
 
     if gpu_id >= 0:
@@ -50,7 +51,12 @@ def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False) -> None:
     try:
         quantize_encoder(nlp)
     except (ValueError, ImportError) as err:  # ImportError: onnxruntime is missing
-        raise _fail(f"--int8: {err}", 2, to_stderr)
+        raise _fail(f"{setting}: {err}", 2, to_stderr)
+    except Exception as err:  # noqa: BLE001 - the export or quantizer fails on this encoder's weights
+        from ..error_text import one_line
+
+        raise _fail(f"{setting}: the encoder could not be quantized ({type(err).__name__}: {one_line(err)}); "
+                    "--fp32 runs it unquantized", 1, to_stderr)
 
 
 def _load(pipeline: str, to_stderr: bool = False):

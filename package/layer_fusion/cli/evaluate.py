@@ -46,6 +46,13 @@ def evaluate(
         raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
     if output is not None and unwritable_reason(output):
         raise _fail(f"cannot write --output {output}: {unwritable_reason(output)}", 2)
+    seen = set()
+    for path in conllu:
+        if path.resolve() in seen:  # results are keyed by file: a second copy would hide in the first
+            raise _fail(f"{path} is given twice", 2)
+        seen.add(path.resolve())
+        if output is not None and output.exists() and output.samefile(path):
+            raise _fail(f"--output {output} is the CoNLL-U input {path}: the metrics would overwrite it", 2)
     # Every file is read and checked before the pipeline loads: a bad file fails at once.
     inputs = []
     for path in conllu:
@@ -62,13 +69,18 @@ def evaluate(
         _quantize(nlp)
     results, raw = [], []
     for path, sentences in tqdm(inputs, desc="files", unit=" file", disable=None):
-        results.append(evaluate_sentences(
-            nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
-        ))
-        if raw_text:
-            raw.append(evaluate_raw_text(
+        try:
+            results.append(evaluate_sentences(
                 nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
-            ).to_dict())
+            ))
+            if raw_text:
+                raw.append(evaluate_raw_text(
+                    nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
+                ).to_dict())
+        except Exception as err:  # noqa: BLE001 - the pipeline loaded but fails on text (its model, its config)
+            from ..error_text import one_line
+
+            raise _fail(f"the pipeline {pipeline} failed on {path}: {type(err).__name__}: {one_line(err)}", 1)
     # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
     total = TreebankResult(
         name="total",

@@ -33,7 +33,7 @@ def tag(
     inputs: Optional[List[str]] = typer.Argument(
         None, help="UTF-8 text files, one sentence or paragraph per line ('-' or none: stdin)"
     ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default or '-': stdout)"),
     fmt: OutputFormat = typer.Option(OutputFormat.conllu, "--format", "-f", help="Output format"),
     # Defaults measured on CPU with scripts/bench_tagging.py (docs/benchmarks.md, "Tagging").
     batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
@@ -73,6 +73,11 @@ def tag(
     from ..atomic_write import unwritable_reason
     from ..tagging import InputDecodeError, InputReadError, LineTagger, read_lines
 
+    if output is not None and str(output) == "-":  # as for inputs, '-' is the standard stream
+        output = None
+    if pretokenized and lang is not None:
+        raise _fail(f"--lang {lang} segments raw text into words; --pretokenized takes the words as given: "
+                    "use one of them", 2, to_stderr=True)
     for path in inputs or []:
         if path == "-":
             continue
@@ -85,7 +90,7 @@ def tag(
     if output is not None:
         problem = unwritable_reason(output)
         if problem:
-            raise _fail(f"cannot write --output {output}: {problem}", 1, to_stderr=True)
+            raise _fail(f"cannot write --output {output}: {problem}", 2, to_stderr=True)
     if n_process > 1:
         # The workers are forked after the parent used the fast tokenizer: without this,
         # Hugging Face tokenizers warns on stderr and turns its own threads off anyway.
@@ -99,10 +104,11 @@ def tag(
     nlp = _load(pipeline, to_stderr=True)
     if lang is not None:
         _use_segmenter(nlp, lang, to_stderr=True)
+    setting = "--int8" if int8 else "int8 (the default on the CPU; --fp32 turns it off)"
     if int8 is None:
         int8 = INT8_BY_DEFAULT and gpu_id < 0
     if int8:
-        _quantize(nlp, gpu_id, to_stderr=True)
+        _quantize(nlp, gpu_id, to_stderr=True, setting=setting)
     elif gpu_id < 0:
         embeddings_from_files(nlp)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
@@ -131,7 +137,7 @@ def tag(
         raise _fail(f"the pipeline {pipeline} failed after {n} line(s) were tagged: "
                     f"{type(err).__name__}: {one_line(err)}{kept}", 1, to_stderr=True)
     if output is not None:
-        typer.echo(_err.good(f"Tagged {n} lines into {output}"), err=True)
+        typer.echo(_err.good(f"Tagged {n} line{'' if n == 1 else 's'} into {output}"), err=True)
 
 
 def _require_gpu(gpu_id: int) -> None:
