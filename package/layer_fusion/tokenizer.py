@@ -1,4 +1,4 @@
-"""A language-agnostic tokenizer for raw text in many scripts.
+r"""A language-agnostic tokenizer for raw text in many scripts.
 
 ``layer_fusion.MultilingualTokenizer.v1`` is spaCy's rule-based tokenizer (the ``xx``
 rules) with these changes, each found by measuring where the ``xx`` rules disagree with

@@ -1,5 +1,6 @@
 """Hidden-state cache and cached-head training: same features and same tags as
 the spaCy path, and nothing half-written after a failure."""
+import json
 import random
 
 import numpy
@@ -159,6 +160,45 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--layer", "99", *config])
     assert result.exit_code == 2 and "--layer 99: the caches hold" in flat(result)
     assert not (tmp_path / "p3").exists()
+
+    # OUTPUT is a folder: an existing one is replaced, a file is refused before training.
+    again = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "pipeline"), "--fusion", "DLFA",
+                                "--layer", "1", "--layer", "-1", "--epochs", "1", *config])
+    assert again.exit_code == 0, again.output
+    assert spacy.load(tmp_path / "pipeline").pipe_names and not list(tmp_path.glob(".pipeline.*"))
+    result = runner.invoke(app, ["cache", "train", *caches, str(train), *config])
+    assert result.exit_code == 2 and f"cannot write OUTPUT {train}: it is a file, not a folder" in flat(result)
+
+    # A folder that is not a Hugging Face model (here: a spaCy pipeline) is refused by name.
+    result = runner.invoke(app, [*build[:2], str(tmp_path / "pipeline"), str(train), str(tmp_path / "c")])
+    assert result.exit_code == 2 and "no config.json, so not a Hugging Face model folder" in flat(result)
+
+
+def test_cache_train_checks_the_caches_encoder_before_training(tiny_xlmr, tmp_path, monkeypatch):
+    """A cache records its encoder's absolute path; one whose encoder is gone is an error
+    before any training, not a hub download after it."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+    from layer_fusion.research import cached_training
+
+    encoder = shutil.copytree(tiny_xlmr, tmp_path / "encoder")
+    train = _write_conllu(tmp_path / "train.conllu", _sentences(20, 0))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["cache", "build", "encoder", "train.conllu", "cache-train"])  # a relative path
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "cache-train" / "meta.json").read_text())["encoder"] == str(encoder)
+
+    monkeypatch.setattr(cached_training, "train_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    shutil.rmtree(encoder)
+    args = ["cache", "train", "cache-train", "cache-train", "pipeline", "--config", str(REPO / "configs" / "aif.cfg")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"the encoder of cache-train (its meta.json; --encoder to give another) {encoder}: no such folder" \
+        in " ".join(result.output.split())
 
 
 def test_cache_train_reads_its_config_before_training(tmp_path, monkeypatch):

@@ -42,8 +42,8 @@ def cache_build(
             raise _fail(f"{output} already holds a cache of {cache.meta.get('source')} on "
                         f"{cache.meta.get('encoder')} made from {change}: remove it or choose another folder", 2)
         msg.info(f"{output}: complete already, reused")
-    else:
-        cache = build_cache(transformer_pipe(encoder), sentences, output, batch_size=batch_size,
+    else:  # the encoder's absolute path goes into meta.json: `cache train` loads it from anywhere
+        cache = build_cache(transformer_pipe(encoder.resolve()), sentences, output, batch_size=batch_size,
                             source=str(conllu), made_from=inputs)
     msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
              f"{cache.n_hidden_states} hidden states x {cache.width}")
@@ -55,6 +55,9 @@ def _require_encoder_folder(encoder: Path, setting: str) -> None:
     if not encoder.is_dir():
         raise _fail(f"{setting} {encoder}: no such folder (a Hugging Face model folder, e.g. from "
                     "`layer-fusion encoder build`)", 2)
+    if not (encoder / "config.json").is_file():
+        raise _fail(f"{setting} {encoder}: no config.json, so not a Hugging Face model folder (e.g. from "
+                    "`layer-fusion encoder build`; a spaCy pipeline folder is not one)", 2)
 
 
 def _cache(path: Path):
@@ -88,7 +91,7 @@ def cache_train(
     import spacy
     from thinc.api import ConfigValidationError
 
-    from ..atomic_write import unwritable_reason
+    from ..atomic_write import atomic_folder, unwritable_reason
     from ..error_text import one_line
     from ..fusion import SETTINGS
     from ..research.cached_training import train_head
@@ -104,12 +107,16 @@ def cache_train(
         hint = " (the default is the project's; run from the project folder or pass --config)" \
             if config == DEFAULT_HEAD_CONFIG else ""
         raise _fail(f"--config {config}: {one_line(err)}{hint}", 2)
-    problem = unwritable_reason(output)
+    problem = unwritable_reason(output, folder=True)
     if problem:
         raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
+    train, dev = _cache(train_cache), _cache(dev_cache)
+    # The pipeline is built on the encoder after training: check it first, not minutes later.
     if encoder is not None:
         _require_encoder_folder(encoder, "--encoder")
-    train, dev = _cache(train_cache), _cache(dev_cache)
+    else:
+        encoder = Path(train.meta["encoder"])
+        _require_encoder_folder(encoder, f"the encoder of {train_cache} (its meta.json; --encoder to give another)")
     for path, cache in ((train_cache, train), (dev_cache, dev)):
         if cache.n_sentences == 0:
             raise _fail(f"{path}: the cache holds no sentences", 2)
@@ -124,7 +131,8 @@ def cache_train(
     settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, patience=patience,
                             learn_rate=learn_rate)
     head, history = train_head(settings, train, dev, log=msg.text)
-    nlp = export_head(head, settings, encoder or Path(train.meta["encoder"]), config)
-    nlp.to_disk(output)
+    nlp = export_head(head, settings, encoder, config)
+    with atomic_folder(output) as tmp:  # a pipeline folder appears complete or not at all
+        nlp.to_disk(tmp)
     msg.good(f"Saved {output}: English dev {100 * history['best_dev_accuracy']:.2f} "
              f"(best epoch {history['best_epoch']} of {history['epochs_run']} run, at most {epochs})")
