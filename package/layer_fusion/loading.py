@@ -38,10 +38,17 @@ def resolve_pipeline(name: str) -> Union[str, Path]:
     import spacy
 
     path = Path(name).expanduser()
+    if not name:
+        raise PipelineLoadError("the pipeline name is empty: give an installed pipeline package or a folder")
+    is_pipeline_folder = path.is_dir() and (path / "config.cfg").is_file()
+    if not is_pipeline_folder and spacy.util.is_package(name):
+        # e.g. run inside `spacy package`'s output folder, which holds a source folder of the
+        # package's name: a folder that is no pipeline does not hide the installed package.
+        return name
     if path.exists() or names_a_pipeline_folder(name):
         if not path.exists():
             raise PipelineLoadError(f"{name}: no such folder; check the path to the pipeline")
-        if not path.is_dir() or not (path / "config.cfg").is_file():
+        if not is_pipeline_folder:
             raise PipelineLoadError(
                 f"{name} is not a spaCy pipeline folder (no config.cfg); check the path "
                 "(e.g. training/model-best)"

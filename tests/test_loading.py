@@ -1,0 +1,23 @@
+"""layer_fusion.loading.resolve_pipeline: what a pipeline name given to the CLI means."""
+from pathlib import Path
+
+import pytest
+import spacy
+
+from layer_fusion.loading import PipelineLoadError, resolve_pipeline
+
+
+def test_a_folder_that_is_no_pipeline_does_not_hide_an_installed_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "xx_fake").mkdir()  # what `spacy package` leaves: a source folder of the package's name
+    with pytest.raises(PipelineLoadError, match="xx_fake is not a spaCy pipeline folder"):
+        resolve_pipeline("xx_fake")
+    monkeypatch.setattr(spacy.util, "is_package", lambda name: name == "xx_fake")
+    assert resolve_pipeline("xx_fake") == "xx_fake"
+    (tmp_path / "xx_fake" / "config.cfg").write_text("[nlp]\n", encoding="utf8")  # a pipeline folder wins
+    assert resolve_pipeline("xx_fake") == Path("xx_fake")
+
+
+def test_an_empty_name_is_an_error_that_says_so():
+    with pytest.raises(PipelineLoadError, match="the pipeline name is empty"):
+        resolve_pipeline("")
