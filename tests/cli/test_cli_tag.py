@@ -415,6 +415,43 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
     assert list(out.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("stop,code", [(KeyboardInterrupt(), 130), (SystemExit(143), 143)])
+def test_a_stop_with_workers_removes_the_output_then_exits_at_once(aif_dir, tmp_path, monkeypatch, stop, code):
+    """Ctrl-C reaches the whole process group, so spaCy's workers die with it. The parent's
+    queue feeder thread can then be blocked on a full pipe to a dead worker, and the
+    interpreter's exit joins it for ever (seen: `_finalize_join` in multiprocessing's exit
+    function, about one run in two with the smoke pipeline). So with workers the command
+    leaves by os._exit, once the --output temp file is gone."""
+    import layer_fusion.tagging as tagging
+
+    class Interrupted(tagging.LineTagger):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.n_process = 1  # the command asked for workers; none are forked from the test runner
+
+        def tag(self, lines):
+            yield from list(super().tag(["the cat sat"]))
+            raise stop
+
+    exits = []
+
+    def fake_exit(status):
+        exits.append(status)
+        raise RuntimeError("left by os._exit")
+
+    monkeypatch.setattr(tagging, "LineTagger", Interrupted)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    out = tmp_path / "out" / "tags.conllu"
+    with pytest.raises(RuntimeError, match="left by os._exit"):
+        CliRunner().invoke(app, ["tag", str(aif_dir), "--output", str(out), "--fp32", "--n-process", "2"],
+                           input="the cat sat\n", catch_exceptions=False)
+    assert exits == [code] and list(out.parent.iterdir()) == []
+    exits.clear()
+    alone = CliRunner().invoke(app, ["tag", str(aif_dir), "--output", str(out), "--fp32"], input="the cat sat\n")
+    assert exits == [] and alone.exit_code != 0  # one process: the usual way out
+    assert list(out.parent.iterdir()) == []
+
+
 def test_console_script_is_declared():
     from importlib.metadata import entry_points
 

@@ -128,6 +128,16 @@ def tag(
     except BrokenPipeError:  # e.g. `layer-fusion tag ... | head`
         sys.stderr.close()
         raise typer.Exit(0)
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or SIGTERM / SIGHUP (cli.main)
+        if n_process > 1:
+            # The --output temp file is gone already (atomic_output). Leave now: spaCy's
+            # workers died with the signal too, and the interpreter's exit would wait for
+            # ever on the queue that still holds their next texts (multiprocessing joins
+            # its feeder threads at exit).
+            code = 130 if isinstance(stop, KeyboardInterrupt) else (stop.code if isinstance(stop.code, int) else 1)
+            sys.stderr.flush()
+            os._exit(code)
+        raise
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1, to_stderr=True)
     except Exception as err:  # noqa: BLE001 - the pipeline loaded but fails on text (its model, its config)
