@@ -85,37 +85,81 @@ def test_a_killed_worker_is_retried_without_loss_or_duplicates(ray_local, pipeli
 def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text('{"body": "no text field"}\n')
-    with pytest.raises(ValueError, match="no 'text' field"):
+    with pytest.raises(ValueError, match='a.jsonl: line 1: no "text" field'):
         tag_dataset(str(pipeline), str(tmp_path / "in" / "*.jsonl"), tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     with pytest.raises(ValueError, match="no input shard matches"):
         tag_dataset(str(pipeline), str(tmp_path / "nothing" / "*.jsonl"), tmp_path / "out", progress=False)
 
 
-def test_a_text_that_is_not_a_string_is_a_one_line_error_naming_shard_and_record(ray_local, pipeline, tmp_path):
-    """A record without "text", or with a number, was tagged as "nan" or "5" (exit 0)."""
+@pytest.mark.parametrize("lines,error", [
+    ('{"text": "the cat sat"}\n{"id": 2}\n', 'line 2: no "text" field'),
+    ('{"text": "the cat sat"}\n\n{"text": 5}\n', 'line 3: "text" is 5, not a string'),
+    ('{"text": "the cat sat"}\n{"text": "a dog\n', "line 2: not JSON: Invalid control character at column 16"),
+    ('["the cat sat"]\n', "line 1: not a JSON object"),
+])
+def test_a_bad_jsonl_record_is_one_line_naming_shard_and_line_before_ray(pipeline, tmp_path, monkeypatch, lines, error):
+    """A record without "text", or with a number, was tagged as "nan" or "5" (exit 0); a line
+    that is not JSON gave Ray's tracebacks and an error naming neither shard nor line."""
+    from typer.testing import CliRunner
+
+    from layer_fusion import distributed
+    from layer_fusion.cli import app
+
+    def no_ray():
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(distributed, "_require_ray", lambda: type("Ray", (), {"is_initialized": staticmethod(no_ray)}))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "fine"}\n', encoding="utf-8")
+    shard = tmp_path / "in" / "b.jsonl"
+    shard.write_text(lines, encoding="utf-8")
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+                                      str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"✘ {shard}: {error}"
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
+
+
+def test_a_parquet_text_that_is_not_a_string_names_shard_and_record(ray_local, pipeline, tmp_path):
+    """Parquet is typed: a null text reaches the workers, which report it by record."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from typer.testing import CliRunner
 
     from layer_fusion.cli import app
 
     (tmp_path / "in").mkdir()
-    shard = tmp_path / "in" / "a.jsonl"
-    shard.write_text('{"text": "the cat sat"}\n{"id": 2}\n{"text": "a dog"}\n', encoding="utf-8")
-    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+    shard = tmp_path / "in" / "a.parquet"
+    pq.write_table(pa.table({"text": ["the cat sat", None, "a dog"]}), shard)
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.parquet"),
                                       str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
     assert result.exit_code == 2, result.output
-    assert f'{shard}: record 2: "text" is nan, not a string' in " ".join(result.output.split())
-    # Ray logs its own INFO lines on the way; the error is the last line, with no traceback.
-    assert result.output.strip().splitlines()[-1].endswith('"text" is nan, not a string')
+    assert result.output.strip().splitlines()[-1] == f'✘ {shard}: record 2: "text" is missing (null)'
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
-    shard.write_text('{"text": "the cat sat"}\n{"text": "a dog\n', encoding="utf-8")  # not JSON
-    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
-                                      str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
+
+
+def test_no_running_cluster_is_one_line(pipeline, tmp_path, monkeypatch):
+    """Ray's own error, raised here: with another test's local instance running, a real
+    --address auto would find it (this process's, or through /tmp/ray in another)."""
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    def no_cluster(address=None, **kwargs):
+        assert address == "auto"
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    pattern = _shards(tmp_path / "in", [2])
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"),
+                                      "--address", "auto", "--fp32", "-q"])
     assert result.exit_code == 2, result.output
-    [error] = [line for line in result.output.splitlines() if line.startswith("✘")]
-    assert error.startswith("✘ ValueError: ")  # the JSON reader's own error, not Ray's advice on retries
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
+    assert result.output.strip() == "✘ address 'auto': Could not find any running Ray instance. Please specify " \
+        "the one to connect to by setting `--address` flag or `RAY_ADDRESS` environment variable."
 
 
 def test_cli_checks_the_pipeline_and_the_output_folder_before_ray(pipeline, tmp_path, monkeypatch):

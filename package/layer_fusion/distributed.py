@@ -21,6 +21,7 @@ from __future__ import annotations
 import glob
 import itertools
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -59,6 +60,28 @@ def input_shards(pattern: str) -> List[Path]:
     return paths
 
 
+def check_jsonl_shard(shard: Path) -> None:
+    """Raise ValueError naming the shard and line of the first line that is not a JSON
+    object with a string "text" (blank lines are skipped). Run in the driver before Ray
+    starts: Ray's JSON reader names neither the file nor the line, and a worker's error
+    reaches the driver buried in Ray's tracebacks."""
+    with open(shard, encoding="utf-8") as lines:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                what = err.msg.removesuffix(" at")  # "Expecting value", "Invalid control character at"
+                raise ValueError(f"{shard}: line {n}: not JSON: {what} at column {err.colno}") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{shard}: line {n}: not a JSON object")
+            if "text" not in record:
+                raise ValueError(f'{shard}: line {n}: no "text" field')
+            if not isinstance(record["text"], str):
+                raise ValueError(f'{shard}: line {n}: "text" is {record["text"]!r}, not a string')
+
+
 def output_path(shard: Path, output_dir: Path) -> Path:
     return output_dir / (shard.stem + ".jsonl")
 
@@ -93,10 +116,16 @@ class PipelineTagger:
         # float) is reported, not tagged as "nan" or "5": the driver, which knows the record's
         # number in its shard, raises for it. (An exception raised here would reach it buried in Ray's.)
         texts = list(batch["text"])
-        errors = ["" if isinstance(t, str) else f'"text" is {t!r}, not a string' for t in texts]
+        errors = ["" if isinstance(t, str) else _not_a_text(t) for t in texts]
         records = list(self.tagger.tag([t if isinstance(t, str) else "" for t in texts]))
         return {"path": list(batch["path"]),
                 "record": [format_jsonl(r, 0) for r in records], "error": errors}
+
+
+def _not_a_text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # null, or NaN: how a gap arrives
+        return '"text" is missing (null)'
+    return f'"text" is {value!r}, not a string'
 
 
 def _is_driver(marker: str) -> bool:
@@ -154,11 +183,18 @@ def tag_dataset(
     written: Dict[str, int] = {}
     if not todo:
         return written
+    if todo[0].suffix == ".jsonl":
+        for shard in todo:
+            check_jsonl_shard(shard)
     if not ray.is_initialized():
         # A local instance: one CPU per worker thread, plus one for the tasks that read shards
         # (with every CPU held by the actor pool, reading would wait forever).
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": workers * threads_per_worker + 1}))
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.INFO if progress else logging.WARNING,
+                     **({} if address else {"num_cpus": workers * threads_per_worker + 1}))
+        except ConnectionError as err:  # e.g. address="auto" with no cluster running
+            raise ValueError(f"address {address!r}: {' '.join(str(err).split())}") from None
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = progress
