@@ -224,6 +224,13 @@ class LineTagger:
                 # embeddings the model would crash instead.
                 tokenizer.model_max_length = limit
             specials = tokenizer.num_special_tokens_to_add(pair=False)
+            # The one window still longer than the encoder takes is a lone over-long token,
+            # tagged on its first wordpieces by design: transformers' warning that such a
+            # sequence "will result in indexing errors" (spacy-transformers truncates it
+            # first) would only mislead. transformers keeps its said-once flags here.
+            flags = getattr(tokenizer, "deprecation_warnings", None)
+            if isinstance(flags, dict):
+                flags["sequence-length-is-longer-than-the-specified-maximum"] = True
             self._tokenizer = tokenizer
             self._get_spans = model.attrs["get_spans"]
             self.budget = max(1, int((limit - specials) * WORDPIECE_MARGIN))

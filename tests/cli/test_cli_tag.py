@@ -518,6 +518,21 @@ def test_lang_uses_the_word_segmenter(aif_dir):
     assert "".join(w.rsplit("/", 1)[0] for w in thai.stdout.split()) == text
 
 
+def test_stderr_holds_no_third_party_chatter(aif_dir, tmp_path):
+    """In a fresh process: jieba logs its dictionary's building once per process, and
+    transformers warns once per tokenizer that a sequence over 512 wordpieces "will result in
+    indexing errors"; tag handles that lone over-long token (it keeps its first pieces)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for args, text in ((["--lang", "zh"], "我爱北京天安门\n"), ([], f"a {HUGE_TOKEN} b\n")):
+        result = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), "--fp32", "-q",
+                                 "--format", "jsonl", *args], input=text, capture_output=True, text=True, env=env)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert len(json.loads(result.stdout)["pos"]) >= 3
+
+
 def test_unknown_lang_is_a_one_line_error(aif_dir):
     result = CliRunner().invoke(app, ["tag", str(aif_dir), "--lang", "qq"], input="a b\n")
     assert result.exit_code == 2

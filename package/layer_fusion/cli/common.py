@@ -35,10 +35,25 @@ def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
     """Replace the pipeline's tokenizer by ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import make_segmenter
 
+    if lang == "zh":
+        _quiet_jieba()
     try:
         nlp.tokenizer = make_segmenter(nlp.vocab, lang)
     except (ValueError, ImportError) as err:
         raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
+
+
+def _quiet_jieba() -> None:
+    """jieba logs the building of its dictionary (4 lines) on stderr every run. It sets its
+    logger's level when imported, so it is imported first; a missing jieba is reported by
+    ``make_segmenter``."""
+    import logging
+
+    try:
+        import jieba
+    except ImportError:
+        return
+    jieba.setLogLevel(logging.WARNING)
 
 
 def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False, setting: str = "--int8") -> None:
