@@ -191,3 +191,19 @@ def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"the pipeline {broken} failed on {files[0]}: ValueError: layers=" in " ".join(result.output.split())
     assert not out.exists()
+
+
+def test_the_command_shows_a_warning_as_one_line(pipeline, files, tmp_path):
+    """As the console script runs it (layer_fusion.cli.main), not as Python prints warnings:
+    the message and then the source line that raised it."""
+    import os
+    import subprocess
+    import sys
+
+    gold = tmp_path / "with_empty.conllu"
+    gold.write_text(files[0].read_text(encoding="utf8") + "# sent_id = empty\n\n", encoding="utf8")
+    result = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "evaluate", str(pipeline), str(gold)],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == \
+        [f"\u26a0 {gold}: skipped 1 sentence(s) without words"]

@@ -20,6 +20,8 @@ import os
 os.environ.setdefault("USE_TORCH", "1")
 
 import signal  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
 
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
 from .common import app  # noqa: E402
@@ -31,14 +33,25 @@ def _exit_on_signal(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line, as the commands' errors are: its message, not the source
+    line that raised it."""
+    print(f"\u26a0 {message}", file=file or sys.stderr)
+
+
 def main() -> None:
-    """The console script: ``app`` with SIGTERM and SIGHUP (``kill``, a closed terminal)
-    raised as ``SystemExit``, as Ctrl-C raises ``KeyboardInterrupt``. Python's default for
-    them ends the process on the spot, before ``atomic_output`` can delete the temp file
-    of a half-written ``--output``. Set here, not in ``app``, so that tests calling ``app``
-    in-process leave the test runner's own handlers alone."""
+    """The console script: ``app`` with two process-wide settings.
+
+    - SIGTERM and SIGHUP (``kill``, a closed terminal) are raised as ``SystemExit``, as
+      Ctrl-C raises ``KeyboardInterrupt``. Python's default ends the process on the spot,
+      before ``atomic_output`` can delete the temp file of a half-written ``--output``.
+    - Warnings are one line each (``_show_warning``).
+
+    Set here, not in ``app``, so that tests calling ``app`` in-process leave the test
+    runner's own handlers alone."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
+    warnings.showwarning = _show_warning
     app(prog_name="layer-fusion")
 
 
