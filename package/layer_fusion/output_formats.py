@@ -38,8 +38,11 @@ def format_jsonl(record: TaggedLine, sent_id: int) -> str:
 
 
 def format_text(record: TaggedLine, sent_id: int) -> str:
-    """``word/TAG`` pairs separated by single spaces (an empty line for an empty record)."""
-    return " ".join(f"{one_line(w)}/{t}" for w, t in zip(record.words, record.tags)) + "\n"
+    """``word/TAG`` pairs separated by single spaces (an empty line for an empty record).
+    Whitespace inside a word (a Vietnamese word of several syllables, from ``--lang vi``)
+    becomes ``_``, the usual way to write such words, so that splitting a line on spaces
+    gives its pairs back."""
+    return " ".join(f"{'_'.join(one_line(w).split())}/{t}" for w, t in zip(record.words, record.tags)) + "\n"
 
 
 FORMATS: Dict[str, Callable[[TaggedLine, int], str]] = {

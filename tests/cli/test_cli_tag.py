@@ -85,6 +85,25 @@ def test_jsonl_and_text_formats_agree(aif_dir):
     assert text[:3] == expected
 
 
+def test_text_format_splits_back_into_its_pairs_when_words_hold_spaces():
+    """Vietnamese words (--lang vi) hold spaces; the text format writes them with _."""
+    from layer_fusion.output_formats import format_text
+    from layer_fusion.tagging import TaggedLine
+
+    record = TaggedLine("Tôi yêu Việt Nam .", ["Tôi", "yêu", "Việt Nam", "."], ["PRON", "VERB", "PROPN", "PUNCT"])
+    line = format_text(record, 1)
+    assert line == "Tôi/PRON yêu/VERB Việt_Nam/PROPN ./PUNCT\n"
+    assert [pair.rsplit("/", 1)[1] for pair in line.split()] == record.tags
+
+
+def test_a_conllu_input_is_tagged_as_text_with_a_warning(aif_dir, tmp_path):
+    gold = tmp_path / "gold.conllu"
+    gold.write_text("# text = the cat\n1\tthe\t_\tDET\t_\t_\t0\troot\t_\t_\n", encoding="utf-8")
+    result = run_tag([aif_dir, gold, "--format", "jsonl", "--fp32"])
+    assert result.exit_code == 0 and len(jsonl_records(result.stdout)) == 2
+    assert f"{gold}: tag reads plain text" in result.stderr and "layer-fusion evaluate" in result.stderr
+
+
 def test_output_file_and_several_inputs_in_order(aif_dir, tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("the cat\nthe dog\n", encoding="utf8")

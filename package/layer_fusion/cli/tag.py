@@ -87,6 +87,10 @@ def tag(
             raise _fail(f"input {path} is a folder, not a file", 2, to_stderr=True)
         if not os.access(path, os.R_OK):
             raise _fail(f"cannot read input {path}: permission denied", 2, to_stderr=True)
+        if Path(path).suffix.lower() in (".conllu", ".conll"):
+            typer.echo(_err.warn(f"{path}: tag reads plain text, one document per line, so this file's comment "
+                                 "and word lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)"),
+                       err=True)
     if output is not None:
         problem = unwritable_reason(output)
         if problem:
