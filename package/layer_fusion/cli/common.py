@@ -31,6 +31,11 @@ def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _warn(text: str, to_stderr: bool = False) -> None:
+    """Print a one-line warning (wasabi's icon and colour, never wrapped)."""
+    typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=to_stderr)
+
+
 def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
     """Replace the pipeline's tokenizer by ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import make_segmenter

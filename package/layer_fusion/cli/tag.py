@@ -13,7 +13,7 @@ import typer
 
 from ..length_order import DEFAULT_BATCH_SIZE
 from ..quantization import INT8_BY_DEFAULT
-from .common import _err, _fail, _load, _quantize, _use_segmenter, app
+from .common import _err, _fail, _load, _quantize, _use_segmenter, _warn, app
 
 
 class OutputFormat(str, Enum):
@@ -88,9 +88,8 @@ def tag(
         if not os.access(path, os.R_OK):
             raise _fail(f"cannot read input {path}: permission denied", 2, to_stderr=True)
         if Path(path).suffix.lower() in (".conllu", ".conll"):
-            typer.echo(_err.warn(f"{path}: tag reads plain text, one document per line, so this file's comment "
-                                 "and word lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)"),
-                       err=True)
+            _warn(f"{path}: tag reads plain text, one document per line, so this file's comment and word "
+                  "lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)", to_stderr=True)
     if output is not None:
         problem = unwritable_reason(output)
         if problem:
