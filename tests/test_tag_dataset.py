@@ -251,3 +251,31 @@ def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monke
                                       str(tmp_path / "o"), "--int8"])
     assert result.exit_code == 2 and "--int8:" in result.output and onnx_encoder.INSTALL_HINT in result.output
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path):
+    """Ray retries such an address for minutes; the check connects once first."""
+    import socket
+    import time
+
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+    from layer_fusion.distributed import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pattern = _shards(tmp_path / "in", [2])
+    start = time.monotonic()
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"),
+                                      "--address", f"127.0.0.1:{port}", "--fp32", "-q"])
+    assert result.exit_code == 2 and time.monotonic() - start < 30, result.output
+    assert result.output.strip() == f"✘ address '127.0.0.1:{port}': cannot connect to 127.0.0.1:{port} " \
+                                    "(Connection refused)"
+    with socket.socket() as server:  # something listens: the check lets Ray go on
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")
+    check_reachable("auto")
+    check_reachable(None)

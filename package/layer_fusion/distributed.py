@@ -82,6 +82,24 @@ def check_jsonl_shard(shard: Path) -> None:
                 raise ValueError(f'{shard}: line {n}: "text" is {record["text"]!r}, not a string')
 
 
+def check_reachable(address: Optional[str], timeout_s: float = 10.0) -> None:
+    """For an address of the form ``[ray://]HOST:PORT``, raise ValueError when nothing
+    accepts a connection there within ``timeout_s``. Ray itself retries such an address for
+    minutes, logging warnings, before it gives up. Other forms ("auto", none) are Ray's."""
+    import re
+    import socket
+
+    match = re.fullmatch(r"(?:ray://)?\[?([^\[\]]+?)\]?:(\d+)", address or "")
+    if not match:
+        return
+    host, port = match.group(1), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__  # socket.timeout has no strerror
+        raise ValueError(f"address {address!r}: cannot connect to {host}:{port} ({reason})") from None
+
+
 def output_path(shard: Path, output_dir: Path) -> Path:
     return output_dir / (shard.stem + ".jsonl")
 
@@ -187,6 +205,7 @@ def tag_dataset(
         for shard in todo:
             check_jsonl_shard(shard)
     if not ray.is_initialized():
+        check_reachable(address)
         # A local instance: one CPU per worker thread, plus one for the tasks that read shards
         # (with every CPU held by the actor pool, reading would wait forever).
         try:
