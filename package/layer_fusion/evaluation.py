@@ -18,7 +18,7 @@ import errno
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -135,11 +135,13 @@ def evaluate_sentences(
     n_resamples: int = 1000,
     seed: int = 0,
     name: str = "",
+    progress: Optional[Callable[[int], None]] = None,
 ) -> TreebankResult:
     """Tag gold-segmented sentences with ``nlp`` and score ``token.pos_`` against gold UPOS.
 
     c_i = #{j : pos_j(pred) == upos_j(gold)} for sentence i; accuracy and CI as in the module
-    docstring. ``seconds`` covers Doc construction and ``nlp.pipe`` only.
+    docstring. ``seconds`` covers Doc construction and ``nlp.pipe`` only. ``progress`` is
+    called with 1 as each sentence is scored (e.g. a tqdm bar's ``update``).
     """
     sentences = list(sentences)
     if not sentences:
@@ -162,6 +164,8 @@ def evaluate_sentences(
         hits = [tok.pos_ == gold for tok, gold in zip(doc, sent.upos)]
         correct[i] = sum(hits)
         outside_mwt[i] = sum(hits[a] for a, b in sent.token_words if b - a == 1) if sent.token_words else correct[i]
+        if progress is not None:
+            progress(1)
     seconds = time.perf_counter() - start
     genres = [s.genre for s in sentences]
     result = TreebankResult(

@@ -41,7 +41,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -223,11 +223,13 @@ def evaluate_raw_text(
     seed: int = 0,
     name: str = "",
     tokenize_only: bool = False,
+    progress: Optional[Callable[[int], None]] = None,
 ) -> RawTextResult:
     """Run ``nlp`` (or only ``nlp.tokenizer``) on each sentence's raw text and score it.
 
     Sentences go through ``nlp.pipe`` in order of text length (less padding); results go
     back to their sentence by index. ``seconds`` covers tokenizing and tagging only.
+    ``progress`` is called with 1 as each sentence is scored (e.g. a tqdm bar's ``update``).
     """
     sentences = [s for s in sentences]
     texts, rebuilt = [], 0
@@ -247,6 +249,8 @@ def evaluate_raw_text(
         pred = predicted_spans(doc)
         tags = [] if tokenize_only else [t.pos_ for t in doc if not t.is_space]
         counts[i] = score_sentence(sentences[i], gold_spans(sentences[i], texts[i]), pred, tags)
+        if progress is not None:
+            progress(1)
     seconds = time.perf_counter() - start
 
     def column(field: str) -> np.ndarray:

@@ -207,3 +207,15 @@ def test_the_command_shows_a_warning_as_one_line(pipeline, files, tmp_path):
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if line.strip()] == \
         [f"\u26a0 {gold}: skipped 1 sentence(s) without words"]
+
+
+def test_progress_is_reported_per_sentence(pipeline, files):
+    from layer_fusion.raw_text import evaluate_raw_text
+    from layer_fusion.evaluation import read_sentences
+
+    nlp = spacy.load(pipeline)
+    sentences = read_sentences(files[0])
+    steps = []
+    evaluation.evaluate_sentences(nlp, sentences, n_resamples=10, progress=steps.append)
+    evaluate_raw_text(nlp, sentences, n_resamples=10, progress=steps.append)
+    assert steps == [1] * (2 * len(sentences))

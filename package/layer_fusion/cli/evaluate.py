@@ -68,19 +68,27 @@ def evaluate(
     if int8:
         _quantize(nlp)
     results, raw = [], []
-    for path, sentences in tqdm(inputs, desc="files", unit=" file", disable=None):
+    # One step per sentence tagged: gold words, then raw text with --raw-text.
+    passes = 2 if raw_text else 1
+    bar = tqdm(total=passes * sum(len(sentences) for _, sentences in inputs), desc="sentences", unit=" sent",
+               disable=None)
+    for path, sentences in inputs:
         try:
             results.append(evaluate_sentences(
-                nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
+                nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path),
+                progress=bar.update,
             ))
             if raw_text:
                 raw.append(evaluate_raw_text(
-                    nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path)
+                    nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path),
+                    progress=bar.update,
                 ).to_dict())
         except Exception as err:  # noqa: BLE001 - the pipeline loaded but fails on text (its model, its config)
             from ..error_text import one_line
 
+            bar.close()
             raise _fail(f"the pipeline {pipeline} failed on {path}: {type(err).__name__}: {one_line(err)}", 1)
+    bar.close()
     # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
     total = TreebankResult(
         name="total",
