@@ -189,7 +189,8 @@ def test_missing_onnxruntime_is_a_one_line_cli_error(pipeline_dir, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
     result = run_tag([pipeline_dir, "--format", "text", "-q"], input="the cat sat\n")
     assert result.exit_code == 2
-    assert "--int8:" in result.output and "pip install onnx onnxruntime" in result.output
+    assert "int8 (the default on the CPU; --fp32 turns it off):" in result.output
+    assert "pip install onnx onnxruntime" in result.output
     assert len(result.output.strip().splitlines()) == 1
     fp32 = run_tag([pipeline_dir, "--fp32", "--format", "text", "-q"], input="the cat sat\n")
     assert fp32.exit_code == 0 and fp32.stdout.startswith("the/")
