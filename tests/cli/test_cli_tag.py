@@ -471,6 +471,30 @@ def test_a_stop_with_workers_removes_the_output_then_exits_at_once(aif_dir, tmp_
     assert list(out.parent.iterdir()) == []
 
 
+def test_a_hang_up_that_nohup_ignores_stays_ignored(aif_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "tags.conllu"
+    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), "--output", str(out),
+                             "--fp32"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # as nohup does
+    proc.stdin.write(b"the cat sat\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".tags.conllu.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert proc.poll() is None  # still running
+    proc.stdin.close()  # end of input: it finishes normally
+    assert proc.wait(timeout=60) == 0 and out.read_text().count("\tthe\t") == 1
+
+
 def test_console_script_is_declared():
     from importlib.metadata import entry_points
 

@@ -168,6 +168,11 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     assert spacy.load(tmp_path / "pipeline").pipe_names and not list(tmp_path.glob(".pipeline.*"))
     result = runner.invoke(app, ["cache", "train", *caches, str(train), *config])
     assert result.exit_code == 2 and f"cannot write OUTPUT {train}: it is a file, not a folder" in flat(result)
+    (tmp_path / "work" / "model-best").mkdir(parents=True)  # a folder of other things is never replaced
+    (tmp_path / "work" / "model-best" / "keep").write_text("x")
+    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "work"), *config])
+    assert result.exit_code == 2 and "holds other things than a spaCy pipeline" in flat(result)
+    assert (tmp_path / "work" / "model-best" / "keep").read_text() == "x"
 
     # A folder that is not a Hugging Face model (here: a spaCy pipeline) is refused by name.
     result = runner.invoke(app, [*build[:2], str(tmp_path / "pipeline"), str(train), str(tmp_path / "c")])

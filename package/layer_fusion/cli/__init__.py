@@ -20,11 +20,10 @@ import os
 os.environ.setdefault("USE_TORCH", "1")
 
 import signal  # noqa: E402
-import sys  # noqa: E402
 import warnings  # noqa: E402
 
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
-from .common import app  # noqa: E402
+from .common import _warn, app  # noqa: E402
 
 __all__ = ["app", "main"]
 
@@ -36,7 +35,7 @@ def _exit_on_signal(signum, frame):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """A warning as one line, as the commands' errors are: its message, not the source
     line that raised it."""
-    print(f"\u26a0 {message}", file=file or sys.stderr)
+    _warn(str(message), to_stderr=True)
 
 
 def main() -> None:
@@ -45,12 +44,14 @@ def main() -> None:
     - SIGTERM and SIGHUP (``kill``, a closed terminal) are raised as ``SystemExit``, as
       Ctrl-C raises ``KeyboardInterrupt``. Python's default ends the process on the spot,
       before ``atomic_output`` can delete the temp file of a half-written ``--output``.
+      A signal the caller set to be ignored (``nohup``) stays ignored.
     - Warnings are one line each (``_show_warning``).
 
     Set here, not in ``app``, so that tests calling ``app`` in-process leave the test
     runner's own handlers alone."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
+        if signal.getsignal(signum) is signal.SIG_DFL:  # an ignored one (nohup) stays ignored
+            signal.signal(signum, _exit_on_signal)
     warnings.showwarning = _show_warning
     app(prog_name="layer-fusion")
 

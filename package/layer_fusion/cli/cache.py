@@ -110,6 +110,10 @@ def cache_train(
     problem = unwritable_reason(output, folder=True)
     if problem:
         raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
+    if output.is_dir() and any(output.iterdir()) and not (output / "config.cfg").is_file():
+        # The pipeline replaces OUTPUT whole: only an empty folder or an older pipeline may go.
+        raise _fail(f"OUTPUT {output} is a folder that holds other things than a spaCy pipeline: "
+                    "choose a new or empty folder", 2)
     train, dev = _cache(train_cache), _cache(dev_cache)
     # The pipeline is built on the encoder after training: check it first, not minutes later.
     if encoder is not None:
