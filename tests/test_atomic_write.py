@@ -61,3 +61,30 @@ def test_a_fifo_or_a_device_is_written_to_not_replaced(tmp_path):
     assert list(tmp_path.iterdir()) == [fifo]  # no temp file beside it
     write_text_atomic("/dev/null", "discarded")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(tmp_path):
+    """`cmd -o /dev/stdout >> log`: /dev/stdout resolves to log, a regular file."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.txt"
+    log.write_text("earlier\n", encoding="utf8")
+    code = ("import sys; from layer_fusion.atomic_write import write_text_atomic; print('own', flush=True); "
+            "write_text_atomic('/dev/stdout', 'written\\n')")
+    with open(log, "a") as handle:
+        subprocess.run([sys.executable, "-c", code], stdout=handle, check=True)
+    assert log.read_text(encoding="utf8") == "earlier\nown\nwritten\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
+
+
+def test_a_stream_needs_its_own_permission_not_its_folders(monkeypatch, tmp_path):
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == "/dev" else real_access(path, mode))
+    assert unwritable_reason("/dev/null") is None  # as a user who cannot write /dev
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(fifo) else real_access(path, mode))
+    assert unwritable_reason(fifo) == "it is not writable"

@@ -15,6 +15,8 @@ def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[
         return "it is a file, not a folder"
     if not folder and path.is_dir():
         return "it is a folder"
+    if not folder and is_stream(path):  # written in place: its own permission counts, not its folder's
+        return None if os.access(path, os.W_OK) else "it is not writable"
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -31,16 +33,17 @@ def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
     rename it to ``path`` on success, delete it on any error (so no partial output is
     left behind).
 
-    A symlink is followed: the file it points to is replaced, the link stays. A path that
-    is not a regular file (a FIFO, a terminal, /dev/null, /dev/stdout) is written to
-    directly, as a stream: replacing it would put a regular file where the device or
-    pipe was, and the reader would get nothing."""
+    A symlink is followed: the file it points to is replaced, the link stays. A stream
+    (``is_stream``: a FIFO, a terminal, /dev/null, /dev/stdout) is appended to in place:
+    replacing it would put a regular file where the device or pipe was, and the reader
+    would get nothing; appending, not truncating, keeps what /dev/stdout's file (``>> log``)
+    already holds."""
     path = Path(path)
     if path.is_dir():  # else os.replace fails only at the end, naming the temp file
         raise IsADirectoryError(f"{path} is a folder, not a file")
-    if path.exists() and not path.is_file():  # exists() and is_file() follow symlinks
+    if is_stream(path):
         text = "b" not in mode
-        with open(path, mode, **({"encoding": "utf-8", "newline": "\n"} if text else {})) as handle:
+        with open(path, mode.replace("w", "a"), **({"encoding": "utf-8", "newline": "\n"} if text else {})) as handle:
             yield handle
         return
     if path.is_symlink():  # to a file, or dangling: write the file it names
@@ -57,6 +60,17 @@ def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def is_stream(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is written in place, as a stream: an existing FIFO, device or socket
+    (``exists`` and ``is_file`` follow symlinks), or any path under /dev or /proc, such as
+    /dev/stdout, which resolves to whatever the standard output is, a file appended to
+    (``>> log``) included."""
+    path = Path(path)
+    if path.absolute().parts[1:2] in (("dev",), ("proc",)):
+        return True
+    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 def atomic_text_output(path: Union[str, Path]) -> ContextManager[TextIO]:
@@ -102,7 +116,7 @@ def replace_folder(tmp: Path, target: Path) -> None:
         target.rename(old)
     try:
         tmp.rename(target)
-    except OSError:
+    except BaseException:  # a signal raised here (cli.main) must not leave the target gone
         if old is not None:
             old.rename(target)
         raise
