@@ -28,7 +28,7 @@ import numpy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "package"))
 from layer_fusion.atomic_write import atomic_output  # noqa: E402
-from layer_fusion.research.run_records import folder_sha256, record_change  # noqa: E402
+from layer_fusion.research.run_records import describe, folder_sha256, record_change  # noqa: E402
 
 
 def finished_results(out_dir: Path) -> Dict[str, numpy.ndarray]:
@@ -58,7 +58,7 @@ def stale_runs(out_dir: Path, plan: dict, pack_sha256: str) -> Dict[str, str]:
             recorded["pack_sha256"] = info["pack_sha256"]
         changed, _ = record_change(recorded, {"settings": spec["settings"], "pack_sha256": pack_sha256})
         if changed:
-            stale[spec["name"]] = " and ".join(changed)
+            stale[spec["name"]] = describe(changed)
     return stale
 
 
@@ -145,9 +145,11 @@ def main(argv=None) -> int:
         parser.error(f"--only: not in {plan_path}: {', '.join(unknown)}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     pack_sha256 = folder_sha256(args.pack, exclude=["plan.json"])  # the plan lists runs; each records its settings
-    stale = stale_runs(args.out_dir, plan, pack_sha256)
+    # Only runs this job will do again are dropped: --only leaves the others' results alone.
+    stale = {n: what for n, what in stale_runs(args.out_dir, plan, pack_sha256).items()
+             if not args.only or n in args.only}
     for name, what in stale.items():
-        print(f"{name}: its results come from other {what}: running it again", flush=True)
+        print(f"{name}: its results come from {what}: running it again", flush=True)
     drop_runs(args.out_dir, stale)
     done = finished_runs(args.out_dir)
     todo = [i for i, n in enumerate(names) if n not in done and (not args.only or n in args.only)]

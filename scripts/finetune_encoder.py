@@ -27,7 +27,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "package"))
 from layer_fusion.atomic_write import atomic_output  # noqa: E402
 from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run  # noqa: E402
-from layer_fusion.research.run_records import folder_sha256, record_change  # noqa: E402
+from layer_fusion.research.run_records import describe, folder_sha256, input_names, record_change  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 
@@ -75,11 +75,12 @@ def main(
             name = settings.name()
             inputs = {"settings": settings.__dict__, "pack_sha256": pack_sha256, "max_sentences": max_sentences}
             if f"{name}/info" in results:
-                changed, _ = record_change(json.loads(str(results[f"{name}/info"])), inputs)
+                changed, missing = record_change(json.loads(str(results[f"{name}/info"])), inputs)
                 if not changed:
-                    print(f"{name}: done, skipped", flush=True)
+                    unknown = f" (it does not record its {input_names(missing)})" if missing else ""
+                    print(f"{name}: done, skipped{unknown}", flush=True)
                     continue
-                print(f"{name}: its results come from other {' and '.join(changed)}: running it again", flush=True)
+                print(f"{name}: its results come from {describe(changed)}: running it again", flush=True)
                 results = {k: v for k, v in results.items() if not k.startswith(f"{name}/")}
             start = time.perf_counter()
             out = run(settings, pack, sets, plan["dev"], device, log=lambda m: print(m, flush=True))

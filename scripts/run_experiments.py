@@ -34,7 +34,7 @@ from wasabi import msg
 
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
-from layer_fusion.research.run_records import record_change
+from layer_fusion.research.run_records import describe, input_names, record_change
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.conllu import read_conllu
@@ -131,6 +131,12 @@ def caches_now() -> Dict[str, str]:
     return {key: cache_digest(load_cache(CACHE / key)) for key in keys if is_complete(CACHE / key)}
 
 
+def _train_cache_record() -> Optional[Dict]:
+    """What EWT train's cache was made from (``made_from``), or None."""
+    meta = CACHE / "train" / "meta.json"
+    return json.loads(meta.read_text(encoding="utf8")).get("made_from") if meta.is_file() else None
+
+
 def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: bool = False) -> Optional[Dict]:
     """Train one head, evaluate it on every cached set; write and return its metrics.
     Metrics already there are returned when they were made from the caches there are now
@@ -139,12 +145,18 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
     if out.exists() and not force:
         done = json.loads(out.read_text())
         changed, missing = record_change(done, {"settings": settings.__dict__, "made_from": caches_now()})
+        if not changed and "made_from" in missing:
+            # Made before runs recorded their caches (as archived): their provenance still
+            # names the encoder's weights, which the train cache records too.
+            recorded = (done.get("provenance") or {}).get("encoder_sha256")
+            now = (_train_cache_record() or {}).get("encoder_sha256")
+            if recorded and now and recorded != now:
+                changed = ["encoder_sha256"]
         if not changed:
             if missing:
-                msg.warn(f"{settings.name()}: kept; its metrics do not record their {', '.join(missing)}")
+                msg.warn(f"{settings.name()}: kept; its metrics do not record their {input_names(missing)}")
             return done
-        what = " and ".join({"made_from": "caches"}.get(k, k) for k in changed)
-        msg.info(f"{settings.name()}: its metrics come from other {what}: running it again")
+        msg.info(f"{settings.name()}: its metrics come from {describe(changed)}: running it again")
     if not claim(out):
         msg.info(f"{settings.name()}: another process is running it, skipped")
         return None

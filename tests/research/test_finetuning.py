@@ -120,12 +120,12 @@ def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
 
     # The run's name is its variant and seed; other settings, data or caps make it run again.
     capped = subprocess.run(cmd + ["--max-sentences", "3"], capture_output=True, text=True)
-    assert capped.returncode == 0 and "AIF-L1_-1-s0: its results come from other max_sentences" in capped.stdout
+    assert capped.returncode == 0 and "AIF-L1_-1-s0: its results come from other --max-sentences cap" in capped.stdout
     with numpy.load(out) as data:
         assert json.loads(str(data["AIF-L1_-1-s0/info"]))["max_sentences"] == 3
         assert data["AIF-L1_-1-s0/dev"].shape == (int(PackSet(pack / "dev.npz").word_offsets[3]),)
     longer = subprocess.run(cmd + ["--steps", "3"], capture_output=True, text=True)
-    assert longer.returncode == 0 and "other settings and max_sentences" in longer.stdout
+    assert longer.returncode == 0 and "other settings and other --max-sentences cap" in longer.stdout
     with numpy.load(out) as data:
         info = json.loads(str(data["AIF-L1_-1-s0/info"]))
         assert info["settings"]["steps"] == 3 and info["max_sentences"] is None
@@ -138,7 +138,7 @@ def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
     with open(other / "meta.json", "a") as handle:  # another pack: any byte of its files counts
         handle.write("\n")
     repacked = subprocess.run([*cmd[:2], str(other), *cmd[3:], "--steps", "3"], capture_output=True, text=True)
-    assert repacked.returncode == 0 and "other pack_sha256: running it again" in repacked.stdout
+    assert repacked.returncode == 0 and "another pack: running it again" in repacked.stdout
 
 
 def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack, monkeypatch):

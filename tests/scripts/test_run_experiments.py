@@ -105,6 +105,10 @@ def test_a_cache_is_built_again_when_its_encoder_weights_or_file_change(experime
     assert new_meta["made_from"]["encoder_sha256"] != meta["made_from"]["encoder_sha256"]
     assert new_files["features.npy"] != files["features.npy"]  # encoded by the new weights
 
+    with open(encoder / "config.json", "a") as handle:  # same weights, another file of the encoder
+        handle.write("\n")
+    assert cache()[0]["made_from"]["encoder_files_sha256"] != new_meta["made_from"]["encoder_files_sha256"]
+
     source.write_text(CONLLU.split("\n\n")[0] + "\n\n", encoding="utf8")
     assert cache()[0]["sentences"] == 1
 
@@ -150,8 +154,13 @@ def test_a_run_is_done_again_when_its_settings_or_the_caches_it_read_changed(exp
     assert len(trained) == 3
     del stored["made_from"]  # no record of its caches (an archived run): kept
     stored["settings"] = json.loads(json.dumps(longer.__dict__))
+    stored["provenance"] = {"encoder_sha256": "e5"}
     out.write_text(json.dumps(stored))
+    monkeypatch.setattr(experiments, "_train_cache_record", lambda: {"encoder_sha256": "e5"})
     assert experiments.run_one(longer, "probe")["english_dev"] == 0.5 and len(trained) == 3
+    # ... unless its provenance names other encoder weights than the train cache was made from
+    monkeypatch.setattr(experiments, "_train_cache_record", lambda: {"encoder_sha256": "mbert"})
+    assert experiments.run_one(longer, "probe")["english_dev"] == 0.7 and len(trained) == 4
     assert not out.with_name(out.name + ".lock").exists()
 
 

@@ -12,8 +12,8 @@ for ALL hidden states, and the result is stored as
     meta.json      encoder, source file, counts, genres, seconds, and ``made_from``
 
 ``made_from`` (``cache_inputs``) records what the features depend on: the sha256 of the
-encoder's weights (or its hub name), of the CoNLL-U file, and the window and stride of the
-spans. A complete cache is reused only when it was made from the inputs asked for now, so
+encoder folder's files (or its hub name), of the CoNLL-U file, and the window and stride of
+the spans. A complete cache is reused only when it was made from the inputs asked for now, so
 a new encoder or a changed file is cached again instead of being read from the old cache.
 
 fp16 halves the disk and page-cache footprint (about 2 GB for EWT train with
@@ -87,10 +87,19 @@ def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
 def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: int = WINDOW,
                  stride: int = STRIDE) -> Dict[str, str]:
     """What a cache of ``source`` (a CoNLL-U file) encoded by ``encoder`` is made from:
-    the sha256 of the encoder's ``model.safetensors`` (a hub name when ``encoder`` is not
-    a local folder), of the CoNLL-U file, and the span settings."""
-    weights = Path(encoder) / "model.safetensors"
-    inputs = {"encoder_sha256": _file_sha256(weights)} if weights.is_file() else {"encoder": str(encoder)}
+    the sha256 of the encoder folder's files (weights, config, tokenizer: a tokenizer
+    trained on other text changes the features, the weights alike), of its
+    ``model.safetensors`` alone (what metrics' provenance records), of the CoNLL-U file,
+    and the span settings. A hub name stands for itself."""
+    from .run_records import folder_sha256
+
+    folder = Path(encoder)
+    if folder.is_dir():
+        inputs = {"encoder_files_sha256": folder_sha256(folder, file_sha256=_file_sha256)}
+        if (folder / "model.safetensors").is_file():
+            inputs["encoder_sha256"] = _file_sha256(folder / "model.safetensors")
+    else:
+        inputs = {"encoder": str(encoder)}
     inputs["source_sha256"] = sha256(source)
     inputs["spans"] = f"strided_spans window={window} stride={stride}"
     return inputs
@@ -101,10 +110,10 @@ def cache_change(path: Union[str, Path], inputs: Dict[str, str]) -> Optional[str
     A cache without a record (made before caches recorded their inputs) is not one."""
     recorded = json.loads((Path(path) / "meta.json").read_text(encoding="utf8")).get("made_from")
     if recorded is None:
-        return "no record of its inputs (an older cache)"
+        return "inputs it does not record (a cache of an older version)"
     changed = sorted(k for k in set(recorded) | set(inputs) if recorded.get(k) != inputs.get(k))
-    names = {"encoder_sha256": "encoder weights", "encoder": "encoder", "source_sha256": "CoNLL-U file",
-             "spans": "span settings"}
+    names = {"encoder_files_sha256": "encoder files", "encoder_sha256": "encoder weights", "encoder": "encoder",
+             "source_sha256": "CoNLL-U file", "spans": "span settings"}
     return ("other " + ", ".join(names.get(k, k) for k in changed)) if changed else None
 
 

@@ -14,18 +14,37 @@ Needs the standard library alone: the accelerator job imports it without spaCy.
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Tuple, Union
 
 from ..provenance import sha256
 
 
-def folder_sha256(path: Union[str, Path], exclude: Iterable[str] = ()) -> str:
-    """One sha256 over the names and contents of the files directly in ``path`` (sorted by
-    name), leaving out the names in ``exclude``."""
+# What each recorded input is, for messages.
+INPUT_NAMES = {"settings": "settings", "pack_sha256": "pack", "max_sentences": "--max-sentences cap",
+               "made_from": "caches", "encoder_sha256": "encoder weights"}
+
+
+def input_names(keys: Iterable[str]) -> str:
+    """``["settings", "made_from"]`` -> "settings, caches"."""
+    return ", ".join(INPUT_NAMES.get(k, k) for k in keys)
+
+
+def describe(keys: Iterable[str]) -> str:
+    """``["settings", "pack_sha256"]`` -> "other settings and another pack"."""
+    names = [INPUT_NAMES.get(k, k) for k in keys]
+    return " and ".join(("another " if n == "pack" else "other ") + n for n in names)
+
+
+def folder_sha256(path: Union[str, Path], exclude: Iterable[str] = (),
+                  file_sha256: Callable[[Path], str] = sha256) -> str:
+    """One sha256 over the names and contents (``file_sha256`` of each) of the files directly
+    in ``path``, sorted by name, leaving out the names in ``exclude`` and hidden files (a
+    writer's temp file)."""
     skip = set(exclude)
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(path).iterdir() if p.is_file() and p.name not in skip):
-        digest.update(f"{file.name}\0{sha256(file)}\n".encode("utf8"))
+    for file in sorted(p for p in Path(path).iterdir()
+                       if p.is_file() and p.name not in skip and not p.name.startswith(".")):
+        digest.update(f"{file.name}\0{file_sha256(file)}\n".encode("utf8"))
     return digest.hexdigest()
 
 
