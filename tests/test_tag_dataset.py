@@ -97,6 +97,7 @@ def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_
     ('{"text": "the cat sat"}\n\n{"text": 5}\n', 'line 3: "text" is 5, not a string'),
     ('{"text": "the cat sat"}\n{"text": "a dog\n', "line 2: not JSON: Invalid control character at column 16"),
     ('["the cat sat"]\n', "line 1: not a JSON object"),
+    ('{"text": "a"}\n{"text": "caf\udce9"}\n', "line 2: not UTF-8 (byte 0xe9 at column 14)"),
 ])
 def test_a_bad_jsonl_record_is_one_line_naming_shard_and_line_before_ray(pipeline, tmp_path, monkeypatch, lines, error):
     """A record without "text", or with a number, was tagged as "nan" or "5" (exit 0); a line
@@ -113,7 +114,7 @@ def test_a_bad_jsonl_record_is_one_line_naming_shard_and_line_before_ray(pipelin
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_text('{"text": "fine"}\n', encoding="utf-8")
     shard = tmp_path / "in" / "b.jsonl"
-    shard.write_text(lines, encoding="utf-8")
+    shard.write_bytes(lines.encode("utf-8", errors="surrogateescape"))  # \udce9: the raw byte 0xe9
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
                                       str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
     assert result.exit_code == 2, result.output

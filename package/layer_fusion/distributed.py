@@ -65,8 +65,13 @@ def check_jsonl_shard(shard: Path) -> None:
     object with a string "text" (blank lines are skipped). Run in the driver before Ray
     starts: Ray's JSON reader names neither the file nor the line, and a worker's error
     reaches the driver buried in Ray's tracebacks."""
-    with open(shard, encoding="utf-8") as lines:
-        for n, line in enumerate(lines, 1):
+    with open(shard, "rb") as lines:  # decoded line by line, so a bad byte is named by its line
+        for n, raw in enumerate(lines, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{shard}: line {n}: not UTF-8 (byte {raw[err.start]:#04x} at column "
+                                 f"{err.start + 1})") from None
             if not line.strip():
                 continue
             try:
