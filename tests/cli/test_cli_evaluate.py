@@ -189,7 +189,7 @@ def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_
     out = tmp_path / "m.json"
     result = CliRunner().invoke(app, ["evaluate", str(broken), str(files[0]), "--output", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"the pipeline {broken} failed on {files[0]}: ValueError: layers=" in " ".join(result.output.split())
+    assert f"evaluating {broken} on {files[0]} failed: ValueError: layers=" in " ".join(result.output.split())
     assert not out.exists()
 
 

@@ -527,8 +527,15 @@ def test_a_pipeline_that_fails_on_text_is_a_one_line_error_and_writes_nothing(ai
     assert result.exit_code == 1, result.stderr
     error = result.stderr.strip()
     assert "\n" not in error and "Traceback" not in error
-    assert f"the pipeline {broken} failed after 0 line(s) were tagged: ValueError: layers=" in error
-    assert "nothing was written to" in error and not (tmp_path / "tags.conllu").exists()
+    assert f"tagging with {broken} failed after 0 line(s); nothing was written to {tmp_path / 'tags.conllu'}: " \
+           "ValueError: layers=" in error
+    assert error.endswith("(LAYER_FUSION_TRACEBACK=1 shows where)") and not (tmp_path / "tags.conllu").exists()
+    os.environ["LAYER_FUSION_TRACEBACK"] = "1"
+    try:
+        with pytest.raises(ValueError, match="in the config, but this model was trained on"):
+            run_tag([broken, src])  # the error itself, for its traceback
+    finally:
+        del os.environ["LAYER_FUSION_TRACEBACK"]
 
 
 @pytest.mark.parametrize("where", ["parent_is_file", "output_is_folder"])
@@ -690,4 +697,4 @@ def test_an_encoder_the_quantizer_fails_on_is_a_one_line_error(aif_dir, monkeypa
     monkeypatch.setattr(quantization, "quantize_encoder", fails)
     result = run_tag([aif_dir], input="the cat\n")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
-    assert "the encoder could not be quantized (AssertionError: scale issue); --fp32 runs it unquantized" in result.stderr
+    assert "the encoder could not be quantized (--fp32 runs it unquantized): AssertionError: scale issue" in result.stderr

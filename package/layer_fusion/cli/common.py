@@ -31,6 +31,22 @@ def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
     return typer.Exit(code)
 
 
+TRACEBACK_ENV = "LAYER_FUSION_TRACEBACK"
+
+
+def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = False) -> typer.Exit:
+    """An error no check foresaw (a pipeline that fails on text, a bug), as one line:
+    ``text``, the error's type and message, and how to see where it came from. With
+    ``LAYER_FUSION_TRACEBACK=1`` the error itself is raised, traceback and all."""
+    import os
+
+    from ..error_text import one_line
+
+    if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+        raise err
+    return _fail(f"{text}: {type(err).__name__}: {one_line(err)} ({TRACEBACK_ENV}=1 shows where)", code, to_stderr)
+
+
 def _warn(text: str, to_stderr: bool = False) -> None:
     """Print a one-line warning (wasabi's icon and colour, never wrapped)."""
     typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=to_stderr)
@@ -73,10 +89,8 @@ def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False, setting: str = "--
     except (ValueError, ImportError) as err:  # ImportError: onnxruntime is missing
         raise _fail(f"{setting}: {err}", 2, to_stderr)
     except Exception as err:  # noqa: BLE001 - the export or quantizer fails on this encoder's weights
-        from ..error_text import one_line
-
-        raise _fail(f"{setting}: the encoder could not be quantized ({type(err).__name__}: {one_line(err)}); "
-                    "--fp32 runs it unquantized", 1, to_stderr)
+        raise _unexpected(err, f"{setting}: the encoder could not be quantized (--fp32 runs it unquantized)",
+                          1, to_stderr)
 
 
 def _load(pipeline: str, to_stderr: bool = False):

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..evaluation import EVAL_BATCH_SIZE
-from .common import _fail, _load, _quantize, _use_segmenter, app, msg
+from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, app, msg
 
 
 @app.command()
@@ -83,11 +83,9 @@ def evaluate(
                     nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path),
                     progress=bar.update,
                 ).to_dict())
-        except Exception as err:  # noqa: BLE001 - the pipeline loaded but fails on text (its model, its config)
-            from ..error_text import one_line
-
+        except Exception as err:  # noqa: BLE001 - e.g. a pipeline that loads but fails on text
             bar.close()
-            raise _fail(f"the pipeline {pipeline} failed on {path}: {type(err).__name__}: {one_line(err)}", 1)
+            raise _unexpected(err, f"evaluating {pipeline} on {path} failed", 1)
     bar.close()
     # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
     total = TreebankResult(
