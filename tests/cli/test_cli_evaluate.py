@@ -174,6 +174,8 @@ def test_a_file_given_twice_or_as_the_output_is_refused(pipeline, files, tmp_pat
     onto = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--output", str(files[0])])
     assert onto.exit_code == 2 and "the metrics would overwrite it" in flat(onto)
     assert files[0].read_bytes() == gold
+    dash = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--output", "-"])
+    assert dash.exit_code == 2 and "--output -: the tables go to stdout" in flat(dash)
 
 
 def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_path):

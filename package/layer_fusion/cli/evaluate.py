@@ -44,6 +44,8 @@ def evaluate(
 
     if lang is not None and not raw_text:
         raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
+    if output is not None and str(output) == "-":  # tag's '-' is stdout; here stdout holds the tables
+        raise _fail("--output -: the tables go to stdout; give the metrics JSON a file name", 2)
     if output is not None and unwritable_reason(output):
         raise _fail(f"cannot write --output {output}: {unwritable_reason(output)}", 2)
     seen = set()
