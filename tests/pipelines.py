@@ -141,3 +141,17 @@ def noun_nlp():
     nlp = spacy.blank("xx")
     nlp.add_pipe("test_all_noun")
     return nlp
+
+
+def copy_with_other_layers(pipeline: Path, dest: Path) -> Path:
+    """A copy of a trained ``[k, -1]`` fusion pipeline whose config asks for ``[k + 1, -1]``:
+    it loads, then fails on its first doc (layer_pooling's check)."""
+    import re
+    import shutil
+
+    copy = Path(shutil.copytree(pipeline, dest))
+    config = (copy / "config.cfg").read_text(encoding="utf-8")
+    changed, n = re.subn(r"(?m)^layers = \[(\d+), -1\]$", lambda m: f"layers = [{int(m.group(1)) + 1}, -1]", config)
+    assert n == 1, "the pipeline fuses no [k, -1] layers"
+    (copy / "config.cfg").write_text(changed, encoding="utf-8")
+    return copy

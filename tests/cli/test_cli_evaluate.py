@@ -6,7 +6,7 @@ import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc
-from pipelines import build_pipeline
+from pipelines import build_pipeline, copy_with_other_layers
 from typer.testing import CliRunner
 
 import layer_fusion.evaluation as evaluation
@@ -180,14 +180,7 @@ def test_a_file_given_twice_or_as_the_output_is_refused(pipeline, files, tmp_pat
 
 def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_path):
     """It loads, then fails: its config asks for layers its model was not trained on."""
-    import re
-    import shutil
-
-    broken = shutil.copytree(pipeline, tmp_path / "broken")
-    config = (broken / "config.cfg").read_text(encoding="utf-8")
-    changed, n = re.subn(r"(?m)^layers = \[(\d+), -1\]$", lambda m: f"layers = [{int(m.group(1)) + 1}, -1]", config)
-    assert n == 1
-    (broken / "config.cfg").write_text(changed, encoding="utf-8")
+    broken = copy_with_other_layers(pipeline, tmp_path / "broken")
     out = tmp_path / "m.json"
     result = CliRunner().invoke(app, ["evaluate", str(broken), str(files[0]), "--output", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from pipelines import POS_LABELS, build_pipeline
+from pipelines import POS_LABELS, build_pipeline, copy_with_other_layers
 from runners import run_tag
 from typer.testing import CliRunner
 
@@ -513,14 +513,7 @@ def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):
 def test_a_pipeline_that_fails_on_text_is_a_one_line_error_and_writes_nothing(aif_dir, tmp_path):
     """It loads, then its first batch fails: the config asks for layers its model was not
     trained on (the layers check of layer_pooling)."""
-    import re
-    import shutil
-
-    broken = shutil.copytree(aif_dir, tmp_path / "pipeline")
-    config = (broken / "config.cfg").read_text(encoding="utf-8")
-    changed, n = re.subn(r"(?m)^layers = \[(\d+), -1\]$", lambda m: f"layers = [{int(m.group(1)) + 1}, -1]", config)
-    assert n == 1
-    (broken / "config.cfg").write_text(changed, encoding="utf-8")
+    broken = copy_with_other_layers(aif_dir, tmp_path / "pipeline")
     src = tmp_path / "in.txt"
     src.write_text("the cat sat\n", encoding="utf-8")
     result = run_tag([broken, src, "--output", tmp_path / "tags.conllu"])

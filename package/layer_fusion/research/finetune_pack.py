@@ -40,8 +40,7 @@ import numpy
 
 from ..atomic_write import atomic_folder
 from ..conllu import Sentence
-from .hidden_cache import UPOS_INDEX
-WINDOW = 128  # the pipelines' strided-span window, in words
+from .hidden_cache import UPOS_INDEX, WINDOW  # WINDOW: the pipelines' strided-span window, in words
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 

@@ -39,7 +39,7 @@ from ..layers.layer_pooling import layer_pooling
 from ..provenance import sha256
 
 UPOS_INDEX = {tag: i for i, tag in enumerate(UPOS_TAGS)}
-WINDOW, STRIDE = 128, 96  # strided spans of the transformer component (wordpiece windows)
+WINDOW, STRIDE = 128, 96  # the pipelines' strided spans (spaCy tokens per window, step)
 
 
 @dataclass
