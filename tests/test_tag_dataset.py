@@ -254,8 +254,9 @@ def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monke
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
-def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path):
-    """Ray retries such an address for minutes; the check connects once first."""
+def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path, monkeypatch):
+    """Ray retries such an address for minutes; the check connects once first. (Ray counts
+    as not started here: another test's local instance may be running in this process.)"""
     import socket
     import time
 
@@ -263,6 +264,9 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path
 
     from layer_fusion.cli import app
     from layer_fusion.distributed import check_reachable
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: pytest.fail("ray.init was reached"))
 
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
