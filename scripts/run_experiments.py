@@ -12,13 +12,14 @@ Every run writes one JSON under metrics/experiments/<stage>/ and is skipped when
 file exists and was made from the caches there are now, so an interrupted sweep resumes
 where it stopped. What counts as the same inputs:
 
-- a cache (``cache``) is kept when it was made from the same encoder weights, CoNLL-U file
+- a cache (``cache``) is kept when it was made from the same encoder files, CoNLL-U file
   and span settings (``hidden_cache.cache_inputs``); otherwise it is built again;
 - a run's metrics record its settings (the name holds fusion, layers and seed only) and the
   caches it read (``made_from``: one digest per cache); a run whose settings or caches
   differ now is run again (``run_records.record_change``). Metrics without the caches'
   record (extracted from reports/experiment_metrics.tar.gz, made before it existed) are
-  kept, with a warning.
+  run again when their provenance names other encoder weights than EWT train's cache was
+  made from, and otherwise kept, with a warning.
 
 No target-language data is used to train or choose anything: k* and every checkpoint are
 chosen on English dev.
@@ -79,7 +80,7 @@ def cache(
     batch_size: int = typer.Option(64),
 ):
     """Cache pooled hidden states (all layers) of EWT train/dev and every evaluation set.
-    A set cached from other inputs (encoder weights, CoNLL-U file) is cached again."""
+    A set cached from other inputs (encoder files, CoNLL-U file) is cached again."""
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
     trf = None  # loaded when some set needs caching
@@ -139,8 +140,9 @@ def _train_cache_record() -> Optional[Dict]:
 
 def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: bool = False) -> Optional[Dict]:
     """Train one head, evaluate it on every cached set; write and return its metrics.
-    Metrics already there are returned when they were made from the caches there are now
-    (or have no record of them). None when another process is running it."""
+    Metrics already there are returned when they were made with these settings from the
+    caches there are now (see the module docstring for metrics without that record). None
+    when another process is running it."""
     out = OUT / stage / f"{settings.name()}.json"
     if out.exists() and not force:
         done = json.loads(out.read_text())
