@@ -25,7 +25,6 @@ trained_from.json (made before it was recorded) is trained again.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import shutil
@@ -40,7 +39,8 @@ from confection import Config
 from wasabi import msg
 
 from layer_fusion.atomic_write import write_text_atomic
-from layer_fusion.provenance import provenance, sha256
+from layer_fusion.provenance import provenance
+from layer_fusion.research.run_records import file_sha256
 from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def run_inputs(config: Config, stage: Optional[Config] = None) -> Dict[str, str]
     inputs = {"config_sha256": _text_sha256(config.to_str())}
     weights = Path(config["paths"]["encoder"]) / "model.safetensors"
     if weights.is_file():
-        inputs["encoder_sha256"] = _sha256_once(weights)
+        inputs["encoder_sha256"] = file_sha256(weights)  # hashed once per process
     if stage is not None:
         inputs["stage_config_sha256"] = _text_sha256(stage.to_str())
     return inputs
@@ -114,11 +114,6 @@ def metrics_change(metrics_path: Path, inputs: Dict[str, str]) -> Optional[str]:
 
 def _text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf8")).hexdigest()
-
-
-@functools.lru_cache(maxsize=None)
-def _sha256_once(path: Path) -> str:  # the encoder is hashed once per invocation, not per run
-    return sha256(path)
 
 
 def dev_scores(model: Path) -> dict:

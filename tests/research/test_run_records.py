@@ -30,3 +30,21 @@ def test_a_record_is_compared_as_it_reads_back_from_json():
     assert record_change({**stored, "settings": {"layers": [2, -1], "steps": 2}}, inputs) == (["settings"], [])
     older = {k: v for k, v in stored.items() if k != "pack_sha256"}
     assert record_change(older, inputs) == ([], ["pack_sha256"])  # not recorded then: not known to differ
+
+
+def test_a_file_digest_is_hashed_once_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from layer_fusion.research import run_records
+
+    calls = []
+    real = run_records.sha256
+    monkeypatch.setattr(run_records, "sha256", lambda path: calls.append(path) or real(path))
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"v1")
+    assert run_records.file_sha256(weights) == run_records.file_sha256(weights) == hashlib.sha256(b"v1").hexdigest()
+    assert len(calls) == 1
+    weights.write_bytes(b"v2!")
+    os.utime(weights, ns=(1, 10**18))
+    assert run_records.file_sha256(weights) == hashlib.sha256(b"v2!").hexdigest() and len(calls) == 2

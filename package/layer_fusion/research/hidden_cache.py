@@ -21,7 +21,6 @@ multilingual-e5-small); the heads trained on it are checked against the spaCy
 path (``head_export``). A cache folder is written under a temporary name and
 renamed when complete, so an interrupted run leaves nothing that looks finished.
 """
-import functools
 import hashlib
 import json
 import time
@@ -72,18 +71,6 @@ def is_complete(path: Path) -> bool:
     return (Path(path) / "meta.json").is_file()
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a file, hashed once per process while its size and mtime stay the same
-    (the encoder's weights are asked for once per set)."""
-    stat = path.stat()
-    return _sha256_of_version(path.resolve(), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=None)
-def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
-    return sha256(path)
-
-
 def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: int = WINDOW,
                  stride: int = STRIDE) -> Dict[str, str]:
     """What a cache of ``source`` (a CoNLL-U file) encoded by ``encoder`` is made from:
@@ -91,13 +78,13 @@ def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: in
     trained on other text changes the features, the weights alike), of its
     ``model.safetensors`` alone (what metrics' provenance records), of the CoNLL-U file,
     and the span settings. A hub name stands for itself."""
-    from .run_records import folder_sha256
+    from .run_records import file_sha256, folder_sha256
 
     folder = Path(encoder)
     if folder.is_dir():
-        inputs = {"encoder_files_sha256": folder_sha256(folder, file_sha256=_file_sha256)}
+        inputs = {"encoder_files_sha256": folder_sha256(folder)}
         if (folder / "model.safetensors").is_file():
-            inputs["encoder_sha256"] = _file_sha256(folder / "model.safetensors")
+            inputs["encoder_sha256"] = file_sha256(folder / "model.safetensors")
     else:
         inputs = {"encoder": str(encoder)}
     inputs["source_sha256"] = sha256(source)

@@ -11,10 +11,11 @@ stores a record of those inputs with the results, a flat dict such as
 and a run counts as done only when its record agrees with the inputs now (``record_change``).
 Needs the standard library alone: the accelerator job imports it without spaCy.
 """
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Tuple, Union
 
 from ..provenance import sha256
 
@@ -35,11 +36,22 @@ def describe(keys: Iterable[str]) -> str:
     return " and ".join(("another " if n == "pack" else "other ") + n for n in names)
 
 
-def folder_sha256(path: Union[str, Path], exclude: Iterable[str] = (),
-                  file_sha256: Callable[[Path], str] = sha256) -> str:
-    """One sha256 over the names and contents (``file_sha256`` of each) of the files directly
-    in ``path``, sorted by name, leaving out the names in ``exclude`` and hidden files (a
-    writer's temp file)."""
+def file_sha256(path: Union[str, Path]) -> str:
+    """sha256 of a file, hashed once per process while its size and mtime stay the same
+    (a stage asks for an encoder's weights once per set or run)."""
+    path = Path(path)
+    stat = path.stat()
+    return _sha256_of_version(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256(path)
+
+
+def folder_sha256(path: Union[str, Path], exclude: Iterable[str] = ()) -> str:
+    """One sha256 over the names and contents of the files directly in ``path``, sorted by
+    name, leaving out the names in ``exclude`` and hidden files (a writer's temp file)."""
     skip = set(exclude)
     digest = hashlib.sha256()
     for file in sorted(p for p in Path(path).iterdir()
