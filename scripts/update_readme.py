@@ -47,7 +47,7 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict) -> list:
              f"{pct(raw['token_f1_spaced']['accuracy'])} {ci(raw['token_f1_spaced']['ci95'])}, and UPOS F1 "
              f"within 3 points of gold-word accuracy on {within} of them (largest gaps: "
              + ", ".join(f"{tb['language']} ({tb['treebank'].split('-')[-1]}) {100 * gap:.1f}" for gap, tb in worst)
-             + "; words inside multiword tokens count as misses)."]
+             + "; a word inside a multiword token counts only where the tokenizer splits the token into it)."]
     if mwt_bound:
         lines[-1] += (f" On {len(mwt_bound)} of the other {len(spaced) - within}, multiword tokens alone cost "
                       "more than 3 points. Scored as raw text with every surface token found and none "

@@ -42,7 +42,7 @@ def test_identical_segmentation_scores_one():
     s = sentence("a b.", ["a", "b", "."], upos=["DET", "NOUN", "PUNCT"])
     spans = gold_spans(s, s.text)
     assert spans == [(0, 1), (2, 3), (3, 4)]
-    c = score_sentence(s, spans, spans, ["DET", "NOUN", "PUNCT"])
+    c = score_sentence(s, s.text, spans, spans, ["DET", "NOUN", "PUNCT"])
     assert (c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (3, 3, 3, 3, 3)
 
 
@@ -50,20 +50,46 @@ def test_split_merged_and_shifted_tokens():
     s = sentence("ab cd ef", ["ab", "cd", "ef"])
     spans = gold_spans(s, s.text)
     # "ab" split into a|b (0 of 2 match), "cd ef" merged (0 of 1): only nothing matches.
-    c = score_sentence(s, spans, [(0, 1), (1, 2), (3, 8)], ["NOUN"] * 3)
+    c = score_sentence(s, s.text, spans, [(0, 1), (1, 2), (3, 8)], ["NOUN"] * 3)
     assert (c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.correct_upos) == (3, 3, 0, 0)
     # Shifted boundary: "ab c" + "d" + "ef": only "ef" matches; a wrong tag there scores no UPOS.
-    c = score_sentence(s, spans, [(0, 4), (4, 5), (6, 8)], ["NOUN", "NOUN", "VERB"])
+    c = score_sentence(s, s.text, spans, [(0, 4), (4, 5), (6, 8)], ["NOUN", "NOUN", "VERB"])
     assert (c.predicted_tokens, c.matched_tokens, c.correct_upos) == (3, 1, 0)
 
 
-def test_multiword_token_is_one_token_and_its_words_are_misses():
-    # "do" = de + o (Portuguese-style multiword token).
+def test_multiword_token_is_one_token_and_its_words_align_by_form():
+    # "do" = de + o (Portuguese-style multiword token), left whole: no word of it aligns.
     s = sentence("vi do mar", ["vi", "do", "mar"], words={"do": ["de", "o"]},
                  upos=["VERB", "ADP", "DET", "NOUN"])
     spans = gold_spans(s, s.text)
-    c = score_sentence(s, spans, spans, ["VERB", "ADP", "NOUN"])
+    c = score_sentence(s, s.text, spans, spans, ["VERB", "ADP", "NOUN"])
     assert (c.gold_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (3, 3, 4, 2)
+    # "Don't" = Do + n't, split by the tokenizer: one token matches none, both words align
+    # (forms compared in lowercase), and each scores when its tag is right.
+    s = sentence("Don't go", ["Don't", "go"], words={"Don't": ["do", "n't"]}, upos=["AUX", "PART", "VERB"])
+    split = [(0, 2), (2, 5), (6, 8)]
+    c = score_sentence(s, s.text, gold_spans(s, s.text), split, ["AUX", "PART", "VERB"])
+    assert (c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.gold_words, c.correct_upos) == (2, 3, 1, 3, 3)
+    c = score_sentence(s, s.text, gold_spans(s, s.text), split, ["AUX", "ADV", "VERB"])
+    assert c.correct_upos == 2
+    # Split elsewhere ("Don" + "'t"): no form is shared, nothing in the token aligns.
+    c = score_sentence(s, s.text, gold_spans(s, s.text), [(0, 3), (3, 5), (6, 8)], ["AUX", "PART", "VERB"])
+    assert (c.matched_tokens, c.correct_upos) == (1, 1)
+
+
+def test_words_of_a_multiword_token_align_by_longest_common_subsequence():
+    # Gold "abc" = a + x + c; predicted a | b | c: the subsequence is (a, c), x stays unaligned.
+    s = sentence("abc", ["abc"], words={"abc": ["a", "x", "c"]}, upos=["DET", "NOUN", "PUNCT"])
+    c = score_sentence(s, s.text, [(0, 3)], [(0, 1), (1, 2), (2, 3)], ["DET", "NOUN", "PUNCT"])
+    assert c.correct_upos == 2
+    # A repeated form aligns in order: gold "aa" = a(DET) + a(NOUN); predicted a | a.
+    s = sentence("aa", ["aa"], words={"aa": ["a", "a"]}, upos=["DET", "NOUN"])
+    assert score_sentence(s, s.text, [(0, 2)], [(0, 1), (1, 2)], ["NOUN", "DET"]).correct_upos == 0
+    assert score_sentence(s, s.text, [(0, 2)], [(0, 1), (1, 2)], ["DET", "NOUN"]).correct_upos == 2
+    # A predicted token crossing the multiword token's end takes no part in it.
+    s = sentence("ab c", ["ab", "c"], words={"ab": ["a", "b"]}, upos=["DET", "NOUN", "NOUN"])
+    c = score_sentence(s, s.text, gold_spans(s, s.text), [(0, 1), (1, 4)], ["DET", "NOUN"])
+    assert (c.matched_tokens, c.correct_upos) == (0, 1)
 
 
 def test_what_multiword_tokens_alone_cost():

@@ -12,16 +12,20 @@ sentence i:
     g_i = #gold surface tokens,  p_i = #predicted tokens,
     m_i = #predicted spans equal to some gold surface token's span,
     w_i = #gold syntactic words,
-    c_i = #predicted tokens whose span equals a gold *word's* span and whose UPOS
-          equals that word's.
+    c_i = #gold words aligned to a predicted token (below) whose UPOS equals the word's.
 
     token F1 = 2 sum m / (sum g + sum p)
     UPOS F1  = 2 sum c / (sum w + sum p)
 
-Multiword tokens (``n-m`` lines: Portuguese "do" = de + o, Welsh, Breton, Maltese ...)
-count as one surface token in token F1. Their words share the token's span, so a
-pipeline that does not split them cannot match them in UPOS F1: they count as misses,
-and ``words_in_multiword_tokens`` says how many there are (the recall they cost).
+Word alignment, as in the shared task's evaluation script (``conll18_ud_eval.py``): a word
+outside multiword tokens is aligned to the predicted token with the same span. Multiword
+tokens (``n-m`` lines: Portuguese "do" = de + o, Welsh, Breton, English "don't" = do + n't)
+count as one surface token in token F1; inside one, the token's words share its span, so
+they are aligned to the predicted tokens that fall in it by the longest common subsequence
+of their lowercased forms. A pipeline that leaves "don't" whole aligns nothing there; one
+that splits it into "do" and "n't" aligns both words. ``words_in_multiword_tokens`` says how
+many words are in multiword tokens. ``tests/test_raw_text_conll18.py`` checks these counts
+against the script itself (``udtools.udeval``) on real treebanks.
 
 What multiword tokens alone cost (``mwt_unsplit_upos_f1``): the gold-word evaluation's
 tags scored as if the pipeline had found every surface token but split none,
@@ -30,8 +34,8 @@ tags scored as if the pipeline had found every surface token but split none,
 
 c'_i = #words outside multiword tokens tagged correctly on gold words. It is the raw-text
 UPOS F1 of a perfect tokenizer that leaves multiword tokens whole, if the tagger tagged
-the other words as it does on gold words; with no multiword tokens it is the gold-word
-accuracy.
+the other words as it does on gold words and no multiword token were spelled like one of
+its words; with no multiword tokens it is the gold-word accuracy.
 
 F1 = 2m / (g + p) is a ratio of per-sentence sums, so the sentence bootstrap of
 ``bootstrap.py`` gives its CI unchanged (c_i -> 2 m_i, w_i -> g_i + p_i).
@@ -111,20 +115,99 @@ class SentenceCounts:
 
 
 def score_sentence(
-    sentence: Sentence, spans: Sequence[Span], predicted: Sequence[Span], predicted_upos: Sequence[str] = ()
+    sentence: Sentence,
+    text: str,
+    spans: Sequence[Span],
+    predicted: Sequence[Span],
+    predicted_upos: Sequence[str] = (),
 ) -> SentenceCounts:
-    """Counts of one sentence (module docstring); ``spans`` are the gold token spans.
+    """Counts of one sentence (module docstring). ``spans`` are the gold token spans in
+    ``text``, ``predicted`` the predicted tokens' spans in it, in order.
 
     ``predicted_upos`` is parallel to ``predicted``; leave it empty to score tokens only.
     """
     gold_token = set(spans)
-    word_upos: Dict[Span, str] = {}
-    for span, (start, end) in zip(spans, sentence.token_words):
-        if end - start == 1:
-            word_upos[span] = sentence.upos[start]
     matched = sum(span in gold_token for span in predicted)
-    correct = sum(word_upos.get(span) == tag for span, tag in zip(predicted, predicted_upos))
+    correct = 0
+    if predicted_upos:
+        word_spans: List[Span] = []
+        in_mwt: List[bool] = []
+        for span, (start, end) in zip(spans, sentence.token_words):
+            word_spans += [span] * (end - start)
+            in_mwt += [end - start > 1] * (end - start)
+        pairs = aligned_words(word_spans, in_mwt, [w.lower() for w in sentence.words],
+                              predicted, [text[a:b].lower() for a, b in predicted])
+        correct = sum(sentence.upos[w] == predicted_upos[t] for w, t in pairs)
     return SentenceCounts(len(spans), len(predicted), matched, len(sentence.words), correct)
+
+
+def aligned_words(
+    word_spans: Sequence[Span],
+    in_mwt: Sequence[bool],
+    word_forms: Sequence[str],
+    predicted: Sequence[Span],
+    predicted_forms: Sequence[str],
+) -> List[Tuple[int, int]]:
+    """(gold word, predicted token) index pairs aligned as in the CoNLL 2018 shared task.
+
+    word_spans[i] is word i's span (a multiword token's span for each of its words, with
+    in_mwt[i] true); forms are compared as given (lowercase them first). Outside multiword
+    tokens a word and a token align when their spans are equal. At a multiword token ending
+    at character e, the region is its words and the predicted tokens that follow (after
+    passing over one token that starts before the multiword token, as the script does) up
+    to the first ending after e; the region's words and tokens align by the longest common
+    subsequence of their forms.
+    """
+    pairs: List[Tuple[int, int]] = []
+    n_words, n_tokens = len(word_spans), len(predicted)
+    w = t = 0
+    while w < n_words and t < n_tokens:
+        if not in_mwt[w]:
+            if word_spans[w] == predicted[t]:
+                pairs.append((w, t))
+                w, t = w + 1, t + 1
+            elif word_spans[w][0] <= predicted[t][0]:
+                w += 1
+            else:
+                t += 1
+            continue
+        region_start, region_end = word_spans[w]
+        if predicted[t][0] < region_start:
+            t += 1
+        w0, t0 = w, t
+
+        def word_inside(i: int) -> bool:
+            start, end = word_spans[i]
+            return start < region_end if in_mwt[i] else end <= region_end
+
+        # Walk both sides in order of start, as long as either is still inside the region.
+        while (w < n_words and word_inside(w)) or (t < n_tokens and predicted[t][1] <= region_end):
+            if w < n_words and (t >= n_tokens or word_spans[w][0] <= predicted[t][0]):
+                w += 1
+            else:
+                t += 1
+        pairs += [(w0 + i, t0 + j) for i, j in _lcs_pairs(word_forms[w0:w], predicted_forms[t0:t])]
+    return pairs
+
+
+def _lcs_pairs(a: Sequence[str], b: Sequence[str]) -> List[Tuple[int, int]]:
+    """Index pairs of a longest common subsequence of ``a`` and ``b``: equal items pair up
+    as soon as they meet; otherwise skip in ``a`` when that loses nothing."""
+    # best[i][j] = LCS length of a[i:] and b[j:]
+    best = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in reversed(range(len(a))):
+        for j in reversed(range(len(b))):
+            best[i][j] = best[i + 1][j + 1] + 1 if a[i] == b[j] else max(best[i + 1][j], best[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 @dataclass
@@ -248,7 +331,7 @@ def evaluate_raw_text(
     for i, doc in zip(order, docs):
         pred = predicted_spans(doc)
         tags = [] if tokenize_only else [t.pos_ for t in doc if not t.is_space]
-        counts[i] = score_sentence(sentences[i], gold_spans(sentences[i], texts[i]), pred, tags)
+        counts[i] = score_sentence(sentences[i], texts[i], gold_spans(sentences[i], texts[i]), pred, tags)
         if progress is not None:
             progress(1)
     seconds = time.perf_counter() - start

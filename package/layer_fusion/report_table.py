@@ -152,10 +152,11 @@ def _raw_text_section(metrics: Dict[str, Any]) -> List[str]:
         "## Raw text in (end to end)",
         "",
         "The pipeline tokenizes each sentence's `# text` itself; a predicted token counts when its "
-        "character span equals a gold token's (CoNLL 2018). Words inside multiword tokens cannot be "
-        "matched by a pipeline that does not split them and count as misses in UPOS F1. \"MWTs "
-        "unsplit\": what that alone costs, the gold-word tags scored as raw-text UPOS F1 with every "
-        "surface token found and no multiword token split (`layer_fusion.raw_text`). The last "
+        "character span equals a gold token's, and a word's tag when the word is aligned to a predicted "
+        "token with that tag (CoNLL 2018). Inside a multiword token, words are aligned to the predicted "
+        "tokens by their forms, so a pipeline that does not split the token into its words gets them as "
+        "misses. \"MWTs unsplit\": what that alone costs, the gold-word tags scored as raw-text UPOS F1 "
+        "with every surface token found and no multiword token split (`layer_fusion.raw_text`). The last "
         "column: token F1 / UPOS F1 with the language's word segmenter (`--lang`).",
         "",
     ]
