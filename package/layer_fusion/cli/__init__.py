@@ -20,12 +20,19 @@ import os
 os.environ.setdefault("USE_TORCH", "1")
 
 import signal  # noqa: E402
+import sys  # noqa: E402
 import warnings  # noqa: E402
 
+import typer  # noqa: E402
+
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
-from .common import _warn, app  # noqa: E402
+from .common import _fail, _warn, app  # noqa: E402
 
 __all__ = ["app", "main"]
+
+# click's exceptions: click's own module, or the copy newer Typer releases carry inside
+# them (typer._click); BadParameter is public in both.
+_click_errors = sys.modules[typer.BadParameter.__module__]
 
 
 def _exit_on_signal(signum, frame):
@@ -38,14 +45,33 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     _warn(str(message), to_stderr=True)
 
 
+def _usage_error(err) -> int:
+    """A command line click refused (unknown option, missing argument, bad value) as one
+    line on stderr, like the commands' own errors, instead of Typer's framed box; returns
+    the exit code (2 for usage errors). A command run without its arguments prints its help."""
+    no_args_is_help = getattr(_click_errors, "NoArgsIsHelpError", ())
+    if no_args_is_help and isinstance(err, no_args_is_help):
+        help_text = err.format_message()  # Typer's rich help prints itself and returns ""
+        if help_text.strip():
+            typer.echo(help_text, err=True)
+        return err.exit_code
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None else "layer-fusion"
+    text = " ".join(err.format_message().split())  # one line, whatever click wrapped
+    hint = f" (see '{where} --help')" if isinstance(err, _click_errors.UsageError) else ""
+    _fail(f"{where}: {text}{hint}", err.exit_code, to_stderr=True)
+    return err.exit_code
+
+
 def main() -> None:
-    """The console script: ``app`` with two process-wide settings.
+    """The console script: ``app`` with three process-wide settings.
 
     - SIGTERM and SIGHUP (``kill``, a closed terminal) are raised as ``SystemExit``, as
       Ctrl-C raises ``KeyboardInterrupt``. Python's default ends the process on the spot,
       before ``atomic_output`` can delete the temp file of a half-written ``--output``.
       A signal the caller set to be ignored (``nohup``) stays ignored.
     - Warnings are one line each (``_show_warning``).
+    - Usage errors are one line each (``_usage_error``).
 
     Set here, not in ``app``, so that tests calling ``app`` in-process leave the test
     runner's own handlers alone."""
@@ -53,7 +79,15 @@ def main() -> None:
         if signal.getsignal(signum) is signal.SIG_DFL:  # an ignored one (nohup) stays ignored
             signal.signal(signum, _exit_on_signal)
     warnings.showwarning = _show_warning
-    app(prog_name="layer-fusion")
+    try:
+        # Not standalone: click's errors reach _usage_error instead of Typer's printer; an
+        # exit (typer.Exit, --help) comes back as its code, a finished command as None.
+        code = app(prog_name="layer-fusion", standalone_mode=False)
+    except _click_errors.ClickException as err:
+        sys.exit(_usage_error(err))
+    except _click_errors.Abort:  # EOF at a prompt
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
