@@ -25,7 +25,6 @@ No target-language data is used to train or choose anything: k* and every checkp
 chosen on English dev.
 """
 import json
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -35,6 +34,7 @@ from wasabi import msg
 
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
+from layer_fusion.research.run_claims import claim, release
 from layer_fusion.research.run_records import describe, input_names, record_change
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
@@ -101,30 +101,6 @@ def cache(
         msg.good(f"{key}: {c.n_sentences} sentences, {len(c.labels)} tokens, {c.meta['seconds']} s")
 
 
-def claim(out: Path) -> bool:
-    """Take the run whose metrics go to ``out`` for this process (``out``.lock holds its pid),
-    so several processes can work through one stage. A lock whose process is gone is taken
-    over; False when a live process holds it."""
-    lock = out.with_name(out.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text() or 0)
-                os.kill(pid, 0)
-                return False
-            except (ProcessLookupError, ValueError):
-                lock.unlink(missing_ok=True)
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-
-
 def caches_now() -> Dict[str, str]:
     """What a head run reads: a digest (``cache_digest``) of each complete cache of a set
     in configs/targets.cfg, and of EWT train."""
@@ -165,7 +141,7 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
     try:
         return _train_and_evaluate(settings, stage, out, n_resamples)
     finally:
-        out.with_name(out.name + ".lock").unlink(missing_ok=True)
+        release(out)
 
 
 def _train_and_evaluate(settings: HeadSettings, stage: str, out: Path, n_resamples: int) -> Dict:

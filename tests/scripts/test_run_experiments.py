@@ -2,8 +2,6 @@
 for a complete sweep."""
 import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 import typer
@@ -20,17 +18,6 @@ def experiments(tmp_path, monkeypatch):
     return module
 
 
-def test_a_run_is_claimed_once_and_a_dead_claim_is_taken_over(experiments, tmp_path):
-    out = tmp_path / "experiments" / "sweep" / "DLFA-L3_-1-s0.json"
-    assert experiments.claim(out)
-    lock = out.with_name(out.name + ".lock")
-    assert lock.read_text() == str(__import__("os").getpid())
-    assert not experiments.claim(out)  # held by a live process (this one)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    lock.write_text(dead.stdout.strip())  # that process has exited
-    assert experiments.claim(out)
-
-
 def test_a_claimed_run_is_skipped_and_a_finished_one_is_read(experiments, tmp_path):
     from layer_fusion.research.fusion_head import HeadSettings
 
@@ -40,6 +27,7 @@ def test_a_claimed_run_is_skipped_and_a_finished_one_is_read(experiments, tmp_pa
     assert experiments.run_one(settings, "probe") is None  # no training started: it is taken
     out.write_text(json.dumps({"english_dev": 0.5}))
     assert experiments.run_one(settings, "probe") == {"english_dev": 0.5}
+    experiments.release(out)
 
 
 def test_k_star_needs_the_whole_sweep(experiments, tmp_path):
