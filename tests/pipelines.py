@@ -48,9 +48,12 @@ def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None,
 
 def make_nlp(model_dir: Path, fusion: str = "LastLayer", width: int = 32, window: int = 128,
              stride: int = 96, architecture: str = "layer_fusion.TransformerModel.v1",
-             layers: Optional[List[int]] = None, grad_factor: float = 1.0) -> Language:
+             layers: Optional[List[int]] = None, grad_factor: float = 1.0,
+             factory: str = "transformer") -> Language:
+    """A transformer (stock ``"transformer"`` factory, or ``"fusion_transformer"``) and a
+    morphologizer listening to it through a fusion."""
     nlp = spacy.blank("xx")
-    nlp.add_pipe("transformer", config=transformer_config(model_dir, architecture, window, stride))
+    nlp.add_pipe(factory, name="transformer", config=transformer_config(model_dir, architecture, window, stride))
     nlp.add_pipe(
         "morphologizer",
         config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,

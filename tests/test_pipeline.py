@@ -27,9 +27,14 @@ def _train(nlp, steps: int = 5, frozen: bool = False):
     return examples
 
 
+@pytest.mark.parametrize("factory", ["transformer", "fusion_transformer"])
 @pytest.mark.parametrize("fusion", ["DLFA", "AIF", "ScalarMix", "LayerAttention"])
-def test_frozen_transformer_trains_only_the_fusion(tiny_bert, fusion):
-    nlp = make_nlp(tiny_bert, fusion)
+def test_frozen_transformer_trains_only_the_fusion(tiny_bert, fusion, factory):
+    """spaCy's recipe for a frozen encoder (``frozen_components`` + ``annotating_components``),
+    with the listener's gradient on (grad_factor 1). ``fusion_transformer`` leaves the docs only
+    the hidden states its listeners read (the others empty), and the listener's backward pass
+    must still give every layer a gradient of the full shape."""
+    nlp = make_nlp(tiny_bert, fusion, factory=factory)
     examples = synthetic_examples(nlp, 30)
     optimizer = nlp.initialize(lambda: examples)
     trf_before = _state(nlp.get_pipe("transformer").model.transformer)

@@ -140,7 +140,8 @@ def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]],
         for (i, get_d_src, resolved, trf_data), d_dst in zip(backprops, d_pooled):
             d_src = get_d_src(d_dst) * grad_factor  # (rows, n * H)
             hidden = trf_data.model_output["hidden_states"]
-            shape = hidden[0].shape
+            # Not hidden[0]: fusion_transformer empties the hidden states no listener reads.
+            shape = trf_data.model_output[LAST_HIDDEN_STATE].shape  # (n_spans, n_wordpieces, H)
             d_model_output = ModelOutput()
             d_model_output[LAST_HIDDEN_STATE] = ops.alloc(shape, dtype=d_src.dtype)
             d_layers = [None] * len(hidden)
