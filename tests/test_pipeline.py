@@ -4,6 +4,7 @@ import pytest
 import spacy
 import torch
 from pipelines import listener_config, make_nlp, synthetic_examples, transformer_config
+from spacy.training import Example
 
 from layer_fusion.layers.fusion_layer import torch_module
 
@@ -125,6 +126,32 @@ def test_a_load_time_override_of_the_trained_layers_is_refused(tiny_xlmr, tmp_pa
         loaded("the cat sat")
     same = {"components": {"morphologizer": {"model": {"tok2vec": {"layers": [1, -1]}}}}}
     assert [t.pos_ for t in spacy.load(tmp_path / "pipeline", config=same)("the cat sat")] == tags
+
+
+@pytest.mark.parametrize("saved,loaded_with", [(1.0, 0.0), (0.0, 1.0)])
+def test_a_load_time_override_of_grad_factor_takes_effect(tiny_bert, tmp_path, saved, loaded_with):
+    """thinc restores a saved model's attrs over those its config built, so grad_factor (and
+    the fusion's input gradient, which follows it) must not live there: loaded with another
+    grad_factor, e.g. 0 to go on training with the encoder frozen, the model does what
+    nlp.config shows."""
+    from thinc.api import Adam
+
+    nlp = make_nlp(tiny_bert, "DLFA", grad_factor=saved)
+    examples = _train(nlp, steps=1)
+    nlp.to_disk(tmp_path / "pipeline")
+    override = {"components": {"morphologizer": {"model": {"tok2vec": {"grad_factor": loaded_with}}}}}
+    loaded = spacy.load(tmp_path / "pipeline", config=override)
+    assert loaded.config["components"]["morphologizer"]["model"]["tok2vec"]["grad_factor"] == loaded_with
+    losses = {}
+    loaded.update([Example(loaded.make_doc(e.reference.text), e.reference) for e in examples],
+                  sgd=Adam(0.001), losses=losses)
+    # spacy-transformers' loss is the squared sum of the gradient its listeners send back.
+    assert (losses["transformer"] > 0) == (loaded_with != 0)
+    fusion = loaded.get_pipe("morphologizer").model.get_ref("tok2vec").get_ref("fusion")
+    layers = [numpy.ones((3, 2, 32), dtype="f")]
+    _, backprop = fusion(layers, is_train=True)
+    (d_layers,) = backprop([numpy.ones((3, 32), dtype="f")])
+    assert (d_layers is None) == (loaded_with == 0)
 
 
 def _first_batch(nlp):

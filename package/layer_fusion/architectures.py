@@ -108,8 +108,7 @@ def FusionListener(
         raise ValueError("layers is empty: name at least one hidden state, e.g. [-1]")
     if width < 1:
         raise ValueError(f"width={width} must be the transformer's hidden size (> 0)")
-    bind_fusion(fusion, len(layers), width, setting=f"layers={list(layers)}")
-    fusion.layers[0].attrs["input_grad"] = grad_factor != 0
+    bind_fusion(fusion, len(layers), width, setting=f"layers={list(layers)}", input_grad=grad_factor != 0)
     listener = FusionTransformerListener(upstream_name=upstream)
     listener.attrs["hidden_states"] = list(layers)  # what it reads: FusionTransformer keeps only these
     model = chain(listener, layer_pooling(layers, width, pooling, grad_factor), fusion)

@@ -6,6 +6,7 @@ module is therefore built by ``bind_fusion``, which ``FusionListener`` calls in 
 own constructor, so a pipeline built from its config always has the same
 parameters and ``from_bytes`` / ``spacy.load`` find them.
 """
+import functools
 from typing import Callable, List, Tuple
 
 import numpy
@@ -35,9 +36,14 @@ def fusion_layer(
     )
 
 
-def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers") -> Model:
+def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers",
+                input_grad: bool = True) -> Model:
     """Build the fusion's torch module for ``n_layers`` stacked layers of ``width``.
 
+    input_grad: False when the listener sends no gradient upstream (grad_factor 0): then
+    the fusion's backward computes its parameters' gradients only, not its input's. It
+    lives in the wrapper's input conversion, not in ``attrs``: a saved model's attrs
+    replace the config's on load (thinc's ``from_bytes``), and the config must decide.
     Raises ValueError naming ``setting`` if the fusion cannot take that many layers.
     """
     cls = model.attrs.get("module_class")
@@ -58,11 +64,9 @@ def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers"
         )
     module = cls(n_layers, width, **model.attrs["module_kwargs"])
     wrapper = PyTorchWrapper_v2(
-        module, convert_inputs=_pad_docs, convert_outputs=_unpad_docs
+        module, convert_inputs=functools.partial(_pad_docs, input_grad=input_grad),
+        convert_outputs=_unpad_docs,
     )
-    # False when the listener sends no gradient upstream (grad_factor 0): then the
-    # fusion's backward computes its parameters' gradients only, not its input's.
-    wrapper.attrs["input_grad"] = True
     model.layers.append(wrapper)
     model.attrs["n_layers"] = n_layers
     model.set_dim("nO", width)
@@ -87,10 +91,10 @@ def forward(model: Model, docs: FusionInput, is_train: bool) -> Tuple[FusionOutp
     return model.layers[0](docs, is_train)
 
 
-def _pad_docs(model: Model, docs: FusionInput, is_train: bool):
+def _pad_docs(model: Model, docs: FusionInput, is_train: bool, input_grad: bool = True):
     """List of (n_i, L, H) -> ArgsKwargs(padded (B, T, L, H), mask (B, T))."""
     padded, mask, lengths = pad_stack(docs, model.ops.xp)
-    input_grad = is_train and model.attrs.get("input_grad", True)
+    input_grad = is_train and input_grad
     layers_t = xp2torch(padded, requires_grad=input_grad)
     mask_t = torch.from_numpy(mask).to(layers_t.device)
 

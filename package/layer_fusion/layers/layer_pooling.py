@@ -30,15 +30,16 @@ def layer_pooling(
     pooling: Model[Ragged, Floats2d],
     grad_factor: float,
 ) -> Model[List[Union[TransformerData, NotAnnotated]], List[Floats3d]]:
-    # The layers also live in the forward function: a saved model's attrs replace those the
-    # config built it with (thinc's from_bytes), so only there does a load-time override of
-    # ``layers`` survive, for ``_check_config`` to see.
+    # Settings live in the forward function, not in attrs: a saved model's attrs replace
+    # those the config built it with (thinc's from_bytes). So a load-time override of
+    # ``grad_factor`` takes effect, and one of ``layers`` survives for ``_check_config``
+    # to compare with the layers the model was trained on (attrs["layers"]).
     return Model(
         "layer-pooling",
-        functools.partial(forward, config_layers=tuple(layers)),
+        functools.partial(forward, config_layers=tuple(layers), grad_factor=grad_factor),
         layers=[pooling],
         dims={"nO": width},
-        attrs={"layers": list(layers), "grad_factor": grad_factor, "checked": False},
+        attrs={"layers": list(layers)},
     )
 
 
@@ -64,13 +65,11 @@ def _check(model: Model, trf_data: TransformerData) -> List[int]:
         )
     resolved = resolve_layers(model.attrs["layers"], len(hidden_states))
     found = trf_data.width
-    if not model.attrs["checked"]:
-        if found != model.get_dim("nO"):
-            raise ValueError(
-                f"width={model.get_dim('nO')} does not match the transformer's "
-                f"hidden size {found}"
-            )
-        model.attrs["checked"] = True
+    if found != model.get_dim("nO"):
+        raise ValueError(
+            f"width={model.get_dim('nO')} does not match the transformer's "
+            f"hidden size {found}"
+        )
     return resolved
 
 
@@ -88,13 +87,12 @@ def _check_config(model: Model, config_layers: Tuple[int, ...]) -> None:
 
 
 def forward(model: Model, trf_datas: List[Union[TransformerData, NotAnnotated]], is_train: bool,
-            config_layers: Optional[Tuple[int, ...]] = None):
+            config_layers: Optional[Tuple[int, ...]] = None, grad_factor: float = 1.0):
     if config_layers is not None:
         _check_config(model, config_layers)
     pooling = model.layers[0]
     width = model.get_dim("nO")
     n_sel = len(model.attrs["layers"])
-    grad_factor = model.attrs["grad_factor"]
     ops = model.ops
     outputs: List[Optional[Floats3d]] = [None] * len(trf_datas)
     aligned: List[Tuple[int, Ragged]] = []
