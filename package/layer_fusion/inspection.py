@@ -26,7 +26,7 @@ from spacy.language import Language
 from thinc.api import Model
 
 from .layers.fusion_layer import pad_stack, torch_module
-from .layers.layer_pooling import resolve_layers
+from .layer_indices import resolve_layers
 
 SAMPLE_SENTENCES: Tuple[Tuple[str, str], ...] = (
     ("en", "The children walked to the old house after school."),

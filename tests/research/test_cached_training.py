@@ -157,8 +157,12 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     assert result.exit_code == 2 and "no-encoder: no such folder" in flat(result)
     caches = [str(tmp_path / "cache-train"), str(tmp_path / "cache-dev")]
     config = ["--config", str(REPO / "configs" / "aif.cfg")]
-    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--layer", "99", *config])
+    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--layer", "99", "--layer", "-1", *config])
     assert result.exit_code == 2 and "--layer 99: the caches hold" in flat(result)
+    assert not (tmp_path / "p3").exists()
+    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--fusion", "DLFA",
+                                 "--layer", "2", "--layer", "5", "--layer", "-1", *config])
+    assert result.exit_code == 2 and "--fusion DLFA: DLFA needs exactly 2 layer(s) in '--layer', got 3" in flat(result)
     assert not (tmp_path / "p3").exists()
 
     # OUTPUT is a folder: an existing one is replaced, a file is refused before training.
@@ -177,6 +181,24 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     # A folder that is not a Hugging Face model (here: a spaCy pipeline) is refused by name.
     result = runner.invoke(app, [*build[:2], str(tmp_path / "pipeline"), str(train), str(tmp_path / "c")])
     assert result.exit_code == 2 and "no config.json, so not a Hugging Face model folder" in flat(result)
+
+
+@pytest.mark.parametrize("fusion,layers,message", [
+    ("DLFA", [13, -1], r"layers=\[13, -1\]: \[13\] out of range .* 13 hidden states"),
+    ("DLFA", [-14, -1], r"\[-14\] out of range"),
+    ("LastLayer", [4, -1], r"LastLayer needs exactly 1 layer\(s\) in 'layers', got 2"),
+    ("DLFA", [2, 5, -1], r"DLFA needs exactly 2 layer\(s\) in 'layers', got 3"),
+    ("AIF", [6], r"AIF needs at least 2 layer\(s\)"),
+    ("Mean", [6, -1], r"fusion 'Mean' is not one of LastLayer, DLFA, AIF"),
+])
+def test_a_fusion_head_refuses_the_layers_a_spacy_pipeline_refuses(fusion, layers, message):
+    """The research path trains what the spaCy path would build, or nothing: a layer out of
+    range is not wrapped around, and a fusion is not given layers it would drop."""
+    from layer_fusion.research.fusion_head import FusionHead, FusionVariant
+
+    with pytest.raises(ValueError, match=message):
+        FusionHead(FusionVariant(fusion, layers), n_hidden_states=13, width=8)
+    assert FusionHead(FusionVariant("DLFA", [12, -13]), n_hidden_states=13, width=8).layers == [12, 0]
 
 
 def test_cache_train_checks_the_caches_encoder_before_training(tiny_xlmr, tmp_path, monkeypatch):

@@ -112,6 +112,7 @@ def test_wildcard_and_plain_overrides():
     ({"intermediate_mode": "joint"}, "intermediate_mode = 'joint'"),
     ({"source": "multisource"}, "source must be 'english'"),
     ({"intermediate_grad_factor": 0}, "intermediate_grad_factor = 0 must be > 0"),
+    ({"fusion": "DLFA"}, "DLFA needs exactly 2 layer(s) in '[runs.bad] layers', got 3"),
 ])
 def test_bad_intermediate_settings_name_the_run(tmp_path, change, message):
     run = {**RUN, **change}

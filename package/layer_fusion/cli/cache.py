@@ -93,13 +93,17 @@ def cache_train(
 
     from ..atomic_write import atomic_folder, unwritable_reason
     from ..error_text import one_line
-    from ..fusion import SETTINGS
+    from ..fusion import MODULES, SETTINGS, check_layer_count
     from ..research.cached_training import train_head
-    from ..research.fusion_head import FUSION_MODULES, HeadSettings
+    from ..research.fusion_head import HeadSettings
     from ..research.head_export import export_head
 
-    if fusion not in FUSION_MODULES:
-        raise _fail(f"--fusion {fusion!r} is not one of {', '.join(FUSION_MODULES)}", 2)
+    if fusion not in MODULES:
+        raise _fail(f"--fusion {fusion!r} is not one of {', '.join(MODULES)}", 2)
+    try:
+        check_layer_count(fusion, len(layer), setting="--layer")
+    except ValueError as err:
+        raise _fail(f"--fusion {fusion}: {err}", 2)
     # Read before training, not after: the head trains for minutes before the config is used.
     try:
         spacy.util.load_config(config)

@@ -17,18 +17,25 @@ from .last_layer import LastLayer
 from .layer_attention import LayerAttention
 from .scalar_mix import ScalarMix
 
-__all__ = ["AIF", "DLFA", "LastLayer", "LayerAttention", "ScalarMix", "REGISTERED", "SETTINGS", "fusion_block"]
+__all__ = ["AIF", "DLFA", "LastLayer", "LayerAttention", "ScalarMix", "MODULES", "REGISTERED", "SETTINGS",
+           "check_layer_count", "fusion_block"]
 
-# The registered thinc layer of each fusion (architectures.py) and the settings every
-# config, script and test of the project gives it: the one table of fusion names.
-REGISTERED = {
-    "LastLayer": "layer_fusion.LastLayer.v1",
-    "DLFA": "layer_fusion.DLFA.v1",
-    "AIF": "layer_fusion.AIF.v1",
-    "ScalarMix": "layer_fusion.ScalarMix.v1",
-    "LayerAttention": "layer_fusion.LayerAttention.v1",
-}
+# The one table of fusion names: each fusion's torch module, its registered thinc layer
+# (architectures.py), and the settings every config, script and test of the project gives it.
+MODULES = {cls.__name__: cls for cls in (LastLayer, DLFA, AIF, ScalarMix, LayerAttention)}
+REGISTERED = {name: f"layer_fusion.{name}.v1" for name in MODULES}
 SETTINGS = {"AIF": {"reduction": 4}, "ScalarMix": {"layer_dropout": 0.1}}
+
+
+def check_layer_count(name: str, n_layers: int, setting: str = "layers", label: str = "") -> None:
+    """Raise ValueError naming ``setting`` unless fusion ``name`` takes ``n_layers`` layers
+    (each module's ``min_layers`` .. ``max_layers``; None = no upper bound). ``label``
+    names the fusion in the message (default ``name``)."""
+    cls = MODULES[name]
+    lo, hi = cls.min_layers, cls.max_layers
+    if n_layers < lo or (hi is not None and n_layers > hi):
+        need = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+        raise ValueError(f"{label or name} needs {need} layer(s) in '{setting}', got {n_layers}")
 
 
 def fusion_block(name: str, **overrides) -> dict:

@@ -14,6 +14,8 @@ import torch
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import Floats2d, Floats3d
 
+from ..fusion import check_layer_count
+
 FusionInput = List[Floats3d]  # one (n_tokens, n_layers, width) array per doc
 FusionOutput = List[Floats2d]  # one (n_tokens, width) array per doc
 
@@ -56,12 +58,7 @@ def bind_fusion(model: Model, n_layers: int, width: int, setting: str = "layers"
         if model.attrs["n_layers"] == n_layers and model.get_dim("nO") == width:
             return model
         raise ValueError(f"fusion {model.name!r} is already bound to other dimensions")
-    lo, hi = cls.min_layers, cls.max_layers
-    if n_layers < lo or (hi is not None and n_layers > hi):
-        need = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-        raise ValueError(
-            f"{model.name} needs {need} layer(s) in '{setting}', got {n_layers}"
-        )
+    check_layer_count(cls.__name__, n_layers, setting, label=model.name)
     module = cls(n_layers, width, **model.attrs["module_kwargs"])
     wrapper = PyTorchWrapper_v2(
         module, convert_inputs=functools.partial(_pad_docs, input_grad=input_grad),

@@ -20,6 +20,7 @@ from thinc.api import Model
 from thinc.types import Floats2d, Floats3d, Ragged
 from transformers.file_utils import ModelOutput
 
+from ..layer_indices import resolve_layers
 from .listener import NotAnnotated
 from .transformer_model import LAST_HIDDEN_STATE, hidden_state_key
 
@@ -41,18 +42,6 @@ def layer_pooling(
         dims={"nO": width},
         attrs={"layers": list(layers)},
     )
-
-
-def resolve_layers(layers: Sequence[int], n_hidden_states: int) -> List[int]:
-    """Map negative indices (from the top) to 0..n_hidden_states-1, or raise."""
-    bad = [k for k in layers if not -n_hidden_states <= k < n_hidden_states]
-    if bad:
-        raise ValueError(
-            f"layers={list(layers)}: {bad} out of range for a transformer with "
-            f"{n_hidden_states} hidden states (use 0..{n_hidden_states - 1}, 0 = "
-            f"embedding output, or -{n_hidden_states}..-1 from the top)"
-        )
-    return [k % n_hidden_states for k in layers]
 
 
 def _check(model: Model, trf_data: TransformerData) -> List[int]:

@@ -17,19 +17,11 @@ from torch import nn
 
 from .. import conllu
 from .. import fusion as modules
+from ..layer_indices import resolve_layers
 
 # The 17 UD tags in alphabetical order: labels in every cache and pack index into it
 # (hidden_cache.UPOS_INDEX).
 UPOS_TAGS = tuple(sorted(conllu.UPOS_TAGS))
-
-FUSION_MODULES = {
-    "LastLayer": modules.LastLayer,
-    "DLFA": modules.DLFA,
-    "AIF": modules.AIF,
-    "ScalarMix": modules.ScalarMix,
-    "LayerAttention": modules.LayerAttention,
-}
-
 
 @dataclass
 class FusionVariant:
@@ -70,12 +62,18 @@ class HeadSettings(FusionVariant):
 
 
 class FusionHead(nn.Module):
-    """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax)."""
+    """fusion module + linear UPOS classifier (zero-initialized, like spaCy's Softmax).
+
+    Raises ValueError for an unknown fusion, a layer out of range or a number of layers
+    the fusion does not take, as the spaCy path does (``FusionListener``)."""
 
     def __init__(self, settings: FusionVariant, n_hidden_states: int, width: int):
         super().__init__()
-        cls = FUSION_MODULES[settings.fusion]
-        self.layers = [k % n_hidden_states for k in settings.layers]
+        if settings.fusion not in modules.MODULES:
+            raise ValueError(f"fusion {settings.fusion!r} is not one of {', '.join(modules.MODULES)}")
+        modules.check_layer_count(settings.fusion, len(settings.layers))
+        cls = modules.MODULES[settings.fusion]
+        self.layers = resolve_layers(settings.layers, n_hidden_states)
         self.fusion = cls(len(self.layers), width, **settings.fusion_kwargs)
         self.output = nn.Linear(width, len(UPOS_TAGS))
         nn.init.zeros_(self.output.weight)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Union
 
 from confection import Config
 
-from ..fusion import REGISTERED, fusion_block
+from ..fusion import REGISTERED, check_layer_count, fusion_block
 
 # Training corpora by source (written by the `corpus` and `corpus-multisource` commands).
 TRAIN_CORPORA = {"english": "corpus/train.spacy", "multisource": "corpus/multisource/train.spacy"}
@@ -56,6 +56,10 @@ def load_grid(path: Union[str, Path]) -> Dict[str, Dict[str, Any]]:
             raise ValueError(f"{path}: [runs.{name}] missing {sorted(missing)}, unknown {sorted(extra)}")
         if run["fusion"] not in REGISTERED:
             raise ValueError(f"{path}: [runs.{name}] fusion = {run['fusion']!r}, expected one of {list(REGISTERED)}")
+        try:
+            check_layer_count(run["fusion"], len(run["layers"]), setting=f"[runs.{name}] layers")
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
         if run["source"] not in TRAIN_CORPORA:
             raise ValueError(f"{path}: [runs.{name}] source = {run['source']!r}, expected one of {list(TRAIN_CORPORA)}")
         if int(run["steps"]) < 1:
