@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .atomic_write import write_bytes_atomic, write_text_atomic
+from .provenance import sha256
 
 ENV = "LAYER_FUSION_INT8_CACHE"
 OFF = ("off", "0", "false", "no")
@@ -91,20 +92,12 @@ def load(folder: Path, key: str) -> Optional[Tuple[Path, Dict[str, Any]]]:
     onnx_path = folder / f"{key}.onnx"
     try:
         info = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        digest = _sha256(onnx_path)
+        digest = sha256(onnx_path)
     except (OSError, ValueError):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("build"), dict) or digest != info.get("onnx_sha256"):
         return None
     return onnx_path, info["build"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def store(folder: Path, key: str, built: Built) -> Path:
