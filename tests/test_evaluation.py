@@ -274,7 +274,7 @@ def test_every_ud_test_set_is_a_target_or_an_extra_source(ud_dir):
     project.yml's assets); the extra-source treebanks, marked so there, are never targets."""
     targets = load_targets(REPO / "configs" / "targets.cfg")
     absent = {t.key for t in targets.treebanks.values() if not t.path(ud_dir).is_file()}
-    assert absent == {"hi_hdtb", "ar_padt"}  # in no source (see targets.cfg)
+    assert absent == {"ar_padt"}  # in no source (see targets.cfg)
     files = ud_test_files(ud_dir)
     extra = {f for f, is_extra in files if is_extra}
     others = {f for f, is_extra in files if not is_extra and not f.startswith("UD_English")}
