@@ -24,7 +24,7 @@ run). The int8 runs use a cache folder of the benchmark's own, filled once befor
 A lookahead is a number of lines, ``<k>b`` (k times the batch size) or ``default`` (leave
 --lookahead out: the CLI's default).
 
-    python scripts/bench_tagging.py training/model-best ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu \
+    python scripts/bench_tagging.py training/finetuned/model-last ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu \
         [--lines 10000,100000] [--batch-sizes 64] [--lookaheads default,1000] [--pairs 64/4b,16/1000] \
         [--threads 1,2] [--precisions fp32,int8,int8-cold] [--runs 3] [--format conllu]
 """

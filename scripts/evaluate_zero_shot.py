@@ -5,8 +5,8 @@ macro-average over the low-resource group, the GUM per-genre breakdown and the d
 Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) and, with
 --table, a markdown table rendered from that JSON by layer_fusion.report_table.render_markdown.
 
-    python scripts/evaluate_zero_shot.py training/model-best ../shared/ud metrics/zero_shot.json \
-        --table metrics/zero_shot.md [--batch-size 32] [--n-resamples 1000] [--max-sentences N] \
+    python scripts/evaluate_zero_shot.py training/finetuned/model-last ../shared/ud metrics/finetuned/zero_shot.json \
+        --table metrics/finetuned/zero_shot.md [--batch-size 32] [--n-resamples 1000] [--max-sentences N] \
         [--raw-text]
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python scripts/seed_intervals.py metrics/finetuned/zero_shot.json \
         metrics/finetuned_seed1/zero_shot.json metrics/finetuned_seed2/zero_shot.json \
-        --output reports/shipped_seeds.json
+        --output reports/finetuned_seeds.json
 
 Each input is `evaluate_zero_shot.py --raw-text` on the same configuration trained with
 another seed (same sets, same sentences). For the low-resource macro-average on gold words,

@@ -231,6 +231,13 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
                 + (f" (Holm {'≤ ' if test['p'] < 0.001 else ''}{format(test['p_holm'], '.3f')})"
                    if "p_holm" in test else ""))
             lines.append(f"| {v} | {s['seeds']} | {pct(s['dev'])} | {pct(s['macro'])} {ci(s['ci'])} | {cmp} |")
+    regimes = list((report_summary or {}).values())
+    for fusion in ("DLFA", "AIF"):  # the two fusions that read a chosen layer k*
+        read = [next((v for v in variants if v.split(" ")[0] == fusion), None) for variants in regimes]
+        if len(read) == 2 and None not in read and read[0] != read[1]:
+            lines += ["", f"{fusion} reads {read[0].split(' ', 1)[1]} in regime a and {read[1].split(' ', 1)[1]} in "
+                      f"regime b: regime b was trained on the layers of an earlier sweep and not rerun "
+                      f"(`reports/zero_shot_pos.md`)."]
     lines += accelerator_lines(accelerator)
     lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench)
     if timings:
