@@ -254,6 +254,15 @@ def test_load_targets_errors_name_the_file_in_one_line(tmp_path):
     bad.write_text(TARGETS_CFG + '\n[subsets]\njust_one = "xx_one"\n', encoding="utf-8")
     with pytest.raises(TargetsError, match=r"\[subsets\] just_one = 'xx_one' is not a list"):
         load_targets(bad)  # a string, not a list: it was read as its characters
+    subset = '\n[subsets]\njust_one = ["xx_one"]\n\n[published]\n'
+    for published, message in (('other = 70.3', r"\[published\] other is not a \[subsets\] name"),
+                               ('just_one = "70.3"', r"\[published\] just_one = '70.3' is not an accuracy"),
+                               ('just_one = 0.703e3', r"just_one = 703.0 is not an accuracy in points")):
+        bad.write_text(TARGETS_CFG + subset + published + "\n", encoding="utf-8")
+        with pytest.raises(TargetsError, match=message):
+            load_targets(bad)
+    bad.write_text(TARGETS_CFG + subset + "just_one = 70.3\n", encoding="utf-8")
+    assert load_targets(bad).published == {"just_one": 70.3}
 
 
 def test_project_targets_config():

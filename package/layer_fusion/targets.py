@@ -46,6 +46,8 @@ class Targets:
     genre_breakdown: List[str] = field(default_factory=list)
     # Named subsets of the low-resource targets whose macro-average is also reported.
     subsets: Dict[str, List[str]] = field(default_factory=dict)
+    # Published macro-averages (accuracy points) of some subsets, shown beside the project's.
+    published: Dict[str, float] = field(default_factory=dict)
 
     def select(self, group: Optional[str] = None) -> List[Target]:
         return [t for t in self.treebanks.values() if group is None or t.group == group]
@@ -102,4 +104,12 @@ def load_targets(path: Union[str, Path]) -> Targets:
         if unknown:
             raise TargetsError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
         subsets[name] = list(keys)
-    return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres, subsets=subsets)
+    published: Dict[str, float] = {}
+    for name, value in (cfg.get("published") or {}).items():
+        if name not in subsets:
+            raise TargetsError(f"{path}: [published] {name} is not a [subsets] name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise TargetsError(f"{path}: [published] {name} = {value!r} is not an accuracy in points (0 to 100)")
+        published[name] = float(value)
+    return Targets(treebanks=treebanks, domain_pairs=pairs, genre_breakdown=genres, subsets=subsets,
+                   published=published)
