@@ -434,6 +434,52 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
     assert list(out.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("signum,whole_group", [("SIGTERM", False), ("SIGINT", False), ("SIGINT", True)])
+def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_path, signum, whole_group):
+    """`kill PID` (the parent alone) or Ctrl-C (the whole process group) in the middle of a
+    `--n-process 2` run. spaCy joins its workers when its stream closes, and a worker blocked
+    on sending to the parent's full pipe waits for ever (its siblings hold the pipe's read
+    end too): the command must end its workers itself, exit 128 + the signal, print no
+    worker's traceback and leave no --output, temp file or process behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = tmp_path / "in.txt"
+    text.write_text("the old cat sat on the mat near the red house today\n" * 20000, encoding="utf-8")
+    out = tmp_path / "out" / "tags.conllu"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
+                             str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    temp = []
+    while not temp or temp[0].stat().st_size < 200_000:  # well into tagging: the workers are busy
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+        temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                               text=True).stdout.split()]
+    assert len(workers) >= 2, workers
+    if whole_group:
+        os.killpg(proc.pid, getattr(signal, signum))
+    else:
+        proc.send_signal(getattr(signal, signum))
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"still running 60 s after {signum}")
+    stderr = proc.stderr.read().decode()
+    assert code == 128 + getattr(signal, signum), stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert list(out.parent.iterdir()) == []
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
 @pytest.mark.parametrize("stop,code", [(KeyboardInterrupt(), 130), (SystemExit(143), 143)])
 def test_a_stop_with_workers_removes_the_output_then_exits_at_once(aif_dir, tmp_path, monkeypatch, stop, code):
     """Ctrl-C reaches the whole process group, so spaCy's workers die with it. The parent's

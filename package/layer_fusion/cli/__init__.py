@@ -19,6 +19,7 @@ import os
 # already in the environment wins.
 os.environ.setdefault("USE_TORCH", "1")
 
+import multiprocessing  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -35,7 +36,29 @@ __all__ = ["app", "main"]
 _click_errors = sys.modules[typer.BadParameter.__module__]
 
 
-def _exit_on_signal(signum, frame):
+# The process that installed the handlers; spaCy's `nlp.pipe(n_process=...)` workers are forked
+# from it and inherit them.
+_MAIN_PID = os.getpid()
+
+
+def _stop_on_signal(signum, frame):
+    """Ctrl-C, ``kill`` or a closed terminal: raised as KeyboardInterrupt (SIGINT) or
+    SystemExit(128 + signal), so that the command can remove a half-written ``--output``.
+
+    A worker that ``nlp.pipe`` forked leaves at once and silently: the command reports the
+    stop. The command ends its workers before raising: spaCy joins them when its stream is
+    closed, and a worker blocked on sending to the parent's full pipe would wait for ever
+    (its siblings, forked with every pipe open, hold the read end too). Their non-zero exit
+    is then expected, so spaCy's warning about it (W127) is not shown."""
+    if os.getpid() != _MAIN_PID:
+        os._exit(128 + signum)
+    children = multiprocessing.active_children()
+    if children:
+        warnings.filterwarnings("ignore", message=r"\[W127\]")
+        for child in children:
+            child.kill()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(128 + signum)
 
 
@@ -67,17 +90,21 @@ def main() -> None:
     """The console script: ``app`` with three process-wide settings.
 
     - SIGTERM and SIGHUP (``kill``, a closed terminal) are raised as ``SystemExit``, as
-      Ctrl-C raises ``KeyboardInterrupt``. Python's default ends the process on the spot,
-      before ``atomic_output`` can delete the temp file of a half-written ``--output``.
+      Ctrl-C raises ``KeyboardInterrupt``, and all three end the worker processes of
+      ``--n-process`` first (``_stop_on_signal``). Python's default ends the process on the
+      spot, before ``atomic_output`` can delete the temp file of a half-written ``--output``.
       A signal the caller set to be ignored (``nohup``) stays ignored.
     - Warnings are one line each (``_show_warning``).
     - Usage errors are one line each (``_usage_error``).
 
     Set here, not in ``app``, so that tests calling ``app`` in-process leave the test
     runner's own handlers alone."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is signal.SIG_DFL:  # an ignored one (nohup) stays ignored
-            signal.signal(signum, _exit_on_signal)
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGHUP, signal.SIG_DFL),
+                            (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(signum) is default:  # an ignored one (nohup) stays ignored
+            signal.signal(signum, _stop_on_signal)
     warnings.showwarning = _show_warning
     try:
         # Not standalone: click's errors reach _usage_error instead of Typer's printer; an
