@@ -110,13 +110,41 @@ def test_segmenting_tokenizer_keeps_its_rules_when_a_segmenter_saved_nothing_or_
 def test_readme_attacut_recipe_tags_with_attacut_and_saves_a_pipeline_that_loads(tmp_path):
     """README: the engine is set on a loaded pipeline. A bare ThaiSegmenter in its place
     saved no tokenizer file, so the saved pipeline did not load."""
-    from layer_fusion.segmenters import SegmentingTokenizer
+    from layer_fusion.segmenters import SCRIPT_RUNS, SegmentingTokenizer
 
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
     rules = nlp.tokenizer
-    nlp.tokenizer = SegmentingTokenizer(nlp.tokenizer, ThaiSegmenter(nlp.vocab, engine="attacut"))
+    nlp.tokenizer = SegmentingTokenizer(nlp.tokenizer, ThaiSegmenter(nlp.vocab, engine="attacut"), SCRIPT_RUNS["th"])
     attacut = [t.text for t in ThaiSegmenter(nlp.vocab, engine="attacut")(DEEPCUT_TEXT)]
     assert [t.text for t in nlp(DEEPCUT_TEXT)] == attacut
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     assert [t.text for t in loaded(DEEPCUT_TEXT)] == [t.text for t in rules(DEEPCUT_TEXT)]
+
+
+@pytest.mark.parametrize("lang,text,whole", [
+    ("th", "ฉันไปเที่ยวZürichกับJosé ที่ร้านcafé ดูได้ที่ https://example.com/a-b ราคา 5,000 บาท",
+     ["Zürich", "José", "café", "https://example.com/a-b", "5,000"]),
+    ("zh", "我和José在Zürich的café见面，网址是https://example.com/a-b。", ["José", "Zürich", "café"]),
+])
+def test_a_segmenter_splits_only_its_own_script(lang, text, whole):
+    """Latin words, URLs and numbers inside Thai or Chinese text are the rule-based
+    tokenizer's: DeepCut cut `Zürich` into `Z ü rich`, jieba `José` into `Jos é`. The text
+    in the segmenter's script is segmented as it is alone."""
+    from layer_fusion.segmenters import SCRIPT_RUNS, segmenting_tokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    rules = nlp.tokenizer
+    nlp.tokenizer = segmenting_tokenizer(rules, lang)
+    doc = nlp(text)
+    assert doc.text == text
+    found = [t.text for t in doc if not t.is_space]
+    assert all(word in found for word in whole), found
+    segmenter = make_segmenter(nlp.vocab, lang)
+    runs = [m.group() for m in SCRIPT_RUNS[lang].finditer(text)]
+    from_runs = [t.text for run in runs for t in segmenter(run) if not t.is_space]
+    assert [w for w in found if SCRIPT_RUNS[lang].fullmatch(w)] == \
+        [w for w in from_runs if SCRIPT_RUNS[lang].fullmatch(w)]
+    # A line in the script alone is segmented as by the segmenter itself.
+    assert [t.text for t in nlp(DEEPCUT_TEXT if lang == "th" else runs[0])] == \
+        [t.text for t in segmenter(DEEPCUT_TEXT if lang == "th" else runs[0])]

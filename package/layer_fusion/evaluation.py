@@ -349,14 +349,14 @@ def _raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> D
     """``raw_text`` of one treebank, and ``raw_text_segmenter`` when its language has a
     word segmenter (``segmenters.SEGMENTERS``): the result with it, or why there is none."""
     from .raw_text import evaluate_raw_text
-    from .segmenters import SEGMENTERS, make_segmenter
+    from .segmenters import SEGMENTERS, segmenting_tokenizer
 
     out: Dict[str, Any] = {"raw_text": evaluate_raw_text(
         nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
     ).to_dict()}
     if target.iso in SEGMENTERS:
         try:
-            segmenter = make_segmenter(nlp.vocab, target.iso)
+            segmenter = segmenting_tokenizer(nlp.tokenizer, target.iso)
         except ImportError as err:
             out["raw_text_segmenter"] = {"unavailable": str(err)}
             return out

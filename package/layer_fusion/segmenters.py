@@ -13,13 +13,17 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
 included. In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
 which it saves: a segmenter is a setting, not data, so a saved pipeline loads with any
-``segmenter`` setting.
+``segmenter`` setting. The Thai and Chinese segmenters get only the text in their own
+script (``SCRIPT_RUNS``); the rule-based tokenizer splits the rest (Latin words, numbers,
+URLs, punctuation), which their models would cut into characters (``Zürich`` became
+``Z ü rich`` under DeepCut, ``Tôi`` became ``T ô i`` under jieba).
 """
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Pattern, Tuple
 
 import srsly
 
@@ -80,6 +84,22 @@ def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
     return make
 
 
+def _runs_of(chars: str) -> Pattern[str]:
+    """Maximal runs of ``chars`` (a character class body), with the spaces between them: a
+    segmenter sees a line in its script whole, as it would without the other scripts."""
+    return re.compile(f"[{chars}]+(?:\\s+[{chars}]+)*")
+
+
+# language -> the text its segmenter splits; None: all of it (Vietnamese is written in Latin
+# letters, and SudachiPy segments the Latin letters and digits of Japanese text itself).
+SCRIPT_RUNS: Dict[str, Optional[Pattern[str]]] = {
+    "th": _runs_of("\u0E00-\u0E7F"),  # the Thai block: letters, marks, digits, ฯ ๆ ๏ ๚ ๛
+    # Han ideographs: the unified blocks, extension A, compatibility ideographs, extensions B+, 〇
+    "zh": _runs_of("\u3007\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F"),
+    "vi": None,
+    "ja": None,
+}
+
 # language -> (constructor on a vocab, modules it imports, the extra that installs them)
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
@@ -100,14 +120,29 @@ class SegmentingTokenizer(_Tokenizer):
     with any ``segmenter`` setting, null included, and nothing is lost on the way (special
     cases added to the rules survive): ``spacy.load(path, config={"nlp": {"tokenizer":
     {"segmenter": "vi"}}})`` works on a pipeline saved without one, and the reverse.
+
+    script: the runs of text that ``segmenter`` splits (``SCRIPT_RUNS``); ``rules`` splits
+    the rest. None: the segmenter splits all of it.
     """
 
-    def __init__(self, rules, segmenter):
+    def __init__(self, rules, segmenter, script: Optional[Pattern[str]] = None):
         self.rules = rules
         self.segmenter = segmenter
+        self.script = script
 
     def __call__(self, text: str):
-        return self.segmenter(text)
+        if self.script is None:
+            return self.segmenter(text)
+        from spacy.tokens import Doc
+        from spacy.util import get_words_and_spaces
+
+        words, start = [], 0
+        for run in self.script.finditer(text):
+            words += _words(self.rules, text[start:run.start()]) + _words(self.segmenter, run.group())
+            start = run.end()
+        words += _words(self.rules, text[start:])
+        words, spaces = get_words_and_spaces(words, text)
+        return Doc(self.rules.vocab, words=words, spaces=spaces)
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)
@@ -129,6 +164,19 @@ class SegmentingTokenizer(_Tokenizer):
         if Path(path).is_file():
             self.rules.from_disk(path, **kwargs)
         return self
+
+
+def _words(tokenizer, text: str):
+    """The tokens of ``text`` that are not whitespace (``get_words_and_spaces`` puts the
+    whitespace back)."""
+    return [token.text for token in tokenizer(text) if not token.is_space] if text else []
+
+
+def segmenting_tokenizer(tokenizer, lang: str) -> SegmentingTokenizer:
+    """``tokenizer`` (a pipeline's, or its rules when it segments already) with ``lang``'s
+    word segmenter, which splits the text in ``lang``'s script (``SCRIPT_RUNS``)."""
+    rules = tokenizer.rules if isinstance(tokenizer, SegmentingTokenizer) else tokenizer
+    return SegmentingTokenizer(rules, make_segmenter(rules.vocab, lang), SCRIPT_RUNS[lang])
 
 
 def make_segmenter(vocab, lang: str):

@@ -56,7 +56,7 @@ from spacy.lang.punctuation import TOKENIZER_INFIXES, TOKENIZER_PREFIXES, TOKENI
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
 
-from .segmenters import SEGMENTERS, SegmentingTokenizer, make_segmenter
+from .segmenters import SEGMENTERS, segmenting_tokenizer
 
 
 def _char_class(codepoints) -> str:
@@ -351,7 +351,7 @@ def create_multilingual_tokenizer(segmenter: Optional[str] = None) -> Callable:
     def make(nlp):
         rules = multilingual_tokenizer(nlp)
         if segmenter is not None:
-            return SegmentingTokenizer(rules, make_segmenter(nlp.vocab, segmenter))
+            return segmenting_tokenizer(rules, segmenter)
         return rules
 
     return make

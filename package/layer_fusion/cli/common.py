@@ -53,13 +53,13 @@ def _warn(text: str, to_stderr: bool = False) -> None:
 
 
 def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
-    """Replace the pipeline's tokenizer by ``lang``'s word segmenter (``--lang``)."""
-    from ..segmenters import make_segmenter
+    """Give the pipeline's tokenizer ``lang``'s word segmenter (``--lang``)."""
+    from ..segmenters import segmenting_tokenizer
 
     if lang == "zh":
         _quiet_jieba()
     try:
-        nlp.tokenizer = make_segmenter(nlp.vocab, lang)
+        nlp.tokenizer = segmenting_tokenizer(nlp.tokenizer, lang)
     except (ValueError, ImportError) as err:
         raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
 
