@@ -142,9 +142,13 @@ def test_a_pipeline_reading_rows_from_the_file_cannot_be_trained_or_saved(saved_
     with pytest.raises(InferenceOnlyError, match=refused):
         nlp.to_disk(tmp_path / "saved")
     assert not (tmp_path / "saved").exists()
-    # the component on its own still refuses to train (nlp.update is not the only way in)
-    with pytest.raises(RuntimeError, match="for inference only: load the pipeline again to train it"):
-        nlp.get_pipe("transformer").update(synthetic_examples(nlp, 4))
+    # the component on its own refuses too (nlp.update and nlp.to_disk are not the only ways in)
+    transformer = nlp.get_pipe("transformer")
+    for operation in (lambda: transformer.update(synthetic_examples(nlp, 4)), transformer.to_bytes,
+                      lambda: transformer.to_disk(tmp_path / "alone")):
+        with pytest.raises(InferenceOnlyError, match=r"^nlp.get_pipe\('transformer'\)\.\w+: this pipeline was " + refused):
+            operation()
+    assert not (tmp_path / "alone").exists()
 
 
 def test_the_cli_tags_fp32_through_file_rows(saved_fusion_pipeline, monkeypatch):

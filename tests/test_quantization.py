@@ -150,6 +150,16 @@ def test_a_quantized_pipeline_refuses_saving_loading_and_training_before_touchin
             operation()
     assert not (tmp_path / "new").exists()
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    # The transformer saved or loaded alone: its bytes loaded into a fresh pipeline tagged
+    # garbage, its folder held 40 bytes of weights.
+    transformer = nlp.get_pipe("transformer")
+    fp32_transformer = spacy.load(copy).get_pipe("transformer").to_bytes()
+    for operation in (lambda: transformer.to_disk(tmp_path / "alone"), transformer.to_bytes,
+                      lambda: transformer.from_bytes(fp32_transformer), lambda: transformer.update([])):
+        with pytest.raises(InferenceOnlyError, match=r"^nlp.get_pipe\('transformer'\)\.\w+: " + refused):
+            operation()
+    assert not (tmp_path / "alone").exists()
+    nlp.get_pipe("morphologizer").to_bytes()  # unchanged components save as always
     # a pickled copy (nlp.pipe with spawned processes) tags the same and refuses too
     clone = pickle.loads(pickle.dumps(nlp))
     tags = [[t.pos_ for t in nlp(Doc(nlp.vocab, words=w))] for w in WORDS]

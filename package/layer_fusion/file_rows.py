@@ -136,8 +136,8 @@ def embeddings_from_files(nlp) -> int:
     training it raises (``inference_only``)."""
     from .quantization import transformer_shims
 
-    replaced = 0
-    for _, shim in transformer_shims(nlp):
+    replaced = []
+    for name, shim in transformer_shims(nlp):
         model = shim._model
         if not hasattr(model, "set_input_embeddings"):  # an OnnxEncoder: already its own lookup
             continue
@@ -145,7 +145,8 @@ def embeddings_from_files(nlp) -> int:
         lookup = row_lookup(embedding)
         if lookup is not embedding:
             model.set_input_embeddings(lookup)
-            replaced += 1
+            replaced.append(name)
     if replaced:  # the tables are no longer in the state dicts that saving writes
-        mark_inference_only(nlp, "its word embeddings are read from the encoder's files (embeddings_from_files)")
-    return replaced
+        mark_inference_only(nlp, "its word embeddings are read from the encoder's files (embeddings_from_files)",
+                            components=replaced)
+    return len(replaced)

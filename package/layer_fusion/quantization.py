@@ -93,7 +93,8 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
 
         import_onnxruntime()  # a missing onnxruntime leaves the pipeline as it was, unmarked
     # Marked before any change: a quantization that fails half-way leaves no pipeline to save.
-    mark_inference_only(nlp, f"its encoder is int8, scheme {scheme} (quantize_encoder)")
+    mark_inference_only(nlp, f"its encoder is int8, scheme {scheme} (quantize_encoder)",
+                        components=[name for name, _ in shims])
     if scheme in ONNX_SCHEMES:
         return _quantize_with_onnxruntime(shims, scheme, info)
     per_channel = scheme.endswith("per_channel")
