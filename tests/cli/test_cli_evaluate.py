@@ -94,7 +94,7 @@ def test_accuracy_matches_a_direct_count_and_total_pools_words(pipeline, files, 
 def test_evaluate_missing_pipeline_exits_2(files):
     result = CliRunner().invoke(app, ["evaluate", "./nowhere", str(files[0])])
     assert result.exit_code == 2
-    assert "check the path" in result.output
+    assert "check the path" in result.stderr and result.stdout == ""  # errors go to stderr
 
 
 def test_raw_text_scores_equal_the_shared_scorer(pipeline, files, tmp_path):
@@ -114,6 +114,23 @@ def test_raw_text_scores_equal_the_shared_scorer(pipeline, files, tmp_path):
         assert got["upos_f1"] == pytest.approx(expected["upos_f1"])
         # With every token found, UPOS F1 is the gold-word accuracy.
         assert got["upos_f1"] == pytest.approx(metrics["files"][str(path)]["accuracy"])
+
+
+def test_raw_text_says_when_texts_were_rebuilt_and_tables_fit_long_paths(pipeline, files, tmp_path):
+    """A file without `# text` lines is scored on text rebuilt from its tokens: the console
+    said token F1 100.0 and nothing else. Paths past 30 characters broke the tables' columns."""
+    lines = files[0].read_text("utf8").splitlines(keepends=True)
+    deep = tmp_path / ("long_folder_name_" * 3) / "no_text.conllu"
+    deep.parent.mkdir()
+    deep.write_text("".join(line for line in lines if not line.startswith("# text")), encoding="utf8")
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), str(deep), str(files[1]), "--raw-text"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"{deep}: 12 of 12 sentences have no '# text' line" in result.stderr
+    assert str(files[1]) not in result.stderr and "\x1b[" not in result.stdout  # no colour codes in a pipe
+    header, divider, *rows = [line for line in result.stdout.splitlines() if line.strip()][:5]
+    width = divider.index(" ")  # the first column's: each row's path must end within it
+    assert str(deep) in rows[0] and all(line[width:width + 3] == "   " for line in [header, *rows[:2]])
 
 
 @pytest.mark.parametrize("args,message", [

@@ -596,6 +596,29 @@ def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
         assert blocker.read_text(encoding="utf-8") == "a regular file"
 
 
+def test_output_that_is_an_input_is_refused_and_the_input_kept(aif_dir, tmp_path):
+    """`tag in.txt -o in.txt` replaced the text with its tags (`evaluate` refused the same)."""
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(src)
+    for output in (src, tmp_path / "link.txt"):
+        result = run_tag([aif_dir, src, "--output", output])
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.strip() == f"✘ --output {output} is the input {src}: the tags would overwrite it"
+    assert src.read_text(encoding="utf-8") == "the cat sat\n"
+
+
+def test_a_pipeline_that_sets_no_tags_is_warned_about(tmp_path):
+    """A pipeline without a tagger gave `word/` for every word, exit 0, and no word why."""
+    spacy.blank("xx").to_disk(tmp_path / "blank")
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\non the mat\n", encoding="utf-8")
+    result = run_tag([tmp_path / "blank", src, "--fp32", "--format", "text"])
+    assert result.exit_code == 0 and result.stdout == "the/ cat/ sat/\non/ the/ mat/\n"
+    assert f"{tmp_path / 'blank'} set no UPOS tag on any of the 6 tokens" in result.stderr
+    assert "\n" not in result.stderr.strip()
+
+
 def test_lang_uses_the_word_segmenter(aif_dir):
     text = "ฉันไปโรงเรียน"
     plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")

@@ -1,6 +1,8 @@
 """The app and what every command shares: one-line errors and pipeline loading."""
 from __future__ import annotations
 
+import sys
+
 import typer
 from wasabi import Printer
 from wasabi.util import color, locale_escape
@@ -20,11 +22,13 @@ cache_app = typer.Typer(
 app.add_typer(cache_app, name="cache")
 
 msg = Printer()
+if not sys.stdout.isatty():  # piped or redirected: no colour codes in the text (as click does)
+    msg.show_color = False
 # `tag` writes its records to stdout, so its messages go to stderr.
 _err = Printer(no_print=True)
 
 
-def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
+def _fail(text: str, code: int, to_stderr: bool = True) -> typer.Exit:
     """Print a one-line error (wasabi's icon and colour, never wrapped); return the exit."""
     line = locale_escape(f"{msg.icons['fail']} {text}")
     typer.echo(color(line, fg="red"), err=to_stderr)  # click drops the colour off a terminal
@@ -34,7 +38,7 @@ def _fail(text: str, code: int, to_stderr: bool = False) -> typer.Exit:
 TRACEBACK_ENV = "LAYER_FUSION_TRACEBACK"
 
 
-def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = False) -> typer.Exit:
+def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = True) -> typer.Exit:
     """An error no check foresaw (a pipeline that fails on text, a bug), as one line:
     ``text``, the error's type and message, and how to see where it came from. With
     ``LAYER_FUSION_TRACEBACK=1`` the error itself is raised, traceback and all."""
@@ -47,12 +51,12 @@ def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = False) -
     return _fail(f"{text}: {type(err).__name__}: {one_line(err)} ({TRACEBACK_ENV}=1 shows where)", code, to_stderr)
 
 
-def _warn(text: str, to_stderr: bool = False) -> None:
+def _warn(text: str, to_stderr: bool = True) -> None:
     """Print a one-line warning (wasabi's icon and colour, never wrapped)."""
     typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=to_stderr)
 
 
-def _use_segmenter(nlp, lang: str, to_stderr: bool = False) -> None:
+def _use_segmenter(nlp, lang: str, to_stderr: bool = True) -> None:
     """Give the pipeline's tokenizer ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import segmenting_tokenizer
 
@@ -77,7 +81,7 @@ def _quiet_jieba() -> None:
     jieba.setLogLevel(logging.WARNING)
 
 
-def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False, setting: str = "--int8") -> None:
+def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = True, setting: str = "--int8") -> None:
     """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme).
     ``setting`` names the choice in errors (the option, or the default that chose it)."""
     from ..quantization import quantize_encoder
@@ -93,7 +97,7 @@ def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = False, setting: str = "--
                           1, to_stderr)
 
 
-def _load(pipeline: str, to_stderr: bool = False):
+def _load(pipeline: str, to_stderr: bool = True):
     from ..loading import PipelineLoadError, load_pipeline
 
     try:

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..evaluation import EVAL_BATCH_SIZE
-from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, app, msg
+from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, app, msg
 
 
 @app.command()
@@ -100,15 +100,21 @@ def evaluate(
     ).compute_ci()
     rows = [(r.name, r.sentences, r.words, pct(r.accuracy), ci(list(r.ci95))) for r in results]
     rows.append(("total", total.sentences, total.words, pct(total.accuracy), ci(list(total.ci95))))
+    # max_col: wasabi cuts columns at 30 characters by default, which misaligns long paths.
     msg.table(rows, header=("file", "sentences", "words", "UPOS acc.", "95% CI"), divider=True,
-              aligns=("l", "r", "r", "r", "l"))
+              aligns=("l", "r", "r", "r", "l"), max_col=10_000)
     if raw_text:
         msg.table(
             [(r.name, pct(d["token_f1"]), ci(d["token_f1_ci95"]), pct(d["upos_f1"]), ci(d["upos_f1_ci95"]))
              for r, d in zip(results, raw)],
             header=("raw text", "token F1", "95% CI", "UPOS F1", "95% CI"), divider=True,
-            aligns=("l", "r", "l", "r", "l"),
+            aligns=("l", "r", "l", "r", "l"), max_col=10_000,
         )
+        for r, d in zip(results, raw):
+            if d["rebuilt_texts"]:
+                _warn(f"{r.name}: {d['rebuilt_texts']} of {r.sentences} sentences have no '# text' line, or one "
+                      "that does not hold their tokens: their raw text was rebuilt from the tokens and SpaceAfter, "
+                      "which makes tokenizing them easier than real text")
     if output is not None:
         metrics = {
             "files": {r.name: r.to_dict() for r in results},

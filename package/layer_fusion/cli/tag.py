@@ -88,6 +88,8 @@ def tag(
             raise _fail(f"input {path} is a folder, not a file", 2, to_stderr=True)
         if not os.access(path, os.R_OK):
             raise _fail(f"cannot read input {path}: permission denied", 2, to_stderr=True)
+        if output is not None and output.exists() and output.samefile(path):
+            raise _fail(f"--output {output} is the input {path}: the tags would overwrite it", 2, to_stderr=True)
         if Path(path).suffix.lower() in (".conllu", ".conll"):
             _warn(f"{path}: tag reads plain text, one document per line, so this file's comment and word "
                   "lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)", to_stderr=True)
@@ -125,7 +127,7 @@ def tag(
     n = 0
     try:
         with _output_stream(output) as out:
-            for n, record in enumerate(_tagging(records), 1):
+            for n, record in enumerate(_warn_if_untagged(_tagging(records), pipeline), 1):
                 out.write(write(record, n))
     except (InputDecodeError, InputReadError) as err:
         raise _fail(str(err), 1, to_stderr=True)
@@ -168,6 +170,26 @@ def _tagging(records: Iterator) -> Iterator:
         except Exception as err:  # noqa: BLE001 - reported by tag() as one line
             raise _TaggingFailed() from err
         yield record
+
+
+def _warn_if_untagged(records: Iterator, pipeline: str, after: int = 1000) -> Iterator:
+    """``records``, with one warning when the first ``after`` tokens (or all, if fewer) got no
+    UPOS tag: the pipeline has no component that sets ``token.pos_``."""
+    seen = 0
+    checking = True
+    for record in records:
+        if checking:
+            seen += len(record.tags)
+            if any(record.tags):
+                checking = False
+            elif seen >= after:
+                _warn(f"{pipeline} set no UPOS tag on the first {seen} tokens: it has no component that "
+                      "writes token.pos_ (such as a morphologizer)", to_stderr=True)
+                checking = False
+        yield record
+    if checking and seen:
+        _warn(f"{pipeline} set no UPOS tag on any of the {seen} tokens: it has no component that writes "
+              "token.pos_ (such as a morphologizer)", to_stderr=True)
 
 
 def _leave(n_process: int, code: int) -> NoReturn:
