@@ -65,7 +65,7 @@ def _stop_on_signal(signum, frame):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """A warning as one line, as the commands' errors are: its message, not the source
     line that raised it."""
-    _warn(str(message), to_stderr=True)
+    _warn(str(message))
 
 
 def _usage_error(err) -> int:
@@ -82,7 +82,7 @@ def _usage_error(err) -> int:
     where = ctx.command_path if ctx is not None else "layer-fusion"
     text = " ".join(err.format_message().split())  # one line, whatever click wrapped
     hint = f" (see '{where} --help')" if isinstance(err, _click_errors.UsageError) else ""
-    _fail(f"{where}: {text}{hint}", err.exit_code, to_stderr=True)
+    _fail(f"{where}: {text}{hint}", err.exit_code)
     return err.exit_code
 
 

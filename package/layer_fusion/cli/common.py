@@ -28,17 +28,17 @@ if not sys.stdout.isatty():  # piped or redirected: no colour codes in the text 
 _err = Printer(no_print=True)
 
 
-def _fail(text: str, code: int, to_stderr: bool = True) -> typer.Exit:
-    """Print a one-line error (wasabi's icon and colour, never wrapped); return the exit."""
+def _fail(text: str, code: int) -> typer.Exit:
+    """Print a one-line error on stderr (wasabi's icon and colour, never wrapped); return the exit."""
     line = locale_escape(f"{msg.icons['fail']} {text}")
-    typer.echo(color(line, fg="red"), err=to_stderr)  # click drops the colour off a terminal
+    typer.echo(color(line, fg="red"), err=True)  # click drops the colour off a terminal
     return typer.Exit(code)
 
 
 TRACEBACK_ENV = "LAYER_FUSION_TRACEBACK"
 
 
-def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = True) -> typer.Exit:
+def _unexpected(err: Exception, text: str, code: int) -> typer.Exit:
     """An error no check foresaw (a pipeline that fails on text, a bug), as one line:
     ``text``, the error's type and message, and how to see where it came from. With
     ``LAYER_FUSION_TRACEBACK=1`` the error itself is raised, traceback and all."""
@@ -48,15 +48,15 @@ def _unexpected(err: Exception, text: str, code: int, to_stderr: bool = True) ->
 
     if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
         raise err
-    return _fail(f"{text}: {type(err).__name__}: {one_line(err)} ({TRACEBACK_ENV}=1 shows where)", code, to_stderr)
+    return _fail(f"{text}: {type(err).__name__}: {one_line(err)} ({TRACEBACK_ENV}=1 shows where)", code)
 
 
-def _warn(text: str, to_stderr: bool = True) -> None:
-    """Print a one-line warning (wasabi's icon and colour, never wrapped)."""
-    typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=to_stderr)
+def _warn(text: str) -> None:
+    """Print a one-line warning on stderr (wasabi's icon and colour, never wrapped)."""
+    typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=True)
 
 
-def _use_segmenter(nlp, lang: str, to_stderr: bool = True) -> None:
+def _use_segmenter(nlp, lang: str) -> None:
     """Give the pipeline's tokenizer ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import segmenting_tokenizer
 
@@ -65,7 +65,7 @@ def _use_segmenter(nlp, lang: str, to_stderr: bool = True) -> None:
     try:
         nlp.tokenizer = segmenting_tokenizer(nlp.tokenizer, lang)
     except (ValueError, ImportError) as err:
-        raise _fail(f"--lang {lang}: {err}", 2, to_stderr)
+        raise _fail(f"--lang {lang}: {err}", 2)
 
 
 def _quiet_jieba() -> None:
@@ -81,26 +81,25 @@ def _quiet_jieba() -> None:
     jieba.setLogLevel(logging.WARNING)
 
 
-def _quantize(nlp, gpu_id: int = -1, to_stderr: bool = True, setting: str = "--int8") -> None:
+def _quantize(nlp, gpu_id: int = -1, setting: str = "--int8") -> None:
     """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme).
     ``setting`` names the choice in errors (the option, or the default that chose it)."""
     from ..quantization import quantize_encoder
 
     if gpu_id >= 0:
-        raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr)
+        raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2)
     try:
         quantize_encoder(nlp)
     except (ValueError, ImportError) as err:  # ImportError: onnxruntime is missing
-        raise _fail(f"{setting}: {err}", 2, to_stderr)
+        raise _fail(f"{setting}: {err}", 2)
     except Exception as err:  # noqa: BLE001 - the export or quantizer fails on this encoder's weights
-        raise _unexpected(err, f"{setting}: the encoder could not be quantized (--fp32 runs it unquantized)",
-                          1, to_stderr)
+        raise _unexpected(err, f"{setting}: the encoder could not be quantized (--fp32 runs it unquantized)", 1)
 
 
-def _load(pipeline: str, to_stderr: bool = True):
+def _load(pipeline: str):
     from ..loading import PipelineLoadError, load_pipeline
 
     try:
         return load_pipeline(pipeline)
     except PipelineLoadError as err:
-        raise _fail(str(err), 2, to_stderr)
+        raise _fail(str(err), 2)

@@ -78,43 +78,43 @@ def tag(
         output = None
     if pretokenized and lang is not None:
         raise _fail(f"--lang {lang} segments raw text into words; --pretokenized takes the words as given: "
-                    "use one of them", 2, to_stderr=True)
+                    "use one of them", 2)
     for path in inputs or []:
         if path == "-":
             continue
         if not Path(path).exists():
-            raise _fail(f"input file not found: {path}", 2, to_stderr=True)
+            raise _fail(f"input file not found: {path}", 2)
         if Path(path).is_dir():
-            raise _fail(f"input {path} is a folder, not a file", 2, to_stderr=True)
+            raise _fail(f"input {path} is a folder, not a file", 2)
         if not os.access(path, os.R_OK):
-            raise _fail(f"cannot read input {path}: permission denied", 2, to_stderr=True)
+            raise _fail(f"cannot read input {path}: permission denied", 2)
         if output is not None and output.exists() and output.samefile(path):
-            raise _fail(f"--output {output} is the input {path}: the tags would overwrite it", 2, to_stderr=True)
+            raise _fail(f"--output {output} is the input {path}: the tags would overwrite it", 2)
         if Path(path).suffix.lower() in (".conllu", ".conll"):
             _warn(f"{path}: tag reads plain text, one document per line, so this file's comment and word "
-                  "lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)", to_stderr=True)
+                  "lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)")
     if output is not None:
         problem = unwritable_reason(output)
         if problem:
-            raise _fail(f"cannot write --output {output}: {problem}", 2, to_stderr=True)
+            raise _fail(f"cannot write --output {output}: {problem}", 2)
     if n_process > 1:
         # The workers are forked after the parent used the fast tokenizer: without this,
         # Hugging Face tokenizers warns on stderr and turns its own threads off anyway.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if gpu_id >= 0:
         if int8:  # a usage error: said before the GPU is looked for or the pipeline loaded
-            raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2, to_stderr=True)
+            raise _fail("--int8 runs on the CPU: leave out --gpu-id", 2)
         if n_process > 1:
-            raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2, to_stderr=True)
+            raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2)
         _require_gpu(gpu_id)
-    nlp = _load(pipeline, to_stderr=True)
+    nlp = _load(pipeline)
     if lang is not None:
-        _use_segmenter(nlp, lang, to_stderr=True)
+        _use_segmenter(nlp, lang)
     setting = "--int8" if int8 else "int8 (the default on the CPU; --fp32 turns it off)"
     if int8 is None:
         int8 = INT8_BY_DEFAULT and gpu_id < 0
     if int8:
-        _quantize(nlp, gpu_id, to_stderr=True, setting=setting)
+        _quantize(nlp, gpu_id, setting=setting)
     elif gpu_id < 0:
         embeddings_from_files(nlp)
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
@@ -130,7 +130,7 @@ def tag(
             for n, record in enumerate(_warn_if_untagged(_tagging(records), pipeline), 1):
                 out.write(write(record, n))
     except (InputDecodeError, InputReadError) as err:
-        raise _fail(str(err), 1, to_stderr=True)
+        raise _fail(str(err), 1)
     except BrokenPipeError as err:  # e.g. `layer-fusion tag ... | head`
         sys.stderr.close()
         # A Ctrl-C that also ended the reader surfaces as this error, the interrupt as its context.
@@ -141,11 +141,10 @@ def tag(
         _leave(n_process, stop.code if isinstance(stop.code, int) else 1)
     except _TaggingFailed as failed:
         kept = f"; nothing was written to {output}" if output is not None and not is_stream(output) else ""
-        raise _unexpected(failed.__cause__, f"tagging with {pipeline} failed after {n} line(s){kept}", 1,
-                          to_stderr=True)
+        raise _unexpected(failed.__cause__, f"tagging with {pipeline} failed after {n} line(s){kept}", 1)
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         where = f"--output {output}" if output is not None else "to stdout"
-        raise _fail(f"cannot write {where}: {err.strerror or err}", 1, to_stderr=True)
+        raise _fail(f"cannot write {where}: {err.strerror or err}", 1)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} line{'' if n == 1 else 's'} into {output}"), err=True)
 
@@ -184,12 +183,12 @@ def _warn_if_untagged(records: Iterator, pipeline: str, after: int = 1000) -> It
                 checking = False
             elif seen >= after:
                 _warn(f"{pipeline} set no UPOS tag on the first {seen} tokens: it has no component that "
-                      "writes token.pos_ (such as a morphologizer)", to_stderr=True)
+                      "writes token.pos_ (such as a morphologizer)")
                 checking = False
         yield record
     if checking and seen:
         _warn(f"{pipeline} set no UPOS tag on any of the {seen} tokens: it has no component that writes "
-              "token.pos_ (such as a morphologizer)", to_stderr=True)
+              "token.pos_ (such as a morphologizer)")
 
 
 def _leave(n_process: int, code: int) -> NoReturn:
@@ -210,7 +209,7 @@ def _require_gpu(gpu_id: int) -> None:
     try:
         spacy.require_gpu(gpu_id)
     except Exception as err:  # noqa: BLE001 - thinc raises ValueError; cupy may raise others
-        raise _fail(f"--gpu-id {gpu_id}: no usable GPU ({err})", 2, to_stderr=True)
+        raise _fail(f"--gpu-id {gpu_id}: no usable GPU ({err})", 2)
 
 
 @contextlib.contextmanager
