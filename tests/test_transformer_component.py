@@ -185,6 +185,27 @@ def test_each_tensor_is_mapped_on_its_own_and_unmapped_when_dropped(tiny_xlmr, t
     assert torch.equal(map_tensors(path)["embeddings.word_embeddings.weight"] + 1.0, kept)
 
 
+@pytest.mark.parametrize("split_words", [False, True])
+def test_nlp_does_not_pass_on_transformers_false_indexing_error_warning(tiny_xlmr, split_words):
+    """transformers logs that a sequence over ``model_max_length`` "will result in indexing
+    errors"; the forward pass truncates such a sequence first (and says so itself when a
+    token loses its features), so that message would only mislead."""
+    import logging
+
+    nlp = trained_fusion_transformer(tiny_xlmr, split_words=split_words, steps=1)
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        doc = nlp("a " + "zqxjkvwzqxjkvw" * 60 + " b")  # one token of about 600 wordpieces
+    finally:
+        logger.removeHandler(handler)
+    assert len(doc) == 3 and all(t.pos_ for t in doc)
+    assert not [r for r in records if "indexing errors" in r.getMessage()], [r.getMessage() for r in records]
+
+
 def test_nlp_warns_when_a_window_is_cut_and_line_tagger_does_not_need_to(tiny_xlmr):
     """nlp(text) leaves the tokens past a window cut at 512 wordpieces without features: it
     says so, naming LineTagger, which chunks such text so that every window fits."""

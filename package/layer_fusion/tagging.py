@@ -41,6 +41,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
+from .layers.word_alignment import silence_false_length_warning
 
 # Longest doc (in spaCy tokens) sent to the transformer in one piece: a longer line is tagged
 # in chunks, so one huge line cannot make one huge forward pass.
@@ -225,12 +226,9 @@ class LineTagger:
                 tokenizer.model_max_length = limit
             specials = tokenizer.num_special_tokens_to_add(pair=False)
             # The one window still longer than the encoder takes is a lone over-long token,
-            # tagged on its first wordpieces by design: transformers' warning that such a
-            # sequence "will result in indexing errors" (spacy-transformers truncates it
-            # first) would only mislead. transformers keeps its said-once flags here.
-            flags = getattr(tokenizer, "deprecation_warnings", None)
-            if isinstance(flags, dict):
-                flags["sequence-length-is-longer-than-the-specified-maximum"] = True
+            # tagged on its first wordpieces by design. The stock spacy-transformers forward
+            # pass (not the project's) would still pass on transformers' warning about it.
+            silence_false_length_warning(tokenizer)
             self._tokenizer = tokenizer
             self._get_spans = model.attrs["get_spans"]
             self.budget = max(1, int((limit - specials) * WORDPIECE_MARGIN))

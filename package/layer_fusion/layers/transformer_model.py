@@ -34,17 +34,19 @@ true`` spaCy then evaluates and saves the encoder's parameter averages too, not 
 the head's (``averaging_shim.py``).
 """
 import copy
+import functools
 from pathlib import Path
 from typing import Callable
 
 from spacy_transformers.layers.transformer_model import TransformerModel
+from spacy_transformers.layers.transformer_model import forward as stock_forward
 from spacy_transformers.layers.transformer_model import init as stock_init
 from thinc.api import Model
 from thinc.types import ArgsKwargs
 from transformers.file_utils import ModelOutput
 
 from .averaging_shim import AveragingHFShim
-from .word_alignment import forward_split_words, forward_text_trimmed
+from .word_alignment import forward_split_words, forward_text_trimmed, silence_false_length_warning
 
 LAST_HIDDEN_STATE = "last_hidden_state"
 
@@ -89,10 +91,10 @@ class FusionTransformerModel(TransformerModel):
             stock._hfmodel, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config)
         )
         self.init = init_checking_encoder
-        if split_words:
-            self._func = forward_split_words
-        elif trim_offsets:
-            self._func = forward_text_trimmed
+        tokenize_and_run = (
+            forward_split_words if split_words else forward_text_trimmed if trim_offsets else stock_forward
+        )
+        self._func = functools.partial(forward_without_false_length_warning, tokenize_and_run)
         self.attrs["learn_rate_scale"] = learn_rate_scale
         self.attrs["init_args"] = dict(
             tokenizer_config=tokenizer_config,
@@ -117,6 +119,14 @@ class FusionTransformerModel(TransformerModel):
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
+
+
+def forward_without_false_length_warning(tokenize_and_run: Callable, model: Model, docs, is_train: bool):
+    """``tokenize_and_run``'s forward pass, without transformers' false "indexing errors"
+    warning (``silence_false_length_warning``). The tokenizer is replaced when the model
+    is initialized or loaded, so the flag is set on the one in use."""
+    silence_false_length_warning(model.tokenizer)
+    return tokenize_and_run(model, docs, is_train)
 
 
 class ScaledOptimizer:

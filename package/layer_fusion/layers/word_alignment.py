@@ -126,6 +126,16 @@ def forward_text_trimmed(model: Model, docs: List[Doc], is_train: bool) -> Tuple
     return _forward(model, docs, is_train, text_alignment_trimmed)
 
 
+def silence_false_length_warning(tokenizer) -> None:
+    """Mark transformers' warning that a sequence over ``model_max_length`` "will result in
+    indexing errors" as already given: ``truncate_oversize_splits`` cuts such a sequence
+    before the model sees it, and ``FusionTransformer`` warns when that leaves a token
+    without features. transformers keeps its said-once flags in ``deprecation_warnings``."""
+    flags = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(flags, dict):
+        flags["sequence-length-is-longer-than-the-specified-maximum"] = True
+
+
 def _forward(model: Model, docs: List[Doc], is_train: bool, encode_and_align: Callable):
     tokenizer = model.tokenizer
     transformer = model.layers[0]
