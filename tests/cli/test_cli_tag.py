@@ -619,6 +619,25 @@ def test_a_pipeline_that_sets_no_tags_is_warned_about(tmp_path):
     assert "\n" not in result.stderr.strip()
 
 
+def test_a_pipeline_with_weights_that_are_not_finite_fails_in_one_line(aif_dir, tmp_path):
+    """A pipeline whose weights went NaN tagged every word PROPN, with exit 0."""
+    import torch
+
+    from layer_fusion.layers.fusion_layer import torch_module
+
+    nlp = spacy.load(aif_dir)
+    with torch.no_grad():
+        for p in torch_module(nlp.get_pipe("morphologizer").model.get_ref("tok2vec").get_ref("fusion")).parameters():
+            p.fill_(float("nan"))
+    nlp.to_disk(tmp_path / "nan")
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    result = run_tag([tmp_path / "nan", src, "--fp32", "--output", tmp_path / "out.txt"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "\n" not in result.stderr.strip() and "weights are not finite" in result.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
 def test_lang_uses_the_word_segmenter(aif_dir):
     text = "ฉันไปโรงเรียน"
     plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")

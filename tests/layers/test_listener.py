@@ -64,3 +64,25 @@ def test_last_layer_equals_stock_listener(tiny_model, window, stride):
     for a, b in zip(our_vectors, stock_vectors):
         assert a.shape == b.shape
         numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fusion", list(FUSIONS))
+def test_weights_that_are_not_finite_are_an_error_not_one_tag_everywhere(tiny_model, fusion):
+    """A tagger's argmax over NaN scores is its first label for every token: a pipeline
+    whose weights went NaN must say so instead. Training is left to spaCy (it logs nan)."""
+    import torch
+
+    from layer_fusion.layers.fusion_layer import NonFiniteFeaturesError, torch_module
+    from pipelines import torch_transformer
+
+    nlp = _initialized(tiny_model, fusion)
+    assert all(t.pos_ for t in nlp("the cat sat"))
+    fusion_module = torch_module(nlp.get_pipe("morphologizer").model.get_ref("tok2vec").get_ref("fusion"))
+    # The fusion's own weights where it has any (LastLayer has none), else the encoder's.
+    poisoned = list(fusion_module.parameters()) or list(torch_transformer(nlp).parameters())
+    with torch.no_grad():
+        poisoned[0].fill_(float("nan"))
+    with pytest.raises(NonFiniteFeaturesError, match="weights are not finite"):
+        nlp("the cat sat")
+    with pytest.raises(NonFiniteFeaturesError):
+        list(nlp.pipe(["", "a dog", "the mat"]))

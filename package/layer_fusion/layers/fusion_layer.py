@@ -85,7 +85,31 @@ def forward(model: Model, docs: FusionInput, is_train: bool) -> Tuple[FusionOutp
         )
     if not docs:
         return [], lambda d_docs: []
-    return model.layers[0](docs, is_train)
+    fused, backprop = model.layers[0](docs, is_train)
+    if not is_train:
+        check_finite(model, fused)
+    return fused, backprop
+
+
+class NonFiniteFeaturesError(ValueError):
+    """The fused features hold NaN or infinity at prediction time."""
+
+
+def check_finite(model: Model, fused: FusionOutput) -> None:
+    """Raise ``NonFiniteFeaturesError`` if any fused feature is NaN or infinite.
+
+    Only at prediction time: a tagger's argmax over NaN scores silently gives its first
+    label for every token, so a pipeline whose weights went NaN (a training run that
+    diverged) would tag everything alike. In training, spaCy reports the loss (nan), and
+    a mixed-precision grad scaler skips such steps itself.
+    """
+    xp = model.ops.xp
+    if all(bool(xp.isfinite(doc).all()) for doc in fused):
+        return
+    raise NonFiniteFeaturesError(
+        f"fusion {model.name!r} gave NaN or infinite features: the pipeline's weights are not "
+        "finite (did its training diverge? spaCy's log then shows a loss of nan)"
+    )
 
 
 def _pad_docs(model: Model, docs: FusionInput, is_train: bool, input_grad: bool = True):
