@@ -33,3 +33,58 @@ def test_help_and_no_arguments_still_show_the_help():
     assert shown.returncode == 0 and "--format" in shown.stdout
     bare = layer_fusion("cache")
     assert bare.returncode == 2 and "build" in bare.stdout + bare.stderr and "Error" not in bare.stderr
+
+
+@pytest.fixture
+def main_in_process(monkeypatch):
+    """cli.main() run here: its process-wide signal handlers and warning printer are undone."""
+    import signal
+    import warnings
+
+    import layer_fusion.cli as cli
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    return cli
+
+
+@pytest.mark.parametrize("raised, code", [(SystemExit(143), 143), (SystemExit(129), 129)])
+def test_an_exit_or_error_from_a_command_passes_through_main(main_in_process, monkeypatch, raised, code):
+    """`kill` while a command loads its pipeline raises SystemExit(143) in it; main() let no
+    exception but click's through: it named a click class that Typer 0.29's copy of click lacks
+    (Abort), so every other exception became an AttributeError traceback and exit 1."""
+    cli = main_in_process
+
+    def command(**kwargs):
+        raise raised
+
+    monkeypatch.setattr(cli, "app", command)
+    monkeypatch.setattr(sys, "argv", ["layer-fusion", "evaluate"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == code
+
+
+def test_an_unexpected_error_keeps_its_own_traceback(main_in_process, monkeypatch):
+    cli = main_in_process
+
+    def command(**kwargs):
+        raise RuntimeError("the command's own error")
+
+    monkeypatch.setattr(cli, "app", command)
+    with pytest.raises(RuntimeError, match="the command's own error"):
+        cli.main()
+
+
+def test_eof_at_a_prompt_exits_1(main_in_process, monkeypatch):
+    import typer
+
+    cli = main_in_process
+
+    def command(**kwargs):
+        raise typer.Abort()
+
+    monkeypatch.setattr(cli, "app", command)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 1

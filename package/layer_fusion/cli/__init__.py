@@ -112,7 +112,7 @@ def main() -> None:
         code = app(prog_name="layer-fusion", standalone_mode=False)
     except _click_errors.ClickException as err:
         sys.exit(_usage_error(err))
-    except _click_errors.Abort:  # EOF at a prompt
+    except typer.Abort:  # EOF at a prompt (not in _click_errors: Typer 0.29's copy of click lacks it)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
