@@ -88,6 +88,17 @@ def budget_plot(out: Path, rows: List[dict]) -> None:
     plt.close(fig)
 
 
+def verdict(d, na: int, nb: int, a: str = "a") -> str:
+    """What a paired difference shows. With one seed on a side the interval covers sentences
+    only, so a difference outside it is "higher"/"lower", not "better"/"worse"."""
+    lo, hi = d.ci95
+    if lo <= 0 <= hi:
+        return "not distinguishable"
+    if min(na, nb) > 1:
+        return f"{a} is better" if lo > 0 else f"{a} is worse"
+    return f"{a} is higher, one seed on a side" if lo > 0 else f"{a} is lower, one seed on a side"
+
+
 def fusion_per_k(results) -> List[str]:
     """The fusion question, answered per depth of freezing k from the paired comparisons
     named ``fusion_k<k>`` (a = the fusion, b = LastLayer at the same k)."""
@@ -100,18 +111,64 @@ def fusion_per_k(results) -> List[str]:
              "together with the tuned last layer; LastLayer reads the last layer only. Same k, steps and "
              "seeds; differences from the paired comparisons above.", "",
              "| k | fusion | seeds fusion / LastLayer | fusion − LastLayer [95% CI] | verdict |", "|---:|---|---:|---|---|"]
+    verdicts = {}
     for k, comp, d, na, nb in rows:
-        lo, hi = d.ci95
-        verdict = "fusion better" if lo > 0 else "fusion worse" if hi < 0 else "not distinguishable"
+        verdicts[k] = verdict(d, na, nb, "fusion")
         lines.append(f"| {k} | {comp['label'].split(' vs ')[0]} | {na} / {nb} | {100 * d.difference:+.2f} "
-                     f"{signed_ci(d.ci95)} | {verdict} |")
-    better = [k for k, _, d, _, _ in rows if d.ci95[0] > 0]
-    worse = [k for k, _, d, _, _ in rows if d.ci95[1] < 0]
-    lines += ["", "In plain words: " + (
-        f"fusion beats LastLayer at k = {', '.join(map(str, better))}" if better else "fusion beats LastLayer at no k tried")
-        + (f", loses at k = {', '.join(map(str, worse))}" if worse else "")
-        + ". Intervals from one seed cover sentences only (see above)."]
+                     f"{signed_ci(d.ci95)} | {verdicts[k]} |")
+
+    def at(text: str) -> str:
+        ks = [str(k) for k, v in verdicts.items() if v == text]
+        return f"k = {', '.join(ks)}" if ks else ""
+
+    said = [f"{what} at {at(v)}" for v, what in (
+        ("fusion is better", "fusion beats LastLayer"), ("fusion is worse", "fusion loses to LastLayer"),
+        ("fusion is higher, one seed on a side", "fusion is higher, with one seed on a side,"),
+        ("fusion is lower, one seed on a side", "fusion is lower, with one seed on a side,"),
+        ("not distinguishable", "the two are not distinguishable")) if at(v)]
+    lines += ["", "In plain words: " + "; ".join(said) + ". One seed a side leaves seed variance out of the "
+              "interval (see above): such a difference is not a verdict. `reports/finetune_accelerator.md` "
+              "answers the question with three seeds a variant."]
     return lines
+
+
+def late_candidates(grid: Path, selection: dict, metrics: Dict[str, dict]) -> List[str]:
+    """What the reference-dev protocol picks without the runs added after the screen's target
+    accuracies were visible (``[disclosure] added_after_target_results`` of the grid)."""
+    import sys
+
+    from thinc.api import Config
+
+    late = list((Config().from_disk(grid, interpolate=False).get("disclosure") or {})
+                .get("added_after_target_results") or [])
+    if not late:
+        return []
+    unknown = [n for n in late if n not in load_grid(grid)]
+    if unknown:
+        raise ValueError(f"{grid}: [disclosure] added_after_target_results names no [runs.*]: {unknown}")
+    sys.path.insert(0, str(REPO / "scripts"))
+    from select_finetuned import pick  # a sibling script: the protocol's own rule, ties included
+
+    earlier = pick([r for r in selection.get("runs", []) if r["name"] not in late], "reference_dev")
+    if earlier is None:
+        return []
+    shipped = selection["shipped"]
+
+    def targets(name: str) -> str:
+        m = metrics.get(name)
+        return "–" if m is None else f"{pct(m['macro_low_resource']['accuracy'])} {ci(m['macro_low_resource']['ci95'])}"
+
+    text = (f"Runs added to the grid after the screen's target accuracies were visible: "
+            f"{', '.join(f'`{n}`' for n in late)} (`[disclosure]` in `configs/finetune_grid.cfg`). No protocol "
+            "reads target accuracy, but which runs to try was chosen with it in view. ")
+    if earlier["name"] == shipped:
+        text += "Without them the reference-dev protocol picks the same run."
+    else:
+        text += (f"Without them the reference-dev protocol picks `{earlier['name']}` (reference dev "
+                 f"{100 * earlier['reference_dev']:.2f}, 28 targets {targets(earlier['name'])}), against `{shipped}` "
+                 f"(reference dev {100 * next(r['reference_dev'] for r in selection['runs'] if r['name'] == shipped):.2f}, "
+                 f"28 targets {targets(shipped)}).")
+    return ["", text]
 
 
 def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
@@ -180,6 +237,7 @@ def main(
     if selection.get("shipped"):
         lines += ["", f"**Shipped** (reference-dev pick, trained again by `make all`): `{selection['shipped']}`. "
                   f"English-dev pick: `{(selection['picks'].get('english_dev') or {}).get('name')}`."]
+        lines += late_candidates(grid, selection, metrics)
 
     # Seeds
     multi = [n for n, r in runs.items() if int(r["seed"]) == 0 and len(seeds_of(n, runs, metrics)) > 1]
@@ -228,9 +286,7 @@ def main(
                       "by up to a point or more: the seed columns of `reports/zero_shot_pos.md`)."]
         lines += ["", "In short:", ""]
         for key, comp, d, na, nb in results:
-            lo, hi = d.ci95
-            verdict = "a is better" if lo > 0 else "a is worse" if hi < 0 else "not distinguishable"
-            lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} points ({verdict}, 95% CI; "
+            lines.append(f"- {comp['label']}: {100 * d.difference:+.2f} points ({verdict(d, na, nb)}, 95% CI; "
                          f"{na} / {nb} seed(s)).")
         lines += ["", "Tokenization and alignment: the encoder's tokenizer reports wordpiece offsets that include "
                   "the space before a word, and spacy-transformers' stock offset alignment then pools every token "

@@ -268,9 +268,17 @@ def regime_answer(summary: Dict, runs_v: Dict[str, List[Dict]]) -> List[str]:
                f"points, against a seed standard deviation of {100 * spread:.2f}.")
     best_target = max(summary, key=lambda v: summary[v]["macro"])
     if best_target != ranked[0]:
+        # The paired test against the baseline, when one of the two is the baseline.
+        other = ranked[0] if best_target == baseline else best_target if ranked[0] == baseline else None
+        test = summary[other].get("test") if other else None
+        tested = ""
+        if test:
+            lo, hi = test["ci95"]
+            tested = (f"; {other} − {baseline} {100 * test['diff']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], "
+                      + ("not distinguishable" if lo <= 0 <= hi else "distinguishable"))
         out.append(f"- The English-dev choice does not transfer perfectly: on the low-resource "
-                   f"macro-average {best_target} is best ({pct(summary[best_target]['macro'])} vs "
-                   f"{pct(summary[ranked[0]]['macro'])}). We report it, but may not choose by it.")
+                   f"macro-average {best_target} is highest ({100 * summary[best_target]['macro']:.2f} vs "
+                   f"{100 * summary[ranked[0]]['macro']:.2f}{tested}). We report it, but may not choose by it.")
     worst = {v: min(genre_means(runs).values()) for v, runs in runs_v.items() if genre_means(runs)}
     if worst:
         spread_g = {v: max(genre_means(runs_v[v]).values()) - worst[v] for v in worst}

@@ -6,9 +6,10 @@
 
 Each input is `evaluate_zero_shot.py --raw-text` on the same configuration trained with
 another seed (same sets, same sentences). For the low-resource macro-average on gold words,
-de Vries et al.'s 14 languages and the raw-text UPOS F1 macro-average, it writes each seed's
-figure, their mean and a 95% hierarchical bootstrap CI that resamples seeds and sentences
-(``layer_fusion.research.statistics``), the variance that a single training run's
+de Vries et al.'s 14 languages, the raw-text UPOS F1 macro-average, every low-resource and
+English set on gold words, and the gap of each domain pair (acc_a - acc_b), it writes each
+seed's figure, their mean and a 95% hierarchical bootstrap CI that resamples seeds and
+sentences (``layer_fusion.research.statistics``), the variance that a single training run's
 sentence-only interval leaves out.
 
 Raw-text UPOS F1 of a set is 2C / (P + G), each summed over its sentences: C words aligned
@@ -48,6 +49,30 @@ def summary(runs: stats.Runs, n_resamples: int) -> Dict:
     per_seed = [stats.macro({k: (w, c[s:s + 1]) for k, (w, c) in runs.items()}) for s in range(n_seeds)]
     return {"per_seed": per_seed, "mean": stats.macro(runs), "ci95": list(stats.macro_ci(runs, n_resamples)),
             "n_treebanks": len(runs)}
+
+
+def contrast_summary(runs: stats.Runs, coefficients: Dict[str, float], n_resamples: int) -> Dict:
+    """Per-seed value, seed mean and the hierarchical CI of sum_t a_t acc_t (statistics.contrast)."""
+    n_seeds = next(iter(runs.values()))[1].shape[0]
+    per_seed = [stats.contrast({k: (w, c[s:s + 1]) for k, (w, c) in runs.items()}, coefficients)
+                for s in range(n_seeds)]
+    return {"per_seed": per_seed, "mean": stats.contrast(runs, coefficients),
+            "ci95": list(stats.contrast_ci(runs, coefficients, n_resamples))}
+
+
+def per_set_and_gaps(loaded: List[dict], n_resamples: int) -> Dict:
+    """Gold-word accuracy of every low-resource and English set, and each domain pair's gap."""
+    first = loaded[0]
+    keys = [k for k, tb in first["treebanks"].items() if tb["group"] in ("low_resource", "english")]
+    runs = stats.runs_from_metrics(loaded, keys)
+    treebanks = {k: contrast_summary(runs, {k: 1.0}, n_resamples) for k in keys}
+    pairs = {}
+    for name, pair in (first.get("domain_pairs") or {}).items():
+        if pair.get("missing"):
+            continue
+        pairs[name] = {"label": pair["label"], "a": pair["a"], "b": pair["b"],
+                       "gap": contrast_summary(runs, {pair["a"]: 1.0, pair["b"]: -1.0}, n_resamples)}
+    return {"treebanks": treebanks, "domain_pairs": pairs}
 
 
 def load_seed_metrics(paths: List[Path]) -> List[dict]:
@@ -100,7 +125,8 @@ def main(metrics: List[Path] = typer.Argument(..., exists=True, dir_okay=False,
         "configs_sha256": [m["provenance"]["config_sha256"] for m in loaded],
         "method": f"hierarchical bootstrap: seeds and sentences resampled, {n_resamples} replicates, seed 0",
         "gold_words": {"macro_low_resource": summary(stats.runs_from_metrics(loaded, low), n_resamples),
-                       "de_vries_2022": summary(stats.runs_from_metrics(loaded, de_vries), n_resamples)},
+                       "de_vries_2022": summary(stats.runs_from_metrics(loaded, de_vries), n_resamples),
+                       **per_set_and_gaps(loaded, n_resamples)},
     }
     try:
         result["raw_text"] = {"upos_f1_macro_low_resource": summary(raw_text_runs(loaded, low), n_resamples)}

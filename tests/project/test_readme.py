@@ -50,3 +50,32 @@ def test_a_readme_without_the_markers_or_missing_metrics_is_a_usage_error(tmp_pa
     result = subprocess.run([sys.executable, str(SCRIPT), "--check", "--metrics", str(tmp_path / "none.json")],
                             capture_output=True, text=True, env=wide)
     assert result.returncode == 2 and "none.json: not found" in " ".join(result.stderr.split())
+
+
+def test_the_headline_figures_are_seed_means_with_seed_intervals():
+    """With the config's seeds, every headline accuracy is their mean with the interval that
+    resamples seeds (reports/<config>_seeds.json), and the shipped model's own follows, labelled."""
+    import json
+
+    from runners import load_script
+
+    script = load_script("update_readme")
+    metrics = json.loads((REPO / "metrics" / "finetuned" / "zero_shot.json").read_text(encoding="utf-8"))
+    seeds = json.loads((REPO / "reports" / "finetuned_seeds.json").read_text(encoding="utf-8"))
+    gold = seeds["gold_words"]
+    # make every seed figure distinguishable from the shipped model's
+    gold["macro_low_resource"].update(mean=0.5, ci95=[0.4, 0.6])
+    for key, tb in gold["treebanks"].items():
+        tb.update(mean=0.5 + 0.01 * list(gold["treebanks"]).index(key), ci95=[0.1, 0.9])
+    for pair in gold["domain_pairs"].values():
+        pair["gap"].update(mean=0.25, ci95=[0.125, 0.375])
+    text = script.results_section(metrics, "finetuned", {}, {}, {}, seeds=seeds)
+    assert "**Low-resource macro-average (28 treebanks): 50.0 [40.0, 60.0]**" in text
+    assert (f"The shipped model alone (seed 0; sentences resampled): low-resource macro "
+            f"{100 * metrics['macro_low_resource']['accuracy']:.1f}") in text
+    ewt = gold["treebanks"]["en_ewt_test"]
+    assert f"EWT test {100 * ewt['mean']:.1f} [10.0, 90.0]" in text
+    best = max(gold["treebanks"], key=lambda k: gold["treebanks"][k]["mean"] if metrics["treebanks"][k]["group"]
+               == "low_resource" else -1)
+    assert f"Best and worst low-resource treebanks: {metrics['treebanks'][best]['language']}" in text
+    assert text.count("| +25.0 [+12.5, +37.5] |") == len(gold["domain_pairs"])

@@ -111,3 +111,30 @@ def test_group_extremes_point_values_and_intervals():
     assert same.worst_difference_ci95 == (0.0, 0.0) and same.spread_difference_ci95 == (0.0, 0.0)
     shifted = paired_group_extremes(words, np.array([[2, 2, 1, 1]]), np.array([[1, 1, 0, 0]]), groups, n_resamples=200)
     assert shifted.worst_difference_ci95[0] > 0  # a is perfect, b's worst genre is 0
+
+
+def test_contrast_ci_with_equal_weights_is_macro_ci():
+    """Same draws in the same order: the macro is the contrast with a_t = 1/T."""
+    from layer_fusion.research.statistics import contrast, contrast_ci
+
+    runs = _random_runs(np.random.default_rng(3), 3, [40, 25, 60])
+    weights = {key: 1 / 3 for key in runs}
+    assert contrast(runs, weights) == pytest.approx(macro(runs))
+    assert contrast_ci(runs, weights, n_resamples=500, seed=7) == pytest.approx(macro_ci(runs, 500, seed=7))
+
+
+def test_a_gap_resamples_one_seed_draw_for_both_treebanks():
+    """Two treebanks tagged by the same models: a seed that is better on both moves both, so
+    their gap keeps no seed variance. Drawing seeds apart for each treebank would keep it."""
+    from layer_fusion.research.statistics import contrast, contrast_ci
+
+    words = np.full(400, 10)
+    # seed s tags 5 + s words of 10 right in every sentence of both treebanks
+    correct = np.stack([np.full(400, 5 + s) for s in range(3)])
+    runs = {"a": (words, correct), "b": (words, correct.copy())}
+    assert contrast(runs, {"a": 1, "b": -1}) == 0
+    assert contrast_ci(runs, {"a": 1, "b": -1}, n_resamples=300) == (0.0, 0.0)
+    lo, hi = contrast_ci(runs, {"a": 1}, n_resamples=300)
+    assert lo < 0.6 < hi and hi - lo > 0.05  # one treebank alone: the seeds' spread (0.5 to 0.7)
+    with pytest.raises(ValueError, match="b: 2 seeds, a: 3"):
+        contrast_ci({"a": (words, correct), "b": (words, correct[:2])}, {"a": 1, "b": -1}, n_resamples=10)

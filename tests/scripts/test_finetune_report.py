@@ -21,3 +21,29 @@ def test_the_committed_report_regenerates_byte_for_byte(tmp_path):
     # the archive written beside it is the committed one (content-addressed bytes)
     assert (out.parent / archive.name).read_bytes() == archive.read_bytes()
     assert (out.parent / "finetune_budget.png").is_file()
+
+
+def test_runs_added_after_target_results_are_named_with_the_pick_without_them(tmp_path):
+    """The report says what the reference-dev protocol picks without the late runs: the best
+    reference-dev run among the others, by the protocol's own rule."""
+    import pytest
+    from runners import load_script
+
+    report = load_script("make_finetune_report")
+    selection = {"shipped": "b", "runs": [
+        {"name": "a", "reference_dev": 0.90, "steps": 300, "bottom_layers": 0},
+        {"name": "b", "reference_dev": 0.91, "steps": 600, "bottom_layers": 4},
+        {"name": "c", "reference_dev": 0.80, "steps": 300, "bottom_layers": 0}]}
+    grid = (REPO / "configs" / "finetune_grid.cfg").read_text(encoding="utf-8")
+    late = grid[grid.index("added_after_target_results"):].split("\n", 1)[0]
+    cfg = tmp_path / "grid.cfg"
+    cfg.write_text(grid.replace(late, 'added_after_target_results = ["ms_k4_s600_dlfa"]'), encoding="utf-8")
+    metrics = {"a": {"macro_low_resource": {"accuracy": 0.7, "ci95": [0.69, 0.71]}}}
+    text = " ".join(report.late_candidates(cfg, {**selection, "shipped": "b"}, metrics))
+    assert "`ms_k4_s600_dlfa`" in text and "the same run" in text  # b is not late here
+    selection["runs"][1]["name"] = selection["shipped"] = "ms_k4_s600_dlfa"
+    text = " ".join(report.late_candidates(cfg, selection, metrics))
+    assert "picks `a` (reference dev 90.00, 28 targets 70.0 [69.0, 71.0])" in text
+    cfg.write_text(grid.replace(late, 'added_after_target_results = ["no_such_run"]'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"grid.cfg: \[disclosure\] added_after_target_results names no \[runs.\*\]: \['no_such_run'\]"):
+        report.late_candidates(cfg, selection, metrics)

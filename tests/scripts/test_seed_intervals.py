@@ -33,13 +33,23 @@ def test_each_seed_reproduces_the_evaluations_own_macro_averages(tmp_path):
     # layer_fusion.raw_text's macro F1, computed there from the aligned tokens
     assert raw["per_seed"] == pytest.approx([SHIPPED["macro_low_resource_raw_text"]["upos_f1"]["accuracy"]] * 2)
     assert raw["ci95"][0] < raw["mean"] < raw["ci95"][1] and raw["n_treebanks"] == 28
+    # each set and each domain gap: the evaluation's own figures (layer_fusion.evaluation)
+    sets = out["gold_words"]["treebanks"]
+    assert len(sets) == 31 and {"en_ewt_test", "yo_ytb"} <= set(sets)
+    for key, summary in sets.items():
+        assert summary["per_seed"] == pytest.approx([SHIPPED["treebanks"][key]["accuracy"]] * 2), key
+    pairs = out["gold_words"]["domain_pairs"]
+    assert set(pairs) == set(SHIPPED["domain_pairs"])
+    for name, pair in pairs.items():
+        assert pair["gap"]["per_seed"] == pytest.approx([SHIPPED["domain_pairs"][name]["gap"]] * 2), name
+        assert pair["gap"]["ci95"][0] < pair["gap"]["mean"] < pair["gap"]["ci95"][1]
 
 
 def _toy(correct):
     """One low-resource set of two sentences: P = (3, 2) predicted, G = (3, 3) gold words."""
     per = {"predicted_tokens": [3, 2], "gold_words": [3, 3], "correct_upos": correct,
            "gold_tokens": [3, 3], "matched_tokens": [3, 2]}
-    return {"treebanks": {"xx": {"per_sentence": {"words": [3, 3], "correct": correct},
+    return {"treebanks": {"xx": {"group": "low_resource", "per_sentence": {"words": [3, 3], "correct": correct},
                                  "raw_text": {"per_sentence": per}}},
             "macro_low_resource": {"treebanks": ["xx"]}, "macro_low_resource_raw_text": {},
             "macro_subsets": {"de_vries_2022": {"treebanks": ["xx"]}}, "provenance": {"config_sha256": "x"}}

@@ -18,8 +18,10 @@ the interval of macro(A) - macro(B) and a two-sided bootstrap p-value,
     p = min(1, 2 * min(#{d_b <= 0} + 1, #{d_b >= 0} + 1) / (B + 1)),
 
 which can never be below 2 / (B + 1): a smaller p is reported as "< 2/(B+1)".
-``holm`` adjusts a family of p-values (Holm-Bonferroni). ``pooled_seeds_ci`` is the
-simpler per-treebank interval: seeds pooled, sentences resampled.
+``holm`` adjusts a family of p-values (Holm-Bonferroni). ``contrast_ci`` is the interval of
+one system's weighted sum of treebank accuracies (one treebank, or the gap between two), seeds
+and sentences resampled. ``pooled_seeds_ci`` is the simpler per-treebank interval: seeds
+pooled, sentences resampled.
 
 Inputs are ``Runs``: for each treebank key, an int array of words per sentence (W, n_t)
 and an int array of correct words per seed and sentence (C, S x n_t).
@@ -88,6 +90,32 @@ def _interval(samples: np.ndarray, alpha: float) -> Tuple[float, float]:
 
 def macro_ci(runs: Runs, n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> Tuple[float, float]:
     return _interval(_replicates([runs], n_resamples, seed)[0], alpha)
+
+
+def contrast(runs: Runs, coefficients: Dict[str, float]) -> float:
+    """sum_t a_t * (1/S) sum_s acc_st over the treebanks t of ``coefficients`` (t -> a_t):
+    one treebank's accuracy ({t: 1}), a gap between two ({a: 1, b: -1}), a macro (1/T each)."""
+    return float(sum(a * (runs[key][1].sum(axis=1) / runs[key][0].sum()).mean() for key, a in coefficients.items()))
+
+
+def contrast_ci(runs: Runs, coefficients: Dict[str, float], n_resamples: int = 2000, seed: int = 0,
+                alpha: float = 0.05) -> Tuple[float, float]:
+    """Percentile interval of ``contrast`` for one system, seeds and sentences resampled.
+
+    The S seeds are drawn once per replicate for every treebank (a seed is one trained model,
+    which tagged them all); sentences are drawn within each treebank. With a_t = 1/T over all
+    treebanks this is ``macro_ci`` (the same draws)."""
+    rng = np.random.default_rng(seed)
+    keys = list(coefficients)
+    seed_w = _seed_weights(rng, runs[keys[0]][1].shape[0], n_resamples)
+    total = np.zeros(n_resamples)
+    for key in keys:
+        words, correct = runs[key]
+        if correct.shape[0] != seed_w.shape[1]:
+            raise ValueError(f"{key}: {correct.shape[0]} seeds, {keys[0]}: {seed_w.shape[1]}")
+        sent_w = _sentence_weights(rng, len(words), n_resamples)
+        total += coefficients[key] * (seed_w * (sent_w @ correct.T)).sum(axis=1) / (sent_w @ words)
+    return _interval(total, alpha)
 
 
 def pooled_seeds_ci(words: np.ndarray, correct: np.ndarray, n_resamples: int,
