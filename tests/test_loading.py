@@ -21,3 +21,22 @@ def test_a_folder_that_is_no_pipeline_does_not_hide_an_installed_package(tmp_pat
 def test_an_empty_name_is_an_error_that_says_so():
     with pytest.raises(PipelineLoadError, match="the pipeline name is empty"):
         resolve_pipeline("")
+
+
+def test_a_config_error_names_the_setting_and_the_reason_on_one_line(tmp_path):
+    """confection's message starts with a blank line and a title and ends with the whole block's
+    settings: its first line alone ("Config error for ...") named no setting."""
+    from layer_fusion.loading import load_pipeline
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    nlp.to_disk(tmp_path / "p")
+    config = tmp_path / "p" / "config.cfg"
+    text = config.read_text(encoding="utf-8")
+    assert "\noverwrite = false\n" in text
+    config.write_text(text.replace("\noverwrite = false\n", "\noverwrite = \"abc\"\n"), encoding="utf-8")
+    with pytest.raises(PipelineLoadError) as err:
+        load_pipeline(str(tmp_path / "p"))
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert "sentencizer" in message and "overwrite" in message and "abc" in message, message

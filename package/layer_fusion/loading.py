@@ -28,8 +28,19 @@ def load_pipeline(name: str, exclude: Iterable[str] = ()) -> Language:
     try:
         return spacy.load(source, exclude=list(exclude))
     except Exception as err:  # noqa: BLE001 - any loading failure becomes one line
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PipelineLoadError(f"{name}: cannot load the pipeline: {first}") from err
+        raise PipelineLoadError(f"{name}: cannot load the pipeline: {_load_failure(err)}") from err
+
+
+def _load_failure(err: Exception) -> str:
+    """One line: a config error's title and each setting it names with the reason (confection
+    appends the whole block's settings, which do not fit), else the message's first line."""
+    errors = getattr(err, "errors", None)
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) and "loc" in e for e in errors):
+        title = (str(getattr(err, "title", "") or "").strip() or type(err).__name__)
+        where = "; ".join(f"{' -> '.join(map(str, e['loc']))}: {' '.join(str(e.get('msg', '')).split())}"
+                          for e in errors)
+        return f"{title}: {where}"
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def resolve_pipeline(name: str) -> Union[str, Path]:
