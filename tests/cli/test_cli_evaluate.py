@@ -231,3 +231,23 @@ def test_progress_is_reported_per_sentence(pipeline, files):
     evaluation.evaluate_sentences(nlp, sentences, n_resamples=10, progress=steps.append)
     evaluate_raw_text(nlp, sentences, n_resamples=10, progress=steps.append)
     assert steps == [1] * (2 * len(sentences))
+
+
+def test_an_output_that_cannot_be_written_is_a_one_line_error(pipeline, files, tmp_path, monkeypatch):
+    """A full disk gave a 52-line traceback (tag already said it in one line)."""
+    import contextlib
+    import errno
+
+    import layer_fusion.atomic_write as atomic_write
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+        yield
+
+    monkeypatch.setattr(atomic_write, "atomic_text_output", full_disk)  # imported by evaluate when it runs
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--output", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot write --output {out}: No space left on device" in " ".join(result.output.split())
+    assert not out.exists()

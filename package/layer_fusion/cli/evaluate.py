@@ -129,6 +129,9 @@ def evaluate(
                 "total": "words of all files pooled; CI: sentences of all files resampled together",
             },
         }
-        with atomic_text_output(output) as handle:
-            handle.write(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
+        try:
+            with atomic_text_output(output) as handle:
+                handle.write(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n")
+        except OSError as err:  # disk full, permissions, ...: atomic_text_output left nothing behind
+            raise _fail(f"cannot write --output {output}: {err.strerror or err}", 1)
         msg.good(f"Wrote {output}")
