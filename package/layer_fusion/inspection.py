@@ -25,6 +25,7 @@ import torch
 from spacy.language import Language
 from thinc.api import Model
 
+from .atomic_write import atomic_output
 from .layers.fusion_layer import pad_stack, torch_module
 from .layer_indices import resolve_layers
 
@@ -188,9 +189,11 @@ def plot_weights(inspection: Inspection, path: Union[str, Path]) -> Path:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:  # through a temp file: a full disk leaves no truncated image (nor replaces a good one)
+        with atomic_output(path, "wb") as handle:
+            fig.savefig(handle, dpi=120, format=path.suffix.lstrip(".").lower() or None)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -110,6 +110,31 @@ def test_plot_writes_a_png(pipelines, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_plot_that_cannot_be_written_leaves_the_old_one_and_no_part(pipelines, tmp_path, monkeypatch):
+    """A full disk left a truncated PNG in place of the plot, and a traceback."""
+    import errno
+
+    from matplotlib.figure import Figure
+
+    def half_then_full(self, handle, **kwargs):
+        handle.write(b"\x89PNG\r\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "weights.png"
+    out.write_bytes(b"the old plot")
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    result = _invoke("inspect", pipelines["AIF"], "--plot", out)
+    assert result.exit_code == 1
+    assert f"cannot write --plot {out}: No space left on device" in " ".join(result.output.split())
+    assert out.read_bytes() == b"the old plot" and [p.name for p in tmp_path.iterdir()] == ["weights.png"]
+
+
+def test_output_without_a_terminal_has_no_colour_codes(pipelines):
+    result = _invoke("inspect", pipelines["AIF"])
+    assert result.exit_code == 0 and "Selected layers" in result.output
+    assert "\x1b[" not in result.output
+
+
 def test_plot_without_matplotlib_is_a_one_line_error_naming_the_extra(pipelines, tmp_path, monkeypatch):
     import sys
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from wasabi import Printer
 
 from .common import _fail, _load, app, msg
 
@@ -39,12 +40,23 @@ def inspect(
         raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)
     langs = ", ".join(lang for lang, _ in SAMPLE_SENTENCES)
     for info in result.fusions:
-        msg.divider(f"{info.component}: {info.fusion}")
+        _divider(f"{info.component}: {info.fusion}")
         msg.text(f"Selected layers: {info.layers}"
                  + (f" (resolved: {info.resolved})" if info.resolved != info.layers else ""))
         sampled = f" ({info.n_tokens} tokens of sample sentences in {langs})" if info.n_tokens else ""
         msg.text(f"Weights: {info.measure}{sampled}")
         msg.table(table_rows(info), header=("layer", "weight"), divider=True, aligns=("l", "r"))
     if plot is not None:
-        plot_weights(result, plot)
+        try:
+            plot_weights(result, plot)
+        except OSError as err:  # disk full, ...: plot_weights left nothing behind
+            raise _fail(f"cannot write --plot {plot}: {err.strerror or err}", 1)
         msg.good(f"Wrote {plot}")
+
+
+def _divider(text: str) -> None:
+    """wasabi's divider, whose bold ignores ``show_color``: without colour, its codes are taken out."""
+    import re
+
+    line = Printer(no_print=True, line_max=msg.line_max).divider(text)
+    typer.echo(line if msg.show_color else re.sub(r"\x1b\[[0-9;]*m", "", line))

