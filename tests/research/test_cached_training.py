@@ -356,3 +356,30 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_a_disk_without_room_for_the_features_is_an_error_before_any_write(transformer_pipe, tmp_path, monkeypatch):
+    """The features are a memory map: writing past a full disk killed the process with SIGBUS
+    and no message. Their blocks are now allocated first, so a full disk raises OSError."""
+    import errno
+    import os
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError, match=r"No space left on device \(the features take 0\.\d\d GiB\)") as err:
+        build_cache(transformer_pipe, _sentences(10, 0), tmp_path / "c", progress=False)
+    assert err.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # no cache, no partial folder
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    conllu = _write_conllu(tmp_path / "in.conllu", _sentences(10, 0))
+    result = CliRunner().invoke(app, ["cache", "build", str(transformer_pipe.model.attrs["name"]), str(conllu),
+                                      str(tmp_path / "c")])
+    assert result.exit_code == 1
+    assert f"cannot write the cache to {tmp_path / 'c'}: No space left on device (the features take" in " ".join(
+        result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.conllu"]

@@ -43,8 +43,11 @@ def cache_build(
                         f"{cache.meta.get('encoder')} made from {change}: remove it or choose another folder", 2)
         msg.info(f"{output}: complete already, reused")
     else:  # the encoder's absolute path goes into meta.json: `cache train` loads it from anywhere
-        cache = build_cache(transformer_pipe(encoder.resolve()), sentences, output, batch_size=batch_size,
-                            source=str(conllu), made_from=inputs)
+        try:
+            cache = build_cache(transformer_pipe(encoder.resolve()), sentences, output, batch_size=batch_size,
+                                source=str(conllu), made_from=inputs)
+        except OSError as err:  # a full disk, ...: build_cache left no partial cache behind
+            raise _fail(f"cannot write the cache to {output}: {err.strerror or err}", 1)
     msg.good(f"{output}: {cache.n_sentences} sentences, {len(cache.labels)} tokens, "
              f"{cache.n_hidden_states} hidden states x {cache.width}")
 

@@ -21,8 +21,10 @@ multilingual-e5-small); the heads trained on it are checked against the spaCy
 path (``head_export``). A cache folder is written under a temporary name and
 renamed when complete, so an interrupted run leaves nothing that looks finished.
 """
+import errno
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +142,23 @@ def transformer_pipe(encoder: Union[str, Path], window: int = WINDOW, stride: in
     return nlp.get_pipe("transformer")
 
 
+def reserve_disk_space(path: Path, output: Path) -> None:
+    """Allocate the blocks of ``path`` (a sparse memory-mapped file) now. A write into a
+    memory map past the end of the disk is a SIGBUS that kills the process without a word;
+    this raises OSError naming the size and the cache instead. Filesystems that cannot
+    allocate ahead (EOPNOTSUPP, EINVAL) are left as they are."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return
+        raise OSError(err.errno, f"{err.strerror} (the features take {size / 2 ** 30:.2f} GiB)") from None
+    finally:
+        os.close(fd)
+
+
 def build_cache(
     transformer_pipe,
     sentences: Sequence[Sentence],
@@ -174,6 +193,7 @@ def build_cache(
             tmp / "features.npy", mode="w+", dtype=numpy.float16,
             shape=(int(offsets[-1]), n_states, width),
         )
+        reserve_disk_space(tmp / "features.npy", output)
         labels = numpy.array([UPOS_INDEX[t] for s in sentences for t in s.upos], dtype=numpy.int16)
         pool = layer_pooling(list(range(n_states)), width, reduce_mean(), grad_factor=1.0)
         order = sorted(range(len(sentences)), key=lambda i: lengths[i])
