@@ -21,8 +21,11 @@ def one_line(text: str) -> str:
 
 
 def format_conllu(record: TaggedLine, sent_id: int) -> str:
-    """A CoNLL-U sentence: ID, FORM and UPOS filled, the other columns ``_``. An empty line
-    gives a sentence with comments and no token lines."""
+    """A CoNLL-U sentence: ID, FORM and UPOS filled, the other columns ``_``. ``sent_id`` is
+    the line number. A line without words (empty, or only spaces) gives nothing: CoNLL-U has
+    no empty sentence (readers such as ``spacy convert`` fail on a block without words)."""
+    if not record.words:
+        return ""
     rows = [f"# sent_id = {sent_id}", f"# text = {one_line(record.text)}"]
     for i, (word, tag) in enumerate(zip(record.words, record.tags), 1):
         rows.append(f"{i}\t{one_line(word)}\t_\t{tag or '_'}\t_\t_\t_\t_\t_\t_")
