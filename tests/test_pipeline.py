@@ -177,6 +177,32 @@ def test_empty_layers_is_rejected(tiny_bert):
         make_nlp(tiny_bert, "LastLayer", layers=[])
 
 
+def test_a_hidden_state_named_twice_is_rejected(tiny_bert):
+    """[4, 4], or [3, -1] on 4 hidden states, fused a hidden state with itself, silently."""
+    with pytest.raises(ValueError, match=r"layers=\[2, 2\] names a hidden state twice"):
+        make_nlp(tiny_bert, "DLFA", layers=[2, 2])
+    nlp = make_nlp(tiny_bert, "DLFA", layers=[3, -1])  # 4 hidden states: 3 is -1
+    with pytest.raises(ValueError, match=r"layers=\[3, -1\] names a hidden state twice \(as \[3, 3\].*4 hidden"):
+        _first_batch(nlp)
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("grad_factor", "0.5", r"grad_factor='0.5' must be a number"),
+    ("width", "32", r"width='32' must be the transformer's hidden size, an integer > 0"),
+    ("layers", ["2", -1], r"layers=\['2', -1\] must be a list of integers"),
+])
+def test_a_number_written_as_a_string_is_rejected_naming_the_setting(tiny_bert, setting, value, message):
+    """spaCy's config validation let these through as strings: they failed in the first update
+    (numpy's UFuncNoLoopError) or at construction (TypeError), naming no setting."""
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config=transformer_config(tiny_bert, "layer_fusion.TransformerModel.v1", 128, 96))
+    listener = listener_config(32, "DLFA", [2, -1])
+    listener[setting] = value
+    with pytest.raises(ValueError, match=message):
+        nlp.add_pipe("morphologizer", config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,
+                                                         "tok2vec": listener}})
+
+
 @pytest.mark.parametrize("fusion", ["DLFA", "AIF"])
 def test_two_layer_fusion_with_one_layer(tiny_bert, fusion):
     with pytest.raises(ValueError, match=rf"{fusion}.v1 needs .*2 layer.* in 'layers=\[-1\]', got 1"):

@@ -75,6 +75,10 @@ def TransformerModel_v2(
     )
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @registry.architectures("layer_fusion.FusionListener.v1")
 def FusionListener(
     width: int,
@@ -104,10 +108,18 @@ def FusionListener(
         one per hidden state.
     upstream (str): name of the transformer component, or "*" for any.
     """
+    # Checked here, not by spaCy's config validation: it accepts a number written as a
+    # string ("0.5") and passes the string on, which failed deep in the first update.
+    if not isinstance(layers, (list, tuple)) or not all(_is_int(k) for k in layers):
+        raise ValueError(f"layers={layers!r} must be a list of integers, e.g. [4, -1]")
     if not layers:
         raise ValueError("layers is empty: name at least one hidden state, e.g. [-1]")
-    if width < 1:
-        raise ValueError(f"width={width} must be the transformer's hidden size (> 0)")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers={list(layers)} names a hidden state twice: a fusion needs different hidden states")
+    if not _is_int(width) or width < 1:
+        raise ValueError(f"width={width!r} must be the transformer's hidden size, an integer > 0")
+    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)):
+        raise ValueError(f"grad_factor={grad_factor!r} must be a number (0: send the transformer no gradient)")
     bind_fusion(fusion, len(layers), width, setting=f"layers={list(layers)}", input_grad=grad_factor != 0)
     listener = FusionTransformerListener(upstream_name=upstream)
     listener.attrs["hidden_states"] = list(layers)  # what it reads: FusionTransformer keeps only these
