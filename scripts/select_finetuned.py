@@ -39,6 +39,25 @@ TRAINED_ON = {
 }
 
 
+# Credited in the packaged pipeline's meta (its generated README lists them): the encoder and
+# the treebanks each training source reads. Licences as in ../shared/ud/MANIFEST.tsv.
+ENCODER_SOURCE = {"name": "intfloat/multilingual-e5-small", "url": "https://huggingface.co/intfloat/multilingual-e5-small",
+                  "license": "MIT", "author": "Wang et al. (2024), Multilingual E5 Text Embeddings"}
+UD_SOURCES = {
+    "UD_English-EWT": "CC BY-SA 4.0", "UD_Romanian-RRT": "CC BY-SA 4.0", "UD_Swedish-Talbanken": "CC BY-SA 4.0",
+    "UD_Finnish-TDT": "CC BY-SA 4.0", "UD_Turkish-BOUN": "CC BY-SA 4.0", "UD_Croatian-SET": "CC BY-SA 4.0",
+    "UD_Hindi-PUD": "CC BY-SA 3.0", "UD_Portuguese-Bosque": "CC BY-SA 4.0",
+}
+TREEBANKS = {"english": ["UD_English-EWT"], "multisource": list(UD_SOURCES)}
+
+
+def sources(run: dict) -> List[dict]:
+    """The meta's ``sources``: the encoder and every treebank the run trains on."""
+    return [ENCODER_SOURCE] + [
+        {"name": name, "url": f"https://github.com/UniversalDependencies/{name}", "license": UD_SOURCES[name],
+         "author": "Universal Dependencies contributors"} for name in TREEBANKS[run["source"]]]
+
+
 def package_meta(run: dict) -> dict:
     trained_on, license_ = TRAINED_ON[run["source"]]
     k = run["bottom_layers"]
@@ -49,6 +68,7 @@ def package_meta(run: dict) -> dict:
                        f"trained on {trained_on}. token.pos_ holds UPOS.",
         "author": "spacy-layer-fusion developers",
         "license": license_,
+        "sources": sources(run),
         "requirements": ["torch>=2.0"],
     }
 app = typer.Typer(add_completion=False)

@@ -26,3 +26,35 @@ def test_selection_without_reference_dev_or_with_an_unwritable_output_fails_firs
     assert result.exit_code == 1
     assert f"cannot write --config-out {tmp_path}: it is a folder" in " ".join(result.output.split())
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".json", ".cfg") and p.name != "grid.cfg"]
+
+
+def test_the_package_meta_credits_the_encoder_and_every_training_treebank_with_its_licence():
+    """The packaged pipeline's README lists its meta's sources (CC BY-SA asks for attribution);
+    the licences are the UD data's own (its MANIFEST.tsv, or the assets' descriptions)."""
+    import csv
+
+    from conftest import REPO, UD_DIR
+
+    select = load_script("select_finetuned")
+    run = {"source": "multisource", "fusion": "DLFA", "bottom_layers": 4, "steps": 600}
+    meta = select.package_meta(run)
+    names = [s["name"] for s in meta["sources"]]
+    assert names[0] == "intfloat/multilingual-e5-small" and meta["sources"][0]["license"] == "MIT"
+    for treebank in ("English-EWT", "Romanian-RRT", "Swedish-Talbanken", "Finnish-TDT", "Turkish-BOUN",
+                     "Croatian-SET", "Hindi-PUD", "Portuguese-Bosque"):  # as the description says
+        assert f"UD_{treebank}" in names and treebank in meta["description"]
+    assert len(names) == 9
+    assert [s["name"] for s in select.package_meta({**run, "source": "english"})["sources"]][1:] == ["UD_English-EWT"]
+    manifest = UD_DIR / "MANIFEST.tsv"
+    if manifest.exists():
+        with manifest.open(encoding="utf-8") as f:
+            licences = {row["treebank"]: row["license"] for row in csv.DictReader(f, delimiter="\t")}
+    else:  # the pinned assets: "UD_Hindi-PUD test (CC BY-SA 3.0, r2.17, ...)"
+        import re
+
+        text = (REPO / "project.yml").read_text(encoding="utf-8")
+        licences = dict(re.findall(r"description: \"(UD_[\w-]+) \w+ \((CC [^,]+),", text))
+    for source in meta["sources"][1:]:
+        assert source["license"] == licences[source["name"]], source["name"]
+    committed = json.loads((REPO / "configs" / "package_meta.json").read_text(encoding="utf-8"))
+    assert committed["sources"] == meta["sources"]
