@@ -383,3 +383,32 @@ def test_a_disk_without_room_for_the_features_is_an_error_before_any_write(trans
     assert f"cannot write the cache to {tmp_path / 'c'}: No space left on device (the features take" in " ".join(
         result.output.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.conllu"]
+
+
+def test_a_cache_whose_arrays_disagree_is_refused_naming_the_file(caches, tmp_path):
+    """offsets.npy that does not end at the features' length was trained on, silently."""
+    import shutil
+
+    import numpy
+
+    bad = tmp_path / "bad"
+    shutil.copytree(caches[1].path, bad)
+    offsets = numpy.load(bad / "offsets.npy")
+    numpy.save(bad / "offsets.npy", offsets[:-1])  # one sentence short of the features
+    with pytest.raises(ValueError, match=r"bad: offsets.npy ends at \d+, but features.npy has \d+ token rows"):
+        load_cache(bad)
+    numpy.save(bad / "offsets.npy", offsets[::-1].copy())
+    with pytest.raises(ValueError, match=r"offsets.npy: not sentence offsets"):
+        load_cache(bad)
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_cache_train_refuses_a_learn_rate_that_is_not_a_positive_number(caches, tmp_path, value):
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    result = CliRunner().invoke(app, ["cache", "train", str(caches[0].path), str(caches[1].path),
+                                      str(tmp_path / "p"), "--learn-rate", value])
+    assert result.exit_code == 2 and f"--learn-rate {float(value)}: must be a number > 0" in result.output
+    assert not (tmp_path / "p").exists()

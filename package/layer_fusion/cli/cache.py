@@ -91,6 +91,8 @@ def cache_train(
     config: Path = typer.Option(DEFAULT_HEAD_CONFIG, help="Training config the pipeline is built from"),
 ):
     """Train a fusion head on caches and save it as a spaCy pipeline on the frozen encoder."""
+    import math
+
     import spacy
     from thinc.api import ConfigValidationError
 
@@ -103,6 +105,8 @@ def cache_train(
 
     if fusion not in MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(MODULES)}", 2)
+    if not (math.isfinite(learn_rate) and learn_rate > 0):
+        raise _fail(f"--learn-rate {learn_rate}: must be a number > 0", 2)
     try:
         check_layer_count(fusion, len(layer), setting="--layer")
     except ValueError as err:

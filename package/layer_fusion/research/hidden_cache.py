@@ -119,13 +119,26 @@ def load_cache(path: Union[str, Path]) -> HiddenStateCache:
     path = Path(path)
     if not is_complete(path):
         raise FileNotFoundError(f"{path}: no complete hidden-state cache (meta.json missing)")
-    return HiddenStateCache(
+    cache = HiddenStateCache(
         path=path,
         features=numpy.load(path / "features.npy", mmap_mode="r"),
         offsets=numpy.load(path / "offsets.npy"),
         labels=numpy.load(path / "labels.npy"),
         meta=json.loads((path / "meta.json").read_text(encoding="utf8")),
     )
+    check_consistent(cache)
+    return cache
+
+
+def check_consistent(cache: HiddenStateCache) -> None:
+    """Raise ValueError naming the file unless the arrays agree: offsets (n + 1,) start at 0,
+    never decrease and end at the features' and labels' length (one row per token)."""
+    offsets, n_rows = cache.offsets, cache.features.shape[0]
+    if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or (numpy.diff(offsets) < 0).any():
+        raise ValueError(f"{cache.path / 'offsets.npy'}: not sentence offsets (0, then never decreasing)")
+    if offsets[-1] != n_rows or len(cache.labels) != n_rows:
+        raise ValueError(f"{cache.path}: offsets.npy ends at {int(offsets[-1])}, but features.npy has {n_rows} "
+                         f"token rows and labels.npy {len(cache.labels)}")
 
 
 def transformer_pipe(encoder: Union[str, Path], window: int = WINDOW, stride: int = STRIDE):
