@@ -199,8 +199,10 @@ class ConlluReader:
                     self.path, line_no, f"expected {_N_COLUMNS} tab-separated columns, found {len(cols)}"
                 )
             tid = cols[0]
-            if not cols[1] and not _EMPTY_ID.match(tid):
-                raise ConlluError(self.path, line_no, "empty FORM column")
+            if not cols[1].strip() and not _EMPTY_ID.match(tid):
+                # a FORM of spaces is no word (UD allows spaces only inside one): it matched
+                # nothing in the sentence's text, which the raw-text evaluation then refused
+                raise ConlluError(self.path, line_no, "empty FORM column" if not cols[1] else "FORM is only whitespace")
             if _INT_ID.match(tid):
                 n = int(tid)
                 if n != len(words) + 1:
