@@ -303,3 +303,15 @@ def test_readme_recipe_for_training_the_shipped_config_further(tiny_xlmr):
     sgd = nlp.resume_training(sgd=optimizer)
     losses = nlp.update(examples, sgd=sgd)
     assert losses["morphologizer"] > 0
+
+
+@pytest.mark.parametrize("window, stride, message", [
+    (4, 8, r"get_spans leaves tokens \[4, 5, 6, 7, 12, 13, 14, 15\]\.\.\. of a doc of 50 words in no span"),
+    (4, 0, r"get_spans fails on a doc of 50 words \(ZeroDivisionError"),
+])
+def test_span_settings_that_leave_tokens_without_features_are_refused(tiny_bert, window, stride, message):
+    """stride > window tagged the skipped tokens without features and without a warning;
+    stride 0 failed on the first doc with a bare ZeroDivisionError."""
+    with pytest.raises(ValueError, match=message):
+        make_nlp(tiny_bert, "LastLayer", window=window, stride=stride)
+    make_nlp(tiny_bert, "LastLayer", window=4, stride=4)  # adjacent windows cover every token

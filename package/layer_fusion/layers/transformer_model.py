@@ -75,6 +75,7 @@ class FusionTransformerModel(TransformerModel):
     ):
         if not learn_rate_scale > 0:
             raise ValueError(f"learn_rate_scale={learn_rate_scale} must be > 0 (freeze parameters instead)")
+        check_span_coverage(get_spans)
         transformer_config = {**transformer_config, "output_hidden_states": True}
         super().__init__(
             name,
@@ -119,6 +120,31 @@ class FusionTransformerModel(TransformerModel):
         copied.layers[0] = copy.deepcopy(self.layers[0])
         copied.attrs["has_transformer"] = self.attrs["has_transformer"]
         return copied
+
+
+def check_span_coverage(get_spans: Callable, n_tokens: int = 50) -> None:
+    """Raise ValueError unless ``get_spans`` puts every token of a doc of ``n_tokens`` words
+    (one sentence) in some span. A token in no span gets no encoder features, and is tagged
+    anyway: ``strided_spans`` with ``stride`` > ``window`` skips tokens, and ``stride = 0``
+    fails with a bare ZeroDivisionError on the first doc."""
+    from spacy.tokens import Doc
+    from spacy.vocab import Vocab
+
+    doc = Doc(Vocab(), words=[f"w{i}" for i in range(n_tokens)],
+              sent_starts=[True] + [False] * (n_tokens - 1))
+    try:
+        spans = get_spans([doc])[0]
+    except Exception as err:  # noqa: BLE001 - any failure here is the setting's
+        raise ValueError(f"get_spans fails on a doc of {n_tokens} words ({type(err).__name__}: {err}): "
+                         "check its settings (window, stride)") from err
+    covered = set()
+    for span in spans:
+        covered.update(range(span.start, span.end))
+    missed = [i for i in range(n_tokens) if i not in covered]
+    if missed:
+        raise ValueError(f"get_spans leaves tokens {missed[:8]}{'...' if len(missed) > 8 else ''} of a doc of "
+                         f"{n_tokens} words in no span, so they would get no encoder features: with "
+                         "strided_spans, stride must not exceed window")
 
 
 def forward_without_false_length_warning(tokenize_and_run: Callable, model: Model, docs, is_train: bool):
