@@ -100,11 +100,12 @@ def check_finite(model: Model, fused: FusionOutput) -> None:
 
     Only at prediction time: a tagger's argmax over NaN scores silently gives its first
     label for every token, so a pipeline whose weights went NaN (a training run that
-    diverged) would tag everything alike. In training, spaCy reports the loss (nan), and
-    a mixed-precision grad scaler skips such steps itself.
+    diverged) would tag everything alike. Training steps are left alone (a mixed-precision
+    grad scaler skips a step that overflows); spaCy's evaluation during training predicts,
+    so a diverged run stops there with this error instead of saving NaN weights.
     """
     xp = model.ops.xp
-    if all(bool(xp.isfinite(doc).all()) for doc in fused):
+    if bool(xp.stack([xp.isfinite(doc).all() for doc in fused]).all()):  # one device sync
         return
     raise NonFiniteFeaturesError(
         f"fusion {model.name!r} gave NaN or infinite features: the pipeline's weights are not "
