@@ -416,6 +416,17 @@ def test_a_pipeline_without_a_transformer_names_the_default_that_wants_int8(tmp_
     assert chosen.exit_code == 2 and chosen.stderr.split("✘ ")[-1].startswith("--int8: ")
 
 
+def _signals_as_from_a_terminal():
+    """``preexec_fn``: start the command with SIGINT, SIGHUP and SIGTERM at their defaults,
+    as a terminal starts it, whatever this test run inherited. Under ``nohup``, or in the
+    background of a shell without job control, they arrive ignored, and the command keeps
+    an ignored signal ignored by design (test_a_hang_up_that_nohup_ignores_stays_ignored)."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
 def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, signum):
     """`kill` or a closed terminal while `--output` is half written: the command exits
@@ -428,7 +439,8 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
     out = tmp_path / "out" / "tags.conllu"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), "--output", str(out),
-                             "--fp32", "--lookahead", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                             "--fp32", "--lookahead", "1"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=_signals_as_from_a_terminal)
     proc.stdin.write(b"the cat sat\n" * 3)
     proc.stdin.flush()  # stdin stays open: the command waits for more lines, its output half written
     deadline = time.monotonic() + 120
@@ -459,7 +471,7 @@ def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
                              str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_signals_as_from_a_terminal)
     deadline = time.monotonic() + 120
     temp = []
     while not temp or temp[0].stat().st_size < 200_000:  # well into tagging: the workers are busy
