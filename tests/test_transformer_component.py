@@ -253,3 +253,14 @@ def test_readme_loading_without_the_tagger_keeps_every_hidden_state(tiny_xlmr, t
     with_tagger(TEXTS[0])
     narrowed = sizes(with_tagger)
     assert len(narrowed) == 4 and 0 in narrowed
+
+
+@pytest.mark.parametrize("value", [0, -5, "2048"])
+def test_max_batch_items_must_be_a_positive_integer(tiny_xlmr, value):
+    """0 or less made every doc a batch of its own, silently."""
+    from pipelines import V2, transformer_config
+
+    config = transformer_config(tiny_xlmr, V2)
+    config["max_batch_items"] = value
+    with pytest.raises(ValueError, match=rf"max_batch_items={value!r} must be an integer >= 1"):
+        spacy.blank("xx").add_pipe("fusion_transformer", config=config)

@@ -78,6 +78,10 @@ def make_fusion_transformer(
         tokenizer on the SentencePiece library instead of the fast (Rust) one: a fraction of
         its memory (``reports/bench/compact_tokenizer.md``), same wordpieces but for ties
         (``compact_tokenizer.py``)."""
+    if isinstance(max_batch_items, bool) or not isinstance(max_batch_items, int) or max_batch_items < 1:
+        # 0 or less made every doc a batch of its own, silently
+        raise ValueError(f"max_batch_items={max_batch_items!r} must be an integer >= 1 (padded wordpieces "
+                         "per forward pass)")
     component = FusionTransformer(nlp.vocab, model, set_extra_annotations, max_batch_items=max_batch_items, name=name)
     component.compact_tokenizer = compact_tokenizer
     return component
