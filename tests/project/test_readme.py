@@ -79,3 +79,19 @@ def test_the_headline_figures_are_seed_means_with_seed_intervals():
                == "low_resource" else -1)
     assert f"Best and worst low-resource treebanks: {metrics['treebanks'][best]['language']}" in text
     assert text.count("| +25.0 [+12.5, +37.5] |") == len(gold["domain_pairs"])
+
+
+def test_without_seeds_the_headline_is_the_shipped_models_with_sentence_intervals():
+    import json
+
+    from runners import load_script
+
+    script = load_script("update_readme")
+    metrics = json.loads((REPO / "metrics" / "finetuned" / "zero_shot.json").read_text(encoding="utf-8"))
+    text = script.results_section(metrics, "finetuned", {}, {}, {})
+    macro = metrics["macro_low_resource"]
+    assert (f"**Low-resource macro-average (28 treebanks): {100 * macro['accuracy']:.1f} "
+            f"[{100 * macro['ci95'][0]:.1f}, {100 * macro['ci95'][1]:.1f}]**") in text
+    assert "(one training seed)" in text and "shipped model alone" not in text and "over the 1 seeds" not in text
+    tagalog = metrics["domain_pairs"]["tagalog"]
+    assert f"| {100 * tagalog['gap']:+.1f} [{100 * tagalog['gap_ci95'][0]:+.1f}," in text
