@@ -58,3 +58,25 @@ def test_the_package_meta_credits_the_encoder_and_every_training_treebank_with_i
         assert source["license"] == licences[source["name"]], source["name"]
     committed = json.loads((REPO / "configs" / "package_meta.json").read_text(encoding="utf-8"))
     assert committed["sources"] == meta["sources"]
+
+
+def test_rerunning_the_selection_on_the_archived_grid_reproduces_its_committed_outputs(tmp_path):
+    """`spacy project run select-finetuned` reruns whenever metrics/grid changes (the
+    intermediate grid writes there too). Over the grid's archived metrics it must give back the
+    committed selection, training config and meta byte for byte: a difference in
+    configs/finetuned.cfg would make `make all` retrain the shipped pipeline."""
+    import tarfile
+
+    from conftest import REPO
+
+    select = load_script("select_finetuned")
+    with tarfile.open(REPO / "reports" / "finetune_grid_metrics.tar.gz") as tar:
+        tar.extractall(tmp_path / "grid", filter="data")
+    outputs = {"output": REPO / "reports" / "finetune_selection.json",
+               "config_out": REPO / "configs" / "finetuned.cfg",
+               "meta_out": REPO / "configs" / "package_meta.json"}
+    select.main(grid=REPO / "configs" / "finetune_grid.cfg", metrics_dir=tmp_path / "grid",
+                base=REPO / "configs" / "finetune.cfg",
+                **{setting: tmp_path / path.name for setting, path in outputs.items()})
+    for path in outputs.values():
+        assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path
