@@ -29,7 +29,7 @@ from layer_fusion.research.statistics import holm, macro_ci, paired_difference, 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from make_finetune_report import (  # noqa: E402  (a sibling script: the shared table helpers)
-    N_RESAMPLES, ci, low_resource_keys, pct, signed_ci, write_archive,
+    N_RESAMPLES, ci, low_resource_keys, pct, restore_archived_runs, signed_ci, write_archive,
 )
 
 ARCHIVE = REPO / "reports" / "accelerator_grid_metrics.tar.gz"
@@ -234,6 +234,7 @@ def main(
     plan = load_plan(grid)
     names = [r["name"] for r in plan["runs"]]
     if metrics_dir.is_dir():
+        restore_archived_runs(ARCHIVE, metrics_dir)  # the archive is rewritten from metrics_dir below
         metrics = {n: json.loads((metrics_dir / n / "zero_shot.json").read_text(encoding="utf-8"))
                    for n in names if (metrics_dir / n / "zero_shot.json").is_file()}
         source = f"`{rel(metrics_dir)}/`"

@@ -6,10 +6,9 @@ pipeline `make all` trains and ships), reports/make_all_timings.json and
 reports/bench/finetune_step.json. Every number in the report comes from these files.
 
 The grid's metrics travel with the report as reports/finetune_grid_metrics.tar.gz (written
-here, byte-reproducible). To regenerate the report without rerunning the grid:
-
-    mkdir -p metrics/grid && tar xzf reports/finetune_grid_metrics.tar.gz -C metrics/grid
-    python scripts/make_finetune_report.py
+here, byte-reproducible). Runs the archive holds and metrics/grid lacks are extracted into it
+first (local files win), so `python scripts/make_finetune_report.py` regenerates the report
+without rerunning the grid, and a machine with only some runs does not drop the others.
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from typing import Dict, List, Optional
 import typer
 
 from layer_fusion.atomic_write import write_text_atomic
-from layer_fusion.research.metrics_archive import write_reproducible_archive
+from layer_fusion.research.metrics_archive import restore_missing, write_reproducible_archive
 from layer_fusion.research.paired_tests import holm_text, p_text
 from layer_fusion.research.statistics import holm, macro, macro_ci, paired_difference, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid, same_variant
@@ -171,6 +170,15 @@ def late_candidates(grid: Path, selection: dict, metrics: Dict[str, dict]) -> Li
     return ["", text]
 
 
+def restore_archived_runs(archive: Path, metrics_dir: Path) -> None:
+    """Runs that only the report's archive holds (another machine's) are put back into
+    ``metrics_dir`` before the report and its archive are rewritten from it, so they are not
+    dropped; local metrics always win (``metrics_archive.restore_missing``)."""
+    restored = restore_missing(archive, metrics_dir)
+    if restored:
+        typer.echo(f"{restored} run(s) absent from {metrics_dir} restored from {archive}")
+
+
 def write_archive(path: Path, metrics_dir: Path, names: List[str]) -> None:
     """The runs' metrics (``<run>/zero_shot.json``) as a reproducible tar.gz."""
     write_reproducible_archive(path, [(f"{name}/zero_shot.json", (metrics_dir / name / "zero_shot.json").read_bytes())
@@ -185,6 +193,8 @@ def main(
 ):
     runs = load_grid(grid)
     comparisons = load_comparisons(grid, runs)
+    archive = output.parent / "finetune_grid_metrics.tar.gz"  # beside the report it reproduces
+    restore_archived_runs(archive, metrics_dir)
     metrics = {n: m for n in runs if (m := load(metrics_dir / n / "zero_shot.json"))}
     selection = load(REPO / "reports" / "finetune_selection.json") or {"picks": {}}
     picks: Dict[str, List[str]] = {}
@@ -340,7 +350,6 @@ def main(
         for r in bench["results"]:
             lines.append(f"| {r['bottom_layers']} | {r['spacy_s_per_step']} | {r['torch_s_per_step']} | {r['ratio']} |")
     write_text_atomic(output, "\n".join(lines) + "\n")
-    archive = output.parent / "finetune_grid_metrics.tar.gz"  # beside the report it reproduces
     write_archive(archive, metrics_dir, list(metrics))
     typer.echo(f"wrote {output} and {archive} ({len(metrics)} runs)")
 

@@ -12,10 +12,9 @@ comparison (a = with intermediate tasks, b = the same fusion without):
 - domain shift within a low-resource language: the two-treebank pairs (Tagalog, Irish, Tamil),
   the lower of the two accuracies and the gap.
 
-The screen's metrics travel as reports/intermediate_grid_metrics.tar.gz (byte-reproducible):
-
-    mkdir -p metrics/grid && tar xzf reports/intermediate_grid_metrics.tar.gz -C metrics/grid
-    python scripts/make_intermediate_report.py
+The screen's metrics travel as reports/intermediate_grid_metrics.tar.gz (byte-reproducible).
+Runs it holds and metrics/grid lacks are extracted into it first (local files win), so
+`python scripts/make_intermediate_report.py` regenerates the report without rerunning the grid.
 """
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ from layer_fusion.research.variants import load_comparisons, load_grid
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from make_finetune_report import (  # noqa: E402  (a sibling script: the shared table helpers)
-    N_RESAMPLES, ci, load, low_resource_keys, pct, seeds_of, signed_ci, write_archive,
+    N_RESAMPLES, ci, load, low_resource_keys, pct, restore_archived_runs, seeds_of, signed_ci, write_archive,
 )
 
 GUM = "en_gum_test"
@@ -111,6 +110,7 @@ def main(
 ):
     runs = load_grid(grid)
     comparisons = load_comparisons(grid, runs)
+    restore_archived_runs(REPO / "reports" / "intermediate_grid_metrics.tar.gz", metrics_dir)
     metrics = {n: m for n in runs if (m := load(metrics_dir / n / "zero_shot.json"))}
     lines = [
         "# Intermediate tasks: English syntax before and beside POS, and aggregation across tasks",

@@ -10,11 +10,12 @@ this reproduces the committed reports and README byte for byte (``git status`` s
 """
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import List, Tuple
 
 import typer
+
+from layer_fusion.research.metrics_archive import restore_missing
 
 REPO = Path(__file__).resolve().parents[1]
 # (archive, folder its members are relative to, the command that writes the report)
@@ -26,31 +27,16 @@ REPORTS: List[Tuple[str, str, List[str]]] = [
 ]
 
 
-def extract_missing(archive: Path, folder: Path) -> int:
-    """Extract the archive's files that ``folder`` lacks; returns how many."""
-    n = 0
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            target = folder / member.name
-            if not member.isfile() or target.exists():
-                continue
-            if not target.resolve().is_relative_to(folder.resolve()):
-                raise typer.BadParameter(f"{archive}: member {member.name!r} would land outside {folder}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
-            partial.write_bytes(tar.extractfile(member).read())
-            partial.replace(target)
-            n += 1
-    return n
-
-
 def main():
     for archive, folder, command in REPORTS:
         archive_path = REPO / archive
         if not archive_path.is_file():
             typer.echo(f"{archive}: not found, its report is skipped", err=True)
             continue
-        n = extract_missing(archive_path, REPO / folder)
+        try:
+            n = restore_missing(archive_path, REPO / folder)
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from None
         typer.echo(f"{archive}: {n} file(s) extracted into {folder}/")
         subprocess.run([sys.executable, *command], cwd=REPO, check=True)
     subprocess.run([sys.executable, "scripts/update_readme.py"], cwd=REPO, check=True)

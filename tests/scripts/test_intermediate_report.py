@@ -105,3 +105,20 @@ def test_a_clearly_better_system_gets_a_yes(tmp_path):
 def test_no_difference_gets_a_no(tmp_path):
     text = _report(tmp_path, p_agg=0.60, p_gum_agg=0.80).read_text()
     assert "In plain words: no" in text
+
+
+def test_runs_only_the_archive_holds_stay_in_the_report_and_the_archive(tmp_path):
+    """A machine without some run's metrics (made elsewhere) must not drop it: the report
+    restores what its archive holds and the local folder lacks, and local files win."""
+    first = _report(tmp_path, p_agg=0.70, p_gum_agg=0.90).read_text()
+    archive = (tmp_path / "reports" / "intermediate_grid_metrics.tar.gz").read_bytes()
+    (tmp_path / "metrics" / "agg" / "zero_shot.json").unlink()
+    (tmp_path / "metrics" / "agg").rmdir()
+    spec = importlib.util.spec_from_file_location("make_intermediate_report", REPO / "scripts" / "make_intermediate_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.REPO = tmp_path
+    module.main(grid=tmp_path / "grid.cfg", metrics_dir=tmp_path / "metrics", output=tmp_path / "again.md")
+    assert (tmp_path / "again.md").read_text() == first
+    assert (tmp_path / "reports" / "intermediate_grid_metrics.tar.gz").read_bytes() == archive
+    assert (tmp_path / "metrics" / "agg" / "zero_shot.json").is_file()

@@ -18,24 +18,32 @@ def _archive(path, members):
 
 
 def test_missing_files_are_extracted_and_local_ones_kept(tmp_path):
-    regen = load_script("regenerate_reports")
+    from layer_fusion.research.metrics_archive import restore_missing
+
     archive = _archive(tmp_path / "a.tar.gz", {"main/x.json": b"archived x", "main/y.json": b"archived y"})
     folder = tmp_path / "metrics"
     (folder / "main").mkdir(parents=True)
     (folder / "main" / "x.json").write_bytes(b"local x")
-    assert regen.extract_missing(archive, folder) == 1
+    assert restore_missing(archive, folder) == 1
     assert (folder / "main" / "x.json").read_bytes() == b"local x"
     assert (folder / "main" / "y.json").read_bytes() == b"archived y"
-    assert regen.extract_missing(archive, folder) == 0
+    assert restore_missing(archive, folder) == 0
     assert not list(folder.rglob("*.partial"))
+    assert restore_missing(tmp_path / "no_such.tar.gz", folder) == 0
 
 
 def test_a_member_outside_the_folder_is_refused(tmp_path):
-    regen = load_script("regenerate_reports")
+    from layer_fusion.research.metrics_archive import restore_missing
+
     archive = _archive(tmp_path / "evil.tar.gz", {"../escaped.json": b"x"})
-    with pytest.raises(typer.BadParameter, match="outside"):
-        regen.extract_missing(archive, tmp_path / "metrics")
+    with pytest.raises(ValueError, match="evil.tar.gz: member '../escaped.json' would land outside"):
+        restore_missing(archive, tmp_path / "metrics")
     assert not (tmp_path / "escaped.json").exists()
+    regen = load_script("regenerate_reports")  # the script's own message: a usage error
+    regen.REPO = tmp_path
+    regen.REPORTS = [("evil.tar.gz", "metrics", ["-c", "pass"])]
+    with pytest.raises(typer.BadParameter, match="outside"):
+        regen.main()
 
 
 def test_report_archives_depend_on_content_only(tmp_path):
