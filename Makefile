@@ -43,7 +43,7 @@ all: setup assets
 experiments: setup assets
 	$(BIN)/python -m spacy project run experiments . --vars.ud_dir $(UD_DIR)
 
-smoke: setup
+smoke: setup assets
 	$(BIN)/python -m spacy project run smoke . --vars.ud_dir $(UD_DIR)
 
 # The tests read real treebanks: the mirror's, or the pinned assets fetched above.

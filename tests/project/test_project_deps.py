@@ -58,3 +58,18 @@ def test_every_command_dep_is_committed_an_asset_or_made_by_a_command(project, c
 def test_a_workflow_without_its_producer_is_caught(project, committed):
     """The check itself: a step whose deps come from a step left out is reported."""
     assert ("finetune-pack", "metrics/experiments/sweep") in _missing(["finetune-pack"], project, committed, [])
+
+
+def test_every_command_that_reads_the_evaluation_sets_depends_on_their_index(project):
+    """Sets listed in configs/targets.cfg may be absent, so they cannot be deps themselves
+    (weasel refuses a missing one); a command reading them depends on their index instead,
+    or a new or corrected evaluation file would never re-run it. Smoke runs are rebuilt from
+    scratch by the tests."""
+    readers = [c for c in project["commands"] if not c["name"].startswith("smoke-") and any(
+        "evaluate_zero_shot.py" in line or ("convert_ud.py" in line and "--skip-targets" not in line)
+        for line in c["script"])]
+    assert {c["name"] for c in readers} >= {"corpus", "evaluate", "seed-runs", "evaluate-int8"}
+    for command in readers:
+        assert "corpus/evaluation_sets.json" in command["deps"], command["name"]
+    index = next(c for c in project["commands"] if c["name"] == "evaluation-sets")
+    assert index["no_skip"] and index["outputs"] == ["corpus/evaluation_sets.json"]

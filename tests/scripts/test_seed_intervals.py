@@ -107,4 +107,4 @@ def test_the_committed_intervals_are_what_the_committed_metrics_give(tmp_path):
     subprocess.run([sys.executable, "scripts/seed_intervals.py", *inputs, "--output", str(out)],
                    cwd=REPO, check=True, capture_output=True)
     assert out.read_bytes() == (REPO / "reports" / "finetuned_seeds.json").read_bytes(), (
-        "reports/finetuned_seeds.json is stale: rerun scripts/seed_intervals.py (project.yml, `seeds`)")
+        "reports/finetuned_seeds.json is stale: rerun scripts/seed_intervals.py (project.yml, `seed-intervals`)")
