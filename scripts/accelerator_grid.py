@@ -19,7 +19,6 @@ from typing import List, Optional
 import numpy
 import typer
 
-from layer_fusion.atomic_write import atomic_output
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +54,7 @@ def pack(
     from layer_fusion.conllu import read_conllu
     from layer_fusion.encoder.build import default_image_path
     from layer_fusion.research.accelerator_plan import load_plan
-    from layer_fusion.research.finetune_pack import write_pack
+    from layer_fusion.research.finetune_pack import write_pack, write_plan
     from layer_fusion.targets import load_targets
 
     plan = load_plan(grid)  # a bad grid fails before minutes of tokenizing
@@ -78,8 +77,7 @@ def pack(
     write_pack(output, encoder, sets, image_path=image, split_words=plan["split_words"])
     plan["grid"] = str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid)
     plan["max_sentences"] = max_sentences
-    with atomic_output(output / "plan.json", "w") as handle:
-        json.dump(plan, handle, indent=1)
+    write_plan(output, plan)
     size = sum(f.stat().st_size for f in output.iterdir())
     msg.good(f"Pack {output}: {len(sets)} sets, {size / 2**20:.1f} MiB; {len(plan['runs'])} runs planned")
 

@@ -243,7 +243,7 @@ def finetune_pack(
 ):
     """Write the pack (tokenized sets + 4-bit encoder) and plan that finetune_encoder.py reads."""
     from layer_fusion.encoder.build import default_image_path
-    from layer_fusion.research.finetune_pack import write_pack
+    from layer_fusion.research.finetune_pack import write_pack, write_plan
 
     if not (encoder / "config.json").exists():
         msg.fail(f"No encoder at {encoder}: run `spacy project run encoder`", exits=1)
@@ -257,7 +257,7 @@ def finetune_pack(
     variants = [{"fusion": v.fusion, "layers": v.layers, "fusion_kwargs": v.fusion_kwargs}
                 for v in main_variants(0, 0, 0)]
     plan = {"dev": DEV, "variants": variants, "settings": FINETUNE}
-    _write_json(output / "plan.json", plan)
+    write_plan(output, plan)
     check_pack(output, encoder)
     size = sum(f.stat().st_size for f in output.iterdir())
     msg.good(f"Pack {output}: {len(sets)} sets, {size / 2**20:.1f} MiB; plan: "

@@ -169,3 +169,23 @@ def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack,
     assert set(out["predictions"]) == {"dev"}
     with pytest.raises(ValueError, match="train_set 'train_elsewhere'"):
         run(FinetuneSettings("LastLayer", [-1], train_set="train_elsewhere"), word_pack, sets, "dev")
+
+
+def test_the_plan_changes_whenever_the_pack_does(tmp_path):
+    """project.yml's run commands (finetune, accelerator-run) depend on plan.json alone: a pack
+    rebuilt from other weights or data must change it, and an unchanged one must not."""
+    from layer_fusion.research.finetune_pack import write_plan
+    from layer_fusion.research.run_records import folder_sha256
+
+    (tmp_path / "encoder.npz").write_bytes(b"weights")
+    (tmp_path / "dev.npz").write_bytes(b"sentences")
+    plan = {"dev": "dev", "runs": []}
+    written = write_plan(tmp_path, plan)
+    on_disk = json.loads((tmp_path / "plan.json").read_text())
+    assert on_disk == written == {**plan, "pack_sha256": folder_sha256(tmp_path, exclude=["plan.json"])}
+    first = (tmp_path / "plan.json").read_bytes()
+    write_plan(tmp_path, plan)
+    assert (tmp_path / "plan.json").read_bytes() == first
+    (tmp_path / "encoder.npz").write_bytes(b"other weights")
+    write_plan(tmp_path, plan)
+    assert (tmp_path / "plan.json").read_bytes() != first

@@ -16,6 +16,9 @@ The pack holds exactly what ``finetuning`` needs and nothing else:
                   word_offsets       (n_sentences + 1,): sentence i = words [a:b]
                   labels             (n_words,) int16, index into UPOS_TAGS
     meta.json     sets, sizes, encoder source, tokenization, long-sentence count
+    plan.json     what to run on it (written by the pack's command, ``write_plan``), with
+                  pack_sha256: the digest of every other file, so the plan changes whenever the
+                  pack does (weasel's commands that run a pack depend on plan.json alone)
 
 Tokenization and alignment are the pipeline's: spacy-transformers' own
 (``huggingface_tokenize`` and ``get_alignment_via_offset_mapping``) on the sentence's
@@ -38,7 +41,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy
 
-from ..atomic_write import atomic_folder
+from ..atomic_write import atomic_folder, write_text_atomic
 from ..conllu import Sentence
 from .hidden_cache import UPOS_INDEX, WINDOW  # WINDOW: the pipelines' strided-span window, in words
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
@@ -156,6 +159,19 @@ def write_pack(
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf8")
     return output
+
+
+def write_plan(pack_dir: Union[str, Path], plan: Dict) -> Dict:
+    """Write ``plan`` as ``pack_dir/plan.json`` with ``pack_sha256`` added: the digest of the
+    pack's other files (``run_records.folder_sha256``, which the runs record too). The
+    project's run commands depend on plan.json only, so a pack rebuilt from other weights or
+    other data must change it, or they would be skipped. Returns the plan as written."""
+    from .run_records import folder_sha256
+
+    pack_dir = Path(pack_dir)
+    plan = {**plan, "pack_sha256": folder_sha256(pack_dir, exclude=["plan.json"])}
+    write_text_atomic(pack_dir / "plan.json", json.dumps(plan, indent=1))
+    return plan
 
 
 def _offsets(lengths) -> numpy.ndarray:
