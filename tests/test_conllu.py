@@ -217,3 +217,13 @@ def test_empty_form_is_an_error_naming_its_line(tmp_path):
         list(read_conllu(path))
     (s,) = read_conllu(write(tmp_path, [row("1", "xin chào"), row("2", "a")]))  # a space inside a word
     assert s.words == ["xin chào", "a"]
+
+
+@pytest.mark.parametrize("tid", ["1-1", "2-1", "2-3"])
+def test_a_multiword_range_of_fewer_than_two_words_or_not_at_the_next_word_is_an_error(tmp_path, tid):
+    """"1-1" (one word), "2-1" (backwards) and "2-3" (the next word is 1) name their line."""
+    path = write(tmp_path, [row(tid, "ab"), row("1", "a"), row("2", "b")])
+    with pytest.raises(ConlluError, match=rf"x\.conllu:1: bad multiword token range '{tid}'"):
+        list(read_conllu(path))
+    (s,) = read_conllu(write(tmp_path, [row("1-2", "ab"), row("1", "a"), row("2", "b")]))
+    assert s.tokens == ["ab"] and s.words == ["a", "b"]

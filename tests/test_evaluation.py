@@ -164,6 +164,12 @@ def test_domain_pair_gap_and_ci():
     a_ci = bootstrap_ci(a.sent_correct, a.sent_words, 300, 0)
     assert pair["gap_ci95"] == pytest.approx([a_ci[0] - 0.1, a_ci[1] - 0.1])
     assert pair["accuracy_b"] == pytest.approx(0.1)
+    # The two sets are resampled independently: a set against itself has a gap of 0 but an
+    # interval of width about 2^0.5 times its own (the same draws for both would give [0, 0]).
+    same = domain_pair(a, a, n_resamples=300, seed=0)
+    width = a_ci[1] - a_ci[0]
+    assert same["gap"] == 0 and same["gap_ci95"][0] < 0 < same["gap_ci95"][1]
+    assert 1.1 * width < same["gap_ci95"][1] - same["gap_ci95"][0] < 1.7 * width
 
 
 def test_genre_breakdown():

@@ -220,3 +220,38 @@ def test_evaluate_targets_raw_text_metrics_and_table(tmp_path):
     assert "## Raw text in (end to end)" in table and "100.0 / 100.0" in table
     assert "gold-word tags, MWTs unsplit %" in table
     assert "token F1 **50.0**" in table
+
+
+def test_upos_f1_recall_is_over_gold_words_when_a_token_holds_two(tmp_path):
+    """Gold "del" is one token of two words (de + el). The unsplit prediction "del" spells
+    neither word, so none of its words is aligned (CoNLL 2018: words inside a multiword
+    token align by equal forms): 2 words tagged right, and UPOS F1 is
+    2·2 / (4 gold words + 3 predicted tokens) = 4/7, per set and in the macro-average, while
+    token F1 is 1. Recall over gold tokens would give 4/6."""
+    ud = tmp_path / "ud" / "UD_Aa-One"
+    ud.mkdir(parents=True)
+    rows = ["# sent_id = 1", "# text = x del!!", "1\tx\t_\tNOUN\t_\t_\t_\t_\t_\t_",
+            "2-3\tdel\t_\t_\t_\t_\t_\t_\t_\tSpaceAfter=No", "2\tde\t_\tNOUN\t_\t_\t_\t_\t_\t_",
+            "3\tel\t_\tNOUN\t_\t_\t_\t_\t_\t_", "4\t!!\t_\tNOUN\t_\t_\t_\t_\t_\t_"]
+    (ud / "one.conllu").write_text("\n".join(rows) + "\n\n", encoding="utf-8")
+    cfg = tmp_path / "targets.cfg"
+    cfg.write_text(TARGETS[:TARGETS.index("[treebanks.th_two]")], encoding="utf-8")
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "layer_fusion.MultilingualTokenizer.v1"}}})
+    nlp.add_pipe("test_all_noun")
+    metrics = evaluate_targets(nlp, tmp_path / "ud", load_targets(cfg), n_resamples=50, progress=False, raw_text=True)
+    raw = metrics["treebanks"]["aa_one"]["raw_text"]
+    assert raw["token_f1"] == 1.0
+    assert raw["upos_f1"] == pytest.approx(4 / 7)
+    assert metrics["macro_low_resource_raw_text"]["upos_f1"]["accuracy"] == pytest.approx(4 / 7)
+    assert metrics["macro_low_resource_raw_text"]["token_f1"]["accuracy"] == 1.0
+
+
+def test_whitespace_tokens_are_not_predictions():
+    """spaCy makes a token of the extra spaces in "dogs  bark" and of a tab; neither is a
+    word, and the gold tokens have no such token, so neither counts as predicted."""
+    nlp = noun_nlp()
+    sents = [sentence("dogs  bark .", ["dogs", "bark", "."]), sentence("cats\t\tmew", ["cats", "mew"])]
+    assert [t.is_space for t in nlp("dogs  bark .")] == [False, True, False, False]
+    result = evaluate_raw_text(nlp, sents, n_resamples=10)
+    assert result.predicted_tokens.tolist() == result.gold_tokens.tolist() == [3, 2]
+    assert result.token_f1 == 1.0

@@ -8,13 +8,14 @@ by the script. ``layer_fusion.raw_text`` must give the same token and UPOS count
 """
 import unicodedata
 
+import numpy as np
 import pytest
 import spacy
 import udtools.udeval as conll18
 
 from layer_fusion.conllu import read_conllu
 from layer_fusion.conll18_alignment import aligned_words
-from layer_fusion.raw_text import gold_spans, score_sentence, sentence_text
+from layer_fusion.raw_text import RawTextResult, gold_spans, score_sentence, sentence_text
 from layer_fusion.tokenizer import create_multilingual_tokenizer
 
 # Treebanks rich in multiword tokens (English contractions, Breton, Welsh, Amharic, Wolof,
@@ -72,6 +73,7 @@ def test_counts_equal_the_shared_task_script(ud_dir, tmp_path, treebank, file):
     rules = create_multilingual_tokenizer()(spacy.blank("xx"))
 
     system, ours, counter = [], [0, 0, 0, 0, 0], [0]
+    per_sentence = []
     aligned_in_mwt = 0
     for index, sentence in enumerate(read_conllu(gold_file)):
         text, _ = sentence_text(sentence)
@@ -82,6 +84,7 @@ def test_counts_equal_the_shared_task_script(ud_dir, tmp_path, treebank, file):
         c = score_sentence(sentence, text, gold_spans(sentence, text), predicted, tags)
         for k, n in enumerate((c.gold_tokens, c.predicted_tokens, c.matched_tokens, c.gold_words, c.correct_upos)):
             ours[k] += n
+        per_sentence.append(c)
         in_mwt = [e - b > 1 for b, e in sentence.token_words for _ in range(b, e)]
         word_spans = [span for span, (b, e) in zip(gold_spans(sentence, text), sentence.token_words)
                       for _ in range(b, e)]
@@ -95,6 +98,12 @@ def test_counts_equal_the_shared_task_script(ud_dir, tmp_path, treebank, file):
     gold_tokens, predicted_tokens, matched, gold_words, correct = ours
     assert (gold_tokens, predicted_tokens, matched) == (tokens.gold_total, tokens.system_total, tokens.correct)
     assert (gold_words, predicted_tokens, correct) == (upos.gold_total, upos.system_total, upos.correct)
+    # The F1s the metrics report, from the per-sentence counts, are the script's (with
+    # multiword tokens, gold words and gold tokens differ: UPOS F1's recall is over words).
+    result = RawTextResult(name=treebank, **{field: np.array([getattr(c, field) for c in per_sentence]) for field in
+                                            ("gold_tokens", "predicted_tokens", "matched_tokens", "gold_words", "correct_upos")})
+    assert result.token_f1 == pytest.approx(tokens.f1, abs=1e-12)
+    assert result.upos_f1 == pytest.approx(upos.f1, abs=1e-12)
     # The comparison means something: tokens and tags both right and wrong, and the
     # multiword-token treebanks have words aligned inside them.
     assert 0 < matched <= gold_tokens and 0 < correct < gold_words

@@ -41,6 +41,8 @@ CASES = [
     ("reversed_emoticons", "(see above): yes (b); no", ["(", "see", "above", ")", ":", "yes", "(", "b", ")", ";", "no"]),
     ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
     ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
+    # A one-letter word before a one-letter clitic: the clitic, not elision (i' r).
+    ("apostrophe_clitics", "i'r ysgol", ["i", "'r", "ysgol"]),
     ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
     ("final_apostrophes", "ktieb ta' Marija", ["ktieb", "ta'", "Marija"]),
     # A quotation's closing apostrophe stays split; a possessive after it does not.

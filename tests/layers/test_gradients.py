@@ -136,3 +136,17 @@ def test_stock_transformer_fails_the_gradient_check(tiny_bert):
     _, grads = spacy_path_grads(nlp, docs, 32)
     _, ref_grads = torch_reference_grads(nlp, docs, 32, [1, 3])
     assert max_relative_difference(grads, ref_grads) > 1e-2
+
+
+def test_grad_factor_scales_the_transformer_gradients(tiny_model):
+    """grad_factor = 0.5 (the intermediate-task configs use 0.1): the transformer receives
+    half the pure-torch gradient; the listener's output is unchanged."""
+    nlp = make_nlp(tiny_model, "DLFA", window=6, stride=4, grad_factor=0.5)
+    nlp.initialize(lambda: synthetic_examples(nlp, 10))
+    docs = [nlp.make_doc(t) for t in TEXTS]
+    layers = [k % 4 for k in FUSIONS["DLFA"]["layers"]]
+    ours, grads = spacy_path_grads(nlp, docs, 32)
+    ref, ref_grads = torch_reference_grads(nlp, docs, 32, layers)
+    for y, r in zip(ours, ref):
+        numpy.testing.assert_allclose(y, r, rtol=1e-5, atol=1e-6)
+    assert max_relative_difference(grads, {n: 0.5 * g for n, g in ref_grads.items()}) < 1e-5

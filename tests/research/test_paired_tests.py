@@ -49,3 +49,16 @@ def test_pooled_seeds_ci_pools_seeds_and_resamples_sentences():
     assert 4 / 6 - 1e-12 <= lo <= acc <= hi <= 3 / 4 + 1e-12 and lo < hi
     one = pooled_seeds_ci(words[:1], correct[:, :1], 50, np.random.default_rng(0))
     assert one[0] == pytest.approx(0.75) and np.allclose(one[1], 0.75)
+
+
+def test_pooled_seeds_ci_is_the_sentence_bootstrap_of_the_pooled_counts():
+    """Pooling S seeds is one treebank whose sentence i has S·w_i words and sum_s c_si right:
+    the interval is bootstrap_ci's on those counts, with the same draws (seed 3)."""
+    from layer_fusion.bootstrap import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    words = rng.integers(3, 20, size=80)
+    correct = rng.binomial(np.tile(words, (3, 1)), [[0.5], [0.6], [0.7]])
+    acc, ci = pooled_seeds_ci(words, correct, 400, np.random.default_rng(3))
+    assert acc == pytest.approx(correct.sum() / (3 * words.sum()))
+    assert ci == pytest.approx(list(bootstrap_ci(correct.sum(0), 3 * words, 400, seed=3)), abs=1e-12)
