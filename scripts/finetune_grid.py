@@ -15,11 +15,14 @@ Resumable: a run whose metrics exist is skipped; a run whose training finished i
 evaluated; a half-trained run (a killed process) is restarted from scratch, since only
 complete folders are renamed into place (a finished stage 1 is kept). Finished work counts
 only when it was made from the inputs the run has now (``run_inputs``: its config, from its
-settings, configs/finetune.cfg and --override; the encoder's weights; a sequential run's
-stage-1 config): a model trained from other inputs is trained again; metrics of other
-inputs are kept with a warning, or made again with --rerun-changed (as `spacy project run
-finetune-grid` does: weasel runs it when a dep changed). A trained model without its
-trained_from.json (made before it was recorded) is trained again.
+settings, configs/finetune.cfg and --override; the encoder's weights; its training and dev
+corpora; a sequential run's stage-1 config and corpora): a model trained from other inputs
+is trained again; metrics of other inputs, or of other evaluation files
+(``evaluation_inputs``), are kept with a warning, or made again with --rerun-changed (as
+`spacy project run finetune-grid` does: weasel runs it when a dep changed); only the
+evaluation is redone when the model's own inputs did not change. A trained model without
+its trained_from.json (made before it was recorded) is trained again; metrics that do not
+record an input (made before it was recorded) are not known to differ in it.
 
     python scripts/finetune_grid.py configs/finetune_grid.cfg ../shared/ud [--run NAME ...]
 """
@@ -42,6 +45,7 @@ from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.research.run_records import file_sha256
 from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
+from layer_fusion.targets import load_targets
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINED_FROM = "trained_from.json"  # in a training folder: the run_inputs it was trained from
@@ -72,19 +76,43 @@ def train_run(name: str, config: Config, out: Path, gpu_id: int, inputs: Dict[st
 
 def run_inputs(config: Config, stage: Optional[Config] = None) -> Dict[str, str]:
     """What a run's model depends on besides the code: the sha256 of its config as
-    ``Config.to_disk`` writes it, of the encoder's weights (when a local folder), and for a
-    sequential run of its stage-1 config (stage 2's own config names stage 1 by path only)."""
+    ``Config.to_disk`` writes it, of the encoder's weights (when a local folder), of its
+    training and dev corpora, and for a sequential run of its stage-1 config and corpora
+    (stage 2's own config names stage 1 by path only)."""
     inputs = {"config_sha256": _text_sha256(config.to_str())}
     weights = Path(config["paths"]["encoder"]) / "model.safetensors"
     if weights.is_file():
         inputs["encoder_sha256"] = file_sha256(weights)  # hashed once per process
+    inputs.update(_corpora(config))
     if stage is not None:
         inputs["stage_config_sha256"] = _text_sha256(stage.to_str())
+        inputs.update({f"stage_{k}": v for k, v in _corpora(stage).items()})
     return inputs
 
 
+def _corpora(config: Config) -> Dict[str, str]:
+    """{train,dev}_corpus_sha256 of the .spacy files a config trains on (when present)."""
+    out = {}
+    for split in ("train", "dev"):
+        path = config["paths"].get(split)
+        if path and Path(path).is_file():
+            out[f"{split}_corpus_sha256"] = file_sha256(path)
+    return out
+
+
+def evaluation_inputs(ud_dir: Path, targets: Path) -> str:
+    """One sha256 over the evaluation files the run is scored on (present or absent)."""
+    checksums = load_targets(targets).file_checksums(ud_dir)
+    return _text_sha256(json.dumps(checksums, sort_keys=True))
+
+
+# Each input of a run: what to say when it changed.
 CHANGES = {"config_sha256": "another config", "encoder_sha256": "other encoder weights",
-           "stage_config_sha256": "another intermediate stage"}
+           "train_corpus_sha256": "another training corpus", "dev_corpus_sha256": "another dev corpus",
+           "stage_config_sha256": "another intermediate stage",
+           "stage_train_corpus_sha256": "another intermediate-stage training corpus",
+           "stage_dev_corpus_sha256": "another intermediate-stage dev corpus",
+           "evaluated_on": "other evaluation files"}
 
 
 def trained_with(out: Path, inputs: Dict[str, str]) -> bool:
@@ -94,18 +122,25 @@ def trained_with(out: Path, inputs: Dict[str, str]) -> bool:
     return json.loads((out / TRAINED_FROM).read_text(encoding="utf-8")) == inputs
 
 
-def metrics_change(metrics_path: Path, inputs: Dict[str, str]) -> Optional[str]:
-    """Why the metrics at ``metrics_path`` are not those of ``inputs``, or None when they are.
+def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Optional[str] = None) -> Optional[str]:
+    """Why the metrics at ``metrics_path`` are not those of ``inputs`` (and of the evaluation
+    files ``evaluated_on``), or None when they are.
 
-    Their ``run.trained_from`` holds the inputs. Metrics made before it was recorded are
-    compared on what their provenance has: the config's and the encoder's sha256."""
+    Their ``run.trained_from`` holds the inputs, ``run.evaluated_on`` the evaluation files.
+    Metrics made before it was recorded are compared on what their provenance has: the
+    config's and the encoder's sha256. An input not recorded (metrics made before it was)
+    is not known to differ."""
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    recorded = (metrics.get("run") or {}).get("trained_from")
-    if recorded is None:
+    recorded = dict((metrics.get("run") or {}).get("trained_from") or {})
+    if not recorded:
         provenance_ = metrics.get("provenance") or {}
         recorded = {"config_sha256": provenance_.get("config_sha256")}
         if provenance_.get("encoder_sha256"):
             recorded["encoder_sha256"] = provenance_["encoder_sha256"]
+    if (metrics.get("run") or {}).get("evaluated_on"):
+        recorded["evaluated_on"] = metrics["run"]["evaluated_on"]
+    if evaluated_on is not None:
+        inputs = {**inputs, "evaluated_on": evaluated_on}
     for key, value in inputs.items():
         if key in recorded and recorded[key] != value:  # a key not recorded is not known to differ
             return CHANGES[key]
@@ -161,6 +196,7 @@ def main(
     unknown = [n for n in names if n not in spec]
     if unknown:
         msg.fail(f"{grid}: no run named {unknown}; runs are {list(spec)}", exits=1)
+    evaluated_on = evaluation_inputs(ud_dir, targets)
     parsed = dict(o.split("=", 1) for o in overrides)
     values = {k: json.loads(v) for k, v in parsed.items()}
     kept: List[str] = []
@@ -175,7 +211,7 @@ def main(
         first = stage_config(base, run, tasks, values) if sequential else None
         inputs = run_inputs(config, first)
         if out_metrics.is_file():
-            change = metrics_change(out_metrics, inputs)
+            change = metrics_change(out_metrics, inputs, evaluated_on)
             if change is None:
                 msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
                 continue
@@ -208,7 +244,8 @@ def main(
             max_sentences=max_sentences, progress=False,
         )
         metrics["run"] = {"name": name, **run, "train_seconds": seconds, "overrides": parsed,
-                          "dev_scores": dev_scores(out / "model-last"), "trained_from": inputs}
+                          "dev_scores": dev_scores(out / "model-last"), "trained_from": inputs,
+                          "evaluated_on": evaluated_on}
         if source is not None:
             metrics["run"]["intermediate_dev_scores"] = dev_scores(source)
         metrics["provenance"] = provenance(out / "config.cfg", base_encoder=config["paths"]["encoder"])

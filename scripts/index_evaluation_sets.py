@@ -17,7 +17,6 @@ from pathlib import Path
 import typer
 
 from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
-from layer_fusion.provenance import sha256
 from layer_fusion.targets import TargetsError, load_targets
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
@@ -25,12 +24,7 @@ DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg
 
 def index(ud_dir: Path, targets: Path) -> dict:
     """Each evaluation set's file (relative to ``ud_dir``) and its sha256, None when absent."""
-    sets = {}
-    for key, target in load_targets(targets).treebanks.items():
-        rel = f"{target.treebank}/{target.file}"
-        path = ud_dir / rel
-        sets[key] = {"file": rel, "sha256": sha256(path) if path.is_file() else None}
-    return {"ud_dir": str(ud_dir), "sets": sets}
+    return {"ud_dir": str(ud_dir), "sets": load_targets(targets).file_checksums(ud_dir)}
 
 
 def main(

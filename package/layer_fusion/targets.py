@@ -52,6 +52,19 @@ class Targets:
     def select(self, group: Optional[str] = None) -> List[Target]:
         return [t for t in self.treebanks.values() if group is None or t.group == group]
 
+    def file_checksums(self, ud_dir: Union[str, Path]) -> Dict[str, Dict[str, Optional[str]]]:
+        """{key: {"file": "<treebank>/<file>", "sha256": hex, or None when absent}}: what an
+        evaluation over ``ud_dir`` reads, so that a result can record it and be redone when
+        one of these files appears, disappears or changes."""
+        from .research.run_records import file_sha256
+
+        out = {}
+        for key, target in self.treebanks.items():
+            path = target.path(ud_dir)
+            out[key] = {"file": f"{target.treebank}/{target.file}",
+                        "sha256": file_sha256(path) if path.is_file() else None}
+        return out
+
 
 def load_targets(path: Union[str, Path]) -> Targets:
     """Read a targets config (confection/spaCy INI, see ``configs/targets.cfg``).

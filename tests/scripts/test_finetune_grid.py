@@ -279,3 +279,35 @@ def test_intermediate_runs_multitask_and_sequential(grid_setup, tiny_xlmr):
     again = json.loads((tmp / "metrics" / "tiny_seq" / "zero_shot.json").read_text())
     assert again["run"]["intermediate_steps"] == 6
     assert again["run"]["trained_from"]["stage_config_sha256"] != metrics["run"]["trained_from"]["stage_config_sha256"]
+
+
+def test_a_changed_evaluation_file_evaluates_again_and_a_changed_corpus_trains_again(grid_setup, capsys):
+    """A corrected evaluation file makes the metrics stale but not the model (evaluated again,
+    not trained); another training corpus makes both stale. Metrics that record neither (made
+    before they were recorded, like the committed grid's) are not known to differ."""
+    import spacy
+
+    tmp, grid, ud, targets, overrides = grid_setup
+    metrics = tmp / "metrics" / "tiny_a" / "zero_shot.json"
+    _run(grid_setup, ["tiny_a"])
+    write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "DET"), ("cat", "NOUN")])])
+    capsys.readouterr()
+    _run(grid_setup, ["tiny_a"], rerun_changed=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tiny_a: its metrics come from other evaluation files: running it again" in out
+    assert "tiny_a: training" not in out and "tiny_a: evaluating" in out
+
+    db = DocBin()
+    for eg in synthetic_examples(spacy.blank("xx"), 31):
+        db.add(eg.reference)
+    db.to_disk(tmp / "train.spacy")
+    _run(grid_setup, ["tiny_a"], rerun_changed=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tiny_a: its metrics come from another training corpus" in out and "tiny_a: training" in out
+
+    recorded = json.loads(metrics.read_text())
+    del recorded["run"]["evaluated_on"], recorded["run"]["trained_from"]["train_corpus_sha256"]
+    metrics.write_text(json.dumps(recorded))
+    write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "DET"), ("mat", "NOUN")])])
+    _run(grid_setup, ["tiny_a"], rerun_changed=True)
+    assert "tiny_a: done, skipped" in capsys.readouterr().out
