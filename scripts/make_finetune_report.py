@@ -13,6 +13,7 @@ without rerunning the grid, and a machine with only some runs does not drop the 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -24,6 +25,9 @@ from layer_fusion.research.paired_tests import holm_text, p_text
 from layer_fusion.research.statistics import holm, macro, macro_ci, paired_difference, runs_from_metrics
 from layer_fusion.research.variants import load_comparisons, load_grid, same_variant
 from layer_fusion.targets import load_targets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_intervals import stale_reason  # noqa: E402  (a sibling script)
 
 REPO = Path(__file__).resolve().parents[1]
 N_RESAMPLES = 4000
@@ -325,7 +329,10 @@ def main(
                   f"{pct(shipped['treebanks']['en_ewt_test']['accuracy'])}.",
                   "- One training run: the CI covers sentences only."]
         seeds = load(REPO / "reports" / "finetuned_seeds.json")
-        if seeds:
+        if seeds and stale_reason(seeds, shipped):
+            lines.append(f"- `reports/finetuned_seeds.json` is not about this model ({stale_reason(seeds, shipped)}): "
+                         "`spacy project run seeds` trains and evaluates its seeds.")
+        elif seeds:
             g = seeds["gold_words"]
             lines.append(f"- Over {len(seeds['metrics'])} training seeds of its config (`reports/finetuned_seeds.json`; "
                          f"seeds and sentences resampled): 28 targets {pct(g['macro_low_resource']['mean'])} "

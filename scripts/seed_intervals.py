@@ -19,7 +19,7 @@ bootstrap applies with words := P + G and correct := 2C.
 """
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import typer
@@ -111,6 +111,19 @@ def load_seed_metrics(paths: List[Path]) -> List[dict]:
             if words != first["treebanks"][key]["per_sentence"]["words"]:
                 raise bad(path, f"{key}: other sentences than in {paths[0]}")
     return loaded
+
+
+def stale_reason(seeds: dict, metrics: dict) -> Optional[str]:
+    """Why ``seeds`` (this script's output) is not about the model of ``metrics`` (its seed 0,
+    the shipped model's evaluation), or None when it is: seed 0's config hash and macro-average
+    must be the metrics' own. A report that shows both would otherwise mix two models (after
+    a new pick is trained and evaluated, before its seeds are)."""
+    if seeds.get("configs_sha256", [None])[0] != (metrics.get("provenance") or {}).get("config_sha256"):
+        return "its seed 0 was trained from another config"
+    seed_0 = seeds["gold_words"]["macro_low_resource"]["per_seed"][0]
+    if abs(seed_0 - metrics["macro_low_resource"]["accuracy"]) > 1e-12:
+        return f"its seed 0 has another macro-average ({seed_0:.6f})"
+    return None
 
 
 def main(metrics: List[Path] = typer.Argument(..., exists=True, dir_okay=False,

@@ -22,6 +22,9 @@ from layer_fusion.targets import load_targets
 from layer_fusion.quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from seed_intervals import stale_reason  # noqa: E402  (a sibling script)
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -367,6 +370,12 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     acc = json.loads(accelerator.read_text()) if accelerator.exists() else {}
     seeds = REPO / "reports" / f"{metrics.parent.name}_seeds.json"
     seeded = json.loads(seeds.read_text()) if seeds.exists() else {}
+    if seeded and stale_reason(seeded, m):
+        # Not about the shipped model (a new pick trained and evaluated, its seeds not yet):
+        # its figures would be shown as this model's.
+        print(f"{seeds.relative_to(REPO)} is left out: {stale_reason(seeded, m)} than {metrics} "
+              "(spacy project run seeds)", file=sys.stderr)
+        seeded = {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
     section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded)

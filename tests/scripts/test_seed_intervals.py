@@ -108,3 +108,32 @@ def test_the_committed_intervals_are_what_the_committed_metrics_give(tmp_path):
                    cwd=REPO, check=True, capture_output=True)
     assert out.read_bytes() == (REPO / "reports" / "finetuned_seeds.json").read_bytes(), (
         "reports/finetuned_seeds.json is stale: rerun scripts/seed_intervals.py (project.yml, `seed-intervals`)")
+
+
+def test_a_seeds_file_of_another_model_is_recognised_and_left_out_of_the_readme(tmp_path, capsys):
+    """After a new pick is trained and evaluated, the seeds file still holds the old model's
+    seeds: the README then gives the shipped model's own figures (and says why on stderr)
+    instead of presenting the other model's seed means as this one's."""
+    script = load_script("seed_intervals")
+    readme = load_script("update_readme")
+    metrics = json.loads((REPO / "metrics" / "finetuned" / "zero_shot.json").read_text(encoding="utf-8"))
+    seeds = json.loads((REPO / "reports" / "finetuned_seeds.json").read_text(encoding="utf-8"))
+    assert script.stale_reason(seeds, metrics) is None
+    other_config = {**metrics, "provenance": {**metrics["provenance"], "config_sha256": "0" * 64}}
+    assert script.stale_reason(seeds, other_config) == "its seed 0 was trained from another config"
+    retrained = {**metrics, "macro_low_resource": {**metrics["macro_low_resource"], "accuracy": 0.75}}
+    assert script.stale_reason(seeds, retrained).startswith("its seed 0 has another macro-average")
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    args = [REPO / "reports" / name for name in ("make_all_timings.json", "summary.json", "finetune_selection.json")]
+    args.append(REPO / "reports" / "bench" / "tokenizer.json")
+    (tmp_path / "finetuned").mkdir()
+    for variant, name in ((metrics, "same"), (other_config, "other")):
+        path = tmp_path / "finetuned" / "zero_shot.json"
+        path.write_text(json.dumps(variant), encoding="utf-8")
+        rendered = readme.render(text, path, *args)
+        if name == "same":
+            assert "mean over 3 training seeds" in rendered
+        else:
+            assert "mean over 3 training seeds" not in rendered
+            assert "finetuned_seeds.json is left out: its seed 0 was trained from another config" in capsys.readouterr().err
