@@ -173,7 +173,7 @@ def main(
     overrides: List[str] = typer.Option([], "--override", help="KEY=VALUE config overrides for every run (smoke)"),
     rerun_changed: bool = typer.Option(
         False, "--rerun-changed", help="Run again the runs whose metrics were made from other inputs (config, "
-                                       "encoder weights, stage-1 config; default: keep them, with a warning)"),
+                                       "encoder weights, corpora, stage 1, evaluation files; default: keep them, with a warning)"),
 ):
     """Train and evaluate every run of the grid that has no metrics of its present inputs yet."""
     sys.path.insert(0, str(REPO / "scripts"))
@@ -255,7 +255,7 @@ def main(
                   "low-resource macro": metrics["macro_low_resource"]["accuracy"]}
         msg.good(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if v is not None))
     if kept:
-        msg.warn(f"{len(kept)} run(s) kept with metrics of other inputs (config, encoder, stage 1): {', '.join(kept)}. "
+        msg.warn(f"{len(kept)} run(s) kept with metrics of other inputs (config, encoder, corpora, stage 1, evaluation files): {', '.join(kept)}. "
                  f"--rerun-changed runs them again")
 
 

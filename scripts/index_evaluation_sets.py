@@ -5,9 +5,12 @@
 weasel re-runs a command when one of its deps changes, but a dep that is missing is an error,
 and targets.cfg lists sets that may be absent (reported missing and skipped at run time). So
 the commands that read the evaluation files (`corpus`, `evaluate`, `seed-runs`,
-`evaluate-int8`) depend on this index instead: it runs every time (cheap: one pass over
-the files), and its output changes exactly when a listed file appears, disappears or
-changes. An unchanged index is not rewritten.
+`evaluate-int8`, the grids and the packs) depend on this index instead: it runs every time
+(cheap: one pass over the files), and its output changes when a listed file appears,
+disappears or changes (or UD_DIR is spelled otherwise, which changes those commands' own
+command lines too). An unchanged index is not rewritten. Running one of those commands
+alone (`spacy project run evaluate`) does not refresh it: run `evaluation-sets` first, as
+the workflows do.
 
 Output: {"ud_dir": ..., "sets": {key: {"file": "<treebank>/<file>", "sha256": hex or null}}}.
 """

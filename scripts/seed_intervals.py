@@ -118,7 +118,7 @@ def stale_reason(seeds: dict, metrics: dict) -> Optional[str]:
     the shipped model's evaluation), or None when it is: seed 0's config hash and macro-average
     must be the metrics' own. A report that shows both would otherwise mix two models (after
     a new pick is trained and evaluated, before its seeds are)."""
-    if seeds.get("configs_sha256", [None])[0] != (metrics.get("provenance") or {}).get("config_sha256"):
+    if (seeds.get("configs_sha256") or [None])[0] != (metrics.get("provenance") or {}).get("config_sha256"):
         return "its seed 0 was trained from another config"
     seed_0 = seeds["gold_words"]["macro_low_resource"]["per_seed"][0]
     if abs(seed_0 - metrics["macro_low_resource"]["accuracy"]) > 1e-12:

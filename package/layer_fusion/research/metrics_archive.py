@@ -40,10 +40,10 @@ def restore_missing(archive: Path, folder: Path) -> int:
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
             target = folder / member.name
-            if not member.isfile() or target.exists():
-                continue
             if not target.resolve().is_relative_to(folder.resolve()):
                 raise ValueError(f"{archive}: member {member.name!r} would land outside {folder}")
+            if not member.isfile() or target.exists():
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".partial")
             partial.write_bytes(tar.extractfile(member).read())
