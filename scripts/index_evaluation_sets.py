@@ -38,10 +38,11 @@ def main(
     if unwritable_reason(output):
         raise typer.BadParameter(f"{output}: {unwritable_reason(output)}", param_hint="OUTPUT")
     try:
-        text = json.dumps(index(ud_dir, targets), indent=1) + "\n"
+        indexed = index(ud_dir, targets)
     except TargetsError as err:
         raise typer.BadParameter(str(err), param_hint="--targets") from None
-    missing = [s["file"] for s in json.loads(text)["sets"].values() if s["sha256"] is None]
+    text = json.dumps(indexed, indent=1) + "\n"
+    missing = [s["file"] for s in indexed["sets"].values() if s["sha256"] is None]
     if output.is_file() and output.read_text(encoding="utf-8") == text:
         typer.echo(f"{output}: unchanged")
     else:

@@ -56,13 +56,13 @@ class Targets:
         """{key: {"file": "<treebank>/<file>", "sha256": hex, or None when absent}}: what an
         evaluation over ``ud_dir`` reads, so that a result can record it and be redone when
         one of these files appears, disappears or changes."""
-        from .research.run_records import file_sha256
+        from .provenance import sha256
 
         out = {}
         for key, target in self.treebanks.items():
             path = target.path(ud_dir)
             out[key] = {"file": f"{target.treebank}/{target.file}",
-                        "sha256": file_sha256(path) if path.is_file() else None}
+                        "sha256": sha256(path) if path.is_file() else None}
         return out
 
 
