@@ -34,6 +34,8 @@ FUSION_CONFIGS = {
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
         "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}
 YORUBA = "Ọmọ náà lọ sí ilé ìwé ní àná ."
+# Raw text with three whitespace tokens: a second space, a paragraph break, a tab and a space.
+SPACED = "Ọmọ  náà lọ .\n\nÀná \t ni ."
 
 
 def run(cmd, cwd=REPO, **kwargs):
@@ -110,10 +112,15 @@ def test_smoke_workflow_outputs(smoke_outputs):
     table = (smoke_outputs / "metrics" / "zero_shot.md").read_text()
     assert "Yoruba" in table
     nlp = spacy.load(smoke_outputs / "training" / "model-last")
-    assert nlp.pipe_names == ["transformer", "morphologizer", "doc_cleaner"]
+    assert nlp.pipe_names == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     doc = nlp(YORUBA)
     assert all(t.pos_ in UPOS for t in doc)
     assert doc._.trf_data is None  # doc_cleaner frees the hidden states
+    # spaCy's convention for whitespace tokens; every word keeps a UPOS tag
+    spaced = nlp(SPACED)
+    assert [t.text for t in spaced if t.is_space] == [" ", "\n\n", "\t "]
+    assert [t.pos_ for t in spaced if t.is_space] == ["SPACE"] * 3
+    assert all(t.pos_ in UPOS for t in spaced if not t.is_space)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +137,8 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     run(pip + ["torch==2.13.0"])
     (smoke_wheel,) = (smoke_outputs / "packages").glob("xx_*/dist/*.whl")
-    wheels = {**fusion_wheels, smoke_wheel.name.split("-")[0]: smoke_wheel}
+    smoke_name = smoke_wheel.name.split("-")[0]
+    wheels = {**fusion_wheels, smoke_name: smoke_wheel}
     run(pip + ["--find-links", str(library_wheel.parent)] + [str(w) for w in wheels.values()])
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     script = (
@@ -139,6 +147,7 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
         f"for name in {sorted(wheels)!r}:\n"
         "    nlp = spacy.load(name)\n"
         f"    out[name] = [t.pos_ for t in nlp({YORUBA!r})]\n"
+        f"    out[name + ' spaces'] = [t.pos_ for t in nlp({SPACED!r}) if t.is_space]\n"
         "out['research'] = sorted(m for m in sys.modules if m.startswith('layer_fusion.research'))\n"
         "print(json.dumps(out))\n"
     )
@@ -146,7 +155,10 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
     tags = json.loads(result.stdout.strip().splitlines()[-1])
     assert tags.pop("layer_fusion").startswith(str(venv))  # the installed wheel, not the repo
     assert tags.pop("research") == []  # loading and tagging never touch the research tooling
+    spaces = {name[: -len(" spaces")]: tags.pop(name) for name in list(tags) if name.endswith(" spaces")}
     assert sorted(tags) == sorted(wheels)
     n_words = len(YORUBA.split())
     for name, pos in tags.items():
         assert len(pos) == n_words and all(p in UPOS for p in pos), (name, pos)
+    # The pipelines trained from configs/finetune.cfg carry its whitespace rule into the wheel.
+    assert spaces["xx_fusion_finetuned"] == spaces[smoke_name] == ["SPACE"] * 3, spaces

@@ -163,23 +163,26 @@ def stage_config(
 
 
 def _add_tasks(config: Config, run: Dict[str, Any], tasks: Union[str, Path, None]) -> None:
-    """Add the run's intermediate components (from ``tasks``) before doc_cleaner; train on
-    the EWT corpora with trees and FEATS; show their dev scores with weight 0."""
+    """Add the run's intermediate components (from ``tasks``) right after the morphologizer,
+    before the components that only post-process its output; train on the EWT corpora with
+    trees and FEATS; show their dev scores with weight 0."""
     if tasks is None:
         raise ValueError("variant_config: intermediate tasks need tasks=configs/intermediate_tasks.cfg")
     blocks = Config().from_disk(tasks, interpolate=False)["components"]
     intermediate = list(run["intermediate"])
     layers = list(run.get("intermediate_layers") or [-1] * len(intermediate))
-    pipeline = [p for p in config["nlp"]["pipeline"] if p != "doc_cleaner"]
+    pipeline = list(config["nlp"]["pipeline"])
+    after = pipeline.index("morphologizer") + 1
+    added = []
     for task, layer in zip(intermediate, layers):
         block = copy.deepcopy(blocks[task])
         block["model"]["tok2vec"]["layers"] = [int(layer)]
         block["model"]["tok2vec"]["grad_factor"] = float(run.get("intermediate_grad_factor", 1.0))
         config["components"][task] = block
-        pipeline.append(task)
+        added.append(task)
         for key in TASK_SCORES[task]:
             config["training"]["score_weights"][key] = 0.0
-    config["nlp"]["pipeline"] = pipeline + ["doc_cleaner"]
+    config["nlp"]["pipeline"] = pipeline[:after] + added + pipeline[after:]
     config["paths"]["train"] = SYNTAX_CORPORA["train"]
     config["paths"]["dev"] = SYNTAX_CORPORA["dev"]
 
