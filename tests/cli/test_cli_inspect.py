@@ -1,5 +1,6 @@
 """`layer-fusion inspect` (learned fusion weights) and `layer-fusion encoder build`."""
 import math
+import re
 from pathlib import Path
 
 import numpy
@@ -56,8 +57,15 @@ def test_scalar_mix_weights_and_gamma(tiny_xlmr, tmp_path):
         assert any(line.split() == [str(layer), f"{w:.4f}"] for line in result.stdout.splitlines())
     assert any(line.split() == ["gamma", "1.7000"] for line in result.stdout.splitlines())
     assert "layer_fusion.ScalarMix.v1" in result.stdout
-    [encoder_row] = [line for line in result.stdout.splitlines() if str(tiny_xlmr) in line]
-    assert encoder_row.split() == ["transformer", str(tiny_xlmr), "32", "4"]
+    lines = result.stdout.splitlines()
+    [row] = [i for i, line in enumerate(lines) if str(tiny_xlmr) in line]
+    assert lines[row].split() == ["transformer", str(tiny_xlmr), "32", "4"]
+    # The header and the divider line up with the row, however long the encoder's path.
+    header, divider = lines[row - 2], lines[row - 1]
+    assert header.split("  ")[0] == "component" and "encoder (as trained from)" in header
+    columns = [m.start() for m in re.finditer(r"-+", divider)]
+    assert [m.start() for m in re.finditer(r"\S+", lines[row])] == columns
+    assert [header.index(h) for h in ("component", "encoder", "hidden size", "hidden states")] == columns
 
 
 def test_dlfa_mean_gate(tiny_xlmr, tmp_path):

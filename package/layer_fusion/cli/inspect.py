@@ -34,7 +34,8 @@ def inspect(
     if result.encoders:
         msg.table(
             [(e.component, e.name, e.hidden_size or "?", e.n_hidden_states or "?") for e in result.encoders],
-            header=("encoder", "transformer", "hidden size", "hidden states"), divider=True,
+            header=("component", "encoder (as trained from)", "hidden size", "hidden states"), divider=True,
+            max_col=200,  # wasabi's default (30) misaligns the columns after a long path
         )
     if not result.fusions:
         raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)
