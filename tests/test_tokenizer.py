@@ -49,6 +49,18 @@ CASES = [
     ("final_apostrophes", "the 'new race' and students' books",
      ["the", "'", "new", "race", "'", "and", "students'", "books"]),
     ("final_apostrophes", "‘Ráákà’ ni a' dul", ["‘", "Ráákà", "’", "ni", "a'", "dul"]),
+    # Skin tone, emoji variation selector, a flag (two regional indicators), written apart
+    # and attached to words and punctuation.
+    ("emoji_sequences", "great \U0001F44D\U0001F3FD I \u2764\uFE0F Cork \U0001F1EE\U0001F1EA!",
+     ["great", "\U0001F44D\U0001F3FD", "I", "\u2764\uFE0F", "Cork", "\U0001F1EE\U0001F1EA", "!"]),
+    ("emoji_sequences", "yes\U0001F44D\U0001F3FD wow!\U0001F1EE\U0001F1EA\U0001F1EC\U0001F1E7",
+     ["yes", "\U0001F44D\U0001F3FD", "wow", "!", "\U0001F1EE\U0001F1EA", "\U0001F1EC\U0001F1E7"]),
+    # Joined by ZERO WIDTH JOINER: a family, a woman rowing (♀ with a variation selector),
+    # inside a word; a subdivision flag (tag characters).
+    ("emoji_sequences", "we \U0001F468\u200D\U0001F469\u200D\U0001F467 row\U0001F6A3\u200D\u2640\uFE0Fnow",
+     ["we", "\U0001F468\u200D\U0001F469\u200D\U0001F467", "row", "\U0001F6A3\u200D\u2640\uFE0F", "now"]),
+    ("emoji_sequences", "(\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F)",
+     ["(", "\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F", ")"]),
 ]
 
 
@@ -79,11 +91,17 @@ def test_what_is_not_changed():
     assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
     assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]
     assert words("See https://example.org/a-b.html now.") == ["See", "https://example.org/a-b.html", "now", "."]
+    # Emoji: one after another still split one by one (as in UD), a lone symbol as before,
+    # a zero-width joiner inside a word of letters (Devanagari) untouched.
+    assert words("lol \U0001F602\U0001F602 \U0001F44D\U0001F3FD\U0001F44D\U0001F3FD") == \
+        ["lol", "\U0001F602", "\U0001F602", "\U0001F44D\U0001F3FD", "\U0001F44D\U0001F3FD"]
+    assert words("20°C ©2020 ™") == stock("20°C ©2020 ™")
+    assert words("टिप्पणि\u200dयों") == ["टिप्पणि\u200dयों"]
 
 
 def test_without_every_rule_it_is_spacys_xx_tokenizer():
     text = ("A dé ilé wọ̀. Ես տուն եմ։ well-known Really?! #nlp mae'r 'n l'homme word—word "
-            "'hello' 10-12 John's https://example.org/a-b.html")
+            "'hello' 10-12 John's https://example.org/a-b.html ok\U0001F44D\U0001F3FD \U0001F1EE\U0001F1EA")
     assert words(text, without=RULES) == stock(text)
 
 

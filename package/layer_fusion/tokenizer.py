@@ -22,6 +22,11 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   sentence punctuation, other symbols (``©®``) or emoji, which spaCy splits one by one.
 * **Dotted abbreviations keep their final full stop**: letter groups of any script, each
   followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
+* **Emoji sequences are one token** (Unicode UTS #51): a symbol with skin-tone modifiers,
+  variation selectors or tag characters (``👍🏽``, ``❤️``), symbols joined by the zero-width
+  joiner (``👨‍👩‍👧``, ``🚣‍♀️``) and flags (``🇮🇪``) are one character to a reader, and one
+  token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split them into code
+  points. Emoji written one after another are still split one by one, as in UD.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
@@ -120,6 +125,20 @@ SCRIPT_PUNCTUATION = (
 )
 
 _LETTER = ALPHA + EXTRA_LETTERS + COMBINING_MARKS
+
+# Emoji sequences (UTS #51). A base is any "other symbol" (So: emoji, dingbats, ♀, ⚠). What
+# may follow it: skin-tone modifiers, text and emoji variation selectors, tag characters
+# (subdivision flags). A flag is a pair of regional indicators. A sequence has two code
+# points or more, so a lone symbol is still split by spaCy's rules (°C, ©).
+_SYMBOLS = _char_class(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "So")
+_EMOJI_MODIFIERS = "\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\U000E0020-\U000E007F"
+_EMOJI_UNIT = f"[{_SYMBOLS}][{_EMOJI_MODIFIERS}]*"
+# One group: spaCy anchors each prefix with ^ and each suffix with $ by concatenation.
+EMOJI_SEQUENCE = (
+    "(?:[\\U0001F1E6-\\U0001F1FF]{2}"  # a flag
+    f"|{_EMOJI_UNIT}(?:\\u200D{_EMOJI_UNIT})+"  # joined by ZERO WIDTH JOINER
+    f"|[{_SYMBOLS}][{_EMOJI_MODIFIERS}]+)"  # modified
+)
 _PUNCT = f"[{SCRIPT_PUNCTUATION}]"
 
 # The xx rules that the changes replace (matched by their source text).
@@ -140,6 +159,7 @@ RULES = (
     "symbol_runs",  # << ** -> || written apart are one token
     "dotted_abbreviations",  # t.d. e.g. ஐ.நா. keep their final full stop
     "reversed_emoticons",  # ): (; [= are punctuation, not emoticons
+    "emoji_sequences",  # 👍🏽 ❤️ 👨‍👩‍👧 🇮🇪 are one token
 )
 
 # A run of these written apart from words is one token (<< ** -> || //=): no quotes,
@@ -172,6 +192,9 @@ def multilingual_prefixes(without=()):
         out.append(r"'(?![a-z](?:$|[^\w']))")
     if "script_punctuation" not in without:
         out.append(_PUNCT)
+    if "emoji_sequences" not in without:
+        # First: spaCy's symbol prefix would take the sequence's first code point alone.
+        out.insert(0, EMOJI_SEQUENCE)
     return out
 
 
@@ -183,11 +206,16 @@ def multilingual_suffixes(without=()):
         out.append(_PUNCT)
     if "script_letters" not in without:
         out.append(rf"(?<=[{EXTRA_LETTERS}{COMBINING_MARKS}])\.")
+    if "emoji_sequences" not in without:
+        # A suffix search takes the match that starts first: the whole sequence.
+        out.append(EMOJI_SEQUENCE)
     return out + list(TOKENIZER_SUFFIXES)
 
 
 def multilingual_infixes(without=()):
     out = list(TOKENIZER_INFIXES)
+    if "emoji_sequences" not in without:
+        out.insert(0, EMOJI_SEQUENCE)  # before spaCy's symbol infix, which splits code points
     if "hyphenated_words" not in without:
         out.remove(_HYPHEN_INFIX)
         # Dashes between letters split; a plain hyphen or a tilde does not.
