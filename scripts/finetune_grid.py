@@ -43,6 +43,7 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
+from layer_fusion.research.config_changes import describe_changes, summarize_changes
 from layer_fusion.research.run_records import file_sha256
 from layer_fusion.research.variants import INTERMEDIATE_TASKS, load_grid, stage_config, variant_config
 from layer_fusion.targets import load_targets
@@ -122,14 +123,17 @@ def trained_with(out: Path, inputs: Dict[str, str]) -> bool:
     return json.loads((out / TRAINED_FROM).read_text(encoding="utf-8")) == inputs
 
 
-def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Optional[str] = None) -> Optional[str]:
+def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Optional[str] = None,
+                   config: Optional[Config] = None) -> Optional[str]:
     """Why the metrics at ``metrics_path`` are not those of ``inputs`` (and of the evaluation
     files ``evaluated_on``), or None when they are.
 
     Their ``run.trained_from`` holds the inputs, ``run.evaluated_on`` the evaluation files.
     Metrics made before it was recorded are compared on what their provenance has: the
     config's and the encoder's sha256. An input not recorded (metrics made before it was)
-    is not known to differ."""
+    is not known to differ. With ``config`` (the run's config now) and the config text the
+    metrics record (``run.config``, recorded since it is), another config names the
+    settings that changed."""
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     recorded = dict((metrics.get("run") or {}).get("trained_from") or {})
     if not recorded:
@@ -143,6 +147,9 @@ def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Opt
         inputs = {**inputs, "evaluated_on": evaluated_on}
     for key, value in inputs.items():
         if key in recorded and recorded[key] != value:  # a key not recorded is not known to differ
+            trained_config = (metrics.get("run") or {}).get("config")
+            if key == "config_sha256" and config is not None and trained_config:
+                return f"{CHANGES[key]} ({describe_changes(summarize_changes(trained_config, config))})"
             return CHANGES[key]
     return None
 
@@ -211,7 +218,7 @@ def main(
         first = stage_config(base, run, tasks, values) if sequential else None
         inputs = run_inputs(config, first)
         if out_metrics.is_file():
-            change = metrics_change(out_metrics, inputs, evaluated_on)
+            change = metrics_change(out_metrics, inputs, evaluated_on, config)
             if change is None:
                 msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
                 continue
@@ -245,7 +252,9 @@ def main(
         )
         metrics["run"] = {"name": name, **run, "train_seconds": seconds, "overrides": parsed,
                           "dev_scores": dev_scores(out / "model-last"), "trained_from": inputs,
-                          "evaluated_on": evaluated_on}
+                          "evaluated_on": evaluated_on,
+                          # the text config_sha256 hashes: a later change can name its settings
+                          "config": config.to_str()}
         if source is not None:
             metrics["run"]["intermediate_dev_scores"] = dev_scores(source)
         metrics["provenance"] = provenance(out / "config.cfg", base_encoder=config["paths"]["encoder"])
