@@ -148,9 +148,9 @@ def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Opt
     for key, value in inputs.items():
         if key in recorded and recorded[key] != value:  # a key not recorded is not known to differ
             trained_config = (metrics.get("run") or {}).get("config")
-            if key == "config_sha256" and config is not None and trained_config:
-                return f"{CHANGES[key]} ({describe_changes(summarize_changes(trained_config, config))})"
-            return CHANGES[key]
+            changed = summarize_changes(trained_config, config) if key == "config_sha256" and config is not None \
+                and trained_config else []
+            return f"{CHANGES[key]} ({describe_changes(changed)})" if changed else CHANGES[key]
     return None
 
 
