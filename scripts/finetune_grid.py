@@ -75,6 +75,20 @@ def train_run(name: str, config: Config, out: Path, gpu_id: int, inputs: Dict[st
     return seconds
 
 
+def stage_folder(training_dir: Path, name: str) -> Path:
+    """Where the intermediate stage of sequential run ``name`` is trained."""
+    return training_dir / f"{name}-intermediate"
+
+
+def upos_config(base: Path, tasks: Optional[Path], name: str, run: Dict, overrides: Dict,
+                training_dir: Path) -> Config:
+    """The config run ``name`` trains its UPOS tagger from: for a sequential run, the UPOS
+    stage, whose transformer is sourced from the stage-1 folder under ``training_dir``."""
+    sequential = run.get("intermediate") and run.get("intermediate_mode") == "sequential"
+    source = stage_folder(training_dir, name) / "model-last" if sequential else None
+    return variant_config(base, run, overrides=overrides, tasks=tasks, source=source)
+
+
 def run_inputs(config: Config, stage: Optional[Config] = None) -> Dict[str, str]:
     """What a run's model depends on besides the code: the sha256 of its config as
     ``Config.to_disk`` writes it, of the encoder's weights (when a local folder), of its
@@ -212,9 +226,9 @@ def main(
         run = spec[name]
         out = training_dir / name
         sequential = run["intermediate"] and run["intermediate_mode"] == "sequential"
-        stage = training_dir / f"{name}-intermediate"
+        stage = stage_folder(training_dir, name)
         source = stage / "model-last" if sequential else None
-        config = variant_config(base, run, overrides=values, tasks=tasks, source=source)
+        config = upos_config(base, tasks, name, run, values, training_dir)
         first = stage_config(base, run, tasks, values) if sequential else None
         inputs = run_inputs(config, first)
         if out_metrics.is_file():

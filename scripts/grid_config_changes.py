@@ -20,32 +20,28 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import typer
-from confection import Config
 
 from layer_fusion.research.config_changes import summarize_changes
-from layer_fusion.research.variants import load_grid, variant_config
+from layer_fusion.research.variants import load_grid
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from finetune_grid import upos_config  # noqa: E402  (a sibling script: the grid's own rule for a run's config)
+
 BASE = "configs/finetune.cfg"
 TASKS = "configs/intermediate_tasks.cfg"
 app = typer.Typer(add_completion=False)
 
 
-def run_config(base: Path, tasks: Optional[Path], run: Dict, overrides: Dict, training_dir: Path) -> Config:
-    """The config finetune_grid.py trains ``run`` from (its UPOS stage, for a sequential run)."""
-    sequential = run.get("intermediate") and run.get("intermediate_mode") == "sequential"
-    source = training_dir / f"{run['name']}-intermediate" / "model-last" if sequential else None
-    spec = {k: v for k, v in run.items() if k != "name"}
-    return variant_config(base, spec, overrides=overrides, tasks=tasks, source=source)
-
-
-def trained_config(metrics: Dict, repo: Path, run: Dict, training_dir: Path) -> Tuple[Optional[str], str]:
-    """(config text the run was trained from, how it is known) or (None, why not)."""
+def trained_config(metrics: Dict, repo: Path, name: str, run: Dict, overrides: Dict,
+                   training_dir: Path) -> Tuple[Optional[str], str]:
+    """(config text run ``name`` was trained from, how it is known) or (None, why not)."""
     recorded = (metrics.get("run") or {}).get("config")
     if recorded:
         return recorded, "its metrics"
@@ -61,9 +57,8 @@ def trained_config(metrics: Dict, repo: Path, run: Dict, training_dir: Path) -> 
                 return None, f"not known ({rel} not found at {commit[:7]})"
             files[rel] = Path(tmp) / Path(rel).name
             files[rel].write_text(shown.stdout, encoding="utf-8")
-        overrides = {k: json.loads(v) for k, v in (metrics["run"].get("overrides") or {}).items()}
         try:
-            text = run_config(files[BASE], files[TASKS], run, overrides, training_dir).to_str()
+            text = upos_config(files[BASE], files[TASKS], name, run, overrides, training_dir).to_str()
         except (KeyError, ValueError) as err:  # a setting today's variant_config cannot apply to the old base
             return None, f"not known (rebuilding at {commit[:7]} failed: {err})"
     if hashlib.sha256(text.encode("utf8")).hexdigest() != provenance.get("config_sha256"):
@@ -79,13 +74,12 @@ def rows(grid: Path, metrics_dir: Path, repo: Path, training_dir: Path) -> List[
         if not path.is_file():
             continue
         metrics = json.loads(path.read_text(encoding="utf-8"))
-        run = {"name": name, **spec}
-        old, how = trained_config(metrics, repo, run, training_dir)
+        overrides = {k: json.loads(v) for k, v in ((metrics.get("run") or {}).get("overrides") or {}).items()}
+        old, how = trained_config(metrics, repo, name, spec, overrides, training_dir)
         if old is None:
             out.append((name, how, ""))
             continue
-        overrides = {k: json.loads(v) for k, v in (metrics["run"].get("overrides") or {}).items()}
-        now = run_config(repo / BASE, repo / TASKS, run, overrides, training_dir)
+        now = upos_config(repo / BASE, repo / TASKS, name, spec, overrides, training_dir)
         out.append((name, how, ", ".join(f"`{k}`" for k in summarize_changes(old, now)) or "none"))
     return out
 

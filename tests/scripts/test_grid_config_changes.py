@@ -50,8 +50,8 @@ def repo(tmp_path):
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "configs")
     module = _module()
-    run = {"name": "tiny", **module.load_grid(root / "grid.cfg")["tiny"]}
-    text = module.run_config(root / "configs" / "finetune.cfg", None, run, {}, Path("training/grid")).to_str()
+    run = module.load_grid(root / "grid.cfg")["tiny"]
+    text = module.upos_config(root / "configs" / "finetune.cfg", None, "tiny", run, {}, Path("training/grid")).to_str()
     metrics = {"run": {"name": "tiny", "overrides": {}},
                "provenance": {"git_commit": _git(root, "rev-parse", "HEAD"),
                               "config_sha256": hashlib.sha256(text.encode("utf8")).hexdigest()}}
