@@ -7,9 +7,10 @@ an accelerator, or before this checkout) are kept in the report and the archive 
 being dropped by a run on a machine that lacks them. Local files always win."""
 import gzip
 import io
+import json
 import tarfile
 from pathlib import Path
-from typing import Iterable, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from ..atomic_write import atomic_output
 
@@ -50,3 +51,14 @@ def restore_missing(archive: Path, folder: Path) -> int:
             partial.replace(target)
             n += 1
     return n
+
+
+def read_stages(archive: Path, stages) -> Dict[str, List[Dict]]:
+    """Metrics of ``stages`` from a report archive (reports/*.tar.gz), sorted by file name."""
+    out: Dict[str, List[Dict]] = {stage: [] for stage in stages}
+    with tarfile.open(archive) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            stage = member.name.split("/", 1)[0]
+            if stage in out and member.isfile():
+                out[stage].append(json.loads(tar.extractfile(member).read()))
+    return out

@@ -1,20 +1,11 @@
-"""scripts/make_report.py's convergence check and its before/after table, on runs built by hand."""
-import importlib.util
+"""The report's convergence check and its before/after table (layer_fusion.research.convergence_report),
+on runs built by hand; the earlier runs read back from an archive (metrics_archive.read_stages)."""
 import io
 import json
 import tarfile
 
-import pytest
-
-from conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def report():
-    spec = importlib.util.spec_from_file_location("make_report", REPO / "scripts" / "make_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from layer_fusion.research.convergence_report import changes_section, convergence_section
+from layer_fusion.research.metrics_archive import read_stages
 
 
 def run(fusion, layers, seed, dev_curve, macro, epochs, patience=3):
@@ -24,20 +15,20 @@ def run(fusion, layers, seed, dev_curve, macro, epochs, patience=3):
             "english_dev": max(dev_curve), "macro_low_resource": {"accuracy": macro}}
 
 
-def test_convergence_flags_runs_whose_best_epoch_is_the_last_allowed(report):
+def test_convergence_flags_runs_whose_best_epoch_is_the_last_allowed():
     stages = {"probe": [run("LastLayer", [3], 0, [0.5, 0.6, 0.6, 0.59, 0.58], 0.4, epochs=40)],
               "main": [run("LastLayer", [-1], 0, [0.5, 0.6, 0.7], 0.4, epochs=3),
                        run("DLFA", [4, -1], 0, [0.8, 0.9, 0.85, 0.85, 0.85], 0.6, epochs=40)]}
-    text = "\n".join(report.convergence_section(stages))
+    text = "\n".join(convergence_section(stages))
     assert "| probe | 1 | 40 | 3 | 5–5 | 2–2 | 0 |" in text
     assert "| main | 2 | 3, 40 | 3 | 3–5 | 2–3 | 1 |" in text
     assert "1 run(s) had their best English dev at the last allowed epoch" in text
     assert "main LastLayer [-1] seed 0" in text and "DLFA" not in text.split("may not have converged")[1]
     stages["main"].pop(0)
-    assert "No run had its best English dev at its last allowed epoch." in report.convergence_section(stages)
+    assert "No run had its best English dev at its last allowed epoch." in convergence_section(stages)
 
 
-def test_changes_compare_seed_means_and_gains_before_and_after(report, tmp_path):
+def test_changes_compare_seed_means_and_gains_before_and_after(tmp_path):
     before = {"probe": [], "sweep": [], "main": [
         run("LastLayer", [-1], s, [0.51 + i / 100 for i in range(10)], m, epochs=10, patience=None) for s, m in ((0, 0.50), (1, 0.52))] + [
         run("DLFA", [4, -1], s, [0.81 + i / 100 for i in range(10)], m, epochs=10, patience=None) for s, m in ((0, 0.64), (1, 0.66))]}
@@ -53,9 +44,9 @@ def test_changes_compare_seed_means_and_gains_before_and_after(report, tmp_path)
                 info = tarfile.TarInfo(f"{stage}/{i}.json")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
-    loaded = report.archived_stages(archive, ("probe", "sweep", "main"))
+    loaded = read_stages(archive, ("probe", "sweep", "main"))
     assert sorted(map(json.dumps, loaded["main"])) == sorted(map(json.dumps, before["main"]))
-    text = "\n".join(report.changes_section(loaded, now, archive.name))
+    text = "\n".join(changes_section(loaded, now, archive.name))
     # LastLayer: dev 60.0 -> 85.0, macro 51.0 -> 59.0; DLFA: gain +14.00 before, +4.00 now.
     assert "| LastLayer | LastLayer [-1] | LastLayer [-1] | 60.0 | 85.0 | 51.0 | 59.0 | — | — |" in text
     assert "| DLFA | DLFA [4, -1] | DLFA [6, -1] | 90.0 | 93.0 | 65.0 | 63.0 | +14.00 | +4.00 |" in text
