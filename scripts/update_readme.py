@@ -19,148 +19,15 @@ import typer
 
 from layer_fusion.report_table import ci, pct
 from layer_fusion.targets import load_targets
-from layer_fusion.quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
+from layer_fusion.quantization import SCHEMES
+from layer_fusion.research.inference_summary import inference_lines
+from layer_fusion.research.raw_text_summary import raw_text_lines
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from seed_intervals import stale_reason  # noqa: E402  (a sibling script)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def raw_text_lines(metrics: dict, tokenizer_bench: dict, seeds_lead: str = "") -> list:
-    """End-to-end (raw text) figures of the metrics, and the tokenizer benchmark's means.
-    ``seeds_lead``: the seed mean of UPOS F1, which then leads, the metrics' figures following
-    as the shipped model's."""
-    from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES
-
-    raw = metrics.get("macro_low_resource_raw_text")
-    if not raw:
-        return []
-    low = [tb for tb in metrics["treebanks"].values() if tb["group"] == "low_resource" and "raw_text" in tb]
-    spaced = [tb for tb in low if tb["iso"] not in LANGUAGES_WITHOUT_WORD_SPACES]
-    gaps = [(tb["accuracy"] - tb["raw_text"]["upos_f1"], tb) for tb in spaced]
-    within = sum(gap <= 0.03 for gap, _ in gaps)
-    worst = sorted(gaps, key=lambda g: -g[0])[:3]
-    # Sets where multiword tokens alone cost more than 3 points (raw_text.mwt_unsplit_upos_f1).
-    mwt_bound = [tb for gap, tb in gaps if gap > 0.03 and "gold_word_tags_mwt_unsplit" in tb["raw_text"]
-                 and tb["accuracy"] - tb["raw_text"]["gold_word_tags_mwt_unsplit"]["upos_f1"] > 0.03]
-    upos = f"{pct(raw['upos_f1']['accuracy'])}" if seeds_lead else f"**{pct(raw['upos_f1']['accuracy'])}**"
-    lines = ["", "**Raw text in** (the pipeline tokenizes each sentence's text itself; predictions aligned to "
-             "the gold by character spans, CoNLL 2018; `metrics/<config>/zero_shot.md`, \"Raw text in\"): "
-             + (f"{seeds_lead}; the shipped model: " if seeds_lead else "")
-             + f"low-resource UPOS F1 {upos} {ci(raw['upos_f1']['ci95'])}, "
-             f"token F1 {pct(raw['token_f1']['accuracy'])} {ci(raw['token_f1']['ci95'])}; on the "
-             f"{len(spaced)} sets written with spaces between words, token F1 "
-             f"{pct(raw['token_f1_spaced']['accuracy'])} {ci(raw['token_f1_spaced']['ci95'])}, and UPOS F1 "
-             f"within 3 points of gold-word accuracy on {within} of them (largest gaps: "
-             + ", ".join(f"{tb['language']} ({tb['treebank'].split('-')[-1]}) {100 * gap:.1f}" for gap, tb in worst)
-             + "; a word inside a multiword token counts only where the tokenizer splits the token into it)."]
-    if mwt_bound:
-        lines[-1] += (f" On {len(mwt_bound)} of the other {len(spaced) - within}, multiword tokens alone cost "
-                      "more than 3 points. Scored as raw text with every surface token found and none "
-                      "split, the gold-word tags themselves reach only " + ", ".join(
-                          f"{tb['language']} ({tb['treebank'].split('-')[-1]}) "
-                          f"{pct(tb['raw_text']['gold_word_tags_mwt_unsplit']['upos_f1'])} "
-                          f"({pct(tb['accuracy'])} on gold words)" for tb in mwt_bound)
-                      + ".")
-    segmented = [tb for tb in low if "token_f1" in (tb.get("raw_text_segmenter") or {})]
-    if segmented:
-        lines[-1] += " With `--lang`: " + ", ".join(
-            f"{tb['language']} token F1 {pct(tb['raw_text']['token_f1'])} → "
-            f"{pct(tb['raw_text_segmenter']['token_f1'])}, UPOS F1 {pct(tb['raw_text']['upos_f1'])} → "
-            f"{pct(tb['raw_text_segmenter']['upos_f1'])}" for tb in segmented) + "."
-    groups = tokenizer_bench.get("groups") or {}
-    group = groups.get("low_resource")
-    if group:
-        lines += ["", f"The tokenizer alone (`reports/bench/tokenizer.md`): mean token F1 over the "
-                  f"{group['n_spaced']} low-resource sets written with spaces, spaCy's `xx` rules "
-                  f"{pct(group['xx_spaced'])}, this project's {pct(group['multilingual_spaced'])}. Its rules were "
-                  "found by reading where the `xx` rules disagree with these sets' text, so that gain is measured "
-                  "on the data the rules came from"]
-        others = [(groups[k], label) for k, label in (("extra_source", "treebanks that are never targets (the "
-                                                       "extra-source group)"), ("english", "English sets"))
-                  if k in groups]
-        lines[-1] += ("; they move it from " + ", and ".join(
-            f"{pct(g['xx_spaced'])} to {pct(g['multilingual_spaced'])} on the {g['n_spaced']} {label}"
-            for g, label in others) if others else "") + "."
-    return lines
-
-
-def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) -> list:
-    """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
-    memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), and int8's accuracy
-    per scheme (``int8``: scheme -> (metrics folder, metrics), from
-    metrics/<config>_int8/ and metrics/<config>_int8_per_tensor/)."""
-    if not bench and not int8:
-        return []
-    lines = ["", "### Inference: speed, int8, processes"]
-    if bench:
-        r = bench["ratio_to_bare_fp32"]
-        lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
-                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs.", "",
-                  "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
-        names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
-                 "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
-                 "bare_fp32_words": "bare encoder, fp32, on the pipeline's input (each word tokenized alone)",
-                 "tag_fp32": "`layer-fusion tag` path, fp32",
-                 "tag_fp32_mapped_rows": "`layer-fusion tag` path, fp32, word embeddings through the memory map", "evaluate_fp32": "evaluation path (gold words), fp32",
-                 "evaluate_fp32_batch32": "evaluation path, fp32, batches of 32",
-                 **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
-                 "tag_int8": f"`layer-fusion tag --int8` path ({bench.get('tag_int8_scheme', DEFAULT_SCHEME)})",
-                 "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
-        for key, label in names.items():
-            if key in r:
-                lines.append(f"| {label} | {bench['sentences_per_second'][key]:.1f} | {r[key]:.2f} |")
-        mem = bench.get("memory") or {}
-        if mem:
-            labels = {"fp32": "fp32", "int8": "`--int8`",
-                      "int8, quantized while loading (no cache)": "`--int8` quantizing while loading (no cache)",
-                      "int8, from the cache": "`--int8` from the int8 cache",
-                      "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers",
-                      "fp32, fast tokenizer": "fp32 with the fast (Rust) tokenizer (`compact_tokenizer = false`)"}
-            lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "
-                      "own process: " + ", ".join(f"{labels.get(name, name)} {m['peak_rss_mib']:,.0f} MiB"
-                                                  for name, m in mem.items()) + "."]
-        padding = bench.get("padding") or {}
-        if padding:
-            lines += ["", f"Padding in the encoder's batches of {bench['padding_batch_size']}: "
-                      + "; ".join(f"{name} {100 * p['padding']:.0f}%" for name, p in padding.items()) + "."]
-    precisions = {"int8": "int8, its encoder from the int8 cache", "int8-cold": "int8, quantized while loading"}
-    for run in tagging:
-        for row in run["rows"]:
-            precision = row.get("precision", "fp32")
-            lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} "
-                      f"({precisions.get(precision, precision)}, batches of "
-                      f"{row['batch_size']}, {row['threads']} threads, loading included; `reports/bench/tagging.md`): "
-                      f"{row['words_per_second']:,.0f} words/s, peak RSS {row['peak_rss_mib']:,.0f} MiB, "
-                      f"late RSS {row['late_rss_mib']:,.0f} MiB."]
-    if int8:
-        a = metrics["macro_low_resource"]["accuracy"]
-        lines += ["", "int8 accuracy and speed per scheme (`spacy project run evaluate-int8`; "
-                  "`layer_fusion.quantization` describes the schemes; goals: at most 0.3 points below fp32 "
-                  "and 1.5× its speed):", "",
-                  "| scheme | metrics | low-resource macro [95% CI] | vs fp32 | × bare fp32 |", "|---|---|---|--:|--:|"]
-        meets = []
-        for scheme, (folder, q) in int8.items():
-            b = q["macro_low_resource"]
-            ratio = (bench.get("ratio_to_bare_fp32") or {}).get(f"bare_int8_{scheme}")
-            lines.append(f"| {scheme.replace('_', '-')} | `metrics/{folder}/zero_shot.md` | {pct(b['accuracy'])} "
-                         f"{ci(b['ci95'])} | {100 * (b['accuracy'] - a):+.2f} | "
-                         f"{'—' if ratio is None else f'{ratio:.2f}'} |")
-            if b["accuracy"] >= a - 0.003 and ratio is not None and ratio >= 1.5:
-                meets.append(scheme)
-        default = bench.get("tag_int8_scheme", DEFAULT_SCHEME)
-        met = (f"{', '.join(s.replace('_', '-') for s in meets)} "
-               f"{'meets' if len(meets) == 1 else 'meet'} both goals" if meets else "No scheme meets both goals")
-        protocol = "(`docs/selection_protocol.md`, \"The `--int8` scheme\")"
-        if INT8_BY_DEFAULT and default in meets:
-            lines += ["", f"{met}. `--int8` runs the {default.replace('_', '-')} scheme {protocol}, and it is "
-                      "the default of `layer-fusion tag` on the CPU; `--fp32` runs the fp32 encoder."]
-        else:
-            lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
-                      f"{default.replace('_', '-')} scheme {protocol}."]
-    return lines
 
 
 def accelerator_lines(summary: dict) -> list:

@@ -1,0 +1,81 @@
+"""The README's inference section (scripts/update_readme.py): tagging speed against the bare
+encoder (reports/bench/inference.json), memory while tagging (reports/bench/tagging_*.json), and
+int8's accuracy and speed per scheme (metrics/<config>_int8_<scheme>/zero_shot.json)."""
+from ..quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
+from ..report_table import ci, pct
+
+
+def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) -> list:
+    """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
+    memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), and int8's accuracy
+    per scheme (``int8``: scheme -> (metrics folder, metrics), from
+    metrics/<config>_int8_<scheme>/zero_shot.json)."""
+    if not bench and not int8:
+        return []
+    lines = ["", "### Inference: speed, int8, processes"]
+    if bench:
+        r = bench["ratio_to_bare_fp32"]
+        lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
+                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs.", "",
+                  "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
+        names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
+                 "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
+                 "bare_fp32_words": "bare encoder, fp32, on the pipeline's input (each word tokenized alone)",
+                 "tag_fp32": "`layer-fusion tag` path, fp32",
+                 "tag_fp32_mapped_rows": "`layer-fusion tag` path, fp32, word embeddings through the memory map", "evaluate_fp32": "evaluation path (gold words), fp32",
+                 "evaluate_fp32_batch32": "evaluation path, fp32, batches of 32",
+                 **{f"bare_int8_{s}": f"bare encoder, int8 {s.replace('_', '-')}" for s in SCHEMES},
+                 "tag_int8": f"`layer-fusion tag --int8` path ({bench.get('tag_int8_scheme', DEFAULT_SCHEME)})",
+                 "tag_fp32_2proc": "`layer-fusion tag --n-process 2` (1 thread each), fp32"}
+        for key, label in names.items():
+            if key in r:
+                lines.append(f"| {label} | {bench['sentences_per_second'][key]:.1f} | {r[key]:.2f} |")
+        mem = bench.get("memory") or {}
+        if mem:
+            labels = {"fp32": "fp32", "int8": "`--int8`",
+                      "int8, quantized while loading (no cache)": "`--int8` quantizing while loading (no cache)",
+                      "int8, from the cache": "`--int8` from the int8 cache",
+                      "fp32, stock format": "fp32 with the pipeline saved by stock spacy-transformers",
+                      "fp32, fast tokenizer": "fp32 with the fast (Rust) tokenizer (`compact_tokenizer = false`)"}
+            lines += ["", "Peak RSS of `layer-fusion tag` loading the pipeline and tagging 200 lines, each in its "
+                      "own process: " + ", ".join(f"{labels.get(name, name)} {m['peak_rss_mib']:,.0f} MiB"
+                                                  for name, m in mem.items()) + "."]
+        padding = bench.get("padding") or {}
+        if padding:
+            lines += ["", f"Padding in the encoder's batches of {bench['padding_batch_size']}: "
+                      + "; ".join(f"{name} {100 * p['padding']:.0f}%" for name, p in padding.items()) + "."]
+    precisions = {"int8": "int8, its encoder from the int8 cache", "int8-cold": "int8, quantized while loading"}
+    for run in tagging:
+        for row in run["rows"]:
+            precision = row.get("precision", "fp32")
+            lines += ["", f"`layer-fusion tag` on {row['lines']:,} lines of {run['source']} "
+                      f"({precisions.get(precision, precision)}, batches of "
+                      f"{row['batch_size']}, {row['threads']} threads, loading included; `reports/bench/tagging.md`): "
+                      f"{row['words_per_second']:,.0f} words/s, peak RSS {row['peak_rss_mib']:,.0f} MiB, "
+                      f"late RSS {row['late_rss_mib']:,.0f} MiB."]
+    if int8:
+        a = metrics["macro_low_resource"]["accuracy"]
+        lines += ["", "int8 accuracy and speed per scheme (`spacy project run evaluate-int8`; "
+                  "`layer_fusion.quantization` describes the schemes; goals: at most 0.3 points below fp32 "
+                  "and 1.5× its speed):", "",
+                  "| scheme | metrics | low-resource macro [95% CI] | vs fp32 | × bare fp32 |", "|---|---|---|--:|--:|"]
+        meets = []
+        for scheme, (folder, q) in int8.items():
+            b = q["macro_low_resource"]
+            ratio = (bench.get("ratio_to_bare_fp32") or {}).get(f"bare_int8_{scheme}")
+            lines.append(f"| {scheme.replace('_', '-')} | `metrics/{folder}/zero_shot.md` | {pct(b['accuracy'])} "
+                         f"{ci(b['ci95'])} | {100 * (b['accuracy'] - a):+.2f} | "
+                         f"{'—' if ratio is None else f'{ratio:.2f}'} |")
+            if b["accuracy"] >= a - 0.003 and ratio is not None and ratio >= 1.5:
+                meets.append(scheme)
+        default = bench.get("tag_int8_scheme", DEFAULT_SCHEME)
+        met = (f"{', '.join(s.replace('_', '-') for s in meets)} "
+               f"{'meets' if len(meets) == 1 else 'meet'} both goals" if meets else "No scheme meets both goals")
+        protocol = "(`docs/selection_protocol.md`, \"The `--int8` scheme\")"
+        if INT8_BY_DEFAULT and default in meets:
+            lines += ["", f"{met}. `--int8` runs the {default.replace('_', '-')} scheme {protocol}, and it is "
+                      "the default of `layer-fusion tag` on the CPU; `--fp32` runs the fp32 encoder."]
+        else:
+            lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
+                      f"{default.replace('_', '-')} scheme {protocol}."]
+    return lines
