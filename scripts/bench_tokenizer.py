@@ -7,9 +7,8 @@ mirror's manifest (never targets: a check on rules found on the targets), token 
 * spaCy's ``xx`` rules (the stock multilingual tokenizer);
 * ``layer_fusion.MultilingualTokenizer.v1`` (layer_fusion/tokenizer.py), and the same
   without each of its rules in turn (what each rule is worth, per group of sets);
-* for languages with a word segmenter (``--lang``): ours; for Thai also every candidate
-  engine of docs/selection_protocol.md (DeepCut, AttaCut, and spaCy's own Thai tokenizer,
-  PyThaiNLP's dictionary engine ``newmm``) with its speed. These figures choose nothing.
+* for languages with a word segmenter (``--lang``): ours. The Thai candidates of
+  docs/selection_protocol.md are compared by scripts/bench_thai_segmenters.py.
 
 Also the most frequent disagreements left per set. Writes JSON and a markdown summary.
 
@@ -20,11 +19,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import spacy
@@ -36,10 +33,9 @@ from layer_fusion.conllu import read_conllu
 from layer_fusion.raw_text import (
     LANGUAGES_WITHOUT_WORD_SPACES,
     evaluate_raw_text,
-    sentence_text,
     token_disagreements,
 )
-from layer_fusion.segmenters import SCRIPT_RUNS, SEGMENTERS, SegmentingTokenizer, ThaiSegmenter, segmenting_tokenizer
+from layer_fusion.segmenters import SEGMENTERS, segmenting_tokenizer
 from layer_fusion.targets import load_targets
 from layer_fusion.tokenizer import RULES, multilingual_tokenizer
 
@@ -66,40 +62,6 @@ def evaluation_sets(ud_dir: Path, targets: Path) -> List[Dict[str, str]]:
 
 def f1(nlp, sentences) -> float:
     return evaluate_raw_text(nlp, sentences, tokenize_only=True).token_f1
-
-
-def thai_engines(sentences, default: Tuple[str, Any, float], repeats: int = 3) -> Dict[str, Any]:
-    """The Thai candidates of docs/selection_protocol.md: token F1, and speed as the median
-    of ``repeats`` timed passes over the sentences' texts (segmenting only, engine loaded).
-    ``default``: the engine ``--lang th`` uses, its pipeline and the token F1 already scored
-    with it. A candidate whose package is missing gets the reason instead."""
-    texts = [sentence_text(s)[0] for s in sentences]
-    words = sum(len(s.words) for s in sentences)
-    default_engine, default_nlp, default_f1 = default
-    candidates = {"deepcut": None, "attacut": None, "spaCy's th (newmm)": None}
-    candidates[default_engine] = default_nlp
-    out: Dict[str, Any] = {}
-    for name, nlp in candidates.items():
-        try:
-            if nlp is None:  # as --lang th runs its engine: on the Thai text, the rules on the rest
-                nlp = spacy.blank("xx")
-                engine = spacy.blank("th").tokenizer if name.endswith("(newmm)") else ThaiSegmenter(nlp.vocab, engine=name)
-                nlp.tokenizer = SegmentingTokenizer(multilingual_tokenizer(nlp), engine, SCRIPT_RUNS["th"])
-            # Scoring also loads the engine, so the timed passes below measure segmenting only.
-            row = {"token_f1": default_f1 if name == default_engine else f1(nlp, sentences)}
-        except ImportError as err:
-            out[name] = {"unavailable": str(err)}
-            continue
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for text in texts:
-                nlp.tokenizer(text)
-            seconds.append(time.perf_counter() - start)
-        median = float(np.median(seconds))
-        row.update(seconds=median, repeats=repeats, words_per_second=words / median)
-        out[name] = row
-    return out
 
 
 def spaced_mean(rows: List[Dict], column: str) -> Optional[float]:
@@ -139,9 +101,6 @@ def main(
                 row["segmenter"] = f1(seg, sentences)
             except ImportError as err:
                 row["segmenter_unavailable"] = str(err)
-            if s["iso"] == "th" and "segmenter" in row:
-                row["thai_default_engine"] = seg.tokenizer.segmenter.engine
-                row["thai_engines"] = thai_engines(sentences, (seg.tokenizer.segmenter.engine, seg, row["segmenter"]))
         rows.append(row)
         msg.text(f"{s['key']:18s} xx {100 * row['xx']:5.1f}  multilingual {100 * row['multilingual']:5.1f}"
                  + (f"  segmenter {100 * row['segmenter']:5.1f}" if "segmenter" in row else ""))
@@ -165,7 +124,6 @@ def main(
         "spaced": "mean over sets of languages written with spaces between words "
                   f"(all but {sorted(LANGUAGES_WITHOUT_WORD_SPACES)})",
         "rules": list(RULES),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "groups": groups,
         "sets": rows,
     }
@@ -200,22 +158,6 @@ def render(report: Dict) -> str:
         errs = "; ".join(f"`{d['error']}` ×{d['count']}" for d in r["disagreements"][:3])
         lines.append(f"| {r['key']} | {r['group']} | {r['iso']} | {pct(r['xx'])} | {pct(r['multilingual'])} | "
                      f"{seg} | {errs.replace('|', '&#124;')} |")
-    thai = [r for r in report["sets"] if "thai_engines" in r]
-    for r in thai:
-        lines += ["", f"## Thai segmenters on {r['key']}", "",
-                  "The candidates of `docs/selection_protocol.md`, \"The Thai word segmenter\": the default "
-                  "was chosen on published BEST-2010 results, so these figures choose nothing. Speed: "
-                  "segmenting every sentence's text, engine loaded, median of "
-                  f"{next((e['repeats'] for e in r['thai_engines'].values() if 'repeats' in e), 3)} passes, one process, "
-                  f"OMP_NUM_THREADS={report.get('omp_num_threads', 'unset')} (ONNX Runtime, which runs DeepCut, "
-                  "sizes its own thread pool).", "",
-                  "| engine | token F1 | words/s |", "|---|--:|--:|"]
-        for name, e in r["thai_engines"].items():
-            label = f"{name} (default, `--lang th`)" if name == r["thai_default_engine"] else name
-            if "unavailable" in e:
-                lines.append(f"| {label} | not installed | |")
-            else:
-                lines.append(f"| {label} | {pct(e['token_f1'])} | {e['words_per_second']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 

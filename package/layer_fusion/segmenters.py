@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
-from typing import Callable, Dict, Optional, Pattern, Tuple
+from typing import Callable, Dict, List, Optional, Pattern, Tuple
 
 import srsly
 
@@ -36,28 +36,20 @@ class _Tokenizer:
             yield self(text)
 
 
-class ThaiSegmenter(_Tokenizer):
-    """Thai words by PyThaiNLP's ``word_tokenize`` with engine ``deepcut`` by default:
-    DeepCut's character CNN, trained on the BEST-2010 corpus, which PyThaiNLP ships in its
-    wheel as an ONNX model and runs with ONNX Runtime (no TensorFlow). The engine is the one
-    with the best published BEST-2010 word F1 among those that run offline
-    (``docs/selection_protocol.md``); ``engine="attacut"`` and spaCy's own dictionary engine
-    ``newmm`` are compared in ``reports/bench/tokenizer.md``.
+class WordSegmenter(_Tokenizer):
+    """A ``Doc`` of the words ``words(text)`` returns, in order, with the text's whitespace
+    put back between them. A returned piece may carry spaces (attacut returns ``' เด '``):
+    words never do. Raises ValueError when the words are not the text's own characters."""
 
-    PyThaiNLP also joins the pieces of a number the model splits (``5 , 000`` -> ``5,000``)."""
-
-    def __init__(self, vocab, engine: str = "deepcut"):
+    def __init__(self, vocab, words: Callable[[str], List[str]]):
         self.vocab = vocab
-        self.engine = engine
+        self.words = words
 
     def __call__(self, text: str):
-        from pythainlp.tokenize import word_tokenize
         from spacy.tokens import Doc
         from spacy.util import get_words_and_spaces
 
-        pieces = word_tokenize(text, engine=self.engine, keep_whitespace=True)
-        # A piece may carry spaces (attacut returns ' เด '): words never do.
-        words, spaces = get_words_and_spaces([w for p in pieces for w in p.split()], text)
+        words, spaces = get_words_and_spaces([w for piece in self.words(text) for w in piece.split()], text)
         return Doc(self.vocab, words=words, spaces=spaces)
 
     # Nothing to save: the engine ships with its package.
@@ -72,6 +64,26 @@ class ThaiSegmenter(_Tokenizer):
 
     def from_disk(self, path, **kwargs):
         return self
+
+
+class ThaiSegmenter(WordSegmenter):
+    """Thai words by PyThaiNLP's ``word_tokenize`` with engine ``deepcut`` by default:
+    DeepCut's character CNN, trained on the BEST-2010 corpus, which PyThaiNLP ships in its
+    wheel as an ONNX model and runs with ONNX Runtime (no TensorFlow). The engine is the one
+    with the best published BEST-2010 word F1 among those that run offline
+    (``docs/selection_protocol.md``); ``reports/bench/thai_segmenters.md`` compares it with
+    the other candidates, ``engine="attacut"`` and spaCy's own dictionary engine ``newmm`` among them.
+
+    PyThaiNLP also joins the pieces of a number the model splits (``5 , 000`` -> ``5,000``)."""
+
+    def __init__(self, vocab, engine: str = "deepcut"):
+        super().__init__(vocab, self._word_tokenize)
+        self.engine = engine
+
+    def _word_tokenize(self, text: str) -> List[str]:
+        from pythainlp.tokenize import word_tokenize
+
+        return word_tokenize(text, engine=self.engine, keep_whitespace=True)
 
 
 def _spacy_segmenter(module_name: str, class_name: str, **kwargs):

@@ -1,0 +1,104 @@
+"""scripts/bench_thai_segmenters.py: the protocol's pick from published figures and speed
+alone, and what the bench says of a candidate that is missing, broken, alters the text or is
+too slow (fake candidates, text written here)."""
+import time
+
+import pytest
+
+from runners import load_script
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("bench_thai_segmenters")
+
+
+def row(status="runs", f1=None, speed=1000.0):
+    r = {"status": status, "best2010_word_f1": f1}
+    if status == "runs":
+        r["words_per_second"] = speed
+    return r
+
+
+def test_the_pick_is_the_best_published_figure_that_runs_and_is_fast_enough(bench):
+    rows = {"deepcut": row(f1=93.0, speed=1000), "nokcut": row("does not run", f1=96.9),
+            "cutkum": row(f1=94.0, speed=200),  # under a quarter of deepcut's speed
+            "same": row(f1=93.1, speed=5000),  # a tie (0.1 points) keeps the default
+            "unranked": row(speed=90000)}  # no published figure: never the pick
+    pick = bench.protocol_pick(rows)
+    assert pick["engine"] == "deepcut"
+    assert pick["ranked_but_out"] == ["nokcut", "cutkum"]
+    assert pick["speed_floor_words_per_second"] == 250
+    rows["better"] = row(f1=95.0, speed=300)
+    pick = bench.protocol_pick(rows)
+    assert pick["engine"] == "better" and pick["ranked_but_out"] == ["nokcut"]
+
+
+def test_no_pick_when_the_default_does_not_run(bench):
+    pick = bench.protocol_pick({"deepcut": row("not installed", f1=93.0), "other": row(f1=99.0)})
+    assert pick["engine"] is None and "deepcut does not run here" in pick["reason"]
+
+
+def candidate(bench, load, module="fake_segmenter"):
+    return bench.Candidate(project="fake-segmenter", module=module, load=load)
+
+
+def failing(error):
+    def load():
+        raise error
+    return load
+
+
+def test_a_missing_package_a_broken_one_and_one_that_alters_the_text(bench):
+    runs = ["ฉันชอบ", "มาก ๆ"]
+    missing = ModuleNotFoundError("No module named 'fake_segmenter'", name="fake_segmenter")
+    assert bench.run_candidate(candidate(bench, failing(missing)), runs, 1, 60) == {"status": "not installed"}
+    # A dependency it cannot import (cutkum on TensorFlow 2) is a failure to run, not an absence.
+    dependency = ModuleNotFoundError("No module named 'tensorflow.contrib'", name="tensorflow.contrib")
+    out = bench.run_candidate(candidate(bench, failing(dependency)), runs, 1, 60)
+    assert out == {"status": "does not run", "error": "ModuleNotFoundError: No module named 'tensorflow.contrib'"}
+    broken = candidate(bench, lambda: lambda texts: 1 / 0)
+    assert bench.run_candidate(broken, runs, 1, 60)["error"] == "ZeroDivisionError: division by zero"
+    lossy = candidate(bench, lambda: lambda texts: [[t[:-1]] for t in texts])  # drops a character
+    assert bench.run_candidate(lossy, runs, 1, 60) == {
+        "status": "alters the text", "error": "its words are not the text's characters in 2 of 2 Thai runs"}
+
+
+def test_words_are_split_on_spaces_and_timed(bench):
+    out = bench.run_candidate(candidate(bench, lambda: lambda texts: [[t] for t in texts]), ["ฉันชอบ", "มาก ๆ"], 2, 60)
+    assert out["status"] == "runs" and out["repeats"] == 2 and out["seconds"] >= 0
+    assert out["words_of"] == {"ฉันชอบ": ["ฉันชอบ"], "มาก ๆ": ["มาก", "ๆ"]}
+
+
+def test_passes_stop_repeating_once_they_have_taken_the_budget(bench, monkeypatch):
+    class Clock:  # one second per reading: each pass reads it three times and lasts two seconds
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 1
+            return self.now
+
+    monkeypatch.setattr(bench, "time", Clock())
+    identity = candidate(bench, lambda: lambda texts: [[t] for t in texts])
+    assert bench.run_candidate(identity, ["ฉันชอบ"], 5, budget=3)["repeats"] == 2
+    assert bench.run_candidate(identity, ["ฉันชอบ"], 5, budget=100)["repeats"] == 5
+
+
+def test_a_pass_over_budget_is_stopped_and_its_speed_estimated(bench, monkeypatch):
+    monkeypatch.setattr(bench, "CHUNK", 1)
+
+    def slow(texts):
+        time.sleep(0.05)
+        return [[t] for t in texts]
+
+    runs = ["ก" * 10] * 10
+    out = bench.run_candidate(candidate(bench, lambda: slow), runs, 3, budget=0.01)
+    assert out["status"] == "runs" and out["repeats"] == 0 and "words_of" not in out
+    assert out["not_scored"] == "one pass would take over 0 s"
+    # Stopped after the probe and one run of ten: a whole pass is estimated at ten times that.
+    assert 0.45 < out["seconds"] < 2.0
+
+
+def test_thai_runs_are_what_a_segmenter_is_given(bench):
+    texts = ["ฉันชอบ iPhone 15 มาก ๆ", "ฉันชอบ แมว."]
+    assert bench.thai_runs(texts) == ["ฉันชอบ", "มาก ๆ", "ฉันชอบ แมว"]
