@@ -102,3 +102,39 @@ def test_a_pass_over_budget_is_stopped_and_its_speed_estimated(bench, monkeypatc
 def test_thai_runs_are_what_a_segmenter_is_given(bench):
     texts = ["ฉันชอบ iPhone 15 มาก ๆ", "ฉันชอบ แมว."]
     assert bench.thai_runs(texts) == ["ฉันชอบ", "มาก ๆ", "ฉันชอบ แมว"]
+
+
+def test_the_bench_end_to_end_on_sentences_written_here(bench, tmp_path):
+    """Two Thai sentences with their words; DeepCut (always run: the speed floor is relative
+    to it) and newmm segment them; the report and its markdown agree."""
+    import json
+
+    from typer.testing import CliRunner
+
+    ud = tmp_path / "ud"
+    (ud / "UD_Thai-PUD").mkdir(parents=True)
+    sentences = [("ฉันชอบแมว", ["ฉัน", "ชอบ", "แมว"]), ("เขากินข้าว", ["เขา", "กิน", "ข้าว"])]
+    with open(ud / "UD_Thai-PUD" / "th_pud-ud-test.conllu", "w", encoding="utf-8") as f:
+        for i, (text, words) in enumerate(sentences, 1):
+            f.write(f"# sent_id = {i}\n# text = {text}\n")
+            for j, w in enumerate(words, 1):
+                misc = "SpaceAfter=No" if j < len(words) else "_"
+                f.write(f"{j}\t{w}\t_\tNOUN\t_\t_\t{j - 1}\t{'root' if j == 1 else 'dep'}\t_\t{misc}\n")
+            f.write("\n")
+    targets = tmp_path / "targets.cfg"
+    targets.write_text('[treebanks]\n\n[treebanks.th_pud]\ntreebank = "UD_Thai-PUD"\nlanguage = "Thai"\niso = "th"\n'
+                       'group = "low_resource"\nsplit = "test"\nfile = "th_pud-ud-test.conllu"\n', encoding="utf-8")
+    out, md = tmp_path / "out.json", tmp_path / "out.md"
+    result = CliRunner().invoke(bench.app, [str(ud), "--targets", str(targets), "--only", "newmm (spaCy's th)",
+                                            "--repeats", "1", "--output", str(out), "--markdown", str(md)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert list(report["candidates"]) == ["deepcut", "newmm (spaCy's th)"]
+    assert report["sentences"] == 2 and report["words"] == 6 and report["thai_runs"] == 2
+    for row in report["candidates"].values():
+        assert row["status"] == "runs" and row["repeats"] == 1 and 0 <= row["token_f1"] <= 1
+    assert report["protocol_pick"]["engine"] == "deepcut"
+    text = md.read_text(encoding="utf-8")
+    assert "| deepcut (default, `--lang th`) | pythainlp " in text
+    assert f"| {100 * report['candidates']['newmm (spaCy' + chr(39) + 's th)']['token_f1']:.1f} |" in text
+    assert "**deepcut**" in text
