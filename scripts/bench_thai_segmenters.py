@@ -23,6 +23,7 @@ import importlib
 import io
 import json
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -194,8 +195,13 @@ def run_candidate(candidate: Candidate, runs: List[str], repeats: int, budget: f
 
 
 def _one_line(err: BaseException) -> str:
-    text = f"{type(err).__name__}: {err}".strip().splitlines()
+    text = _without_install_path(f"{type(err).__name__}: {err}").strip().splitlines()
     return text[0][:200] if text else type(err).__name__
+
+
+def _without_install_path(text: str) -> str:
+    """``text`` with the path to an environment's site-packages cut (it names the machine)."""
+    return re.sub(r"(?:/[^/\s'\"]+)+/site-packages/", "site-packages/", text)
 
 
 app = typer.Typer(add_completion=False)
@@ -203,7 +209,7 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    ud_dir: Path = typer.Argument(..., exists=True, file_okay=False),
+    ud_dir: Optional[Path] = typer.Argument(None, exists=True, file_okay=False, help="The UD folder (not with --render-only)"),
     pipeline: Optional[Path] = typer.Option(None, "--pipeline", exists=True,
                                             help="Also UPOS F1, tagging with this pipeline"),
     output: Path = typer.Option(REPO / "reports" / "bench" / "thai_segmenters.json", "--output"),
@@ -214,7 +220,16 @@ def main(
     budget: float = typer.Option(900, "--budget", min=1, help="Seconds of timed passes per candidate; a "
                                  "candidate whose first pass takes longer gets its speed estimated and is not scored"),
     only: Optional[List[str]] = typer.Option(None, "--only", help="These candidates only (repeatable)"),
+    render_only: bool = typer.Option(False, "--render-only", help="Rewrite --markdown from the --output JSON; run nothing"),
 ):
+    if render_only:
+        if markdown is None:
+            raise typer.BadParameter("--render-only writes --markdown: give it", param_hint="--markdown")
+        write_text_atomic(markdown, render(json.loads(output.read_text(encoding="utf-8"))))
+        msg.good(f"Wrote {markdown} from {output}")
+        return
+    if ud_dir is None:
+        raise typer.BadParameter("the UD folder is needed to run the candidates", param_hint="UD_DIR")
     warnings.filterwarnings("ignore")  # the candidates' own deprecation notes
     listed = load_targets(targets).treebanks
     if key not in listed:
@@ -303,7 +318,7 @@ def render(report: Dict) -> str:
         label = f"{name} (default, `--lang th`)" if name == CURRENT_DEFAULT else name
         project = r["project"] + (f" {r['version']}" if r.get("version") else "")
         published = f"{r['best2010_word_f1']:.1f} ({r['best2010_source']})" if r["best2010_word_f1"] is not None else "none"
-        status = r["status"] + (f": `{r['error']}`" if r.get("error") else "")
+        status = r["status"] + (f": `{_without_install_path(r['error'])}`" if r.get("error") else "")
         if r["status"] == "runs":
             scored = "token_f1" in r
             figures = [pct(r["token_f1"]) if scored else f"not scored: {r['not_scored']}",

@@ -138,3 +138,26 @@ def test_the_bench_end_to_end_on_sentences_written_here(bench, tmp_path):
     assert "| deepcut (default, `--lang th`) | pythainlp " in text
     assert f"| {100 * report['candidates']['newmm (spaCy' + chr(39) + 's th)']['token_f1']:.1f} |" in text
     assert "**deepcut**" in text
+
+
+def test_render_only_rewrites_the_markdown_without_the_install_path(bench, tmp_path):
+    from typer.testing import CliRunner
+
+    report = {"set": "th_pud", "path": "UD_Thai-PUD/th_pud-ud-test.conllu", "sentences": 1, "words": 3,
+              "thai_runs": 1, "probe": bench.PROBE, "pipeline": None, "omp_num_threads": "1",
+              "candidates": {"deepcut": {"project": "pythainlp", "engine": "", "best2010_word_f1": 93.0,
+                                         "best2010_source": "AttaCut's README", "status": "runs", "seconds": 1.0,
+                                         "repeats": 3, "token_f1": 0.5, "words_per_second": 3.0},
+                             "wordcutpy": {"project": "wordcutpy", "engine": "", "best2010_word_f1": None,
+                                           "best2010_source": None, "status": "does not run",
+                                           "error": "FileNotFoundError: No such file or directory: "
+                                                    "'/home/me/env/lib/python3.11/site-packages/wordcut/bigthai.txt'"}},
+              "protocol_pick": {"engine": "deepcut", "ranked_but_out": [], "speed_floor_words_per_second": 0.75}}
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    out.write_text(__import__("json").dumps(report), encoding="utf-8")
+    result = CliRunner().invoke(bench.app, ["--render-only", "--output", str(out), "--markdown", str(md)])
+    assert result.exit_code == 0, result.output
+    text = md.read_text(encoding="utf-8")
+    assert "No such file or directory: 'site-packages/wordcut/bigthai.txt'" in text and "/home/me" not in text
+    assert "| deepcut (default, `--lang th`) | pythainlp | 93.0 (AttaCut's README) | runs | 50.0 |  | 3 | 1.00 |" in text
+    assert "**deepcut**" in text
