@@ -179,13 +179,18 @@ def run_candidate(candidate: Candidate, runs: List[str], repeats: int, budget: f
     while len(seconds) < repeats and sum(seconds) < budget:  # a slow candidate gets fewer passes
         start, words = time.perf_counter(), []
         for i in range(0, len(runs), CHUNK):
-            with contextlib.redirect_stdout(io.StringIO()):
-                words += segment_many(runs[i:i + CHUNK])
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    words += segment_many(runs[i:i + CHUNK])
+            except Exception as err:  # noqa: BLE001 - it ran on the probe, not on this text
+                return {"status": "fails on the set", "error": _one_line(err)}
             if time.perf_counter() - start > budget and len(words) < len(runs):
                 share = sum(map(len, runs[:len(words)])) / sum(map(len, runs))
                 return {"status": "runs", "seconds": (time.perf_counter() - start) / share, "repeats": 0,
                         "not_scored": f"one pass would take over {budget:,.0f} s"}
         seconds.append(time.perf_counter() - start)
+    if len(words) != len(runs):
+        return {"status": "fails on the set", "error": f"{len(words):,} results for {len(runs):,} Thai runs"}
     words_of = {run: [w for piece in ws for w in piece.split()] for run, ws in zip(runs, words)}
     altered = sum("".join(ws) != "".join(run.split()) for run, ws in words_of.items())
     if altered:

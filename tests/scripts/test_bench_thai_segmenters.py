@@ -59,6 +59,13 @@ def test_a_missing_package_a_broken_one_and_one_that_alters_the_text(bench):
     assert out == {"status": "does not run", "error": "ModuleNotFoundError: No module named 'tensorflow.contrib'"}
     broken = candidate(bench, lambda: lambda texts: 1 / 0)
     assert bench.run_candidate(broken, runs, 1, 60)["error"] == "ZeroDivisionError: division by zero"
+    # It segments the probe sentence, then fails on the set's text, or loses a run.
+    picky = candidate(bench, lambda: lambda texts: [[t] if "แมว" not in t else 1 / 0 for t in texts])
+    assert bench.run_candidate(picky, runs + ["แมว"], 1, 60) == {
+        "status": "fails on the set", "error": "ZeroDivisionError: division by zero"}
+    short = candidate(bench, lambda: lambda texts: [[t] for t in texts][:1])
+    assert bench.run_candidate(short, runs, 1, 60) == {
+        "status": "fails on the set", "error": "1 results for 2 Thai runs"}
     lossy = candidate(bench, lambda: lambda texts: [[t[:-1]] for t in texts])  # drops a character
     assert bench.run_candidate(lossy, runs, 1, 60) == {
         "status": "alters the text", "error": "its words are not the text's characters in 2 of 2 Thai runs"}
