@@ -87,11 +87,11 @@ def _cutkum() -> SegmentMany:
     return _one_by_one(Cutkum().tokenize)
 
 
-def _attr(module: str, name: str, *args, call: Optional[str] = None) -> Callable[[], SegmentMany]:
-    """A segmenter that is ``module.name`` (or ``module.name(*args).call``)."""
+def _attr(module: str, name: str, call: Optional[str] = None) -> Callable[[], SegmentMany]:
+    """A segmenter that is ``module.name``, or ``module.name().call`` when ``call`` is given."""
     def load() -> SegmentMany:
         thing = getattr(importlib.import_module(module), name)
-        return _one_by_one(getattr(thing(*args), call) if call else thing)
+        return _one_by_one(getattr(thing(), call) if call else thing)
 
     return load
 
