@@ -109,8 +109,13 @@ def test_group_extremes_point_values_and_intervals():
     assert lo < 0 < hi  # seeds and sentences resampled: b's y ranges over 0..1
     same = paired_group_extremes(words, a, a, groups, n_resamples=200)
     assert same.worst_difference_ci95 == (0.0, 0.0) and same.spread_difference_ci95 == (0.0, 0.0)
+    assert same.worst_difference_p == 1.0  # every replicate is 0: on both sides
     shifted = paired_group_extremes(words, np.array([[2, 2, 1, 1]]), np.array([[1, 1, 0, 0]]), groups, n_resamples=200)
     assert shifted.worst_difference_ci95[0] > 0  # a is perfect, b's worst genre is 0
+    assert shifted.worst_difference_p == pytest.approx(shifted.p_floor) == pytest.approx(2 / 201)
+    # b is better on its first seed (y 2/2 against a's 1/2) and worse on its second: the
+    # seed draws put replicates on both sides of 0, so p is far from the floor.
+    assert r.worst_difference_p > 0.2
 
 
 def test_contrast_ci_with_equal_weights_is_macro_ci():

@@ -122,3 +122,24 @@ def test_runs_only_the_archive_holds_stay_in_the_report_and_the_archive(tmp_path
     assert (tmp_path / "again.md").read_text() == first
     assert (tmp_path / "reports" / "intermediate_grid_metrics.tar.gz").read_bytes() == archive
     assert (tmp_path / "metrics" / "agg" / "zero_shot.json").is_file()
+
+
+def test_a_worst_genre_verdict_needs_its_holm_adjusted_p(tmp_path):
+    """Two comparisons whose worst-genre intervals both exclude 0 at p = 0.04: Holm makes
+    both 0.08, so neither is called worse (the macro family is left clear of the threshold)."""
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("make_intermediate_report", REPO / "scripts" / "make_intermediate_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    macro = SimpleNamespace(difference=0.001, ci95=(-0.001, 0.003), p=0.5)
+    gum = SimpleNamespace(worst_a=0.80, worst_b=0.82, worst_difference_ci95=(-0.04, -0.001), worst_difference_p=0.04)
+    metrics = {name: {"domain_pairs": {"toy": {"label": "Toy", "accuracy_a": 0.7, "accuracy_b": 0.6, "gap": 0.1}}}
+               for name in ("agg", "base", "other")}
+    results = [("aggregation", {"a": "agg", "b": "base", "label": "aggregation vs none"}, macro, gum, 3, 3),
+               ("other", {"a": "other", "b": "base", "label": "other vs none"}, macro, gum, 1, 1)]
+    text = "\n".join(module.answer(results, metrics, {}))
+    assert text.count("worst GUM genre -2.00") == 2
+    assert "(not distinguishable after Holm)." in text and "(worse)" not in text
+    alone = "\n".join(module.answer(results[:1], metrics, {}))  # a family of one: p = 0.04 stands
+    assert "worst GUM genre -2.00 [-4.00, -0.10] (worse)" in alone

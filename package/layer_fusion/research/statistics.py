@@ -147,9 +147,14 @@ def paired_difference(a: Runs, b: Runs, n_resamples: int = 2000, seed: int = 0, 
     """macro(a) - macro(b) with a hierarchical paired bootstrap (module docstring)."""
     reps = _replicates([a, b], n_resamples, seed)
     d = reps[0] - reps[1]
-    below, above = int((d <= 0).sum()), int((d >= 0).sum())
-    p = min(1.0, 2 * (min(below, above) + 1) / (n_resamples + 1))
-    return Difference(macro(a) - macro(b), _interval(d, alpha), p, n_resamples)
+    return Difference(macro(a) - macro(b), _interval(d, alpha), _two_sided_p(d), n_resamples)
+
+
+def _two_sided_p(replicates: np.ndarray) -> float:
+    """Bootstrap p of "the difference is 0": p = min(1, 2 (min(#{d <= 0}, #{d >= 0}) + 1) / (B + 1)),
+    replicates (B,). The +1s keep p away from 0: the smallest reportable p is 2/(B+1)."""
+    below, above = int((replicates <= 0).sum()), int((replicates >= 0).sum())
+    return min(1.0, 2 * (min(below, above) + 1) / (len(replicates) + 1))
 
 
 def holm(p_values: Sequence[float]) -> List[float]:
@@ -174,6 +179,12 @@ class GroupExtremes:
     spread_b: float
     worst_difference_ci95: Tuple[float, float]
     spread_difference_ci95: Tuple[float, float]
+    worst_difference_p: float  # two-sided bootstrap p of worst_a - worst_b = 0, as paired_difference's
+    n_resamples: int
+
+    @property
+    def p_floor(self) -> float:
+        return 2.0 / (self.n_resamples + 1)
 
 
 def _group_accuracies(words: np.ndarray, correct: np.ndarray, groups: np.ndarray, labels) -> np.ndarray:
@@ -190,7 +201,7 @@ def paired_group_extremes(
 
     words (n,), correct_a (S_a, n), correct_b (S_b, n). Replicates resample seeds per
     system and sentences within each group (the same draw for both systems), as
-    ``paired_difference`` does for treebanks.
+    ``paired_difference`` does for treebanks; ``worst_difference_p`` is its two-sided p.
     """
     groups = np.asarray(groups)
     labels = sorted(set(groups.tolist()))
@@ -215,4 +226,6 @@ def paired_group_extremes(
         spread_a=float(point[0][1]), spread_b=float(point[1][1]),
         worst_difference_ci95=_interval(reps[0][0] - reps[1][0], alpha),
         spread_difference_ci95=_interval(reps[0][1] - reps[1][1], alpha),
+        worst_difference_p=_two_sided_p(reps[0][0] - reps[1][0]),
+        n_resamples=n_resamples,
     )
