@@ -596,6 +596,26 @@ def test_a_pipeline_that_fails_on_text_is_a_one_line_error_and_writes_nothing(ai
         del os.environ["LAYER_FUSION_TRACEBACK"]
 
 
+def test_the_console_script_shows_the_traceback_it_is_asked_for(aif_dir, tmp_path):
+    """LAYER_FUSION_TRACEBACK=1 through the console script: the pipeline's own error, with one
+    traceback, promptly, and exit 1. (It used to come with a cycle in its exception chain,
+    which Typer's default traceback printer followed for ever, using gigabytes.)"""
+    import subprocess
+    import sys
+
+    broken = copy_with_other_layers(aif_dir, tmp_path / "pipeline")
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LAYER_FUSION_TRACEBACK": "1"}
+    env.pop("_TYPER_STANDARD_TRACEBACK", None)
+    done = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "tag", str(broken), str(src), "--fp32"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.count("Traceback (most recent call last)") == 1
+    assert "ValueError: layers=[2, -1] in the config, but this model was trained on" in done.stderr
+    assert "_TaggingFailed" not in done.stderr and done.stdout == ""
+
+
 @pytest.mark.parametrize("where", ["parent_is_file", "output_is_folder"])
 def test_unwritable_output_is_a_one_line_error(aif_dir, tmp_path, where):
     src = tmp_path / "in.txt"

@@ -11,6 +11,10 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Tag, evaluate and inspect layer-fusion UPOS pipelines.",
+    # An uncaught error (LAYER_FUSION_TRACEBACK=1, or a bug) gets Python's own traceback: plain
+    # text to paste into a report, and printed even when the exception chain has a cycle (Rich's
+    # renderer, Typer's default, follows one for ever).
+    pretty_exceptions_enable=False,
 )
 encoder_app = typer.Typer(add_completion=False, no_args_is_help=True, help="The offline encoder.")
 app.add_typer(encoder_app, name="encoder")

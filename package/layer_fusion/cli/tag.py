@@ -125,6 +125,7 @@ def tag(
         tagger.tag(lines), unit=" lines", desc="tagging", disable=True if quiet else None, file=sys.stderr
     )
     n = 0
+    failure: Optional[Exception] = None
     try:
         with _output_stream(output) as out:
             for n, record in enumerate(_warn_if_untagged(_tagging(records), pipeline), 1):
@@ -140,11 +141,16 @@ def tag(
     except SystemExit as stop:  # SIGTERM / SIGHUP (cli.main)
         _leave(n_process, stop.code if isinstance(stop.code, int) else 1)
     except _TaggingFailed as failed:
-        kept = f"; nothing was written to {output}" if output is not None and not is_stream(output) else ""
-        raise _unexpected(failed.__cause__, f"tagging with {pipeline} failed after {n} line(s){kept}", 1)
+        failure = failed.__cause__
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         where = f"--output {output}" if output is not None else "to stdout"
         raise _fail(f"cannot write {where}: {err.strerror or err}", 1)
+    if failure is not None:
+        # Reported here, not in its handler: raised there, it would get the wrapper as its
+        # __context__ while the wrapper keeps it as __cause__, a cycle that Typer's traceback
+        # printer (LAYER_FUSION_TRACEBACK=1) follows for ever.
+        kept = f"; nothing was written to {output}" if output is not None and not is_stream(output) else ""
+        raise _unexpected(failure, f"tagging with {pipeline} failed after {n} line(s){kept}", 1)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} line{'' if n == 1 else 's'} into {output}"), err=True)
 
