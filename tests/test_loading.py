@@ -40,3 +40,21 @@ def test_a_config_error_names_the_setting_and_the_reason_on_one_line(tmp_path):
     message = str(err.value)
     assert "\n" not in message and len(message) < 300, message
     assert "sentencizer" in message and "overwrite" in message and "abc" in message, message
+
+
+def test_a_wheel_or_a_package_folder_given_as_the_pipeline_says_what_to_give(tmp_path):
+    """What a user of `spacy package`'s output tries first: the wheel, or the package's folder
+    (the pipeline is two levels down in it)."""
+    wheel = tmp_path / "xx_pos_demo-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK")
+    with pytest.raises(PipelineLoadError, match=r"is a wheel: pip install it, then give its package name \(xx_pos_demo\)$"):
+        resolve_pipeline(str(wheel))
+    package = tmp_path / "xx_pos_demo-0.1.0"
+    inner = package / "xx_pos_demo" / "xx_pos_demo-0.1.0"
+    inner.mkdir(parents=True)
+    (package / "dist").mkdir()
+    (inner / "config.cfg").write_text("[nlp]\n", encoding="utf8")
+    with pytest.raises(PipelineLoadError, match=f"the pipeline folder in it is {inner}$"):
+        resolve_pipeline(str(package))
+    with pytest.raises(PipelineLoadError, match=r"check the path \(e.g. training/finetuned/model-best\)$"):
+        resolve_pipeline(str(package / "dist"))

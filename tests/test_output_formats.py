@@ -34,3 +34,20 @@ def test_conllu_output_reads_back_with_its_text_and_words(tmp_path):
 def test_jsonl_keeps_the_text_exactly():
     record = json.loads(FORMATS["jsonl"](LINE, 1))
     assert record == {"text": LINE.text, "tokens": LINE.words, "pos": LINE.tags}
+
+
+def test_conllu_space_after_gives_the_words_text_back(tmp_path):
+    """SpaceAfter=No where no whitespace follows a word inside the line, never on the last
+    word: the project's reader then rebuilds the line from the words (a spaCy Doc on them)."""
+    from spacy.vocab import Vocab
+
+    record = TaggedLine(text="Hello, world!", words=["Hello", ",", "world", "!"],
+                        tags=["INTJ", "PUNCT", "NOUN", "PUNCT"], spaces=[False, True, False, False])
+    out = FORMATS["conllu"](record, 1)
+    assert [row.split("\t")[9] for row in out.strip().splitlines()[2:]] == ["SpaceAfter=No", "_", "SpaceAfter=No", "_"]
+    path = tmp_path / "out.conllu"
+    path.write_text(out, encoding="utf-8")
+    [sentence] = read_conllu(path)
+    assert sentence.to_doc(Vocab()).text.rstrip() == record.text
+    unknown = FORMATS["conllu"](TaggedLine(record.text, record.words, record.tags), 1)  # spaces not known
+    assert [row.split("\t")[9] for row in unknown.strip().splitlines()[2:]] == ["_"] * 4

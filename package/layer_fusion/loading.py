@@ -60,10 +60,7 @@ def resolve_pipeline(name: str) -> Union[str, Path]:
         if not path.exists():
             raise PipelineLoadError(f"{name}: no such folder; check the path to the pipeline")
         if not is_pipeline_folder:
-            raise PipelineLoadError(
-                f"{name} is not a spaCy pipeline folder (no config.cfg); check the path "
-                "(e.g. training/model-best)"
-            )
+            raise PipelineLoadError(f"{name} is not a spaCy pipeline folder (no config.cfg); {_where_instead(path)}")
         source = path
     elif spacy.util.is_package(name):
         source = name
@@ -73,3 +70,16 @@ def resolve_pipeline(name: str) -> Union[str, Path]:
             f"pip install packages/{name}-*/dist/{name}-*.whl) or give the pipeline's folder"
         )
     return source
+
+
+def _where_instead(path: Path) -> str:
+    """What to give instead of ``path``, which is no pipeline folder: a wheel's package name
+    once installed, the one pipeline folder inside it (``spacy package`` puts it two levels
+    down), or else where a trained pipeline usually is."""
+    if path.is_file() and path.name.endswith(".whl"):
+        package = path.name.split("-")[0]  # a wheel's name is <package>-<version>-...
+        return f"it is a wheel: pip install it, then give its package name ({package})"
+    found = sorted(path.glob("*/config.cfg")) + sorted(path.glob("*/*/config.cfg")) if path.is_dir() else []
+    if len(found) == 1:
+        return f"the pipeline folder in it is {found[0].parent}"
+    return "check the path (e.g. training/finetuned/model-best)"

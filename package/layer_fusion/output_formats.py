@@ -21,14 +21,19 @@ def one_line(text: str) -> str:
 
 
 def format_conllu(record: TaggedLine, sent_id: int) -> str:
-    """A CoNLL-U sentence: ID, FORM and UPOS filled, the other columns ``_``. ``sent_id`` is
-    the line number. A line without words (empty, or only spaces) gives nothing: CoNLL-U has
-    no empty sentence (readers such as ``spacy convert`` fail on a block without words)."""
+    """A CoNLL-U sentence: ID, FORM and UPOS filled, ``SpaceAfter=No`` in MISC where no
+    whitespace follows a word inside the line (so the words give the text back), the other
+    columns ``_``. ``sent_id`` is the line number. A line without words (empty, or only
+    spaces) gives nothing: CoNLL-U has no empty sentence (readers such as ``spacy convert``
+    fail on a block without words)."""
     if not record.words:
         return ""
     rows = [f"# sent_id = {sent_id}", f"# text = {one_line(record.text)}"]
+    last = len(record.words)
     for i, (word, tag) in enumerate(zip(record.words, record.tags), 1):
-        rows.append(f"{i}\t{one_line(word)}\t_\t{tag or '_'}\t_\t_\t_\t_\t_\t_")
+        joined = record.spaces is not None and i < last and not record.spaces[i - 1]
+        misc = "SpaceAfter=No" if joined else "_"
+        rows.append(f"{i}\t{one_line(word)}\t_\t{tag or '_'}\t_\t_\t_\t_\t_\t{misc}")
     return "\n".join(rows) + "\n\n"
 
 

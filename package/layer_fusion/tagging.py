@@ -66,11 +66,13 @@ class InputReadError(ValueError):
 
 @dataclass
 class TaggedLine:
-    """One input line: its NFC text, its words (whitespace tokens left out) and their UPOS."""
+    """One input line: its NFC text, its words (whitespace tokens left out) and their UPOS;
+    ``spaces[i]``: whether whitespace follows word i in the text (None: not known)."""
 
     text: str
     words: List[str]
     tags: List[str]
+    spaces: Optional[List[bool]] = None
 
 
 # ---------------------------------------------------------------------------
@@ -348,8 +350,11 @@ class _Window:
 
     def records(self) -> Iterator[TaggedLine]:
         for text, doc, doc_tags in zip(self.texts, self.docs, self.tags):
-            kept = [(t.text, tag) for t, tag in zip(doc, doc_tags) if not t.is_space]
-            yield TaggedLine(text=text, words=[w for w, _ in kept], tags=[g for _, g in kept])
+            # A word before a whitespace token (a line break, a second space) has whitespace after it.
+            kept = [(t.text, tag, bool(t.whitespace_) or (t.i + 1 < len(doc) and doc[t.i + 1].is_space))
+                    for t, tag in zip(doc, doc_tags) if not t.is_space]
+            yield TaggedLine(text=text, words=[w for w, _, _ in kept], tags=[g for _, g, _ in kept],
+                             spaces=[space for _, _, space in kept])
 
 
 def _sub_doc(doc: Doc, start: int, end: int) -> Doc:

@@ -78,6 +78,22 @@ def test_conllu_output_one_sentence_per_line_with_ids_and_text(aif_dir, tmp_path
         "the cat sat on the mat".split(), "a big dog ran .".split()]
 
 
+def test_conllu_output_marks_the_words_with_no_space_after(aif_dir, tmp_path):
+    """The words of each line and their SpaceAfter give its text back (runs of whitespace
+    as one space; a whitespace token is no word but a space after the word before it)."""
+    from spacy.vocab import Vocab
+
+    from layer_fusion.conllu import read_conllu
+
+    lines = ["the cat, (a big one) sat.", "one  two\u00a0three", "x"]
+    result = run_tag([aif_dir, "--fp32"], input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    (tmp_path / "out.conllu").write_text(result.stdout, encoding="utf-8")
+    rebuilt = [s.to_doc(Vocab()).text.rstrip() for s in read_conllu(tmp_path / "out.conllu")]
+    assert rebuilt == [" ".join(line.split()) for line in lines]
+    assert "SpaceAfter=No" in result.stdout.split("\n\n")[0]
+
+
 def test_jsonl_and_text_formats_agree(aif_dir):
     lines = ["the cat sat on the mat", "", "a big dog ran to the house"]
     records = tag_jsonl(aif_dir, lines)
