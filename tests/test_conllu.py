@@ -1,4 +1,5 @@
 """The CoNLL-U reader: words, spaces, UPOS, metadata, and errors that name file and line."""
+import re
 import unicodedata
 
 import pytest
@@ -198,8 +199,25 @@ def test_invalid_utf8_is_an_error_naming_its_line(tmp_path):
     path = write(tmp_path, [row("1", "a"), "", row("1", "b"), row("2", "c")])
     data = path.read_bytes().replace(b"\tc\t", b"\tc\xff\t")
     path.write_bytes(data)
-    with pytest.raises(ConlluError, match=r"x\.conllu:4: not valid UTF-8"):
+    bad = data.index(b"\xff")
+    byte = bad - data.index(b"2\tc") + 1
+    with pytest.raises(ConlluError, match=rf"x\.conllu:4: not valid UTF-8 \(invalid start byte\) at line 4, "
+                                          rf"byte {byte} of the line \(byte offset {bad} in the file\)"):
         list(read_conllu(path))
+
+
+def test_invalid_utf8_positions_count_a_byte_order_mark_as_tag_does(tmp_path):
+    """The CoNLL-U reader and `layer-fusion tag`'s line reader say where a bad byte is in the
+    same words (error_text.utf8_error_at), a byte-order mark counted as bytes of line 1."""
+    from layer_fusion.tagging import InputDecodeError, read_lines
+
+    path = tmp_path / "bom.conllu"
+    path.write_bytes(b"\xef\xbb\xbf# sent_id = \xff\n")
+    where = "line 1, byte 16 of the line (byte offset 15 in the file)"
+    with pytest.raises(ConlluError, match=re.escape(where)):
+        list(read_conllu(path))
+    with pytest.raises(InputDecodeError, match=re.escape(where)):
+        list(read_lines([str(path)]))
 
 
 def test_bom_is_only_stripped_from_the_first_line(tmp_path):

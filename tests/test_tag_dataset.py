@@ -284,3 +284,21 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path
         check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")
     check_reachable("auto")
     check_reachable(None)
+
+
+def test_cli_without_ray_is_a_one_line_error_naming_the_extra(pipeline, tmp_path, monkeypatch):
+    """As a missing `--lang` segmenter is: the fail icon, the pip command, exit 2, nothing written."""
+    import sys
+
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    _shards(tmp_path / "in", [3])
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
+                                      str(tmp_path / "o"), "--fp32"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == '✘ tag-dataset needs Ray: pip install "spacy-layer-fusion[ray]"'
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
+from .error_text import utf8_error_at
+
 UPOS_TAGS = frozenset(
     "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 )
 
 _N_COLUMNS = 10
+_BOM = b"\xef\xbb\xbf"
 _INT_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
 _EMPTY_ID = re.compile(r"^(0|[1-9][0-9]*)\.[1-9][0-9]*$")
@@ -141,14 +144,17 @@ class ConlluReader:
         rows: List[tuple] = []
         start = 0
         line_no = 0
+        offset = 0
         # Bytes, decoded line by line: an invalid byte is then an error naming its line.
         with open(self.path, "rb") as f:
             for line_no, raw_bytes in enumerate(f, start=1):
+                bom = len(_BOM) if line_no == 1 and raw_bytes.startswith(_BOM) else 0
                 try:
-                    raw = raw_bytes.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                    raw = raw_bytes[bom:].decode("utf-8")
                 except UnicodeDecodeError as err:
-                    raise ConlluError(self.path, line_no, f"not valid UTF-8 ({err.reason} at byte "
-                                                          f"{err.start} of the line)") from None
+                    where = utf8_error_at(line_no, bom + err.start, offset + bom + err.start)
+                    raise ConlluError(self.path, line_no, f"not valid UTF-8 ({err.reason}) at {where}") from None
+                offset += len(raw_bytes)
                 line = raw.rstrip("\r\n")
                 if not line.strip():
                     if start:

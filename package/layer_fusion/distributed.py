@@ -36,12 +36,16 @@ SUFFIXES = (".jsonl", ".parquet")
 MAX_RETRIES = 3
 
 
+class RayMissing(ImportError):
+    """Ray, the optional extra ``tag_dataset`` runs on, is not installed."""
+
+
 def _require_ray():
     try:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError:
-        raise SystemExit("tag-dataset needs Ray: pip install 'spacy-layer-fusion[ray]'") from None
+        raise RayMissing('tag-dataset needs Ray: pip install "spacy-layer-fusion[ray]"') from None
     return ray
 
 

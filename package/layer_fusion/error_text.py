@@ -6,3 +6,10 @@ def one_line(err: BaseException) -> str:
     """The message's non-blank lines joined by spaces (confection and configparser errors
     span several); the exception's type name when it has no message."""
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
+def utf8_error_at(line_no: int, byte_in_line: int, file_offset: int) -> str:
+    """Where an invalid UTF-8 byte is, said the same way by every reader: the byte of its line
+    counting from 1 (a byte-order mark included), and its offset in the file counting from 0
+    (what hex editors and ``dd skip=`` take)."""
+    return f"line {line_no}, byte {byte_in_line + 1} of the line (byte offset {file_offset} in the file)"

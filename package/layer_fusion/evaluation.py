@@ -57,6 +57,8 @@ class TreebankResult:
     ci95: Tuple[float, float] = (float("nan"), float("nan"))
     # c_i counted over words outside multiword tokens only (for the raw-text scores; not saved).
     sent_correct_outside_mwt: Optional[np.ndarray] = field(default=None, repr=False)
+    # Words the pipeline gave no UPOS at all (all of them: it has no tagger; not saved).
+    words_untagged: int = field(default=0, repr=False)
 
     def __post_init__(self):
         self.sent_words = np.asarray(self.sent_words, dtype=np.int64)
@@ -149,6 +151,7 @@ def evaluate_sentences(
     words = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
     correct = np.zeros(len(sentences), dtype=np.int64)
     outside_mwt = np.zeros(len(sentences), dtype=np.int64)
+    untagged = 0
     start = time.perf_counter()
     # Tag in order of wordpieces: batches then pad little (length_order.py); results go
     # back to their sentence by index.
@@ -163,6 +166,7 @@ def evaluate_sentences(
             )
         hits = [tok.pos_ == gold for tok, gold in zip(doc, sent.upos)]
         correct[i] = sum(hits)
+        untagged += sum(not tok.pos_ for tok in doc)
         outside_mwt[i] = sum(hits[a] for a, b in sent.token_words if b - a == 1) if sent.token_words else correct[i]
         if progress is not None:
             progress(1)
@@ -177,6 +181,7 @@ def evaluate_sentences(
         seed=seed,
         sent_genres=genres if any(g is not None for g in genres) else None,
         sent_correct_outside_mwt=outside_mwt,
+        words_untagged=untagged,
     )
     return result.compute_ci()
 

@@ -40,6 +40,7 @@ from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .error_text import utf8_error_at
 from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
 from .layers.word_alignment import silence_false_length_warning
 
@@ -109,7 +110,7 @@ def read_lines(
 def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
     offset = 0
     for line_no, raw in enumerate(handle, 1):
-        start = offset
+        start = line_start = offset
         offset += len(raw)
         if line_no == 1 and raw.startswith(_BOM):
             raw, start = raw[len(_BOM):], start + len(_BOM)
@@ -120,9 +121,9 @@ def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
         try:
             yield raw.decode("utf-8", errors=errors)
         except UnicodeDecodeError as err:
+            where = utf8_error_at(line_no, start + err.start - line_start, start + err.start)
             raise InputDecodeError(
-                f"{name}: not valid UTF-8 at byte offset {start + err.start} (line {line_no}); "
-                "convert it to UTF-8 or rerun with --errors replace"
+                f"{name}: not valid UTF-8 at {where}; convert it to UTF-8 or rerun with --errors replace"
             ) from None
 
 

@@ -205,6 +205,19 @@ def test_a_pipeline_that_fails_on_text_is_a_one_line_error(pipeline, files, tmp_
     assert not out.exists()
 
 
+def test_a_pipeline_that_sets_no_tags_is_warned_about(files, tmp_path):
+    """A pipeline without a tagger scored 0.0 with exit 0 and no word why; as `tag` does, it
+    is warned about, per file; a pipeline that tags is not."""
+    spacy.blank("xx").to_disk(tmp_path / "blank")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "blank"), *map(str, files)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    for path in files:
+        words = sum(1 for line in path.read_text(encoding="utf8").splitlines() if line[:1].isdigit())
+        assert f"{tmp_path / 'blank'} set no UPOS tag on any of the {words} words of {path}: it has no component " \
+               "that writes token.pos_ (such as a morphologizer)" in text
+
+
 def test_the_command_shows_a_warning_as_one_line(pipeline, files, tmp_path):
     """As the console script runs it (layer_fusion.cli.main), not as Python prints warnings:
     the message and then the source line that raised it."""

@@ -378,7 +378,8 @@ def test_invalid_utf8_strict_names_file_and_offset_and_leaves_no_output(aif_dir,
     out_dir.mkdir()
     result = run_tag([aif_dir, src, "--output", out_dir / "tags.conllu"])
     assert result.exit_code == 1
-    assert str(src) in result.stderr and "byte offset 19" in result.stderr and "line 2" in result.stderr
+    # "the cat\n" is bytes 0-7; the bad byte is the 12th of line 2 ("sat on the " is 11 bytes)
+    assert f"{src}: not valid UTF-8 at line 2, byte 12 of the line (byte offset 19 in the file)" in result.stderr
     assert "\n" not in result.stderr.strip()
     assert os.listdir(out_dir) == []  # neither the output nor its temp file
 
@@ -589,6 +590,19 @@ def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):
     folder = run_tag([aif_dir, tmp_path])
     assert folder.exit_code == 2 and f"input {tmp_path} is a folder, not a file" in folder.stderr
     assert len(folder.stderr.strip().splitlines()) == 1
+
+
+def test_bad_inputs_are_reported_before_spacy_and_torch_are_imported(tmp_path):
+    """Those imports take seconds: a typo in a file name is answered at once."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom layer_fusion.cli import main\nsys.argv = ['layer-fusion', 'tag', 'any-pipeline', "
+             f"{str(tmp_path / 'nope.txt')!r}]\ntry:\n    main()\nexcept SystemExit as stop:\n"
+             "    print(stop.code, sorted(m for m in ('spacy', 'torch', 'transformers') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
+    assert done.stderr.strip() == f"✘ input file not found: {tmp_path / 'nope.txt'}"
 
 
 def test_a_pipeline_that_fails_on_text_is_a_one_line_error_and_writes_nothing(aif_dir, tmp_path):

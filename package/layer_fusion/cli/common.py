@@ -60,6 +60,11 @@ def _warn(text: str) -> None:
     typer.echo(color(locale_escape(f"{msg.icons['warn']} {text}"), fg="yellow"), err=True)
 
 
+def _warn_no_upos(pipeline: str, where: str) -> None:
+    """The warning for a pipeline that tagged nothing: ``where`` says on what."""
+    _warn(f"{pipeline} set no UPOS tag on {where}: it has no component that writes token.pos_ (such as a morphologizer)")
+
+
 def _use_segmenter(nlp, lang: str) -> None:
     """Give the pipeline's tokenizer ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import segmenting_tokenizer

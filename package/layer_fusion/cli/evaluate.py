@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..evaluation import EVAL_BATCH_SIZE
-from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, app, msg
+from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app, msg
 
 
 @app.command()
@@ -89,6 +89,9 @@ def evaluate(
             bar.close()
             raise _unexpected(err, f"evaluating {pipeline} on {path} failed", 1)
     bar.close()
+    for r in results:
+        if r.words_untagged == r.words:
+            _warn_no_upos(pipeline, f"any of the {r.words} words of {r.name}")
     # All files pooled: word accuracy over every sentence, CI by resampling all sentences.
     total = TreebankResult(
         name="total",

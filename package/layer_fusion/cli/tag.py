@@ -14,7 +14,7 @@ import typer
 from ..atomic_write import is_stream
 from ..length_order import DEFAULT_BATCH_SIZE
 from ..quantization import INT8_BY_DEFAULT
-from .common import _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, app
+from .common import _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
 
 
 class OutputFormat(str, Enum):
@@ -67,13 +67,9 @@ def tag(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
 ):
     """Tag every input line with UPOS; exactly one output record per line, in order."""
-    from tqdm import tqdm
-
-    from ..file_rows import embeddings_from_files
-    from ..output_formats import FORMATS
     from ..atomic_write import unwritable_reason
-    from ..tagging import InputDecodeError, InputReadError, LineTagger, read_lines
 
+    # The command line and the files are checked before spaCy and torch are imported (seconds).
     if output is not None and str(output) == "-":  # as for inputs, '-' is the standard stream
         output = None
     if pretokenized and lang is not None:
@@ -107,6 +103,12 @@ def tag(
         if n_process > 1:
             raise _fail("--gpu-id and --n-process > 1 do not combine: one process drives the GPU", 2)
         _require_gpu(gpu_id)
+    from tqdm import tqdm
+
+    from ..file_rows import embeddings_from_files
+    from ..output_formats import FORMATS
+    from ..tagging import InputDecodeError, InputReadError, LineTagger, read_lines
+
     nlp = _load(pipeline)
     if lang is not None:
         _use_segmenter(nlp, lang)
@@ -188,13 +190,11 @@ def _warn_if_untagged(records: Iterator, pipeline: str, after: int = 1000) -> It
             if any(record.tags):
                 checking = False
             elif seen >= after:
-                _warn(f"{pipeline} set no UPOS tag on the first {seen} tokens: it has no component that "
-                      "writes token.pos_ (such as a morphologizer)")
+                _warn_no_upos(pipeline, f"the first {seen} tokens")
                 checking = False
         yield record
     if checking and seen:
-        _warn(f"{pipeline} set no UPOS tag on any of the {seen} tokens: it has no component that writes "
-              "token.pos_ (such as a morphologizer)")
+        _warn_no_upos(pipeline, f"any of the {seen} tokens")
 
 
 def _leave(n_process: int, code: int) -> NoReturn:
