@@ -302,3 +302,21 @@ def test_cli_without_ray_is_a_one_line_error_naming_the_extra(pipeline, tmp_path
     assert result.exit_code == 2, result.output
     assert result.output.strip() == '✘ tag-dataset needs Ray: pip install "spacy-layer-fusion[ray]"'
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_cli_an_import_error_is_not_blamed_on_int8_unless_it_is_onnxruntime(pipeline, tmp_path, monkeypatch):
+    """A dependency of reading the shards (pyarrow, for parquet) missing under --fp32 was
+    reported as an --int8 error."""
+    from typer.testing import CliRunner
+
+    import layer_fusion.distributed as distributed
+    from layer_fusion.cli import app
+
+    def missing(*args, **kwargs):
+        raise ImportError("No module named 'pyarrow'")
+
+    monkeypatch.setattr(distributed, "tag_dataset", missing)
+    for flag in ("--fp32", "--int8"):
+        result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "*.parquet"),
+                                          str(tmp_path / "o"), flag])
+        assert result.exit_code == 2 and result.output.strip() == "✘ No module named 'pyarrow'", result.output

@@ -152,7 +152,7 @@ class ConlluReader:
                 try:
                     raw = raw_bytes[bom:].decode("utf-8")
                 except UnicodeDecodeError as err:
-                    where = utf8_error_at(line_no, bom + err.start, offset + bom + err.start)
+                    where = utf8_error_at(bom + err.start, offset + bom + err.start)  # ConlluError names the line
                     raise ConlluError(self.path, line_no, f"not valid UTF-8 ({err.reason}) at {where}") from None
                 offset += len(raw_bytes)
                 line = raw.rstrip("\r\n")

@@ -1,5 +1,7 @@
-"""An exception's message as one line, for errors that must fit on one line."""
+"""Error messages that must fit on one line: an exception's message, where a bad byte is."""
 from __future__ import annotations
+
+from typing import Optional
 
 
 def one_line(err: BaseException) -> str:
@@ -8,8 +10,10 @@ def one_line(err: BaseException) -> str:
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
 
 
-def utf8_error_at(line_no: int, byte_in_line: int, file_offset: int) -> str:
+def utf8_error_at(byte_in_line: int, file_offset: int, line_no: Optional[int] = None) -> str:
     """Where an invalid UTF-8 byte is, said the same way by every reader: the byte of its line
     counting from 1 (a byte-order mark included), and its offset in the file counting from 0
-    (what hex editors and ``dd skip=`` take)."""
-    return f"line {line_no}, byte {byte_in_line + 1} of the line (byte offset {file_offset} in the file)"
+    (what hex editors and ``dd skip=`` take). ``line_no`` is left out where the message
+    already starts with ``file:line``."""
+    line = f"line {line_no}, " if line_no is not None else ""
+    return f"{line}byte {byte_in_line + 1} of the line (byte offset {file_offset} in the file)"

@@ -121,7 +121,7 @@ def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
         try:
             yield raw.decode("utf-8", errors=errors)
         except UnicodeDecodeError as err:
-            where = utf8_error_at(line_no, start + err.start - line_start, start + err.start)
+            where = utf8_error_at(start + err.start - line_start, start + err.start, line_no)
             raise InputDecodeError(
                 f"{name}: not valid UTF-8 at {where}; convert it to UTF-8 or rerun with --errors replace"
             ) from None

@@ -46,8 +46,8 @@ def tag_dataset_command(
                               batch_size=batch_size, threads_per_worker=threads, progress=not quiet, int8=int8)
     except RayMissing as err:
         raise _fail(str(err), 2)
-    except ImportError as err:  # onnxruntime missing, for --int8
-        raise _fail(f"--int8: {err}", 2)
+    except ImportError as err:  # onnxruntime missing, for --int8; else e.g. pyarrow, for parquet shards
+        raise _fail(f"--int8: {err}" if int8 and "onnxruntime" in str(err) else str(err), 2)
     except Exception as err:  # noqa: BLE001 - bad input, and Ray's wrappers of it, in one line
         if not isinstance(err, ValueError) and type(err).__module__.split(".")[0] != "ray":
             raise
