@@ -43,6 +43,9 @@ def main(
         raise typer.BadParameter(str(err), param_hint="--targets") from None
     text = json.dumps(indexed, indent=1) + "\n"
     missing = [s["file"] for s in indexed["sets"].values() if s["sha256"] is None]
+    if len(missing) == len(indexed["sets"]):  # a wrong folder, not sets that happen to be absent
+        raise typer.BadParameter(f"{ud_dir} holds none of the {len(missing)} evaluation files of {targets}: "
+                                 "is it the UD folder? (in the project: --vars.ud_dir)", param_hint="UD_DIR")
     if output.is_file() and output.read_text(encoding="utf-8") == text:
         typer.echo(f"{output}: unchanged")
     else:

@@ -77,3 +77,29 @@ def test_every_command_that_reads_the_evaluation_sets_depends_on_their_index(pro
         assert "corpus/evaluation_sets.json" in command["deps"], command["name"]
     index = next(c for c in project["commands"] if c["name"] == "evaluation-sets")
     assert index["no_skip"] and index["outputs"] == ["corpus/evaluation_sets.json"]
+
+
+def test_the_accelerator_pack_depends_on_the_multisource_training_files(project):
+    """scripts/accelerator_grid.py pack tokenizes corpus-multisource's --train-file list, read
+    from project.yml: each file, and project.yml, are deps, or an edited list or a changed
+    treebank would leave the pack stale."""
+    commands = {c["name"]: c for c in project["commands"]}
+    [line] = commands["corpus-multisource"]["script"]
+    words = line.split()
+    train_files = [words[i + 1] for i, w in enumerate(words) if w == "--train-file"]
+    assert len(train_files) == 14
+    deps = commands["accelerator-pack"]["deps"]
+    assert "project.yml" in deps
+    assert [f for f in train_files if f"{project['vars']['ud_dir']}/{f}" not in deps] == []
+
+
+def test_training_commands_depend_on_every_module_of_the_model(project):
+    """The config's registered names build the model from these files: a new or changed one
+    needs a new pipeline (weasel hashes a listed folder with its __pycache__, so files are listed)."""
+    library = REPO / "package" / "layer_fusion"
+    model = {f"package/layer_fusion/{p.relative_to(library).as_posix()}"
+             for folder in ("layers", "fusion") for p in (library / folder).glob("*.py")}
+    model |= {f"package/layer_fusion/{name}" for name in ("architectures.py", "transformer_component.py", "freezing.py")}
+    for command in project["commands"]:
+        if command["name"] in ("train", "seed-runs", "smoke-train"):
+            assert sorted(model - set(command["deps"])) == [], command["name"]

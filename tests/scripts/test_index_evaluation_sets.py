@@ -70,6 +70,20 @@ def test_an_unwritable_output_or_a_bad_targets_file_is_a_one_line_usage_error(tm
     assert not (tmp_path / "i.json").exists()
 
 
+def test_a_folder_without_any_listed_file_is_a_usage_error_and_writes_nothing(tmp_path):
+    """A mistyped --vars.ud_dir that exists: every set absent wrote an index and exit 0, and
+    the mistake showed only later."""
+    script = load_script("index_evaluation_sets")
+    (tmp_path / "targets.cfg").write_text(TARGETS, encoding="utf-8")
+    (tmp_path / "not_ud").mkdir()
+    result = CliRunner().invoke(_app(script), [str(tmp_path / "not_ud"), str(tmp_path / "i.json"), "--targets",
+                                               str(tmp_path / "targets.cfg")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert (f"Invalid value for UD_DIR: {tmp_path / 'not_ud'} holds none of the 2 evaluation files of "
+            f"{tmp_path / 'targets.cfg'}: is it the UD folder? (in the project: --vars.ud_dir)") in result.output
+    assert not (tmp_path / "i.json").exists()
+
+
 def _app(script):
     import typer
 
