@@ -194,7 +194,8 @@ def tag_dataset(
     int8: bool = False,
 ) -> Dict[str, int]:
     """Tag every input shard without an output yet; returns records written per shard name.
-    RayMissing (an ImportError) when Ray, the ``[ray]`` extra, is not installed. With ``int8`` every worker runs the encoder in int8 (``quantization.DEFAULT_SCHEME``);
+    RayMissing (an ImportError) when Ray, the ``[ray]`` extra, is not installed.
+    With ``int8`` every worker runs the encoder in int8 (``quantization.DEFAULT_SCHEME``);
     ImportError, before Ray starts, when onnxruntime is missing. The default is fp32, as
     ``spacy.load`` gives; the ``layer-fusion tag-dataset`` command defaults to int8
     (``quantization.INT8_BY_DEFAULT``, ``--fp32`` to turn it off)."""

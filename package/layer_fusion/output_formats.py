@@ -23,9 +23,10 @@ def one_line(text: str) -> str:
 def format_conllu(record: TaggedLine, sent_id: int) -> str:
     """A CoNLL-U sentence: ID, FORM and UPOS filled, ``SpaceAfter=No`` in MISC where no
     whitespace follows a word inside the line (so the words give the text back, each run of
-    whitespace as one space; ``# text`` keeps the line as it was), the other columns ``_``. ``sent_id`` is the line number. A line without words (empty, or only
-    spaces) gives nothing: CoNLL-U has no empty sentence (readers such as ``spacy convert``
-    fail on a block without words)."""
+    whitespace as one space; ``# text`` keeps the line as it was), the other columns ``_``.
+    ``sent_id`` is the line number. A line without words (empty, or only spaces) gives
+    nothing: CoNLL-U has no empty sentence (readers such as ``spacy convert`` fail on a block
+    without words)."""
     if not record.words:
         return ""
     rows = [f"# sent_id = {sent_id}", f"# text = {one_line(record.text)}"]
