@@ -10,7 +10,7 @@ evaluate`` CLI. The pieces:
 * ``evaluate_targets``: all of the above over every listed treebank; JSON-ready dict;
   with ``raw_text=True`` also the end-to-end scores of ``raw_text.py`` (the pipeline
   tokenizes each sentence's text itself), and for languages with a word segmenter
-  installed, the same with that segmenter.
+  installed, the same with that segmenter (``raw_text_evaluation.py``).
 """
 from __future__ import annotations
 
@@ -286,7 +286,9 @@ def evaluate_targets(
             group=target.group, split=target.split, file=f"{target.treebank}/{target.file}",
         )
         if raw_text:
-            result.info.update(_raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed))
+            from .raw_text_evaluation import raw_text_scores  # it imports this module
+
+            result.info.update(raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed))
             result.info["raw_text"]["gold_word_tags_mwt_unsplit"] = mwt_unsplit_upos_f1(
                 sentences, result.sent_correct_outside_mwt, n_resamples, seed
             )
@@ -333,7 +335,9 @@ def summarize_results(
         "domain_pairs": pairs,
     }
     if any("raw_text" in r.info for r in low):
-        summary["macro_low_resource_raw_text"] = _raw_text_macros(low, n_resamples, seed)
+        from .raw_text_evaluation import raw_text_macros  # it imports this module
+
+        summary["macro_low_resource_raw_text"] = raw_text_macros(low, n_resamples, seed)
     reference_dev = [r for k, r in results.items() if targets.treebanks[k].group == "reference_dev"]
     if reference_dev:
         summary["macro_reference_dev"] = macro_average(reference_dev, n_resamples, seed)
@@ -344,60 +348,3 @@ def summarize_results(
         }
     return summary
 
-
-# ---------------------------------------------------------------------------
-# Raw text (end to end)
-# ---------------------------------------------------------------------------
-
-
-def _raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> Dict[str, Any]:
-    """``raw_text`` of one treebank, and ``raw_text_segmenter`` when its language has a
-    word segmenter (``segmenters.SEGMENTERS``): the result with it, or why there is none."""
-    from .raw_text import evaluate_raw_text
-    from .segmenters import SEGMENTERS, segmenting_tokenizer
-
-    out: Dict[str, Any] = {"raw_text": evaluate_raw_text(
-        nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
-    ).to_dict()}
-    if target.iso in SEGMENTERS:
-        try:
-            segmenter = segmenting_tokenizer(nlp.tokenizer, target.iso)
-        except ImportError as err:
-            out["raw_text_segmenter"] = {"unavailable": str(err)}
-            return out
-        tokenizer, nlp.tokenizer = nlp.tokenizer, segmenter
-        try:
-            scores = evaluate_raw_text(
-                nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
-            ).to_dict()
-        finally:
-            nlp.tokenizer = tokenizer
-        out["raw_text_segmenter"] = {"segmenter": target.iso, **scores}
-    return out
-
-
-def _raw_text_macros(low: List[TreebankResult], n_resamples: int, seed: int) -> Dict[str, Any]:
-    """Macro-averages of token F1 and UPOS F1 over the low-resource sets, with the
-    bootstrap of ``macro_average`` (F1 = sum 2m / sum (g + p), a ratio of sums).
-
-    ``token_f1_spaced`` leaves out languages written without spaces between words
-    (``raw_text.LANGUAGES_WITHOUT_WORD_SPACES``), whose words no language-agnostic rule finds.
-    """
-    from .raw_text import LANGUAGES_WITHOUT_WORD_SPACES
-
-    def as_result(r: TreebankResult, hits: str, predicted: str, gold: str) -> TreebankResult:
-        per = r.info["raw_text"]["per_sentence"]
-        num = 2 * np.asarray(per[hits], dtype=np.int64)
-        den = np.asarray(per[gold], dtype=np.int64) + np.asarray(per[predicted], dtype=np.int64)
-        return TreebankResult(name=r.name, sent_words=den, sent_correct=num)
-
-    scored = [r for r in low if "raw_text" in r.info]
-    tokens = [as_result(r, "matched_tokens", "predicted_tokens", "gold_tokens") for r in scored]
-    upos = [as_result(r, "correct_upos", "predicted_tokens", "gold_words") for r in scored]
-    spaced = [t for t, r in zip(tokens, scored) if r.info.get("iso") not in LANGUAGES_WITHOUT_WORD_SPACES]
-    return {
-        "token_f1": macro_average(tokens, n_resamples, seed),
-        "token_f1_spaced": macro_average(spaced, n_resamples, seed),
-        "upos_f1": macro_average(upos, n_resamples, seed),
-        "metric": "CoNLL 2018 span-aligned F1 on each sentence's raw text (layer_fusion.raw_text)",
-    }
