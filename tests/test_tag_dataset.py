@@ -244,7 +244,7 @@ def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monke
     monkeypatch.undo()
 
     def missing():
-        raise ImportError(onnx_encoder.INSTALL_HINT)
+        raise onnx_encoder.OnnxRuntimeMissing(onnx_encoder.INSTALL_HINT)
 
     monkeypatch.setattr(onnx_encoder, "import_onnxruntime", missing)
     _shards(tmp_path / "in", [3])

@@ -43,14 +43,18 @@ INPUT_NAMES = ("inputs_embeds", "attention_mask", "token_type_ids")
 INSTALL_HINT = "int8 with ONNX Runtime needs onnx and onnxruntime: pip install onnx onnxruntime"
 
 
+class OnnxRuntimeMissing(ImportError):
+    """onnx or onnxruntime, which int8 with ONNX Runtime runs on, cannot be imported."""
+
+
 def import_onnxruntime():
-    """``(onnx, onnxruntime)`` (dependencies of spacy-layer-fusion), or an ImportError that says
-    how to install them."""
+    """``(onnx, onnxruntime)`` (dependencies of spacy-layer-fusion), or OnnxRuntimeMissing
+    (an ImportError) that says how to install them."""
     try:
         import onnx
         import onnxruntime
     except ImportError as err:
-        raise ImportError(f"{INSTALL_HINT} ({err})") from err
+        raise OnnxRuntimeMissing(f"{INSTALL_HINT} ({err})") from err
     return onnx, onnxruntime
 
 

@@ -31,7 +31,8 @@ def tag_dataset_command(
     """Tag every input shard that has no output yet (resumable); each output shard is
     written to a temporary name and renamed when complete."""
     from ..atomic_write import unwritable_reason
-    from ..distributed import RayMissing, tag_dataset
+    from ..distributed import tag_dataset
+    from ..onnx_encoder import OnnxRuntimeMissing
     from ..loading import PipelineLoadError, resolve_pipeline
 
     # Checked before Ray starts: a bad name would otherwise kill every worker, in tracebacks.
@@ -44,10 +45,10 @@ def tag_dataset_command(
     try:
         written = tag_dataset(pipeline, input_glob, output_dir, address=address, workers=workers,
                               batch_size=batch_size, threads_per_worker=threads, progress=not quiet, int8=int8)
-    except RayMissing as err:
+    except OnnxRuntimeMissing as err:  # --int8
+        raise _fail(f"--int8: {err}", 2)
+    except ImportError as err:  # Ray, or e.g. pyarrow for parquet shards
         raise _fail(str(err), 2)
-    except ImportError as err:  # onnxruntime missing, for --int8; else e.g. pyarrow, for parquet shards
-        raise _fail(f"--int8: {err}" if int8 and "onnxruntime" in str(err) else str(err), 2)
     except Exception as err:  # noqa: BLE001 - bad input, and Ray's wrappers of it, in one line
         if not isinstance(err, ValueError) and type(err).__module__.split(".")[0] != "ray":
             raise
