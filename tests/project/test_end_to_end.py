@@ -131,6 +131,18 @@ def library_wheel(tmp_path_factory):
     return wheel
 
 
+def test_library_wheel_declares_its_license_as_an_spdx_expression(library_wheel):
+    # setuptools deprecates `license = {text = ...}` (removal announced for 2027-02-18);
+    # the SPDX form writes License-Expression (core metadata 2.4) and no License field.
+    import zipfile
+
+    with zipfile.ZipFile(library_wheel) as wheel:
+        (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+        fields = [line.partition(": ") for line in wheel.read(name).decode().split("\n\n")[0].splitlines()]
+    assert ("License-Expression", ": ", "MIT") in fields
+    assert not [f for f in fields if f[0] == "License"]
+
+
 def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheels, smoke_outputs, library_wheel):
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
