@@ -1,6 +1,7 @@
 """The torch fusion modules against their docstring equations."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from layer_fusion.fusion import AIF, DLFA, LastLayer, LayerAttention, ScalarMix
 
@@ -41,15 +42,36 @@ def test_dlfa_equation():
     torch.testing.assert_close(DLFA(2, H)(layers, mask), (x + y) / 2)
 
 
+def _bottleneck(branch, z):
+    """B(z) = W_2 ReLU(LN(W_1 z + b_1)) + b_2, from the parameters alone."""
+    hidden = F.linear(z, branch.compress.weight, branch.compress.bias)
+    hidden = F.layer_norm(hidden, hidden.shape[-1:], branch.norm.weight, branch.norm.bias, branch.norm.eps)
+    return F.linear(torch.relu(hidden), branch.expand.weight, branch.expand.bias)
+
+
+def _aif_logits(m, layers):
+    """G + L_t of AIF's docstring, the global context averaged over the real tokens of `_inputs`."""
+    X = layers.sum(dim=2)
+    ctx = torch.stack([X[0].mean(0), X[1, :3].mean(0)])  # padding excluded
+    return _bottleneck(m.global_branch, ctx).unsqueeze(1) + _bottleneck(m.local_branch, X)
+
+
 def test_aif_two_layers_is_sigmoid_mixture():
     layers, mask = _inputs(2)
-    m = AIF(2, H, reduction=2)
+    m = _randomized(AIF(2, H, reduction=2))
     x, y = layers[:, :, 0], layers[:, :, 1]
-    X = x + y
-    ctx = torch.stack([X[0].mean(0), X[1, :3].mean(0)])  # padding excluded
-    M = torch.sigmoid(m.global_branch(ctx).unsqueeze(1) + m.local_branch(X))
+    M = torch.sigmoid(_aif_logits(m, layers))
     torch.testing.assert_close(m(layers, mask), M * x + (1 - M) * y)
 
+
+def test_aif_many_layers_is_a_softmax_over_layers_feature_by_feature():
+    layers, mask = _inputs(3)
+    m = _randomized(AIF(3, H, reduction=2))
+    logits = _aif_logits(m, layers)  # (B, T, 3 H): layer k's logits are features k H .. (k + 1) H
+    w = torch.softmax(torch.stack([logits[..., k * H:(k + 1) * H] for k in range(3)], dim=2), dim=2)
+    torch.testing.assert_close(m.weights(layers, mask), w)
+    torch.testing.assert_close(m(layers, mask), sum(w[:, :, k] * layers[:, :, k] for k in range(3)))
+    assert not torch.allclose(w, torch.full_like(w, 1 / 3))  # the parameters matter
 
 def test_aif_ignores_padding():
     """A doc's output must not depend on how much padding its batch adds."""
@@ -62,12 +84,6 @@ def test_aif_ignores_padding():
     mask = torch.zeros(1, T, dtype=torch.bool)
     mask[:, :3] = True
     torch.testing.assert_close(m(padded, mask)[:, :3], alone)
-
-
-def test_aif_many_layers_weights_sum_to_one():
-    layers, mask = _inputs(3)
-    w = AIF(3, H, reduction=2).weights(layers, mask)
-    torch.testing.assert_close(w.sum(dim=2), torch.ones(B, T, H))
 
 
 def test_scalar_mix_equation_and_dropout():
@@ -140,4 +156,8 @@ def test_mixture_equations():
         torch.testing.assert_close(attention.mixture(layers, mask), a[mask].mean(0))
         mix = _randomized(ScalarMix(4, H))
         torch.testing.assert_close(mix.mixture(layers, mask), torch.softmax(mix.scalars, 0))
+        aif = _randomized(AIF(3, H, reduction=2))
+        logits = _aif_logits(aif, layers[:, :, :3])
+        w = torch.softmax(torch.stack([logits[..., k * H:(k + 1) * H] for k in range(3)], dim=2), dim=2)
+        torch.testing.assert_close(aif.mixture(layers[:, :, :3], mask), w[mask].mean(dim=(0, 2)))
         assert LastLayer(1, H).mixture(layers[:, :, :1], mask).tolist() == [1.0]
