@@ -112,15 +112,17 @@ def test_thai_runs_are_what_a_segmenter_is_given(bench):
 
 
 def test_the_bench_end_to_end_on_sentences_written_here(bench, tmp_path):
-    """Two Thai sentences with their words; DeepCut (always run: the speed floor is relative
-    to it) and newmm segment them; the report and its markdown agree."""
+    """Three Thai sentences with their words; DeepCut (always run: the speed floor is relative
+    to it) and newmm segment them; their token F1 is the one counted by hand; the report and its
+    markdown agree."""
     import json
 
     from typer.testing import CliRunner
 
     ud = tmp_path / "ud"
     (ud / "UD_Thai-PUD").mkdir(parents=True)
-    sentences = [("ฉันชอบแมว", ["ฉัน", "ชอบ", "แมว"]), ("เขากินข้าว", ["เขา", "กิน", "ข้าว"])]
+    sentences = [("ฉันชอบแมว", ["ฉัน", "ชอบ", "แมว"]), ("เขากินข้าว", ["เขา", "กิน", "ข้าว"]),
+                 ("ฉันไปโรงเรียน", ["ฉัน", "ไป", "โรงเรียน"])]
     with open(ud / "UD_Thai-PUD" / "th_pud-ud-test.conllu", "w", encoding="utf-8") as f:
         for i, (text, words) in enumerate(sentences, 1):
             f.write(f"# sent_id = {i}\n# text = {text}\n")
@@ -137,9 +139,13 @@ def test_the_bench_end_to_end_on_sentences_written_here(bench, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text(encoding="utf-8"))
     assert list(report["candidates"]) == ["deepcut", "newmm (spaCy's th)"]
-    assert report["sentences"] == 2 and report["words"] == 6 and report["thai_runs"] == 2
+    assert report["sentences"] == 3 and report["words"] == 9 and report["thai_runs"] == 3
     for row in report["candidates"].values():
-        assert row["status"] == "runs" and row["repeats"] == 1 and 0 <= row["token_f1"] <= 1
+        assert row["status"] == "runs" and row["repeats"] == 1
+    # By hand (F1 = 2 correct / (gold + predicted)): DeepCut splits โรง|เรียน (BEST's convention),
+    # 8 of its 10 words are gold ones; newmm keeps กินข้าว whole, 7 of its 8.
+    assert report["candidates"]["deepcut"]["token_f1"] == pytest.approx(2 * 8 / (9 + 10))
+    assert report["candidates"]["newmm (spaCy's th)"]["token_f1"] == pytest.approx(2 * 7 / (9 + 8))
     assert report["protocol_pick"]["engine"] == "deepcut"
     text = md.read_text(encoding="utf-8")
     assert "| deepcut (default, `--lang th`) | pythainlp " in text
