@@ -125,8 +125,8 @@ def test_freeze_encoder_rejects_more_layers_than_the_model_has(tiny_bert):
 
 def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
     """With plain SGD (w -= lr * g, no L2) and the same gradients, the transformer's
-    step must be exactly `scale` times the unscaled one."""
-    grads, deltas = None, {}
+    step must be exactly `scale` times the unscaled one, and the tagger's the unscaled one."""
+    grads, deltas, tagger_deltas = None, {}, {}
     for scale in (1.0, 0.25):
         spacy.util.fix_random_seed(0)
         nlp = v2_nlp(tiny_bert, learn_rate_scale=scale)
@@ -138,11 +138,26 @@ def test_learn_rate_scale_scales_the_transformer_update_only(tiny_bert):
         before = {k: p.detach().clone() for k, p in trf.named_parameters()}
         for k, p in trf.named_parameters():
             p.grad = grads[k].clone()
-        nlp.get_pipe("transformer").model.finish_update(SGD(0.1, L2=0.0, grad_clip=0.0))
+        sgd = SGD(0.1, L2=0.0, grad_clip=0.0)  # one optimizer, as in training: the scale must not stick to it
+        nlp.get_pipe("transformer").model.finish_update(sgd)
         deltas[scale] = {k: p.detach() - before[k] for k, p in trf.named_parameters()}
+        # The tagger's own parameters (thinc's), given the same gradients under both scales.
+        tagger = nlp.get_pipe("morphologizer").model
+        params = [(node, name) for node in tagger.walk() for name in node.param_names if node.has_param(name)]
+        assert params
+        rng = numpy.random.RandomState(0)
+        tagger_before = [node.get_param(name).copy() for node, name in params]
+        tagger_grads = [rng.standard_normal(w.shape).astype(w.dtype) for w in tagger_before]
+        for (node, name), g in zip(params, tagger_grads):
+            node.set_grad(name, g.copy())
+        tagger.finish_update(sgd)
+        tagger_deltas[scale] = [node.get_param(name) - w for (node, name), w in zip(params, tagger_before)]
     for k, full in deltas[1.0].items():
         torch.testing.assert_close(full, -0.1 * grads[k], rtol=1e-3, atol=1e-6)
         torch.testing.assert_close(deltas[0.25][k], 0.25 * full, rtol=1e-3, atol=1e-6)
+    for full, scaled, g in zip(tagger_deltas[1.0], tagger_deltas[0.25], tagger_grads):
+        numpy.testing.assert_allclose(full, -0.1 * g, rtol=1e-3, atol=1e-6)
+        numpy.testing.assert_array_equal(scaled, full)
 
 
 def test_learn_rate_scale_must_be_positive(tiny_bert):
