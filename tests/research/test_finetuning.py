@@ -91,11 +91,18 @@ def test_finetuning_freezes_word_embeddings_and_moves_the_rest(pack):
     assert len(out["history"]["dev_accuracy"]) == 3 and out["history"]["best_step"] in (1, 2, 3)
     assert out["predictions"]["dev"].shape == sets["dev"].labels.shape
     assert "train" not in out["predictions"]
-    assert len(out["mean_layer_weights"]) == 2
-    # The returned model is not exposed; finetune() is rerun to inspect its parameters.
+    # The returned model is not exposed; finetune() is rerun (same seed) to inspect it.
     from layer_fusion.research.finetuning import finetune
 
-    model, _, _ = finetune(settings, pack, sets["train"], sets["dev"], log=lambda m: None)
+    model, pad_id, _ = finetune(settings, pack, sets["train"], sets["dev"], log=lambda m: None)
+    # AIF's weights of layers 1 and -1, averaged over the dev words and features: M and 1 - M.
+    with torch.no_grad():
+        model.eval()
+        x, mask = model.word_layers(sets["dev"].batch(list(range(sets["dev"].n_sentences)), pad_id, "cpu"))
+        first = torch.sigmoid(model.head.fusion.global_branch(
+            (x.sum(2) * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).unsqueeze(1)
+            + model.head.fusion.local_branch(x.sum(2)))[mask].mean()
+    assert out["mean_layer_weights"] == pytest.approx([first.item(), 1 - first.item()], abs=1e-5)
     after = model.encoder.state_dict()
     for name, value in before.state_dict().items():
         if name == "embeddings.word_embeddings.weight":
