@@ -6,12 +6,14 @@ The fresh venv gets torch from the local CPU wheel first (as the README says),
 then the wheels; their other dependencies come from the package index (or pip's
 cache).
 """
+import inspect
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -43,6 +45,18 @@ def run(cmd, cwd=REPO, **kwargs):
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
+
+
+def tagger_scores(nlp, text):
+    """The morphologizer's labels, and its scores (tokens, labels) for text, as lists.
+
+    Run here on a trained folder and, by its source, in the fresh venv on the installed wheel.
+    """
+    doc = nlp.make_doc(text)
+    for name, component in nlp.pipeline:
+        if name == "morphologizer":
+            return list(component.labels), component.model.ops.to_numpy(component.predict([doc])[0]).tolist()
+        doc = component(doc)
 
 
 def _synthetic_corpus(path: Path, n: int = 50) -> Path:
@@ -77,7 +91,7 @@ def _fusion_config(tmp: Path, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def fusion_wheels(tmp_path_factory, tiny_xlmr):
-    """One trained and packaged tiny pipeline per fusion: {name: wheel path}."""
+    """One trained and packaged tiny pipeline per fusion: {package name: (wheel, packaged folder)}."""
     tmp = tmp_path_factory.mktemp("fusion-wheels")
     corpus = _synthetic_corpus(tmp / "train.spacy")
     wheels = {}
@@ -93,7 +107,7 @@ def fusion_wheels(tmp_path_factory, tiny_xlmr):
              "--name", f"fusion_{name}", "--version", "0.0.1", "--meta-path",
              str(REPO / "configs" / "package_meta.json"), "--build", "wheel", "--force"])
         (wheel,) = (tmp / "packages").glob(f"xx_fusion_{name}-0.0.1/dist/*.whl")
-        wheels[f"xx_fusion_{name}"] = wheel
+        wheels[f"xx_fusion_{name}"] = (wheel, out / "model-last")
     return wheels
 
 
@@ -107,10 +121,13 @@ def smoke_outputs(tmp_path_factory, ud_dir):
 
 
 def test_smoke_workflow_outputs(smoke_outputs):
+    from layer_fusion.report_table import render_markdown
+
     metrics = json.loads((smoke_outputs / "metrics" / "zero_shot.json").read_text())
-    assert "macro_low_resource" in metrics
+    macro = metrics["macro_low_resource"]
+    assert 0.0 < macro["accuracy"] <= 1.0 and macro["ci95"][0] <= macro["accuracy"] <= macro["ci95"][1]
     table = (smoke_outputs / "metrics" / "zero_shot.md").read_text()
-    assert "Yoruba" in table
+    assert "Yoruba" in table and table == render_markdown(metrics)
     nlp = spacy.load(smoke_outputs / "training" / "model-last")
     assert nlp.pipe_names == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     doc = nlp(YORUBA)
@@ -150,14 +167,18 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
     run(pip + ["torch==2.13.0"])
     (smoke_wheel,) = (smoke_outputs / "packages").glob("xx_*/dist/*.whl")
     smoke_name = smoke_wheel.name.split("-")[0]
-    wheels = {**fusion_wheels, smoke_name: smoke_wheel}
+    wheels = {**{name: wheel for name, (wheel, _) in fusion_wheels.items()}, smoke_name: smoke_wheel}
+    folders = {**{name: folder for name, (_, folder) in fusion_wheels.items()},
+               smoke_name: smoke_outputs / "training" / "model-last"}
     run(pip + ["--find-links", str(library_wheel.parent)] + [str(w) for w in wheels.values()])
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     script = (
         "import json, sys, spacy, layer_fusion\n"
+        + inspect.getsource(tagger_scores) +
         f"out = {{'layer_fusion': layer_fusion.__file__}}\n"
         f"for name in {sorted(wheels)!r}:\n"
         "    nlp = spacy.load(name)\n"
+        f"    out[name + ' scores'] = tagger_scores(nlp, {YORUBA!r})\n"
         f"    out[name] = [t.pos_ for t in nlp({YORUBA!r})]\n"
         f"    out[name + ' spaces'] = [t.pos_ for t in nlp({SPACED!r}) if t.is_space]\n"
         "out['research'] = sorted(m for m in sys.modules if m.startswith('layer_fusion.research'))\n"
@@ -168,6 +189,11 @@ def test_wheels_install_into_a_fresh_venv_and_tag(tmp_path_factory, fusion_wheel
     assert tags.pop("layer_fusion").startswith(str(venv))  # the installed wheel, not the repo
     assert tags.pop("research") == []  # loading and tagging never touch the research tooling
     spaces = {name[: -len(" spaces")]: tags.pop(name) for name in list(tags) if name.endswith(" spaces")}
+    scores = {name[: -len(" scores")]: tags.pop(name) for name in list(tags) if name.endswith(" scores")}
+    for name, folder in folders.items():  # the weights that were trained, not merely some weights
+        labels, expected = tagger_scores(spacy.load(folder), YORUBA)
+        assert scores[name][0] == labels, name
+        numpy.testing.assert_allclose(scores[name][1], expected, rtol=1e-4, atol=1e-6, err_msg=name)
     assert sorted(tags) == sorted(wheels)
     n_words = len(YORUBA.split())
     for name, pos in tags.items():
