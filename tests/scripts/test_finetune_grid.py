@@ -99,7 +99,8 @@ def test_grid_trains_evaluates_and_resumes(grid_setup):
         assert metrics["provenance"]["config_sha256"] and "versions" in metrics["provenance"]
         config = (tmp / "training" / name / "config.cfg").read_text()
         assert f"split_words = {str(split_words).lower()}" in config and "bottom_layers = 1" in config
-        # tiny_a trains with parameter averaging on, and its model-last was saved through it
+        # The grid passes each run's averaging setting on (what saving does with averaged
+        # parameters: tests/layers/test_parameter_averaging.py).
         assert f"use_averages = {str(name == 'tiny_a').lower()}" in config
         assert (tmp / "training" / name / "model-last" / "config.cfg").is_file()
     assert not list((tmp / "training").glob("*.partial"))
