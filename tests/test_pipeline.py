@@ -7,6 +7,7 @@ from pipelines import listener_config, make_nlp, synthetic_examples, transformer
 from spacy.training import Example
 
 from layer_fusion.layers.fusion_layer import torch_module
+from layer_fusion.layers.transformer_model import hidden_state_key
 
 
 def _fusion(nlp) -> torch.nn.Module:
@@ -46,6 +47,22 @@ def test_frozen_transformer_trains_only_the_fusion(tiny_bert, fusion, factory):
     assert all(torch.equal(trf_before[k], trf_after[k]) for k in trf_before)
     changed = [k for k in fusion_before if not torch.equal(fusion_before[k], _state(_fusion(nlp))[k])]
     assert changed, "fusion parameters did not move"
+    # The backward pass of the layer pooling under the fusion: one gradient per hidden state,
+    # each of the full (spans, wordpieces, H) shape, even where the doc carries an empty one.
+    pooling = nlp.get_pipe("morphologizer").model.get_ref("tok2vec").layers[1]
+    assert pooling.name == "layer-pooling"
+    trf = nlp.get_pipe("transformer")
+    datas = [trf(nlp.make_doc(eg.reference.text))._.trf_data for eg in examples[:3]]
+    n_hidden = len(datas[0].model_output["hidden_states"])
+    read = {k % n_hidden for k in pooling.attrs["layers"]}
+    emptied = [h.size == 0 for h in datas[0].model_output["hidden_states"]]
+    assert emptied == [factory == "fusion_transformer" and k not in read for k in range(n_hidden)]
+    outputs, backprop = pooling(datas, is_train=True)
+    for data, d_data in zip(datas, backprop([pooling.ops.xp.ones_like(y) for y in outputs])):
+        shape = data.model_output["last_hidden_state"].shape
+        d_hidden = [d_data.model_output[hidden_state_key(k)] for k in range(n_hidden)]
+        assert [h.shape for h in d_hidden] == [shape] * n_hidden
+        assert [bool(abs(h).sum()) for h in d_hidden] == [k in read for k in range(n_hidden)]
 
 
 @pytest.mark.parametrize("fusion", ["LastLayer", "DLFA", "AIF", "ScalarMix", "LayerAttention"])
