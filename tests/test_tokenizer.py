@@ -113,6 +113,50 @@ def test_word_final_apostrophe_across_quotations():
                            "games", "'", "twice", "and", "the", "girls'", "too", "."]
 
 
+def test_combining_marks_are_part_of_the_word_after_an_apostrophe():
+    """Decomposed text (NFD) tokenizes as its composed form does; a letter with a combining
+    mark after an apostrophe is not a one-letter clitic (Python's \\w leaves marks out)."""
+    import unicodedata
+
+    for composed in ("l'école", "l’été", "s'étaient", "d'ól"):
+        decomposed = unicodedata.normalize("NFD", composed)
+        assert decomposed != composed
+        assert words(decomposed) == [unicodedata.normalize("NFD", w) for w in words(composed)]
+    assert words("l'e\u0301cole") == ["l'", "e\u0301cole"]
+    # Yoruba: NFC keeps the tone mark on ọ unfused (ọ + U+0300); elision, not a clitic 'ọ.
+    assert words("Ó gbé e l'ọ́wọ́.") == ["Ó", "gbé", "e", "l'", "ọ́wọ́", "."]
+    assert words("n'ọ̀nà") == ["n'", "ọ̀nà"]
+    # A one-letter clitic is still one where a space or punctuation follows its letter.
+    assert words("sy'n, i'r") == ["sy", "'n", ",", "i", "'r"]
+
+
+def test_word_final_apostrophes_join_as_spacys_retokenizer_merges_and_keep_exception_norms():
+    """``joined_to_previous`` (one pass) against ``Doc.retokenize`` merges (the reference,
+    quadratic in the doc's length): same tokens, whitespace, and the norms a tokenizer
+    exception set on the other tokens."""
+    from layer_fusion.final_apostrophes import joined_to_previous, word_final_apostrophes
+
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = multilingual_tokenizer(nlp)
+    nlp.tokenizer.add_special_case("gonna", [{"ORTH": "gon", "NORM": "going"}, {"ORTH": "na", "NORM": "to"}])
+    text = "ktieb ta' Marija  gonna read students' books, 'the games' and ta'\nta' "
+    nlp.tokenizer.final_apostrophes = False
+    split = nlp(text)
+    merges = word_final_apostrophes(split)
+    assert len(merges) == 4
+    reference = nlp(text)
+    with reference.retokenize() as retokenizer:
+        for i in merges:
+            retokenizer.merge(reference[i - 1 : i + 1])
+    joined = joined_to_previous(split, merges)
+    assert joined.text == text
+    assert [(t.text, t.whitespace_, t.norm_) for t in joined] == \
+        [(t.text, t.whitespace_, t.norm_) for t in reference]
+    assert [t.norm_ for t in joined if t.text in ("gon", "na")] == ["going", "to"]
+    nlp.tokenizer.final_apostrophes = True
+    assert [t.text for t in nlp(text)] == [t.text for t in joined]
+
+
 def test_final_apostrophes_setting_survives_saving_and_pickling(tmp_path):
     import pickle
 

@@ -32,7 +32,8 @@ UD's surface tokens, and kept only when it is not a convention of one language:
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
-  not split.
+  not split. A letter followed by a combining mark is not a word's end (``l'e`` + U+0301,
+  decomposed ``l'école``, splits as the composed form does).
 * **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
   letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
   ``qu'il``); not the Breton letter ``c'h``, and not in Cyrillic, where the apostrophe is a
@@ -62,6 +63,7 @@ from spacy.lang.punctuation import TOKENIZER_INFIXES, TOKENIZER_PREFIXES, TOKENI
 from spacy.tokenizer import Tokenizer
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex, registry
 
+from .final_apostrophes import APOSTROPHES, joined_to_previous, word_final_apostrophes
 from .segmenters import SEGMENTERS, segmenting_tokenizer
 
 
@@ -102,6 +104,9 @@ def _letters_missing_from_alpha() -> str:
 EXTRA_LETTERS = _letters_missing_from_alpha()
 # Combining marks: a letter followed by marks is still a letter (NFC leaves many unfused).
 COMBINING_MARKS = "\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F"
+# Every mark (general category M*). Python's \w leaves marks out, so "the word ends here"
+# is (?![\w{MARKS}]): l'e + U+0301 (NFD école) has no one-letter word after its apostrophe.
+MARKS = _char_class(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "M")
 
 # Sentence and clause punctuation that spaCy's lists lack, by script.
 SCRIPT_PUNCTUATION = (
@@ -189,7 +194,7 @@ def multilingual_prefixes(without=()):
     if "hashtags" not in without:
         out.append(r"#(?![^\W_])")
     if "apostrophe_clitics" not in without:
-        out.append(r"'(?![a-z](?:$|[^\w']))")
+        out.append(rf"'(?![a-z](?![\w'{MARKS}]))")
     if "script_punctuation" not in without:
         out.append(_PUNCT)
     if "emoji_sequences" not in without:
@@ -225,8 +230,8 @@ def multilingual_infixes(without=()):
     if "apostrophe_clitics" not in without:
         # A one-letter clitic at the end of a word: i'r -> i 'r (a zero-width split);
         # not the Breton letter c'h.
-        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’][{ALPHA_LOWER}](?:$|[^\w]))")
-        out.append(rf"(?<=[cC])(?=['’](?![hH])[{ALPHA_LOWER}](?:$|[^\w]))")
+        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’][{ALPHA_LOWER}](?![\w{MARKS}]))")
+        out.append(rf"(?<=[cC])(?=['’](?![hH])[{ALPHA_LOWER}](?![\w{MARKS}]))")
     if "apostrophe_elision" not in without:
         # A one- or two-letter word elided before a word of two letters or more:
         # d'un -> d' un, qu'il -> qu' il.
@@ -278,8 +283,6 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
     )
 
 
-APOSTROPHES = ("'", "\u2019")  # ' and ’
-OPENING_QUOTE = "\u2018"  # ‘
 
 
 class MultilingualTokenizer(Tokenizer):
@@ -289,7 +292,8 @@ class MultilingualTokenizer(Tokenizer):
     the text (``'Jail-Deliverer'``, ``‘Ráákà’``).
 
     The regular-expression rules split a final apostrophe off as a suffix, as spaCy does;
-    ``__call__`` then merges it back where no quotation is open. A quotation opens at ``‘``,
+    ``__call__`` then joins it back where no quotation is open (``joined_to_previous``, in
+    time linear in the text's length). A quotation opens at ``‘``,
     or at an apostrophe written before a word (a space or the start of the text before it).
 
     final_apostrophes: apply the merge. It is saved with the pipeline; a pipeline saved
@@ -305,9 +309,7 @@ class MultilingualTokenizer(Tokenizer):
         if self.final_apostrophes and any(a in text for a in APOSTROPHES):
             merges = word_final_apostrophes(doc)
             if merges:
-                with doc.retokenize() as retokenizer:
-                    for i in merges:
-                        retokenizer.merge(doc[i - 1 : i + 1])
+                return joined_to_previous(doc, merges)
         return doc
 
     def __reduce__(self):
@@ -330,39 +332,6 @@ class MultilingualTokenizer(Tokenizer):
         super().from_bytes(bytes_data, exclude=exclude)
         self.final_apostrophes = bool(srsly.msgpack_loads(bytes_data).get("final_apostrophes", False))
         return self
-
-
-def word_final_apostrophes(doc):
-    """Indices of apostrophe tokens to merge into the word before them: written right after
-    a letter and before a space, punctuation or the end, while no quotation is open.
-
-    A quotation opens at ``‘`` or at an apostrophe token written before a word; the next
-    apostrophe in closing position (right after a token, not before a letter or digit)
-    closes it and stays a token of its own.
-    """
-    merges, open_quote = [], False
-    for i, token in enumerate(doc):
-        if token.text == OPENING_QUOTE:
-            open_quote = True
-            continue
-        if token.text not in APOSTROPHES:
-            continue
-        attached = i > 0 and not doc[i - 1].whitespace_
-        next_is_word = (
-            not token.whitespace_ and i + 1 < len(doc) and doc[i + 1].text[:1].isalnum()
-        )
-        if attached and not next_is_word:
-            if open_quote:
-                open_quote = False
-            elif _ends_with_letter(doc[i - 1].text):
-                merges.append(i)
-        elif not attached and next_is_word:
-            open_quote = True
-    return merges
-
-
-def _ends_with_letter(text: str) -> bool:
-    return bool(text) and unicodedata.category(text[-1])[0] in "LM"
 
 
 @registry.tokenizers("layer_fusion.MultilingualTokenizer.v1")
