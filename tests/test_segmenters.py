@@ -148,3 +148,30 @@ def test_a_segmenter_splits_only_its_own_script(lang, text, whole):
     # A line in the script alone is segmented as by the segmenter itself.
     assert [t.text for t in nlp(DEEPCUT_TEXT if lang == "th" else runs[0])] == \
         [t.text for t in segmenter(DEEPCUT_TEXT if lang == "th" else runs[0])]
+
+
+def test_japanese_line_longer_than_sudachipy_takes_is_segmented_in_pieces():
+    """SudachiPy refuses more than 49,149 UTF-8 bytes at once; the segmenter cuts such a line
+    after sentence ends, so its words are those of each sentence on its own."""
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = make_segmenter(nlp.vocab, "ja")
+    sentence = "私は毎日学校に行きます。"
+    words = [t.text for t in nlp(sentence)]
+    text = sentence * 1500  # 54,000 bytes
+    doc = nlp(text)
+    assert doc.text == text
+    assert [t.text for t in doc] == words * 1500
+    assert doc[3].tag_ == nlp(sentence)[3].tag_  # SudachiPy's own attributes are kept
+
+
+@pytest.mark.parametrize("text,max_bytes,pieces", [
+    ("ab. cd. ef", 16, ["ab. ", "cd. ", "ef"]),  # 4 characters a piece, cut after the space
+    ("abcdefghij", 16, ["abcd", "efgh", "ij"]),  # no place to cut: where full
+    ("語語。語語語語語", 20, ["語語。", "語語語語語"]),  # 5 characters a piece
+    ("short", 49_149, ["short"]),
+])
+def test_text_pieces_fit_and_join_back(text, max_bytes, pieces):
+    from layer_fusion.segmenters import text_pieces
+
+    assert text_pieces(text, max_bytes) == pieces
+    assert "".join(pieces) == text and all(len(p.encode("utf-8")) <= max_bytes for p in pieces)

@@ -8,7 +8,8 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 
 * ``th``: PyThaiNLP's ``word_tokenize`` with DeepCut, run by ONNX Runtime (``ThaiSegmenter``;
   the engine is chosen by ``docs/selection_protocol.md``, "The Thai word segmenter");
-* ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy).
+* ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy;
+  SudachiPy on pieces of a long line, ``PiecewiseSegmenter``).
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
 included. In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
@@ -86,6 +87,63 @@ class ThaiSegmenter(WordSegmenter):
         return word_tokenize(text, engine=self.engine, keep_whitespace=True)
 
 
+# SudachiPy refuses a text of more than 49,149 UTF-8 bytes ("Input is too long"), and spaCy's
+# JapaneseTokenizer passes it a line whole (about 16,000 Japanese characters).
+SUDACHI_MAX_BYTES = 49_149
+# Where a piece of a long text may end: after a sentence end, a line break or other space.
+_PIECE_ENDS = re.compile(r"[。．！？!?.\s]")
+
+
+class PiecewiseSegmenter(_Tokenizer):
+    """``segmenter`` on pieces of the text of at most ``max_bytes`` UTF-8 bytes, for engines
+    with a length limit; their Docs are joined (``Doc.from_docs``: the text and every token
+    attribute kept). A text that fits is passed whole. A piece ends after the last sentence
+    end, line break or space in its second half, else where it is full."""
+
+    def __init__(self, segmenter, max_bytes: int):
+        self.segmenter = segmenter
+        self.max_bytes = max_bytes
+        self.vocab = segmenter.vocab
+
+    def __call__(self, text: str):
+        if len(text.encode("utf-8")) <= self.max_bytes:
+            return self.segmenter(text)
+        from spacy.tokens import Doc
+
+        return Doc.from_docs([self.segmenter(piece) for piece in text_pieces(text, self.max_bytes)],
+                             ensure_whitespace=False)
+
+    def to_bytes(self, **kwargs) -> bytes:
+        return self.segmenter.to_bytes(**kwargs)
+
+    def from_bytes(self, data: bytes, **kwargs):
+        self.segmenter.from_bytes(data, **kwargs)
+        return self
+
+    def to_disk(self, path, **kwargs) -> None:
+        self.segmenter.to_disk(path, **kwargs)
+
+    def from_disk(self, path, **kwargs):
+        self.segmenter.from_disk(path, **kwargs)
+        return self
+
+
+def text_pieces(text: str, max_bytes: int) -> List[str]:
+    """``text`` cut into pieces of at most ``max_bytes`` UTF-8 bytes that join back into it.
+    A piece is at most ``max_bytes // 4`` characters (4 bytes: the longest UTF-8 character),
+    and ends after the last of ``_PIECE_ENDS`` in its second half when there is one."""
+    size = max(1, max_bytes // 4)
+    pieces, start = [], 0
+    while len(text) - start > size:
+        end = start + size
+        ends = [m.end() for m in _PIECE_ENDS.finditer(text, start + size // 2, end)]
+        end = ends[-1] if ends else end
+        pieces.append(text[start:end])
+        start = end
+    pieces.append(text[start:])
+    return pieces
+
+
 def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
     def make(vocab):
         segmenter = getattr(importlib.import_module(module_name), class_name)(vocab, **kwargs)
@@ -118,7 +176,8 @@ SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     "th": (ThaiSegmenter, ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
     "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
     "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
-    "ja": (_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None), ("sudachipy", "sudachidict_core"), "ja"),
+    "ja": (lambda vocab: PiecewiseSegmenter(_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab),
+                                            SUDACHI_MAX_BYTES), ("sudachipy", "sudachidict_core"), "ja"),
 }
 
 
