@@ -30,6 +30,9 @@ CASES = [
     ("script_punctuation", "राम घर गया॥", ["राम", "घर", "गया", "॥"]),
     ("script_punctuation", "သူ သွားတယ်။", ["သူ", "သွားတယ်", "။"]),
     ("script_punctuation", "គាត់ទៅផ្ទះ។", ["គាត់ទៅផ្ទះ", "។"]),
+    # A run is one token, as ... is: written after a word, apart, and between words.
+    ("script_punctuation", "እሱ ቤት ነው።። ።። አዎ፣፣አይ", ["እሱ", "ቤት", "ነው", "።።", "።።", "አዎ", "፣፣", "አይ"]),
+    ("script_punctuation", "わかりません。。。I see", ["わかりません", "。。。", "I", "see"]),
     ("hyphenated_words", "a well-known co-author", ["a", "well-known", "co-author"]),
     ("hyphenated_words", "bir~iki", ["bir~iki"]),
     ("punctuation_runs", "Really?! No!! Why?..", ["Really", "?!", "No", "!!", "Why", "?.."]),

@@ -11,7 +11,8 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   their full stop. A period after any Unicode letter or mark they miss is split off.
 * **Sentence and clause punctuation of more scripts** (``SCRIPT_PUNCTUATION``: Armenian
   ։ ՝, Ethiopic ። ፣ ፤ ..., Devanagari ॥, Myanmar ၊ ။, Khmer ។ ៕ ៖, Tibetan ། ༎, ...) is
-  split off as prefix, suffix and infix, like ``,`` and ``.``.
+  split off as prefix, suffix and infix, like ``,`` and ``.``; a run of it (``。。。``) is one
+  token, as ``...`` is.
 * **A hyphen or tilde between letters stays inside the word** (Suid-Afrika, ne-ne,
   сондай-ақ, Улаан-Үдэ, nag-isip, መኖሪያ~ቤቱ): most UD treebanks keep hyphenated words
   whole (English EWT is an exception). Dashes (– — --) between words are still split.
@@ -144,7 +145,9 @@ EMOJI_SEQUENCE = (
     f"|{_EMOJI_UNIT}(?:\\u200D{_EMOJI_UNIT})+"  # joined by ZERO WIDTH JOINER
     f"|[{_SYMBOLS}][{_EMOJI_MODIFIERS}]+)"  # modified
 )
-_PUNCT = f"[{SCRIPT_PUNCTUATION}]"
+# One mark, or a run of them as one token (。。。, as ... is): a run split one mark at a time
+# would also cost time quadratic in its length (spaCy strips one suffix per pass).
+_PUNCT_RUN = f"[{SCRIPT_PUNCTUATION}]+"
 
 # The xx rules that the changes replace (matched by their source text).
 _HYPHEN_INFIX = next(p for p in TOKENIZER_INFIXES if "(?:-|" in p)
@@ -196,7 +199,7 @@ def multilingual_prefixes(without=()):
     if "apostrophe_clitics" not in without:
         out.append(rf"'(?![a-z](?![\w'{MARKS}]))")
     if "script_punctuation" not in without:
-        out.append(_PUNCT)
+        out.append(_PUNCT_RUN)
     if "emoji_sequences" not in without:
         # First: spaCy's symbol prefix would take the sequence's first code point alone.
         out.insert(0, EMOJI_SEQUENCE)
@@ -208,7 +211,7 @@ def multilingual_suffixes(without=()):
     if "punctuation_runs" not in without:
         out.append(r"[!?][!?.]+")
     if "script_punctuation" not in without:
-        out.append(_PUNCT)
+        out.append(_PUNCT_RUN)
     if "script_letters" not in without:
         out.append(rf"(?<=[{EXTRA_LETTERS}{COMBINING_MARKS}])\.")
     if "emoji_sequences" not in without:
@@ -226,7 +229,7 @@ def multilingual_infixes(without=()):
         # Dashes between letters split; a plain hyphen or a tilde does not.
         out.append(rf"(?<=[{_LETTER}0-9])(?:–|—|--|---|——)(?=[{_LETTER}])")
     if "script_punctuation" not in without:
-        out.append(rf"(?<=\S){_PUNCT}(?=\S)")
+        out.append(rf"(?<=\S){_PUNCT_RUN}(?=\S)")
     if "apostrophe_clitics" not in without:
         # A one-letter clitic at the end of a word: i'r -> i 'r (a zero-width split);
         # not the Breton letter c'h.
