@@ -33,8 +33,10 @@ UD's surface tokens, and kept only when it is not a convention of one language:
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
   split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
   one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
-  not split. A letter followed by a combining mark is not a word's end (``l'e`` + U+0301,
-  decomposed ``l'école``, splits as the composed form does).
+  not split. After the apostrophe a letter counts with its combining marks, so decomposed
+  text (NFD: ``l'e`` + U+0301) splits as composed text does (``l' école``, ``c 'è``); a
+  mark on the letter before the apostrophe (NFD ``ṣ'``) is not handled: the rules look
+  back a fixed number of characters.
 * **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
   letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
   ``qu'il``); not the Breton letter ``c'h``, and not in Cyrillic, where the apostrophe is a
@@ -106,8 +108,12 @@ EXTRA_LETTERS = _letters_missing_from_alpha()
 # Combining marks: a letter followed by marks is still a letter (NFC leaves many unfused).
 COMBINING_MARKS = "\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F"
 # Every mark (general category M*). Python's \w leaves marks out, so "the word ends here"
-# is (?![\w{MARKS}]): l'e + U+0301 (NFD école) has no one-letter word after its apostrophe.
+# is (?![\w{MARKS}]).
 MARKS = _char_class(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "M")
+# The apostrophe rules count letters with their marks, so that decomposed text (NFD) splits
+# as composed text does: a lowercase letter and its marks, then the word's end; two letters.
+_ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
+_TWO_LETTERS = rf"[^\W\d_][{MARKS}]*[^\W\d_]"
 
 # Sentence and clause punctuation that spaCy's lists lack, by script.
 SCRIPT_PUNCTUATION = (
@@ -211,7 +217,9 @@ def multilingual_suffixes(without=()):
     if "punctuation_runs" not in without:
         out.append(r"[!?][!?.]+")
     if "script_punctuation" not in without:
-        out.append(_PUNCT_RUN)
+        # Only from a run's first mark: tried at every mark of a run inside a word, the
+        # search would fail at each (no end of text), in time quadratic in the run's length.
+        out.append(rf"(?<![{SCRIPT_PUNCTUATION}]){_PUNCT_RUN}")
     if "script_letters" not in without:
         out.append(rf"(?<=[{EXTRA_LETTERS}{COMBINING_MARKS}])\.")
     if "emoji_sequences" not in without:
@@ -233,16 +241,16 @@ def multilingual_infixes(without=()):
     if "apostrophe_clitics" not in without:
         # A one-letter clitic at the end of a word: i'r -> i 'r (a zero-width split);
         # not the Breton letter c'h.
-        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’][{ALPHA_LOWER}](?![\w{MARKS}]))")
-        out.append(rf"(?<=[cC])(?=['’](?![hH])[{ALPHA_LOWER}](?![\w{MARKS}]))")
+        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’]{_ONE_LETTER_WORD})")
+        out.append(rf"(?<=[cC])(?=['’](?![hH]){_ONE_LETTER_WORD})")
     if "apostrophe_elision" not in without:
         # A one- or two-letter word elided before a word of two letters or more:
         # d'un -> d' un, qu'il -> qu' il.
         # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
         # з’ява); and never the Breton letter c'h (c'hoant).
-        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cC]['’])(?=[{_LETTER}]{{2}})")
-        out.append(rf"(?<=^[cC]['’])(?=[{_LETTER}]{{2}})(?![hH])")
-        out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?=[{_LETTER}]{{2}})")
+        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cC]['’])(?={_TWO_LETTERS})")
+        out.append(rf"(?<=^[cC]['’])(?={_TWO_LETTERS})(?![hH])")
+        out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?={_TWO_LETTERS})")
     return out
 
 
