@@ -162,12 +162,20 @@ def test_japanese_line_longer_than_sudachipy_takes_is_segmented_in_pieces():
     assert doc.text == text
     assert [t.text for t in doc] == words * 1500
     assert doc[3].tag_ == nlp(sentence)[3].tag_  # SudachiPy's own attributes are kept
+    assert not doc.has_annotation("SENT_START")  # no sentence starts where the pieces join
+    # A decimal point is no place to cut: the pieces end after sentence ends.
+    prices = "あいうえお" + "価格は3.5ドルです。" * 1900  # 51,315 bytes
+    assert "3" not in [t.text for t in nlp(prices)]
 
 
 @pytest.mark.parametrize("text,max_bytes,pieces", [
     ("ab. cd. ef", 16, ["ab. ", "cd. ", "ef"]),  # 4 characters a piece, cut after the space
     ("abcdefghij", 16, ["abcd", "efgh", "ij"]),  # no place to cut: where full
     ("語語。語語語語語", 20, ["語語。", "語語語語語"]),  # 5 characters a piece
+    ("あいうえお。か3.5きくけこ", 40, ["あいうえお。", "か3.5きくけこ"]),  # not after a decimal point
+    ("x" * 9 + "\r\n" + "y" * 10, 40, ["x" * 9, "\r\n" + "y" * 8, "yy"]),  # \r\n kept whole
+    ("ab   cdefgh", 16, ["ab", "   ", "cdef", "gh"]),  # before or after a run of spaces
+    ("ae\u0301e\u0301e\u0301", 16, ["ae\u0301", "e\u0301e\u0301"]),  # a letter keeps its mark
     ("short", 49_149, ["short"]),
 ])
 def test_text_pieces_fit_and_join_back(text, max_bytes, pieces):

@@ -22,7 +22,9 @@ URLs, punctuation), which their models would cut into characters (``Zürich`` be
 from __future__ import annotations
 
 import importlib
+import itertools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Pattern, Tuple
 
@@ -90,15 +92,17 @@ class ThaiSegmenter(WordSegmenter):
 # SudachiPy refuses a text of more than 49,149 UTF-8 bytes ("Input is too long"), and spaCy's
 # JapaneseTokenizer passes it a line whole (about 16,000 Japanese characters).
 SUDACHI_MAX_BYTES = 49_149
-# Where a piece of a long text may end: after a sentence end, a line break or other space.
-_PIECE_ENDS = re.compile(r"[。．！？!?.\s]")
+# Where a piece of a long text ends (text_pieces): after a sentence end or a line break, else
+# at a run of spaces.
+_SENTENCE_ENDS = re.compile(r"\r\n|[。．！？!?\n]")
+_SPACES = re.compile(r"\s+")
 
 
 class PiecewiseSegmenter(_Tokenizer):
-    """``segmenter`` on pieces of the text of at most ``max_bytes`` UTF-8 bytes, for engines
-    with a length limit; their Docs are joined (``Doc.from_docs``: the text and every token
-    attribute kept). A text that fits is passed whole. A piece ends after the last sentence
-    end, line break or space in its second half, else where it is full."""
+    """``segmenter`` on pieces of the text of at most ``max_bytes`` UTF-8 bytes
+    (``text_pieces``), for engines with a length limit; their Docs are joined (``Doc.from_docs``:
+    the text and the tokens' attributes kept; no sentence starts at the joins). A text that
+    fits is passed whole."""
 
     def __init__(self, segmenter, max_bytes: int):
         self.segmenter = segmenter
@@ -110,8 +114,11 @@ class PiecewiseSegmenter(_Tokenizer):
             return self.segmenter(text)
         from spacy.tokens import Doc
 
-        return Doc.from_docs([self.segmenter(piece) for piece in text_pieces(text, self.max_bytes)],
-                             ensure_whitespace=False)
+        doc = Doc.from_docs([self.segmenter(piece) for piece in text_pieces(text, self.max_bytes)],
+                            ensure_whitespace=False, exclude=["tensor"])
+        for token in doc[1:]:  # from_docs starts a sentence at each piece; a segmenter sets none
+            token.is_sent_start = None
+        return doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.segmenter.to_bytes(**kwargs)
@@ -130,14 +137,29 @@ class PiecewiseSegmenter(_Tokenizer):
 
 def text_pieces(text: str, max_bytes: int) -> List[str]:
     """``text`` cut into pieces of at most ``max_bytes`` UTF-8 bytes that join back into it.
-    A piece is at most ``max_bytes // 4`` characters (4 bytes: the longest UTF-8 character),
-    and ends after the last of ``_PIECE_ENDS`` in its second half when there is one."""
+
+    A piece is at most ``max_bytes // 4`` characters (4 bytes: the longest UTF-8 character).
+    It ends after the last sentence end or line break (``\\r\\n`` kept whole) in its second
+    half, else before or after the last run of spaces there, else where it is full, moved back before
+    any combining mark, joiner or variation selector (a character keeps its marks) and
+    before a ``\\r\\n``."""
     size = max(1, max_bytes // 4)
     pieces, start = [], 0
     while len(text) - start > size:
-        end = start + size
-        ends = [m.end() for m in _PIECE_ENDS.finditer(text, start + size // 2, end)]
-        end = ends[-1] if ends else end
+        full = start + size
+        # After a sentence end that fits whole (\r\n is not cut in two), else before or
+        # after a run of spaces, not inside it.
+        ends = [m.end() for m in _SENTENCE_ENDS.finditer(text, start + size // 2, full + 1) if m.end() <= full]
+        if not ends:
+            runs = _SPACES.finditer(text, start + size // 2, len(text))
+            ends = [cut for m in itertools.takewhile(lambda m: m.start() <= full, runs)
+                    for cut in (m.start(), m.end()) if start < cut <= full]
+        end = ends[-1] if ends else None
+        if end is None:
+            end = full
+            while end > start + 1 and (unicodedata.category(text[end])[0] == "M" or text[end] in "\u200c\u200d"
+                                       or text[end - 1 : end + 1] == "\r\n"):
+                end -= 1
         pieces.append(text[start:end])
         start = end
     pieces.append(text[start:])
