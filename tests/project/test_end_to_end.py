@@ -55,7 +55,8 @@ def tagger_scores(nlp, text):
     doc = nlp.make_doc(text)
     for name, component in nlp.pipeline:
         if name == "morphologizer":
-            return list(component.labels), component.model.ops.to_numpy(component.predict([doc])[0]).tolist()
+            # The model's scores: component.predict would give the best label's index only.
+            return list(component.labels), component.model.ops.to_numpy(component.model.predict([doc])[0]).tolist()
         doc = component(doc)
 
 
