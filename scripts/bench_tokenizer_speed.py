@@ -9,6 +9,8 @@ the lengths given:
 * ``english``: plain prose with commas and full stops;
 * ``armenian_full_stops``: a run of ``։``, one token (split one mark at a time, as it was
   before runs of script punctuation became one token, it took time quadratic in its length);
+* ``armenian_full_stops_in_a_word``: ``a։։…։b``, the run between two letters (the suffix rule
+  is tried only from a run's first mark: from every mark, that was quadratic too);
 * ``commas``: a run of ``,``, which spaCy's rules split one suffix per pass of its tokenizer
   loop, each pass searching the rest of the run: quadratic, for the stock ``xx`` rules too.
 
@@ -40,11 +42,20 @@ from layer_fusion.tokenizer import MultilingualTokenizer, multilingual_tokenizer
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False)
 
+
+
+def repeated(unit: str):
+    """Text of a given length: ``unit`` written again and again."""
+    return lambda length: (unit * (length // len(unit) + 1))[:length]
+
+
+# name -> (text of a given length, lengths)
 TEXTS = {
-    "maltese": ("Il-ktieb ta' Marija qiegħed fuq il-mejda ta' Ġużeppi. ", [125_000, 250_000, 500_000, 1_000_000]),
-    "english": ("The cat sat on the mat, and the dog ran to the big house. ", [125_000, 250_000, 500_000, 1_000_000]),
-    "armenian_full_stops": ("։", [1_000, 2_000, 4_000]),
-    "commas": (",", [1_000, 2_000, 4_000]),
+    "maltese": (repeated("Il-ktieb ta' Marija qiegħed fuq il-mejda ta' Ġużeppi. "), [125_000, 250_000, 500_000, 1_000_000]),
+    "english": (repeated("The cat sat on the mat, and the dog ran to the big house. "), [125_000, 250_000, 500_000, 1_000_000]),
+    "armenian_full_stops": (repeated("։"), [1_000, 2_000, 4_000]),
+    "armenian_full_stops_in_a_word": (lambda length: "a" + "։" * (length - 2) + "b", [4_000, 8_000, 16_000]),
+    "commas": (repeated(","), [1_000, 2_000, 4_000]),
 }
 
 
@@ -93,9 +104,9 @@ def main(
 ):
     nlps = tokenizers()
     rows: List[Dict] = []
-    for name, (unit, lengths) in TEXTS.items():
+    for name, (make_text, lengths) in TEXTS.items():
         for length in lengths:
-            text = (unit * (length // len(unit) + 1))[:length]
+            text = make_text(length)
             row = {"text": name, "characters": length, "seconds": {}}
             for tokenizer, nlp in nlps.items():
                 if name == "maltese" or tokenizer != "multilingual, Doc.retokenize merges":
