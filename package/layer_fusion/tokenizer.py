@@ -92,16 +92,31 @@ def _range(first: int, last: int) -> str:
     return esc(first) if first == last else f"{esc(first)}-{esc(last)}"
 
 
+def _code_points_by_category():
+    """One pass over Python's Unicode database, when the module is imported: the code points
+    of letters and marks (general categories L* and M*), of marks alone, and of other
+    symbols (So)."""
+    letters_and_marks, marks, symbols = [], [], []
+    for cp in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(cp))
+        if category[0] in "LM":
+            letters_and_marks.append(cp)
+            if category[0] == "M":
+                marks.append(cp)
+        elif category == "So":
+            symbols.append(cp)
+    return letters_and_marks, marks, symbols
+
+
+_LETTERS_AND_MARKS, _MARK_POINTS, _SYMBOL_POINTS = _code_points_by_category()
+
+
 def _letters_missing_from_alpha() -> str:
-    """Every Unicode letter and mark (general categories L* and M*) that spaCy's ALPHA
-    leaves out: whole scripts (Armenian, Georgian, Ethiopic, Thai, Myanmar, Khmer, ...),
-    and letters of scripts it does cover (Belarusian and Uzbek ў, Kazakh қ ғ ұ, Serbian
-    ђ ћ џ, Greek ϊ ΐ). Read from Python's Unicode database when the module is imported."""
+    """Every Unicode letter and mark that spaCy's ALPHA leaves out: whole scripts (Armenian,
+    Georgian, Ethiopic, Thai, Myanmar, Khmer, ...), and letters of scripts it does cover
+    (Belarusian and Uzbek ў, Kazakh қ ғ ұ, Serbian ђ ћ џ, Greek ϊ ΐ)."""
     alpha = re.compile(f"[{ALPHA}]")
-    return _char_class(
-        cp for cp in range(sys.maxunicode + 1)
-        if unicodedata.category(chr(cp))[0] in "LM" and not alpha.match(chr(cp))
-    )
+    return _char_class(cp for cp in _LETTERS_AND_MARKS if not alpha.match(chr(cp)))
 
 
 EXTRA_LETTERS = _letters_missing_from_alpha()
@@ -109,7 +124,7 @@ EXTRA_LETTERS = _letters_missing_from_alpha()
 COMBINING_MARKS = "\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20FF\uFE20-\uFE2F"
 # Every mark (general category M*). Python's \w leaves marks out, so "the word ends here"
 # is (?![\w{MARKS}]).
-MARKS = _char_class(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "M")
+MARKS = _char_class(_MARK_POINTS)
 # The apostrophe rules count letters with their marks, so that decomposed text (NFD) splits
 # as composed text does: a lowercase letter and its marks, then the word's end; two letters.
 _ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
@@ -142,7 +157,7 @@ _LETTER = ALPHA + EXTRA_LETTERS + COMBINING_MARKS
 # may follow it: skin-tone modifiers, text and emoji variation selectors, tag characters
 # (subdivision flags). A flag is a pair of regional indicators. A sequence has two code
 # points or more, so a lone symbol is still split by spaCy's rules (°C, ©).
-_SYMBOLS = _char_class(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "So")
+_SYMBOLS = _char_class(_SYMBOL_POINTS)
 _EMOJI_MODIFIERS = "\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\U000E0020-\U000E007F"
 _EMOJI_UNIT = f"[{_SYMBOLS}][{_EMOJI_MODIFIERS}]*"
 # One group: spaCy anchors each prefix with ^ and each suffix with $ by concatenation.
