@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from .token_boundaries import doc_with_norms, exception_norm
+
 APOSTROPHES = ("'", "\u2019")  # ' and ’
 OPENING_QUOTE = "\u2018"  # ‘
 
@@ -41,12 +43,8 @@ def word_final_apostrophes(doc):
 
 def joined_to_previous(doc, indices):
     """A new ``Doc`` of ``doc``'s text in which each token ``i`` of ``indices`` is joined to
-    token ``i - 1``. One pass over the tokens: ``Doc.retokenize`` merges take time
-    quadratic in the doc's length (a 500,000-character line with 18,000 merges took 3 s).
-    Norms that a tokenizer exception set (``token.norm`` other than its lexeme's) are kept
-    on the tokens that are not joined; a joined token has its lexeme's norm."""
-    from spacy.tokens import Doc
-
+    token ``i - 1``, in one pass (``token_boundaries``). Norms that a tokenizer exception set
+    are kept on the tokens that are not joined; a joined token has its lexeme's norm."""
     joined = set(indices)
     words, spaces, norms = [], [], []
     for token in doc:
@@ -57,12 +55,8 @@ def joined_to_previous(doc, indices):
         else:
             words.append(token.text)
             spaces.append(bool(token.whitespace_))
-            norms.append(token.norm_ if token.norm != token.lex.norm else None)
-    out = Doc(doc.vocab, words=words, spaces=spaces)
-    for token, norm in zip(out, norms):
-        if norm is not None:
-            token.norm_ = norm
-    return out
+            norms.append(exception_norm(token))
+    return doc_with_norms(doc.vocab, words, spaces, norms)
 
 
 def _ends_with_letter(text: str) -> bool:
