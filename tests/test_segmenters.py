@@ -47,6 +47,7 @@ def test_segmenters_cover_the_text_and_find_words(lang, text, words):
 
 @pytest.mark.parametrize("lang,text", [
     ("th", "ฉันไปโรงเรียน"), ("vi", "Tôi là sinh viên."), ("zh", "我们今天去学校。"), ("ja", "私は学校に行きます。"),
+    ("mt", "Il-kelb tal-Kunsill."),
 ])
 def test_segmenter_setting_loads_either_way_and_keeps_the_rules(tmp_path, lang, text):
     """README: ``segmenter = ...`` under ``[nlp.tokenizer]``. A pipeline saved without one

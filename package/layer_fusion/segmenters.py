@@ -167,7 +167,7 @@ def text_pieces(text: str, max_bytes: int) -> List[str]:
 
 
 def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
-    def make(vocab):
+    def make(vocab, rules=None):
         segmenter = getattr(importlib.import_module(module_name), class_name)(vocab, **kwargs)
         if hasattr(segmenter, "initialize") and module_name.endswith(".zh"):
             segmenter.initialize()
@@ -183,23 +183,41 @@ def _runs_of(chars: str) -> Pattern[str]:
 
 
 # language -> the text its segmenter splits; None: all of it (Vietnamese is written in Latin
-# letters, and SudachiPy segments the Latin letters and digits of Japanese text itself).
+# letters, SudachiPy segments the Latin letters and digits of Japanese text itself, and the
+# Maltese splitter refines the rules' own tokens).
 SCRIPT_RUNS: Dict[str, Optional[Pattern[str]]] = {
     "th": _runs_of("\u0E00-\u0E7F"),  # the Thai block: letters, marks, digits, ฯ ๆ ๏ ๚ ๛
     # Han ideographs: the unified blocks, extension A, compatibility ideographs, extensions B+, 〇
     "zh": _runs_of("\u3007\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\U00020000-\U0003134F"),
     "vi": None,
     "ja": None,
+    "mt": None,
 }
 
-# language -> (constructor on a vocab, modules it imports, the extra that installs them)
+def _maltese_articles(vocab, rules):
+    from .maltese_articles import MalteseArticleSplitter
+
+    if rules is None:
+        import spacy
+
+        from .tokenizer import multilingual_tokenizer
+
+        rules = multilingual_tokenizer(spacy.blank("xx", vocab=vocab))
+    return MalteseArticleSplitter(rules)
+
+
+# language -> (constructor on a vocab and the rule-based tokenizer, modules it imports, the
+# extra that installs them). Only the Maltese splitter works on the rules' tokens; the
+# others split text themselves.
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
-    "th": (ThaiSegmenter, ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
+    "th": (lambda vocab, rules: ThaiSegmenter(vocab), ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
     "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
     "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
-    "ja": (lambda vocab: PiecewiseSegmenter(_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab),
-                                            SUDACHI_MAX_BYTES), ("sudachipy", "sudachidict_core"), "ja"),
+    "ja": (lambda vocab, rules: PiecewiseSegmenter(_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab, rules),
+                                                   SUDACHI_MAX_BYTES), ("sudachipy", "sudachidict_core"), "ja"),
+    # Rules, no model: nothing to install.
+    "mt": (_maltese_articles, (), ""),
 }
 
 
@@ -269,12 +287,13 @@ def segmenting_tokenizer(tokenizer, lang: str) -> SegmentingTokenizer:
     """``tokenizer`` (a pipeline's, or its rules when it segments already) with ``lang``'s
     word segmenter, which splits the text in ``lang``'s script (``SCRIPT_RUNS``)."""
     rules = tokenizer.rules if isinstance(tokenizer, SegmentingTokenizer) else tokenizer
-    return SegmentingTokenizer(rules, make_segmenter(rules.vocab, lang), SCRIPT_RUNS[lang])
+    return SegmentingTokenizer(rules, make_segmenter(rules.vocab, lang, rules), SCRIPT_RUNS[lang])
 
 
-def make_segmenter(vocab, lang: str):
+def make_segmenter(vocab, lang: str, rules=None):
     """The word segmenter for ``lang`` on ``vocab``; a one-line error names the extra to
-    install when its dependency is missing."""
+    install when its dependency is missing. rules: the rule-based tokenizer that the Maltese
+    splitter refines (default: the multilingual rules on ``vocab``); the others ignore it."""
     if lang not in SEGMENTERS:
         raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
     construct, modules, extra = SEGMENTERS[lang]
@@ -285,4 +304,4 @@ def make_segmenter(vocab, lang: str):
             raise ImportError(
                 f"the {lang!r} word segmenter needs {module}: pip install \"spacy-layer-fusion[{extra}]\""
             ) from None
-    return construct(vocab)
+    return construct(vocab, rules)

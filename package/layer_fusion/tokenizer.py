@@ -52,7 +52,8 @@ targets' test text among others, so the targets' figures are not held out from t
 
 Languages without spaces between words need a dictionary or a model: the registered
 tokenizer's ``segmenter`` setting (``th``, ``vi``, ``zh``, ``ja``) swaps in one of
-``layer_fusion.segmenters.SEGMENTERS``.
+``layer_fusion.segmenters.SEGMENTERS``. So does Maltese (``mt``), whose article is one
+language's convention: ``layer_fusion.maltese_articles`` splits it from the rules' tokens.
 """
 from __future__ import annotations
 

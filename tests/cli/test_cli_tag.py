@@ -718,6 +718,17 @@ def test_lang_uses_the_word_segmenter(aif_dir):
     assert "".join(w.rsplit("/", 1)[0] for w in thai.stdout.split()) == text
 
 
+def test_lang_mt_splits_the_maltese_article(aif_dir):
+    text = "Il-kelb tal-Kunsill"
+    plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")
+    maltese = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q", "--lang", "mt"],
+                                 input=text + "\n")
+    assert plain.exit_code == 0 and maltese.exit_code == 0, maltese.output
+    # this pipeline has spaCy's xx rules, which split the hyphen off
+    assert [w.rsplit("/", 1)[0] for w in plain.stdout.split()] == ["Il", "-", "kelb", "tal", "-", "Kunsill"]
+    assert [w.rsplit("/", 1)[0] for w in maltese.stdout.split()] == ["Il-", "kelb", "tal-", "Kunsill"]
+
+
 def test_stderr_holds_no_third_party_chatter(aif_dir, tmp_path):
     """In a fresh process: jieba logs its dictionary's building once per process, and
     transformers warns once per tokenizer that a sequence over 512 wordpieces "will result in

@@ -26,7 +26,7 @@ def evaluate(
              "span-aligned tokens (CoNLL 2018)",
     ),
     lang: Optional[str] = typer.Option(
-        None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja)"
+        None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja), or split the Maltese article (mt)"
     ),
     int8: bool = typer.Option(False, "--int8", help="Run the encoder's linear layers in int8 (CPU)"),
 ):

@@ -1,0 +1,103 @@
+"""Maltese: the definite article, and the prepositions fused with it, split from their word.
+
+Maltese writes the article joined to the next word by a hyphen (``il-kelb`` "the dog"), and
+Universal Dependencies (Maltese-MUDT) makes the article a word of its own: ``il-`` ``kelb``.
+The language-agnostic rules keep a hyphen between letters inside the word (``Suid-Afrika``),
+so ``layer-fusion tag --lang mt`` (``segmenter = "mt"``) splits the article off their tokens.
+
+The forms come from Maltese grammar (the article and its assimilation), not from a treebank:
+
+* ``il-`` and ``l-`` (after a vowel, and before one: ``l-ajru``), before a letter or a digit
+  (``fl-2010``);
+* before the "sun letters" ċ d n r s t x ż z the ``l`` becomes the next word's first consonant,
+  written on both sides of the hyphen: ``id-dar``, ``ix-xemx``, ``iż-żiemel`` (``d-dar``
+  after a vowel). The doubled consonant is required, which keeps ``t-shirt`` whole;
+* fused with a preposition: ``fil-``/``fl-`` (fi "in"), ``bil-``/``bl-`` (bi "with"), ``mal-``
+  (ma), ``tal-`` (ta' "of"), ``sal-`` (sa "until"), ``ġol-`` (ġo "inside"), ``lill-`` (lil
+  "to"), ``għall-`` (għal "for"), ``mill-`` (minn "from"), ``bħall-`` (bħal "like"), and the
+  same with a sun letter: ``fid-dinja``, ``tat-tifel``, ``għat-tfal``.
+
+The article token keeps its hyphen (``tal-``), as in UD. Lower or upper case alike.
+"""
+from __future__ import annotations
+
+import re
+from .token_boundaries import doc_with_norms, exception_norm
+
+# The preposition a fused article starts with (none for the bare article). "lil", "għal",
+# "mil" and "bħal" end in l already: with the article's l they give lill-, għall-, mill-, bħall-.
+_PREPOSITION = r"(?:i|fi|f|bi|b|ma|ta|sa|ġo|lil|għal|mil|bħal|li|għa|mi|bħa)?"
+# The article: l before a letter or digit, or a sun letter doubled across the hyphen.
+ARTICLE = re.compile(_PREPOSITION + r"(?:l-(?=[^\W_])|(?P<sun>[ċdnrstxżz])-(?=(?P=sun)))", re.IGNORECASE)
+
+
+def article_end(text: str, start: int) -> int:
+    """Where a Maltese article written at ``start`` (with its preposition and hyphen) ends in
+    ``text``, or 0 when none is: ``article_end("mar tal-Kunsill", 4) == 8``. The article must
+    start a word (no letter, digit or hyphen before it) and a letter or digit must follow it
+    (``il-`` alone is not split)."""
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "-"):
+        return 0
+    match = ARTICLE.match(text, start)
+    return match.end() if match else 0
+
+
+class MalteseArticleSplitter:
+    """A tokenizer: ``rules`` (the rule-based tokenizer) on the text, then each article found
+    at the start of a token (``article_end``) made a token of its own (``split_articles``):
+    cut from its word where the rules kept the word whole (``il-kelb``, the multilingual
+    rules), joined to its hyphen where they split it off (``il`` ``-`` ``kelb``, spaCy's
+    ``xx`` rules). ``to_disk`` etc. save ``rules``: the splitting is code, not data."""
+
+    def __init__(self, rules):
+        self.rules = rules
+        self.vocab = rules.vocab
+
+    def __call__(self, text: str):
+        return split_articles(self.rules(text))
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self(text)
+
+    def to_bytes(self, **kwargs) -> bytes:
+        return self.rules.to_bytes(**kwargs)
+
+    def from_bytes(self, data: bytes, **kwargs):
+        self.rules.from_bytes(data, **kwargs)
+        return self
+
+    def to_disk(self, path, **kwargs) -> None:
+        self.rules.to_disk(path, **kwargs)
+
+    def from_disk(self, path, **kwargs):
+        self.rules.from_disk(path, **kwargs)
+        return self
+
+
+def split_articles(doc):
+    """``doc`` with each article at a token's start a token of its own, in one pass
+    (``token_boundaries``); ``doc`` itself when it has none. The tokens the article
+    covers are replaced by it, and a token it ends inside keeps its rest. A token whose
+    text is unchanged keeps a norm that a tokenizer exception set."""
+    text = doc.text
+    ends = {token.i: end for token in doc if (end := article_end(text, token.idx))}
+    if not ends:
+        return doc
+    words, spaces, norms = [], [], []
+    covered = 0  # the end of the last article: characters before it are in its token
+    for token in doc:
+        start, stop = token.idx, token.idx + len(token)
+        if token.i in ends:
+            covered = ends[token.i]
+            words.append(text[start:covered])
+            spaces.append(False)
+            norms.append(None)
+        if stop <= covered:
+            if stop == covered:  # the article ended with this token: its whitespace follows it
+                spaces[-1] = bool(token.whitespace_)
+            continue
+        words.append(text[max(start, covered):stop])
+        spaces.append(bool(token.whitespace_))
+        norms.append(exception_norm(token) if start >= covered else None)
+    return doc_with_norms(doc.vocab, words, spaces, norms)
