@@ -1,15 +1,18 @@
-"""Word segmenters for languages written without spaces between words.
+"""Word segmenters for languages written without spaces between words (and Maltese).
 
 A rule-based tokenizer cannot find words in ``ฉันไปโรงเรียน`` (Thai) or tell the syllables
 of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary or a model.
-``SEGMENTERS`` maps a language code to one, each behind an optional extra
+``SEGMENTERS`` maps a language code to one, each but Maltese behind an optional extra
 (``pip install "spacy-layer-fusion[th]"``), used by ``layer-fusion tag --lang`` and by
 ``segmenter = "th"`` under ``[nlp.tokenizer]`` (``layer_fusion.tokenizer``):
 
 * ``th``: PyThaiNLP's ``word_tokenize`` with DeepCut, run by ONNX Runtime (``ThaiSegmenter``;
   the engine is chosen by ``docs/selection_protocol.md``, "The Thai word segmenter");
 * ``vi``, ``zh``, ``ja``: spaCy's own tokenizers for those languages (pyvi, jieba, SudachiPy;
-  SudachiPy on pieces of a long line, ``PiecewiseSegmenter``).
+  SudachiPy on pieces of a long line, ``PiecewiseSegmenter``);
+* ``mt``: Maltese is written with spaces, but its article is joined to the next word by a
+  hyphen, which UD splits off (``il-`` ``kelb``): ``maltese_articles`` does that on the rules'
+  tokens. Rules only, so no extra.
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
 included. In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
@@ -293,7 +296,8 @@ def segmenting_tokenizer(tokenizer, lang: str) -> SegmentingTokenizer:
 def make_segmenter(vocab, lang: str, rules=None):
     """The word segmenter for ``lang`` on ``vocab``; a one-line error names the extra to
     install when its dependency is missing. rules: the rule-based tokenizer that the Maltese
-    splitter refines (default: the multilingual rules on ``vocab``); the others ignore it."""
+    splitter refines (default: new multilingual rules on ``vocab``, not a pipeline's: pass
+    them, or use ``segmenting_tokenizer``); the others ignore it."""
     if lang not in SEGMENTERS:
         raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
     construct, modules, extra = SEGMENTERS[lang]

@@ -17,7 +17,7 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict, seeds_lead: str = "") -
     gaps = [(tb["accuracy"] - tb["raw_text"]["upos_f1"], tb) for tb in spaced]
     within = sum(gap <= 0.03 for gap, _ in gaps)
     # The same count where a spaced language's `--lang` option (Maltese) is used instead.
-    with_lang = sum(tb["accuracy"] - _best_raw_text(tb)["upos_f1"] <= 0.03 for tb in spaced)
+    with_lang = sum(tb["accuracy"] - _raw_text_with_lang(tb)["upos_f1"] <= 0.03 for tb in spaced)
     worst = sorted(gaps, key=lambda g: -g[0])[:3]
     # Sets where multiword tokens alone cost more than 3 points (raw_text.mwt_unsplit_upos_f1).
     mwt_bound = [tb for gap, tb in gaps if gap > 0.03 and "gold_word_tags_mwt_unsplit" in tb["raw_text"]
@@ -68,7 +68,7 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict, seeds_lead: str = "") -
     return lines
 
 
-def _best_raw_text(tb: dict) -> dict:
+def _raw_text_with_lang(tb: dict) -> dict:
     """A set's raw-text scores with its language's `--lang` option where it was scored, else
     with the language-agnostic rules."""
     seg = tb.get("raw_text_segmenter") or {}
