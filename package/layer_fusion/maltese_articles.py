@@ -47,9 +47,9 @@ _BEFORE_L = f"(?:i|fi|f|bi|b|ma|ta|sa|{_GO}|lil|għal|mil|bħal)"
 # The preposition (or the article's own i) before an assimilated article: lit-, għat-, mit-, bħat-.
 _BEFORE_SUN = f"(?:i|fi|bi|ma|ta|sa|{_GO}|li|għa|mi|bħa)"
 ARTICLE = re.compile(
-    f"{_BEFORE_L}?l{_HYPHEN}(?=[^\W_])"                   # il-kelb, l-ajru, tal-, fl-2010
+    rf"{_BEFORE_L}?l{_HYPHEN}(?=[^\W_])"                   # il-kelb, l-ajru, tal-, fl-2010
     f"|{_BEFORE_SUN}?(?P<sun>{_SUN}){_HYPHEN}(?=(?P=sun))"  # id-dar, ix-xemx, d-dar, tat-tifel
-    f"|{_BEFORE_SUN}{_SUN}{_HYPHEN}(?=\d)",                # fis-16, it-2 (not T-90)
+    rf"|{_BEFORE_SUN}{_SUN}{_HYPHEN}(?=\d)",                # fis-16, it-2 (not T-90)
     re.IGNORECASE,
 )
 
