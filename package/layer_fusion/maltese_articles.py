@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .segmenters import _Tokenizer
 from .token_boundaries import doc_with_norms, exception_norm
 
 
@@ -66,7 +67,7 @@ def article_end(text: str, start: int) -> int:
     return match.end() if match else 0
 
 
-class MalteseArticleSplitter:
+class MalteseArticleSplitter(_Tokenizer):
     """A tokenizer: ``rules`` (the rule-based tokenizer) on the text, then each article found
     at the start of a token (``article_end``) made a token of its own (``split_articles``):
     cut from its word where the rules kept the word whole (``il-kelb``, the multilingual
@@ -79,10 +80,6 @@ class MalteseArticleSplitter:
 
     def __call__(self, text: str):
         return split_articles(self.rules(text))
-
-    def pipe(self, texts, batch_size: int = 1000):
-        for text in texts:
-            yield self(text)
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)

@@ -197,6 +197,7 @@ SCRIPT_RUNS: Dict[str, Optional[Pattern[str]]] = {
     "mt": None,
 }
 
+
 def _maltese_articles(vocab, rules):
     from .maltese_articles import MalteseArticleSplitter
 

@@ -310,8 +310,6 @@ def multilingual_tokenizer(nlp, without=()) -> Tokenizer:
     )
 
 
-
-
 class MultilingualTokenizer(Tokenizer):
     """spaCy's ``Tokenizer`` plus the one rule a regular expression cannot express, since it
     needs the whole text: **a word-final apostrophe stays with its word** (Maltese ``ta'``,
