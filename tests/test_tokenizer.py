@@ -64,6 +64,10 @@ CASES = [
      ["we", "\U0001F468\u200D\U0001F469\u200D\U0001F467", "row", "\U0001F6A3\u200D\u2640\uFE0F", "now"]),
     ("emoji_sequences", "(\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F)",
      ["(", "\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F", ")"]),
+    # Keycaps: # and * with the emoji variation selector and U+20E3, a digit without it;
+    # the xx rules take # off as a prefix.
+    ("emoji_sequences", "press #\uFE0F\u20E3 or *\u20E3, then 1\uFE0F\u20E3!",
+     ["press", "#\uFE0F\u20E3", "or", "*\u20E3", ",", "then", "1\uFE0F\u20E3", "!"]),
 ]
 
 

@@ -25,9 +25,9 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
 * **Emoji sequences are one token** (Unicode UTS #51): a symbol with skin-tone modifiers,
   variation selectors or tag characters (``👍🏽``, ``❤️``), symbols joined by the zero-width
-  joiner (``👨‍👩‍👧``, ``🚣‍♀️``) and flags (``🇮🇪``) are one character to a reader, and one
-  token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split them into code
-  points. Emoji written one after another are still split one by one, as in UD.
+  joiner (``👨‍👩‍👧``, ``🚣‍♀️``), flags (``🇮🇪``) and keycaps (``#️⃣``) are one character to
+  a reader, and one token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split
+  them into code points. Emoji written one after another are still split one by one, as in UD.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
@@ -156,14 +156,16 @@ _LETTER = ALPHA + EXTRA_LETTERS + COMBINING_MARKS
 
 # Emoji sequences (UTS #51). A base is any "other symbol" (So: emoji, dingbats, ♀, ⚠). What
 # may follow it: skin-tone modifiers, text and emoji variation selectors, tag characters
-# (subdivision flags). A flag is a pair of regional indicators. A sequence has two code
-# points or more, so a lone symbol is still split by spaCy's rules (°C, ©).
+# (subdivision flags). A flag is a pair of regional indicators; a keycap is a digit, # or *
+# with COMBINING ENCLOSING KEYCAP (U+20E3). A sequence has two code points or more, so a
+# lone symbol is still split by spaCy's rules (°C, ©).
 _SYMBOLS = _char_class(_SYMBOL_POINTS)
 _EMOJI_MODIFIERS = "\U0001F3FB-\U0001F3FF\uFE0E\uFE0F\U000E0020-\U000E007F"
 _EMOJI_UNIT = f"[{_SYMBOLS}][{_EMOJI_MODIFIERS}]*"
 # One group: spaCy anchors each prefix with ^ and each suffix with $ by concatenation.
 EMOJI_SEQUENCE = (
     "(?:[\\U0001F1E6-\\U0001F1FF]{2}"  # a flag
+    "|[0-9#*]\\uFE0F?\\u20E3"  # a keycap: 1️⃣ #️⃣ (the xx rules split # off)
     f"|{_EMOJI_UNIT}(?:\\u200D{_EMOJI_UNIT})+"  # joined by ZERO WIDTH JOINER
     f"|[{_SYMBOLS}][{_EMOJI_MODIFIERS}]+)"  # modified
 )
