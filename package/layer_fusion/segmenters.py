@@ -15,7 +15,8 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
   tokens. Rules only, so no extra.
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
-included. In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
+included. The models learned composed text (NFC), so decomposed text (NFD) is segmented in
+its composed form and the tokens carried back (``ComposedTextSegmenter``). In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
 which it saves: a segmenter is a setting, not data, so a saved pipeline loads with any
 ``segmenter`` setting. The Thai and Chinese segmenters get only the text in their own
 script (``SCRIPT_RUNS``); the rule-based tokenizer splits the rest (Latin words, numbers,
@@ -101,27 +102,12 @@ _SENTENCE_ENDS = re.compile(r"\r\n|[。．！？!?\n]")
 _SPACES = re.compile(r"\s+")
 
 
-class PiecewiseSegmenter(_Tokenizer):
-    """``segmenter`` on pieces of the text of at most ``max_bytes`` UTF-8 bytes
-    (``text_pieces``), for engines with a length limit; their Docs are joined (``Doc.from_docs``:
-    the text and the tokens' attributes kept; no sentence starts at the joins). A text that
-    fits is passed whole."""
+class _SegmenterWrapper(_Tokenizer):
+    """A segmenter around ``segmenter``, whose settings (if any) are what it saves."""
 
-    def __init__(self, segmenter, max_bytes: int):
+    def __init__(self, segmenter):
         self.segmenter = segmenter
-        self.max_bytes = max_bytes
         self.vocab = segmenter.vocab
-
-    def __call__(self, text: str):
-        if len(text.encode("utf-8")) <= self.max_bytes:
-            return self.segmenter(text)
-        from spacy.tokens import Doc
-
-        doc = Doc.from_docs([self.segmenter(piece) for piece in text_pieces(text, self.max_bytes)],
-                            ensure_whitespace=False, exclude=["tensor"])
-        for token in doc[1:]:  # from_docs starts a sentence at each piece; a segmenter sets none
-            token.is_sent_start = None
-        return doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.segmenter.to_bytes(**kwargs)
@@ -136,6 +122,84 @@ class PiecewiseSegmenter(_Tokenizer):
     def from_disk(self, path, **kwargs):
         self.segmenter.from_disk(path, **kwargs)
         return self
+
+
+class PiecewiseSegmenter(_SegmenterWrapper):
+    """``segmenter`` on pieces of the text of at most ``max_bytes`` UTF-8 bytes
+    (``text_pieces``), for engines with a length limit; their Docs are joined (``Doc.from_docs``:
+    the text and the tokens' attributes kept; no sentence starts at the joins). A text that
+    fits is passed whole."""
+
+    def __init__(self, segmenter, max_bytes: int):
+        super().__init__(segmenter)
+        self.max_bytes = max_bytes
+
+    def __call__(self, text: str):
+        if len(text.encode("utf-8")) <= self.max_bytes:
+            return self.segmenter(text)
+        from spacy.tokens import Doc
+
+        doc = Doc.from_docs([self.segmenter(piece) for piece in text_pieces(text, self.max_bytes)],
+                            ensure_whitespace=False, exclude=["tensor"])
+        for token in doc[1:]:  # from_docs starts a sentence at each piece; a segmenter sets none
+            token.is_sent_start = None
+        return doc
+
+
+class ComposedTextSegmenter(_SegmenterWrapper):
+    """``segmenter`` on the composed form (NFC) of a text that is not composed, its tokens
+    carried back to the text's own characters (``composed_text``): the segmenters learned
+    composed text, and cut decomposed marks off their letters. A composed text is passed
+    as it is, and its Doc returned unchanged.
+
+    On decomposed text the Doc is rebuilt: a token keeps the tags, lemma, norm and
+    morphology the segmenter gave it (SudachiPy sets them), and the Doc its ``user_data``
+    when no two tokens were merged (tokens are merged when an edge fell between a letter
+    and its mark)."""
+
+    def __call__(self, text: str):
+        if unicodedata.is_normalized("NFC", text):
+            return self.segmenter(text)
+        from spacy.tokens import Doc
+        from spacy.util import get_words_and_spaces
+
+        from .composed_text import ComposedText
+
+        composed = ComposedText(text)
+        segmented = self.segmenter(composed.composed)
+        tokens = [t for t in segmented if not t.is_space]
+        mapped = composed.spans_in_text([(t.idx, t.idx + len(t)) for t in tokens])
+        # A span may begin or end with whitespace that a mark composed onto (" " + U+0301).
+        words, sources = [], []
+        for (start, end), k in mapped:
+            word = text[start:end].strip()
+            if word:
+                words.append(word)
+                sources.append(None if k is None else tokens[k])
+        words, spaces = get_words_and_spaces(words, text)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        for token, source in zip((t for t in doc if not t.is_space), sources):
+            if source is not None:
+                _copy_annotations(source, token)
+        # Token-aligned lists (SudachiPy's sub_tokens) hold only where the tokens are the same.
+        if len(doc) == len(segmented) and all(source is not None for source in sources):
+            doc.user_data = dict(segmented.user_data)
+        return doc
+
+
+def _copy_annotations(source, token) -> None:
+    """What a segmenter may set on a token besides its text (SudachiPy: tag, coarse tag,
+    lemma, norm, morphology). The norm always: it is the composed text's, which is what a
+    norm is for."""
+    if source.tag_:
+        token.tag_ = source.tag_
+    if source.pos:
+        token.pos = source.pos
+    if source.lemma_:
+        token.lemma_ = source.lemma_
+    token.norm_ = source.norm_
+    if source.has_morph():
+        token.set_morph(str(source.morph))
 
 
 def text_pieces(text: str, max_bytes: int) -> List[str]:
@@ -212,15 +276,22 @@ def _maltese_articles(vocab, rules):
 
 # language -> (constructor on a vocab and the rule-based tokenizer, modules it imports, the
 # extra that installs them). Only the Maltese splitter works on the rules' tokens; the
-# others split text themselves.
+# others split text themselves, in its composed form (NFC).
+def _on_composed_text(construct: Callable) -> Callable:
+    """``construct``'s segmenter, given the composed form of decomposed text
+    (``ComposedTextSegmenter``)."""
+    return lambda vocab, rules: ComposedTextSegmenter(construct(vocab, rules))
+
+
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
-    "th": (lambda vocab, rules: ThaiSegmenter(vocab), ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
-    "vi": (_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True), ("pyvi",), "vi"),
-    "zh": (_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba"), ("jieba",), "zh"),
-    "ja": (lambda vocab, rules: PiecewiseSegmenter(_spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab, rules),
-                                                   SUDACHI_MAX_BYTES), ("sudachipy", "sudachidict_core"), "ja"),
-    # Rules, no model: nothing to install.
+    "th": (_on_composed_text(lambda vocab, rules: ThaiSegmenter(vocab)), ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
+    "vi": (_on_composed_text(_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True)), ("pyvi",), "vi"),
+    "zh": (_on_composed_text(_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba")), ("jieba",), "zh"),
+    "ja": (_on_composed_text(lambda vocab, rules: PiecewiseSegmenter(
+        _spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab, rules), SUDACHI_MAX_BYTES)),
+        ("sudachipy", "sudachidict_core"), "ja"),
+    # Rules, no model: nothing to install; the rules handle decomposed text themselves.
     "mt": (_maltese_articles, (), ""),
 }
 
