@@ -10,7 +10,9 @@ mirror's manifest (never targets: a check on rules found on the targets), token 
 * for languages with a word segmenter (``--lang``): ours. The Thai candidates of
   docs/selection_protocol.md are compared by scripts/bench_thai_segmenters.py.
 
-Also the most frequent disagreements left per set. Writes JSON and a markdown summary.
+Also the most frequent disagreements left per set, and their kinds (gold tokens the tokenizer
+splits, merges or crosses: a segmenter whose conventions are finer than the treebank's
+splits). Writes JSON and a markdown summary.
 
     python scripts/bench_tokenizer.py ../shared/ud --output reports/bench/tokenizer.json \
         --markdown reports/bench/tokenizer.md
@@ -32,6 +34,7 @@ from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
 from layer_fusion.raw_text import (
     LANGUAGES_WITHOUT_WORD_SPACES,
+    disagreement_kinds,
     evaluate_raw_text,
     token_disagreements,
 )
@@ -69,6 +72,14 @@ def spaced_mean(rows: List[Dict], column: str) -> Optional[float]:
     return float(np.mean(values)) if values else None
 
 
+def _kinds(tokenizer, sentences, top: int) -> Dict:
+    """``disagreement_kinds`` in JSON form."""
+    kinds = disagreement_kinds(tokenizer, sentences, top)
+    for kind in ("split", "merged", "other"):
+        kinds[kind]["top"] = [{"error": e, "count": c} for e, c in kinds[kind]["top"]]
+    return kinds
+
+
 @app.command()
 def main(
     ud_dir: Path = typer.Argument(..., exists=True, file_okay=False),
@@ -93,12 +104,14 @@ def main(
                "xx": f1(xx, sentences), "multilingual": f1(ours, sentences),
                "without": {rule: f1(nlp, sentences) for rule, nlp in ablated.items()},
                "disagreements": [{"error": e, "count": c}
-                                 for e, c in token_disagreements(ours.tokenizer, sentences, top)]}
+                                 for e, c in token_disagreements(ours.tokenizer, sentences, top)],
+               "disagreement_kinds": _kinds(ours.tokenizer, sentences, top)}
         if s["iso"] in SEGMENTERS:
             seg = spacy.blank("xx")
             try:
                 seg.tokenizer = segmenting_tokenizer(multilingual_tokenizer(seg), s["iso"])
                 row["segmenter"] = f1(seg, sentences)
+                row["segmenter_disagreement_kinds"] = _kinds(seg.tokenizer, sentences, top)
             except ImportError as err:
                 row["segmenter_unavailable"] = str(err)
         rows.append(row)
@@ -158,6 +171,22 @@ def render(report: Dict) -> str:
         errs = "; ".join(f"`{d['error']}` ×{d['count']}" for d in r["disagreements"][:3])
         lines.append(f"| {r['key']} | {r['group']} | {r['iso']} | {pct(r['xx'])} | {pct(r['multilingual'])} | "
                      f"{seg} | {errs.replace('|', '&#124;')} |")
+    with_lang = [r for r in report["sets"] if "segmenter_disagreement_kinds" in r]
+    if with_lang:
+        lines += ["", "## Kinds of disagreement with `--lang`", "",
+                  "Gold tokens in stretches where the tokenizer's boundaries differ from the treebank's: "
+                  "**split** (one gold token cut into several), **merged** (several gold tokens taken as one), "
+                  "**other** (boundaries that cross), as % of the set's gold tokens. A segmenter whose "
+                  "conventions are finer than the treebank's splits; a coarser one merges.", "",
+                  "| set | token F1 | gold tokens | split | merged | other | most frequent splits | most frequent merges |",
+                  "|---|--:|--:|--:|--:|--:|---|---|"]
+        for r in with_lang:
+            k = r["segmenter_disagreement_kinds"]
+            share = lambda kind: f"{100 * k[kind]['gold_tokens'] / k['all_gold_tokens']:.1f}"  # noqa: E731
+            most = lambda kind: "; ".join(f"`{d['error']}` ×{d['count']}"  # noqa: E731
+                                          for d in k[kind]["top"][:3]).replace("|", "&#124;")
+            lines.append(f"| {r['key']} | {pct(r['segmenter'])} | {k['all_gold_tokens']:,} | {share('split')} | "
+                         f"{share('merged')} | {share('other')} | {most('split')} | {most('merged')} |")
     return "\n".join(lines) + "\n"
 
 

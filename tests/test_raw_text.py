@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import spacy
+from spacy.tokens import Doc
 from pipelines import noun_nlp
 
 from layer_fusion.bootstrap import bootstrap_ci
 from layer_fusion.conllu import Sentence, read_conllu
 from layer_fusion.evaluation import evaluate_sentences, evaluate_targets
 from layer_fusion.raw_text import (
+    disagreement_kinds,
     evaluate_raw_text,
     gold_spans,
     mwt_unsplit_upos_f1,
@@ -147,6 +149,22 @@ def test_token_disagreements_groups_stretches():
     nlp = spacy.blank("xx")
     s = [sentence("It is well-known.", ["It", "is", "well-known", "."])] * 2
     assert token_disagreements(nlp.tokenizer, s) == [("well-known => well | - | known", 2)]
+
+
+def test_disagreement_kinds_count_gold_tokens_split_merged_and_crossed():
+    """Hand-made tokens against hand-made gold: ``ab cd`` taken as one token (merged, two
+    gold tokens), ``efgh`` cut in two (split, one), ``xy z`` against ``x yz`` (other, two);
+    twice, the second time with every token right."""
+    vocab = spacy.blank("xx").vocab
+    predicted = {"abcdefgh xyz.": (["abcd", "ef", "gh", "x", "yz", "."], [False, False, True, False, False, False]),
+                 "ab cd": (["ab", "cd"], [True, False])}
+    tokenizer = lambda text: Doc(vocab, words=predicted[text][0], spaces=predicted[text][1])  # noqa: E731
+    sents = [sentence("abcdefgh xyz.", ["ab", "cd", "efgh", "xy", "z", "."])] * 2 + [sentence("ab cd", ["ab", "cd"])]
+    kinds = disagreement_kinds(tokenizer, sents)
+    assert kinds["all_gold_tokens"] == 14
+    assert kinds["merged"] == {"gold_tokens": 4, "stretches": 2, "top": [("ab | cd => abcd", 2)]}
+    assert kinds["split"] == {"gold_tokens": 2, "stretches": 2, "top": [("efgh => ef | gh", 2)]}
+    assert kinds["other"] == {"gold_tokens": 4, "stretches": 2, "top": [("xy | z => x | yz", 2)]}
 
 
 def test_reader_keeps_surface_tokens_and_reads_text_without_spaces(tmp_path):

@@ -308,6 +308,34 @@ def token_disagreements(
     return errors.most_common(limit)
 
 
+def disagreement_kinds(tokenizer, sentences: Iterable[Sentence], limit: int = 10) -> Dict[str, Dict]:
+    """The tokenization errors of ``tokenizer`` on ``sentences``, by kind: in a stretch of
+    disagreement (as ``token_disagreements``), one gold token cut into several predicted
+    ones is ``split``, several gold tokens taken as one is ``merged``, the rest
+    (boundaries that cross) ``other``. A convention gap shows here: a segmenter that
+    follows finer conventions than the treebank splits, a coarser one merges.
+
+    Returns, per kind, ``gold_tokens`` (the gold tokens in its stretches), ``stretches``
+    and ``top``: the ``limit`` most frequent stretches, written as ``token_disagreements``
+    writes them, with their counts; and ``all_gold_tokens``, the sentences' gold tokens."""
+    from collections import Counter
+
+    kinds = {kind: {"gold_tokens": 0, "stretches": 0, "top": Counter()} for kind in ("split", "merged", "other")}
+    total = 0
+    for s in sentences:
+        text, _ = sentence_text(s)
+        gold = gold_spans(s, text)
+        total += len(gold)
+        for g, p in _disagreeing_stretches(gold, predicted_spans(tokenizer(text))):
+            kind = kinds["split" if len(g) == 1 < len(p) else "merged" if len(p) == 1 < len(g) else "other"]
+            kind["gold_tokens"] += len(g)
+            kind["stretches"] += 1
+            kind["top"][" | ".join(text[a:b] for a, b in g) + " => " + " | ".join(text[a:b] for a, b in p)] += 1
+    for kind in kinds.values():
+        kind["top"] = kind["top"].most_common(limit)
+    return {**kinds, "all_gold_tokens": total}
+
+
 def _disagreeing_stretches(gold: Sequence[Span], pred: Sequence[Span]):
     """Group gold and predicted spans into minimal stretches that cover the same text;
     yield the stretches where the two segmentations differ."""
