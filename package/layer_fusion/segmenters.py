@@ -16,9 +16,9 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
 included. The models learned composed text (NFC), so decomposed text (NFD) is segmented in
-its composed form and the tokens carried back (``ComposedTextSegmenter``). In a pipeline, ``SegmentingTokenizer`` holds it beside the rule-based tokenizer,
-which it saves: a segmenter is a setting, not data, so a saved pipeline loads with any
-``segmenter`` setting. The Thai and Chinese segmenters get only the text in their own
+its composed form and the tokens carried back (``ComposedTextSegmenter``). In a pipeline,
+``SegmentingTokenizer`` holds it beside the rule-based tokenizer, which it saves: a
+segmenter is a setting, not data, so a saved pipeline loads with any ``segmenter`` setting. The Thai and Chinese segmenters get only the text in their own
 script (``SCRIPT_RUNS``); the rule-based tokenizer splits the rest (Latin words, numbers,
 URLs, punctuation), which their models would cut into characters (``Zürich`` became
 ``Z ü rich`` under DeepCut, ``Tôi`` became ``T ô i`` under jieba).
@@ -274,15 +274,15 @@ def _maltese_articles(vocab, rules):
     return MalteseArticleSplitter(rules)
 
 
-# language -> (constructor on a vocab and the rule-based tokenizer, modules it imports, the
-# extra that installs them). Only the Maltese splitter works on the rules' tokens; the
-# others split text themselves, in its composed form (NFC).
 def _on_composed_text(construct: Callable) -> Callable:
     """``construct``'s segmenter, given the composed form of decomposed text
     (``ComposedTextSegmenter``)."""
     return lambda vocab, rules: ComposedTextSegmenter(construct(vocab, rules))
 
 
+# language -> (constructor on a vocab and the rule-based tokenizer, modules it imports, the
+# extra that installs them). Only the Maltese splitter works on the rules' tokens; the
+# others split text themselves, in its composed form (NFC).
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
     "th": (_on_composed_text(lambda vocab, rules: ThaiSegmenter(vocab)), ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),

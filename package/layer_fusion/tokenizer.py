@@ -25,9 +25,10 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
 * **Emoji sequences are one token** (Unicode UTS #51): a symbol with skin-tone modifiers,
   variation selectors or tag characters (``👍🏽``, ``❤️``), symbols joined by the zero-width
-  joiner (``👨‍👩‍👧``, ``🚣‍♀️``), flags (``🇮🇪``) and keycaps (``#️⃣``) are one character to
-  a reader, and one token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split
-  them into code points. Emoji written one after another are still split one by one, as in UD.
+  joiner (``👨‍👩‍👧``, ``🚣‍♀️``) and flags (``🇮🇪``) are one character to a reader, and one
+  token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split them into code
+  points. So is a keycap (``#️⃣``: a digit, # or * with U+20E3), which no treebank here
+  holds. Emoji written one after another are still split one by one, as in UD.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
