@@ -2,9 +2,10 @@
 
 The word segmenters (pyvi, jieba, SudachiPy, DeepCut) learned composed text. Given
 decomposed text (NFD, as macOS file names and some web pages write it), where Vietnamese
-``ệ`` is ``e`` + U+0323 + U+0302, they cut the marks off their letters: pyvi split ``Tôi``
-into ``To ̂ i``. A segmenter is therefore given the NFC form, and its tokens' spans are
-mapped back onto the input's characters, so that a ``Doc``'s text is still the input's.
+``ệ`` is ``e`` + U+0323 + U+0302, pyvi cut the marks off their letters (``Tôi`` became
+``To ̂ i``); SudachiPy normalizes its input itself, and Thai has no decomposed letters. So
+every segmenter is given the NFC form, and its tokens' spans are mapped back onto the
+input's characters, so that a ``Doc``'s text is still the input's.
 
 The map works on *clusters*: the shortest pieces of the text that compose on their own, a
 starter with the combining marks after it, or a run of starters that compose with each

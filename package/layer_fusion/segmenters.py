@@ -149,8 +149,8 @@ class PiecewiseSegmenter(_SegmenterWrapper):
 class ComposedTextSegmenter(_SegmenterWrapper):
     """``segmenter`` on the composed form (NFC) of a text that is not composed, its tokens
     carried back to the text's own characters (``composed_text``): the segmenters learned
-    composed text, and cut decomposed marks off their letters. A composed text is passed
-    as it is, and its Doc returned unchanged.
+    composed text, and pyvi cuts decomposed marks off their letters. A composed text is
+    passed as it is, and its Doc returned unchanged.
 
     On decomposed text the Doc is rebuilt: a token keeps the tags, lemma, norm and
     morphology the segmenter gave it (SudachiPy sets them), and the Doc its ``user_data``
