@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .segmenters import _Tokenizer
+from .segmenters import _SegmenterWrapper
 from .token_boundaries import doc_with_norms, exception_norm
 
 
@@ -67,33 +67,24 @@ def article_end(text: str, start: int) -> int:
     return match.end() if match else 0
 
 
-class MalteseArticleSplitter(_Tokenizer):
+class MalteseArticleSplitter(_SegmenterWrapper):
     """A tokenizer: ``rules`` (the rule-based tokenizer) on the text, then each article found
     at the start of a token (``article_end``) made a token of its own (``split_articles``):
     cut from its word where the rules kept the word whole (``il-kelb``, the multilingual
     rules), joined to its hyphen where they split it off (``il`` ``-`` ``kelb``, spaCy's
-    ``xx`` rules). ``to_disk`` etc. save ``rules``: the splitting is code, not data."""
+    ``xx`` rules). ``to_disk`` etc. save ``rules``, the wrapped tokenizer: the splitting is
+    code, not data."""
 
-    def __init__(self, rules):
-        self.rules = rules
-        self.vocab = rules.vocab
+    @property
+    def rules(self):
+        return self.segmenter
+
+    @rules.setter
+    def rules(self, rules) -> None:
+        self.segmenter = rules
 
     def __call__(self, text: str):
         return split_articles(self.rules(text))
-
-    def to_bytes(self, **kwargs) -> bytes:
-        return self.rules.to_bytes(**kwargs)
-
-    def from_bytes(self, data: bytes, **kwargs):
-        self.rules.from_bytes(data, **kwargs)
-        return self
-
-    def to_disk(self, path, **kwargs) -> None:
-        self.rules.to_disk(path, **kwargs)
-
-    def from_disk(self, path, **kwargs):
-        self.rules.from_disk(path, **kwargs)
-        return self
 
 
 def split_articles(doc):

@@ -103,7 +103,8 @@ _SPACES = re.compile(r"\s+")
 
 
 class _SegmenterWrapper(_Tokenizer):
-    """A segmenter around ``segmenter``, whose settings (if any) are what it saves."""
+    """A tokenizer around another, ``segmenter``, which is what it saves (its settings, or
+    the rules the Maltese splitter refines)."""
 
     def __init__(self, segmenter):
         self.segmenter = segmenter
