@@ -26,7 +26,10 @@ NFC = lambda text: unicodedata.normalize("NFC", text)  # noqa: E731
     # A text that starts with a mark, a mark on a space.
     ("\u0301a \u0301b", ["\u0301", "a", " \u0301", "b"]),
     # A compatibility ideograph composes to another character on its own.
-    ("\uF900x", ["\uF900", "x"]),
+    ("x\uF900x", ["x", "\uF900", "x"]),
+    # Tibetan ཱི (U+0F73) has combining class 0 but decomposes to two marks, which reorder
+    # with the mark before them: one cluster with its base.
+    ("\u0928\u0F73\u093C", ["\u0928\u0F73\u093C"]),
 ])
 def test_clusters_cover_the_text_and_compose_on_their_own(text, clusters):
     spans = composition_clusters(text)
@@ -45,7 +48,8 @@ def test_every_decomposable_character_is_one_cluster_and_mixtures_compose():
     for char in decomposable:
         if len(NFC(NFD(char))) == 1:
             assert len(composition_clusters(NFD(char))) == 1, ascii(char)
-    pool = [NFD(c) for c in decomposable] + list("ab \u0301\u0323\u0302") + ["\u1100", "\u1161", "\u11A8"]
+    pool = [NFD(c) for c in decomposable] + decomposable + list("ab \u0301\u0323\u0302\u093C") \
+        + ["\u1100", "\u1161", "\u11A8"]
     rng = random.Random(0)
     for _ in range(2000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
@@ -61,6 +65,8 @@ def test_spans_move_to_cluster_edges_and_merge_inside_one():
     assert composed.spans_in_text([(7, 8), (8, 9)]) == [((9, 11), None)]
     assert composed.spans_in_text([(1, 2)]) == [((1, 3), 0)]  # ô alone is o + U+0302
     assert composed.spans_in_text([(3, 3)]) == []
+    # A merge takes in the whole of the later span, not only the shared cluster.
+    assert ComposedText("q\u0301xy").spans_in_text([(0, 1), (1, 4)]) == [((0, 4), None)]
 
 
 class _Characters(WordSegmenter):
@@ -93,9 +99,28 @@ def test_marks_stay_with_their_letters_and_composed_text_is_passed_through():
     assert segmenter("Tôi") is segmenter.segmenter.docs[-1]
 
 
+def test_a_mark_written_after_a_space_stays_in_the_text():
+    """A mark after a space composes with nothing: its cluster holds the space, which the
+    word must not take."""
+    segmenter = ComposedTextSegmenter(_Characters(spacy.blank("xx").vocab))
+    doc = segmenter(NFD("x \u0301Tôi"))
+    assert doc.text == NFD("x \u0301Tôi")
+    assert [t.text for t in doc] == ["x", "\u0301", "T", NFD("ô"), "i"]
+
+
+@pytest.mark.parametrize("lang", ["th", "vi", "zh", "ja"])
+def test_each_segmenter_keeps_decomposed_marks_on_their_letters(lang):
+    """Called on its own (no script runs), each segmenter keeps a decomposed letter whole:
+    bare pyvi, jieba and DeepCut cut the marks off."""
+    doc = make_segmenter(spacy.blank("xx").vocab, lang)(NFD("Tôi là ở đây"))
+    assert doc.text == NFD("Tôi là ở đây")
+    assert not any(unicodedata.combining(t.text[0]) for t in doc)
+
+
 @pytest.mark.parametrize("lang,text", [
     ("vi", "Tôi là sinh viên trường đại học Bách khoa Hà Nội."),
-    ("ja", "がぎぐげご。私はパンを食べます。"),  # dakuten decompose
+    # Dakuten decompose; whitespace tokens, which SudachiPy tags, between the sentences.
+    ("ja", "がぎぐげご。\n私はパンを食べます。\t\t終わり"),
     ("th", "ฉันไปโรงเรียน Zürich ทุกวัน"),
 ])
 def test_decomposed_text_gets_the_words_of_composed_text(lang, text):
@@ -108,8 +133,9 @@ def test_decomposed_text_gets_the_words_of_composed_text(lang, text):
     assert [t.lemma_ for t in decomposed] == [t.lemma_ for t in composed]
     assert [(t.tag_, t.pos_, str(t.morph), NFC(t.norm_)) for t in decomposed] == \
         [(t.tag_, t.pos_, str(t.morph), t.norm_) for t in composed]
-    if lang == "ja":  # SudachiPy's annotations come along
+    if lang == "ja":  # SudachiPy's annotations come along, whitespace tokens' too
         assert all(t.lemma_ and t.tag_ and t.pos_ for t in decomposed)
+        assert any(t.is_space for t in decomposed)
 
 
 def test_vietnamese_without_the_composed_form_shreds_marks():

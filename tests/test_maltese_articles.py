@@ -109,3 +109,18 @@ def test_without_articles_the_rules_doc_is_returned_as_it_is():
     splitter.rules = lambda text: made.append(rules(text)) or made[-1]
     assert splitter("Suid-Afrika ta' Malta.") is made[0]
     assert splitter("il-kelb") is not made[1]
+
+
+def test_the_splitter_saves_and_loads_the_rules_it_wraps(tmp_path):
+    """As a pipeline's tokenizer on its own, the splitter saves its rules, special cases
+    included, and loads them back (to_bytes/from_bytes, to_disk/from_disk)."""
+    nlp = spacy.blank("xx")
+    splitter = make_segmenter(nlp.vocab, "mt")
+    splitter.rules.add_special_case("gonna", [{"ORTH": "gon"}, {"ORTH": "na"}])
+    fresh = make_segmenter(spacy.blank("xx").vocab, "mt")
+    assert [t.text for t in fresh("gonna il-kelb")] == ["gonna", "il-", "kelb"]
+    fresh.from_bytes(splitter.to_bytes())
+    assert [t.text for t in fresh("gonna il-kelb")] == ["gon", "na", "il-", "kelb"]
+    splitter.to_disk(tmp_path / "tokenizer")
+    again = make_segmenter(spacy.blank("xx").vocab, "mt").from_disk(tmp_path / "tokenizer")
+    assert [t.text for t in again("gonna il-kelb")] == ["gon", "na", "il-", "kelb"]

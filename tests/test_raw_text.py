@@ -165,6 +165,14 @@ def test_disagreement_kinds_count_gold_tokens_split_merged_and_crossed():
     assert kinds["merged"] == {"gold_tokens": 4, "stretches": 2, "top": [("ab | cd => abcd", 2)]}
     assert kinds["split"] == {"gold_tokens": 2, "stretches": 2, "top": [("efgh => ef | gh", 2)]}
     assert kinds["other"] == {"gold_tokens": 4, "stretches": 2, "top": [("xy | z => x | yz", 2)]}
+    # Two gold tokens against three predicted that cross them: other, not split.
+    predicted["abcd"] = (["a", "bc", "d"], [False, False, False])
+    crossed = disagreement_kinds(tokenizer, [sentence("abcd", ["ab", "cd"])])
+    assert crossed["other"]["gold_tokens"] == 2 and crossed["split"]["gold_tokens"] == 0
+    # limit: the most frequent stretches of each kind only.
+    sents.append(sentence("abcdefgh xyz.", ["abcdefgh", "xyz", "."]))
+    limited = disagreement_kinds(tokenizer, sents, limit=1)["split"]
+    assert limited["stretches"] == 4 and limited["top"] == [("efgh => ef | gh", 2)]
 
 
 def test_reader_keeps_surface_tokens_and_reads_text_without_spaces(tmp_path):

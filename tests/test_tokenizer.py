@@ -64,8 +64,8 @@ CASES = [
      ["we", "\U0001F468\u200D\U0001F469\u200D\U0001F467", "row", "\U0001F6A3\u200D\u2640\uFE0F", "now"]),
     ("emoji_sequences", "(\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F)",
      ["(", "\U0001F3F4\U000E0067\U000E0062\U000E0077\U000E006C\U000E0073\U000E007F", ")"]),
-    # Keycaps: # and * with the emoji variation selector and U+20E3, a digit without it;
-    # the xx rules take # off as a prefix.
+    # Keycaps: # and a digit with the emoji variation selector and U+20E3, * without the
+    # selector; the xx rules take # off as a prefix.
     ("emoji_sequences", "press #\uFE0F\u20E3 or *\u20E3, then 1\uFE0F\u20E3!",
      ["press", "#\uFE0F\u20E3", "or", "*\u20E3", ",", "then", "1\uFE0F\u20E3", "!"]),
 ]
@@ -103,6 +103,7 @@ def test_what_is_not_changed():
     assert words("lol \U0001F602\U0001F602 \U0001F44D\U0001F3FD\U0001F44D\U0001F3FD") == \
         ["lol", "\U0001F602", "\U0001F602", "\U0001F44D\U0001F3FD", "\U0001F44D\U0001F3FD"]
     assert words("20°C ©2020 ™") == stock("20°C ©2020 ™")
+    assert words("12\u20E3 x") == stock("12\u20E3 x")  # not a keycap: two digits
     assert words("टिप्पणि\u200dयों") == ["टिप्पणि\u200dयों"]
 
 

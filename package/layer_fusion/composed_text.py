@@ -2,10 +2,10 @@
 
 The word segmenters (pyvi, jieba, SudachiPy, DeepCut) learned composed text. Given
 decomposed text (NFD, as macOS file names and some web pages write it), where Vietnamese
-``ệ`` is ``e`` + U+0323 + U+0302, pyvi cut the marks off their letters (``Tôi`` became
-``To ̂ i``); SudachiPy normalizes its input itself, and Thai has no decomposed letters. So
-every segmenter is given the NFC form, and its tokens' spans are mapped back onto the
-input's characters, so that a ``Doc``'s text is still the input's.
+``ệ`` is ``e`` + U+0323 + U+0302, pyvi, jieba and DeepCut cut the marks off their letters
+(``Tôi`` became ``To ̂ i``); SudachiPy normalizes its input itself. So every segmenter is
+given the NFC form, and its tokens' spans are mapped back onto the input's characters, so
+that a ``Doc``'s text is still the input's.
 
 The map works on *clusters*: the shortest pieces of the text that compose on their own, a
 starter with the combining marks after it, or a run of starters that compose with each
@@ -25,16 +25,19 @@ Span = Tuple[int, int]
 def composition_clusters(text: str) -> List[Span]:
     """``text`` cut into clusters, as ``(start, end)`` offsets that cover it in order.
 
-    A character starts a cluster when its canonical combining class is 0 and it does not
-    compose with the cluster before it: ``NFC(cluster + c) == NFC(cluster) + NFC(c)``."""
+    A character starts a cluster when its decomposition starts with a character of canonical
+    combining class 0 and it does not compose with the cluster before it:
+    ``NFC(cluster + c) == NFC(cluster) + NFC(c)``. (Tibetan ཱི U+0F73 has class 0 but
+    decomposes to two marks, which reorder with the marks before them.)"""
     clusters: List[Span] = []
     start = 0
     for i in range(1, len(text)):
         char = text[i]
-        if unicodedata.combining(char):
+        if unicodedata.combining(unicodedata.normalize("NFD", char)[0]):
             continue
         cluster = text[start:i]
-        if unicodedata.normalize("NFC", cluster + char) == unicodedata.normalize("NFC", cluster) + unicodedata.normalize("NFC", char):
+        composed = unicodedata.normalize("NFC", cluster)
+        if unicodedata.normalize("NFC", cluster + char) == composed + unicodedata.normalize("NFC", char):
             clusters.append((start, i))
             start = i
     if text:
@@ -63,7 +66,8 @@ class ComposedText:
     def spans_in_text(self, spans: Sequence[Span]) -> List[Tuple[Span, Optional[int]]]:
         """Each span of ``composed`` (in order, not overlapping) as a span of ``text``:
         ``((start, end), k)``, where k is the index of the span it came from, or None when
-        spans were merged because their edges fell inside one cluster. Empty spans drop out."""
+        spans were merged because their edges fell inside one cluster. A span that is empty
+        once moved to cluster edges drops out; one inside a cluster becomes the cluster."""
         out: List[Tuple[Span, Optional[int]]] = []
         for k, (start, end) in enumerate(spans):
             # A start inside a cluster moves back to the cluster's start, an end forward to its end.

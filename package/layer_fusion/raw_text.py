@@ -312,8 +312,9 @@ def disagreement_kinds(tokenizer, sentences: Iterable[Sentence], limit: int = 10
     """The tokenization errors of ``tokenizer`` on ``sentences``, by kind: in a stretch of
     disagreement (as ``token_disagreements``), one gold token cut into several predicted
     ones is ``split``, several gold tokens taken as one is ``merged``, the rest
-    (boundaries that cross) ``other``. A convention gap shows here: a segmenter that
-    follows finer conventions than the treebank splits, a coarser one merges.
+    (boundaries that cross, or tokens on one side only at a sentence's end) ``other``. A
+    convention gap shows here: a segmenter that follows finer conventions than the
+    treebank splits, a coarser one merges.
 
     Returns, per kind, ``gold_tokens`` (the gold tokens in its stretches), ``stretches``
     and ``top``: the ``limit`` most frequent stretches, written as ``token_disagreements``

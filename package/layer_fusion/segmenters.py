@@ -18,10 +18,11 @@ Each segmenter is a callable from text to a ``Doc`` whose text is the input's, s
 included. The models learned composed text (NFC), so decomposed text (NFD) is segmented in
 its composed form and the tokens carried back (``ComposedTextSegmenter``). In a pipeline,
 ``SegmentingTokenizer`` holds it beside the rule-based tokenizer, which it saves: a
-segmenter is a setting, not data, so a saved pipeline loads with any ``segmenter`` setting. The Thai and Chinese segmenters get only the text in their own
-script (``SCRIPT_RUNS``); the rule-based tokenizer splits the rest (Latin words, numbers,
-URLs, punctuation), which their models would cut into characters (``Zürich`` became
-``Z ü rich`` under DeepCut, ``Tôi`` became ``T ô i`` under jieba).
+segmenter is a setting, not data, so a saved pipeline loads with any ``segmenter`` setting.
+The Thai and Chinese segmenters get only the text in their own script (``SCRIPT_RUNS``); the
+rule-based tokenizer splits the rest (Latin words, numbers, URLs, punctuation), which their
+models would cut into characters (``Zürich`` became ``Z ü rich`` under DeepCut, ``Tôi``
+became ``T ô i`` under jieba).
 """
 from __future__ import annotations
 
@@ -150,13 +151,15 @@ class PiecewiseSegmenter(_SegmenterWrapper):
 class ComposedTextSegmenter(_SegmenterWrapper):
     """``segmenter`` on the composed form (NFC) of a text that is not composed, its tokens
     carried back to the text's own characters (``composed_text``): the segmenters learned
-    composed text, and pyvi cuts decomposed marks off their letters. A composed text is
-    passed as it is, and its Doc returned unchanged.
+    composed text, and pyvi, jieba and DeepCut cut decomposed marks off their letters. A
+    composed text is passed as it is, and its Doc returned unchanged (a mark that has no
+    precomposed letter with its base, rare and in no alphabet of these languages, is then
+    the segmenter's to handle).
 
     On decomposed text the Doc is rebuilt: a token keeps the tags, lemma, norm and
-    morphology the segmenter gave it (SudachiPy sets them), and the Doc its ``user_data``
-    when no two tokens were merged (tokens are merged when an edge fell between a letter
-    and its mark)."""
+    morphology the segmenter gave it (SudachiPy sets them), whitespace tokens too; tokens
+    merged because an edge fell between a letter and its mark get none, and the Doc keeps
+    the segmenter's ``user_data`` only when no tokens were merged."""
 
     def __call__(self, text: str):
         if unicodedata.is_normalized("NFC", text):
@@ -181,6 +184,11 @@ class ComposedTextSegmenter(_SegmenterWrapper):
         doc = Doc(self.vocab, words=words, spaces=spaces)
         for token, source in zip((t for t in doc if not t.is_space), sources):
             if source is not None:
+                _copy_annotations(source, token)
+        # Whitespace tokens (SudachiPy tags them 空白): the same whitespace in both texts.
+        blank_out, blank_in = [t for t in doc if t.is_space], [t for t in segmented if t.is_space]
+        if [t.text for t in blank_out] == [t.text for t in blank_in]:
+            for token, source in zip(blank_out, blank_in):
                 _copy_annotations(source, token)
         # Token-aligned lists (SudachiPy's sub_tokens) hold only where the tokens are the same.
         if len(doc) == len(segmented) and all(source is not None for source in sources):
@@ -286,9 +294,12 @@ def _on_composed_text(construct: Callable) -> Callable:
 # others split text themselves, in its composed form (NFC).
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
-    "th": (_on_composed_text(lambda vocab, rules: ThaiSegmenter(vocab)), ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
-    "vi": (_on_composed_text(_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True)), ("pyvi",), "vi"),
-    "zh": (_on_composed_text(_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba")), ("jieba",), "zh"),
+    "th": (_on_composed_text(lambda vocab, rules: ThaiSegmenter(vocab)),
+           ("pythainlp", "pythainlp.tokenize.deepcut"), "th"),
+    "vi": (_on_composed_text(_spacy_segmenter("spacy.lang.vi", "VietnameseTokenizer", use_pyvi=True)),
+           ("pyvi",), "vi"),
+    "zh": (_on_composed_text(_spacy_segmenter("spacy.lang.zh", "ChineseTokenizer", segmenter="jieba")),
+           ("jieba",), "zh"),
     "ja": (_on_composed_text(lambda vocab, rules: PiecewiseSegmenter(
         _spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab, rules), SUDACHI_MAX_BYTES)),
         ("sudachipy", "sudachidict_core"), "ja"),

@@ -166,7 +166,7 @@ _EMOJI_UNIT = f"[{_SYMBOLS}][{_EMOJI_MODIFIERS}]*"
 # One group: spaCy anchors each prefix with ^ and each suffix with $ by concatenation.
 EMOJI_SEQUENCE = (
     "(?:[\\U0001F1E6-\\U0001F1FF]{2}"  # a flag
-    "|[0-9#*]\\uFE0F?\\u20E3"  # a keycap: 1️⃣ #️⃣ (the xx rules split # off)
+    "|(?<![0-9#*])[0-9#*]\\uFE0F?\\u20E3"  # a keycap: 1️⃣ #️⃣ (the xx rules split # off); not 12⃣
     f"|{_EMOJI_UNIT}(?:\\u200D{_EMOJI_UNIT})+"  # joined by ZERO WIDTH JOINER
     f"|[{_SYMBOLS}][{_EMOJI_MODIFIERS}]+)"  # modified
 )
