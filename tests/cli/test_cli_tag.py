@@ -707,26 +707,25 @@ def test_a_pipeline_with_weights_that_are_not_finite_fails_in_one_line(aif_dir, 
     assert not (tmp_path / "out.txt").exists()
 
 
+def _tagged_words(aif_dir, text, *options):
+    """The words ``layer-fusion tag --format text`` gives for one line of ``text``."""
+    result = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q", *options], input=text + "\n")
+    assert result.exit_code == 0, result.output
+    return [w.rsplit("/", 1)[0] for w in result.stdout.split()]
+
+
 def test_lang_uses_the_word_segmenter(aif_dir):
     text = "ฉันไปโรงเรียน"
-    plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")
-    thai = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q", "--lang", "th"],
-                              input=text + "\n")
-    assert plain.exit_code == 0 and thai.exit_code == 0, thai.output
-    assert len(plain.stdout.split()) == 1  # no spaces: one token
-    assert len(thai.stdout.split()) > 1
-    assert "".join(w.rsplit("/", 1)[0] for w in thai.stdout.split()) == text
+    assert _tagged_words(aif_dir, text) == [text]  # no spaces: one token
+    thai = _tagged_words(aif_dir, text, "--lang", "th")
+    assert len(thai) > 1 and "".join(thai) == text
 
 
 def test_lang_mt_splits_the_maltese_article(aif_dir):
     text = "Il-kelb tal-Kunsill"
-    plain = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q"], input=text + "\n")
-    maltese = CliRunner().invoke(app, ["tag", str(aif_dir), "--format", "text", "-q", "--lang", "mt"],
-                                 input=text + "\n")
-    assert plain.exit_code == 0 and maltese.exit_code == 0, maltese.output
     # this pipeline has spaCy's xx rules, which split the hyphen off
-    assert [w.rsplit("/", 1)[0] for w in plain.stdout.split()] == ["Il", "-", "kelb", "tal", "-", "Kunsill"]
-    assert [w.rsplit("/", 1)[0] for w in maltese.stdout.split()] == ["Il-", "kelb", "tal-", "Kunsill"]
+    assert _tagged_words(aif_dir, text) == ["Il", "-", "kelb", "tal", "-", "Kunsill"]
+    assert _tagged_words(aif_dir, text, "--lang", "mt") == ["Il-", "kelb", "tal-", "Kunsill"]
 
 
 def test_stderr_holds_no_third_party_chatter(aif_dir, tmp_path):
