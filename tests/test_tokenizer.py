@@ -68,6 +68,13 @@ CASES = [
     # selector; the xx rules take # off as a prefix.
     ("emoji_sequences", "press #\uFE0F\u20E3 or *\u20E3, then 1\uFE0F\u20E3!",
      ["press", "#\uFE0F\u20E3", "or", "*\u20E3", ",", "then", "1\uFE0F\u20E3", "!"]),
+    # At a word's start and end, written apart, inside a word; closing and self-closing.
+    ("html_tags", "<strong>Увага</strong> тут <br/> a<b>c</b>.",
+     ["<strong>", "Увага", "</strong>", "тут", "<br/>", "a", "<b>", "c", "</b>", "."]),
+    # After a number, inside brackets and before a comma; one letter with a combining mark
+    # (NFD й); an upper-case letter spaCy's classes miss (Kazakh Қ).
+    ("cyrillic_letter_abbreviations", "у 1991 г. (ж.), т. е. и\u0306. Қ. Сәтбаев",
+     ["у", "1991", "г.", "(", "ж.", ")", ",", "т.", "е.", "и\u0306.", "Қ.", "Сәтбаев"]),
 ]
 
 
@@ -105,6 +112,16 @@ def test_what_is_not_changed():
     assert words("20°C ©2020 ™") == stock("20°C ©2020 ™")
     assert words("12\u20E3 x") == stock("12\u20E3 x")  # not a keycap: two digits
     assert words("टिप्पणि\u200dयों") == ["टिप्पणि\u200dयों"]
+    # Not HTML tags: a heart, an address in angle brackets, comparisons.
+    for text in ("<3 you", "<duffie@Stanford.EDU>", "a < b > c", "3<5"):
+        assert words(text) == stock(text)
+    # A tag with attributes: the space splits it, and its parts are cut as before; the
+    # closing tag has none.
+    assert words('<a href="x">here</a>') == ["<", "a", 'href="x">here', "</a>"]
+    # Armenian initials keep their full stop split, as ArmTDP writes them; two Cyrillic
+    # letters are not an abbreviation.
+    assert words("Ա. Սարգսյան") == ["Ա", ".", "Սարգսյան"]
+    assert words("до н.э. и во.") == ["до", "н.э.", "и", "во", "."]
 
 
 def test_without_every_rule_it_is_spacys_xx_tokenizer():
@@ -192,8 +209,9 @@ def test_unknown_rule_is_an_error():
 
 def test_registered_and_saved_with_the_pipeline(tmp_path):
     nlp = spacy.blank("xx", config=CONFIG)
-    text = "Ես տուն եմ։ #nlp well-known ta' Marija t.d. (a):"
-    expected = ["Ես", "տուն", "եմ", "։", "#nlp", "well-known", "ta'", "Marija", "t.d.", "(", "a", ")", ":"]
+    text = "Ես տուն եմ։ #nlp well-known ta' Marija t.d. (a): <b>г.</b>"
+    expected = ["Ես", "տուն", "եմ", "։", "#nlp", "well-known", "ta'", "Marija", "t.d.", "(", "a", ")", ":",
+                "<b>", "г.", "</b>"]
     assert [t.text for t in nlp(text)] == expected
     nlp.to_disk(tmp_path / "p")
     assert [t.text for t in spacy.load(tmp_path / "p")(text)] == expected

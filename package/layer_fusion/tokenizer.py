@@ -29,6 +29,13 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   token in UD (Irish-TwittIrish, Belarusian-HSE); the ``xx`` rules split them into code
   points. So is a keycap (``#️⃣``: a digit, # or * with U+20E3), which no treebank here
   holds. Emoji written one after another are still split one by one, as in UD.
+* **HTML tags are one token** (``<strong>``, ``</a>``, ``<br/>``: a tag name without
+  attributes, since a space would split the tag anyway), at the start, the end or inside a
+  word (``<b>Увага</b>``); the ``xx`` rules cut them into ``<``, ``strong``, ``>``.
+  Web text keeps them (Belarusian-HSE holds hundreds).
+* **A single Cyrillic letter with its full stop is one token** (``г.``, ``ж.``, ``т.``:
+  год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``. Not Armenian,
+  whose treebank splits initials (``Ա.``), and not other scripts, for want of evidence.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
@@ -193,6 +200,8 @@ RULES = (
     "dotted_abbreviations",  # t.d. e.g. ஐ.நா. keep their final full stop
     "reversed_emoticons",  # ): (; [= are punctuation, not emoticons
     "emoji_sequences",  # 👍🏽 ❤️ 👨‍👩‍👧 🇮🇪 are one token
+    "html_tags",  # <strong> </a> <br/> are one token
+    "cyrillic_letter_abbreviations",  # г. ж. keep their full stop
 )
 
 # A run of these written apart from words is one token (<< ** -> || //=): no quotes,
@@ -202,6 +211,14 @@ SYMBOL_RUN = r"[-/\\|&*+=<>~^#%@]{2,}"
 # Letters of any script, a full stop after each group, two groups or more: one token with
 # its final full stop (t.d., i.n., e.g., ஐ.நா.). The xx rules split the last full stop.
 DOTTED_ABBREVIATION = rf"(?:[{_LETTER}]{{1,4}}\.){{2,}}"
+
+# An HTML tag without attributes (a space splits a tag with attributes anyway): ASCII
+# letters and digits, a closing or self-closing slash. Not <3, nor <duffie@Stanford.EDU>.
+HTML_TAG = r"</?[A-Za-z][A-Za-z0-9]*/?>"
+
+# A single Cyrillic letter (with any marks: decomposed text) and its full stop.
+CYRILLIC_LETTERS = _char_class(cp for cp in range(0x0400, 0x0530) if unicodedata.category(chr(cp))[0] == "L")
+CYRILLIC_LETTER_ABBREVIATION = rf"[{CYRILLIC_LETTERS}][{MARKS}]*\."
 
 # spaCy's emoticons that begin with a bracket: in running text they are a bracket
 # followed by punctuation, ``(see above):``.
@@ -228,6 +245,8 @@ def multilingual_prefixes(without=()):
     if "emoji_sequences" not in without:
         # First: spaCy's symbol prefix would take the sequence's first code point alone.
         out.insert(0, EMOJI_SEQUENCE)
+    if "html_tags" not in without:
+        out.insert(0, HTML_TAG)  # before spaCy's prefix <, which would take it alone
     return out
 
 
@@ -244,6 +263,8 @@ def multilingual_suffixes(without=()):
     if "emoji_sequences" not in without:
         # A suffix search takes the match that starts first: the whole sequence.
         out.append(EMOJI_SEQUENCE)
+    if "html_tags" not in without:
+        out.append(HTML_TAG)  # starts before the suffix >, so the search takes the tag
     return out + list(TOKENIZER_SUFFIXES)
 
 
@@ -251,6 +272,8 @@ def multilingual_infixes(without=()):
     out = list(TOKENIZER_INFIXES)
     if "emoji_sequences" not in without:
         out.insert(0, EMOJI_SEQUENCE)  # before spaCy's symbol infix, which splits code points
+    if "html_tags" not in without:
+        out.insert(0, HTML_TAG)  # inside a word: <b>Увага</b> after the prefix is taken
     if "hyphenated_words" not in without:
         out.remove(_HYPHEN_INFIX)
         # Dashes between letters split; a plain hyphen or a tilde does not.
@@ -275,7 +298,8 @@ def multilingual_infixes(without=()):
 
 def multilingual_token_match(without=()):
     """Whole strings kept as one token: hashtags and mentions, runs of symbols, dotted
-    abbreviations."""
+    abbreviations, a Cyrillic letter with its full stop. spaCy tries it again after each
+    prefix or suffix it strips, so ``(г.,`` keeps ``г.``."""
     patterns = []
     if "hashtags" not in without:
         patterns.append(r"[#@][^\W_][\w]*")
@@ -283,6 +307,8 @@ def multilingual_token_match(without=()):
         patterns.append(SYMBOL_RUN)
     if "dotted_abbreviations" not in without:
         patterns.append(DOTTED_ABBREVIATION)
+    if "cyrillic_letter_abbreviations" not in without:
+        patterns.append(CYRILLIC_LETTER_ABBREVIATION)
     return re.compile(f"^(?:{'|'.join(patterns)})$").match if patterns else None
 
 
