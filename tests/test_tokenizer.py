@@ -71,6 +71,9 @@ CASES = [
     # At a word's start and end, written apart, inside a word; closing and self-closing.
     ("html_tags", "<strong>Увага</strong> тут <br/> a<b>c</b>.",
      ["<strong>", "Увага", "</strong>", "тут", "<br/>", "a", "<b>", "c", "</b>", "."]),
+    # Opening a quotation, after a bracket, and written (wrongly) to close one.
+    ("grave_accent_quotes", "Er sagte ``Hallo'' und (``ja``).",
+     ["Er", "sagte", "``", "Hallo", "''", "und", "(", "``", "ja", "``", ")", "."]),
     # After a number, inside brackets and before a comma; one letter with a combining mark
     # (NFD й); an upper-case letter spaCy's classes miss (Kazakh Қ).
     ("cyrillic_letter_abbreviations", "у 1991 г. (ж.), т. е. и\u0306. Қ. Сәтбаев",
@@ -122,6 +125,8 @@ def test_what_is_not_changed():
     # letters are not an abbreviation.
     assert words("Ա. Սարգսյան") == ["Ա", ".", "Սարգսյան"]
     assert words("до н.э. и во.") == ["до", "н.э.", "и", "во", "."]
+    # One grave accent is still split off on its own (Markdown's `code`).
+    assert words("a `b` c") == ["a", "`", "b", "`", "c"]
 
 
 def test_without_every_rule_it_is_spacys_xx_tokenizer():

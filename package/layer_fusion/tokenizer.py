@@ -33,6 +33,9 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   attributes, since a space would split the tag anyway), at the start, the end or inside a
   word (``<b>Увага</b>``); the ``xx`` rules cut them into ``<``, ``strong``, ``>``.
   Web text keeps them (Belarusian-HSE holds hundreds).
+* **An opening double quote written with two grave accents is one token** (````Hallo''``, as
+  LaTeX and the Penn Treebank write it), as the closing ``''`` already is in spaCy's rules.
+  German-GSD and Russian-GSD, never targets, write it so.
 * **A single Cyrillic letter with its full stop is one token** (``г.``, ``ж.``, ``т.``:
   год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``. Not Armenian,
   whose treebank splits initials (``Ա.``), and not other scripts, for want of evidence.
@@ -201,6 +204,7 @@ RULES = (
     "reversed_emoticons",  # ): (; [= are punctuation, not emoticons
     "emoji_sequences",  # 👍🏽 ❤️ 👨‍👩‍👧 🇮🇪 are one token
     "html_tags",  # <strong> </a> <br/> are one token
+    "grave_accent_quotes",  # ``Hallo'' opens with one token
     "cyrillic_letter_abbreviations",  # г. ж. keep their full stop
 )
 
@@ -247,6 +251,8 @@ def multilingual_prefixes(without=()):
         out.insert(0, EMOJI_SEQUENCE)
     if "html_tags" not in without:
         out.insert(0, HTML_TAG)  # before spaCy's prefix <, which would take it alone
+    if "grave_accent_quotes" not in without:
+        out.insert(0, "``")  # before spaCy's prefix `, which would take one at a time
     return out
 
 
@@ -265,6 +271,8 @@ def multilingual_suffixes(without=()):
         out.append(EMOJI_SEQUENCE)
     if "html_tags" not in without:
         out.append(HTML_TAG)  # starts before the suffix >, so the search takes the tag
+    if "grave_accent_quotes" not in without:
+        out.append("``")  # a closing quote written as the opening one: ``Hallo``
     return out + list(TOKENIZER_SUFFIXES)
 
 
