@@ -22,30 +22,13 @@ def test_render_gives_each_kind_as_a_share_of_gold_tokens_under_lang_only():
     assert "Kinds of disagreement" not in bench.render({**report, "sets": [row]})
 
 
-TARGETS = """
-[treebanks]
-
-[treebanks.xx_web]
-treebank = "UD_Toy-Web"
-language = "Toy"
-iso = "xx"
-group = "low_resource"
-file = "web.conllu"
-
-[treebanks.mt_toy]
-treebank = "UD_Maltese-Toy"
-language = "Maltese"
-iso = "mt"
-group = "low_resource"
-file = "mt.conllu"
-
-[treebanks.xx_gone]
-treebank = "UD_Toy-Gone"
-language = "Toy"
-iso = "xx"
-group = "low_resource"
-file = "gone.conllu"
-"""
+# Three listed low-resource sets (key, treebank folder, iso, file); the last is absent.
+TARGETS = "[treebanks]\n" + "".join(
+    f'\n[treebanks.{key}]\ntreebank = "{folder}"\nlanguage = "Toy"\niso = "{iso}"\n'
+    f'group = "low_resource"\nfile = "{file}"\n'
+    for key, folder, iso, file in [("xx_web", "UD_Toy-Web", "xx", "web.conllu"),
+                                   ("mt_toy", "UD_Maltese-Toy", "mt", "mt.conllu"),
+                                   ("xx_gone", "UD_Toy-Gone", "xx", "gone.conllu")])
 
 
 def _conllu(path, text, tokens):
