@@ -33,9 +33,9 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   attributes, since a space would split the tag anyway), at the start, the end or inside a
   word (``<b>Увага</b>``); the ``xx`` rules cut them into ``<``, ``strong``, ``>``.
   Web text keeps them (Belarusian-HSE holds hundreds).
-* **An opening double quote written with two grave accents is one token** (````Hallo''``, as
-  LaTeX and the Penn Treebank write it), as the closing ``''`` already is in spaCy's rules.
-  German-GSD and Russian-GSD, never targets, write it so.
+* **An opening double quote written as two grave accents is one token**, as LaTeX and the
+  Penn Treebank write it, before the word; the closing ``''`` already is one in spaCy's
+  rules. German-GSD and Russian-GSD, never targets, write their quotes so.
 * **A single Cyrillic letter with its full stop is one token** (``г.``, ``ж.``, ``т.``:
   год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``. Not Armenian,
   whose treebank splits initials (``Ա.``), and not other scripts, for want of evidence.
@@ -281,7 +281,7 @@ def multilingual_infixes(without=()):
     if "emoji_sequences" not in without:
         out.insert(0, EMOJI_SEQUENCE)  # before spaCy's symbol infix, which splits code points
     if "html_tags" not in without:
-        out.insert(0, HTML_TAG)  # inside a word: <b>Увага</b> after the prefix is taken
+        out.insert(0, HTML_TAG)  # between two words written together: a<b>c
     if "hyphenated_words" not in without:
         out.remove(_HYPHEN_INFIX)
         # Dashes between letters split; a plain hyphen or a tilde does not.
