@@ -131,7 +131,8 @@ def test_what_is_not_changed():
 
 def test_without_every_rule_it_is_spacys_xx_tokenizer():
     text = ("A dé ilé wọ̀. Ես տուն եմ։ well-known Really?! #nlp mae'r 'n l'homme word—word "
-            "'hello' 10-12 John's https://example.org/a-b.html ok\U0001F44D\U0001F3FD \U0001F1EE\U0001F1EA")
+            "'hello' 10-12 John's https://example.org/a-b.html ok\U0001F44D\U0001F3FD \U0001F1EE\U0001F1EA "
+            "<b>x</b> у 1991 г. ``so''")
     assert words(text, without=RULES) == stock(text)
 
 
