@@ -26,6 +26,7 @@ from .bootstrap import _finite, bootstrap_ci, domain_pair, genre_breakdown, macr
 from .conllu import Sentence, read_conllu
 from .length_order import length_order
 from .raw_text import mwt_unsplit_upos_f1
+from .sentence_spans import as_one_sentence
 from .targets import Targets
 
 # Docs per nlp.pipe batch when tagging gold words in wordpiece order: 64 against 32 is in
@@ -156,7 +157,8 @@ def evaluate_sentences(
     # Tag in order of wordpieces: batches then pad little (length_order.py); results go
     # back to their sentence by index.
     order = length_order(nlp, [s.words for s in sentences])
-    docs = (sentences[i].to_doc(nlp.vocab) for i in order)
+    # One UD sentence per Doc, its boundary given: a sentencizer in the pipeline splits nothing.
+    docs = (as_one_sentence(sentences[i].to_doc(nlp.vocab)) for i in order)
     for i, doc in zip(order, nlp.pipe(docs, batch_size=batch_size)):
         sent = sentences[i]
         if len(doc) != len(sent):

@@ -52,6 +52,7 @@ import numpy as np
 from .bootstrap import _finite, bootstrap_ci
 from .conllu import Sentence
 from .conll18_alignment import aligned_words
+from .sentence_spans import as_one_sentence
 
 Span = Tuple[int, int]
 
@@ -76,6 +77,16 @@ def sentence_text(sentence: Sentence) -> Tuple[str, bool]:
     for form, (_, end) in zip(sentence.tokens, sentence.token_words):
         pieces.append(form + (" " if sentence.spaces[end - 1] else ""))
     return "".join(pieces).rstrip(" "), False
+
+
+def sentence_texts(sentences: Sequence[Sentence]) -> Tuple[List[str], int]:
+    """Each sentence's ``sentence_text``, and how many of them were rebuilt from tokens."""
+    texts, rebuilt = [], 0
+    for sentence in sentences:
+        text, from_line = sentence_text(sentence)
+        texts.append(text)
+        rebuilt += not from_line
+    return texts, rebuilt
 
 
 def gold_spans(sentence: Sentence, text: str) -> List[Span]:
@@ -157,6 +168,25 @@ class RawTextResult:
     seconds: float = 0.0
     n_resamples: int = 1000
     seed: int = 0
+
+    @classmethod
+    def from_counts(cls, name: str, sentences: Sequence[Sentence], counts: Sequence[SentenceCounts],
+                    **settings) -> "RawTextResult":
+        """The result of ``counts`` (one per sentence of ``sentences``, in order); ``settings``
+        are the other fields (``rebuilt_texts``, ``seconds``, ...)."""
+        def column(field: str) -> np.ndarray:
+            return np.fromiter((getattr(c, field) for c in counts), dtype=np.int64, count=len(counts))
+
+        return cls(
+            name=name,
+            gold_tokens=column("gold_tokens"),
+            predicted_tokens=column("predicted_tokens"),
+            matched_tokens=column("matched_tokens"),
+            gold_words=column("gold_words"),
+            correct_upos=column("correct_upos"),
+            words_in_multiword_tokens=sum(e - b for s in sentences for b, e in s.token_words if e - b > 1),
+            **settings,
+        )
 
     @property
     def token_f1(self) -> float:
@@ -246,11 +276,7 @@ def evaluate_raw_text(
     ``progress`` is called with 1 as each sentence is scored (e.g. a tqdm bar's ``update``).
     """
     sentences = [s for s in sentences]
-    texts, rebuilt = [], 0
-    for s in sentences:
-        text, from_line = sentence_text(s)
-        texts.append(text)
-        rebuilt += not from_line
+    texts, rebuilt = sentence_texts(sentences)
     n = len(sentences)
     counts: List[Optional[SentenceCounts]] = [None] * n
     order = sorted(range(n), key=lambda i: len(texts[i]))
@@ -258,7 +284,8 @@ def evaluate_raw_text(
     if tokenize_only:
         docs = (nlp.tokenizer(texts[i]) for i in order)
     else:
-        docs = nlp.pipe((texts[i] for i in order), batch_size=batch_size)
+        # One UD sentence per text, its boundary given: a sentencizer in the pipeline splits nothing.
+        docs = nlp.pipe((as_one_sentence(nlp.make_doc(texts[i])) for i in order), batch_size=batch_size)
     for i, doc in zip(order, docs):
         pred = predicted_spans(doc)
         tags = [] if tokenize_only else [t.pos_ for t in doc if not t.is_space]
@@ -266,25 +293,8 @@ def evaluate_raw_text(
         if progress is not None:
             progress(1)
     seconds = time.perf_counter() - start
-
-    def column(field: str) -> np.ndarray:
-        return np.fromiter((getattr(c, field) for c in counts), dtype=np.int64, count=n)
-
-    in_mwt = sum(e - b for s in sentences for b, e in s.token_words if e - b > 1)
-    return RawTextResult(
-        name=name,
-        gold_tokens=column("gold_tokens"),
-        predicted_tokens=column("predicted_tokens"),
-        matched_tokens=column("matched_tokens"),
-        gold_words=column("gold_words"),
-        correct_upos=column("correct_upos"),
-        words_in_multiword_tokens=in_mwt,
-        rebuilt_texts=rebuilt,
-        tagged=not tokenize_only,
-        seconds=seconds,
-        n_resamples=n_resamples,
-        seed=seed,
-    )
+    return RawTextResult.from_counts(name, sentences, counts, rebuilt_texts=rebuilt, tagged=not tokenize_only,
+                                     seconds=seconds, n_resamples=n_resamples, seed=seed)
 
 
 def token_disagreements(

@@ -218,6 +218,7 @@ class LineTagger:
         trf = find_transformer_pipe(nlp)
         self._tokenizer = None
         self._get_spans: Optional[Callable] = None
+        self._before_transformer: List[Callable[[Doc], Doc]] = []
         self.budget = 0
         if trf is not None:
             model = trf.model
@@ -234,6 +235,9 @@ class LineTagger:
             silence_false_length_warning(tokenizer)
             self._tokenizer = tokenizer
             self._get_spans = model.attrs["get_spans"]
+            # Components before the transformer (a sentencizer) can decide its windows
+            # (sentence_spans.py): they run before the windows are measured.
+            self._before_transformer = [proc for _, proc in nlp.pipeline[:[p for _, p in nlp.pipeline].index(trf)]]
             self.budget = max(1, int((limit - specials) * WORDPIECE_MARGIN))
 
     # -- public ----------------------------------------------------------------
@@ -287,6 +291,8 @@ class LineTagger:
         counts = self.wordpiece_counts(doc)
         if n <= MAX_CHUNK_TOKENS:
             try:
+                for proc in self._before_transformer:
+                    doc = proc(doc)
                 windows = self._get_spans([doc])[0]
             except Exception:  # noqa: BLE001 - e.g. sentence spans on a doc without sentences
                 windows = [doc[:]]

@@ -1,0 +1,93 @@
+"""Raw text in, several sentences at a time: what a user who tags paragraphs gets.
+
+``raw_text.evaluate_raw_text`` gives the pipeline one sentence's text at a time. Users tag
+paragraphs and documents. Here consecutive sentences are joined into one text, tagged as
+one Doc, and each sentence is scored on its own share of the predicted tokens with
+``raw_text.score_sentence`` (CoNLL 2018 span alignment), so the two evaluations compare
+sentence by sentence and their counts have the same shape.
+
+Texts (``text_units``): the sentences of one paragraph (``# newpar``) of one document
+(``# newdoc id``), at most ``max_sentences`` of them; a set without paragraph marks is cut
+every ``max_sentences`` sentences. A unit's sentence texts x_1..x_n are joined with one
+space:
+
+    text = x_1 + " " + x_2 + ... + " " + x_n,   offset_k = sum_{j<k} (len(x_j) + 1)
+
+A predicted token belongs to the sentence in which it starts and is scored there with the
+span (start - offset_k, end - offset_k); one that runs on past its sentence's end (a
+tokenizer that joined across the space) matches no gold token and counts as predicted.
+"""
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from .conllu import Sentence
+from .raw_text import RawTextResult, SentenceCounts, gold_spans, score_sentence, sentence_texts
+
+# Sentences per text when a set marks no paragraphs: about a paragraph.
+DEFAULT_MAX_SENTENCES = 10
+
+
+def starts_paragraph(sentence: Sentence, previous: Optional[Sentence]) -> bool:
+    """Whether ``sentence`` begins a paragraph: a ``# newpar`` line, or another document
+    than the sentence before (``# newdoc id`` is inherited until the next one)."""
+    if previous is None:
+        return True
+    return any(key == "newpar" or key.startswith("newpar ") for key in sentence.meta) \
+        or sentence.doc_id != previous.doc_id
+
+
+def text_units(sentences: Sequence[Sentence], max_sentences: int = DEFAULT_MAX_SENTENCES) -> List[List[int]]:
+    """Consecutive sentence indices, one list per text (module docstring)."""
+    if max_sentences < 1:
+        raise ValueError(f"max_sentences must be at least 1, not {max_sentences}")
+    units: List[List[int]] = []
+    for i, sentence in enumerate(sentences):
+        if not units or len(units[-1]) >= max_sentences or starts_paragraph(sentence, sentences[i - 1] if i else None):
+            units.append([])
+        units[-1].append(i)
+    return units
+
+
+def evaluate_raw_documents(
+    nlp,
+    sentences: Sequence[Sentence],
+    max_sentences: int = DEFAULT_MAX_SENTENCES,
+    batch_size: int = 64,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    name: str = "",
+    progress: Optional[Callable[[int], None]] = None,
+) -> RawTextResult:
+    """Tag each unit of ``text_units`` as one text with ``nlp`` and score every sentence
+    (module docstring). Texts go through ``nlp.pipe`` shortest first (less padding).
+    ``progress`` is called with the number of sentences of each text as it is scored."""
+    sentences = list(sentences)
+    texts, rebuilt = sentence_texts(sentences)
+    units = text_units(sentences, max_sentences)
+    joined = [" ".join(texts[i] for i in unit) for unit in units]
+    counts: List[Optional[SentenceCounts]] = [None] * len(sentences)
+    order = sorted(range(len(units)), key=lambda u: len(joined[u]))
+    start = time.perf_counter()
+    for u, doc in zip(order, nlp.pipe((joined[u] for u in order), batch_size=batch_size)):
+        unit = units[u]
+        offsets = np.cumsum([0] + [len(texts[i]) + 1 for i in unit[:-1]]).tolist()
+        spans: List[list] = [[] for _ in unit]
+        tags: List[list] = [[] for _ in unit]
+        for token in doc:
+            if token.is_space:
+                continue
+            k = bisect_right(offsets, token.idx) - 1
+            spans[k].append((token.idx - offsets[k], token.idx - offsets[k] + len(token.text)))
+            tags[k].append(token.pos_)
+        for k, i in enumerate(unit):
+            counts[i] = score_sentence(sentences[i], texts[i], gold_spans(sentences[i], texts[i]), spans[k], tags[k])
+        if progress is not None:
+            progress(len(unit))
+    seconds = time.perf_counter() - start
+    return RawTextResult.from_counts(name, sentences, counts, rebuilt_texts=rebuilt, seconds=seconds,
+                                     n_resamples=n_resamples, seed=seed)
