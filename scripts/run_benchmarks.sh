@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every speed and memory benchmark, one after another, on an otherwise idle machine. Each
 # writes its figures under reports/bench/ (committed; docs/benchmarks.md and the README
-# quote them from there). Needs what `make all` builds (training/finetuned/model-last, corpus/)
+# quote them from there). Needs what `make all` builds (training/finetuned/model-last, corpus/;
+# the seeds of `spacy project run seeds` too, where they are built)
 # and, for the Ray/Dask comparison, the [dask] extra (installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.." && . .venv/bin/activate
@@ -39,4 +40,7 @@ step finetune_step
 OMP_NUM_THREADS=2 python scripts/bench_finetune_step.py configs/finetune.cfg corpus/train.spacy --bottom-layers 0 --bottom-layers 6 --steps 12 --output reports/bench/finetune_step.json > /dev/null 2> logs/bench/finetune_step.err
 step tokenizer
 python scripts/bench_tokenizer.py $UD --output reports/bench/tokenizer.json --markdown reports/bench/tokenizer.md > /dev/null 2> logs/bench/tokenizer.err
+step documents
+SEEDS=(); for seed in 1 2; do [ -d training/finetuned_seed$seed/model-last ] && SEEDS+=(training/finetuned_seed$seed/model-last); done
+OMP_NUM_THREADS=2 python scripts/bench_documents.py $UD $PIPE "${SEEDS[@]}" --output reports/bench/documents.json --markdown reports/bench/documents.md > /dev/null 2> logs/bench/documents.err
 step done

@@ -22,12 +22,13 @@ POS_LABELS = ["NOUN", "VERB", "DET", "ADP", "ADJ", "PUNCT"]
 
 
 def transformer_config(model_dir: Path, architecture: str = "layer_fusion.TransformerModel.v1",
-                       window: int = 128, stride: int = 96) -> Dict:
+                       window: int = 128, stride: int = 96,
+                       span_getter: str = "spacy-transformers.strided_spans.v1") -> Dict:
     return {
         "model": {
             "@architectures": architecture,
             "name": str(model_dir),
-            "get_spans": {"@span_getters": "spacy-transformers.strided_spans.v1", "window": window, "stride": stride},
+            "get_spans": {"@span_getters": span_getter, "window": window, "stride": stride},
             "tokenizer_config": {"use_fast": True},
             "transformer_config": {"output_hidden_states": True},
         }
@@ -49,11 +50,12 @@ def listener_config(width: int, fusion: str, layers: Optional[List[int]] = None,
 def make_nlp(model_dir: Path, fusion: str = "LastLayer", width: int = 32, window: int = 128,
              stride: int = 96, architecture: str = "layer_fusion.TransformerModel.v1",
              layers: Optional[List[int]] = None, grad_factor: float = 1.0,
-             factory: str = "transformer") -> Language:
+             factory: str = "transformer", span_getter: str = "spacy-transformers.strided_spans.v1") -> Language:
     """A transformer (stock ``"transformer"`` factory, or ``"fusion_transformer"``) and a
     morphologizer listening to it through a fusion."""
     nlp = spacy.blank("xx")
-    nlp.add_pipe(factory, name="transformer", config=transformer_config(model_dir, architecture, window, stride))
+    nlp.add_pipe(factory, name="transformer",
+                 config=transformer_config(model_dir, architecture, window, stride, span_getter))
     nlp.add_pipe(
         "morphologizer",
         config={"model": {"@architectures": "spacy.Tagger.v2", "nO": None,

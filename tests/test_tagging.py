@@ -99,3 +99,23 @@ def test_an_input_that_cannot_be_read_is_named_not_blamed_on_the_output(tmp_path
     assert next(lines) == "one"
     with pytest.raises(InputReadError, match=rf"cannot read {tmp_path}: Is a directory"):
         next(lines)
+
+
+@pytest.mark.parametrize("with_sentencizer", [True, False])
+def test_windows_are_measured_as_the_pipeline_will_cut_them(tiny_xlmr, monkeypatch, with_sentencizer):
+    """With a sentencizer before the transformer and sentence spans (window 4, stride 3), the
+    text "a . b c d e f g . h" is cut into windows [0, 2), [2, 6), [5, 9), [9, 10); without
+    it into [0, 4), [3, 7), [6, 10). Tokens 5 and 8 of 2 wordpieces each, the rest of none,
+    and a budget of 3: only the sentence window [5, 9) is over it, so only the pipeline with
+    the sentencizer needs its line cut into chunks."""
+    from pipelines import make_nlp, synthetic_examples
+
+    nlp = make_nlp(tiny_xlmr, window=4, stride=3, span_getter="layer_fusion.sentence_strided_spans.v1")
+    if with_sentencizer:
+        nlp.add_pipe("sentencizer", before="transformer")
+    nlp.initialize(lambda: synthetic_examples(nlp, 5))
+    tagger = LineTagger(nlp)
+    monkeypatch.setattr(tagger, "wordpiece_counts", lambda doc: [0, 0, 0, 0, 0, 2, 0, 0, 2, 0])
+    tagger.budget = 3
+    doc = tagger.make_doc("a . b c d e f g . h")
+    assert (tagger.chunk_bounds(doc) != [(0, 10)]) == with_sentencizer

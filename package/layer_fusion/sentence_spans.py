@@ -18,6 +18,9 @@ boundaries are set (a ``sentencizer`` or ``senter`` before the transformer, or
 and for a Doc without sentence boundaries, ``strided(doc)``: exactly what
 ``strided_spans`` gives. A Doc of one sentence gets the same spans from both, so training
 on one sentence per Doc is the same with either getter.
+
+``as_one_sentence(doc)`` marks a Doc as one sentence, so that a sentencizer after it splits
+nothing: the evaluations give the pipeline one UD sentence per Doc, boundaries given.
 """
 from __future__ import annotations
 

@@ -1,0 +1,96 @@
+"""Raw text tagged a paragraph at a time (layer_fusion.raw_documents): texts cut at paragraphs,
+documents and the sentence cap; each sentence scored on its own tokens, so a tagger that
+ignores context scores exactly as sentence by sentence; hand-computed counts where the
+tokens cross a sentence's end."""
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import Doc
+
+from layer_fusion.raw_documents import evaluate_raw_documents, text_units
+from layer_fusion.raw_text import evaluate_raw_text
+from pipelines import noun_nlp
+from test_raw_text import sentence
+
+FIELDS = ("gold_tokens", "predicted_tokens", "matched_tokens", "gold_words", "correct_upos")
+
+
+def with_meta(s, **meta):
+    s.meta.update({key.replace("_", " "): value for key, value in meta.items()})
+    return s
+
+
+def marked_sentences():
+    """Document d1: a paragraph of two sentences, then one of one; document d2 (no
+    paragraph marks): four sentences. The reader repeats ``newdoc id`` on every sentence."""
+    return [with_meta(sentence(f"s{i} .", [f"s{i}", "."]), **meta) for i, meta in enumerate([
+        {"newdoc_id": "d1", "newpar_id": "p1"}, {"newdoc_id": "d1"}, {"newdoc_id": "d1", "newpar": ""},
+        {"newdoc_id": "d2"}, {"newdoc_id": "d2"}, {"newdoc_id": "d2"}, {"newdoc_id": "d2"}])]
+
+
+def test_texts_are_cut_at_paragraphs_documents_and_the_cap():
+    sents = marked_sentences()
+    assert text_units(sents, max_sentences=10) == [[0, 1], [2], [3, 4, 5, 6]]
+    assert text_units(sents, max_sentences=3) == [[0, 1], [2], [3, 4, 5], [6]]
+    assert text_units(sents, max_sentences=1) == [[i] for i in range(7)]
+    unmarked = [sentence("a .", ["a", "."]) for _ in range(5)]
+    assert text_units(unmarked, max_sentences=2) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(ValueError, match="max_sentences"):
+        text_units(unmarked, max_sentences=0)
+
+
+def test_a_tagger_that_ignores_context_scores_as_sentence_by_sentence():
+    """Joining texts moves every token by its sentence's offset and nothing else: the counts
+    of a context-free tagger (every token a NOUN) are those of the sentence-by-sentence run,
+    with tokens the rules split, a multiword token and a rebuilt text among them."""
+    sents = marked_sentences() + [
+        sentence("dogs bark.", ["dogs", "bark", "."], upos=["NOUN", "VERB", "PUNCT"]),
+        sentence("cats-and-mice", ["cats", "-", "and", "-", "mice"], spaces=[False] * 5),
+        sentence("don't go", ["don't", "go"], words={"don't": ["do", "n't"]}, upos=["AUX", "PART", "VERB"]),
+        sentence(None, ["no", "text", "line"]),
+    ]
+    nlp = noun_nlp()
+    alone = evaluate_raw_text(nlp, sents)
+    for cap in (1, 2, 10):
+        together = evaluate_raw_documents(nlp, sents, max_sentences=cap)
+        for field in FIELDS:
+            assert getattr(together, field).tolist() == getattr(alone, field).tolist(), (cap, field)
+        assert together.rebuilt_texts == alone.rebuilt_texts == 1
+        assert together.words_in_multiword_tokens == alone.words_in_multiword_tokens == 2
+
+
+class FixedTokens:
+    """A pipeline stand-in that gives each text the tokens listed for it, all tagged NOUN."""
+
+    def __init__(self, tokens_of):
+        self.tokens_of = tokens_of
+        self.vocab = spacy.blank("xx").vocab
+
+    def pipe(self, texts, batch_size=64):
+        for text in texts:
+            words = self.tokens_of[text]
+            assert "".join(words) == text  # every character in a token: no spaces between them
+            yield Doc(self.vocab, words=words, spaces=[False] * len(words), pos=["NOUN"] * len(words))
+
+
+def test_tokens_belong_to_the_sentence_they_start_in():
+    """"ab." and "cd" are joined into "ab. cd". Tokens "ab", ". cd": the second starts in the
+    first sentence and runs into the next, so it matches nothing there and the second sentence
+    has no token. Tokens "ab.", " ", "cd": the whitespace token is no prediction."""
+    sents = [sentence("ab.", ["ab", "."], spaces=[False, True]), sentence("cd", ["cd"])]
+    crossing = evaluate_raw_documents(FixedTokens({"ab. cd": ["ab", ". cd"]}), sents)
+    assert crossing.gold_tokens.tolist() == [2, 1]
+    assert crossing.predicted_tokens.tolist() == [2, 0]
+    assert crossing.matched_tokens.tolist() == [1, 0]
+    assert crossing.correct_upos.tolist() == [1, 0]
+    assert crossing.token_f1 == pytest.approx(2 * 1 / (3 + 2))
+    merged = evaluate_raw_documents(FixedTokens({"ab. cd": ["ab.", " ", "cd"]}), sents)
+    assert merged.predicted_tokens.tolist() == [1, 1]
+    assert merged.matched_tokens.tolist() == [0, 1]
+    assert merged.correct_upos.tolist() == [0, 1]
+
+
+def test_progress_counts_every_sentence_once():
+    seen = []
+    evaluate_raw_documents(noun_nlp(), marked_sentences(), max_sentences=3, progress=seen.append)
+    assert sorted(seen) == [1, 1, 2, 3] and np.sum(seen) == 7
