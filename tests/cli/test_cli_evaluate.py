@@ -133,8 +133,28 @@ def test_raw_text_says_when_texts_were_rebuilt_and_tables_fit_long_paths(pipelin
     assert str(deep) in rows[0] and all(line[width:width + 3] == "   " for line in [header, *rows[:2]])
 
 
+def test_paragraph_scores_equal_the_shared_scorer(pipeline, files, tmp_path):
+    from layer_fusion.raw_documents import evaluate_raw_documents
+
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), *map(str, files), "-o", str(out),
+                                      "--raw-text", "--paragraphs", "5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "UPOS F1 paragraphs" in result.stdout
+    metrics = json.loads(out.read_text("utf8"))
+    assert metrics["settings"]["paragraphs"] == 5
+    nlp = spacy.load(pipeline)
+    for path in files:
+        expected = evaluate_raw_documents(nlp, list(evaluation.read_conllu(path)), max_sentences=5).to_dict()
+        got = metrics["raw_paragraphs"][str(path)]
+        assert got["per_sentence"] == expected["per_sentence"]
+        assert got["upos_f1"] == pytest.approx(expected["upos_f1"])
+        assert got["gold_words"] == metrics["files"][str(path)]["words"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--lang", "th"], "--lang only changes how raw text is tokenized"),
+    (["--paragraphs", "5"], "--paragraphs tags raw text a paragraph at a time: add --raw-text"),
     (["--raw-text", "--lang", "qq"], "--lang qq: no word segmenter for language 'qq'"),
 ])
 def test_lang_errors_are_one_line(pipeline, files, args, message):

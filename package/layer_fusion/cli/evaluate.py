@@ -28,22 +28,31 @@ def evaluate(
     lang: Optional[str] = typer.Option(
         None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja), or split the Maltese article (mt)"
     ),
+    paragraphs: Optional[int] = typer.Option(
+        None, "--paragraphs", min=1,
+        help="With --raw-text: also tag the raw text a paragraph at a time (# newpar, # newdoc id; at most this "
+             "many sentences per text) and score each sentence on its own tokens",
+    ),
     int8: bool = typer.Option(False, "--int8", help="Run the encoder's linear layers in int8 (CPU)"),
 ):
     """UPOS accuracy on gold words with 95% sentence-bootstrap CIs, per file and in total.
 
-    With --raw-text, also the end-to-end scores on raw text (layer_fusion.raw_text)."""
+    With --raw-text, also the end-to-end scores on raw text (layer_fusion.raw_text); with
+    --paragraphs N, also on raw text tagged up to N sentences at a time (layer_fusion.raw_documents)."""
     import numpy
     from tqdm import tqdm
 
     from ..atomic_write import atomic_text_output, unwritable_reason
     from ..conllu import ConlluError
     from ..evaluation import NoSentencesError, TreebankResult, evaluate_sentences, read_sentences
+    from ..raw_documents import evaluate_raw_documents
     from ..raw_text import evaluate_raw_text
     from ..report_table import ci, pct
 
     if lang is not None and not raw_text:
         raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
+    if paragraphs is not None and not raw_text:
+        raise _fail("--paragraphs tags raw text a paragraph at a time: add --raw-text", 2)
     if output is not None and str(output) == "-":  # tag's '-' is stdout; here stdout holds the tables
         raise _fail("--output -: the tables go to stdout; give the metrics JSON a file name", 2)
     if output is not None and unwritable_reason(output):
@@ -69,9 +78,9 @@ def evaluate(
         _use_segmenter(nlp, lang)
     if int8:
         _quantize(nlp)
-    results, raw = [], []
-    # One step per sentence tagged: gold words, then raw text with --raw-text.
-    passes = 2 if raw_text else 1
+    results, raw, raw_paragraphs = [], [], []
+    # One step per sentence tagged: gold words, then raw text with --raw-text, then paragraphs.
+    passes = 1 + raw_text + (paragraphs is not None)
     bar = tqdm(total=passes * sum(len(sentences) for _, sentences in inputs), desc="sentences", unit=" sent",
                disable=None)
     for path, sentences in inputs:
@@ -84,6 +93,11 @@ def evaluate(
                 raw.append(evaluate_raw_text(
                     nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=str(path),
                     progress=bar.update,
+                ).to_dict())
+            if paragraphs is not None:
+                raw_paragraphs.append(evaluate_raw_documents(
+                    nlp, sentences, max_sentences=paragraphs, batch_size=batch_size, n_resamples=n_resamples,
+                    seed=seed, name=str(path), progress=bar.update,
                 ).to_dict())
         except Exception as err:  # noqa: BLE001 - e.g. a pipeline that loads but fails on text
             bar.close()
@@ -118,16 +132,26 @@ def evaluate(
                 _warn(f"{r.name}: {d['rebuilt_texts']} of {r.sentences} sentences have no '# text' line, or one "
                       "that does not hold their tokens: their raw text was rebuilt from the tokens and SpaceAfter, "
                       "which makes tokenizing them easier than real text")
+    if paragraphs is not None:
+        msg.table(
+            [(r.name, pct(d["upos_f1"]), ci(d["upos_f1_ci95"]), pct(p["upos_f1"]), ci(p["upos_f1_ci95"]))
+             for r, d, p in zip(results, raw, raw_paragraphs)],
+            header=(f"raw text, up to {paragraphs} sentences a text", "UPOS F1 sentences", "95% CI",
+                    "UPOS F1 paragraphs", "95% CI"), divider=True,
+            aligns=("l", "r", "l", "r", "l"), max_col=10_000,
+        )
     if output is not None:
         metrics = {
             "files": {r.name: r.to_dict() for r in results},
             **({"raw_text": {r.name: d for r, d in zip(results, raw)}} if raw_text else {}),
+            **({"raw_paragraphs": {r.name: d for r, d in zip(results, raw_paragraphs)}} if paragraphs else {}),
             "total": total.to_dict(),
             "model": {"pipeline": pipeline, "components": list(nlp.pipe_names),
                       "encoder_dtype": nlp.meta.get("layer_fusion", {}).get("encoder_dtype", "fp32")},
             "settings": {
                 "batch_size": batch_size, "n_resamples": n_resamples, "seed": seed,
                 "max_sentences": max_sentences, "raw_text": raw_text, "lang": lang,
+                "paragraphs": paragraphs,
                 "metric": "UPOS accuracy on gold syntactic words (token.pos_ vs column 4)",
                 "total": "words of all files pooled; CI: sentences of all files resampled together",
             },
