@@ -46,6 +46,17 @@ def test_replicates_match_the_slow_reference():
     np.testing.assert_allclose(_replicates([a, b], 50, 7), _slow_replicates([a, b], 50, 7), rtol=1e-12)
 
 
+def test_replicates_use_each_systems_own_denominators():
+    """Raw-text F1 of two tokenizations: the same sentences, other denominators (P + G)."""
+    rng = np.random.default_rng(3)
+    a = _random_runs(rng, 3, [7, 12, 5])
+    b = {k: (w + rng.integers(0, 3, size=len(w)), np.stack([rng.binomial(w, 0.6) for _ in range(2)]))
+         for k, (w, _) in a.items()}
+    np.testing.assert_allclose(_replicates([a, b], 50, 7), _slow_replicates([a, b], 50, 7), rtol=1e-12)
+    with pytest.raises(ValueError, match="different numbers of sentences"):
+        _replicates([a, {k: (w[1:], c[:, 1:]) for k, (w, c) in b.items()}], 10, 0)
+
+
 def test_identical_systems_differ_by_zero_with_p_one():
     a = _random_runs(np.random.default_rng(2), 1, [20, 30])
     result = paired_difference(a, a, n_resamples=500)

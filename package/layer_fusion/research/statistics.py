@@ -75,11 +75,14 @@ def _replicates(systems: Sequence[Runs], n_resamples: int, seed: int) -> np.ndar
     total = np.zeros((len(systems), n_resamples))
     for key in keys:
         words = systems[0][key][0]
+        if any(len(runs[key][0]) != len(words) for runs in systems[1:]):
+            raise ValueError(f"{key}: systems were scored on different numbers of sentences")
         sent_w = _sentence_weights(rng, len(words), n_resamples)  # shared by all systems
-        drawn_words = sent_w @ words
         for j, runs in enumerate(systems):
+            # Each system's own denominators (raw-text F1: predicted tokens differ); the same
+            # sentences drawn for all.
             correct = sent_w @ runs[key][1].T  # (B, S)
-            total[j] += (seed_w[j] * correct).sum(axis=1) / drawn_words
+            total[j] += (seed_w[j] * correct).sum(axis=1) / (sent_w @ runs[key][0])
     return total / len(keys)
 
 
