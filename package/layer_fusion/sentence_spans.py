@@ -1,13 +1,12 @@
 """Encoder windows that stay inside sentences: a paragraph tagged as a whole is tagged as
 its sentences would be, one at a time.
 
-The project's taggers are trained on one sentence per Doc, so every encoder window they saw
-held one sentence. spacy-transformers' ``strided_spans`` cuts a Doc into windows of ``window``
+The shipped tagger is trained on one sentence per Doc, so every encoder window it saw held
+one sentence. spacy-transformers' ``strided_spans`` cuts a Doc into windows of ``window``
 tokens every ``stride`` tokens wherever its sentences end, so a paragraph given as one text
 puts parts of several sentences in one window, contexts the tagger never saw in training.
-That costs UPOS F1 on raw text (``reports/bench/documents.md``). A trained pipeline takes
-this getter at load time, with a sentencizer added before its transformer (README, "Texts of
-several sentences"); the weights do not change.
+That costs UPOS F1 on raw text (``reports/bench/documents.md``), so the shipped config
+(``configs/finetune.cfg``) puts a sentencizer before its transformer and uses this getter.
 
 ``layer_fusion.sentence_strided_spans.v1(window, stride)`` gives, for a Doc whose sentence
 boundaries are set (a ``sentencizer`` or ``senter`` before the transformer, or

@@ -130,8 +130,10 @@ def test_smoke_workflow_outputs(smoke_outputs):
     table = (smoke_outputs / "metrics" / "zero_shot.md").read_text()
     assert "Yoruba" in table and table == render_markdown(metrics)
     nlp = spacy.load(smoke_outputs / "training" / "model-last")
-    assert nlp.pipe_names == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
+    assert nlp.pipe_names == ["sentencizer", "transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     doc = nlp(YORUBA)
+    # Sentences found first: the transformer's windows stay inside them (sentence_spans.py).
+    assert len(list(nlp(f"{YORUBA} {YORUBA}").sents)) == 2 * len(list(doc.sents))
     assert all(t.pos_ in UPOS for t in doc)
     assert doc._.trf_data is None  # doc_cleaner frees the hidden states
     # spaCy's convention for whitespace tokens; every word keeps a UPOS tag

@@ -99,7 +99,8 @@ def test_training_commands_depend_on_every_module_of_the_model(project):
     library = REPO / "package" / "layer_fusion"
     model = {f"package/layer_fusion/{p.relative_to(library).as_posix()}"
              for folder in ("layers", "fusion") for p in (library / folder).glob("*.py")}
-    model |= {f"package/layer_fusion/{name}" for name in ("architectures.py", "transformer_component.py", "freezing.py")}
+    model |= {f"package/layer_fusion/{name}" for name in ("architectures.py", "transformer_component.py", "freezing.py",
+                                                            "sentence_spans.py")}
     for command in project["commands"]:
         if command["name"] in ("train", "seed-runs", "smoke-train"):
             assert sorted(model - set(command["deps"])) == [], command["name"]

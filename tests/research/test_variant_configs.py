@@ -68,8 +68,8 @@ RUN = {"fusion": "LayerAttention", "layers": [6, 9, -1], "bottom_layers": 0, "st
 
 def test_multitask_config_adds_each_task_on_its_hidden_state():
     config = variant_config(BASE, RUN, tasks=TASKS)
-    assert config["nlp"]["pipeline"] == ["transformer", "morphologizer", "feats", "parser", "attribute_ruler",
-                                         "doc_cleaner"]
+    assert config["nlp"]["pipeline"] == ["sentencizer", "transformer", "morphologizer", "feats", "parser",
+                                         "attribute_ruler", "doc_cleaner"]
     assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [6]
     assert config["components"]["parser"]["model"]["tok2vec"]["layers"] == [9]
     assert config["components"]["morphologizer"]["model"]["tok2vec"]["layers"] == [6, 9, -1]
@@ -80,7 +80,7 @@ def test_multitask_config_adds_each_task_on_its_hidden_state():
     weights = config["training"]["score_weights"]
     assert weights["pos_acc"] == 1.0 and weights["dep_las"] == 0.0 and weights["tag_acc"] == 0.0
     plain = variant_config(BASE, {**RUN, "intermediate": [], "intermediate_layers": []}, tasks=TASKS)
-    assert plain["nlp"]["pipeline"] == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
+    assert plain["nlp"]["pipeline"] == ["sentencizer", "transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     assert plain["paths"]["train"] == "corpus/train.spacy"
 
 
@@ -88,12 +88,13 @@ def test_sequential_stage_and_upos_stage():
     run = {**RUN, "fusion": "LastLayer", "layers": [-1], "intermediate_layers": [], "intermediate_mode": "sequential",
            "intermediate_steps": 200}
     stage = stage_config(BASE, run, TASKS)
-    assert stage["nlp"]["pipeline"] == ["transformer", "feats", "parser", "attribute_ruler", "doc_cleaner"]
+    assert stage["nlp"]["pipeline"] == ["sentencizer", "transformer", "feats", "parser", "attribute_ruler",
+                                        "doc_cleaner"]
     assert "morphologizer" not in stage["components"] and stage["training"]["max_steps"] == 200
     assert dict(stage["training"]["score_weights"]) == {"tag_acc": 0.5, "dep_uas": 0.25, "dep_las": 0.25}
     upos = variant_config(BASE, run, tasks=TASKS, source="training/x/model-last")
     assert upos["components"]["transformer"] == {"source": "training/x/model-last"}
-    assert upos["nlp"]["pipeline"] == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
+    assert upos["nlp"]["pipeline"] == ["sentencizer", "transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     assert upos["training"]["max_steps"] == 300 and upos["paths"]["train"] == "corpus/train.spacy"
 
 

@@ -234,7 +234,8 @@ def test_intermediate_runs_multitask_and_sequential(grid_setup, tiny_xlmr):
 
     # multitask: one pipeline, three listeners on one transformer, each on its own hidden state
     mt = spacy.load(tmp / "training" / "tiny_mt" / "model-last")
-    assert mt.pipe_names == ["transformer", "morphologizer", "feats", "parser", "attribute_ruler", "doc_cleaner"]
+    assert mt.pipe_names == ["sentencizer", "transformer", "morphologizer", "feats", "parser", "attribute_ruler",
+                             "doc_cleaner"]
     assert mt.get_pipe("transformer").listening_components == ["morphologizer", "feats", "parser"]
     config = mt.config
     assert config["components"]["feats"]["model"]["tok2vec"]["layers"] == [1]
@@ -249,12 +250,12 @@ def test_intermediate_runs_multitask_and_sequential(grid_setup, tiny_xlmr):
 
     # sequential: stage 1 trains the parser alone; the UPOS stage sources its transformer
     stage = spacy.load(tmp / "training" / "tiny_seq-intermediate" / "model-last")
-    assert stage.pipe_names == ["transformer", "parser", "attribute_ruler", "doc_cleaner"]
+    assert stage.pipe_names == ["sentencizer", "transformer", "parser", "attribute_ruler", "doc_cleaner"]
     assert stage.config["training"]["max_steps"] == 5
     seq_config = (tmp / "training" / "tiny_seq" / "config.cfg").read_text()
     assert 'source = "' in seq_config and "tiny_seq-intermediate" in seq_config
     seq = spacy.load(tmp / "training" / "tiny_seq" / "model-last")
-    assert seq.pipe_names == ["transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
+    assert seq.pipe_names == ["sentencizer", "transformer", "morphologizer", "attribute_ruler", "doc_cleaner"]
     # The UPOS stage starts from the stage-1 encoder: built from its config, before any
     # training, its transformer holds every one of stage 1's trained weights (the pretrained
     # encoder's top differs from them: stage 1 trained it).
