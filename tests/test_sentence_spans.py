@@ -93,3 +93,24 @@ def test_a_paragraph_is_tagged_as_its_sentences_are_alone(tiny_xlmr, span_getter
     together = _scores(nlp, f"{first} {second}")
     assert together.shape == alone.shape and np.abs(alone).max() > 0.1
     assert np.allclose(together, alone, atol=1e-5) == same
+
+
+def test_loaded_without_its_sentencizer_a_pipeline_reads_stock_windows(tiny_xlmr, tmp_path):
+    """The README's way back to stock windows: ``exclude=["sentencizer"]`` leaves a Doc without
+    sentence ends, so the pipeline tags a paragraph as one with stock strided spans does."""
+    spacy.util.fix_random_seed(0)
+    nlp = make_nlp(tiny_xlmr, "DLFA", span_getter=SENTENCE_SPANS)
+    nlp.add_pipe("sentencizer", before="transformer")
+    examples = synthetic_examples(nlp, 20)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "pipeline")
+    stock = {"components": {"transformer": {"model": {"get_spans": {
+        "@span_getters": "spacy-transformers.strided_spans.v1", "window": 128, "stride": 96}}}}}
+    text = "the cat sat on a mat . a big dog ran to the red house ."
+    shipped = _scores(spacy.load(tmp_path / "pipeline"), text)
+    without = _scores(spacy.load(tmp_path / "pipeline", exclude=["sentencizer"]), text)
+    reference = _scores(spacy.load(tmp_path / "pipeline", exclude=["sentencizer"], config=stock), text)
+    assert np.allclose(without, reference, atol=1e-6)
+    assert not np.allclose(shipped, reference, atol=1e-5)
