@@ -14,6 +14,8 @@ raw-text UPOS F1 (CoNLL 2018 span alignment, each sentence scored on its own tok
   transformer and ``layer_fusion.sentence_strided_spans.v1``: windows inside sentences.
 
 Both paragraph modes keep the pipeline's weights, window and stride (``load_variant``).
+The sentence ends the ``sentencizer`` finds in those texts, against UD's, are counted too
+(``raw_documents.sentence_start_counts``; tokenizer and sentencizer only, the same for every seed).
 
 Macro-averages over the sets with 95% CIs that resample seeds and sentences, and each
 paragraph mode's paired difference from ``sentences`` (``layer_fusion.research.statistics``).
@@ -38,7 +40,7 @@ from tqdm import tqdm
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
-from layer_fusion.raw_documents import DEFAULT_MAX_SENTENCES, evaluate_raw_documents, text_units
+from layer_fusion.raw_documents import DEFAULT_MAX_SENTENCES, evaluate_raw_documents, sentence_start_counts, text_units
 from layer_fusion.raw_text import LANGUAGES_WITHOUT_WORD_SPACES, evaluate_raw_text
 from layer_fusion.research import statistics as stats
 from layer_fusion.targets import load_targets
@@ -103,8 +105,29 @@ def summarize(results: List[Dict[str, dict]]) -> Dict:
     return out
 
 
+def _ratio(numerator: int, denominator: int) -> Optional[float]:
+    return numerator / denominator if denominator else None
+
+
+def start_scores(starts: Dict[str, Dict[str, int]]) -> Dict[str, Dict[str, Optional[float]]]:
+    """Precision and recall of the sentencizer's sentence starts per set, and their macro
+    means over the sets where each is defined."""
+    per_set = {key: {"precision": _ratio(c["correct"], c["found"]), "recall": _ratio(c["correct"], c["gold"])}
+               for key, c in starts.items()}
+    macro = {}
+    for measure in ("precision", "recall"):
+        values = [row[measure] for row in per_set.values() if row[measure] is not None]
+        macro[measure] = float(np.mean(values)) if values else None
+    return {"per_set": per_set, "macro": macro}
+
+
+def _percent(x: Optional[float]) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
 def render(data: Dict) -> str:
     s = data["summary"]
+    starts = start_scores(data["sentence_starts"])
     lines = [
         "# Raw text in, a paragraph at a time",
         "",
@@ -130,13 +153,19 @@ def render(data: Dict) -> str:
                 if d else " | ")
         lines.append(f"| `{mode}` | {100 * m['mean']:.2f} | [{100 * m['ci95'][0]:.2f}, {100 * m['ci95'][1]:.2f}] | "
                      f"{', '.join(f'{100 * x:.2f}' for x in m['per_seed'])} | {diff} |")
-    lines += ["", "## Per set (mean over seeds)", "",
-              "| set | sentences | texts | " + " | ".join(f"`{m}`" for m in MODES) + " |",
-              "|---|--:|--:|" + "--:|" * len(MODES)]
+    lines += ["", "Sentence ends the `sentencizer` finds inside the paragraph texts (UD's sentence starts after "
+              "each text's first, matched by character offset): macro precision "
+              f"{_percent(starts['macro']['precision'])}%, recall {_percent(starts['macro']['recall'])}%.",
+              "", "## Per set (mean over seeds)", "",
+              "| set | sentences | texts | " + " | ".join(f"`{m}`" for m in MODES)
+              + " | sentence starts | sentencizer P % | R % |",
+              "|---|--:|--:|" + "--:|" * len(MODES) + "--:|--:|--:|"]
     for key, row in s["per_set"].items():
-        info = data["sets"][key]
+        info, found = data["sets"][key], starts["per_set"][key]
         lines.append(f"| {key} | {info['sentences']:,} | {info['texts']:,} | "
-                     + " | ".join(f"{100 * row[m]:.2f}" for m in MODES) + " |")
+                     + " | ".join(f"{100 * row[m]:.2f}" for m in MODES)
+                     + f" | {data['sentence_starts'][key]['gold']:,} | {_percent(found['precision'])} | "
+                     f"{_percent(found['recall'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -194,11 +223,17 @@ def main(
                 }
         write_text_atomic(done, json.dumps({"settings": settings, "counts": per_set}) + "\n")
         results.append(per_set)
+    # Tokenizer and sentencizer only: the same for every seed.
+    starts_nlp = load_variant(models[0], sentence_spans=True)
+    with starts_nlp.select_pipes(enable=["sentencizer"]):
+        starts = {key: sentence_start_counts(starts_nlp, sents, max_sentences, batch_size)._asdict()
+                  for key, sents in sentences.items()}
     data = {
         "models": [str(m) for m in models],
         "max_sentences": max_sentences,
         "sets": {key: {"sentences": len(s), "texts": len(text_units(s, max_sentences))} for key, s in sentences.items()},
         "summary": summarize(results),
+        "sentence_starts": starts,
         "per_sentence": results,
     }
     write_text_atomic(output, json.dumps(data) + "\n")

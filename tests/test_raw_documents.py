@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from layer_fusion.raw_documents import evaluate_raw_documents, text_units
+from layer_fusion.raw_documents import SentenceStarts, evaluate_raw_documents, sentence_start_counts, text_units
 from layer_fusion.raw_text import evaluate_raw_text
 from pipelines import noun_nlp
 from test_raw_text import sentence
@@ -94,3 +94,20 @@ def test_progress_counts_every_sentence_once():
     seen = []
     evaluate_raw_documents(noun_nlp(), marked_sentences(), max_sentences=3, progress=seen.append)
     assert sorted(seen) == [1, 1, 2, 3] and np.sum(seen) == 7
+
+
+def test_sentence_starts_found_by_a_sentencizer_hand_counted():
+    """One text of three UD sentences: "Hello there. how are you Dr. Smith left." (the second
+    ends without punctuation). The sentencizer starts sentences at "how" (gold) and
+    "Smith" (not gold: the blank tokenizer splits "Dr." into "Dr" ".") and misses "Dr":
+    gold 2, found 2, correct 1. The next document's text, one sentence, has none to find."""
+    sents = [with_meta(sentence(text, text.split()), newdoc_id="d1")
+             for text in ["Hello there.", "how are you", "Dr. Smith left."]]
+    sents.append(with_meta(sentence("Alone here.", ["Alone", "here."]), newdoc_id="d2"))
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    assert sentence_start_counts(nlp, sents) == SentenceStarts(gold=2, found=2, correct=1)
+    # One sentence a text: no gold start, and the false one at "Smith" is still found.
+    assert sentence_start_counts(nlp, sents, max_sentences=1) == SentenceStarts(gold=0, found=1, correct=0)
+    # Without a sentencizer no boundary is set: none found.
+    assert sentence_start_counts(spacy.blank("xx"), sents) == SentenceStarts(gold=2, found=0, correct=0)

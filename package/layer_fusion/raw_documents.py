@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -53,6 +53,46 @@ def text_units(sentences: Sequence[Sentence], max_sentences: int = DEFAULT_MAX_S
     return units
 
 
+class JoinedUnits(NamedTuple):
+    units: List[List[int]]  # sentence indices of each text
+    texts: List[str]  # each unit's sentence texts joined by one space
+    offsets: List[List[int]]  # offset_k of each sentence in its text (module docstring)
+
+
+def joined_units(texts: Sequence[str], units: List[List[int]]) -> JoinedUnits:
+    """The texts of ``units`` (from ``text_units``) built from the sentence ``texts``, and
+    where each sentence starts in its text."""
+    joined = [" ".join(texts[i] for i in unit) for unit in units]
+    offsets = [np.cumsum([0] + [len(texts[i]) + 1 for i in unit[:-1]]).tolist() for unit in units]
+    return JoinedUnits(units, joined, offsets)
+
+
+class SentenceStarts(NamedTuple):
+    """Sentence starts inside the texts of ``text_units`` (each text's first is given):
+    ``gold`` the UD sentences' (x_2..x_n of each text), ``found`` the pipeline's, ``correct``
+    both, matched by character offset. precision = correct / found, recall = correct / gold."""
+    gold: int
+    found: int
+    correct: int
+
+
+def sentence_start_counts(nlp, sentences: Sequence[Sentence], max_sentences: int = DEFAULT_MAX_SENTENCES,
+                          batch_size: int = 64) -> SentenceStarts:
+    """How well the sentence boundaries ``nlp`` sets (``doc.sents``; a ``sentencizer``, say)
+    find the UD sentence starts of the texts ``evaluate_raw_documents`` tags. A gold start is
+    its sentence's first non-space character; a found one, the first character of a predicted
+    sentence after the first. A Doc without boundaries finds none."""
+    sentences = list(sentences)
+    texts, _ = sentence_texts(sentences)
+    units, joined, unit_offsets = joined_units(texts, text_units(sentences, max_sentences))
+    gold = found = correct = 0
+    for doc, unit, offsets in zip(nlp.pipe(joined, batch_size=batch_size), units, unit_offsets):
+        starts = {offsets[k] + len(texts[i]) - len(texts[i].lstrip()) for k, i in enumerate(unit) if k > 0}
+        predicted = {sent.start_char for sent in list(doc.sents)[1:]} if doc.has_annotation("SENT_START") else set()
+        gold, found, correct = gold + len(starts), found + len(predicted), correct + len(starts & predicted)
+    return SentenceStarts(gold, found, correct)
+
+
 def evaluate_raw_documents(
     nlp,
     sentences: Sequence[Sentence],
@@ -68,14 +108,12 @@ def evaluate_raw_documents(
     ``progress`` is called with the number of sentences of each text as it is scored."""
     sentences = list(sentences)
     texts, rebuilt = sentence_texts(sentences)
-    units = text_units(sentences, max_sentences)
-    joined = [" ".join(texts[i] for i in unit) for unit in units]
+    units, joined, unit_offsets = joined_units(texts, text_units(sentences, max_sentences))
     counts: List[Optional[SentenceCounts]] = [None] * len(sentences)
     order = sorted(range(len(units)), key=lambda u: len(joined[u]))
     start = time.perf_counter()
     for u, doc in zip(order, nlp.pipe((joined[u] for u in order), batch_size=batch_size)):
-        unit = units[u]
-        offsets = np.cumsum([0] + [len(texts[i]) + 1 for i in unit[:-1]]).tolist()
+        unit, offsets = units[u], unit_offsets[u]
         spans: List[list] = [[] for _ in unit]
         tags: List[list] = [[] for _ in unit]
         for token in doc:

@@ -63,6 +63,10 @@ def test_modes_counts_and_resume(seeds, tmp_path):
         assert counts["xx_toy"]["paragraphs_sentence_spans"]["correct"] == (2 * inside.correct_upos).tolist()
         # Windows inside sentences tag each sentence as if alone (every sentence ends in ".").
         assert inside.correct_upos.tolist() == alone.correct_upos.tolist()
+    # Units of 4, 4, 4 and 2 sentences, each ending in "." before a lower-case word: the
+    # sentencizer finds every one of the 3 + 3 + 3 + 1 starts after a text's first.
+    assert report["sentence_starts"] == {"xx_toy": {"gold": 10, "found": 10, "correct": 10}}
+    assert "macro precision 100.0%, recall 100.0%" in md.read_text(encoding="utf8")
     summary = report["summary"]
     assert summary["difference_from_sentences"]["paragraphs_sentence_spans"]["difference"] == 0.0
     assert md.read_text(encoding="utf8") == bench.render(report)
@@ -80,3 +84,10 @@ def test_modes_counts_and_resume(seeds, tmp_path):
     bench.main(ud, seeds, output=out, markdown=md, targets=targets, max_sentences=4, batch_size=8)
     resumed = json.loads(out.read_text(encoding="utf8"))
     assert resumed["per_sentence"][0] == made_up and resumed["per_sentence"][1] == report["per_sentence"][1]
+
+
+def test_start_scores_leave_out_undefined_ratios():
+    bench = load_script("bench_documents")
+    scores = bench.start_scores({"a": {"gold": 0, "found": 2, "correct": 0}, "b": {"gold": 4, "found": 2, "correct": 2}})
+    assert scores["per_set"] == {"a": {"precision": 0.0, "recall": None}, "b": {"precision": 1.0, "recall": 0.5}}
+    assert scores["macro"] == {"precision": 0.5, "recall": 0.5}
