@@ -16,6 +16,10 @@ space:
 A predicted token belongs to the sentence in which it starts and is scored there with the
 span (start - offset_k, end - offset_k); one that runs on past its sentence's end (a
 tokenizer that joined across the space) matches no gold token and counts as predicted.
+
+``sentence_start_counts`` counts how many of UD's sentence starts inside those texts the
+pipeline's own sentence boundaries find: a sentencizer's, which keep the encoder's windows
+inside sentences (``sentence_spans.py``).
 """
 from __future__ import annotations
 
