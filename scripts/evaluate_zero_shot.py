@@ -64,6 +64,8 @@ def run(
     }
     if meta.get("layer_fusion", {}).get("quantization"):
         metrics["model"]["quantization"] = meta["layer_fusion"]["quantization"]
+        # int8 tags depend on the CPU's vector instructions (quantization.cpu_kernels).
+        metrics["model"]["int8_cpu"] = meta["layer_fusion"]["int8_cpu"]
     metrics["settings"]["targets"] = str(targets)
     config_file = Path(model) / "config.cfg"
     if config_file.is_file():  # a pipeline folder (an installed package has no path here)

@@ -1,4 +1,5 @@
 """int8 encoder: what is replaced, what is recorded, how far outputs move, the CLI flag."""
+import os
 import warnings
 
 import numpy
@@ -9,7 +10,7 @@ from spacy.tokens import Doc
 from pipelines import build_pipeline
 from runners import run_tag
 
-from layer_fusion.quantization import quantize_encoder
+from layer_fusion.quantization import cpu_kernels, quantize_encoder
 
 warnings.filterwarnings("ignore", message=".*quantize_per_.*deprecated")
 WORDS = [["the", "cat", "sat", "on", "the", "mat", "."], ["a", "dog", "ran"], ["big", "cats", "sat"]]
@@ -121,6 +122,7 @@ def test_evaluation_script_records_the_int8_scheme(pipeline_dir, tmp_path, schem
     assert result.exit_code == 0, result.output
     model = json.loads(out.read_text())["model"]
     assert model["encoder_dtype"] == "int8" and f"{qscheme} weight scales" in model["quantization"]
+    assert model["int8_cpu"] == cpu_kernels()
     bad = CliRunner().invoke(script.app, args[:-1] + ["per_row"])
     assert bad.exit_code == 2 and "per_row" in bad.output
 
@@ -172,3 +174,19 @@ def test_a_quantized_pipeline_refuses_saving_loading_and_training_before_touchin
     saved = spacy.load(tmp_path / "fp32")
     assert [[t.pos_ for t in saved(Doc(saved.vocab, words=w))] for w in WORDS] == \
         [[t.pos_ for t in fresh(Doc(fresh.vocab, words=w))] for w in WORDS]
+
+
+def test_the_cpu_kernels_recorded_are_the_ones_torch_dispatches_to():
+    """int8 tags depend on them (cpu_kernels): ATEN_CPU_CAPABILITY=default makes torch use
+    its scalar kernels, and the record says so; unset, it is torch's own report."""
+    import subprocess
+    import sys
+
+    from layer_fusion.onnx_encoder import cpu_has_vnni
+
+    vnni = "VNNI" if cpu_has_vnni() else "no VNNI"
+    assert cpu_kernels() == f"torch {torch.backends.cpu.get_cpu_capability()}, {vnni}"
+    code = "from layer_fusion.quantization import cpu_kernels; print(cpu_kernels())"
+    lowered = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ATEN_CPU_CAPABILITY": "default"},
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert lowered == f"torch DEFAULT, {vnni}"

@@ -30,7 +30,8 @@ Embeddings, LayerNorm and the fusion/tagger heads stay fp32.
 
 The pipeline's ``meta["layer_fusion"]`` records the change (``encoder_dtype``,
 ``quantization``, ``int8_scheme``, ``int8_fp32_kept``, and for ONNX Runtime
-``int8_reduce_range``), so metrics and tagged output can say what produced them. A
+``int8_reduce_range``) and the vector instructions its kernels run on (``int8_cpu``,
+``cpu_kernels``), so metrics and tagged output can say what produced them. A
 quantized pipeline is for tagging only: saving, loading into or training it raises
 ``inference_only.InferenceOnlyError``.
 """
@@ -51,6 +52,23 @@ DEFAULT_SCHEME = "onnx_ffn_out_fp32_per_channel"
 # Step 3 of that protocol: the chosen scheme is also within 0.3 points of fp32 on the
 # low-resource macro-average (-0.16), so ``layer-fusion tag`` runs int8 unless ``--fp32``.
 INT8_BY_DEFAULT = True
+
+
+def cpu_kernels() -> str:
+    """The vector instructions this process computes with, e.g. ``"torch AVX512, VNNI"``:
+    ATen's dispatch level (``torch.backends.cpu.get_cpu_capability()``; the environment
+    variable ``ATEN_CPU_CAPABILITY`` can lower it) and whether the CPU has VNNI (ONNX
+    Runtime's int8 path depends on it, ``onnx_encoder.cpu_has_vnni``).
+
+    Why it is recorded: an int8 encoder's tags depend on it. Activations are rounded to 8
+    (or 7) bits, so the last-bit differences between two kernels' fp32 sums move some
+    values across a rounding step, and some tags change; in fp32 such differences rarely
+    change an argmax."""
+    import torch
+
+    from .onnx_encoder import cpu_has_vnni
+
+    return f"torch {torch.backends.cpu.get_cpu_capability()}, {'VNNI' if cpu_has_vnni() else 'no VNNI'}"
 
 
 def ffn_output_projections(model) -> List[str]:
@@ -119,6 +137,7 @@ def quantize_encoder(nlp, scheme: str = DEFAULT_SCHEME) -> Dict[str, Any]:
         quantization=f"torch.ao dynamic qint8, {scales} weight scales, {what}; embeddings, LayerNorm and heads fp32",
         int8_scheme=scheme,
         int8_fp32_kept=kept,
+        int8_cpu=cpu_kernels(),
     )
     return dict(info)
 
@@ -161,5 +180,6 @@ def _quantize_with_onnxruntime(shims, scheme: str, info: Dict[str, Any]) -> Dict
         int8_scheme=scheme,
         int8_fp32_kept=kept,
         int8_reduce_range=reduce_range,
+        int8_cpu=cpu_kernels(),
     )
     return dict(info)

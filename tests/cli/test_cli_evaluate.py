@@ -284,3 +284,18 @@ def test_an_output_that_cannot_be_written_is_a_one_line_error(pipeline, files, t
     assert result.exit_code == 1, result.output
     assert f"cannot write --output {out}: No space left on device" in " ".join(result.output.split())
     assert not out.exists()
+
+
+def test_int8_metrics_name_the_scheme_and_the_cpu_kernels(pipeline, files, tmp_path):
+    """int8 tags depend on the CPU's instructions (quantization.cpu_kernels), so an int8
+    evaluation records them with its scheme; an fp32 one records neither."""
+    from layer_fusion.quantization import DEFAULT_SCHEME, cpu_kernels
+
+    int8 = {"encoder_dtype": "int8", "int8_scheme": DEFAULT_SCHEME, "int8_cpu": cpu_kernels()}
+    for extra, expected in ((["--int8"], int8), ([], {"encoder_dtype": "fp32"})):
+        out = tmp_path / f"m{len(extra)}.json"
+        args = ["evaluate", str(pipeline), str(files[0]), "-o", str(out), "--n-resamples", "20", *extra]
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        model = json.loads(out.read_text("utf8"))["model"]
+        assert {k: v for k, v in model.items() if k not in ("pipeline", "components")} == expected

@@ -147,7 +147,10 @@ def evaluate(
             **({"raw_paragraphs": {r.name: d for r, d in zip(results, raw_paragraphs)}} if paragraphs else {}),
             "total": total.to_dict(),
             "model": {"pipeline": pipeline, "components": list(nlp.pipe_names),
-                      "encoder_dtype": nlp.meta.get("layer_fusion", {}).get("encoder_dtype", "fp32")},
+                      "encoder_dtype": nlp.meta.get("layer_fusion", {}).get("encoder_dtype", "fp32"),
+                      # int8: the scheme, and the CPU's instructions its tags depend on
+                      **{key: nlp.meta["layer_fusion"][key] for key in ("int8_scheme", "int8_cpu")
+                         if key in nlp.meta.get("layer_fusion", {})}},
             "settings": {
                 "batch_size": batch_size, "n_resamples": n_resamples, "seed": seed,
                 "max_sentences": max_sentences, "raw_text": raw_text, "lang": lang,
