@@ -63,7 +63,7 @@ def cpu_kernels() -> str:
     Why it is recorded: an int8 encoder's tags depend on it. Activations are rounded to 8
     (or 7) bits, so the last-bit differences between two kernels' fp32 sums move some
     values across a rounding step, and some tags change; in fp32 such differences rarely
-    change an argmax."""
+    change an argmax. ``scripts/bench_int8_cpu.py`` measures it."""
     import torch
 
     from .onnx_encoder import cpu_has_vnni
