@@ -57,7 +57,7 @@ def accelerator_lines(summary: dict) -> list:
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
                     inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = [],
-                    seeds: dict = {}) -> str:
+                    seeds: dict = {}, int8_cpu: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -65,7 +65,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
     figures = _seed_figures(metrics, seeds) if seeds else _shipped_figures(metrics)
     return "\n".join(_headline(metrics, config, how, figures, tokenizer_bench, seeds)
                      + _research_lines(metrics, report_summary, accelerator, int8_metrics, inference_bench,
-                                       tagging_bench, timings))
+                                       tagging_bench, timings, int8_cpu))
 
 
 ENGLISH = ("en_ewt_dev", "en_ewt_test", "en_gum_test")
@@ -174,7 +174,7 @@ def _headline(metrics: dict, config: str, how: str, figures: dict, tokenizer_ben
 
 
 def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8_metrics: dict,
-                    inference_bench: dict, tagging_bench: list, timings: dict) -> list:
+                    inference_bench: dict, tagging_bench: list, timings: dict, int8_cpu: dict = {}) -> list:
     """The research reports' summaries, inference and the timings of `make all`."""
     lines = []
     for regime, variants in (report_summary or {}).items():
@@ -197,7 +197,7 @@ def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8
                       f"regime b: regime b was trained on the layers of an earlier sweep and not rerun "
                       f"(`reports/zero_shot_pos.md`)."]
     lines += accelerator_lines(accelerator)
-    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench)
+    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench, int8_cpu)
     if timings:
         steps = timings["steps"]
         lines += ["", f"### Time of each step (`make all` in a fresh clone; {timings['machine']})", "",
@@ -230,6 +230,8 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
             q[scheme] = (folder, json.loads(int8_file.read_text()))
     ib = json.loads(inference_bench.read_text()) if inference_bench.exists() else {}
     tagging = [json.loads(p.read_text()) for p in sorted(inference_bench.parent.glob("tagging_*.json"))]
+    int8_cpu_file = inference_bench.parent / "int8_cpu.json"
+    int8_cpu = json.loads(int8_cpu_file.read_text()) if int8_cpu_file.exists() else {}
     tb = json.loads(tokenizer_bench.read_text()) if tokenizer_bench.exists() else {}
     t = json.loads(timings.read_text()) if timings.exists() else {}
     s = json.loads(summary.read_text()) if summary.exists() else {}
@@ -245,7 +247,7 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
         seeded = {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu)
     return head + START + "\n" + section + "\n" + END + tail
 
 

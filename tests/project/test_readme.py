@@ -95,3 +95,28 @@ def test_without_seeds_the_headline_is_the_shipped_models_with_sentence_interval
     assert "(one training seed)" in text and "shipped model alone" not in text and "over the 1 seeds" not in text
     tagalog = metrics["domain_pairs"]["tagalog"]
     assert f"| {100 * tagalog['gap']:+.1f} [{100 * tagalog['gap_ci95'][0]:+.1f}," in text
+
+
+def test_int8_figures_say_which_cpu_made_them_and_how_far_tags_move_on_avx2():
+    """Hand-built inputs: the kernels named are those the int8 metrics record, and the shares
+    and differences are the bench's native and avx2 rows for fp32 and the default scheme."""
+    from layer_fusion.quantization import DEFAULT_SCHEME
+    from layer_fusion.research.inference_summary import inference_lines
+
+    metrics = {"macro_low_resource": {"accuracy": 0.75}}
+    int8 = {DEFAULT_SCHEME: ("finetuned_int8_x", {"macro_low_resource": {"accuracy": 0.749, "ci95": [0.74, 0.76]},
+                                                  "model": {"int8_cpu": "torch AVX512, VNNI"}})}
+
+    def row(accuracy, share):
+        return {"macro_accuracy": accuracy, "changed_share": share}
+
+    bench = {"sets": 28, "words": 123456, "summary": {
+        "fp32/native": row(0.75, 0.0), "fp32/avx2": row(0.75, 0.0001),
+        f"{DEFAULT_SCHEME}/native": row(0.749, 0.0), f"{DEFAULT_SCHEME}/avx2": row(0.7475, 0.0123)}}
+    text = "\n".join(inference_lines(metrics, int8, {}, [], bench))
+    assert "measured on torch AVX512, VNNI (`model.int8_cpu`" in text
+    assert ("gold words of 28 low-resource sets, 123,456 words): fp32: 0.01% of the words tagged differently, "
+            "macro-average +0.00 points; " f"{DEFAULT_SCHEME.replace('_', '-')}: 1.23% of the words tagged "
+            "differently, macro-average -0.15 points.") in text
+    without = "\n".join(inference_lines(metrics, int8, {}, []))
+    assert "held to AVX2" not in without and "measured on torch AVX512" in without

@@ -1,15 +1,18 @@
 """The README's inference section (scripts/update_readme.py): tagging speed against the bare
-encoder (reports/bench/inference.json), memory while tagging (reports/bench/tagging_*.json), and
-int8's accuracy and speed per scheme (metrics/<config>_int8_<scheme>/zero_shot.json)."""
+encoder (reports/bench/inference.json), memory while tagging (reports/bench/tagging_*.json),
+int8's accuracy and speed per scheme (metrics/<config>_int8_<scheme>/zero_shot.json), and how
+int8 tags move on other vector instructions (reports/bench/int8_cpu.json)."""
 from ..quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
 from ..report_table import ci, pct
 
 
-def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) -> list:
+def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], int8_cpu: dict = {}) -> list:
     """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
-    memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), and int8's accuracy
+    memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), int8's accuracy
     per scheme (``int8``: scheme -> (metrics folder, metrics), from
-    metrics/<config>_int8_<scheme>/zero_shot.json)."""
+    metrics/<config>_int8_<scheme>/zero_shot.json), and the words an int8 scheme tags
+    differently when torch, MKL and oneDNN are held to AVX2 (``int8_cpu``:
+    reports/bench/int8_cpu.json)."""
     if not bench and not int8:
         return []
     lines = ["", "### Inference: speed, int8, processes"]
@@ -78,4 +81,27 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = []) 
         else:
             lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
                       f"{default.replace('_', '-')} scheme {protocol}."]
+        lines += _cpu_lines(int8, int8_cpu, default)
+    return lines
+
+
+def _cpu_lines(int8: dict, int8_cpu: dict, default: str) -> list:
+    """What the int8 figures were measured on, and how far tags move on other instructions."""
+    kernels = sorted({q["model"]["int8_cpu"] for _, q in int8.values() if "int8_cpu" in q.get("model", {})})
+    lines = []
+    if kernels:
+        lines += ["", f"The int8 figures above were measured on {' and '.join(kernels)} (`model.int8_cpu` in "
+                  "each metrics file). int8 tags depend on the CPU's vector instructions: activations are "
+                  "rounded to 8 bits, so the last-bit differences between two CPUs' kernels move some of them "
+                  "across a rounding step; fp32 tags seldom notice."]
+    rows = (int8_cpu or {}).get("summary", {})
+    moved = [(scheme, rows[f"{scheme}/avx2"], rows[f"{scheme}/native"]) for scheme in ("fp32", default)
+             if f"{scheme}/avx2" in rows and f"{scheme}/native" in rows]
+    if moved:
+        lines += ["", f"With torch, MKL and oneDNN held to AVX2 (`reports/bench/int8_cpu.md`; gold words of "
+                  f"{int8_cpu['sets']} low-resource sets, {int8_cpu['words']:,} words): "
+                  + "; ".join(f"{'fp32' if scheme == 'fp32' else scheme.replace('_', '-')}: "
+                              f"{100 * avx2['changed_share']:.2f}% of the words tagged differently, macro-average "
+                              f"{100 * (avx2['macro_accuracy'] - native['macro_accuracy']):+.2f} points"
+                              for scheme, avx2, native in moved) + "."]
     return lines
