@@ -81,11 +81,11 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], 
         else:
             lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
                       f"{default.replace('_', '-')} scheme {protocol}."]
-        lines += _cpu_lines(int8, int8_cpu, default)
+        lines += _cpu_lines(int8, int8_cpu)
     return lines
 
 
-def _cpu_lines(int8: dict, int8_cpu: dict, default: str) -> list:
+def _cpu_lines(int8: dict, int8_cpu: dict) -> list:
     """What the int8 figures were measured on, and how far tags move on other instructions."""
     kernels = sorted({q["model"]["int8_cpu"] for _, q in int8.values() if "int8_cpu" in q.get("model", {})})
     lines = []
@@ -95,13 +95,13 @@ def _cpu_lines(int8: dict, int8_cpu: dict, default: str) -> list:
                   "rounded to 8 bits, so the last-bit differences between two CPUs' kernels move some of them "
                   "across a rounding step; fp32 tags seldom notice."]
     rows = (int8_cpu or {}).get("summary", {})
-    moved = [(scheme, rows[f"{scheme}/avx2"], rows[f"{scheme}/native"]) for scheme in ("fp32", default)
-             if f"{scheme}/avx2" in rows and f"{scheme}/native" in rows]
-    if moved:
+    schemes = [row["scheme"] for row in rows.values() if row["profile"] == "native" and f"{row['scheme']}/avx2" in rows]
+    if schemes:
         lines += ["", f"With torch, MKL and oneDNN held to AVX2 (`reports/bench/int8_cpu.md`; gold words of "
-                  f"{int8_cpu['sets']} low-resource sets, {int8_cpu['words']:,} words): "
+                  f"{int8_cpu['sets']} low-resource sets, {int8_cpu['words']:,} words; ONNX Runtime's kernels are "
+                  "not held, they follow the CPU): "
                   + "; ".join(f"{'fp32' if scheme == 'fp32' else scheme.replace('_', '-')}: "
-                              f"{100 * avx2['changed_share']:.2f}% of the words tagged differently, macro-average "
-                              f"{100 * (avx2['macro_accuracy'] - native['macro_accuracy']):+.2f} points"
-                              for scheme, avx2, native in moved) + "."]
+                              f"{100 * rows[f'{scheme}/avx2']['changed_share']:.2f}% of the words tagged "
+                              f"differently, macro-average {100 * (rows[f'{scheme}/avx2']['macro_accuracy'] - rows[f'{scheme}/native']['macro_accuracy']):+.2f} points"
+                              for scheme in schemes) + "."]
     return lines
