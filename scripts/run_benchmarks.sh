@@ -25,7 +25,7 @@ OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 2000 --
 OMP_NUM_THREADS=1 python scripts/bench_distributed.py $PIPE $EWT --lines 8000 --shards 4 --runs 3 --output reports/bench/distributed_8000.json --markdown reports/bench/distributed_8000.md > /dev/null 2> logs/bench/distributed_8000.err
 step tagging
 for tb in $EWT $UD/UD_Yoruba-YTB/yo_ytb-ud-test.conllu; do
-  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --precisions fp32,int8,int8-cold --runs 1 \
+  python scripts/bench_tagging.py $PIPE $tb --lines 10000 --pairs 64/default --threads 2 --precisions fp32,int8,int8-cold --runs 3 \
     --json reports/bench/tagging_$(basename $tb .conllu).json 2> logs/bench/tagging.err
   echo
 done > reports/bench/tagging.md
