@@ -16,9 +16,12 @@ are in memory once, as file-backed pages. A folder without ``model.safetensors``
 the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock (but
 for a compact tokenizer, saved as the fast one: ``to_bytes``).
 
-``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
-wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
-wordpieces bound those of its longest span, so the bound holds for strided spans too.
+``pipe`` cuts each batch so that (docs) x (the most wordpieces of a doc) stays within
+``max_batch_items`` (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
+wordpieces bound those of its longest span, but a doc cut into several spans (a row per
+sentence with ``sentence_strided_spans``, several for a long doc with ``strided_spans``)
+puts that many rows in the forward pass, which the count does not see: such a pass can
+exceed the bound (three sentences a doc: up to three times over).
 
 A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
 spacy-transformers; tokens that no window then gives a wordpiece get no features, and
@@ -92,9 +95,10 @@ class FusionTransformer(Transformer):
     compact_tokenizer: bool = True
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """As stock, but each batch is cut by padded *wordpieces*: no forward pass gets more
-        than ``max_batch_items`` positions, n_docs x (the most wordpieces of a doc in it),
-        special tokens included (``length_order.padded_batches``). Stock cuts by spaCy
+        """As stock, but each batch is cut by padded *wordpieces*: n_docs x (the most
+        wordpieces of a doc in it), special tokens included, stays within ``max_batch_items``
+        (``length_order.padded_batches``; a doc of several windows counts once, see the
+        module docstring). Stock cuts by spaCy
         tokens, so a line of a few tokens and hundreds of wordpieces pads a whole batch to
         its length, which costs time and, on a CPU, a spike of memory."""
         install_extensions()
