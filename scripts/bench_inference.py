@@ -63,7 +63,7 @@ import typer
 
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.conllu import read_conllu
-from layer_fusion.evaluation import EVAL_BATCH_SIZE
+from layer_fusion.evaluation import EVAL_BATCH_SIZE, tag_sentences
 from layer_fusion.file_rows import embeddings_from_files
 from layer_fusion.length_order import length_order
 from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES, quantize_encoder
@@ -260,10 +260,8 @@ def main(
         return run
 
     def evaluate(nlp, batch_size=EVAL_BATCH_SIZE):
-        def run():  # as layer_fusion.evaluation.evaluate_sentences, without the scoring
-            order = length_order(nlp, [s.words for s in sents])
-            docs = (sents[i].to_doc(nlp.vocab) for i in order)
-            for _ in nlp.pipe(docs, batch_size=batch_size):
+        def run():  # the evaluation's tagging, without the scoring
+            for _ in tag_sentences(nlp, sents, batch_size):
                 pass
         return run
 

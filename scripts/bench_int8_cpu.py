@@ -17,7 +17,7 @@ two instruction profiles, each run in a fresh process:
 
 the gold words of every low-resource target (configs/targets.cfg; the first --max-sentences
 sentences of each, all by default) are tagged as the evaluation tags them (wordpiece order,
-one UD sentence per Doc, batches of ``EVAL_BATCH_SIZE``: ``evaluation.evaluate_sentences``).
+one UD sentence per Doc, batches of ``EVAL_BATCH_SIZE``: ``evaluation.tag_sentences``).
 The report gives, per setting and profile, the low-resource macro accuracy and the words
 tagged differently from the native run of the same setting. With all sentences, the native
 runs' correct words are those of ``metrics/finetuned/zero_shot.json`` (fp32) and
@@ -50,15 +50,13 @@ app = typer.Typer(add_completion=False)
 
 
 def tag_targets(model: Path, ud_dir: Path, targets: Path, scheme: str, max_sentences: Optional[int]) -> dict:
-    """The predicted UPOS of every gold word of the low-resource targets, tagged as
-    ``evaluation.evaluate_sentences`` tags them, and what the process computed with."""
+    """The predicted UPOS of every gold word of the low-resource targets, tagged as the
+    evaluation tags them (``evaluation.tag_sentences``), and what the process computed with."""
     import spacy
     import torch
 
-    from layer_fusion.evaluation import EVAL_BATCH_SIZE, read_sentences
-    from layer_fusion.length_order import length_order
+    from layer_fusion.evaluation import read_sentences, tag_sentences
     from layer_fusion.quantization import cpu_kernels, quantize_encoder
-    from layer_fusion.sentence_spans import as_one_sentence
     from layer_fusion.targets import load_targets
 
     warnings.filterwarnings("ignore", message=".*quantize_per_.*deprecated")
@@ -70,10 +68,8 @@ def tag_targets(model: Path, ud_dir: Path, targets: Path, scheme: str, max_sente
         if not target.path(ud_dir).is_file():  # missing: left out, as the evaluation does, and listed
             continue
         sentences = read_sentences(target.path(ud_dir), max_sentences)
-        order = length_order(nlp, [s.words for s in sentences])
-        docs = (as_one_sentence(sentences[i].to_doc(nlp.vocab)) for i in order)
         tags: List[List[str]] = [[] for _ in sentences]
-        for i, doc in zip(order, nlp.pipe(docs, batch_size=EVAL_BATCH_SIZE)):
+        for i, doc in tag_sentences(nlp, sentences):
             tags[i] = [token.pos_ for token in doc]
         sets[target.key] = {"tags": tags, "gold": [s.upos for s in sentences]}
     return {"kernels": cpu_kernels() if scheme != "fp32" else f"torch {torch.backends.cpu.get_cpu_capability()}",

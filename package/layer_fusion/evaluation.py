@@ -18,7 +18,7 @@ import errno
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .length_order import length_order
 from .raw_text import mwt_unsplit_upos_f1
 from .sentence_spans import as_one_sentence
 from .targets import Targets
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 # Docs per nlp.pipe batch when tagging gold words in wordpiece order: 64 against 32 is in
 # reports/bench/inference.md (evaluate_fp32 and evaluate_fp32_batch32).
@@ -131,6 +134,16 @@ class TreebankResult:
         )
 
 
+def tag_sentences(nlp, sentences: List[Sentence], batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tuple[int, "Doc"]]:
+    """``(i, doc)``: each gold-segmented sentence tagged by ``nlp`` as the evaluations tag
+    it, one UD sentence per Doc with its boundary given (a sentencizer in the pipeline splits
+    nothing), in order of wordpieces so that batches pad little (``length_order.py``); ``i``
+    is the sentence's index in ``sentences``."""
+    order = length_order(nlp, [s.words for s in sentences])
+    docs = (as_one_sentence(sentences[i].to_doc(nlp.vocab)) for i in order)
+    return zip(order, nlp.pipe(docs, batch_size=batch_size))
+
+
 def evaluate_sentences(
     nlp,
     sentences: Iterable[Sentence],
@@ -154,12 +167,7 @@ def evaluate_sentences(
     outside_mwt = np.zeros(len(sentences), dtype=np.int64)
     untagged = 0
     start = time.perf_counter()
-    # Tag in order of wordpieces: batches then pad little (length_order.py); results go
-    # back to their sentence by index.
-    order = length_order(nlp, [s.words for s in sentences])
-    # One UD sentence per Doc, its boundary given: a sentencizer in the pipeline splits nothing.
-    docs = (as_one_sentence(sentences[i].to_doc(nlp.vocab)) for i in order)
-    for i, doc in zip(order, nlp.pipe(docs, batch_size=batch_size)):
+    for i, doc in tag_sentences(nlp, sentences, batch_size):
         sent = sentences[i]
         if len(doc) != len(sent):
             raise ValueError(
