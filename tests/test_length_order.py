@@ -12,6 +12,15 @@ def test_padded_batches_fill_each_batch_up_to_the_padded_size():
     assert padded_batches([7, 7], 1) == [[0], [1]]  # an item over the limit is a batch alone
 
 
+def test_padded_batches_count_every_row_an_item_gives():
+    """A doc cut into several windows puts that many rows in the forward pass (hand-counted)."""
+    # sorted: 1 (width 1, 3 rows) | 2 (width 3: 3 x 5 rows > 10) | 0 (width 5: 5 x 3 rows > 10)
+    assert padded_batches([5, 1, 3], 10, rows=[1, 3, 2]) == [[1], [2], [0]]
+    assert padded_batches([5, 1, 3], 10) == [[1, 2], [0]]  # one row each: 3 x 2 <= 10
+    assert padded_batches([2, 2, 2], 8, rows=[2, 2, 2]) == [[0, 1], [2]]  # 2 x 4 fits, 2 x 6 does not
+    assert padded_batches([4], 3, rows=[5]) == [[0]]  # over the limit alone
+
+
 def test_lengths_are_wordpieces_of_words_tokenized_alone(tiny_xlmr):
     nlp = v2_nlp(tiny_xlmr)
     nlp.initialize(lambda: synthetic_examples(nlp, 5))

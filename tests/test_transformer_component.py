@@ -115,6 +115,39 @@ def test_pipe_cuts_batches_by_padded_wordpieces_and_keeps_results(tiny_xlmr):
         torch.testing.assert_close(batched[:, : alone.shape[1]], alone, rtol=1e-4, atol=1e-5)  # padding aside
 
 
+def test_the_bound_counts_a_row_per_window_of_each_doc(tiny_xlmr):
+    """With windows inside sentences, a doc of three sentences is three rows of the forward
+    pass: no pass exceeds ``max_batch_items`` padded wordpieces, counted per window (counted
+    per doc, two of these docs fit the bound as docs and made six rows of the long sentence's
+    width, twice the bound), and every doc's hidden states equal those of tagging it alone."""
+    from layer_fusion.sentence_spans import configure_sentence_strided_spans
+
+    nlp = _trained(tiny_xlmr)
+    nlp.add_pipe("sentencizer", first=True)
+    trf = nlp.get_pipe("transformer")
+    trf.model.attrs["get_spans"] = configure_sentence_strided_spans(128, 96)
+    texts = ["the big cat sat on a red mat near the house . a . b ."] * 4 + ["a dog ran to the house ."] * 2
+    docs = [nlp.get_pipe("sentencizer")(nlp.make_doc(x)) for x in texts]
+    assert [len(list(d.sents)) for d in docs] == [3, 3, 3, 3, 1, 1]
+    tok = trf.model.tokenizer
+    widths = [len(tok([t.text for t in s], is_split_into_words=True)["input_ids"]) for d in docs for s in d.sents]
+    trf.cfg["max_batch_items"] = 3 * max(widths)  # one three-sentence doc
+    shapes = []
+    hook = trf.model.layers[0].shims[0]._model.register_forward_hook(
+        lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        tagged = list(trf.pipe(iter(docs), batch_size=len(docs)))
+    finally:
+        hook.remove()
+    assert sum(rows for rows, _ in shapes) == 4 * 3 + 2
+    assert all(rows * width <= trf.cfg["max_batch_items"] for rows, width in shapes), shapes
+    for doc in tagged:
+        alone = nlp.get_pipe("sentencizer")(nlp.make_doc(doc.text))
+        expected = torch.as_tensor(trf.predict([alone]).doc_data[0].model_output.last_hidden_state)
+        got = torch.as_tensor(doc._.trf_data.model_output.last_hidden_state)
+        torch.testing.assert_close(got[:, : expected.shape[1]], expected, rtol=1e-4, atol=1e-5)  # padding aside
+
+
 def test_docs_keep_only_the_hidden_states_their_listeners_read(tiny_xlmr):
     """The DLFA listener reads two hidden states: the others are emptied and the tags do not
     change; with a listener that does not say what it reads, every hidden state stays."""

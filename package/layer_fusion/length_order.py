@@ -62,20 +62,27 @@ def length_order(nlp: Language, word_lists: Sequence[Sequence[str]], tokenizer: 
     return sorted(range(len(lengths)), key=lengths.__getitem__)
 
 
-def padded_batches(lengths: Sequence[int], max_padded: int) -> List[List[int]]:
+def padded_batches(lengths: Sequence[int], max_padded: int, rows: Optional[Sequence[int]] = None) -> List[List[int]]:
     """Indices of ``lengths`` in batches, shortest first, each as large as it can be with
-    len(batch) * max(lengths in batch) <= ``max_padded`` (a longer item is a batch alone).
+    (rows in the batch) * max(lengths in the batch) <= ``max_padded``; an item over the limit
+    is a batch alone. ``rows[i]``: the rows item i puts in the padded forward pass, one each
+    by default; a doc cut into several encoder windows (spans) gives one row per window, and
+    ``lengths[i]`` is then its widest window.
 
     Like ``spacy_transformers.util.batch_by_length``, on the lengths given (wordpieces)
     instead of spaCy tokens: one line of URLs or numbers can be a few tokens and hundreds
     of wordpieces, and would otherwise pad its whole batch to its length."""
+    rows = [1] * len(lengths) if rows is None else rows
     batches: List[List[int]] = []
     batch: List[int] = []
+    n_rows = 0
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
-        if batch and lengths[i] * (len(batch) + 1) > max_padded:
+        # Sorted: lengths[i] is the widest so far.
+        if batch and lengths[i] * (n_rows + rows[i]) > max_padded:
             batches.append(batch)
-            batch = []
+            batch, n_rows = [], 0
         batch.append(i)
+        n_rows += rows[i]
     if batch:
         batches.append(batch)
     return batches

@@ -16,12 +16,10 @@ are in memory once, as file-backed pages. A folder without ``model.safetensors``
 the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock (but
 for a compact tokenizer, saved as the fast one: ``to_bytes``).
 
-``pipe`` cuts each batch so that (docs) x (the most wordpieces of a doc) stays within
-``max_batch_items`` (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why). A doc's
-wordpieces bound those of its longest span, but a doc cut into several spans (a row per
-sentence with ``sentence_strided_spans``, several for a long doc with ``strided_spans``)
-puts that many rows in the forward pass, which the count does not see: such a pass can
-exceed the bound (three sentences a doc: up to three times over).
+``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
+wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why), counting a row
+per encoder window (``get_spans``), so the bound holds for windows inside sentences and
+for strided windows of a long doc too.
 
 A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
 spacy-transformers; tokens that no window then gives a wordpiece get no features, and
@@ -95,19 +93,24 @@ class FusionTransformer(Transformer):
     compact_tokenizer: bool = True
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """As stock, but each batch is cut by padded *wordpieces*: n_docs x (the most
-        wordpieces of a doc in it), special tokens included, stays within ``max_batch_items``
-        (``length_order.padded_batches``; a doc of several windows counts once, see the
-        module docstring). Stock cuts by spaCy
-        tokens, so a line of a few tokens and hundreds of wordpieces pads a whole batch to
-        its length, which costs time and, on a CPU, a spike of memory."""
+        """As stock, but each batch is cut by padded *wordpieces*: no forward pass gets more
+        than ``max_batch_items`` positions, (its windows) x (the most wordpieces of a window
+        in it), special tokens included (``length_order.padded_batches``). The windows are
+        the component's ``get_spans``: a doc of several sentences gives a row per sentence
+        with ``sentence_strided_spans``, a long doc several with ``strided_spans``. Stock cuts
+        by spaCy tokens, so a line of a few tokens and hundreds of wordpieces pads a whole
+        batch to its length, which costs time and, on a CPU, a spike of memory."""
         install_extensions()
         tokenizer = self.model.tokenizer if self.model.attrs.get("has_transformer") else None
         specials = tokenizer.num_special_tokens_to_add(pair=False) if tokenizer is not None else 0
+        get_spans = self.model.attrs.get("get_spans")
         for outer_batch in minibatch(stream, batch_size):
             outer_batch = list(outer_batch)
-            lengths = wordpiece_lengths(tokenizer, [[token.text for token in doc] for doc in outer_batch])
-            for indices in padded_batches([n + specials for n in lengths], self.cfg["max_batch_items"]):
+            windows = get_spans(outer_batch) if get_spans is not None else [[doc[:]] for doc in outer_batch]
+            counts = iter(wordpiece_lengths(tokenizer, [[t.text for t in span] for spans in windows for span in spans]))
+            widest = [max((next(counts) for _ in spans), default=0) + specials for spans in windows]
+            rows = [max(1, len(spans)) for spans in windows]
+            for indices in padded_batches(widest, self.cfg["max_batch_items"], rows):
                 subbatch = [outer_batch[i] for i in indices]
                 self.set_annotations(subbatch, self.predict(subbatch))
             yield from outer_batch
