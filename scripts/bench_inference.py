@@ -169,16 +169,22 @@ def stock_copy(pipeline: Path, out: Path) -> Path:
 
 
 def fast_tokenizer_copy(pipeline: Path, out: Path) -> Path:
-    """The pipeline with ``compact_tokenizer = false``: its files linked, its config edited."""
+    """The pipeline with ``compact_tokenizer = false``: its files linked, its config edited.
+    The setting is set, not inserted: a pipeline saved by spaCy writes every factory
+    setting, ``compact_tokenizer = true`` among them, and a second line is a config error."""
+    from thinc.api import Config
+
+    config = Config().from_str((pipeline / "config.cfg").read_text(encoding="utf-8"), interpolate=False)
+    names = [name for name, block in config.get("components", {}).items() if block.get("factory") == "fusion_transformer"]
+    if not names:
+        raise ValueError(f"{pipeline / 'config.cfg'}: no fusion_transformer component to set compact_tokenizer on")
     out.mkdir(parents=True)
     for path in pipeline.iterdir():
         if path.name != "config.cfg":
             (out / path.name).symlink_to(path.resolve())
-    config = (pipeline / "config.cfg").read_text(encoding="utf-8")
-    edited = config.replace('factory = "fusion_transformer"\n', 'factory = "fusion_transformer"\ncompact_tokenizer = false\n', 1)
-    if edited == config:
-        raise ValueError(f"{pipeline / 'config.cfg'}: no fusion_transformer component to set compact_tokenizer on")
-    (out / "config.cfg").write_text(edited, encoding="utf-8")
+    for name in names:
+        config["components"][name]["compact_tokenizer"] = False
+    (out / "config.cfg").write_text(config.to_str(), encoding="utf-8")
     return out
 
 

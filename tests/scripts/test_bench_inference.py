@@ -59,3 +59,38 @@ def test_padding_shares_count_the_positions_of_each_order(pipeline_dir):
     assert shares["pipeline, sorted by wordpieces"]["positions"] <= shares["pipeline, sorted by words"]["positions"]
     text_pieces = sum(len(ids) for ids in tok(texts)["input_ids"])
     assert shares["bare encoder, text"]["real"] == text_pieces
+
+
+
+def test_fast_tokenizer_copy_sets_the_setting_whether_or_not_the_config_has_it(tiny_xlmr, tmp_path):
+    """spaCy saves every factory setting (``compact_tokenizer = true`` among them); older
+    configs lack the line. Either way the copy loads with the fast tokenizer and tags as the
+    pipeline does; a config without the component is refused before anything is written."""
+    import shutil
+
+    from pipelines import trained_fusion_transformer
+
+    bench = load_script("bench_inference")
+    saved = tmp_path / "saved"
+    trained_fusion_transformer(tiny_xlmr).to_disk(saved)
+    config = (saved / "config.cfg").read_text(encoding="utf-8")
+    assert "compact_tokenizer = true" in config
+    older = tmp_path / "older"
+    shutil.copytree(saved, older)
+    (older / "config.cfg").write_text(
+        "".join(line for line in config.splitlines(keepends=True) if not line.startswith("compact_tokenizer")),
+        encoding="utf-8")
+    expected = [t.pos_ for t in spacy.load(saved)(TEXTS[2])]
+    for source in (saved, older):
+        copy = bench.fast_tokenizer_copy(source, tmp_path / f"fast_{source.name}")
+        assert (copy / "config.cfg").read_text(encoding="utf-8").count("compact_tokenizer") == 1
+        nlp = spacy.load(copy)
+        assert nlp.get_pipe("transformer").compact_tokenizer is False
+        assert [t.pos_ for t in nlp(TEXTS[2])] == expected
+    stock = tmp_path / "stock"
+    shutil.copytree(saved, stock)
+    (stock / "config.cfg").write_text(config.replace('factory = "fusion_transformer"', 'factory = "transformer"'),
+                                      encoding="utf-8")
+    with pytest.raises(ValueError, match="no fusion_transformer component"):
+        bench.fast_tokenizer_copy(stock, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
