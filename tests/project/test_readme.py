@@ -124,3 +124,17 @@ def test_int8_figures_say_which_cpu_made_them_and_how_far_tags_move_on_avx2():
             "differently, macro-average -0.15 points.") in text
     without = "\n".join(inference_lines(metrics, int8, {}, []))
     assert "held to AVX2" not in without and "measured on torch AVX512" in without
+
+
+def test_the_library_readme_lists_every_registered_name():
+    """package/README.md's "Registered names" table promises the names found through entry
+    points: every one that package/pyproject.toml registers for spaCy or thinc is a row."""
+    import tomllib
+
+    entry_points = tomllib.loads((REPO / "package" / "pyproject.toml").read_text(encoding="utf-8"))["project"]["entry-points"]
+    registered = {name for group, names in entry_points.items() if group.startswith(("spacy_", "thinc_"))
+                  for name in names}
+    table = (REPO / "package" / "README.md").read_text(encoding="utf-8").split("## Registered names")[1].split("\n## ")[0]
+    rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert len(registered) >= 12
+    assert registered - rows == set(), "registered but not in package/README.md's table"
