@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.." && . .venv/bin/activate
 export OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p reports/bench logs/bench
 PIPE=training/finetuned/model-last
-UD=../shared/ud
+# The UD files as `make` finds them: UD_DIR, else the local mirror, else the pinned assets.
+UD=${UD_DIR:-$( [ -f ../shared/ud/MANIFEST.tsv ] && echo ../shared/ud || echo assets/ud )}
 EWT=$UD/UD_English-EWT/en_ewt-ud-test.conllu
 step() { echo "== $1 $(date -u +%H:%M:%S)"; }
 python -c "import distributed" 2>/dev/null || pip install --quiet -e "package/[dask]"  # older set-ups
@@ -42,6 +43,8 @@ step finetune_step
 OMP_NUM_THREADS=2 python scripts/bench_finetune_step.py configs/finetune.cfg corpus/train.spacy --bottom-layers 0 --bottom-layers 6 --steps 12 --output reports/bench/finetune_step.json > /dev/null 2> logs/bench/finetune_step.err
 step tokenizer
 python scripts/bench_tokenizer.py $UD --output reports/bench/tokenizer.json --markdown reports/bench/tokenizer.md > /dev/null 2> logs/bench/tokenizer.err
+step tokenizer_speed
+python scripts/bench_tokenizer_speed.py --output reports/bench/tokenizer_speed.json --markdown reports/bench/tokenizer_speed.md > /dev/null 2> logs/bench/tokenizer_speed.err
 step documents
 SEEDS=(); for seed in 1 2; do [ -d training/finetuned_seed$seed/model-last ] && SEEDS+=(training/finetuned_seed$seed/model-last); done
 OMP_NUM_THREADS=2 python scripts/bench_documents.py $UD $PIPE "${SEEDS[@]}" --output reports/bench/documents.json --markdown reports/bench/documents.md > /dev/null 2> logs/bench/documents.err
