@@ -27,6 +27,7 @@ became ``T ô i`` under jieba).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import itertools
 import re
 import unicodedata
@@ -382,14 +383,31 @@ def make_segmenter(vocab, lang: str, rules=None):
     install when its dependency is missing. rules: the rule-based tokenizer that the Maltese
     splitter refines (default: new multilingual rules on ``vocab``, not a pipeline's: pass
     them, or use ``segmenting_tokenizer``); the others ignore it."""
-    if lang not in SEGMENTERS:
-        raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
-    construct, modules, extra = SEGMENTERS[lang]
+    construct, modules, extra = SEGMENTERS[require_segmenter(lang)]
     for module in modules:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise ImportError(
-                f"the {lang!r} word segmenter needs {module}: pip install \"spacy-layer-fusion[{extra}]\""
-            ) from None
+            raise _missing(lang, module, extra) from None
     return construct(vocab, rules)
+
+
+def require_segmenter(lang: str) -> str:
+    """``lang``, when it has a word segmenter whose packages are installed; else the
+    ValueError or ImportError that ``make_segmenter`` would raise. Found without importing
+    them (seconds for some), so a command line can be checked before a pipeline loads."""
+    if lang not in SEGMENTERS:
+        raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
+    _, modules, extra = SEGMENTERS[lang]
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None  # imports the parents of a submodule
+        except ImportError:  # a parent is missing, or fails to import
+            found = False
+        if not found:
+            raise _missing(lang, module, extra)
+    return lang
+
+
+def _missing(lang: str, module: str, extra: str) -> ImportError:
+    return ImportError(f"the {lang!r} word segmenter needs {module}: pip install \"spacy-layer-fusion[{extra}]\"")

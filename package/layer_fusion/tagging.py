@@ -3,8 +3,8 @@
 The pieces, in the order data flows through them:
 
 * ``read_lines``: lazily decode input files (or stdin) into lines; one line = one record.
-  Lines are split on ``\\n`` only (not on U+2028, ``\\x0b`` ...), so the output has exactly
-  one record per input line.
+  Lines are split on ``\\n`` only (not on U+2028, ``\\x0b`` ...), so ``tag`` gives exactly
+  one ``TaggedLine`` per input line (CoNLL-U then writes none for a line without words).
 * ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
   subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
   ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by

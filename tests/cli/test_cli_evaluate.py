@@ -189,6 +189,8 @@ def test_bad_inputs_are_one_line_errors_before_the_pipeline_loads(files, tmp_pat
     result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0]), "-o", str(tmp_path)])
     assert result.exit_code == 2 and f"cannot write --output {tmp_path}: it is a folder" in result.output
     assert not out.exists()
+    result = CliRunner().invoke(app, ["evaluate", "./never-loaded", str(files[0]), "--raw-text", "--lang", "qq"])
+    assert result.exit_code == 2 and "--lang qq: no word segmenter for language 'qq'" in result.output
 
 
 def test_an_unreadable_file_is_named(files, monkeypatch):

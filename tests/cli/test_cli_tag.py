@@ -749,6 +749,26 @@ def test_unknown_lang_is_a_one_line_error(aif_dir):
     assert "--lang qq: no word segmenter" in result.output
 
 
+def test_a_lang_without_its_segmenter_is_refused_before_the_pipeline_loads(monkeypatch):
+    """An unknown language, or one whose extra is not installed, is a usage error said at once,
+    not after loading the pipeline (the pipeline here does not even exist)."""
+    import importlib.util
+
+    import layer_fusion.cli.tag as tag_cli
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("loaded the pipeline before checking --lang")
+
+    monkeypatch.setattr(tag_cli, "_load", must_not_load)
+    result = CliRunner().invoke(app, ["tag", "./never-loaded", "--lang", "qq"], input="a b\n")
+    assert result.exit_code == 2 and "--lang qq: no word segmenter for language 'qq'" in result.output
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyvi" else find_spec(name, *a))
+    result = CliRunner().invoke(app, ["tag", "./never-loaded", "--lang", "vi"], input="a b\n")
+    assert result.exit_code == 2
+    assert '--lang vi: the \'vi\' word segmenter needs pyvi: pip install "spacy-layer-fusion[vi]"' in result.output
+
+
 def _mixed_lines(n=40):
     """Lines of many lengths, with empty lines and one line long enough to be chunked."""
     words = "the cat sat on a mat and the dog ran".split()

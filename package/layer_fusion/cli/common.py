@@ -65,6 +65,17 @@ def _warn_no_upos(pipeline: str, where: str) -> None:
     _warn(f"{pipeline} set no UPOS tag on {where}: it has no component that writes token.pos_ (such as a morphologizer)")
 
 
+def _check_lang(lang: str) -> None:
+    """``--lang``: a known language whose segmenter is installed, checked before the pipeline
+    loads (``_use_segmenter`` then gives it to the pipeline)."""
+    from ..segmenters import require_segmenter
+
+    try:
+        require_segmenter(lang)
+    except (ValueError, ImportError) as err:
+        raise _fail(f"--lang {lang}: {err}", 2)
+
+
 def _use_segmenter(nlp, lang: str) -> None:
     """Give the pipeline's tokenizer ``lang``'s word segmenter (``--lang``)."""
     from ..segmenters import segmenting_tokenizer

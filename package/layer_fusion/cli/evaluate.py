@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..evaluation import EVAL_BATCH_SIZE
-from .common import _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app, msg
+from .common import _check_lang, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app, msg
 
 
 @app.command()
@@ -51,6 +51,8 @@ def evaluate(
 
     if lang is not None and not raw_text:
         raise _fail("--lang only changes how raw text is tokenized: add --raw-text", 2)
+    if lang is not None:
+        _check_lang(lang)
     if paragraphs is not None and not raw_text:
         raise _fail("--paragraphs tags raw text a paragraph at a time: add --raw-text", 2)
     if output is not None and str(output) == "-":  # tag's '-' is stdout; here stdout holds the tables

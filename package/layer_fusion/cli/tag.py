@@ -14,7 +14,7 @@ import typer
 from ..atomic_write import is_stream
 from ..length_order import DEFAULT_BATCH_SIZE
 from ..quantization import INT8_BY_DEFAULT
-from .common import _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
+from .common import _check_lang, _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
 
 
 class OutputFormat(str, Enum):
@@ -67,7 +67,8 @@ def tag(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
 ):
-    """Tag every input line with UPOS; exactly one output record per line, in order."""
+    """Tag every input line with UPOS, in order: one record per line (in CoNLL-U, none for a line
+    without words; its sent_id is the line number)."""
     from ..atomic_write import unwritable_reason
 
     # The command line and the files are checked before spaCy and torch are imported (seconds).
@@ -76,6 +77,8 @@ def tag(
     if pretokenized and lang is not None:
         raise _fail(f"--lang {lang} segments raw text into words; --pretokenized takes the words as given: "
                     "use one of them", 2)
+    if lang is not None:
+        _check_lang(lang)
     for path in inputs or []:
         if path == "-":
             continue
