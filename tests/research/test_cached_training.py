@@ -164,6 +164,11 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
                                  "--layer", "2", "--layer", "5", "--layer", "-1", *config])
     assert result.exit_code == 2 and "--fusion DLFA: DLFA needs exactly 2 layer(s) in '--layer', got 3" in flat(result)
     assert not (tmp_path / "p3").exists()
+    for twice in (["2", "2"], ["-1", "-1"]):  # one hidden state twice: refused before training, no traceback
+        result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--fusion", "DLFA",
+                                     "--layer", twice[0], "--layer", twice[1], *config])
+        assert result.exit_code == 2 and "names a hidden state twice" in flat(result), flat(result)
+        assert not (tmp_path / "p3").exists()
 
     # OUTPUT is a folder: an existing one is replaced, a file is refused before training.
     again = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "pipeline"), "--fusion", "DLFA",

@@ -142,6 +142,9 @@ def cache_train(
     for index in layer:
         if not -n <= index < n:
             raise _fail(f"--layer {index}: the caches hold {n} hidden states (0..{n - 1}, or -{n}..-1)", 2)
+    if len({index % n for index in layer}) < len(layer):  # [6, 6], or [12, -1] of 13
+        raise _fail(f"--layer {' --layer '.join(map(str, layer))}: names a hidden state twice (the caches hold "
+                    f"{n}: 0..{n - 1}, or -{n}..-1); a fusion needs different hidden states", 2)
     kwargs = dict(SETTINGS.get(fusion, {}))
     settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, patience=patience,
                             learn_rate=learn_rate)
