@@ -119,3 +119,64 @@ def test_windows_are_measured_as_the_pipeline_will_cut_them(tiny_xlmr, monkeypat
     tagger.budget = 3
     doc = tagger.make_doc("a . b c d e f g . h")
     assert (tagger.chunk_bounds(doc) != [(0, 10)]) == with_sentencizer
+
+
+def _sentence_window_pipeline(tiny_xlmr):
+    """The shipped layout on the tiny encoder: a sentencizer, then windows inside sentences."""
+    from layer_fusion.sentence_spans import configure_sentence_strided_spans
+    from pipelines import trained_fusion_transformer
+
+    nlp = trained_fusion_transformer(tiny_xlmr, "fusion_transformer")
+    nlp.add_pipe("sentencizer", first=True)
+    nlp.get_pipe("transformer").model.attrs["get_spans"] = configure_sentence_strided_spans(128, 96)
+    return nlp
+
+
+def test_a_line_of_many_sentences_is_cut_so_that_no_forward_pass_exceeds_the_bound(tiny_xlmr):
+    """A line of 30 short sentences and a long one: one doc of 31 windows, each padded to the
+    long one's width. FusionTransformer.pipe never splits a doc, so LineTagger cuts the line
+    at sentence starts until each piece's (windows) x (widest + specials) fits max_batch_items;
+    every word is tagged, and as it is when the line is tagged sentence by sentence (windows
+    inside sentences: the cuts lose no context)."""
+    nlp = _sentence_window_pipeline(tiny_xlmr)
+    trf = nlp.get_pipe("transformer")
+    long_sentence = " ".join(["the big red house near the old mill"] * 5) + " ."
+    line = " ".join(["a cat sat ."] * 30 + [long_sentence])
+    tok = trf.model.tokenizer
+    sentences = list(nlp.get_pipe("sentencizer")(nlp.make_doc(line)).sents)
+    assert len(sentences) == 31
+    widths = [len(tok([t.text for t in s], is_split_into_words=True)["input_ids"]) for s in sentences]
+    trf.cfg["max_batch_items"] = 8 * max(widths)  # 8 rows of the long sentence's width
+    shapes = []
+    hook = trf.model.layers[0].shims[0]._model.register_forward_hook(
+        lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        [record] = LineTagger(nlp).tag([line])
+    finally:
+        hook.remove()
+    assert sum(rows for rows, _ in shapes) == 31  # each sentence a window, once
+    assert all(rows * width <= trf.cfg["max_batch_items"] for rows, width in shapes), shapes
+    by_sentence = [tag for s in sentences for r in LineTagger(nlp).tag([s.text]) for tag in r.tags]
+    assert record.words == line.split() and record.tags == by_sentence
+
+
+def test_pieces_are_cut_at_sentence_starts_until_their_windows_fit(tiny_xlmr, monkeypatch):
+    """Counted by hand: 'a . b . c d e f .' gives sentences [0, 2), [2, 4), [4, 9) with 1, 1 and
+    5 wordpieces (one per token) plus 2 special tokens each: 3 rows x 7 = 21 positions. With a
+    bound of 14 the line is cut once, at the sentence start nearest half its 9 wordpieces
+    (token 4: 4 before it), into [0, 4) (2 rows x 3) and [4, 9) (1 row x 7); with 21 it is not cut."""
+    nlp = _sentence_window_pipeline(tiny_xlmr)
+    tagger = LineTagger(nlp)
+    monkeypatch.setattr(tagger, "wordpiece_counts", lambda doc: [1] * len(doc))
+    monkeypatch.setattr(tagger, "budget", 1)  # every doc over its upper bound: counted, not guessed
+    assert tagger._specials == 2
+    doc = tagger.make_doc("a . b . c d e f .")
+    tagger.budget = 5
+    tagger.max_items = 21
+    assert tagger.chunk_bounds(doc) == [(0, 9)]
+    tagger.max_items = 14
+    assert tagger.chunk_bounds(doc) == [(0, 4), (4, 9)]
+    # 6: [0, 4) is 2 x 4, cut at its sentence start; [4, 9) alone is 1 x 7, one sentence, cut at
+    # the first token with at least half its 5 wordpieces before it (token 7: 3 before it).
+    tagger.max_items = 6
+    assert tagger.chunk_bounds(doc) == [(0, 2), (2, 4), (4, 7), (7, 9)]

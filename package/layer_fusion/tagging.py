@@ -27,6 +27,17 @@ or longer than ``MAX_CHUNK_TOKENS`` tokens, is cut into consecutive chunks of at
 and put back together. Every window of a chunk then fits, and a single token over budget is
 a chunk alone, where it keeps its first wordpieces (instead of possibly none). Every token
 gets a tag; context is cut at chunk boundaries only.
+
+Many windows. ``FusionTransformer.pipe`` keeps a batch of several docs within
+``max_batch_items`` padded wordpieces, (windows) x (widest window), but never splits one doc,
+so a line of many short sentences and a long one would be one forward pass of (sentences) x
+(the long one's width), many times the bound. Such a doc (or chunk) is cut in two at the
+sentence start nearest the middle of its wordpieces, else at that middle, until its windows fit
+(``LineTagger._within_one_pass``); with windows inside sentences (the shipped pipeline) the
+cuts lose no context. So no forward pass of ``layer-fusion tag`` exceeds the bound, but one of a
+lone token, which fits the encoder's 512 wordpieces. To measure windows as the pipeline will
+cut them, ``make_doc`` runs the components before the transformer (a sentencizer), and
+``nlp.pipe`` then skips them.
 """
 from __future__ import annotations
 
@@ -219,7 +230,10 @@ class LineTagger:
         self._tokenizer = None
         self._get_spans: Optional[Callable] = None
         self._before_transformer: List[Callable[[Doc], Doc]] = []
+        self._before_names: List[str] = []
         self.budget = 0
+        self.max_items: Optional[int] = None
+        self._specials = 0
         if trf is not None:
             model = trf.model
             limit = wordpiece_limit(model)
@@ -236,9 +250,14 @@ class LineTagger:
             self._tokenizer = tokenizer
             self._get_spans = model.attrs["get_spans"]
             # Components before the transformer (a sentencizer) can decide its windows
-            # (sentence_spans.py): they run before the windows are measured.
-            self._before_transformer = [proc for _, proc in nlp.pipeline[:[p for _, p in nlp.pipeline].index(trf)]]
+            # (sentence_spans.py), so make_doc runs them, before the windows are measured,
+            # and nlp.pipe then skips them.
+            before = nlp.pipeline[:[p for _, p in nlp.pipeline].index(trf)]
+            self._before_names = [name for name, _ in before]
+            self._before_transformer = [proc for _, proc in before]
             self.budget = max(1, int((limit - specials) * WORDPIECE_MARGIN))
+            self.max_items = trf.cfg.get("max_batch_items")
+            self._specials = specials
 
     # -- public ----------------------------------------------------------------
 
@@ -261,7 +280,8 @@ class LineTagger:
             yield from self._tag_in_order(pieces(), pending)
 
     def _tag_in_order(self, pieces: Iterator[Tuple[Doc, int]], pending: Deque["_Window"]) -> Iterator[TaggedLine]:
-        tagged = self.nlp.pipe(pieces, as_tuples=True, batch_size=self.batch_size, n_process=self.n_process)
+        tagged = self.nlp.pipe(pieces, as_tuples=True, batch_size=self.batch_size, n_process=self.n_process,
+                               disable=self._before_names)  # make_doc ran them
         for out, n in tagged:
             while not pending[0].pieces:  # windows with nothing to tag (empty lines)
                 yield from pending.popleft().records()
@@ -277,36 +297,36 @@ class LineTagger:
             yield from pending.popleft().records()
 
     def make_doc(self, text: str) -> Doc:
+        """The doc of ``text`` as the transformer will get it: tokenized (split on whitespace
+        with ``pretokenized``), then given to the components before the transformer."""
         if self.pretokenized:
-            return Doc(self.nlp.vocab, words=text.split())
-        return self.nlp.make_doc(text)
+            return self._before_transformer_on(Doc(self.nlp.vocab, words=text.split()))
+        return self._before_transformer_on(self.nlp.make_doc(text))
 
     def chunk_bounds(self, doc: Doc) -> List[Tuple[int, int]]:
-        """Token ranges [start, end) to tag as separate docs (one range if the doc fits)."""
+        """Token ranges [start, end) of ``doc`` (from ``make_doc``) to tag as separate docs,
+        one range if the doc fits: every encoder window within ``budget`` wordpieces, at most
+        ``MAX_CHUNK_TOKENS`` tokens, and its windows within one forward pass of
+        ``max_batch_items`` padded positions, (windows) x (widest window + special tokens)."""
         n = len(doc)
         if self._tokenizer is None or n == 0:
             return [(0, n)]
-        if n <= MAX_CHUNK_TOKENS and wordpiece_upper_bound(doc) <= self.budget:
+        upper = wordpiece_upper_bound(doc)
+        if n <= MAX_CHUNK_TOKENS and upper <= self.budget and self._fits_one_pass(len(self._spans(doc)), upper):
             return [(0, n)]  # fits whatever the tokenizer does: no need to tokenize it twice
         counts = self.wordpiece_counts(doc)
-        if n <= MAX_CHUNK_TOKENS:
-            try:
-                for proc in self._before_transformer:
-                    doc = proc(doc)
-                windows = self._get_spans([doc])[0]
-            except Exception:  # noqa: BLE001 - e.g. sentence spans on a doc without sentences
-                windows = [doc[:]]
-            if all(sum(counts[s.start:s.end]) <= self.budget for s in windows):
-                return [(0, n)]
-        bounds: List[Tuple[int, int]] = []
-        start, used = 0, 0
-        for i, count in enumerate(counts):
-            if i > start and (used + count > self.budget or i - start >= MAX_CHUNK_TOKENS):
-                bounds.append((start, i))
-                start, used = i, 0
-            used += count
-        bounds.append((start, n))
-        return bounds
+        if n <= MAX_CHUNK_TOKENS and all(sum(counts[s.start:s.end]) <= self.budget for s in self._spans(doc)):
+            bounds = [(0, n)]
+        else:
+            bounds = []
+            start, used = 0, 0
+            for i, count in enumerate(counts):
+                if i > start and (used + count > self.budget or i - start >= MAX_CHUNK_TOKENS):
+                    bounds.append((start, i))
+                    start, used = i, 0
+                used += count
+            bounds.append((start, n))
+        return [piece for start, end in bounds for piece in self._within_one_pass(doc, start, end, counts)]
 
     def wordpiece_counts(self, doc: Doc) -> List[int]:
         """Wordpieces of each token, tokenized on its own, without special tokens."""
@@ -318,6 +338,39 @@ class LineTagger:
         return [len(ids) for ids in encoded["input_ids"]]
 
     # -- internals ---------------------------------------------------------------
+
+    def _before_transformer_on(self, doc: Doc) -> Doc:
+        for proc in self._before_transformer:
+            doc = proc(doc)
+        return doc
+
+    def _spans(self, doc: Doc) -> list:
+        """The encoder windows of ``doc`` (the transformer's ``get_spans``)."""
+        try:
+            return self._get_spans([doc])[0] or [doc[:]]
+        except Exception:  # noqa: BLE001 - e.g. a getter that needs what a doc does not have
+            return [doc[:]]
+
+    def _fits_one_pass(self, rows: int, widest: int) -> bool:
+        """Whether ``rows`` windows of at most ``widest`` wordpieces (special tokens left out)
+        fit one forward pass."""
+        return self.max_items is None or rows * (widest + self._specials) <= self.max_items
+
+    def _within_one_pass(self, doc: Doc, start: int, end: int, counts: List[int]) -> List[Tuple[int, int]]:
+        """[start, end) of ``doc``, cut until each piece's windows fit one forward pass.
+
+        ``FusionTransformer.pipe`` keeps a batch of docs within ``max_batch_items``, but one doc
+        is never split there: a paragraph of many short sentences and one long one is
+        (sentences) x (the long one's wordpieces). Such a piece is cut in two, at the sentence
+        start nearest the middle of its wordpieces (where windows inside sentences lose no
+        context), else at that middle, until it fits; a lone token always does."""
+        piece = doc if (start, end) == (0, len(doc)) else self._before_transformer_on(_sub_doc(doc, start, end))
+        windows = self._spans(piece)
+        widest = max(sum(counts[start + s.start:start + s.end]) for s in windows)
+        if end - start == 1 or self._fits_one_pass(len(windows), widest):
+            return [(start, end)]
+        cut = _middle_cut(doc, start, end, counts)
+        return self._within_one_pass(doc, start, cut, counts) + self._within_one_pass(doc, cut, end, counts)
 
     def _windows(self, lines: Iterable[str]) -> Iterator["_Window"]:
         buffer: List[str] = []
@@ -337,7 +390,7 @@ class LineTagger:
             if all(token.is_space for token in doc):
                 continue  # nothing to tag (empty or whitespace-only line)
             for start, end in self.chunk_bounds(doc):
-                piece = doc if (start, end) == (0, len(doc)) else _sub_doc(doc, start, end)
+                piece = doc if (start, end) == (0, len(doc)) else self._before_transformer_on(_sub_doc(doc, start, end))
                 pieces.append((i, start, piece))
         # By wordpieces, not tokens: batches then pad little (length_order.py).
         words = [[token.text for token in piece] for _, _, piece in pieces]
@@ -371,6 +424,21 @@ def _sub_doc(doc: Doc, start: int, end: int) -> Doc:
         words=[t.text for t in tokens],
         spaces=[bool(t.whitespace_) for t in tokens],
     )
+
+
+def _middle_cut(doc: Doc, start: int, end: int, counts: Sequence[int]) -> int:
+    """A token index in (start, end) to cut [start, end) at: the sentence start (``doc``'s)
+    whose wordpieces before it are nearest half the range's, else the first token at or past
+    that half."""
+    half = sum(counts[start:end]) / 2
+    before, running = {}, 0
+    for i in range(start, end):
+        before[i] = running
+        running += counts[i]
+    starts = [i for i in range(start + 1, end) if doc[i].is_sent_start] if doc.has_annotation("SENT_START") else []
+    if starts:
+        return min(starts, key=lambda i: abs(before[i] - half))
+    return next((i for i in range(start + 1, end) if before[i] >= half), end - 1)
 
 
 def wordpiece_upper_bound(doc: Doc) -> int:

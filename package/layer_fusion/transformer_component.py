@@ -16,10 +16,12 @@ are in memory once, as file-backed pages. A folder without ``model.safetensors``
 the stock component) loads the stock way, and ``to_bytes`` / ``from_bytes`` are stock (but
 for a compact tokenizer, saved as the fast one: ``to_bytes``).
 
-``pipe`` cuts each batch so that no forward pass exceeds ``max_batch_items`` padded
-wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why), counting a row
-per encoder window (``get_spans``), so the bound holds for windows inside sentences and
-for strided windows of a long doc too.
+``pipe`` cuts each batch so that no forward pass of several docs exceeds ``max_batch_items``
+padded wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why), counting a
+row per encoder window (``get_spans``): a sentence's with windows inside sentences, each strided
+window of a long doc. A doc whose own windows exceed the bound is a forward pass alone, as
+stock: a doc is never split here. ``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``)
+cuts such a doc before it gets here, so none of its passes exceeds the bound.
 
 A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
 spacy-transformers; tokens that no window then gives a wordpiece get no features, and
@@ -93,13 +95,14 @@ class FusionTransformer(Transformer):
     compact_tokenizer: bool = True
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """As stock, but each batch is cut by padded *wordpieces*: no forward pass gets more
-        than ``max_batch_items`` positions, (its windows) x (the most wordpieces of a window
-        in it), special tokens included (``length_order.padded_batches``). The windows are
-        the component's ``get_spans``: a doc of several sentences gives a row per sentence
-        with ``sentence_strided_spans``, a long doc several with ``strided_spans``. Stock cuts
-        by spaCy tokens, so a line of a few tokens and hundreds of wordpieces pads a whole
-        batch to its length, which costs time and, on a CPU, a spike of memory."""
+        """As stock, but each batch is cut by padded *wordpieces*: no forward pass of several
+        docs gets more than ``max_batch_items`` positions, (its windows) x (the most
+        wordpieces of a window in it), special tokens included (``length_order.padded_batches``);
+        a doc over the bound alone is a pass of its own. The windows are the component's
+        ``get_spans``: a doc of several sentences gives a row per sentence with
+        ``sentence_strided_spans``, a long doc several with ``strided_spans``. Stock cuts by
+        spaCy tokens, so a line of a few tokens and hundreds of wordpieces pads a whole batch
+        to its length, which costs time and, on a CPU, a spike of memory."""
         install_extensions()
         tokenizer = self.model.tokenizer if self.model.attrs.get("has_transformer") else None
         specials = tokenizer.num_special_tokens_to_add(pair=False) if tokenizer is not None else 0
