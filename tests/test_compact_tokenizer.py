@@ -35,6 +35,10 @@ WORDS = sorted({w for s in SENTENCES for w in s.split()}) + [
     # trailing and inner whitespace, combining marks (NFD), unknown characters
     "cat ", " cat", "cat dog", "a\u0301", "ẹ́.", "😀", "ᚠᚢᚦ", "\x00",
     "ﬁ", "①", "ＡＢＣ", "!!!!!!!!", "((((", "........", "e-mail", "don't",
+    # ends the normalizer maps to a space (zero-width joiners, a byte-order mark) or removes
+    # (control characters that str.isspace calls whitespace), and one it keeps (NEL)
+    "cat\u200b", "cat\u200c", "cat\u200d", "cat\ufeff", "cat\x0b", "cat\x1c", "cat\x1f", "cat\x85",
+    "cat \x1c", "\x7f", "\x0b", "\x1c", "\x01",
 ]
 
 
@@ -100,6 +104,8 @@ def test_each_word_gets_the_fast_tokenizers_pieces_or_an_equal_scoring_tie(token
     assert by_word[" "] == by_word["\u200b"] == by_word["\ufeff"] == kept
     assert by_word[""] == []
     assert by_word["cat "] == by_word["cat"] + kept
+    assert by_word["cat\u200c"] == by_word["cat\ufeff"] == by_word["cat"] + kept
+    assert by_word["cat\x1c"] == by_word["cat\x0b"] == by_word["cat"] and by_word["\x0b"] == by_word["\x7f"] == []
 
 
 def test_decomposed_text_keeps_its_marks(tokenizers):

@@ -14,9 +14,13 @@ What it encodes. The pipeline tokenizes every spaCy token on its own as a pre-sp
 fast tokenizer's ids (``spm_to_hf_id``) and, where its normalizer keeps trailing whitespace
 (``keeps_trailing_space``), two of its rules SentencePiece does not have:
 
-* a word that normalizes to nothing but is not empty (a space, a newline, a zero-width
-  space, a byte-order mark) is one ``▁`` piece, not none;
-* a word that ends in whitespace gets a final ``▁`` piece.
+* a word that normalizes to whitespace (a space, a newline, a zero-width space, a
+  byte-order mark) is one ``▁`` piece, not none;
+* a word whose normalized form ends in whitespace gets a final ``▁`` piece (``cat`` + a
+  zero-width non-joiner does; ``cat`` + ``\\x1c``, which the normalizer removes, does not).
+
+Where it strips trailing whitespace instead (a ``Strip`` normalizer), a word loses the
+whitespace characters at its end, NEL (``\\x85``) among them, which SentencePiece would keep.
 
 It differs from the fast tokenizer in three documented ways (``tests/test_compact_tokenizer.py``;
 counts over every word of the UD files in ``reports/bench/compact_tokenizer.md``):
@@ -50,6 +54,9 @@ SENTENCEPIECE_FILE = "sentencepiece.bpe.model"
 # The fast tokenizer classes this one stands in for (``tokenizer_class`` in tokenizer_config.json).
 XLMR_CLASSES = ("XLMRobertaTokenizer", "XLMRobertaTokenizerFast")
 WORD_START = "▁"
+# Unicode's White_Space characters: what a ``Strip`` normalizer (Rust's char::is_whitespace)
+# removes. SentencePiece trims only what its character map makes a space, and keeps NEL (\\x85).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
 class SentencePieceWordTokenizer(XLMRobertaTokenizer):
@@ -84,15 +91,26 @@ class SentencePieceWordTokenizer(XLMRobertaTokenizer):
         """The fast tokenizer's ids of each word, tokenized on its own, without special tokens.
 
         words: n words -> n lists of ids (one C++ call for all of them)."""
+        if not self.keeps_trailing_space:  # the Strip normalizer's work (after the character map)
+            words = [word.rstrip(WHITE_SPACE) for word in words]
         encoded = self.sp_model.encode(list(words))
         word_start = spm_to_hf_id(self.sp_model.piece_to_id(WORD_START))  # XLM-R layout (load_compact)
         out = []
         for word, pieces in zip(words, encoded):
             ids = [spm_to_hf_id(i) for i in pieces]
-            if self.keeps_trailing_space and word and (not ids or word[-1].isspace()):
+            # A word ending in a letter or digit cannot end in whitespace once normalized.
+            if self.keeps_trailing_space and word and not word[-1].isalnum() and self._ends_in_space(word):
                 ids.append(word_start)
             out.append(ids)
         return out
+
+    def _ends_in_space(self, word: str) -> bool:
+        """Whether the normalizer leaves ``word`` ending in whitespace: a space, or what it maps
+        to one (a zero-width space or joiner, a byte-order mark), not what it removes (most
+        control characters, which ``str.isspace`` may call whitespace: ``\\x1c``, ``\\x0b``).
+        SentencePiece's normalizer (the same character map) trims a text's ends, so the word
+        is read between two letters: ``a`` + word + ``x``."""
+        return self.sp_model.normalize(f"a{word}x").endswith(WORD_START + "x")
 
     def encode_word_lists(self, word_lists: Sequence[Sequence[str]]) -> List[List[List[int]]]:
         """``encode_words`` for several lists of words at once: lists -> words -> ids."""
