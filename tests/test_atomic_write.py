@@ -1,7 +1,10 @@
 """layer_fusion.atomic_write: outputs appear complete or not at all, and never replace the wrong kind of thing."""
+import os
+from pathlib import Path
+
 import pytest
 
-from layer_fusion.atomic_write import atomic_folder, unwritable_reason, write_text_atomic
+from layer_fusion.atomic_write import atomic_folder, is_stream, unwritable_reason, write_text_atomic
 
 
 def test_atomic_folder_refuses_to_replace_a_file(tmp_path):
@@ -88,3 +91,17 @@ def test_a_stream_needs_its_own_permission_not_its_folders(monkeypatch, tmp_path
     os.mkfifo(fifo)
     monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(fifo) else real_access(path, mode))
     assert unwritable_reason(fifo) == "it is not writable"
+
+
+def test_files_in_dev_shm_are_ordinary_files():
+    """/dev/shm is a tmpfs folder: its files are replaced whole, as anywhere else, and a new
+    one can be created (only the rest of /dev and /proc are streams, written in place)."""
+    path = Path("/dev/shm") / f"layer-fusion-test-{os.getpid()}.json"
+    try:
+        assert not is_stream(path) and unwritable_reason(path) is None
+        write_text_atomic(path, '{"a": 1}\n')
+        write_text_atomic(path, '{"a": 2}\n')
+        assert path.read_text() == '{"a": 2}\n'
+    finally:
+        path.unlink(missing_ok=True)
+    assert is_stream("/dev/stdout") and is_stream("/dev/null") and is_stream("/proc/self/fd/1")

@@ -66,9 +66,10 @@ def is_stream(path: Union[str, Path]) -> bool:
     """Whether ``path`` is written in place, as a stream: an existing FIFO, device or socket
     (``exists`` and ``is_file`` follow symlinks), or any path under /dev or /proc, such as
     /dev/stdout, which resolves to whatever the standard output is, a file appended to
-    (``>> log``) included."""
+    (``>> log``) included; but not under /dev/shm, a folder of ordinary files (tmpfs)."""
     path = Path(path)
-    if path.absolute().parts[1:2] in (("dev",), ("proc",)):
+    parts = path.absolute().parts
+    if parts[1:2] in (("dev",), ("proc",)) and parts[1:3] != ("dev", "shm"):
         return True
     return path.exists() and not path.is_file() and not path.is_dir()
 
