@@ -220,3 +220,20 @@ def test_missing_onnxruntime_leaves_the_pipeline_savable(pipeline_dir, monkeypat
     monkeypatch.undo()
     nlp.to_disk(tmp_path / "saved")
     assert spacy.load(tmp_path / "saved").pipe_names == nlp.pipe_names
+
+
+def test_quantizing_keeps_the_callers_logging_disable_level(tmp_path):
+    """quantize_onnx silences warnings for its call only, then gives back the level it found:
+    an application that disabled INFO keeps it disabled, one that disabled nothing gets nothing."""
+    import logging
+
+    torch.onnx.export(torch.nn.Linear(8, 4), (torch.randn(2, 8),), str(tmp_path / "l.onnx"), input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "n"}}, dynamo=False, opset_version=17)
+    before = logging.root.manager.disable
+    try:
+        for level in (logging.INFO, logging.NOTSET):
+            logging.disable(level)
+            quantize_onnx(tmp_path / "l.onnx", tmp_path / "q.onnx", per_channel=True)
+            assert logging.root.manager.disable == level
+    finally:
+        logging.disable(before)

@@ -146,14 +146,16 @@ def quantize_onnx(src: Path, dst: Path, per_channel: bool, keep_fp32: Sequence[s
     if reduce_range is None:
         reduce_range = not cpu_has_vnni()
     # It logs a root-logger warning suggesting shape-inference pre-processing, which only
-    # matters for static quantization; silence warnings for the call only.
-    logging.disable(logging.WARNING)
+    # matters for static quantization; silence warnings for the call only, then give back
+    # the caller's own setting (not NOTSET, which would undo an application's logging.disable).
+    before = logging.root.manager.disable
+    logging.disable(max(before, logging.WARNING))
     try:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
                          reduce_range=reduce_range, op_types_to_quantize=["MatMul"],
                          nodes_to_exclude=list(keep_fp32))
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(before)
     return reduce_range
 
 
