@@ -105,3 +105,15 @@ def test_files_in_dev_shm_are_ordinary_files():
     finally:
         path.unlink(missing_ok=True)
     assert is_stream("/dev/stdout") and is_stream("/dev/null") and is_stream("/proc/self/fd/1")
+
+
+def test_a_symlink_is_checked_where_it_points(monkeypatch, tmp_path):
+    """atomic_output writes beside the file a link names, so that folder must be writable, not
+    the link's own (checked up front, before long work)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (tmp_path / "link.json").symlink_to(locked / "out.json")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    assert unwritable_reason(tmp_path / "link.json") == f"{locked} is not writable"
+    assert unwritable_reason(tmp_path / "plain.json") is None

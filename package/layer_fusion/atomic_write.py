@@ -11,6 +11,8 @@ def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[
     """Why a file (with ``folder``: a folder) cannot be created at ``path``, or None: checked
     before long work starts, so that a bad output setting fails at once, not after the work."""
     path = Path(path)
+    if not folder and path.is_symlink() and not is_stream(path):  # atomic_output writes where it points
+        path = Path(os.path.realpath(path))
     if folder and path.exists() and not path.is_dir():
         return "it is a file, not a folder"
     if not folder and path.is_dir():
