@@ -271,6 +271,25 @@ def test_load_targets_errors_name_the_file_in_one_line(tmp_path):
     assert load_targets(bad).published == {"just_one": 70.3}
 
 
+
+def test_load_targets_refuses_a_set_counted_twice(tmp_path):
+    """One evaluation file under two keys, a subset naming a set twice, or a domain pair of one
+    set would weigh a set double in a macro-average, or compare it with itself."""
+    from layer_fusion.targets import TargetsError
+
+    bad = tmp_path / "bad.cfg"
+    again = '\n[treebanks.xx_again]\ntreebank = "UD_Toy-One"\nlanguage = "Toy"\niso = "xx"\ngroup = "low_resource"\nfile = "one.conllu"\n'
+    for text, message in (
+            (TARGETS_CFG.replace("[domain_pairs]", again + "\n[domain_pairs]"),
+             r"\[treebanks.xx_again\] is UD_Toy-One/one.conllu, as \[treebanks.xx_one\] is already"),
+            (TARGETS_CFG + '\n[subsets]\ntwice = ["xx_one", "xx_two", "xx_one"]\n',
+             r"\[subsets\] twice lists \['xx_one'\] more than once"),
+            (TARGETS_CFG.replace('b = "xx_two"', 'b = "xx_one"'), r"\[domain_pairs.toy\] compares 'xx_one' with itself")):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(TargetsError, match=message):
+            load_targets(bad)
+
+
 def test_project_targets_config():
     targets = load_targets(REPO / "configs" / "targets.cfg")
     groups = {t.group for t in targets.treebanks.values()}

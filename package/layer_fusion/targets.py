@@ -78,6 +78,7 @@ def load_targets(path: Union[str, Path]) -> Targets:
     except (OSError, ValueError, configparser.Error) as err:
         raise TargetsError(f"{path}: {one_line(err)}") from None
     treebanks: Dict[str, Target] = {}
+    files: Dict[str, str] = {}  # one set counted twice would weigh double in every macro-average
     for key, section in (cfg.get("treebanks") or {}).items():
         missing = [f for f in _TARGET_FIELDS if not section.get(f)]
         if missing:
@@ -95,6 +96,10 @@ def load_targets(path: Union[str, Path]) -> Targets:
             file=str(section["file"]),
             split=str(section.get("split", "test")),
         )
+        file = f"{treebanks[key].treebank}/{treebanks[key].file}"
+        if file in files:
+            raise TargetsError(f"{path}: [treebanks.{key}] is {file}, as [treebanks.{files[file]}] is already")
+        files[file] = key
     pairs: Dict[str, Dict[str, str]] = {}
     for key, section in (cfg.get("domain_pairs") or {}).items():
         for side in ("a", "b"):
@@ -102,6 +107,8 @@ def load_targets(path: Union[str, Path]) -> Targets:
                 raise TargetsError(
                     f"{path}: [domain_pairs.{key}] {side} = {section.get(side)!r} is not a [treebanks.*] key"
                 )
+        if section["a"] == section["b"]:
+            raise TargetsError(f"{path}: [domain_pairs.{key}] compares {section['a']!r} with itself")
         pairs[key] = {"a": section["a"], "b": section["b"], "label": str(section.get("label", key))}
     genres = (cfg.get("genre_breakdown") or {}).get("treebanks", [])
     if not isinstance(genres, list):
@@ -116,6 +123,9 @@ def load_targets(path: Union[str, Path]) -> Targets:
         unknown = [k for k in keys if k not in treebanks]
         if unknown:
             raise TargetsError(f"{path}: [subsets] {name} lists {unknown}, not [treebanks.*] keys")
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise TargetsError(f"{path}: [subsets] {name} lists {twice} more than once")
         subsets[name] = list(keys)
     published: Dict[str, float] = {}
     for name, value in (cfg.get("published") or {}).items():
