@@ -138,3 +138,26 @@ def test_the_library_readme_lists_every_registered_name():
     rows = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
     assert len(registered) >= 12
     assert registered - rows == set(), "registered but not in package/README.md's table"
+
+
+def test_the_de_vries_subset_is_named_by_the_sets_it_covers():
+    """A macro-average over fewer sets than the subset lists says so, and is not set beside the
+    published figure (over other languages)."""
+    from runners import load_script
+
+    script = load_script("update_readme")
+    listed = script.load_targets(REPO / "configs" / "targets.cfg").subsets["de_vries_2022"]
+    full = {"macro_subsets": {"de_vries_2022": {"treebanks": listed}}}
+    assert script._de_vries_label(full) == ("The 14 languages of de Vries et al. (2022)", True)
+    short = {"macro_subsets": {"de_vries_2022": {"treebanks": listed[:-1]}}}
+    assert script._de_vries_label(short) == (f"13 of the 14 languages of de Vries et al. (2022), {listed[-1]} missing",
+                                             False)
+
+
+def test_the_headline_says_what_the_shipped_model_trains_on():
+    from runners import load_script
+
+    script = load_script("update_readme")
+    multisource = script._extra_sources_caveat("finetuned")
+    assert "7 non-target treebanks" in multisource and "UD_Hindi-PUD" in multisource and "Urdu" in multisource
+    assert script._extra_sources_caveat("aif") == "the shipped model trains on English alone"
