@@ -110,6 +110,14 @@ def load_seed_metrics(paths: List[Path]) -> List[dict]:
             words = m["treebanks"][key]["per_sentence"]["words"]
             if words != first["treebanks"][key]["per_sentence"]["words"]:
                 raise bad(path, f"{key}: other sentences than in {paths[0]}")
+    # The same model evaluated twice differs in its timings, not in one tag: the same correct
+    # count in every sentence of every set is one run, which would shrink the seeds' variance.
+    tagged = {}
+    for path, m in zip(paths, loaded):
+        correct = tuple(tuple(m["treebanks"][key]["per_sentence"]["correct"]) for key in low)
+        if correct in tagged:
+            raise bad(path, f"tags every sentence as {tagged[correct]} does: the same model, not another seed")
+        tagged[correct] = path
     return loaded
 
 

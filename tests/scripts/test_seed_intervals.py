@@ -12,6 +12,7 @@ from conftest import REPO
 from runners import load_script
 
 SHIPPED = json.loads((REPO / "metrics" / "finetuned" / "zero_shot.json").read_text(encoding="utf-8"))
+SEED1 = json.loads((REPO / "metrics" / "finetuned_seed1" / "zero_shot.json").read_text(encoding="utf-8"))
 
 
 def _write(tmp_path, name, metrics):
@@ -23,25 +24,26 @@ def _write(tmp_path, name, metrics):
 def test_each_seed_reproduces_the_evaluations_own_macro_averages(tmp_path):
     script = load_script("seed_intervals")
     a = _write(tmp_path, "a", SHIPPED)
-    b = _write(tmp_path, "b", {**SHIPPED, "seconds": SHIPPED["seconds"] + 1})  # another run, same counts
+    b = _write(tmp_path, "b", SEED1)
     script.main([a, b], tmp_path / "out.json", n_resamples=200)
     out = json.loads((tmp_path / "out.json").read_text())
     gold, raw = out["gold_words"]["macro_low_resource"], out["raw_text"]["upos_f1_macro_low_resource"]
-    assert gold["per_seed"] == pytest.approx([SHIPPED["macro_low_resource"]["accuracy"]] * 2)
-    assert out["gold_words"]["de_vries_2022"]["mean"] == pytest.approx(
-        SHIPPED["macro_subsets"]["de_vries_2022"]["accuracy"])
+    both = (SHIPPED, SEED1)
+    assert gold["per_seed"] == pytest.approx([m["macro_low_resource"]["accuracy"] for m in both])
+    assert out["gold_words"]["de_vries_2022"]["per_seed"] == pytest.approx(
+        [m["macro_subsets"]["de_vries_2022"]["accuracy"] for m in both])
     # layer_fusion.raw_text's macro F1, computed there from the aligned tokens
-    assert raw["per_seed"] == pytest.approx([SHIPPED["macro_low_resource_raw_text"]["upos_f1"]["accuracy"]] * 2)
+    assert raw["per_seed"] == pytest.approx([m["macro_low_resource_raw_text"]["upos_f1"]["accuracy"] for m in both])
     assert raw["ci95"][0] < raw["mean"] < raw["ci95"][1] and raw["n_treebanks"] == 28
     # each set and each domain gap: the evaluation's own figures (layer_fusion.evaluation)
     sets = out["gold_words"]["treebanks"]
     assert len(sets) == 31 and {"en_ewt_test", "yo_ytb"} <= set(sets)
     for key, summary in sets.items():
-        assert summary["per_seed"] == pytest.approx([SHIPPED["treebanks"][key]["accuracy"]] * 2), key
+        assert summary["per_seed"] == pytest.approx([m["treebanks"][key]["accuracy"] for m in both]), key
     pairs = out["gold_words"]["domain_pairs"]
     assert set(pairs) == set(SHIPPED["domain_pairs"])
     for name, pair in pairs.items():
-        assert pair["gap"]["per_seed"] == pytest.approx([SHIPPED["domain_pairs"][name]["gap"]] * 2), name
+        assert pair["gap"]["per_seed"] == pytest.approx([m["domain_pairs"][name]["gap"] for m in both]), name
         assert pair["gap"]["ci95"][0] < pair["gap"]["mean"] < pair["gap"]["ci95"][1]
 
 
@@ -84,6 +86,8 @@ def test_inputs_that_are_not_seeds_of_one_evaluation_are_refused_naming_the_file
     s0 = _write(tmp_path, "s0", _toy([2, 1]))
     cases = {
         "same run twice": (_write(tmp_path, "copy", _toy([2, 1])), "copy.json: the same run as"),
+        "same model twice": (_write(tmp_path, "again", {**_toy([2, 1]), "seconds": 1.0}),
+                             "again.json: tags every sentence as .*s0.json does: the same model, not another seed"),
         "truncated": (tmp_path / "cut.json", "cut.json: not a metrics JSON file"),
         "other sets": (_write(tmp_path, "sets", {**_toy([3, 2]), "macro_low_resource": {"treebanks": []}}),
                        "sets.json: other low-resource sets than"),
