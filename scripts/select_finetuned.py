@@ -25,6 +25,7 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
 from layer_fusion.research.variants import load_grid, variant_config
+from layer_fusion.targets import load_targets
 
 REPO = Path(__file__).resolve().parents[1]
 TIE = 1e-4  # 0.01 points
@@ -74,11 +75,19 @@ def package_meta(run: dict) -> dict:
 app = typer.Typer(add_completion=False)
 
 
-def selection_scores(metrics: dict) -> Dict[str, Optional[float]]:
-    """The only numbers selection may look at: English dev and the reference dev macro."""
+def reference_dev_sets() -> List[str]:
+    """The reference_dev sets of configs/targets.cfg: what every run's macro must cover."""
+    return sorted(t.key for t in load_targets(REPO / "configs" / "targets.cfg").select("reference_dev"))
+
+
+def selection_scores(metrics: dict, reference_sets: List[str]) -> Dict[str, Optional[float]]:
+    """The only numbers selection may look at: English dev and the reference dev macro, None
+    when it is missing or covers other sets than ``reference_sets`` (a mean over three sets
+    would be ranked against means over four)."""
+    macro = metrics.get("macro_reference_dev") or {}
     return {
         "english_dev": metrics["treebanks"]["en_ewt_dev"]["accuracy"],
-        "reference_dev": (metrics.get("macro_reference_dev") or {}).get("accuracy"),
+        "reference_dev": macro.get("accuracy") if sorted(macro.get("treebanks") or []) == reference_sets else None,
     }
 
 
@@ -106,6 +115,7 @@ def main(
         if unwritable_reason(path):  # checked first: the three outputs must agree
             msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)
     spec = load_grid(grid)
+    reference_sets = reference_dev_sets()
     rows = []
     for name, run in spec.items():
         if int(run["seed"]) != 0:
@@ -115,9 +125,14 @@ def main(
             msg.warn(f"{name}: no metrics yet ({path}); not screened")
             continue
         try:
-            scores = selection_scores(json.loads(path.read_text(encoding="utf-8")))
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            scores = selection_scores(metrics, reference_sets)
         except (ValueError, KeyError, TypeError) as err:
             msg.fail(f"{path}: not the metrics of evaluate_zero_shot.py with en_ewt_dev ({err!r})", exits=1)
+        if scores["reference_dev"] is None:
+            covered = sorted((metrics.get("macro_reference_dev") or {}).get("treebanks") or [])
+            msg.warn(f"{name}: its reference-dev macro covers {covered or 'no set'}, not {reference_sets} "
+                     f"({path}); left out of the reference-dev protocol")
         rows.append({"name": name, **run, **scores})
     if not rows:
         msg.fail(f"No screened runs under {metrics_dir}: run scripts/finetune_grid.py first", exits=1)

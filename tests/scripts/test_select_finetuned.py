@@ -80,3 +80,26 @@ def test_rerunning_the_selection_on_the_archived_grid_reproduces_its_committed_o
                 **{setting: tmp_path / path.name for setting, path in outputs.items()})
     for path in outputs.values():
         assert (tmp_path / path.name).read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), path
+
+
+def test_a_reference_dev_macro_over_fewer_sets_is_not_ranked(tmp_path):
+    """Run b's macro covers three of the four reference-dev sets (one file missing when it was
+    evaluated): its higher mean is over other sets, so it is left out, with a warning, and a wins."""
+    select = load_script("select_finetuned")
+    sets = select.reference_dev_sets()
+    assert len(sets) == 4
+    grid = tmp_path / "grid.cfg"
+    grid.write_text("[runs]\n" + "".join(
+        f'\n[runs.{name}]\nfusion = "LastLayer"\nlayers = [-1]\nbottom_layers = 0\nsteps = 10\n'
+        'source = "english"\nsplit_words = true\nseed = 0\n' for name in ("a", "b")))
+    for name, accuracy, covered in (("a", 0.80, sets), ("b", 0.90, sets[:3])):
+        (tmp_path / "m" / name).mkdir(parents=True)
+        (tmp_path / "m" / name / "zero_shot.json").write_text(json.dumps({
+            "treebanks": {"en_ewt_dev": {"accuracy": 0.95}},
+            "macro_reference_dev": {"accuracy": accuracy, "treebanks": covered}}))
+    result = CliRunner().invoke(select.app, [
+        "--grid", str(grid), "--metrics-dir", str(tmp_path / "m"), "--output", str(tmp_path / "sel.json"),
+        "--config-out", str(tmp_path / "shipped.cfg"), "--meta-out", str(tmp_path / "meta.json")])
+    assert result.exit_code == 0, result.output
+    assert "b: its reference-dev macro covers" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "sel.json").read_text())["picks"]["reference_dev"]["name"] == "a"
