@@ -43,6 +43,24 @@ def test_rows_read_from_the_file_equal_the_torch_lookup(weights):
     assert torch.equal(pickle.loads(pickle.dumps(lookup))(ids), embedding(ids))
 
 
+def test_rows_come_from_the_mapped_file_when_another_is_saved_over_it(weights):
+    """Saving a pipeline again (a training run writing model-best) renames a new weights file
+    over the one being read: rows keep coming from the mapped file, the other weights' file.
+    A lookup made after the swap keeps the torch lookup (the map still holds the old bytes)."""
+    table = map_tensors(weights)["table"]
+    embedding = torch.nn.Embedding.from_pretrained(table, freeze=True)
+    lookup = row_lookup(embedding)
+    ids = torch.tensor([[5, 0, 299, 17]])
+    expected = embedding(ids).clone()
+    other = weights.parent / "other.safetensors"
+    save_file({"bias": torch.zeros(7), "table": torch.full((300, 24), 7.0)}, str(other))
+    other.replace(weights)
+    assert torch.equal(lookup(ids), expected)
+    assert row_lookup(torch.nn.Embedding.from_pretrained(table, freeze=True)).__class__ is torch.nn.Embedding
+    with pytest.raises(OSError, match="is not the file the pipeline was loaded from"):
+        pickle.loads(pickle.dumps(lookup))(ids)  # another process opens the path anew
+
+
 def test_only_an_unwritten_whole_mapped_tensor_has_a_file_source(weights):
     tensors = map_tensors(weights)
     table = tensors["table"]

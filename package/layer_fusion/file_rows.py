@@ -35,12 +35,14 @@ from .inference_only import mark_inference_only
 
 @dataclass(frozen=True)
 class FileSource:
-    """A C-contiguous array stored at byte ``offset`` of ``path``."""
+    """A C-contiguous array stored at byte ``offset`` of ``path``; ``file``: (device, inode)
+    of the file that was mapped, so a file put at ``path`` since then is told apart."""
 
     path: Path
     offset: int
     shape: Tuple[int, ...]
     dtype: numpy.dtype
+    file: Optional[Tuple[int, int]] = None
 
 
 # Data address of each live array made by map_tensors -> where it was mapped from.
@@ -50,7 +52,8 @@ _MAPPED: Dict[int, FileSource] = {}
 def remember(array: numpy.ndarray, path: Path, offset: int) -> None:
     """Record that ``array`` maps ``path`` from ``offset``, until the array is freed."""
     address = array.ctypes.data
-    _MAPPED[address] = FileSource(Path(path), offset, tuple(array.shape), array.dtype)
+    stat = os.stat(path)
+    _MAPPED[address] = FileSource(Path(path), offset, tuple(array.shape), array.dtype, (stat.st_dev, stat.st_ino))
     weakref.finalize(array, _MAPPED.pop, address, None)
 
 
@@ -87,7 +90,12 @@ def file_source(tensor: torch.Tensor) -> Optional[FileSource]:
 class FileRows(torch.nn.Module):
     """``table[ids]`` for a 2-D table (rows, dim) stored at ``source``, read with one
     ``os.pread`` per distinct id: ids (...) -> tensor (..., dim) of the table's dtype. The
-    same values as an ``nn.Embedding`` over the table without ``max_norm``, for inference."""
+    same values as an ``nn.Embedding`` over the table without ``max_norm``, for inference.
+
+    The file is opened once and kept open, and must be the one that was mapped
+    (``FileSource.file``): a pipeline saved again while it tags (a training run writing
+    ``model-best``) replaces ``model.safetensors`` by a rename, and rows read by path would
+    then come from another file than the encoder's other weights."""
 
     def __init__(self, source: FileSource):
         super().__init__()
@@ -96,7 +104,27 @@ class FileRows(torch.nn.Module):
         self.source = source
         self.n_rows, self.dim = source.shape
         self.row_bytes = self.dim * source.dtype.itemsize
+        self._fd: Optional[int] = None
+        self._file()  # a file replaced since it was mapped fails here, not while tagging
         self.eval()  # for inference; a parent's train() switches it to training, which raises
+
+    def _file(self) -> int:
+        """The open file of the table (opened on first use, also in a process it was sent to)."""
+        if self._fd is None:
+            fd = os.open(self.source.path, os.O_RDONLY)
+            stat = os.fstat(fd)
+            if self.source.file is not None and (stat.st_dev, stat.st_ino) != self.source.file:
+                os.close(fd)
+                raise OSError(f"{self.source.path} is not the file the pipeline was loaded from (saved again since?): "
+                              "load the pipeline again")
+            self._fd = fd
+            weakref.finalize(self, os.close, fd)
+        return self._fd
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_fd"] = None  # a file descriptor means nothing in another process
+        return state
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         if self.training and torch.is_grad_enabled():
@@ -108,15 +136,12 @@ class FileRows(torch.nn.Module):
             bad = unique[0] if unique[0] < 0 else unique[-1]
             raise IndexError(f"id {bad} is outside the {self.n_rows} rows of {self.source.path}")
         rows = numpy.empty((len(unique), self.dim), dtype=self.source.dtype)
-        fd = os.open(self.source.path, os.O_RDONLY)
-        try:
-            # Straight into the output rows: no intermediate bytes objects.
-            offsets = (self.source.offset + unique * self.row_bytes).tolist()
-            for row, offset in zip(rows.view(numpy.uint8), offsets):
-                if os.preadv(fd, [row], offset) != self.row_bytes:
-                    raise OSError(f"{self.source.path}: a row at byte {offset} is cut short (the file changed?)")
-        finally:
-            os.close(fd)
+        fd = self._file()
+        # Straight into the output rows: no intermediate bytes objects.
+        offsets = (self.source.offset + unique * self.row_bytes).tolist()
+        for row, offset in zip(rows.view(numpy.uint8), offsets):
+            if os.preadv(fd, [row], offset) != self.row_bytes:
+                raise OSError(f"{self.source.path}: a row at byte {offset} is cut short (the file changed?)")
         return torch.from_numpy(rows[inverse].reshape(*ids.shape, self.dim))
 
 
@@ -126,7 +151,12 @@ def row_lookup(embedding: torch.nn.Embedding) -> torch.nn.Module:
     if isinstance(embedding, FileRows):
         return embedding
     source = file_source(embedding.weight) if getattr(embedding, "max_norm", None) is None else None
-    return embedding if source is None else FileRows(source)
+    if source is None:
+        return embedding
+    try:
+        return FileRows(source)
+    except OSError:  # the file was replaced or removed since it was mapped: the map still holds it
+        return embedding
 
 
 def embeddings_from_files(nlp) -> int:
