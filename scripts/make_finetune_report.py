@@ -58,6 +58,21 @@ def label(run: dict) -> str:
     return f"{run['fusion']}{layers}, k={run['bottom_layers']}, {run['steps']} steps, {run['source']}, {tok}{averaged}"
 
 
+# The report's labels ("28 targets", "de Vries 14"): every run must have been scored on them.
+N_TARGETS, N_DE_VRIES = 28, 14
+
+
+def check_same_sets(metrics: Dict[str, dict]) -> None:
+    """Every run's macro-averages cover the report's 28 targets and de Vries et al.'s 14: a run
+    scored while a set was missing would be a mean over other sets in the same column."""
+    for name, m in metrics.items():
+        n_low = len(low_resource_keys(m))
+        n_dv = len(((m.get("macro_subsets") or {}).get("de_vries_2022") or {}).get("treebanks") or [])
+        if (n_low, n_dv) != (N_TARGETS, N_DE_VRIES):
+            raise SystemExit(f"{name}: its macro-averages cover {n_low} targets and {n_dv} of de Vries et al.'s "
+                             f"languages, not {N_TARGETS} and {N_DE_VRIES}: evaluate it again with every set present")
+
+
 def low_resource_keys(metrics: dict) -> List[str]:
     return list(metrics["macro_low_resource"]["treebanks"])
 
@@ -200,6 +215,7 @@ def main(
     archive = output.parent / "finetune_grid_metrics.tar.gz"  # beside the report it reproduces
     restore_archived_runs(archive, metrics_dir)
     metrics = {n: m for n in runs if (m := load(metrics_dir / n / "zero_shot.json"))}
+    check_same_sets(metrics)
     selection = load(REPO / "reports" / "finetune_selection.json") or {"picks": {}}
     picks: Dict[str, List[str]] = {}
     for protocol, chosen in (selection.get("picks") or {}).items():

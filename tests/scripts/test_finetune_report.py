@@ -4,7 +4,10 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from conftest import REPO
+from runners import load_script
 
 
 def test_the_committed_report_regenerates_byte_for_byte(tmp_path):
@@ -47,3 +50,15 @@ def test_runs_added_after_target_results_are_named_with_the_pick_without_them(tm
     cfg.write_text(grid.replace(late, 'added_after_target_results = ["no_such_run"]'), encoding="utf-8")
     with pytest.raises(ValueError, match=r"grid.cfg: \[disclosure\] added_after_target_results names no \[runs.\*\]: \['no_such_run'\]"):
         report.late_candidates(cfg, selection, metrics)
+
+
+def test_a_run_scored_on_fewer_sets_is_refused_naming_it():
+    """The report's columns are means over 28 targets and de Vries et al.'s 14: a run whose
+    metrics cover fewer (a file missing when it was evaluated) would be a mean over other sets."""
+    script = load_script("make_finetune_report")
+    keys = [f"t{i}" for i in range(28)]
+    full = {"macro_low_resource": {"treebanks": keys}, "macro_subsets": {"de_vries_2022": {"treebanks": keys[:14]}}}
+    script.check_same_sets({"a": full})
+    short = {**full, "macro_low_resource": {"treebanks": keys[:27]}}
+    with pytest.raises(SystemExit, match="b: its macro-averages cover 27 targets and 14 of de Vries"):
+        script.check_same_sets({"a": full, "b": short})
