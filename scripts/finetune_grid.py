@@ -138,9 +138,9 @@ def trained_with(out: Path, inputs: Dict[str, str]) -> bool:
 
 
 def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Optional[str] = None,
-                   config: Optional[Config] = None) -> Optional[str]:
+                   config: Optional[Config] = None, max_sentences: Optional[int] = None) -> Optional[str]:
     """Why the metrics at ``metrics_path`` are not those of ``inputs`` (and of the evaluation
-    files ``evaluated_on``), or None when they are.
+    files ``evaluated_on``, with at most ``max_sentences`` per set), or None when they are.
 
     Their ``run.trained_from`` holds the inputs, ``run.evaluated_on`` the evaluation files.
     Metrics made before it was recorded are compared on what their provenance has: the
@@ -149,6 +149,9 @@ def metrics_change(metrics_path: Path, inputs: Dict[str, str], evaluated_on: Opt
     metrics record (``run.config``, recorded since it is), another config names the
     settings that changed."""
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    cap = (metrics.get("settings") or {}).get("max_sentences")
+    if cap != max_sentences:  # a smoke run's 50 sentences per set are no screen of every sentence
+        return f"an evaluation of {f'at most {cap}' if cap else 'every'} sentence(s) per set"
     recorded = dict((metrics.get("run") or {}).get("trained_from") or {})
     if not recorded:
         provenance_ = metrics.get("provenance") or {}
@@ -232,7 +235,7 @@ def main(
         first = stage_config(base, run, tasks, values) if sequential else None
         inputs = run_inputs(config, first)
         if out_metrics.is_file():
-            change = metrics_change(out_metrics, inputs, evaluated_on, config)
+            change = metrics_change(out_metrics, inputs, evaluated_on, config, max_sentences)
             if change is None:
                 msg.info(f"[{i}/{len(names)}] {name}: done, skipped")
                 continue

@@ -69,7 +69,7 @@ def grid_setup(tmp_path, tiny_xlmr):
     return tmp_path, grid, ud, targets, overrides
 
 
-def _run(grid_setup, names, rerun_changed=False):
+def _run(grid_setup, names, rerun_changed=False, max_sentences=None):
     tmp, grid, ud, targets, overrides = grid_setup
     env = dict(os.environ, OMP_NUM_THREADS="1")
     old = dict(os.environ)
@@ -78,7 +78,7 @@ def _run(grid_setup, names, rerun_changed=False):
         _grid_module().main(grid=grid, ud_dir=ud, base=REPO / "configs" / "finetune.cfg",
                             tasks=REPO / "configs" / "intermediate_tasks.cfg",
                             training_dir=tmp / "training", metrics_dir=tmp / "metrics", targets=targets,
-                            runs=names, gpu_id=-1, max_sentences=None, overrides=overrides,
+                            runs=names, gpu_id=-1, max_sentences=max_sentences, overrides=overrides,
                             rerun_changed=rerun_changed)
     finally:
         os.environ.clear()
@@ -314,4 +314,19 @@ def test_a_changed_evaluation_file_evaluates_again_and_a_changed_corpus_trains_a
     metrics.write_text(json.dumps(recorded))
     write_conllu(ud / "UD_Toy-One" / "one.conllu", [("1", [("a", "DET"), ("mat", "NOUN")])])
     _run(grid_setup, ["tiny_a"], rerun_changed=True)
+    assert "tiny_a: done, skipped" in capsys.readouterr().out
+
+
+def test_metrics_of_a_capped_evaluation_are_not_a_finished_run(grid_setup, capsys):
+    """A smoke run (--max-sentences) into the grid's folder leaves metrics of a few sentences
+    per set: the full grid evaluates the run again instead of skipping it as done."""
+    tmp = grid_setup[0]
+    _run(grid_setup, ["tiny_a"], max_sentences=1)
+    assert json.loads((tmp / "metrics" / "tiny_a" / "zero_shot.json").read_text())["settings"]["max_sentences"] == 1
+    capsys.readouterr()
+    _run(grid_setup, ["tiny_a"], rerun_changed=True)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tiny_a: its metrics come from an evaluation of at most 1 sentence(s) per set: running it again" in out
+    assert json.loads((tmp / "metrics" / "tiny_a" / "zero_shot.json").read_text())["settings"]["max_sentences"] is None
+    _run(grid_setup, ["tiny_a"])
     assert "tiny_a: done, skipped" in capsys.readouterr().out
