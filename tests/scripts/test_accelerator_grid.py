@@ -205,3 +205,18 @@ def test_a_run_made_from_other_settings_or_another_pack_is_run_again(grid_pack, 
     other = _run(*args[:-1], "en_k1_s2_dlfa")  # --only another run: en_k1_s2 is stale but left alone
     assert other.returncode == 0, other.stderr[-3000:]
     assert "en_k1_s2:" not in other.stdout and "2 of 3 runs finished" in other.stdout
+
+    # Scoring: en_k1_s2 was made from the pack before this change, so its predictions are not
+    # scored against this pack's labels (and its metrics of an earlier call go); a run the plan
+    # no longer lists is left out too.
+    metrics_dir = tmp_path / "metrics"
+    (metrics_dir / "en_k1_s2").mkdir(parents=True)
+    (metrics_dir / "en_k1_s2" / "zero_shot.json").write_text("{}")
+    plan["runs"] = [r for r in plan["runs"] if r["name"] != "en_k1_s2_dlfa"]
+    (pack / "plan.json").write_text(json.dumps(plan))
+    scored = _run("metrics", out, "--pack-dir", pack, "--output", metrics_dir, "--n-resamples", "20")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    said = " ".join(scored.stdout.split())
+    assert "en_k1_s2: made from another pack; not scored" in said
+    assert "en_k1_s2_dlfa: not in the plan; not scored" in said
+    assert sorted(p.parent.name for p in metrics_dir.glob("*/zero_shot.json")) == []
