@@ -186,6 +186,7 @@ def test_feats_heads_and_relations_are_kept(tmp_path):
 
 
 @pytest.mark.parametrize("head,reason", [("x", "HEAD 'x' is not a word id, 0 or _"),
+                                         ("²", "HEAD '²' is not a word id, 0 or _"),
                                          ("5", "HEAD 5 points past the last word (2)")])
 def test_bad_head_names_file_and_line(tmp_path, head, reason):
     path = write(tmp_path, ["# sent_id = t", _full_row("1", "a", "DET", "_", "2", "det"),

@@ -223,7 +223,7 @@ class ConlluReader:
                 deprels.append("" if cols[7] == "_" else cols[7])
                 if cols[6] == "_":
                     heads.append(None)
-                elif cols[6].isdigit():
+                elif cols[6].isascii() and cols[6].isdigit():  # not "²", which int() refuses
                     heads.append(int(cols[6]))
                 else:
                     raise ConlluError(self.path, line_no, f"HEAD {cols[6]!r} is not a word id, 0 or _")
