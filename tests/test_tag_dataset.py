@@ -320,3 +320,35 @@ def test_cli_an_import_error_is_not_blamed_on_int8_unless_it_is_onnxruntime(pipe
         result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "*.parquet"),
                                           str(tmp_path / "o"), flag])
         assert result.exit_code == 2 and result.output.strip() == "✘ No module named 'pyarrow'", result.output
+
+
+def test_texts_that_look_like_numbers_stay_texts(ray_local, pipeline, tmp_path):
+    """Ray's line-by-line JSON reader (pandas) makes a column of number-like strings numbers
+    ("1" -> 1.0, "NaN" -> a gap), and the run failed on records that hold strings: they are
+    read as strings."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    texts = ["1", "2.5", "-3", "NaN"]
+    (folder / "numbers.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    pattern = str(folder / "*.jsonl")
+    assert tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=4, progress=False) == {
+        "numbers.jsonl": len(texts)}
+    assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=4)
+    assert [json.loads(r)["text"] for r in _outputs(tmp_path / "out")["numbers.jsonl"]] == texts
+
+
+def test_an_output_folder_among_the_inputs(pipeline, tmp_path):
+    """The folder of the inputs as OUTPUT_DIR would make each shard its own output (all 'done',
+    nothing tagged): refused. An output folder inside the inputs' is not read as input on a rerun."""
+    from layer_fusion.distributed import input_shards
+
+    pattern = _shards(tmp_path / "data", [2, 3])
+    with pytest.raises(ValueError, match=r"OUTPUT_DIR .*data holds the input shard .*part-000.jsonl, which would be its own"):
+        tag_dataset(str(pipeline), pattern, tmp_path / "data", progress=False)
+    out = tmp_path / "data" / "out"
+    out.mkdir()
+    (out / "part-000.jsonl").write_text("{}\n", encoding="utf-8")  # an earlier run's output
+    recursive = str(tmp_path / "data" / "**" / "*.jsonl")
+    assert [p.name for p in input_shards(recursive, out)] == ["part-000.jsonl", "part-001.jsonl"]
+    with pytest.raises(ValueError, match="several shards named 'part-000'"):
+        input_shards(recursive)

@@ -49,9 +49,21 @@ def _require_ray():
     return ray
 
 
-def input_shards(pattern: str) -> List[Path]:
-    """The shards a glob matches, sorted; raises ValueError naming an unreadable kind."""
+def input_shards(pattern: str, output_dir: Optional[Path] = None) -> List[Path]:
+    """The shards a glob matches, sorted, but the JSONL files in ``output_dir`` (earlier outputs,
+    which a recursive glob over the input folder also matches); raises ValueError naming an unreadable
+    kind, or an ``output_dir`` that is the folder of inputs (each shard its own output)."""
     paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    if output_dir is not None:
+        out = Path(output_dir).resolve()
+        inside = [p for p in paths if p.suffix == ".jsonl" and out in p.resolve().parents]
+        # An earlier output has its input outside; a file with none would be its own output.
+        inputs_outside = {p.stem for p in paths if p not in inside}
+        own = [p for p in inside if p.stem not in inputs_outside]
+        if own:
+            raise ValueError(f"OUTPUT_DIR {output_dir} holds the input shard {own[0]}, which would be its own "
+                             "output: give another folder")
+        paths = [p for p in paths if p not in inside]
     if not paths:
         raise ValueError(f"{pattern}: no input shard matches")
     stems = [p.stem for p in paths]
@@ -64,13 +76,15 @@ def input_shards(pattern: str) -> List[Path]:
     return paths
 
 
-def check_jsonl_shard(shard: Path) -> None:
+def check_jsonl_shard(shard: Path) -> int:
     """Raise ValueError naming the shard and line of the first line that is not a JSON
     object with a string "text" (blank lines are skipped). Run in the driver before Ray
     starts: Ray's JSON reader names neither the file nor the line, and a worker's error
-    reaches the driver buried in Ray's tracebacks."""
+    reaches the driver buried in Ray's tracebacks. Returns the longest line's bytes."""
+    longest = 0
     with open(shard, "rb") as lines:  # decoded line by line, so a bad byte is named by its line
         for n, raw in enumerate(lines, 1):
+            longest = max(longest, len(raw))
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
@@ -89,6 +103,7 @@ def check_jsonl_shard(shard: Path) -> None:
                 raise ValueError(f'{shard}: line {n}: no "text" field')
             if not isinstance(record["text"], str):
                 raise ValueError(f'{shard}: line {n}: "text" is {record["text"]!r}, not a string')
+    return longest
 
 
 def check_reachable(address: Optional[str], timeout_s: float = 10.0) -> None:
@@ -207,15 +222,15 @@ def tag_dataset(
 
         import_onnxruntime()  # one clear error here, not one per worker
 
-    shards = input_shards(pattern)
     output_dir = Path(output_dir)
+    shards = input_shards(pattern, output_dir)
     todo = [s for s in shards if not output_path(s, output_dir).is_file()]
     written: Dict[str, int] = {}
     if not todo:
         return written
+    longest = 0
     if todo[0].suffix == ".jsonl":
-        for shard in todo:
-            check_jsonl_shard(shard)
+        longest = max(check_jsonl_shard(shard) for shard in todo)
     if not ray.is_initialized():
         check_reachable(address)
         # A local instance: one CPU per worker thread, plus one for the tasks that read shards
@@ -233,7 +248,16 @@ def tag_dataset(
     if todo[0].suffix == ".parquet":
         ds = ray.data.read_parquet(files, include_paths=True, columns=["text"])
     else:
-        ds = ray.data.read_json(files, lines=True, include_paths=True)
+        # Arrow's reader, "text" read as a string: Ray's lines=True reader goes through pandas,
+        # which makes "1" the number 1 and "NaN" a missing value. A block holds the longest line.
+        import pyarrow
+        import pyarrow.json as pajson
+
+        ds = ray.data.read_json(
+            files, include_paths=True,
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest)),
+            parse_options=pajson.ParseOptions(explicit_schema=pyarrow.schema([("text", pyarrow.string())]),
+                                              unexpected_field_behavior="ignore"))
     schema = ds.schema()
     if schema is not None and "text" not in schema.names:
         raise ValueError(f"{pattern}: the input records have no 'text' field")
