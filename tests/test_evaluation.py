@@ -380,9 +380,10 @@ def test_reference_dev_and_subset_macro_averages(toy_ud):
     """A reference_dev set is scored but kept out of the low-resource macro; named subsets
     get their own macro-average."""
     ud, cfg = toy_ud
+    (ud / "UD_Toy-Two" / "two-dev.conllu").write_bytes((ud / "UD_Toy-Two" / "two.conllu").read_bytes())
     text = cfg.read_text(encoding="utf-8").replace("[domain_pairs]", (
         '[treebanks.ref_dev]\ntreebank = "UD_Toy-Two"\nlanguage = "Toy2"\niso = "yy"\n'
-        'group = "reference_dev"\nsplit = "dev"\nfile = "two.conllu"\n\n'
+        'group = "reference_dev"\nsplit = "dev"\nfile = "two-dev.conllu"\n\n'
         '[subsets]\njust_one = ["xx_one"]\n\n[domain_pairs]'), 1)
     cfg.write_text(text, encoding="utf-8")
     metrics = evaluate_targets(noun_nlp(), ud, load_targets(cfg), n_resamples=50, progress=False, log=lambda _: None)

@@ -100,7 +100,7 @@ def _select_module():
 def _metrics(en_dev, ref_dev, target):
     return {
         "treebanks": {"en_ewt_dev": {"accuracy": en_dev}, "yo_ytb": {"accuracy": target}},
-        "macro_reference_dev": {"accuracy": ref_dev},
+        "macro_reference_dev": {"accuracy": ref_dev, "treebanks": ["de_gsd_dev", "es_gsd_dev", "fr_gsd_dev", "ru_gsd_dev"]},
         "macro_low_resource": {"accuracy": target},
     }
 
