@@ -395,7 +395,8 @@ def make_segmenter(vocab, lang: str, rules=None):
 def require_segmenter(lang: str) -> str:
     """``lang``, when it has a word segmenter whose packages are installed; else the
     ValueError or ImportError that ``make_segmenter`` would raise. Found without importing
-    them (seconds for some), so a command line can be checked before a pipeline loads."""
+    the packages (seconds for some; only the parents of a submodule are imported), so a
+    command line can be checked before a pipeline loads."""
     if lang not in SEGMENTERS:
         raise ValueError(f"no word segmenter for language {lang!r}; known: {', '.join(sorted(SEGMENTERS))}")
     _, modules, extra = SEGMENTERS[lang]
