@@ -144,6 +144,15 @@ def test_word_final_apostrophe_across_quotations():
                            "games", "'", "twice", "and", "the", "girls'", "too", "."]
 
 
+@pytest.mark.parametrize("before", ["  ", "\n", " (", " [", " \u201c"])
+def test_a_quotation_opens_after_whitespace_tokens_and_opening_brackets(before):
+    """A line break or a second space is a token of its own, and an opening bracket or quote
+    touches the apostrophe: a quotation opens there all the same, so its closing apostrophe
+    is not glued to the word before it; a possessive after it still is."""
+    got = [w for w in words(f"He read{before}'the games' and the girls' too") if not w.isspace()]
+    assert got[got.index("games"):] == ["games", "'", "and", "the", "girls'", "too"]
+
+
 def test_combining_marks_are_part_of_the_word_after_an_apostrophe():
     """Decomposed text (NFD) tokenizes as its composed form does; a letter with a combining
     mark after an apostrophe is not a one-letter clitic (Python's \\w leaves marks out)."""

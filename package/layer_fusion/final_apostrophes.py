@@ -16,9 +16,10 @@ def word_final_apostrophes(doc):
     """Indices of apostrophe tokens to merge into the word before them: written right after
     a letter and before a space, punctuation or the end, while no quotation is open.
 
-    A quotation opens at ``‘`` or at an apostrophe token written before a word; the next
-    apostrophe in closing position (right after a token, not before a letter or digit)
-    closes it and stays a token of its own.
+    A quotation opens at ``‘`` or at an apostrophe token written before a word, after
+    whitespace (a space, a line break, a second space), an opening bracket or quote, or at
+    the start; the next apostrophe in closing position (right after a token, not before a
+    letter or digit) closes it and stays a token of its own.
     """
     merges, open_quote = [], False
     for i, token in enumerate(doc):
@@ -27,7 +28,7 @@ def word_final_apostrophes(doc):
             continue
         if token.text not in APOSTROPHES:
             continue
-        attached = i > 0 and not doc[i - 1].whitespace_
+        attached = i > 0 and not doc[i - 1].whitespace_ and not _opens(doc[i - 1].text)
         next_is_word = (
             not token.whitespace_ and i + 1 < len(doc) and doc[i + 1].text[:1].isalnum()
         )
@@ -57,6 +58,13 @@ def joined_to_previous(doc, indices):
             spaces.append(bool(token.whitespace_))
             norms.append(exception_norm(token))
     return doc_with_norms(doc.vocab, words, spaces, norms)
+
+
+def _opens(text: str) -> bool:
+    """Whether a token is whitespace (spaCy's token for a line break or a second space) or
+    ends in an opening bracket or quote (``(``, ``[``, ``«``, ``“``): what may stand before a
+    quotation."""
+    return text.isspace() or unicodedata.category(text[-1]) in ("Ps", "Pi")
 
 
 def _ends_with_letter(text: str) -> bool:
