@@ -183,14 +183,16 @@ def probe(seed: int = 0, epochs: int = MAX_EPOCHS, patience: int = PATIENCE):
 
 
 def chosen_k(fusion: str) -> int:
-    """k* for a fusion: the sweep run with the best English-dev accuracy (ties: smaller k).
-    The sweep must be complete: a k chosen from part of it could change once the rest lands."""
-    from layer_fusion.research.variants import best_k
+    """k* for a fusion: the seed-0 sweep run with the best English-dev accuracy (ties: smaller
+    k). The sweep must be complete, a run for every k: a k chosen from part of it could change
+    once the rest lands (runs of other seeds do not stand in for a missing k)."""
+    from layer_fusion.research.variants import SWEEP_SEED, best_k
 
-    done = sorted((OUT / "sweep").glob(f"{fusion}-L*.json"))
-    if len(done) < N_HIDDEN - 1 or list((OUT / "sweep").glob(f"{fusion}-L*.lock")):
-        raise typer.BadParameter(f"the {fusion} sweep is incomplete ({len(done)} of {N_HIDDEN - 1} runs in "
-                                 f"{OUT / 'sweep'}): run `run_experiments.py sweep` to the end first")
+    sweep = OUT / "sweep"
+    done = [k for k in range(N_HIDDEN - 1) if (sweep / f"{fusion}-L{k}_-1-s{SWEEP_SEED}.json").is_file()]
+    if len(done) < N_HIDDEN - 1 or list(sweep.glob(f"{fusion}-L*.lock")):
+        raise typer.BadParameter(f"the {fusion} sweep is incomplete ({len(done)} of {N_HIDDEN - 1} runs of seed "
+                                 f"{SWEEP_SEED} in {sweep}): run `run_experiments.py sweep` to the end first")
     try:
         return best_k(OUT / "sweep", fusion)
     except ValueError as err:

@@ -43,6 +43,14 @@ def test_k_star_needs_the_whole_sweep(experiments, tmp_path):
         experiments.chosen_k("AIF")
     (sweep / "AIF-L11_-1-s0.json.lock").unlink()
     assert experiments.chosen_k("AIF") == 10
+    # Another seed's runs neither complete the sweep nor choose k*.
+    (sweep / "AIF-L11_-1-s0.json").unlink()
+    (sweep / "AIF-L11_-1-s1.json").write_text(json.dumps({"english_dev": 0.1, "settings": {"layers": [11, -1]}}))
+    with pytest.raises(typer.BadParameter, match="incomplete \\(11 of 12 runs of seed 0"):
+        experiments.chosen_k("AIF")
+    (sweep / "AIF-L11_-1-s0.json").write_text(json.dumps({"english_dev": 0.1, "settings": {"layers": [11, -1]}}))
+    (sweep / "AIF-L3_-1-s2.json").write_text(json.dumps({"english_dev": 0.99, "settings": {"layers": [3, -1]}}))
+    assert experiments.chosen_k("AIF") == 10
 
 
 CONLLU = """# sent_id = a

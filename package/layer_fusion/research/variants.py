@@ -212,15 +212,21 @@ def _set(node: Any, parts: List[str], value: Any, leaf_must_exist: bool = False)
     return _set(node[head], rest, value, leaf_must_exist)
 
 
+# The sweep that chooses k* is run with this seed (`run_experiments.py sweep`'s default).
+SWEEP_SEED = 0
+
+
 def best_k(sweep_dir: Union[str, Path], fusion: str) -> int:
-    """k* of a fusion: the sweep run on layers [k, -1] (``<fusion>-L<k>_-1-s<seed>.json`` in
-    ``sweep_dir``) with the best English dev accuracy; a tie goes to the smaller k.
+    """k* of a fusion: the seed-``SWEEP_SEED`` sweep run on layers [k, -1]
+    (``<fusion>-L<k>_-1-s0.json`` in ``sweep_dir``) with the best English dev accuracy; a tie
+    goes to the smaller k. Runs of other seeds choose nothing (the maximum over seeds would
+    favour the k run most often).
 
     Raises ValueError when the sweep has no run of that fusion.
     """
     import json
 
-    runs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob(f"{fusion}-*.json"))]
+    runs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).glob(f"{fusion}-L*_-1-s{SWEEP_SEED}.json"))]
     if not runs:
         raise ValueError(f"{sweep_dir}: no sweep results for {fusion} (run the `sweep` command first)")
     best = max(runs, key=lambda r: (r["english_dev"], -r["settings"]["layers"][0]))
