@@ -55,7 +55,24 @@ def archived_bytes(stage: str, path: Path) -> bytes:
 
 
 def load_stage(stage: str) -> List[Dict]:
-    return [json.loads(p.read_text()) for p in sorted((RUNS / stage).glob("*.json"))]
+    runs = [json.loads(p.read_text()) for p in sorted((RUNS / stage).glob("*.json"))]
+    if stage != "sweep" and stage != "probe":
+        check_one_layer_setting(stage, runs)
+    return runs
+
+
+def check_one_layer_setting(stage: str, runs: List[Dict]) -> None:
+    """A comparison runs each fusion on one layer setting (DLFA and AIF on [k*, -1]). Runs of
+    a fusion on two settings are results of an earlier k* left beside the new ones: they would
+    enter the comparison as a variant of their own. Raises SystemExit naming them."""
+    layers: Dict[str, set] = {}
+    for r in runs:
+        layers.setdefault(r["settings"]["fusion"], set()).add(tuple(r["settings"]["layers"]))
+    for fusion, settings in layers.items():
+        if len(settings) > 1:
+            shown = ", ".join(str(list(s)) for s in sorted(settings))
+            raise SystemExit(f"{RUNS / stage}: {fusion} runs on several layer settings ({shown}), results of an "
+                             "earlier k* among them: remove those of the old k* and run the stage again")
 
 
 def counts(runs: List[Dict], key: str):

@@ -72,3 +72,19 @@ def test_sweep_runs_are_archived_without_per_sentence_counts_and_stably(tmp_path
     assert report.archived_bytes("sweep", path) == stripped  # regenerating from the archive changes nothing
     path.write_text(json.dumps(run, indent=1), encoding="utf-8")
     assert report.archived_bytes("main", path) == path.read_bytes()  # the paired tests need main's counts
+
+
+def test_a_comparison_with_a_fusion_on_two_layer_settings_is_refused():
+    """Results of an earlier k* left beside the new ones ([4, -1] and [6, -1] for DLFA) would
+    enter the comparison as a variant of their own: the report names them instead."""
+    from runners import load_script
+
+    report = load_script("make_report")
+
+    def run(fusion, layers, seed):
+        return {"settings": {"fusion": fusion, "layers": layers, "seed": seed}}
+
+    current = [run("LastLayer", [-1], s) for s in (0, 1)] + [run("DLFA", [4, -1], s) for s in (0, 1)]
+    report.check_one_layer_setting("main", current)
+    with pytest.raises(SystemExit, match=r"main: DLFA runs on several layer settings \(\[4, -1\], \[6, -1\]\)"):
+        report.check_one_layer_setting("main", current + [run("DLFA", [6, -1], 0)])
