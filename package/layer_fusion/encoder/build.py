@@ -208,13 +208,18 @@ def _load_tokenizer_json(path: Path, image) -> Dict[str, Any]:
     try:
         tokenizer = json.loads(path.read_text(encoding="utf-8"))
         vocab = xlmr_vocab(tokenizer)
-    except (ValueError, KeyError, TypeError, TokenizerJsonError) as err:
+        # What the build derives from it later (after minutes of writing weights): fail now.
+        sentencepiece_model_bytes(tokenizer)
+        # The weights' rows are indexed by the image's vocab: the tokenizer must be the same vocab.
+        pieces, scores = image.tokenizer.pieces, image.tokenizer.scores
+        same_pieces = len(vocab) == len(pieces) and all(v[0] == p for v, p in zip(vocab, pieces))
+        # "not <=" so that a NaN score counts as different
+        same_scores = same_pieces and not any(not abs(float(v[1]) - float(s)) <= 1e-6 for v, s in zip(vocab, scores))
+    except (ValueError, KeyError, TypeError, AttributeError, TokenizerJsonError) as err:
         raise EncoderBuildError(f"bad tokenizer file {path}: {err}; run: {fix}") from None
-    # The weights' rows are indexed by the image's vocab: the tokenizer must be the same vocab.
-    pieces, scores = image.tokenizer.pieces, image.tokenizer.scores
-    if len(vocab) != len(pieces) or any(v[0] != p for v, p in zip(vocab, pieces)):
+    if not same_pieces:
         raise EncoderBuildError(f"{path} does not match the vocabulary of {image.path.name}; run: {fix}")
-    if max(abs(float(v[1]) - float(s)) for v, s in zip(vocab, scores)) > 1e-6:
+    if not same_scores:
         raise EncoderBuildError(f"{path} has other piece scores than {image.path.name}; run: {fix}")
     return tokenizer
 
