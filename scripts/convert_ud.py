@@ -105,7 +105,7 @@ def main(
     output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy and test/ go"),
     targets: Path = typer.Option(DEFAULT_TARGETS, "--targets", help="Evaluation sets (test/*.spacy)"),
     max_sentences: Optional[int] = typer.Option(
-        None, "--max-sentences", min=1, help="Cap on sentences per output file (smoke runs)"
+        None, "--max-sentences", min=1, help="Cap on sentences taken from each input file (smoke runs)"
     ),
     train_files: List[str] = typer.Option(
         ["UD_English-EWT/en_ewt-ud-train.conllu"], "--train-file",

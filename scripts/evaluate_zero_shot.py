@@ -12,6 +12,7 @@ Writes OUTPUT_JSON (see layer_fusion.evaluation.evaluate_targets for its keys) a
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -105,9 +106,14 @@ def main(
     for setting, path in (("OUTPUT_JSON", output_json), ("--table", table)):
         if path is not None and unwritable_reason(path):
             msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)
+    if table is not None and Path(os.path.realpath(table)) == Path(os.path.realpath(output_json)):
+        msg.fail(f"--table {table} is OUTPUT_JSON: the table would replace the metrics", exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ValueError) as err:  # no such pipeline, or not one spaCy can load
+        msg.fail(f"cannot load {model}: {' '.join(str(err).split())}", exits=1)
     if int8:
         from layer_fusion.quantization import quantize_encoder
 

@@ -1,0 +1,29 @@
+"""scripts/evaluate_zero_shot.py: its settings are checked before the pipeline loads."""
+from typer.testing import CliRunner
+from ud_files import TARGETS_CFG, write_conllu
+
+from runners import load_script
+
+
+def _toy_ud(tmp_path):
+    ud = tmp_path / "ud"
+    for folder, name in (("UD_English-Toy", "en_toy-ud-dev.conllu"), ("UD_Toy-One", "one.conllu"),
+                         ("UD_Toy-Two", "two.conllu")):
+        write_conllu(ud / folder / name, [("1", [("a", "DET"), ("cat", "NOUN")])])
+    targets = tmp_path / "targets.cfg"
+    targets.write_text(TARGETS_CFG, encoding="utf-8")
+    return ud, targets
+
+
+def test_a_table_over_the_metrics_or_a_pipeline_that_does_not_load_is_one_line(tmp_path):
+    script = load_script("evaluate_zero_shot")
+    ud, targets = _toy_ud(tmp_path)
+    out = tmp_path / "m.json"
+    same = CliRunner().invoke(script.app, ["./never-loaded", str(ud), str(out), "--table", str(out),
+                                           "--targets", str(targets)])
+    assert same.exit_code == 1 and f"--table {out} is OUTPUT_JSON" in " ".join(same.output.split())
+    missing = CliRunner().invoke(script.app, [str(tmp_path / "no-pipeline"), str(ud), str(out),
+                                              "--targets", str(targets)])
+    assert missing.exit_code == 1 and f"cannot load {tmp_path / 'no-pipeline'}:" in " ".join(missing.output.split())
+    assert missing.exception is None or isinstance(missing.exception, SystemExit)
+    assert not out.exists()
