@@ -162,6 +162,18 @@ def test_plot_path_errors_are_one_line_before_loading(pipelines, tmp_path, name,
     assert result.exit_code == 2 and message in " ".join(result.output.split())
 
 
+def test_a_pipeline_that_fails_on_the_sample_sentences_is_one_line(pipelines, monkeypatch):
+    import layer_fusion.inspection as inspection
+
+    def broken(nlp):
+        raise ValueError("the fusion gave no tokens")
+
+    monkeypatch.setattr(inspection, "inspect_pipeline", broken)
+    result = _invoke("inspect", pipelines["AIF"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "failed on the sample sentences: ValueError: the fusion gave no tokens" in " ".join(result.output.split())
+
+
 def test_inspect_missing_pipeline_exits_2(tmp_path):
     result = _invoke("inspect", tmp_path / "nope")
     assert result.exit_code == 2 and "check the path" in result.output

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from wasabi import Printer
 
-from .common import _fail, _load, app, msg
+from .common import _fail, _load, _unexpected, app, msg
 
 
 @app.command()
@@ -30,7 +30,10 @@ def inspect(
         if unwritable_reason(plot):
             raise _fail(f"cannot write --plot {plot}: {unwritable_reason(plot)}", 2)
     nlp = _load(pipeline)
-    result = inspect_pipeline(nlp)
+    try:
+        result = inspect_pipeline(nlp)  # tags sample sentences: the pipeline's own code runs
+    except Exception as err:  # noqa: BLE001 - one line, as tag and evaluate give
+        raise _unexpected(err, f"{pipeline} failed on the sample sentences", 1)
     if result.encoders:
         msg.table(
             [(e.component, e.name, e.hidden_size or "?", e.n_hidden_states or "?") for e in result.encoders],
