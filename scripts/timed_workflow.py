@@ -3,10 +3,11 @@
     python scripts/timed_workflow.py all --vars.ud_dir ../shared/ud
 
 Equivalent to `spacy project run all`, plus logs/timings.json: {"machine": ..., "steps":
-{step: seconds}, "total_seconds": their sum}. Steps that weasel skips (outputs up to date) take about a second. The first
-step is "setup" when the Makefile's set-up ran since the last timed workflow: it writes the
-seconds it took to logs/setup_seconds, which this reads and removes. The committed
-reports/make_all_timings.json is this file from a run of `make all` in a fresh clone.
+{step: seconds}, "total_seconds": their sum}. Steps that weasel skips (outputs up to date)
+take about a second. The first step is "setup" when the Makefile's set-up ran since the last
+timed workflow: it writes the seconds it took to logs/setup_seconds, which this reads and
+removes. The committed reports/make_all_timings.json is this file from a run of `make all`
+in a fresh clone.
 """
 import json
 import os

@@ -120,17 +120,14 @@ def _extra_sources_caveat(config: str) -> str:
     """What the shipped config trains on besides English, when it is the multi-source corpus
     (the non-English treebanks of project.yml's ``corpus-multisource``), and the targets that
     are close to it."""
-    import re
-
-    import yaml
     from thinc.api import Config
+
+    from accelerator_grid import multisource_files  # a sibling script: project.yml's list
 
     train = Config().from_disk(REPO / "configs" / f"{config}.cfg", interpolate=False)["paths"]["train"]
     if "multisource" not in str(train):
         return "the shipped model trains on English alone"
-    commands = yaml.safe_load((REPO / "project.yml").read_text(encoding="utf-8"))["commands"]
-    (script,) = [c["script"][0] for c in commands if c["name"] == "corpus-multisource"]
-    extra = sorted({tb for tb in re.findall(r"--train-file (UD_[^/]+)/", script) if not tb.startswith("UD_English")})
+    extra = sorted({f.split("/")[0] for f in multisource_files() if not f.startswith("UD_English")})
     text = f"the shipped model also trains on {len(extra)} non-target treebanks ({', '.join(extra)})"
     if "UD_Hindi-PUD" in extra:
         text += (": read Urdu, Hindi's close relative, and Thai-PUD, whose sentences Hindi-PUD translates, "
