@@ -44,6 +44,7 @@ CASES = [
     ("reversed_emoticons", "(see above): yes (b); no", ["(", "see", "above", ")", ":", "yes", "(", "b", ")", ";", "no"]),
     ("apostrophe_clitics", "mae'r tŷ sy'n fawr", ["mae", "'r", "tŷ", "sy", "'n", "fawr"]),
     ("apostrophe_clitics", "'n Boek", ["'n", "Boek"]),
+    ("apostrophe_clitics", "Hy het ’n boek", ["Hy", "het", "’n", "boek"]),
     # A one-letter word before a one-letter clitic: the clitic, not elision (i' r).
     ("apostrophe_clitics", "i'r ysgol", ["i", "'r", "ysgol"]),
     ("apostrophe_elision", "l'homme qu'il voit", ["l'", "homme", "qu'", "il", "voit"]),
@@ -104,6 +105,10 @@ def test_what_is_not_changed():
     assert words("ar plac'h") == ["ar", "plac'h"]
     assert words("c'hoant C'hwec'h") == ["c'hoant", "C'hwec'h"]  # c'h is a letter, not elision
     assert words("аб’ект з’явіўся") == ["аб’ект", "з’явіўся"]  # Cyrillic apostrophe: no elision
+    # nor a one-letter clitic: ім'я, сям’я are words
+    assert words("ім'я сям’я сям'ю") == ["ім'я", "сям’я", "сям'ю"] == stock("ім'я сям’я сям'ю")
+    # The English pronoun I is not elided: I'll stays whole (not I' ll); I'm is a clitic.
+    assert words("I'll go, I’ve been, I'm here") == ["I'll", "go", ",", "I’ve", "been", ",", "I", "'m", "here"]
     assert words("John's car") == ["John", "'s", "car"]
     assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
     assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]
@@ -125,6 +130,8 @@ def test_what_is_not_changed():
     # letters are not an abbreviation.
     assert words("Ա. Սարգսյան") == ["Ա", ".", "Սարգսյան"]
     assert words("до н.э. и во.") == ["до", "н.э.", "и", "во", "."]
+    # The pronoun я ends sentences; an upper-case Я. is an initial.
+    assert words("Гэта я. Я. Купала") == ["Гэта", "я", ".", "Я.", "Купала"]
     # One grave accent is still split off on its own (Markdown's `code`).
     assert words("a `b` c") == ["a", "`", "b", "`", "c"]
 
@@ -151,6 +158,12 @@ def test_a_quotation_opens_after_whitespace_tokens_and_opening_brackets(before):
     is not glued to the word before it; a possessive after it still is."""
     got = [w for w in words(f"He read{before}'the games' and the girls' too") if not w.isspace()]
     assert got[got.index("games"):] == ["games", "'", "and", "the", "girls'", "too"]
+
+
+def test_a_curly_one_letter_word_does_not_open_a_quotation():
+    """Afrikaans ’n is one token, not an opening ’ before n, so the possessive apostrophe
+    after it is not taken for the quotation's close."""
+    assert words("’n Boek en die kinders' speelgoed") == ["’n", "Boek", "en", "die", "kinders'", "speelgoed"]
 
 
 def test_combining_marks_are_part_of_the_word_after_an_apostrophe():

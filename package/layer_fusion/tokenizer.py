@@ -37,21 +37,24 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   Penn Treebank write it, before the word; the closing ``''`` already is one in spaCy's
   rules. German-GSD and Russian-GSD, never targets, write their quotes so.
 * **A single Cyrillic letter with its full stop is one token** (``г.``, ``ж.``, ``т.``:
-  год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``. Not Armenian,
+  год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``; not the pronoun
+  ``я``, which ends sentences (``Гэта я.``; the initial ``Я.`` is kept). Not Armenian,
   whose treebank splits initials (``Ա.``), and not other scripts, for want of evidence.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
 * **Apostrophe clitics of one letter**: ``i'r``, ``sy'n``, ``iba't``, ``niya'y``, ``it's``
-  split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``); a
-  one-letter word written with a leading apostrophe (Afrikaans ``'n``, Dutch ``'s``) is
-  not split. After the apostrophe a letter counts with its combining marks, so decomposed
+  split before the apostrophe (the clitic keeps it; not the Breton letter ``c'h``, and not
+  a Cyrillic letter: ``ім'я``, ``сям’я`` are words); a one-letter word written with a
+  leading apostrophe, straight or curly (Afrikaans ``'n``, ``’n``, Dutch ``'s``), is not
+  split. After the apostrophe a letter counts with its combining marks, so decomposed
   text (NFD: ``l'e`` + U+0301) splits as composed text does (``l' école``, ``c 'è``); a
   mark on the letter before the apostrophe (NFD ``ṣ'``) is not handled: the rules look
   back a fixed number of characters.
 * **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
   letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
-  ``qu'il``); not the Breton letter ``c'h``, and not in Cyrillic, where the apostrophe is a
-  sign inside words (``аб’ект``).
+  ``qu'il``); not the Breton letter ``c'h``, not in Cyrillic, where the apostrophe is a
+  sign inside words (``аб’ект``), and not the English pronoun ``I`` (``I'll`` stays whole
+  rather than ``I'`` ``ll``; UD's ``I`` ``'ll`` is English's own convention).
 * **A word-final apostrophe stays with its word** (Maltese ``ta'``, Irish ``a'``, English
   ``students'``) unless it closes a quotation opened earlier in the text
   (``'Jail-Deliverer'``): ``MultilingualTokenizer``, since this needs the whole text.
@@ -141,6 +144,11 @@ MARKS = _char_class(_MARK_POINTS)
 # as composed text does: a lowercase letter and its marks, then the word's end; two letters.
 _ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
 _TWO_LETTERS = rf"[^\W\d_][{MARKS}]*[^\W\d_]"
+# Cyrillic letters (U+0400-U+052F). In Cyrillic the apostrophe is a sign inside words
+# (аб’ект, ім'я, сям'я), so no apostrophe rule splits before or after a Cyrillic letter.
+CYRILLIC_LETTERS = _char_class(cp for cp in range(0x0400, 0x0530) if unicodedata.category(chr(cp))[0] == "L")
+# A one-letter clitic after an apostrophe: i'r -> i 'r; not a Cyrillic letter (ім'я).
+_ONE_LETTER_CLITIC = rf"(?![{CYRILLIC_LETTERS}]){_ONE_LETTER_WORD}"
 
 # Sentence and clause punctuation that spaCy's lists lack, by script.
 SCRIPT_PUNCTUATION = (
@@ -220,9 +228,10 @@ DOTTED_ABBREVIATION = rf"(?:[{_LETTER}]{{1,4}}\.){{2,}}"
 # letters and digits, a closing or self-closing slash. Not <3, nor <duffie@Stanford.EDU>.
 HTML_TAG = r"</?[A-Za-z][A-Za-z0-9]*/?>"
 
-# A single Cyrillic letter (with any marks: decomposed text) and its full stop.
-CYRILLIC_LETTERS = _char_class(cp for cp in range(0x0400, 0x0530) if unicodedata.category(chr(cp))[0] == "L")
-CYRILLIC_LETTER_ABBREVIATION = rf"[{CYRILLIC_LETTERS}][{MARKS}]*\."
+# A single Cyrillic letter (with any marks: decomposed text) and its full stop; not the
+# pronoun я ("I" in Russian, Ukrainian, Belarusian), which ends sentences (``Гэта я.``). An
+# upper-case Я. is an initial (Я. Купала), and stays one token.
+CYRILLIC_LETTER_ABBREVIATION = rf"(?!я)[{CYRILLIC_LETTERS}][{MARKS}]*\."
 
 # spaCy's emoticons that begin with a bracket: in running text they are a bracket
 # followed by punctuation, ``(see above):``.
@@ -235,7 +244,7 @@ def multilingual_prefixes(without=()):
     if "hashtags" not in without:
         dropped.add("#")
     if "apostrophe_clitics" not in without:
-        dropped.add("\\'")
+        dropped.update(("\\'", "’"))
     out = [p for p in TOKENIZER_PREFIXES if p not in dropped]
     if "punctuation_runs" not in without:
         # First, so that a run written apart (``Dėl ko ?..``) is not taken one ? at a time.
@@ -243,7 +252,9 @@ def multilingual_prefixes(without=()):
     if "hashtags" not in without:
         out.append(r"#(?![^\W_])")
     if "apostrophe_clitics" not in without:
-        out.append(rf"'(?![a-z](?![\w'{MARKS}]))")
+        # A one-letter word written with a leading apostrophe, straight or curly ('n, ’n,
+        # 's) keeps it; any other apostrophe before a word is split off, as spaCy does.
+        out.append(rf"['’](?![a-z](?![\w'’{MARKS}]))")
     if "script_punctuation" not in without:
         out.append(_PUNCT_RUN)
     if "emoji_sequences" not in without:
@@ -291,14 +302,16 @@ def multilingual_infixes(without=()):
     if "apostrophe_clitics" not in without:
         # A one-letter clitic at the end of a word: i'r -> i 'r (a zero-width split);
         # not the Breton letter c'h.
-        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’]{_ONE_LETTER_WORD})")
-        out.append(rf"(?<=[cC])(?=['’](?![hH]){_ONE_LETTER_WORD})")
+        out.append(rf"(?<=[{_LETTER}])(?<![cC])(?=['’]{_ONE_LETTER_CLITIC})")
+        out.append(rf"(?<=[cC])(?=['’](?![hH]){_ONE_LETTER_CLITIC})")
     if "apostrophe_elision" not in without:
         # A one- or two-letter word elided before a word of two letters or more:
         # d'un -> d' un, qu'il -> qu' il.
         # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
         # з’ява); and never the Breton letter c'h (c'hoant).
-        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cC]['’])(?={_TWO_LETTERS})")
+        # Not the English pronoun I before a contraction (I'll, I've), which no language
+        # elides: I' ll would be neither English's tokens nor the word.
+        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCI]['’])(?={_TWO_LETTERS})")
         out.append(rf"(?<=^[cC]['’])(?={_TWO_LETTERS})(?![hH])")
         out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?={_TWO_LETTERS})")
     return out
