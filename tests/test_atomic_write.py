@@ -117,3 +117,27 @@ def test_a_symlink_is_checked_where_it_points(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
     assert unwritable_reason(tmp_path / "link.json") == f"{locked} is not writable"
     assert unwritable_reason(tmp_path / "plain.json") is None
+
+
+def test_a_folder_moved_aside_by_a_killed_writer_is_put_back_not_lost(tmp_path):
+    """``replace_folder`` killed between its two renames leaves the old result only as
+    ``.out.old-PID``: the next ``atomic_folder`` on it puts it back, so an attempt that then
+    fails leaves the old result, not nothing; one of a live process is left alone."""
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f".out.old-{dead.pid}").mkdir()
+    (tmp_path / f".out.old-{dead.pid}" / "result.txt").write_text("old")
+    (tmp_path / f".out.old-{os.getpid()}").mkdir()  # a writer still at work
+    with pytest.raises(RuntimeError):
+        with atomic_folder(tmp_path / "out"):
+            raise RuntimeError("this attempt fails")
+    assert (tmp_path / "out" / "result.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.old-{os.getpid()}", "out"]
+    # With the result in place, a dead writer's leftover is only deleted.
+    (tmp_path / f".out.old-{dead.pid}").mkdir()
+    with atomic_folder(tmp_path / "out") as tmp:
+        (tmp / "result.txt").write_text("new")
+    assert (tmp_path / "out" / "result.txt").read_text() == "new"
+    assert f".out.old-{dead.pid}" not in {p.name for p in tmp_path.iterdir()}

@@ -98,6 +98,7 @@ def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not path.is_dir():  # a file is never replaced by a folder
         raise FileExistsError(f"{path} is a file, not a folder")
+    restore_moved_aside(path)
     tmp = path.parent / f".{path.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -110,8 +111,10 @@ def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
 
 
 def replace_folder(tmp: Path, target: Path) -> None:
-    """Publish ``tmp`` as ``target``: an old target is moved aside first, put back if the
-    rename fails (rather than leave nothing), and deleted once ``tmp`` is in place."""
+    """Publish ``tmp`` as ``target``: an old target is moved aside first (``.NAME.old-PID``),
+    put back if the rename fails (rather than leave nothing), and deleted once ``tmp`` is in
+    place. A process killed between the two renames leaves only the moved-aside folder:
+    ``restore_moved_aside`` puts it back."""
     old = None
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -131,3 +134,33 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def restore_moved_aside(target: Union[str, Path]) -> None:
+    """Undo what a killed ``replace_folder`` left: a ``.NAME.old-PID`` folder of a process
+    that no longer runs is put back as ``target`` when nothing took its place (the old
+    result is kept, not lost), else deleted. Call it before deciding whether ``target``
+    needs rebuilding."""
+    target = Path(target)
+    prefix = f".{target.name}.old-"
+    if not target.parent.is_dir():
+        return
+    for path in sorted(target.parent.iterdir()):
+        pid = path.name[len(prefix):]
+        if not path.name.startswith(prefix) or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        if not target.exists() and not target.is_symlink():
+            path.rename(target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

