@@ -210,7 +210,7 @@ def test_invalid_utf8_is_an_error_naming_its_line(tmp_path):
 def test_invalid_utf8_positions_count_a_byte_order_mark_as_tag_does(tmp_path):
     """The CoNLL-U reader and `layer-fusion tag`'s line reader say where a bad byte is in the
     same words (error_text.utf8_error_at), a byte-order mark counted as bytes of line 1."""
-    from layer_fusion.tagging import InputDecodeError, read_lines
+    from layer_fusion.input_lines import InputDecodeError, read_lines
 
     path = tmp_path / "bom.conllu"
     path.write_bytes(b"\xef\xbb\xbf# sent_id = \xff\n")

@@ -5,7 +5,7 @@ import spacy
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from layer_fusion.tagging import LineTagger, read_lines, wordpiece_upper_bound
+from layer_fusion.tagging import LineTagger, wordpiece_upper_bound
 from pipelines import build_pipeline
 
 # Written for this test: scripts, combining marks, compatibility characters that NFKC
@@ -88,17 +88,6 @@ def test_short_lines_skip_counting_and_long_ones_count(tiny_xlmr, tmp_path, monk
     long = tagger.make_doc("the cat sat on the mat " * 40)  # bound over the budget
     assert wordpiece_upper_bound(long) > tagger.budget
     assert tagger.chunk_bounds(long) == [(0, len(long))] and calls == [len(long)]
-
-
-def test_an_input_that_cannot_be_read_is_named_not_blamed_on_the_output(tmp_path):
-    from layer_fusion.tagging import InputReadError
-
-    good = tmp_path / "good.txt"
-    good.write_text("one\n", encoding="utf-8")
-    lines = read_lines([str(good), str(tmp_path)])  # the second "file" is a folder
-    assert next(lines) == "one"
-    with pytest.raises(InputReadError, match=rf"cannot read {tmp_path}: Is a directory"):
-        next(lines)
 
 
 @pytest.mark.parametrize("with_sentencizer", [True, False])

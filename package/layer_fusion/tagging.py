@@ -2,9 +2,9 @@
 
 The pieces, in the order data flows through them:
 
-* ``read_lines``: lazily decode input files (or stdin) into lines; one line = one record.
-  Lines are split on ``\\n`` only (not on U+2028, ``\\x0b`` ...), so ``tag`` gives exactly
-  one ``TaggedLine`` per input line (CoNLL-U then writes none for a line without words).
+* ``input_lines.read_lines``: lazily decode input files (or stdin) into lines; one line =
+  one record, so ``tag`` gives exactly one ``TaggedLine`` per input line (CoNLL-U then
+  writes none for a line without words).
 * ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
   subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
   ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by
@@ -41,17 +41,15 @@ cut them, ``make_doc`` runs the components before the transformer (a sentencizer
 """
 from __future__ import annotations
 
-import sys
 import unicodedata
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .error_text import utf8_error_at
 from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
 from .layers.word_alignment import silence_false_length_warning
 
@@ -64,16 +62,6 @@ WORDPIECE_MARGIN = 0.9
 # Sorting 1,000 lines at a time pads less than sorting 4 batches; 1,000 lines of text and
 # docs cost a few MiB at most. (The batch size: length_order.DEFAULT_BATCH_SIZE.)
 DEFAULT_LOOKAHEAD = 1000
-STDIN = "-"
-_BOM = b"\xef\xbb\xbf"
-
-
-class InputDecodeError(ValueError):
-    """An input line is not valid UTF-8 (with ``errors="strict"``)."""
-
-
-class InputReadError(ValueError):
-    """An input file could not be opened or read (the message names it and says why)."""
 
 
 @dataclass
@@ -86,61 +74,6 @@ class TaggedLine:
     tags: List[str]
     spaces: Optional[List[bool]] = None
 
-
-# ---------------------------------------------------------------------------
-# Input
-# ---------------------------------------------------------------------------
-
-
-def read_lines(
-    sources: Sequence[str],
-    errors: str = "strict",
-    stdin: Optional[BinaryIO] = None,
-) -> Iterator[str]:
-    """Lines of each source in turn (``"-"``: stdin), without their line terminator.
-
-    errors: "strict" raises InputDecodeError naming the file, byte offset and line of the
-        first invalid byte; "replace" puts U+FFFD in its place.
-    A UTF-8 byte-order mark at the start of a source is skipped.
-    """
-    if errors not in ("strict", "replace"):
-        raise ValueError(f"errors={errors!r}: use 'strict' or 'replace'")
-    for source in sources or [STDIN]:
-        if source == STDIN:
-            yield from _decode_lines(stdin if stdin is not None else sys.stdin.buffer, "<stdin>", errors)
-        else:
-            # Only opening and reading are inside the try: an error of the consumer never
-            # enters this generator, so it cannot be reported as the input's.
-            try:
-                with open(source, "rb") as handle:
-                    yield from _decode_lines(handle, source, errors)
-            except OSError as err:
-                raise InputReadError(f"cannot read {source}: {err.strerror or err}") from None
-
-
-def _decode_lines(handle: BinaryIO, name: str, errors: str) -> Iterator[str]:
-    offset = 0
-    for line_no, raw in enumerate(handle, 1):
-        start = line_start = offset
-        offset += len(raw)
-        if line_no == 1 and raw.startswith(_BOM):
-            raw, start = raw[len(_BOM):], start + len(_BOM)
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-        try:
-            yield raw.decode("utf-8", errors=errors)
-        except UnicodeDecodeError as err:
-            where = utf8_error_at(start + err.start - line_start, start + err.start, line_no)
-            raise InputDecodeError(
-                f"{name}: not valid UTF-8 at {where}; convert it to UTF-8 or rerun with --errors replace"
-            ) from None
-
-
-# ---------------------------------------------------------------------------
-# Tagging
-# ---------------------------------------------------------------------------
 
 
 def wordpiece_limit(trf_model) -> int:

@@ -1,5 +1,4 @@
 """`layer-fusion tag`: streaming, formats, NFC, long lines, odd characters, errors."""
-import io
 import json
 import os
 import unicodedata
@@ -12,7 +11,7 @@ from runners import run_tag
 from typer.testing import CliRunner
 
 from layer_fusion.cli import app
-from layer_fusion.tagging import MAX_CHUNK_TOKENS, LineTagger, has_trf_data_cleaner, read_lines
+from layer_fusion.tagging import MAX_CHUNK_TOKENS, LineTagger, has_trf_data_cleaner
 
 YORUBA = "Ọmọ náà lọ sí ilé"
 # Not in the tiny XLM-R vocabulary: each splits into many pieces.
@@ -195,20 +194,6 @@ def test_tagging_reads_lazily_in_bounded_lookahead(aif_nlp):
     for record in tagger.tag(lines()):
         produced += 1
     assert produced == 200
-
-
-def test_read_lines_is_lazy():
-    consumed = []
-
-    class Stream(io.RawIOBase):
-        def __iter__(self):
-            for i in range(10**6):
-                consumed.append(i)
-                yield b"line\n"
-
-    lines = read_lines(["-"], stdin=Stream())
-    assert next(lines) == "line"
-    assert len(consumed) == 1
 
 
 @pytest.mark.parametrize("cleaner", [True, False])

@@ -111,7 +111,8 @@ def tag(
 
     from ..file_rows import embeddings_from_files
     from ..output_formats import FORMATS
-    from ..tagging import InputDecodeError, InputReadError, LineTagger, read_lines
+    from ..input_lines import InputDecodeError, InputReadError, read_lines
+    from ..tagging import LineTagger
 
     nlp = _load(pipeline)
     if lang is not None:
@@ -168,7 +169,7 @@ class _TaggingFailed(Exception):
 def _tagging(records: Iterator) -> Iterator:
     """``records``, with an error raised while making one wrapped in ``_TaggingFailed``, so
     that it is not taken for an output error (an OSError from the pipeline) or vice versa."""
-    from ..tagging import InputDecodeError, InputReadError
+    from ..input_lines import InputDecodeError, InputReadError
 
     records = iter(records)
     while True:
