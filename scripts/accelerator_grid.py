@@ -98,10 +98,10 @@ def metrics(
     from layer_fusion.evaluation import TreebankResult, summarize_results
     from layer_fusion.provenance import provenance
     from layer_fusion.research.finetuning import PackSet
-    from layer_fusion.research.run_records import folder_sha256
+    from layer_fusion.research.run_records import code_sha256, folder_sha256
     from layer_fusion.targets import load_targets
 
-    from accelerator_run import finished_results, stale_runs
+    from accelerator_run import TRAINING_MODULE, finished_results, stale_runs
 
     arrays = finished_results(out_dir)
     runs = sorted(k[: -len("/info")] for k in arrays if k.endswith("/info"))
@@ -111,11 +111,12 @@ def metrics(
     plan = json.loads((pack_dir / "plan.json").read_text(encoding="utf8"))
     if plan.get("max_sentences"):
         msg.fail(f"{pack_dir} holds the first {plan['max_sentences']} sentences of each set only (a check pack)", exits=1)
-    # Only the plan's runs, made from its settings and this pack, are scored against this
-    # pack's gold labels; the others' metrics, from an earlier call, go too (the reports read
-    # every run folder).
+    # Only the plan's runs, made from its settings and this pack by this training code, are
+    # scored against this pack's gold labels; the others' metrics, from an earlier call, go too
+    # (the reports read every run folder).
     planned = {r["name"] for r in plan["runs"]}
-    stale = stale_runs(out_dir, plan, folder_sha256(pack_dir, exclude=["plan.json"]))  # as accelerator_run.py
+    stale = stale_runs(out_dir, plan, folder_sha256(pack_dir, exclude=["plan.json"]),  # as accelerator_run.py
+                       code_sha256(TRAINING_MODULE))
     for name in runs:
         why = "not in the plan" if name not in planned else f"made from {stale[name]}" if name in stale else None
         if why:

@@ -7,10 +7,10 @@ it runs on an accelerator machine as it comes: no spaCy, transformers or confect
 Several worker processes share one device (the encoder is small: one process leaves the
 GPU idle between its kernels); each takes the plan's next run in order. A worker writes
 its finished runs to OUT_DIR/runs-<worker>.npz, atomically after every run; runs already in
-OUT_DIR are skipped (resumable) when their info records the plan's settings of the run and
-the pack (the sha256 of its files but plan.json) there is now. A run made from others is
-removed from OUT_DIR and run again (an info without the pack's record, made before it was
-recorded, is compared on its settings). No run starts that the worker's measured pace says
+OUT_DIR are skipped (resumable) when their info records the plan's settings of the run, the
+pack (the sha256 of its files but plan.json) there is now and the training code there is now
+(``run_records.code_sha256``). A run made from others is removed from OUT_DIR and run again
+(an info made before the pack or the code was recorded is compared on what it records). No run starts that the worker's measured pace says
 would end after --deadline-s. ``scripts/accelerator_grid.py metrics OUT_DIR`` scores the results.
 """
 from __future__ import annotations
@@ -28,7 +28,10 @@ import numpy
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "package"))
 from layer_fusion.atomic_write import atomic_output  # noqa: E402
-from layer_fusion.research.run_records import describe, folder_sha256, record_change  # noqa: E402
+from layer_fusion.research.run_records import code_sha256, describe, folder_sha256, record_change  # noqa: E402
+
+# The module whose ``run`` trains each run: its code, and what it imports, is part of a run's record.
+TRAINING_MODULE = "layer_fusion.research.finetuning"
 
 
 def finished_results(out_dir: Path) -> Dict[str, numpy.ndarray]:
@@ -44,9 +47,10 @@ def finished_runs(out_dir: Path) -> set:
     return {k[: -len("/info")] for k in finished_results(out_dir) if k.endswith("/info")}
 
 
-def stale_runs(out_dir: Path, plan: dict, pack_sha256: str) -> Dict[str, str]:
+def stale_runs(out_dir: Path, plan: dict, pack_sha256: str, code: str) -> Dict[str, str]:
     """Run name -> what differs, for each finished run of the plan that was made from other
-    settings (those the plan gives the run) or another pack."""
+    settings (those the plan gives the run), another pack or other training code (``code``:
+    ``code_sha256`` of TRAINING_MODULE; a run that does not record it is compared without it)."""
     results, stale = finished_results(out_dir), {}
     for spec in plan["runs"]:
         info = results.get(f"{spec['name']}/info")
@@ -54,9 +58,9 @@ def stale_runs(out_dir: Path, plan: dict, pack_sha256: str) -> Dict[str, str]:
             continue
         info = json.loads(str(info))
         recorded = {"settings": {k: info["settings"].get(k) for k in spec["settings"]}}
-        if "pack_sha256" in info:
-            recorded["pack_sha256"] = info["pack_sha256"]
-        changed, _ = record_change(recorded, {"settings": spec["settings"], "pack_sha256": pack_sha256})
+        recorded.update({k: info[k] for k in ("pack_sha256", "code_sha256") if k in info})
+        changed, _ = record_change(recorded, {"settings": spec["settings"], "pack_sha256": pack_sha256,
+                                              "code_sha256": code})
         if changed:
             stale[spec["name"]] = describe(changed)
     return stale
@@ -75,7 +79,7 @@ def drop_runs(out_dir: Path, names) -> None:
 
 
 def worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, device: str, threads: int,
-           pack_sha256: str) -> None:
+           pack_sha256: str, code: str) -> None:
     import torch
 
     from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run
@@ -111,7 +115,7 @@ def worker(rank: int, pack_dir: str, out_dir: str, queue, deadline: float, devic
         info.update(name=spec["name"], block=spec["block"], source=spec["source"], worker=rank,
                     device=torch.cuda.get_device_name() if device.startswith("cuda") else device,
                     torch=torch.__version__, total_seconds=round(seconds, 2), grid=plan.get("grid"),
-                    max_sentences=plan.get("max_sentences"), pack_sha256=pack_sha256)
+                    max_sentences=plan.get("max_sentences"), pack_sha256=pack_sha256, code_sha256=code)
         results[f"{spec['name']}/info"] = numpy.array(json.dumps(info))
         for set_name, pred in out["predictions"].items():
             results[f"{spec['name']}/{set_name}"] = pred.astype(numpy.uint8)
@@ -145,8 +149,9 @@ def main(argv=None) -> int:
         parser.error(f"--only: not in {plan_path}: {', '.join(unknown)}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     pack_sha256 = folder_sha256(args.pack, exclude=["plan.json"])  # the plan lists runs; each records its settings
+    code = code_sha256(TRAINING_MODULE)
     # Only runs this job will do again are dropped: --only leaves the others' results alone.
-    stale = {n: what for n, what in stale_runs(args.out_dir, plan, pack_sha256).items()
+    stale = {n: what for n, what in stale_runs(args.out_dir, plan, pack_sha256, code).items()
              if not args.only or n in args.only}
     for name, what in stale.items():
         print(f"{name}: its results come from {what}: running it again", flush=True)
@@ -161,7 +166,7 @@ def main(argv=None) -> int:
     for _ in range(args.workers):
         queue.put(None)
     procs = [context.Process(target=worker, args=(r, str(args.pack), str(args.out_dir), queue, deadline,
-                                                  args.device, args.threads, pack_sha256))
+                                                  args.device, args.threads, pack_sha256, code))
              for r in range(args.workers)]
     for p in procs:
         p.start()

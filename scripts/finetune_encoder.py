@@ -9,9 +9,9 @@ come from PACK/plan.json (k* chosen on English dev by the sweep). OUTPUT.npz hol
 finished run, the predictions on every set and an info record; it is rewritten
 atomically after each run, and runs already in it are skipped, so an interrupted job
 resumes. A run counts as done when its info records the settings, pack (the sha256 of its
-files but plan.json) and --max-sentences asked for now; otherwise it is run again and
-replaces the old one (an info without the pack's record, made before it was recorded, is
-compared on the rest). `run_experiments.py finetuned-metrics OUTPUT.npz` turns it into
+files but plan.json), --max-sentences and training code (``run_records.code_sha256``) asked
+for now; otherwise it is run again and replaces the old one (an info made before the pack or
+the code was recorded is compared on the rest, with a note). `run_experiments.py finetuned-metrics OUTPUT.npz` turns it into
 metrics JSON.
 """
 import json
@@ -27,7 +27,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "package"))
 from layer_fusion.atomic_write import atomic_output  # noqa: E402
 from layer_fusion.research.finetuning import FinetuneSettings, PackSet, run  # noqa: E402
-from layer_fusion.research.run_records import describe, folder_sha256, input_names, record_change  # noqa: E402
+from layer_fusion.research.run_records import code_sha256, describe, folder_sha256, input_names, record_change  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 
@@ -62,6 +62,7 @@ def main(
         sets = {k: v if k == "train" else _first(v, max_sentences) for k, v in sets.items()}
     results = _load_results(output)
     pack_sha256 = folder_sha256(pack, exclude=["plan.json"])  # the plan lists runs; each records its settings
+    code = code_sha256(run.__module__)  # the training loop and what it imports
     output.parent.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         for variant in plan["variants"]:
@@ -73,7 +74,8 @@ def main(
                 settings.warmup_steps = min(settings.warmup_steps, max(steps // 10, 1))
                 settings.eval_every = min(settings.eval_every, steps)
             name = settings.name()
-            inputs = {"settings": settings.__dict__, "pack_sha256": pack_sha256, "max_sentences": max_sentences}
+            inputs = {"settings": settings.__dict__, "pack_sha256": pack_sha256, "max_sentences": max_sentences,
+                      "code_sha256": code}
             if f"{name}/info" in results:
                 changed, missing = record_change(json.loads(str(results[f"{name}/info"])), inputs)
                 if not changed:
@@ -87,7 +89,7 @@ def main(
             info = {k: v for k, v in out.items() if k != "predictions"}
             info.update(device=torch.cuda.get_device_name() if device.startswith("cuda") else device,
                         torch=torch.__version__, total_seconds=round(time.perf_counter() - start, 2),
-                        max_sentences=max_sentences, pack_sha256=pack_sha256)
+                        max_sentences=max_sentences, pack_sha256=pack_sha256, code_sha256=code)
             results[f"{name}/info"] = numpy.array(json.dumps(info))
             for set_name, pred in out["predictions"].items():
                 results[f"{name}/{set_name}"] = pred.astype(numpy.int8)

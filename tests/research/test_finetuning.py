@@ -147,6 +147,22 @@ def test_job_script_writes_predictions_and_resumes(pack, tmp_path):
     repacked = subprocess.run([*cmd[:2], str(other), *cmd[3:], "--steps", "3"], capture_output=True, text=True)
     assert repacked.returncode == 0 and "another pack: running it again" in repacked.stdout
 
+    # Runs made by other training code (its digest, as another checkout records it) run again.
+    from layer_fusion.atomic_write import atomic_output
+
+    repack = [*cmd[:2], str(other), *cmd[3:], "--steps", "3"]
+    with numpy.load(out) as data:
+        arrays = {k: data[k] for k in data.files}
+    info = json.loads(str(arrays["AIF-L1_-1-s0/info"]))
+    assert len(info["code_sha256"]) == 64
+    arrays["AIF-L1_-1-s0/info"] = numpy.array(json.dumps({**info, "code_sha256": "0" * 64}))
+    with atomic_output(out, "wb") as handle:
+        numpy.savez_compressed(handle, **arrays)
+    recoded = subprocess.run(repack, capture_output=True, text=True)
+    assert recoded.returncode == 0 and "other training code: running it again" in recoded.stdout
+    with numpy.load(out) as data:
+        assert json.loads(str(data["AIF-L1_-1-s0/info"]))["code_sha256"] == info["code_sha256"]
+
 
 def test_bottom_layers_stay_frozen_and_the_named_training_set_is_used(word_pack, monkeypatch):
     sets = {name: PackSet(word_pack / f"{name}.npz") for name in ("train", "train_multisource", "dev")}

@@ -1,5 +1,5 @@
 """layer_fusion.research.run_records: records of what a research run was made from."""
-from layer_fusion.research.run_records import folder_sha256, record_change
+from layer_fusion.research.run_records import code_sha256, folder_sha256, record_change
 
 
 def test_a_folder_digest_follows_names_and_contents_of_its_files(tmp_path):
@@ -48,3 +48,46 @@ def test_a_file_digest_is_hashed_once_and_again_when_the_file_changes(tmp_path, 
     weights.write_bytes(b"v2!")
     os.utime(weights, ns=(1, 10**18))
     assert run_records.file_sha256(weights) == hashlib.sha256(b"v2!").hexdigest() and len(calls) == 2
+
+
+def _package(root, files):
+    for name, text in files.items():
+        path = root / "pkg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf8")
+    return root / "pkg"
+
+
+def test_the_code_digest_follows_the_code_a_module_imports_not_its_comments(tmp_path):
+    """``code_sha256`` covers the module, what it imports from the package (relative or
+    absolute, a submodule named in ``from . import``, the packages' __init__), transitively,
+    and nothing else; comments, docstrings and layout do not count."""
+    files = {
+        "__init__.py": "",
+        "train.py": '"""Train."""\nfrom .sub.loop import step\nfrom . import schedule\nimport json\n',
+        "sub/__init__.py": "",
+        "sub/loop.py": "import pkg.maths\n\ndef step(x):\n    return pkg.maths.double(x)\n",
+        "maths.py": "def double(x):\n    return 2 * x\n",
+        "schedule.py": "RATE = 0.1\n",
+        "unrelated.py": "X = 1\n",
+    }
+    root = _package(tmp_path, files)
+    before = code_sha256("pkg.train", root)
+
+    def digest_after(name, text):
+        (root / name).write_text(text, encoding="utf8")
+        try:
+            return code_sha256("pkg.train", root)
+        finally:
+            (root / name).write_text(files[name], encoding="utf8")
+
+    # Code each import reaches, directly or not, counts.
+    assert digest_after("maths.py", "def double(x):\n    return 3 * x\n") != before
+    assert digest_after("schedule.py", "RATE = 0.2\n") != before
+    assert digest_after("sub/__init__.py", "FLAG = True\n") != before
+    assert digest_after("__init__.py", "FLAG = True\n") != before
+    # Comments, docstrings and layout do not; nor a module nothing imports.
+    assert digest_after("maths.py", '# twice\ndef double(x):\n    """Twice x."""\n    return 2*x  # so\n') == before
+    assert digest_after("train.py", "from .sub.loop import step\nfrom . import schedule\nimport json\n") == before
+    assert digest_after("unrelated.py", "X = 2\n") == before
+    assert code_sha256("pkg.train", root) == before

@@ -200,6 +200,15 @@ def test_a_run_made_from_other_settings_or_another_pack_is_run_again(grid_pack, 
     repacked = _run(*args)
     assert "en_k1_s2: its results come from another pack: running it again" in repacked.stdout
     assert "1 of 3 runs finished" in repacked.stdout and info()["pack_sha256"]
+    # A run made by other training code (as another checkout records it) runs again.
+    code = info()["code_sha256"]
+    with numpy.load(out / "runs-0.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["en_k1_s2/info"] = numpy.array(json.dumps({**info(), "code_sha256": "0" * 64}))
+    numpy.savez_compressed(out / "runs-0.npz", **arrays)
+    recoded = _run(*args)
+    assert "en_k1_s2: its results come from other training code: running it again" in recoded.stdout
+    assert info()["code_sha256"] == code and len(code) == 64
     with open(pack / "meta.json", "a") as handle:
         handle.write("\n")
     other = _run(*args[:-1], "en_k1_s2_dlfa")  # --only another run: en_k1_s2 is stale but left alone

@@ -9,20 +9,26 @@ stores a record of those inputs with the results, a flat dict such as
     {"settings": {...}, "pack_sha256": "9f2c...", "max_sentences": null}
 
 and a run counts as done only when its record agrees with the inputs now (``record_change``).
+The code that trains and scores a run is an input too: ``code_sha256`` digests the modules
+it is made of, so a changed training loop makes the stored runs stale (comments and
+docstrings left out, so rewording one does not).
 Needs the standard library alone: the accelerator job imports it without spaCy.
 """
+import ast
 import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Set, Tuple, Union
 
 from ..provenance import sha256
 
 
 # What each recorded input is, for messages.
 INPUT_NAMES = {"settings": "settings", "pack_sha256": "pack", "max_sentences": "--max-sentences cap",
-               "made_from": "caches", "encoder_sha256": "encoder weights"}
+               "made_from": "caches", "encoder_sha256": "encoder weights", "code_sha256": "training code"}
+# The package's root: module names resolve to files under it.
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def input_names(keys: Iterable[str]) -> str:
@@ -74,3 +80,67 @@ def record_change(recorded: Dict[str, Any], inputs: Dict[str, Any]) -> Tuple[Lis
     changed = [k for k in inputs if k in recorded and as_record(recorded[k]) != as_record(inputs[k])]
     missing = [k for k in inputs if k not in recorded]
     return changed, missing
+
+
+def code_sha256(module: str, root: Path = _PACKAGE) -> str:
+    """One sha256 over the code of ``module`` (``"layer_fusion.research.finetuning"``) and of
+    every module of the package it imports, directly or not: each file's code as
+    ``ast.unparse`` writes its syntax tree without docstrings, so comments, docstrings and
+    layout do not count.
+
+    root: the package's folder (its name is the first part of ``module``)."""
+    digest = hashlib.sha256()
+    for path in sorted(_package_modules(module, root)):
+        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf8")))
+        digest.update(f"{path.relative_to(root).as_posix()}\0{ast.unparse(tree)}\n".encode("utf8"))
+    return digest.hexdigest()
+
+
+def _package_modules(module: str, root: Path) -> Set[Path]:
+    """The files of ``module`` and of the package modules it imports, transitively."""
+    seen: Set[Path] = set()
+    todo = [_module_file(root, module.split(".")[1:])]
+    while todo:
+        path = todo.pop()
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        package = parts[:-1]  # the package a relative import starts from
+        # Importing a module runs its packages' __init__ first.
+        todo.extend(_module_file(root, package[:i]) for i in range(len(package) + 1))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = node.module.split(".") if node.module else []
+                if node.level:  # relative: from the package, one level up per extra dot
+                    target = package[: len(package) - (node.level - 1)] + names
+                elif names and names[0] == root.name:
+                    target = names[1:]
+                else:
+                    continue
+                todo.append(_module_file(root, target))
+                todo.extend(_module_file(root, target + [a.name]) for a in node.names)  # a submodule, if it is one
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == root.name:
+                        todo.append(_module_file(root, alias.name.split(".")[1:]))
+    return seen
+
+
+def _module_file(root: Path, parts: List[str]):
+    """The file of the package module ``parts`` (``["research", "batching"]``), or None."""
+    base = root.joinpath(*parts)
+    for path in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
