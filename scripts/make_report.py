@@ -72,7 +72,8 @@ def check_one_layer_setting(stage: str, runs: List[Dict]) -> None:
         if len(settings) > 1:
             shown = ", ".join(str(list(s)) for s in sorted(settings))
             raise SystemExit(f"{RUNS / stage}: {fusion} runs on several layer settings ({shown}), results of an "
-                             "earlier k* among them: remove those of the old k* and run the stage again")
+                             "earlier k* among them: move those of the old k* out of it (`run_experiments.py main` moves "
+                             "them to superseded/) and run the stage again")
 
 
 def counts(runs: List[Dict], key: str):

@@ -20,6 +20,8 @@ where it stopped. What counts as the same inputs:
   record (extracted from reports/experiment_metrics.tar.gz, made before it existed) are
   run again when their provenance names other encoder weights than EWT train's cache was
   made from, and otherwise kept, with a warning.
+- ``main`` compares DLFA and AIF on [k*, -1]: the metrics of a k* chosen earlier are moved
+  to metrics/experiments/main/superseded/ (kept, and out of the comparison).
 
 No target-language data is used to train or choose anything: k* and every checkpoint are
 chosen on English dev.
@@ -224,9 +226,25 @@ def main_variants(seed: int, epochs: int, patience: int) -> List[HeadSettings]:
 @app.command()
 def main(seeds: List[int] = typer.Option([0, 1, 2]), epochs: int = MAX_EPOCHS, patience: int = PATIENCE):
     """The main comparison: LastLayer, DLFA(k*), AIF(k*), ScalarMix, LayerAttention x seeds."""
+    set_aside_other_layer_settings(OUT / "main", main_variants(seeds[0], epochs, patience))
     for seed in seeds:
         for settings in main_variants(seed, epochs, patience):
             run_one(settings, "main")
+
+
+def set_aside_other_layer_settings(stage_dir: Path, variants: List[HeadSettings]) -> None:
+    """Move the metrics of a fusion on layers other than ``variants`` give it (DLFA and AIF
+    of an earlier k*) to ``stage_dir/superseded/``: the comparison holds one layer setting per
+    fusion (``make_report`` refuses two), and a result that took an hour is not deleted."""
+    keep = {f"{v.fusion}-L{'_'.join(map(str, v.layers))}-s" for v in variants}
+    for fusion in sorted({v.fusion for v in variants}):
+        for path in sorted(stage_dir.glob(f"{fusion}-L*-s*.json")):
+            if any(path.name.startswith(prefix) for prefix in keep):
+                continue
+            target = stage_dir / "superseded" / path.name
+            target.parent.mkdir(exist_ok=True)
+            path.replace(target)
+            msg.info(f"{path.name}: another layer setting than this comparison's (an earlier k*): moved to {target}")
 
 
 FINETUNE_PACK = REPO / "cache" / "finetune_pack"

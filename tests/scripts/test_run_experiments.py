@@ -53,6 +53,24 @@ def test_k_star_needs_the_whole_sweep(experiments, tmp_path):
     assert experiments.chosen_k("AIF") == 10
 
 
+def test_results_of_an_earlier_k_star_are_set_aside_not_compared_nor_deleted(experiments, tmp_path, monkeypatch):
+    """A new k* leaves the old k*'s comparison runs beside the new ones; the stage moves them
+    to main/superseded/ so that each fusion is compared on one layer setting."""
+    main = tmp_path / "experiments" / "main"
+    main.mkdir(parents=True)
+    names = ["DLFA-L3_-1-s0.json", "DLFA-L3_-1-s1.json", "DLFA-L5_-1-s0.json", "AIF-L1_-1-s0.json",
+             "AIF-L11_-1-s0.json", "LastLayer-L-1-s0.json", "DLFA-L3_-1-s2.json.lock"]
+    for name in names:
+        (main / name).write_text(name)
+    monkeypatch.setattr(experiments, "chosen_k", lambda fusion: {"DLFA": 5, "AIF": 1}[fusion])
+    experiments.set_aside_other_layer_settings(main, experiments.main_variants(0, 1, 1))
+    assert sorted(p.name for p in main.iterdir() if p.is_file()) == \
+        ["AIF-L1_-1-s0.json", "DLFA-L3_-1-s2.json.lock", "DLFA-L5_-1-s0.json", "LastLayer-L-1-s0.json"]
+    moved = main / "superseded"
+    assert sorted(p.name for p in moved.iterdir()) == ["AIF-L11_-1-s0.json", "DLFA-L3_-1-s0.json", "DLFA-L3_-1-s1.json"]
+    assert (moved / "DLFA-L3_-1-s0.json").read_text() == "DLFA-L3_-1-s0.json"
+
+
 CONLLU = """# sent_id = a
 # text = the cat sat .
 1	the	the	DET	_	_	2	det	_	_
