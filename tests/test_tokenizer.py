@@ -108,7 +108,8 @@ def test_what_is_not_changed():
     # nor a one-letter clitic: ім'я, сям’я are words
     assert words("ім'я сям’я сям'ю") == ["ім'я", "сям’я", "сям'ю"] == stock("ім'я сям’я сям'ю")
     # The English pronoun I is not elided: I'll stays whole (not I' ll); I'm is a clitic.
-    assert words("I'll go, I’ve been, I'm here") == ["I'll", "go", ",", "I’ve", "been", ",", "I", "'m", "here"]
+    assert words("I'll go, I’ve been, I'm here, i'll") == \
+        ["I'll", "go", ",", "I’ve", "been", ",", "I", "'m", "here", ",", "i'll"]
     assert words("John's car") == ["John", "'s", "car"]
     assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
     assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]
@@ -130,8 +131,9 @@ def test_what_is_not_changed():
     # letters are not an abbreviation.
     assert words("Ա. Սարգսյան") == ["Ա", ".", "Սարգսյան"]
     assert words("до н.э. и во.") == ["до", "н.э.", "и", "во", "."]
-    # The pronoun я ends sentences; an upper-case Я. is an initial.
-    assert words("Гэта я. Я. Купала") == ["Гэта", "я", ".", "Я.", "Купала"]
+    # The words я and є end sentences; an upper-case Я. is an initial, т. е. an abbreviation.
+    assert words("Гэта я. Так і є. Я. Купала, т. е.") == \
+        ["Гэта", "я", ".", "Так", "і", "є", ".", "Я.", "Купала", ",", "т.", "е."]
     # One grave accent is still split off on its own (Markdown's `code`).
     assert words("a `b` c") == ["a", "`", "b", "`", "c"]
 

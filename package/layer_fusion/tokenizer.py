@@ -37,8 +37,8 @@ UD's surface tokens, and kept only when it is not a convention of one language:
   Penn Treebank write it, before the word; the closing ``''`` already is one in spaCy's
   rules. German-GSD and Russian-GSD, never targets, write their quotes so.
 * **A single Cyrillic letter with its full stop is one token** (``г.``, ``ж.``, ``т.``:
-  год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``; not the pronoun
-  ``я``, which ends sentences (``Гэта я.``; the initial ``Я.`` is kept). Not Armenian,
+  год, жылы, то есть), as spaCy's exceptions already keep ``a.``-``z.``; not the words ``я``
+  and ``є``, which end sentences (``Гэта я.``; the initial ``Я.`` is kept). Not Armenian,
   whose treebank splits initials (``Ա.``), and not other scripts, for want of evidence.
 * **A bracket before a colon, semicolon or equals sign is punctuation**, not one of
   spaCy's reversed emoticons (``(see above):`` ends ``)`` ``:``, not ``):``).
@@ -53,7 +53,7 @@ UD's surface tokens, and kept only when it is not a convention of one language:
 * **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
   letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
   ``qu'il``); not the Breton letter ``c'h``, not in Cyrillic, where the apostrophe is a
-  sign inside words (``аб’ект``), and not the English pronoun ``I`` (``I'll`` stays whole
+  sign inside words (``аб’ект``), and not the English pronoun ``I`` (``I'll``, ``i've`` stay whole
   rather than ``I'`` ``ll``; UD's ``I`` ``'ll`` is English's own convention).
 * **A word-final apostrophe stays with its word** (Maltese ``ta'``, Irish ``a'``, English
   ``students'``) unless it closes a quotation opened earlier in the text
@@ -145,7 +145,7 @@ MARKS = _char_class(_MARK_POINTS)
 _ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
 _TWO_LETTERS = rf"[^\W\d_][{MARKS}]*[^\W\d_]"
 # Cyrillic letters (U+0400-U+052F). In Cyrillic the apostrophe is a sign inside words
-# (аб’ект, ім'я, сям'я), so no apostrophe rule splits before or after a Cyrillic letter.
+# (аб’ект, ім'я, сям'я), so no apostrophe rule splits a Cyrillic letter off after it.
 CYRILLIC_LETTERS = _char_class(cp for cp in range(0x0400, 0x0530) if unicodedata.category(chr(cp))[0] == "L")
 # A one-letter clitic after an apostrophe: i'r -> i 'r; not a Cyrillic letter (ім'я).
 _ONE_LETTER_CLITIC = rf"(?![{CYRILLIC_LETTERS}]){_ONE_LETTER_WORD}"
@@ -229,9 +229,11 @@ DOTTED_ABBREVIATION = rf"(?:[{_LETTER}]{{1,4}}\.){{2,}}"
 HTML_TAG = r"</?[A-Za-z][A-Za-z0-9]*/?>"
 
 # A single Cyrillic letter (with any marks: decomposed text) and its full stop; not the
-# pronoun я ("I" in Russian, Ukrainian, Belarusian), which ends sentences (``Гэта я.``). An
+# one-letter words that end sentences and abbreviate nothing: я ("I" in Russian, Ukrainian,
+# Belarusian: ``Гэта я.``) and Ukrainian є ("is": ``Так воно і є.``). Bulgarian е ("is")
+# ends sentences too, but е. is also Russian's т. е. ("that is"), so it stays one token. An
 # upper-case Я. is an initial (Я. Купала), and stays one token.
-CYRILLIC_LETTER_ABBREVIATION = rf"(?!я)[{CYRILLIC_LETTERS}][{MARKS}]*\."
+CYRILLIC_LETTER_ABBREVIATION = rf"(?![яє])[{CYRILLIC_LETTERS}][{MARKS}]*\."
 
 # spaCy's emoticons that begin with a bracket: in running text they are a bracket
 # followed by punctuation, ``(see above):``.
@@ -309,9 +311,9 @@ def multilingual_infixes(without=()):
         # d'un -> d' un, qu'il -> qu' il.
         # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
         # з’ява); and never the Breton letter c'h (c'hoant).
-        # Not the English pronoun I before a contraction (I'll, I've), which no language
+        # Not the English pronoun I before a contraction (I'll, i've), which no language
         # elides: I' ll would be neither English's tokens nor the word.
-        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCI]['’])(?={_TWO_LETTERS})")
+        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCiI]['’])(?={_TWO_LETTERS})")
         out.append(rf"(?<=^[cC]['’])(?={_TWO_LETTERS})(?![hH])")
         out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?={_TWO_LETTERS})")
     return out
