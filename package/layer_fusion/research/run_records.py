@@ -10,16 +10,18 @@ stores a record of those inputs with the results, a flat dict such as
 
 and a run counts as done only when its record agrees with the inputs now (``record_change``).
 The code that trains and scores a run is an input too: ``code_sha256`` digests the modules
-it is made of, so a changed training loop makes the stored runs stale (comments and
-docstrings left out, so rewording one does not).
+it is made of, so a changed training loop makes the stored runs stale (comments,
+docstrings and blank lines left out, so rewording one does not).
 Needs the standard library alone: the accelerator job imports it without spaCy.
 """
 import ast
 import functools
 import hashlib
+import io
 import json
+import tokenize
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Set, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Set, Tuple, Union
 
 from ..provenance import sha256
 
@@ -84,15 +86,18 @@ def record_change(recorded: Dict[str, Any], inputs: Dict[str, Any]) -> Tuple[Lis
 
 def code_sha256(module: str, root: Path = _PACKAGE) -> str:
     """One sha256 over the code of ``module`` (``"layer_fusion.research.finetuning"``) and of
-    every module of the package it imports, directly or not: each file's code as
-    ``ast.unparse`` writes its syntax tree without docstrings, so comments, docstrings and
-    layout do not count.
+    every module of the package it imports when it is imported, directly or not (an import
+    inside a function, which runs only if it is called, is not followed): each file's text
+    without its comments, docstrings, blank lines and trailing spaces, by path. Text, not a
+    syntax tree: ``ast.unparse`` writes some code differently on other Python versions, and
+    the accelerator that records a digest may run another Python than the machine that
+    checks it.
 
     root: the package's folder (its name is the first part of ``module``)."""
     digest = hashlib.sha256()
     for path in sorted(_package_modules(module, root)):
-        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf8")))
-        digest.update(f"{path.relative_to(root).as_posix()}\0{ast.unparse(tree)}\n".encode("utf8"))
+        code = _code_text(path.read_text(encoding="utf8"))
+        digest.update(f"{path.relative_to(root).as_posix()}\0{code}\n".encode("utf8"))
     return digest.hexdigest()
 
 
@@ -109,7 +114,7 @@ def _package_modules(module: str, root: Path) -> Set[Path]:
         package = parts[:-1]  # the package a relative import starts from
         # Importing a module runs its packages' __init__ first.
         todo.extend(_module_file(root, package[:i]) for i in range(len(package) + 1))
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        for node in _run_on_import(ast.parse(path.read_text(encoding="utf8"))):
             if isinstance(node, ast.ImportFrom):
                 names = node.module.split(".") if node.module else []
                 if node.level:  # relative: from the package, one level up per extra dot
@@ -127,6 +132,19 @@ def _package_modules(module: str, root: Path) -> Set[Path]:
     return seen
 
 
+def _run_on_import(tree: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of a module that run when it is imported: all but function bodies."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                todo.extend(child.decorator_list if not isinstance(child, ast.Lambda) else [])
+                continue
+            todo.append(child)
+
+
 def _module_file(root: Path, parts: List[str]):
     """The file of the package module ``parts`` (``["research", "batching"]``), or None."""
     base = root.joinpath(*parts)
@@ -136,11 +154,26 @@ def _module_file(root: Path, parts: List[str]):
     return None
 
 
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
+def _code_text(source: str) -> str:
+    """``source`` without comments, docstrings, blank lines and trailing spaces."""
+    lines = source.splitlines()
+    cuts = []  # ((line, column), (line, column)) spans to remove, 1-based lines, str columns
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            cuts.append((token.start, token.end))
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                # ast columns count UTF-8 bytes; the lines here are str
+                start = (first.lineno, _str_column(lines[first.lineno - 1], first.col_offset))
+                end = (first.end_lineno, _str_column(lines[first.end_lineno - 1], first.end_col_offset))
+                cuts.append((start, end))
+    for (start_line, start_col), (end_line, end_col) in sorted(cuts, reverse=True):
+        lines[start_line - 1: end_line] = [lines[start_line - 1][:start_col] + lines[end_line - 1][end_col:]]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def _str_column(line: str, byte_offset: int) -> int:
+    return len(line.encode("utf8")[:byte_offset].decode("utf8"))
