@@ -34,7 +34,8 @@ TRAINED_ON = {
     "english": ("UD English-EWT only", "CC BY-SA 4.0 (trained on UD English-EWT); encoder: MIT"),
     "multisource": (
         "UD English-EWT plus the dev and test files of Romanian-RRT, Swedish-Talbanken, Finnish-TDT, "
-        "Turkish-BOUN, Croatian-SET, Hindi-PUD and Portuguese-Bosque (none of them an evaluation target)",
+        "Turkish-BOUN, Croatian-SET and Portuguese-Bosque and the test file of Hindi-PUD (none of them an "
+        "evaluation target)",
         "CC BY-SA 4.0 (trained on UD treebanks under CC BY-SA 3.0 and 4.0); encoder: MIT",
     ),
 }
