@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -264,18 +265,24 @@ def tag_dataset(
     if schema is None:  # no records at all: every shard gets an empty output
         tagged = None
     else:
-        tagged = ds.map_batches(
-            PipelineTagger,
-            fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
-                                   "threads": threads_per_worker, "crash_once_marker": crash_once_marker,
-                                   "int8": int8},
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=threads_per_worker,
-            batch_size=max(batch_size * 8, 64),
-            batch_format="numpy",
-            max_restarts=MAX_RETRIES,
-            max_task_retries=MAX_RETRIES,
-        )
+        with warnings.catch_warnings():
+            # max_restarts / max_task_retries go through map_batches' **ray_remote_args, which
+            # Ray 2.60 marks deprecated with no named parameter to take their place (Ray Data's
+            # own default retries forever). The [ray] extra pins Ray, so users are not warned
+            # about a call they did not write.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            tagged = ds.map_batches(
+                PipelineTagger,
+                fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
+                                       "threads": threads_per_worker, "crash_once_marker": crash_once_marker,
+                                       "int8": int8},
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_cpus=threads_per_worker,
+                batch_size=max(batch_size * 8, 64),
+                batch_format="numpy",
+                max_restarts=MAX_RETRIES,
+                max_task_retries=MAX_RETRIES,
+            )
     by_path = {os.path.abspath(str(s)): s for s in todo}
     # Rows come in input order, shard after shard: one atomic output file per run of rows.
     for path, rows in itertools.groupby(_rows(tagged) if tagged is not None else [], key=lambda row: row["path"]):
