@@ -234,6 +234,10 @@ def test_empty_form_is_an_error_naming_its_line(tmp_path):
     path = write(tmp_path, [row("1", "a"), row("2", " \u3000")])
     with pytest.raises(ConlluError, match=r"x\.conllu:2: FORM is only whitespace"):
         list(read_conllu(path))
+    for form in (" a", "a ", "a\u3000"):  # whitespace at a FORM's edge: not the text's word
+        path = write(tmp_path, [row("1", "b"), row("2", form)])
+        with pytest.raises(ConlluError, match=r"x\.conllu:2: FORM .* begins or ends with whitespace"):
+            list(read_conllu(path))
     (s,) = read_conllu(write(tmp_path, [row("1", "xin chào"), row("2", "a")]))  # a space inside a word
     assert s.words == ["xin chào", "a"]
 

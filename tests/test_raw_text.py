@@ -281,3 +281,30 @@ def test_whitespace_tokens_are_not_predictions():
     result = evaluate_raw_text(nlp, sents, n_resamples=10)
     assert result.predicted_tokens.tolist() == result.gold_tokens.tolist() == [3, 2]
     assert result.token_f1 == 1.0
+
+
+def test_a_segmenter_that_fails_is_recorded_not_fatal(monkeypatch):
+    """A word segmenter (an optional extra) raising while it segments must not lose the
+    evaluation's other results: its failure is recorded and said, and the rules come back."""
+    from types import SimpleNamespace
+
+    import layer_fusion.raw_text as raw_text
+    import layer_fusion.segmenters as segmenters
+    from layer_fusion.raw_text_evaluation import raw_text_scores
+
+    calls = []
+
+    def fake_evaluate(nlp, sentences, **kwargs):
+        calls.append(nlp.tokenizer)
+        if nlp.tokenizer == "segmenter":
+            raise ValueError("input too long\nfor the model")
+        return SimpleNamespace(to_dict=lambda: {"token_f1": 0.5})
+
+    monkeypatch.setattr(raw_text, "evaluate_raw_text", fake_evaluate)
+    monkeypatch.setattr(segmenters, "segmenting_tokenizer", lambda rules, iso: "segmenter")
+    nlp = SimpleNamespace(tokenizer="rules")
+    with pytest.warns(RuntimeWarning, match="th_pud: the th word segmenter failed"):
+        out = raw_text_scores(nlp, [], SimpleNamespace(key="th_pud", iso="th"), 8, 10, 0)
+    assert out == {"raw_text": {"token_f1": 0.5},
+                   "raw_text_segmenter": {"segmenter": "th", "failed": "ValueError: input too long for the model"}}
+    assert calls == ["rules", "segmenter"] and nlp.tokenizer == "rules"

@@ -109,3 +109,28 @@ def test_counts_equal_the_shared_task_script(ud_dir, tmp_path, treebank, file):
     assert 0 < matched <= gold_tokens and 0 < correct < gold_words
     if treebank in ("UD_English-EWT", "UD_Breton-KEB"):
         assert aligned_in_mwt > 50
+
+
+@pytest.mark.parametrize("mwt,words,predicted_form", [
+    ("B a", ("Ba", "x"), "B a"),  # a predicted token with a space, inside a multiword token
+    ("Bb b", ("Bb b", "x"), "Bb b"),  # a gold word with a space inside one
+])
+def test_predicted_forms_with_spaces_inside_multiword_tokens_score_as_the_script(tmp_path, mwt, words, predicted_form):
+    """The script strips space characters from system forms only (a segmenter such as
+    Vietnamese's writes tokens with spaces): aligned inside a multiword token by their forms,
+    they count as the script counts them."""
+    gold = (f"# text = {mwt} c\n1-2\t{mwt}\t_\t_\t_\t_\t_\t_\t_\t_\n"
+            f"1\t{words[0]}\t_\tNOUN\t_\t_\t0\troot\t_\t_\n"
+            f"2\t{words[1]}\t_\tVERB\t_\t_\t1\tdep\t_\t_\n"
+            "3\tc\t_\tNOUN\t_\t_\t1\tdep\t_\t_\n\n")
+    gold_file = tmp_path / "gold.conllu"
+    gold_file.write_text(gold, encoding="utf-8")
+    (sentence,) = read_conllu(gold_file)
+    text, _ = sentence_text(sentence)
+    predicted = [(0, len(mwt)), (len(mwt) + 1, len(mwt) + 2)]
+    tags = ["NOUN", "NOUN"]
+    ours = score_sentence(sentence, text, gold_spans(sentence, text), predicted, tags)
+    system_file = tmp_path / "system.conllu"
+    system_file.write_text(conllu_sentence([predicted_form, "c"], tags), encoding="utf-8")
+    upos = conll18.evaluate(conll18.load_conllu_file(str(gold_file)), conll18.load_conllu_file(str(system_file)))["UPOS"]
+    assert ours.correct_upos == upos.correct

@@ -209,6 +209,10 @@ class ConlluReader:
                 # a FORM of spaces is no word (UD allows spaces only inside one): it matched
                 # nothing in the sentence's text, which the raw-text evaluation then refused
                 raise ConlluError(self.path, line_no, "empty FORM column" if not cols[1] else "FORM is only whitespace")
+            if cols[1] != cols[1].strip():
+                # UD allows spaces inside a FORM only; at its edge the form is not what the
+                # sentence's text holds, and the raw-text evaluation could not place it
+                raise ConlluError(self.path, line_no, f"FORM {cols[1]!r} begins or ends with whitespace")
             if _INT_ID.match(tid):
                 n = int(tid)
                 if n != len(words) + 1:

@@ -147,7 +147,10 @@ def score_sentence(
         for span, (start, end) in zip(spans, sentence.token_words):
             word_spans += [span] * (end - start)
             in_mwt += [end - start > 1] * (end - start)
-        pairs = aligned_words(word_spans, in_mwt, sentence.words, predicted, [text[a:b] for a, b in predicted])
+        # The script removes space characters (Zs) from system forms, not from the gold words
+        # of a multiword token: a segmenter's "B a" is compared as "Ba".
+        forms = ["".join(c for c in text[a:b] if unicodedata.category(c) != "Zs") for a, b in predicted]
+        pairs = aligned_words(word_spans, in_mwt, sentence.words, predicted, forms)
         correct = sum(sentence.upos[w] == predicted_upos[t] for w, t in pairs)
     return SentenceCounts(len(spans), len(predicted), matched, len(sentence.words), correct)
 

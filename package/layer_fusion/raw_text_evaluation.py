@@ -3,6 +3,7 @@ set's raw-text result, with its language's word segmenter where it has one, and 
 low-resource macro-averages. The scorer itself is ``raw_text``."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, List
 
 import numpy as np
@@ -12,7 +13,8 @@ from .evaluation import TreebankResult
 
 def raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> Dict[str, Any]:
     """``raw_text`` of one treebank, and ``raw_text_segmenter`` when its language has a
-    word segmenter (``segmenters.SEGMENTERS``): the result with it, or why there is none."""
+    word segmenter (``segmenters.SEGMENTERS``): the result with it, or why there is none
+    (``unavailable``: not installed; ``failed``: it raised while segmenting)."""
     from .raw_text import evaluate_raw_text
     from .segmenters import SEGMENTERS, segmenting_tokenizer
 
@@ -30,6 +32,13 @@ def raw_text_scores(nlp, sentences, target, batch_size, n_resamples, seed) -> Di
             scores = evaluate_raw_text(
                 nlp, sentences, batch_size=batch_size, n_resamples=n_resamples, seed=seed, name=target.key
             ).to_dict()
+        except Exception as err:  # an optional extra's model failing (its runtime, its input limits)
+            # must not lose every set's results: the failure is recorded, and said, instead
+            why = f"{type(err).__name__}: {' '.join(str(err).split())}"
+            warnings.warn(f"{target.key}: the {target.iso} word segmenter failed ({why}); "
+                          "its raw-text scores with it are left out", RuntimeWarning, stacklevel=2)
+            out["raw_text_segmenter"] = {"segmenter": target.iso, "failed": why}
+            return out
         finally:
             nlp.tokenizer = tokenizer
         out["raw_text_segmenter"] = {"segmenter": target.iso, **scores}

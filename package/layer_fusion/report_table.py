@@ -146,7 +146,7 @@ def _raw_text_section(metrics: Dict[str, Any]) -> List[str]:
             f"{raw.get('words_in_multiword_tokens', 0):,}",
             pct((raw.get("gold_word_tags_mwt_unsplit") or {}).get("upos_f1")),
             (f"{pct(seg.get('token_f1'))} / {pct(seg.get('upos_f1'))}" if "token_f1" in seg
-             else ("not installed" if seg else "")),
+             else "failed" if "failed" in seg else ("not installed" if seg else "")),
         ])
     lines = [
         "## Raw text in (end to end)",
