@@ -40,7 +40,8 @@ from layer_fusion.raw_text import (
 )
 from layer_fusion.segmenters import SEGMENTERS, segmenting_tokenizer
 from layer_fusion.targets import load_targets
-from layer_fusion.tokenizer import RULES, multilingual_tokenizer
+from layer_fusion.tokenizer import multilingual_tokenizer
+from layer_fusion.tokenizer_rules import RULES
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(add_completion=False)

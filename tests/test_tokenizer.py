@@ -3,7 +3,8 @@ each rule's absence restoring spaCy's stock behaviour, config and disk round tri
 import pytest
 import spacy
 
-from layer_fusion.tokenizer import RULES, multilingual_tokenizer
+from layer_fusion.tokenizer import multilingual_tokenizer
+from layer_fusion.tokenizer_rules import RULES
 
 CONFIG = {"nlp": {"tokenizer": {"@tokenizers": "layer_fusion.MultilingualTokenizer.v1"}}}
 
