@@ -8,7 +8,8 @@ import pytest
 import spacy
 
 from layer_fusion.composed_text import ComposedText, composition_clusters
-from layer_fusion.segmenters import ComposedTextSegmenter, WordSegmenter, make_segmenter, segmenting_tokenizer
+from layer_fusion.segmenter_wrappers import ComposedTextSegmenter
+from layer_fusion.segmenters import WordSegmenter, make_segmenter, segmenting_tokenizer
 
 NFD = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
 NFC = lambda text: unicodedata.normalize("NFC", text)  # noqa: E731

@@ -184,7 +184,7 @@ def test_japanese_line_longer_than_sudachipy_takes_is_segmented_in_pieces():
     ("short", 49_149, ["short"]),
 ])
 def test_text_pieces_fit_and_join_back(text, max_bytes, pieces):
-    from layer_fusion.segmenters import text_pieces
+    from layer_fusion.segmenter_wrappers import text_pieces
 
     assert text_pieces(text, max_bytes) == pieces
     assert "".join(pieces) == text and all(len(p.encode("utf-8")) <= max_bytes for p in pieces)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .segmenters import _SegmenterWrapper
+from .segmenter_wrappers import SegmenterWrapper
 from .token_boundaries import doc_with_norms, exception_norm
 
 
@@ -67,7 +67,7 @@ def article_end(text: str, start: int) -> int:
     return match.end() if match else 0
 
 
-class MalteseArticleSplitter(_SegmenterWrapper):
+class MalteseArticleSplitter(SegmenterWrapper):
     """A tokenizer: ``rules`` (the rule-based tokenizer) on the text, then each article found
     at the start of a token (``article_end``) made a token of its own (``split_articles``):
     cut from its word where the rules kept the word whole (``il-kelb``, the multilingual
