@@ -393,12 +393,27 @@ def test_a_build_killed_while_replacing_the_old_one_gets_it_back(tmp_path, monke
     assert (tmp_path / "e5" / "layer_fusion_build.json").read_text() == "{}"
 
 
-def test_foreign_folder_is_not_overwritten(tmp_path):
+@pytest.mark.parametrize("force", [False, True])
+def test_foreign_folder_is_not_overwritten(tmp_path, force):
+    """A folder without the build marker may hold anything: --force does not replace it."""
     (tmp_path / "e5").mkdir()
     (tmp_path / "e5" / "notes.txt").write_text("mine")
-    with pytest.raises(EncoderBuildError, match="--force"):
-        build_encoder(tmp_path / "e5")
+    with pytest.raises(EncoderBuildError, match="not an encoder build .*even with --force"):
+        build_encoder(tmp_path / "e5", force=force)
     assert (tmp_path / "e5" / "notes.txt").read_text() == "mine"
+
+
+def test_empty_folder_is_built_into(tmp_path, monkeypatch):
+    """An empty folder holds nothing to lose: the build goes ahead (stopped here at its
+    first write)."""
+
+    def stop(image, folder):
+        raise EncoderBuildError("building")
+
+    monkeypatch.setattr(build_module, "_write_model", stop)
+    (tmp_path / "e5").mkdir()
+    with pytest.raises(EncoderBuildError, match="building"):
+        build_encoder(tmp_path / "e5")
 
 
 def test_finetune_pack_tokenizes_like_the_pipeline(encoder_dir, hf):

