@@ -97,7 +97,10 @@ def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_
 @pytest.mark.parametrize("lines,error", [
     ('{"text": "the cat sat"}\n{"id": 2}\n', 'line 2: no "text" field'),
     ('{"text": "the cat sat"}\n\n{"text": 5}\n', 'line 3: "text" is 5, not a string'),
-    ('{"text": "the cat sat"}\n{"text": "a dog\n', "line 2: not JSON: Invalid control character at column 16"),
+    ('{"text": "the cat sat"}\n{"text": "a dog\n', "line 2: not JSON: Unterminated string starting at column 10"),
+    # Cut short at its end: the fault is there, not at column 1 of a next line.
+    ('{"text": "the cat sat"}\n{"text": "Bad one"\n', "line 2: not JSON: Expecting ',' delimiter at column 19"),
+    ('{"text": "the cat sat"}\r\n{"text": "Bad one"\r\n', "line 2: not JSON: Expecting ',' delimiter at column 19"),
     ('["the cat sat"]\n', "line 1: not a JSON object"),
     ('{"text": "a"}\n{"text": "caf\udce9"}\n', "line 2: not UTF-8 (byte 0xe9 at column 14)"),
 ])

@@ -94,7 +94,9 @@ def check_jsonl_shard(shard: Path) -> int:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                # Without its line break: a line cut short is then faulted at its end, not at
+                # column 1 of a next line.
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as err:
                 what = err.msg.removesuffix(" at")  # "Expecting value", "Invalid control character at"
                 raise ValueError(f"{shard}: line {n}: not JSON: {what} at column {err.colno}") from None

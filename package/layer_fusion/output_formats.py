@@ -23,7 +23,8 @@ def one_line(text: str) -> str:
 def format_conllu(record: TaggedLine, sent_id: int) -> str:
     """A CoNLL-U sentence: ID, FORM and UPOS filled, ``SpaceAfter=No`` in MISC where no
     whitespace follows a word inside the line (so the words give the text back, each run of
-    whitespace as one space; ``# text`` keeps the line as it was), the other columns ``_``.
+    whitespace as one space; ``# text`` keeps the line as it was, but for tabs and line-break-like
+    characters, spaces there: ``one_line``), the other columns ``_``.
     ``sent_id`` is the line number. A line without words (empty, or only spaces) gives
     nothing: CoNLL-U has no empty sentence (readers such as ``spacy convert`` fail on a block
     without words)."""

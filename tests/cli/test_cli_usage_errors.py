@@ -19,6 +19,11 @@ def layer_fusion(*args):
     (["tag", "--bogus"], "layer-fusion tag: No such option: --bogus (see 'layer-fusion tag --help')"),
     (["cache", "build"], "layer-fusion cache build: Missing argument 'encoder'."),
     (["tag", "pipeline", "--format", "nope"], "layer-fusion tag: Invalid value for '--format'"),
+    # Click raises these without their command: it was named "layer-fusion".
+    (["tag", "pipeline", "x.txt", "--format"],
+     "layer-fusion tag: Option '--format' requires an argument. (see 'layer-fusion tag --help')"),
+    (["cache", "train", "x", "--layer"],
+     "layer-fusion cache train: Option '--layer' requires an argument. (see 'layer-fusion cache train --help')"),
 ])
 def test_a_usage_error_is_one_line(args, expected):
     result = layer_fusion(*args)

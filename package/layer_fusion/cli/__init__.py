@@ -79,11 +79,24 @@ def _usage_error(err) -> int:
             typer.echo(help_text, err=True)
         return err.exit_code
     ctx = getattr(err, "ctx", None)
-    where = ctx.command_path if ctx is not None else "layer-fusion"
+    where = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
     text = " ".join(err.format_message().split())  # one line, whatever click wrapped
     hint = f" (see '{where} --help')" if isinstance(err, _click_errors.UsageError) else ""
     _fail(f"{where}: {text}{hint}", err.exit_code)
     return err.exit_code
+
+
+def _command_path(args) -> str:
+    """``layer-fusion`` and the subcommands that ``args`` name, for an error click raised
+    without its context (an option missing its value: ``tag P x.txt --format``)."""
+    command, path = typer.main.get_command(app), ["layer-fusion"]
+    for arg in args:
+        commands = getattr(command, "commands", None)
+        if not commands or arg not in commands:
+            break
+        command = commands[arg]
+        path.append(arg)
+    return " ".join(path)
 
 
 def main() -> None:
