@@ -127,6 +127,34 @@ def test_a_bad_jsonl_record_is_one_line_naming_shard_and_line_before_ray(pipelin
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.jsonl"))
 
 
+@pytest.mark.parametrize("write,error", [
+    (lambda pa, pq, path: pq.write_table(pa.table({"body": ["the cat sat"]}), path), 'no "text" column (its columns: body)'),
+    (lambda pa, pq, path: path.write_text("not parquet"), "not a Parquet file"),
+])
+def test_a_parquet_shard_without_text_is_named_before_ray(pipeline, tmp_path, monkeypatch, write, error):
+    """A shard without a "text" column was reported by the glob, not the shard, after Ray's
+    start-up."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from layer_fusion import distributed
+    from layer_fusion.cli import app
+
+    def no_ray():
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(distributed, "_require_ray", lambda: type("Ray", (), {"is_initialized": staticmethod(no_ray)}))
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"text": ["fine"]}), tmp_path / "in" / "a.parquet")
+    shard = tmp_path / "in" / "b.parquet"
+    write(pa, pq, shard)
+    result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.parquet"),
+                                      str(tmp_path / "out"), "--workers", "1", "--fp32", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"✘ {shard}: {error}"), result.output
+
+
 def test_a_parquet_text_that_is_not_a_string_names_shard_and_record(ray_local, pipeline, tmp_path):
     """Parquet is typed: a null text reaches the workers, which report it by record."""
     import pyarrow as pa

@@ -109,6 +109,21 @@ def check_jsonl_shard(shard: Path) -> int:
     return longest
 
 
+def check_parquet_shard(shard: Path) -> None:
+    """Raise ValueError naming the shard when it is not Parquet or has no "text" column: found
+    from its footer, in the driver before Ray starts (Ray's error names the glob, not the
+    shard, and comes after Ray's start-up). Null texts are found per record, when tagged."""
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(shard).names
+    except (pyarrow.ArrowInvalid, OSError) as err:
+        raise ValueError(f"{shard}: not a Parquet file ({' '.join(str(err).split())})") from None
+    if "text" not in names:
+        raise ValueError(f"{shard}: no \"text\" column (its columns: {', '.join(names) or 'none'})")
+
+
 def check_reachable(address: Optional[str], timeout_s: float = 10.0) -> None:
     """For an address of the form ``[ray://]HOST:PORT``, raise ValueError when nothing
     accepts a connection there within ``timeout_s``. Ray itself retries such an address for
@@ -234,6 +249,9 @@ def tag_dataset(
     longest = 0
     if todo[0].suffix == ".jsonl":
         longest = max(check_jsonl_shard(shard) for shard in todo)
+    else:
+        for shard in todo:
+            check_parquet_shard(shard)
     if not ray.is_initialized():
         check_reachable(address)
         # A local instance: one CPU per worker thread, plus one for the tasks that read shards
