@@ -262,6 +262,38 @@ def test_missing_encoder_folder_says_which_command_builds_it(tmp_path):
         _first_batch(nlp)
 
 
+def test_an_encoder_without_a_pooler_initializes_without_transformers_warning(e5_like):
+    """The built encoder has no pooler (its source has none): transformers warned that the
+    pooler was "newly initialized" and that the model "should probably" be trained."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    try:
+        nlp = make_nlp(e5_like, "LastLayer")  # like the built encoder: no pooler
+        _first_batch(nlp)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "newly initialized" in r.getMessage()]
+
+
+def test_only_a_new_pooler_is_kept_quiet():
+    import logging
+
+    from layer_fusion.layers.transformer_model import not_only_a_new_pooler
+
+    def record(message):
+        return logging.LogRecord("transformers.modeling_utils", logging.WARNING, "", 0, message, None, None)
+
+    head = "Some weights of BertModel were not initialized from the model checkpoint at m and are newly initialized: "
+    assert not not_only_a_new_pooler(record(head + "['pooler.dense.bias', 'pooler.dense.weight']\nYou should ..."))
+    assert not_only_a_new_pooler(record(head + "['pooler.dense.bias', 'encoder.layer.0.output.dense.weight']\n"))
+    assert not_only_a_new_pooler(record("Some other warning"))
+
+
 def test_two_listeners_accumulate_their_gradients(tiny_bert):
     """Multi-task training: every listener's gradient reaches the shared transformer, and
     only through the hidden states it reads. A FEATS-like tagger reads hidden state 1

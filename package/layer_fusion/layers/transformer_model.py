@@ -35,6 +35,8 @@ the head's (``averaging_shim.py``).
 """
 import copy
 import functools
+import logging
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -187,7 +189,25 @@ def init_checking_encoder(model: TransformerModel, X=None, Y=None):
             f"`spacy project run encoder` (or `layer-fusion encoder build {name}`), or set "
             "paths.encoder to a Hugging Face model folder or hub name"
         )
-    return stock_init(model, X, Y)
+    # transformers warns that a model loaded without a pooler has its pooler "newly
+    # initialized" and "should probably" be trained: the default encoder has none (its
+    # source has none) and nothing here reads pooler_output, so that warning alone is dropped.
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+    hf_logger.addFilter(not_only_a_new_pooler)
+    try:
+        return stock_init(model, X, Y)
+    finally:
+        hf_logger.removeFilter(not_only_a_new_pooler)
+
+
+def not_only_a_new_pooler(record: logging.LogRecord) -> bool:
+    """False for transformers' "Some weights of ... newly initialized: [...]" warning when
+    every weight it lists is the pooler's (a logging filter: False drops the record)."""
+    message = record.getMessage()
+    if not message.startswith("Some weights of") or "newly initialized:" not in message:
+        return True
+    names = re.findall(r"'([^']+)'", message.split("newly initialized:", 1)[1].split("\n", 1)[0])
+    return not names or not all(name.startswith("pooler.") for name in names)
 
 
 def convert_outputs_all_layers(model: Model, inputs_outputs, is_train: bool):
