@@ -11,6 +11,10 @@ the lengths given:
   before runs of script punctuation became one token, it took time quadratic in its length);
 * ``armenian_full_stops_in_a_word``: ``a։։…։b``, the run between two letters (the suffix rule
   is tried only from a run's first mark: from every mark, that was quadratic too);
+* ``question_marks_in_a_word``: ``a?.?.…?.b``, a run of ``?`` and ``.`` between two letters
+  (the suffix rule for runs of ``!`` ``?`` was tried from every ``?`` of it: quadratic);
+* ``joined_emoji_in_a_word``: ``a😂‍😂‍…😂b``, emoji joined by ZERO WIDTH JOINER between two
+  letters (the emoji-sequence suffix was tried from every emoji of the chain: quadratic);
 * ``commas``: a run of ``,``, which spaCy's rules split one suffix per pass of its tokenizer
   loop, each pass searching the rest of the run: quadratic, for the stock ``xx`` rules too.
 
@@ -55,6 +59,9 @@ TEXTS = {
     "english": (repeated("The cat sat on the mat, and the dog ran to the big house. "), [125_000, 250_000, 500_000, 1_000_000]),
     "armenian_full_stops": (repeated("։"), [1_000, 2_000, 4_000]),
     "armenian_full_stops_in_a_word": (lambda length: "a" + "։" * (length - 2) + "b", [4_000, 8_000, 16_000]),
+    "question_marks_in_a_word": (lambda length: "a" + ("?." * length)[: length - 2] + "b", [4_000, 8_000, 16_000]),
+    "joined_emoji_in_a_word": (lambda length: "a" + ("\U0001F602\u200d" * length)[: length - 2] + "b",
+                               [4_000, 8_000, 16_000]),
     "commas": (repeated(","), [1_000, 2_000, 4_000]),
 }
 

@@ -155,6 +155,35 @@ def test_a_segmenter_splits_only_its_own_script(lang, text, whole):
         [t.text for t in segmenter(DEEPCUT_TEXT if lang == "th" else runs[0])]
 
 
+@pytest.mark.parametrize("lang,script_word", [("zh", "我"), ("th", "ที่")])
+def test_a_quotation_open_before_a_run_in_the_segmenters_script_closes_after_it(lang, script_word):
+    """The rules joined word-final apostrophes piece by piece between the segmenter's runs, so a
+    quotation opened before a run was forgotten after it: its closing apostrophe was glued
+    to the word (``Bern'``). A possessive after the quotation stays whole."""
+    from layer_fusion.segmenters import segmenting_tokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    tokenizer = segmenting_tokenizer(nlp.tokenizer, lang)
+    got = [t.text for t in tokenizer(f"'Zürich {script_word} Bern' and girls' toys")]
+    assert got == ["'", "Zürich", script_word, "Bern", "'", "and", "girls'", "toys"]
+
+
+@pytest.mark.parametrize("lang,text,word", [
+    ("zh", "葛\U000E0100城是", "葛\U000E0100"),  # an ideographic variation selector
+    ("zh", "我爱\ufe00你", "爱\ufe00"),
+    ("th", "ก\u0301", "ก\u0301"),  # a combining mark no Thai letter composes with
+])
+def test_a_character_keeps_its_marks_in_the_segmenters_script(lang, text, word):
+    """A mark after a character of the script was cut from it: the script's runs left it
+    out (the rules took it alone), and jieba and DeepCut cut it off themselves."""
+    from layer_fusion.segmenters import segmenting_tokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    doc = segmenting_tokenizer(nlp.tokenizer, lang)(text)
+    assert doc.text == text
+    assert word in [t.text for t in doc]
+
+
 def test_japanese_line_longer_than_sudachipy_takes_is_segmented_in_pieces():
     """SudachiPy refuses more than 49,149 UTF-8 bytes at once; the segmenter cuts such a line
     after sentence ends, so its words are those of each sentence on its own."""

@@ -34,6 +34,10 @@ CASES = [
     # A run is one token, as ... is: written after a word, apart, and between words.
     ("script_punctuation", "እሱ ቤት ነው።። ።። አዎ፣፣አይ", ["እሱ", "ቤት", "ነው", "።።", "።።", "አዎ", "፣፣", "አይ"]),
     ("script_punctuation", "わかりません。。。I see", ["わかりません", "。。。", "I", "see"]),
+    # Full-width marks spaCy lists one by one: a run apart, first or after a bracket is one
+    # token too (spaCy's prefixes took one at a time).
+    ("script_punctuation", "好 。。。 好", ["好", "。。。", "好"]),
+    ("script_punctuation", "，，，好（！！）", ["，，，", "好", "（", "！！", "）"]),
     ("hyphenated_words", "a well-known co-author", ["a", "well-known", "co-author"]),
     ("hyphenated_words", "bir~iki", ["bir~iki"]),
     ("punctuation_runs", "Really?! No!! Why?..", ["Really", "?!", "No", "!!", "Why", "?.."]),
@@ -161,6 +165,42 @@ def test_a_quotation_opens_after_whitespace_tokens_and_opening_brackets(before):
     is not glued to the word before it; a possessive after it still is."""
     got = [w for w in words(f"He read{before}'the games' and the girls' too") if not w.isspace()]
     assert got[got.index("games"):] == ["games", "'", "and", "the", "girls'", "too"]
+
+
+@pytest.mark.parametrize("quote", ['"', "\u00bb", "\u201d"])
+def test_a_quotation_opens_at_an_apostrophe_between_a_quote_and_a_word(quote):
+    """``"'Hello'`` (German ``»'Hallo'``, Swedish ``”'Hej'``): the apostrophe after the quote
+    opens a quotation, so the one after Hello closes it and the possessive stays whole."""
+    assert words(f"He said {quote}'Hello' and the boys' toys")[2:] == [quote, "'", "Hello", "'", "and", "the",
+                                                                    "boys'", "toys"]
+
+
+def test_a_quote_before_a_closing_apostrophe_does_not_open_one():
+    """``"no"'`` then a word: the apostrophe after the quote closes the quotation opened
+    before; the possessive after it stays whole."""
+    assert words("He said 'the word \"no\"' and the boys' toys") == [
+        "He", "said", "'", "the", "word", '"', "no", '"', "'", "and", "the", "boys'", "toys"]
+
+
+def test_suffix_rules_guarded_against_quadratic_search_find_what_they_found():
+    """The guards on the ! ? run and emoji-sequence suffixes (no search from inside a run)
+    keep the match that starts first, which is the one spaCy strips."""
+    import re
+
+    from layer_fusion.tokenizer_rules import EMOJI_SEQUENCE, multilingual_suffixes
+
+    runs = re.compile(r"(?<![!?])(?<![!?]\.)(?<![!?]\.\.)[!?][!?.]+$")
+    assert r"(?<![!?])(?<![!?]\.)(?<![!?]\.\.)[!?][!?.]+" in multilingual_suffixes()
+    for text in ["Why?..", "a.?!", "a..?!?", "a?.?.?", "a?...?", "a!?!b?", "?!", "a...!", "a.?.?..!"]:
+        plain = re.search(r"[!?][!?.]+$", text)
+        guarded = runs.search(text)
+        assert (plain and plain.span()) == (guarded and guarded.span()), text
+    emoji = re.compile(next(p for p in multilingual_suffixes() if p.endswith(EMOJI_SEQUENCE)) + "$")
+    for text in ["a\U0001F468\u200d\U0001F469\u200d\U0001F467", "a\U0001F44D\U0001F3FD", "\U0001F1EE\U0001F1EA",
+                 "x\U0001F3FD\u200d\U0001F602", "a\U0001F602\u200d"]:
+        plain = re.search(EMOJI_SEQUENCE + "$", text)
+        guarded = emoji.search(text)
+        assert (plain and plain.span()) == (guarded and guarded.span()), text
 
 
 def test_a_curly_one_letter_word_does_not_open_a_quotation():

@@ -17,8 +17,9 @@ def word_final_apostrophes(doc):
     a letter and before a space, punctuation or the end, while no quotation is open.
 
     A quotation opens at ``‘`` or at an apostrophe token written before a word, after
-    whitespace (a space, a line break, a second space), an opening bracket or quote, or at
-    the start; the next apostrophe in closing position (right after a token, not before a
+    whitespace (a space, a line break, a second space), an opening bracket, a quotation
+    mark (``"'Hello'``, German ``»'Hallo'``: between a quote and a word an apostrophe
+    opens), or at the start; the next apostrophe in closing position (right after a token, not before a
     letter or digit) closes it and stays a token of its own.
     """
     merges, open_quote = [], False
@@ -28,10 +29,10 @@ def word_final_apostrophes(doc):
             continue
         if token.text not in APOSTROPHES:
             continue
-        attached = i > 0 and not doc[i - 1].whitespace_ and not _opens(doc[i - 1].text)
         next_is_word = (
             not token.whitespace_ and i + 1 < len(doc) and doc[i + 1].text[:1].isalnum()
         )
+        attached = i > 0 and not doc[i - 1].whitespace_ and not _opens(doc[i - 1].text, next_is_word)
         if attached and not next_is_word:
             if open_quote:
                 open_quote = False
@@ -60,11 +61,14 @@ def joined_to_previous(doc, indices):
     return doc_with_norms(doc.vocab, words, spaces, norms)
 
 
-def _opens(text: str) -> bool:
+def _opens(text: str, before_word: bool) -> bool:
     """Whether a token is whitespace (spaCy's token for a line break or a second space) or
     ends in an opening bracket or quote (``(``, ``[``, ``«``, ``“``): what may stand before a
-    quotation."""
-    return text.isspace() or unicodedata.category(text[-1]) in ("Ps", "Pi")
+    quotation. Before a word, also any quotation mark: ``"`` and the closing marks ``»``
+    and ``”`` open quotations in German, Danish, Swedish and Finnish, and a closing quote
+    is not followed by an apostrophe and a word."""
+    category = unicodedata.category(text[-1])
+    return text.isspace() or category in ("Ps", "Pi") or (before_word and (category == "Pf" or text[-1] == '"'))
 
 
 def _ends_with_letter(text: str) -> bool:

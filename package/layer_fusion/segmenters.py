@@ -30,12 +30,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import unicodedata
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Pattern, Tuple
 
 import srsly
 
 from .segmenter_wrappers import ComposedTextSegmenter, PiecewiseSegmenter, TokenizerPipe
+from .tokenizer_rules import MARKS
 
 
 class WordSegmenter(TokenizerPipe):
@@ -106,8 +108,10 @@ def _spacy_segmenter(module_name: str, class_name: str, **kwargs):
 
 def _runs_of(chars: str) -> Pattern[str]:
     """Maximal runs of ``chars`` (a character class body), with the spaces between them: a
-    segmenter sees a line in its script whole, as it would without the other scripts."""
-    return re.compile(f"[{chars}]+(?:\\s+[{chars}]+)*")
+    segmenter sees a line in its script whole, as it would without the other scripts. A
+    character keeps the marks after it (combining marks, variation selectors: ``葛\U000E0100``)."""
+    run = f"[{chars}][{chars}{MARKS}]*"
+    return re.compile(f"{run}(?:\\s+{run})*")
 
 
 # language -> the text its segmenter splits; None: all of it (Vietnamese is written in Latin
@@ -186,13 +190,18 @@ class SegmentingTokenizer(TokenizerPipe):
         from spacy.tokens import Doc
         from spacy.util import get_words_and_spaces
 
+        # The rules' apostrophe merge needs the whole text (a quotation may open before a
+        # run and close after it): the pieces are split without it, the Doc joined after.
+        split = getattr(self.rules, "split", self.rules)
         words, start = [], 0
         for run in self.script.finditer(text):
-            words += _words(self.rules, text[start:run.start()]) + _words(self.segmenter, run.group())
+            words += _words(split, text[start:run.start()]) + _words(self.segmenter, run.group())
             start = run.end()
-        words += _words(self.rules, text[start:])
-        words, spaces = get_words_and_spaces(words, text)
-        return Doc(self.rules.vocab, words=words, spaces=spaces)
+        words += _words(split, text[start:])
+        words, spaces = get_words_and_spaces(_marks_kept(words, text), text)
+        doc = Doc(self.rules.vocab, words=words, spaces=spaces)
+        join = getattr(self.rules, "join_final_apostrophes", None)
+        return join(doc) if join is not None else doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)
@@ -220,6 +229,23 @@ def _words(tokenizer, text: str):
     """The tokens of ``text`` that are not whitespace (``get_words_and_spaces`` puts the
     whitespace back)."""
     return [token.text for token in tokenizer(text) if not token.is_space] if text else []
+
+
+def _marks_kept(words: List[str], text: str) -> List[str]:
+    """``words`` (in the order of ``text``) with each word that begins with a mark (a
+    combining mark, a variation selector: general category M) joined to the word written
+    right before it: DeepCut and jieba cut ``ก\u0301`` and ``葛\U000E0100`` in two, and
+    a character keeps its marks."""
+    out: List[str] = []
+    end = 0
+    for word in words:
+        start = text.find(word, end)
+        if out and start == end and unicodedata.category(word[0])[0] == "M":
+            out[-1] += word
+        else:
+            out.append(word)
+        end = start + len(word)
+    return out
 
 
 def segmenting_tokenizer(tokenizer, lang: str) -> SegmentingTokenizer:

@@ -248,7 +248,9 @@ def multilingual_prefixes(without=()):
         # 's) keeps it; any other apostrophe before a word is split off, as spaCy does.
         out.append(rf"['’](?![a-z](?![\w'’{MARKS}]))")
     if "script_punctuation" not in without:
-        out.append(_PUNCT_RUN)
+        # Before spaCy's prefixes, which take 。 ， ！ one at a time: a run written apart
+        # (``好 。。。``) is one token, as at a word's end.
+        out.insert(0, _PUNCT_RUN)
     if "emoji_sequences" not in without:
         # First: spaCy's symbol prefix would take the sequence's first code point alone.
         out.insert(0, EMOJI_SEQUENCE)
@@ -262,7 +264,10 @@ def multilingual_prefixes(without=()):
 def multilingual_suffixes(without=()):
     out = []
     if "punctuation_runs" not in without:
-        out.append(r"[!?][!?.]+")
+        # Not from a ! or ? that another ! or ? precedes, directly or across one or two
+        # full stops (?.?.?): such a start is never the first match's, and tried from each
+        # mark of a long run inside a word the search takes time quadratic in its length.
+        out.append(r"(?<![!?])(?<![!?]\.)(?<![!?]\.\.)[!?][!?.]+")
     if "script_punctuation" not in without:
         # Only from a run's first mark: tried at every mark of a run inside a word, the
         # search would fail at each (no end of text), in time quadratic in the run's length.
@@ -270,8 +275,10 @@ def multilingual_suffixes(without=()):
     if "script_letters" not in without:
         out.append(rf"(?<=[{EXTRA_LETTERS}{COMBINING_MARKS}])\.")
     if "emoji_sequences" not in without:
-        # A suffix search takes the match that starts first: the whole sequence.
-        out.append(EMOJI_SEQUENCE)
+        # A suffix search takes the match that starts first: the whole sequence. Not from a
+        # symbol joined to the one before it (a later start is never the first), else a
+        # long joined chain inside a word is scanned from each of its symbols.
+        out.append(rf"(?<![{_SYMBOLS}{_EMOJI_MODIFIERS}]\u200D){EMOJI_SEQUENCE}")
     if "html_tags" not in without:
         out.append(HTML_TAG)  # starts before the suffix >, so the search takes the tag
     if "grave_accent_quotes" not in without:
