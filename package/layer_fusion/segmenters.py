@@ -201,7 +201,7 @@ class SegmentingTokenizer(TokenizerPipe):
         words, spaces = get_words_and_spaces(_marks_kept(words, text), text)
         doc = Doc(self.rules.vocab, words=words, spaces=spaces)
         join = getattr(self.rules, "join_final_apostrophes", None)
-        return join(doc) if join is not None else doc
+        return join(doc, text) if join is not None else doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)

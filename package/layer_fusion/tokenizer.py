@@ -70,17 +70,18 @@ class MultilingualTokenizer(Tokenizer):
         self.final_apostrophes = final_apostrophes
 
     def __call__(self, text):
-        return self.join_final_apostrophes(self.split(text))
+        return self.join_final_apostrophes(self.split(text), text)
 
     def split(self, text):
         """``text`` split by the regular-expression rules alone (spaCy's ``Tokenizer``)."""
         return super().__call__(text)
 
-    def join_final_apostrophes(self, doc):
-        """``doc`` with its word-final apostrophes joined to their words (when the rule is
-        on): for a Doc of this text's tokens, however split (``SegmentingTokenizer`` joins
-        the rules' and a segmenter's, and a quotation may open in one and close in the other)."""
-        if self.final_apostrophes and any(a in doc.text for a in APOSTROPHES):
+    def join_final_apostrophes(self, doc, text: str):
+        """``doc`` (the tokens of ``text``, however split: ``SegmentingTokenizer`` joins the
+        rules' and a segmenter's, and a quotation may open in one and close in the other)
+        with its word-final apostrophes joined to their words, when the rule is on. ``text``
+        is given, not read from ``doc.text``, which joins every token again."""
+        if self.final_apostrophes and any(a in text for a in APOSTROPHES):
             merges = word_final_apostrophes(doc)
             if merges:
                 return joined_to_previous(doc, merges)
