@@ -19,8 +19,8 @@ def word_final_apostrophes(doc):
     A quotation opens at ``‘`` or at an apostrophe token written before a word, after
     whitespace (a space, a line break, a second space), an opening bracket, a quotation
     mark (``"'Hello'``, German ``»'Hallo'``: between a quote and a word an apostrophe
-    opens), or at the start; the next apostrophe in closing position (right after a token, not before a
-    letter or digit) closes it and stays a token of its own.
+    opens), or at the start; the next apostrophe in closing position (right after a token,
+    not before a letter or digit) closes it and stays a token of its own.
     """
     merges, open_quote = [], False
     for i, token in enumerate(doc):
@@ -68,7 +68,9 @@ def _opens(text: str, before_word: bool) -> bool:
     and ``”`` open quotations in German, Danish, Swedish and Finnish, and a closing quote
     is not followed by an apostrophe and a word."""
     category = unicodedata.category(text[-1])
-    return text.isspace() or category in ("Ps", "Pi") or (before_word and (category == "Pf" or text[-1] == '"'))
+    if text.isspace() or category in ("Ps", "Pi"):
+        return True
+    return before_word and (category == "Pf" or text[-1] == '"')
 
 
 def _ends_with_letter(text: str) -> bool:

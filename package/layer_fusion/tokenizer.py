@@ -58,8 +58,8 @@ class MultilingualTokenizer(Tokenizer):
     The regular-expression rules split a final apostrophe off as a suffix, as spaCy does;
     ``__call__`` then joins it back where no quotation is open (``joined_to_previous``, in
     time linear in the text's length). A quotation opens at ``‘``,
-    or at an apostrophe written before a word (whitespace, an opening bracket or quote, or
-    the start of the text before it).
+    or at an apostrophe written before a word (whitespace, an opening bracket or quote, any
+    quotation mark, or the start of the text before it: ``final_apostrophes``).
 
     final_apostrophes: apply the merge. It is saved with the pipeline; a pipeline saved
     before the rule existed loads with it off, so its tokens do not change.
