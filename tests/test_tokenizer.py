@@ -115,6 +115,11 @@ def test_what_is_not_changed():
     # The English pronoun I is not elided: I'll stays whole (not I' ll); I'm is a clitic.
     assert words("I'll go, I’ve been, I'm here, i'll") == \
         ["I'll", "go", ",", "I’ve", "been", ",", "I", "'m", "here", ",", "i'll"]
+    # Nor any short word before English's contractions 'll, 're, 've (not we' ll); a longer
+    # word after the apostrophe is still elision (d'llama, qu'reste), and so is 're inside one.
+    assert words("we'll see, We’re here, we've won, it'll RE'VE") == \
+        ["we'll", "see", ",", "We’re", "here", ",", "we've", "won", ",", "it'll", "RE'VE"]
+    assert words("d'llama qu'reste l'reel") == ["d'", "llama", "qu'", "reste", "l'", "reel"]
     assert words("John's car") == ["John", "'s", "car"]
     assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
     assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]

@@ -53,8 +53,9 @@ and kept only when it is not a convention of one language:
 * **Elision**: a word of one or two Latin letters before an apostrophe and a word of two
   letters or more is split after the apostrophe (``l'homme`` -> ``l'`` ``homme``,
   ``qu'il``); not the Breton letter ``c'h``, not in Cyrillic, where the apostrophe is a
-  sign inside words (``аб’ект``), and not the English pronoun ``I`` (``I'll``, ``i've`` stay whole
-  rather than ``I'`` ``ll``; UD's ``I`` ``'ll`` is English's own convention).
+  sign inside words (``аб’ект``), and not the English pronoun ``I`` or English's contractions
+  ``'ll``, ``'re`` and ``'ve``: ``I'll``, ``i've``, ``we'll``, ``We're`` stay whole rather than
+  ``we'`` ``ll`` (UD's English treebanks write them as one multiword token).
 * **A word-final apostrophe stays with its word** (Maltese ``ta'``, Irish ``a'``, English
   ``students'``) unless it closes a quotation opened earlier in the text
   (``'Jail-Deliverer'``): ``tokenizer.MultilingualTokenizer``, since this needs the whole
@@ -134,6 +135,10 @@ MARKS = _char_class(_MARK_POINTS)
 # as composed text does: a lowercase letter and its marks, then the word's end; two letters.
 _ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
 _TWO_LETTERS = rf"[^\W\d_][{MARKS}]*[^\W\d_]"
+# What an elided word may come before: two letters or more, but not English's contractions
+# 'll, 're and 've ending the word (we'll, we're, we've), which no language elides before:
+# we' ll would be neither English's tokens nor the word.
+_AFTER_ELISION = rf"(?!(?:[lL][lL]|[rR][eE]|[vV][eE])(?![\w{MARKS}])){_TWO_LETTERS}"
 # Cyrillic letters (U+0400-U+052F). In Cyrillic the apostrophe is a sign inside words
 # (аб’ект, ім'я, сям'я), so no apostrophe rule splits a Cyrillic letter off after it.
 CYRILLIC_LETTERS = _char_class(cp for cp in range(0x0400, 0x0530) if unicodedata.category(chr(cp))[0] == "L")
@@ -308,11 +313,11 @@ def multilingual_infixes(without=()):
         # d'un -> d' un, qu'il -> qu' il.
         # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
         # з’ява); and never the Breton letter c'h (c'hoant).
-        # Not the English pronoun I before a contraction (I'll, i've), which no language
-        # elides: I' ll would be neither English's tokens nor the word.
-        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCiI]['’])(?={_TWO_LETTERS})")
-        out.append(rf"(?<=^[cC]['’])(?={_TWO_LETTERS})(?![hH])")
-        out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?={_TWO_LETTERS})")
+        # Not the English pronoun I (I'am), nor a word before English's contractions
+        # (_AFTER_ELISION: we'll, We're), which no language elides.
+        out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCiI]['’])(?={_AFTER_ELISION})")
+        out.append(rf"(?<=^[cC]['’])(?={_AFTER_ELISION})(?![hH])")
+        out.append(rf"(?<=^[{LATIN}][{LATIN}]['’])(?={_AFTER_ELISION})")
     return out
 
 
