@@ -121,6 +121,10 @@ def test_what_is_not_changed():
         ["we'll", "see", ",", "We’re", "here", ",", "we've", "won", ",", "it'll", "RE'VE"]
     assert words("d'llama qu'reste l'reel") == ["d'", "llama", "qu'", "reste", "l'", "reel"]
     assert words("John's car") == ["John", "'s", "car"]
+    # A dotted abbreviation has groups of one or two letters (with their marks); a domain or
+    # a name with a longer group gives its sentence-final full stop back.
+    assert words("Read bbc.co.uk. Then ஐ.ஏ.எஸ். Ph.D. by J.Aron.") == \
+        ["Read", "bbc.co.uk", ".", "Then", "ஐ.ஏ.எஸ்.", "Ph.D.", "by", "J.Aron", "."]
     assert words("fine :) sad :(") == ["fine", ":)", "sad", ":("]  # emoticons, eyes first
     assert words("in the U.S. and in 1996. Then") == ["in", "the", "U.S.", "and", "in", "1996", ".", "Then"]
     assert words("See https://example.org/a-b.html now.") == ["See", "https://example.org/a-b.html", "now", "."]

@@ -21,8 +21,10 @@ and kept only when it is not a convention of one language:
 * **A run of ASCII symbols written apart from words is one token** (``<<``, ``**``, ``->``,
   ``||``, ``&//``: two or more of ``- / \ | & * + = < > ~ ^ # % @``); not quotes, brackets,
   sentence punctuation, other symbols (``©®``) or emoji, which spaCy splits one by one.
-* **Dotted abbreviations keep their final full stop**: letter groups of any script, each
-  followed by a full stop (``t.d.``, ``e.g.``, ``ஐ.நா.``), are one token.
+* **Dotted abbreviations keep their final full stop**: two or more groups of one or two
+  letters of any script (with their marks), each followed by a full stop (``t.d.``,
+  ``e.g.``, ``ஐ.நா.``), are one token; a domain or name with a longer group is not
+  (``bbc.co.uk.`` ends ``bbc.co.uk`` ``.``).
 * **Emoji sequences are one token** (Unicode UTS #51): a symbol with skin-tone modifiers,
   variation selectors or tag characters (``👍🏽``, ``❤️``), symbols joined by the zero-width
   joiner (``👨‍👩‍👧``, ``🚣‍♀️``) and flags (``🇮🇪``) are one character to a reader, and one
@@ -215,9 +217,12 @@ RULES = (
 # brackets, sentence punctuation or emoji, whose runs UD treebanks split.
 SYMBOL_RUN = r"[-/\\|&*+=<>~^#%@]{2,}"
 
-# Letters of any script, a full stop after each group, two groups or more: one token with
-# its final full stop (t.d., i.n., e.g., ஐ.நா.). The xx rules split the last full stop.
-DOTTED_ABBREVIATION = rf"(?:[{_LETTER}]{{1,4}}\.){{2,}}"
+# One or two letters of any script (each with its marks), a full stop after each group, two
+# groups or more: one token with its final full stop (t.d., i.n., e.g., ஐ.நா., ஐ.ஏ.எஸ்.). The
+# xx rules split the last full stop. A group of three letters is a domain or a name, whose
+# sentence-final full stop splits (bbc.co.uk., J.Aron.): no abbreviation in UD has one.
+_LETTER_WITH_MARKS = rf"[{_LETTER}][{MARKS}]*"
+DOTTED_ABBREVIATION = rf"(?:{_LETTER_WITH_MARKS}(?:{_LETTER_WITH_MARKS})?\.){{2,}}"
 
 # An HTML tag without attributes (a space splits a tag with attributes anyway): ASCII
 # letters and digits, a closing or self-closing slash. Not <3, nor <duffie@Stanford.EDU>.
