@@ -3,6 +3,7 @@ single-process tagging record for record, a worker killed mid-run is retried wit
 or duplicating records, output shards are written atomically, and a rerun skips them."""
 import json
 import os
+import re
 
 import pytest
 import ray  # the [ray] extra, which make setup installs
@@ -61,6 +62,35 @@ def test_output_equals_single_process_tagging(ray_local, pipeline, tmp_path, rec
     stamp = (tmp_path / "out" / "part-000.jsonl").stat().st_mtime_ns
     assert tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, progress=False) == {}
     assert (tmp_path / "out" / "part-000.jsonl").stat().st_mtime_ns == stamp
+
+
+def test_quiet_prints_no_ray_data_info_lines(ray_local, pipeline, tmp_path):
+    """Without progress (``tag-dataset -q``) Ray Data's INFO lines (the plan it executes, its
+    progress) stay off the console; after a quiet run, a run with progress prints them again."""
+    import io
+    import logging
+
+    import ray.data  # noqa: F401 (configures the "ray.data" logger and its console handler)
+
+    # The console handler keeps the stderr of the moment it was made (pytest swaps it per
+    # test), so the test reads what it writes from a stream of its own.
+    console = [h for h in logging.getLogger("ray.data").handlers if h.name == "console"]
+    assert console
+    pattern = _shards(tmp_path / "in", [20])
+    printed = {}
+    for mode in ("quiet", "loud"):
+        stream = io.StringIO()
+        before = [h.setStream(stream) for h in console]
+        try:
+            tag_dataset(str(pipeline), pattern, tmp_path / mode, workers=2, batch_size=8, progress=mode == "loud")
+        finally:
+            for h, old in zip(console, before):
+                h.setStream(old)
+        printed[mode] = stream.getvalue()
+    info = re.compile(r"\sINFO\s")
+    assert info.search(printed["loud"])  # what -q is there to hide
+    assert not info.search(printed["quiet"]), printed["quiet"]
+    assert "Progress bars disabled" not in printed["quiet"]  # -q asked for that
 
 
 def test_parquet_shards(ray_local, pipeline, tmp_path):

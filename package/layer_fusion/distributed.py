@@ -18,6 +18,7 @@ no record is lost or written twice (``tests/test_tag_dataset.py`` kills a worker
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import json
@@ -231,7 +232,9 @@ def tag_dataset(
     With ``int8`` every worker runs the encoder in int8 (``quantization.DEFAULT_SCHEME``);
     ImportError, before Ray starts, when onnxruntime is missing. The default is fp32, as
     ``spacy.load`` gives; the ``layer-fusion tag-dataset`` command defaults to int8
-    (``quantization.INT8_BY_DEFAULT``, ``--fp32`` to turn it off)."""
+    (``quantization.INT8_BY_DEFAULT``, ``--fp32`` to turn it off). Without ``progress``,
+    no progress bars, and Ray prints warnings and errors only (a Ray it starts, and Ray Data's
+    console: ``_ray_data_console``)."""
     ray = _require_ray()
     import ray.data
 
@@ -262,65 +265,91 @@ def tag_dataset(
                      **({} if address else {"num_cpus": workers * threads_per_worker + 1}))
         except ConnectionError as err:  # e.g. address="auto" with no cluster running
             raise ValueError(f"address {address!r}: {' '.join(str(err).split())}") from None
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = progress
-    files = [str(s) for s in todo]
-    if todo[0].suffix == ".parquet":
-        ds = ray.data.read_parquet(files, include_paths=True, columns=["text"])
-    else:
-        # Arrow's reader, "text" read as a string: Ray's lines=True reader goes through pandas,
-        # which makes "1" the number 1 and "NaN" a missing value. A block holds the longest line.
-        import pyarrow
-        import pyarrow.json as pajson
+    with _ray_data_console(quiet=not progress):
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = progress
+        files = [str(s) for s in todo]
+        if todo[0].suffix == ".parquet":
+            ds = ray.data.read_parquet(files, include_paths=True, columns=["text"])
+        else:
+            # Arrow's reader, "text" read as a string: Ray's lines=True reader goes through pandas,
+            # which makes "1" the number 1 and "NaN" a missing value. A block holds the longest line.
+            import pyarrow
+            import pyarrow.json as pajson
 
-        ds = ray.data.read_json(
-            files, include_paths=True,
-            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest)),
-            parse_options=pajson.ParseOptions(explicit_schema=pyarrow.schema([("text", pyarrow.string())]),
-                                              unexpected_field_behavior="ignore"))
-    schema = ds.schema()
-    if schema is not None and "text" not in schema.names:
-        raise ValueError(f"{pattern}: the input records have no 'text' field")
-    if schema is None:  # no records at all: every shard gets an empty output
-        tagged = None
-    else:
-        with warnings.catch_warnings():
-            # max_restarts / max_task_retries go through map_batches' **ray_remote_args, which
-            # Ray 2.60 marks deprecated with no named parameter to take their place (Ray Data's
-            # own default retries forever). The [ray] extra pins Ray, so users are not warned
-            # about a call they did not write.
-            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-            tagged = ds.map_batches(
-                PipelineTagger,
-                fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
-                                       "threads": threads_per_worker, "crash_once_marker": crash_once_marker,
-                                       "int8": int8},
-                compute=ray.data.ActorPoolStrategy(size=workers),
-                num_cpus=threads_per_worker,
-                batch_size=max(batch_size * 8, 64),
-                batch_format="numpy",
-                max_restarts=MAX_RETRIES,
-                max_task_retries=MAX_RETRIES,
-            )
-    by_path = {os.path.abspath(str(s)): s for s in todo}
-    # Rows come in input order, shard after shard: one atomic output file per run of rows.
-    for path, rows in itertools.groupby(_rows(tagged) if tagged is not None else [], key=lambda row: row["path"]):
-        shard = by_path[os.path.abspath(_strip_scheme(path))]
-        with atomic_output(output_path(shard, output_dir), "w") as handle:
-            n = 0
-            for row in rows:
-                if row["error"]:  # the temporary output is removed: no partial shard
-                    raise ValueError(f"{shard}: record {n + 1}: {row['error']}")
-                handle.write(row["record"])
-                n += 1
-        written[shard.name] = n
-    for shard in todo:  # shards without records get an empty output
-        if shard.name not in written:
-            with atomic_output(output_path(shard, output_dir), "w"):
-                pass
-            written[shard.name] = 0
+            ds = ray.data.read_json(
+                files, include_paths=True,
+                read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest)),
+                parse_options=pajson.ParseOptions(explicit_schema=pyarrow.schema([("text", pyarrow.string())]),
+                                                  unexpected_field_behavior="ignore"))
+        schema = ds.schema()
+        if schema is not None and "text" not in schema.names:
+            raise ValueError(f"{pattern}: the input records have no 'text' field")
+        if schema is None:  # no records at all: every shard gets an empty output
+            tagged = None
+        else:
+            with warnings.catch_warnings():
+                # max_restarts / max_task_retries go through map_batches' **ray_remote_args, which
+                # Ray 2.60 marks deprecated with no named parameter to take their place (Ray Data's
+                # own default retries forever). The [ray] extra pins Ray, so users are not warned
+                # about a call they did not write.
+                warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+                tagged = ds.map_batches(
+                    PipelineTagger,
+                    fn_constructor_kwargs={"pipeline": str(pipeline), "batch_size": batch_size,
+                                           "threads": threads_per_worker, "crash_once_marker": crash_once_marker,
+                                           "int8": int8},
+                    compute=ray.data.ActorPoolStrategy(size=workers),
+                    num_cpus=threads_per_worker,
+                    batch_size=max(batch_size * 8, 64),
+                    batch_format="numpy",
+                    max_restarts=MAX_RETRIES,
+                    max_task_retries=MAX_RETRIES,
+                )
+        by_path = {os.path.abspath(str(s)): s for s in todo}
+        # Rows come in input order, shard after shard: one atomic output file per run of rows.
+        for path, rows in itertools.groupby(_rows(tagged) if tagged is not None else [], key=lambda row: row["path"]):
+            shard = by_path[os.path.abspath(_strip_scheme(path))]
+            with atomic_output(output_path(shard, output_dir), "w") as handle:
+                n = 0
+                for row in rows:
+                    if row["error"]:  # the temporary output is removed: no partial shard
+                        raise ValueError(f"{shard}: record {n + 1}: {row['error']}")
+                    handle.write(row["record"])
+                    n += 1
+            written[shard.name] = n
+        for shard in todo:  # shards without records get an empty output
+            if shard.name not in written:
+                with atomic_output(output_path(shard, output_dir), "w"):
+                    pass
+                written[shard.name] = 0
     return written
+
+
+class _WarningsOnly(logging.Filter):
+    """Ray Data's console lines without its INFO lines (the plan it executes, its timing) and
+    without the warning that progress bars are off, which ``progress=False`` asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING and not record.getMessage().startswith("Progress bars disabled")
+
+
+@contextlib.contextmanager
+def _ray_data_console(quiet: bool) -> Iterator[None]:
+    """While the block runs, with ``quiet``, Ray Data's console handlers (its own, on the
+    ``ray.data`` logger: ``ray.init``'s ``logging_level`` does not reach them) print warnings
+    and errors only. Its log file in the session folder keeps every line."""
+    consoles = [h for h in logging.getLogger("ray.data").handlers
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)] if quiet else []
+    only_warnings = _WarningsOnly()
+    for handler in consoles:
+        handler.addFilter(only_warnings)
+    try:
+        yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(only_warnings)
 
 
 def _rows(ds) -> Iterator[Dict[str, str]]:

@@ -26,7 +26,8 @@ def tag_dataset_command(
         INT8_BY_DEFAULT, "--int8/--fp32",
         help="Encoder's matrix products in int8 (ONNX Runtime; faster, a little less accurate: README, "
              "\"Inference\") or fp32; the default is `layer-fusion tag`'s on the CPU"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress bars, and no INFO lines from Ray (warnings and errors only)"),
 ):
     """Tag every input shard that has no output yet (resumable); each output shard is
     written to a temporary name and renamed when complete."""
