@@ -212,6 +212,26 @@ def test_suffix_rules_guarded_against_quadratic_search_find_what_they_found():
         assert (plain and plain.span()) == (guarded and guarded.span()), text
 
 
+def test_dotted_abbreviations_fail_without_trying_every_reading_of_the_marks():
+    """Decomposed text (NFD) puts a mark after each letter of a dotted string. If a mark could be
+    read both as a letter and as a mark, a string that is not an abbreviation would be tried
+    every way (3 ** 30 here) before it failed: the tokenizer would hang, so it runs in a child
+    process with a bound no working version comes near (it takes milliseconds)."""
+    import subprocess
+    import sys
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", "Thế là " + "ệ." * 30 + "x xong.")
+    code = ("import sys, spacy\n"
+            "from layer_fusion.tokenizer import multilingual_tokenizer\n"
+            "tok = multilingual_tokenizer(spacy.blank('xx'))\n"
+            "print('|'.join(t.text for t in tok(sys.argv[1])))")
+    done = subprocess.run([sys.executable, "-c", code, text], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.rstrip("\n").split("|")[-2:] == ["xong", "."]
+    # the same string that ends as an abbreviation still is one
+    assert words(unicodedata.normalize("NFD", "ệ." * 30 + " x")) == [unicodedata.normalize("NFD", "ệ." * 30), "x"]
+
+
 def test_a_curly_one_letter_word_does_not_open_a_quotation():
     """Afrikaans ’n is one token, not an opening ’ before n, so the possessive apostrophe
     after it is not taken for the quotation's close."""

@@ -24,7 +24,8 @@ and kept only when it is not a convention of one language:
 * **Dotted abbreviations keep their final full stop**: two or more groups of one or two
   letters of any script (with their marks), each followed by a full stop (``t.d.``,
   ``e.g.``, ``ஐ.நா.``), are one token; a domain or name with a longer group is not
-  (``bbc.co.uk.`` ends ``bbc.co.uk`` ``.``).
+  (``bbc.co.uk.`` ends ``bbc.co.uk`` ``.``), nor, at that cost, an abbreviation with one
+  (``M.Phil.``, ``тыс.руб.``): UD's gold has none, and its text has domains and names.
 * **Emoji sequences are one token** (Unicode UTS #51): a symbol with skin-tone modifiers,
   variation selectors or tag characters (``👍🏽``, ``❤️``), symbols joined by the zero-width
   joiner (``👨‍👩‍👧``, ``🚣‍♀️``) and flags (``🇮🇪``) are one character to a reader, and one
@@ -137,9 +138,9 @@ MARKS = _char_class(_MARK_POINTS)
 # as composed text does: a lowercase letter and its marks, then the word's end; two letters.
 _ONE_LETTER_WORD = rf"[{ALPHA_LOWER}][{MARKS}]*(?![\w{MARKS}])"
 _TWO_LETTERS = rf"[^\W\d_][{MARKS}]*[^\W\d_]"
-# What an elided word may come before: two letters or more, but not English's contractions
-# 'll, 're and 've ending the word (we'll, we're, we've), which no language elides before:
-# we' ll would be neither English's tokens nor the word.
+# What an elided word may come before: two letters or more, but not 'll, 're or 've ending
+# the word, in any case (English's contractions: we'll, We're, we've), before which no
+# language elides: we' ll would be neither English's tokens nor the word.
 _AFTER_ELISION = rf"(?!(?:[lL][lL]|[rR][eE]|[vV][eE])(?![\w{MARKS}])){_TWO_LETTERS}"
 # Cyrillic letters (U+0400-U+052F). In Cyrillic the apostrophe is a sign inside words
 # (аб’ект, ім'я, сям'я), so no apostrophe rule splits a Cyrillic letter off after it.
@@ -219,9 +220,13 @@ SYMBOL_RUN = r"[-/\\|&*+=<>~^#%@]{2,}"
 
 # One or two letters of any script (each with its marks), a full stop after each group, two
 # groups or more: one token with its final full stop (t.d., i.n., e.g., ஐ.நா., ஐ.ஏ.எஸ்.). The
-# xx rules split the last full stop. A group of three letters is a domain or a name, whose
-# sentence-final full stop splits (bbc.co.uk., J.Aron.): no abbreviation in UD has one.
-_LETTER_WITH_MARKS = rf"[{_LETTER}][{MARKS}]*"
+# xx rules split the last full stop. A string with a longer group gives its final full stop
+# back: the domains and names of UD's text (bbc.co.uk., J.Aron.), where no gold abbreviation
+# has one; the cost is abbreviations that do (M.Phil., тыс.руб., Prof.Dr.), split too.
+# A letter never begins with a mark (_LETTER holds the combining marks): otherwise a mark
+# could be read as a letter or as a mark, and a failed match would try every reading, in
+# time exponential in the number of groups (NFD "ệ." * 20 + "x").
+_LETTER_WITH_MARKS = rf"(?![{MARKS}])[{_LETTER}][{MARKS}]*"
 DOTTED_ABBREVIATION = rf"(?:{_LETTER_WITH_MARKS}(?:{_LETTER_WITH_MARKS})?\.){{2,}}"
 
 # An HTML tag without attributes (a space splits a tag with attributes anyway): ASCII
@@ -318,7 +323,7 @@ def multilingual_infixes(without=()):
         # d'un -> d' un, qu'il -> qu' il.
         # Latin script only: in Cyrillic the apostrophe is a sign inside words (аб’ект,
         # з’ява); and never the Breton letter c'h (c'hoant).
-        # Not the English pronoun I (I'am), nor a word before English's contractions
+        # Not the English pronoun I (I'ma), nor a word before English's contractions
         # (_AFTER_ELISION: we'll, We're), which no language elides.
         out.append(rf"(?<=^[{LATIN}]['’])(?<!^[cCiI]['’])(?={_AFTER_ELISION})")
         out.append(rf"(?<=^[cC]['’])(?={_AFTER_ELISION})(?![hH])")
