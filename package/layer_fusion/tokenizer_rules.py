@@ -203,7 +203,7 @@ RULES = (
     "punctuation_runs",  # !! ?! ?.. are one token
     "hashtags",  # #word and @word stay whole
     "apostrophe_clitics",  # i'r -> i 'r; 'n stays whole
-    "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a vowel)
+    "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a word)
     "final_apostrophes",  # ta' stays whole unless its apostrophe closes a quotation
     "symbol_runs",  # << ** -> || written apart are one token
     "dotted_abbreviations",  # t.d. e.g. ஐ.நா. keep their final full stop
