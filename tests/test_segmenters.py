@@ -168,6 +168,18 @@ def test_a_quotation_open_before_a_run_in_the_segmenters_script_closes_after_it(
     assert got == ["'", "Zürich", script_word, "Bern", "'", "and", "girls'", "toys"]
 
 
+@pytest.mark.parametrize("lang,script_word", [("zh", "我"), ("th", "ที่"), ("mt", "il-kelb")])
+def test_a_one_letter_word_ending_the_text_gives_its_full_stop_back_with_a_segmenter_too(lang, script_word):
+    """The rules' whole-text steps run on the Doc a segmenter's runs and the rules' pieces
+    make together: the text's end is known there, not in a piece before a run."""
+    from layer_fusion.segmenters import segmenting_tokenizer
+
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+    tokenizer = segmenting_tokenizer(nlp.tokenizer, lang)
+    assert [t.text for t in tokenizer(f"J. {script_word} X.")][-2:] == ["X", "."]
+    assert [t.text for t in tokenizer(f"X. {script_word}")][0] == "X."
+
+
 @pytest.mark.parametrize("lang,text,word", [
     ("zh", "葛\U000E0100城是", "葛\U000E0100"),  # an ideographic variation selector
     ("zh", "我爱\ufe00你", "爱\ufe00"),

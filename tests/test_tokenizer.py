@@ -58,6 +58,10 @@ CASES = [
     ("final_apostrophes", "the 'new race' and students' books",
      ["the", "'", "new", "race", "'", "and", "students'", "books"]),
     ("final_apostrophes", "‘Ráákà’ ni a' dul", ["‘", "Ráákà", "’", "ni", "a'", "dul"]),
+    # A one-letter word ending the text, lower or upper case, before trailing whitespace; an
+    # initial inside the text keeps its full stop.
+    ("final_one_letter_words", "Does dim arian gen i.", ["Does", "dim", "arian", "gen", "i", "."]),
+    ("final_one_letter_words", "J. Smith said X. Then Y.\n", ["J.", "Smith", "said", "X.", "Then", "Y", ".", "\n"]),
     # Skin tone, emoji variation selector, a flag (two regional indicators), written apart
     # and attached to words and punctuation.
     ("emoji_sequences", "great \U0001F44D\U0001F3FD I \u2764\uFE0F Cork \U0001F1EE\U0001F1EA!",
@@ -283,23 +287,75 @@ def test_word_final_apostrophes_join_as_spacys_retokenizer_merges_and_keep_excep
     assert [t.text for t in nlp(text)] == [t.text for t in joined]
 
 
-def test_final_apostrophes_setting_survives_saving_and_pickling(tmp_path):
+@pytest.mark.parametrize("setting", ["final_apostrophes", "final_one_letter_words"])
+def test_whole_text_rule_settings_survive_saving_and_pickling(tmp_path, setting):
     import pickle
 
     from spacy.tokenizer import Tokenizer
 
+    from layer_fusion.tokenizer import MultilingualTokenizer
+
+    assert setting in MultilingualTokenizer.SETTINGS
     nlp = spacy.blank("xx")
-    for without in ((), ("final_apostrophes",)):
+    for without in ((), (setting,)):
         tokenizer = multilingual_tokenizer(nlp, without=without)
         on = not without
-        assert pickle.loads(pickle.dumps(tokenizer)).final_apostrophes is on
-        fresh = multilingual_tokenizer(nlp, without=("final_apostrophes",) if on else ())
-        assert fresh.from_bytes(tokenizer.to_bytes()).final_apostrophes is on
+        assert getattr(pickle.loads(pickle.dumps(tokenizer)), setting) is on
+        fresh = multilingual_tokenizer(nlp, without=(setting,) if on else ())
+        assert getattr(fresh.from_bytes(tokenizer.to_bytes()), setting) is on
         tokenizer.to_disk(tmp_path / "tokenizer")
-        assert multilingual_tokenizer(nlp).from_disk(tmp_path / "tokenizer").final_apostrophes is on
-    # A pipeline saved before the rule existed keeps its tokens: the merge stays off.
+        assert getattr(multilingual_tokenizer(nlp).from_disk(tmp_path / "tokenizer"), setting) is on
+    # A pipeline saved before the rule existed keeps its tokens: the rule stays off.
     old = multilingual_tokenizer(nlp).from_bytes(Tokenizer(nlp.vocab).to_bytes())
-    assert old.final_apostrophes is False
+    assert getattr(old, setting) is False
+    before_this_rule = srsly_without(multilingual_tokenizer(nlp).to_bytes(), setting)
+    assert getattr(multilingual_tokenizer(nlp).from_bytes(before_this_rule), setting) is False
+    assert getattr(multilingual_tokenizer(nlp).from_bytes(before_this_rule), next(
+        other for other in MultilingualTokenizer.SETTINGS if other != setting)) is True
+
+
+def srsly_without(data: bytes, key: str) -> bytes:
+    import srsly
+
+    loaded = srsly.msgpack_loads(data)
+    del loaded[key]
+    return srsly.msgpack_dumps(loaded)
+
+
+def test_a_one_letter_word_gives_its_full_stop_back_only_at_the_texts_end():
+    """Where the rule applies and where it does not, against the same text without it."""
+    same = "Dywedodd i. Wedyn"  # inside the text: the exceptions' i. stays
+    assert words(same) == words(same, without=("final_one_letter_words",)) == ["Dywedodd", "i.", "Wedyn"]
+    # Decomposed text: the letter with its combining mark; the text's last token only.
+    assert words("Ó sí i\u0301.") == ["Ó", "sí", "i\u0301", "."]
+    assert words("gen i.  \n") == ["gen", "i", ".", " \n"]
+    # Not a Cyrillic letter (kept: Belarusian-HSE's 1932 г.), not two letters or an
+    # abbreviation with dots, not a letter alone or a full stop alone.
+    for kept in ("у 1932 г.", "in the U.S.", "e.g.", "Dr.", "i", ".", "", " "):
+        assert words(kept) == words(kept, without=("final_one_letter_words",)), kept
+    assert words("ab.") == ["ab", "."]
+
+
+def test_the_final_full_stop_split_keeps_the_text_and_exception_norms():
+    """``full_stop_split_off`` (one pass) against ``Doc.retokenize`` splitting the same token
+    (the reference): same tokens and whitespace, and a norm a tokenizer exception set on
+    another token is kept."""
+    from layer_fusion.final_one_letter_words import final_one_letter_word, full_stop_split_off
+
+    nlp = spacy.blank("xx")
+    nlp.tokenizer = multilingual_tokenizer(nlp, without=("final_one_letter_words",))
+    nlp.tokenizer.add_special_case("gonna", [{"ORTH": "gon", "NORM": "going"}, {"ORTH": "na", "NORM": "to"}])
+    text = "gonna see X.\n"
+    doc = nlp(text)
+    i = final_one_letter_word(doc)
+    assert doc[i].text == "X."
+    reference = nlp(text)
+    with reference.retokenize() as retokenizer:
+        retokenizer.split(reference[i], ["X", "."], heads=[(reference[i], 1), reference[i - 1]])
+    split = full_stop_split_off(doc, i)
+    assert split.text == text
+    assert [(t.text, t.whitespace_, t.norm_) for t in split] == [(t.text, t.whitespace_, t.norm_) for t in reference]
+    assert [t.norm_ for t in split if t.text in ("gon", "na")] == ["going", "to"]
 
 
 def test_unknown_rule_is_an_error():

@@ -190,8 +190,9 @@ class SegmentingTokenizer(TokenizerPipe):
         from spacy.tokens import Doc
         from spacy.util import get_words_and_spaces
 
-        # The rules' apostrophe merge needs the whole text (a quotation may open before a
-        # run and close after it): the pieces are split without it, the Doc joined after.
+        # The rules' whole-text steps need the whole text (a quotation may open before a
+        # run and close after it; the text's end): the pieces are split without them, and
+        # the steps run on the joined Doc.
         split = getattr(self.rules, "split", self.rules)
         words, start = [], 0
         for run in self.script.finditer(text):
@@ -200,8 +201,8 @@ class SegmentingTokenizer(TokenizerPipe):
         words += _words(split, text[start:])
         words, spaces = get_words_and_spaces(_marks_kept(words, text), text)
         doc = Doc(self.rules.vocab, words=words, spaces=spaces)
-        join = getattr(self.rules, "join_final_apostrophes", None)
-        return join(doc, text) if join is not None else doc
+        whole_text_rules = getattr(self.rules, "whole_text_rules", None)
+        return whole_text_rules(doc, text) if whole_text_rules is not None else doc
 
     def to_bytes(self, **kwargs) -> bytes:
         return self.rules.to_bytes(**kwargs)

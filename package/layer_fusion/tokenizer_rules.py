@@ -63,6 +63,11 @@ and kept only when it is not a convention of one language:
   ``students'``) unless it closes a quotation opened earlier in the text
   (``'Jail-Deliverer'``): ``tokenizer.MultilingualTokenizer``, since this needs the whole
   text; named in ``RULES``, so that it can be left out and measured like the others.
+* **A one-letter word that ends the text gives its full stop back** (Welsh ``gen i.``,
+  English ``because of X.``): spaCy's exceptions keep ``a.``-``z.`` whole, and its suffixes a
+  full stop after one capital, for initials, which a sentence's last word seldom is (in UD's
+  text, 75 such tokens ending a line against 5). Latin letters only, and only at the text's
+  end (``tokenizer.MultilingualTokenizer``; ``final_one_letter_words`` says why).
 
 Each change can be left out (``tokenizer.multilingual_tokenizer(nlp, without=...)``) to measure it:
 ``scripts/bench_tokenizer.py``, whose output (``reports/bench/tokenizer.md``) shows what each
@@ -205,6 +210,7 @@ RULES = (
     "apostrophe_clitics",  # i'r -> i 'r; 'n stays whole
     "apostrophe_elision",  # d'un -> d' un (a one- or two-letter word elided before a word)
     "final_apostrophes",  # ta' stays whole unless its apostrophe closes a quotation
+    "final_one_letter_words",  # gen i. ends i . at the text's end (Latin letters)
     "symbol_runs",  # << ** -> || written apart are one token
     "dotted_abbreviations",  # t.d. e.g. ஐ.நா. keep their final full stop
     "reversed_emoticons",  # ): (; [= are punctuation, not emoticons
