@@ -80,6 +80,16 @@ def test_new_document_resets_document_metadata(tmp_path):
     assert sents[2].genre is None
 
 
+def test_a_bare_newdoc_resets_document_metadata_and_stays_on_its_own_sentence(tmp_path):
+    """A ``# newdoc`` without an id marks where a document starts: not inherited, so the
+    sentence after it can tell a second such document from the first's continuation."""
+    lines = SENT_MWT[:-1] + ["", "# newdoc", "# sent_id = s3", row("1", "x"), "",
+                             "# sent_id = s4", row("1", "y"), ""]
+    sents = list(read_conllu(write(tmp_path, lines)))
+    assert "newdoc" in sents[2].meta and sents[2].doc_id is None and "meta::genre" not in sents[2].meta
+    assert "newdoc" not in sents[3].meta and sents[3].doc_id is None
+
+
 @pytest.mark.parametrize(
     "sent_id,expected",
     [("GUM_vlog_radiology-12", ("vlog", None)), ("weblog-blogspot.com_x-0001", (None, "weblog")),

@@ -28,6 +28,20 @@ def marked_sentences():
         {"newdoc_id": "d2"}, {"newdoc_id": "d2"}, {"newdoc_id": "d2"}, {"newdoc_id": "d2"}])]
 
 
+def test_documents_marked_by_a_bare_newdoc_are_texts_of_their_own(tmp_path):
+    """Two documents in a row, each opened by ``# newdoc`` without an id, and no paragraph
+    marks: two texts, not one (the reader keeps a bare ``newdoc`` on its own sentence)."""
+    from layer_fusion.conllu import read_conllu
+
+    def conllu_sentence(i, form):
+        return (f"# sent_id = {i}\n# text = {form} .\n1\t{form}\t_\tNOUN\t_\t_\t0\troot\t_\tSpaceAfter=No\n"
+                "2\t.\t_\tPUNCT\t_\t_\t1\tpunct\t_\t_\n\n")
+    path = tmp_path / "docs.conllu"
+    path.write_text("# newdoc\n" + conllu_sentence(1, "Alpha") + conllu_sentence(2, "Beta")
+                    + "# newdoc\n" + conllu_sentence(3, "Gamma") + conllu_sentence(4, "Delta"), encoding="utf-8")
+    assert text_units(list(read_conllu(path))) == [[0, 1], [2, 3]]
+
+
 def test_texts_are_cut_at_paragraphs_documents_and_the_cap():
     sents = marked_sentences()
     assert text_units(sents, max_sentences=10) == [[0, 1], [2], [3, 4, 5, 6]]

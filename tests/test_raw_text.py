@@ -124,6 +124,20 @@ def test_text_line_used_when_it_matches_else_rebuilt():
     assert sentence_text(none) == ("x y", False)
 
 
+def test_a_sentence_built_by_hand_without_surface_tokens_has_one_per_word():
+    """``Sentence`` allows ``tokens`` and ``token_words`` left empty (built by hand): its
+    words are then its surface tokens, not an empty text."""
+    s = Sentence(sent_id="1", text="The cat sat.", words=["The", "cat", "sat", "."],
+                 spaces=[True, True, False, False], upos=["DET", "NOUN", "VERB", "PUNCT"])
+    assert sentence_text(s) == ("The cat sat.", True)
+    assert gold_spans(s, "The cat sat.") == [(0, 3), (4, 7), (8, 11), (11, 12)]
+    no_line = Sentence(sent_id="2", text=None, words=s.words, spaces=s.spaces, upos=s.upos)
+    assert sentence_text(no_line) == ("The cat sat.", False)
+    result = evaluate_raw_text(noun_nlp(), [s], n_resamples=10)
+    assert (result.gold_tokens.tolist(), result.matched_tokens.tolist(), result.correct_upos.tolist()) == \
+        ([4], [4], [1])
+
+
 def test_evaluate_raw_text_counts_and_f1_cis():
     nlp = noun_nlp()
     sents = [

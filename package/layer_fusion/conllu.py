@@ -13,7 +13,8 @@ part of a multiword token takes the ``SpaceAfter`` of the multiword token line.
 Comments: ``# key = value`` lines are kept in ``Sentence.meta``. Document-level keys
 (``newdoc id``, ``meta::*``, ``global.*``) are inherited by every following sentence
 until the next ``# newdoc``, so that ``meta::genre`` (written once per GUM document)
-is visible on each sentence. A comment without `` = `` is kept with value ``""``.
+is visible on each sentence. A bare ``# newdoc`` (no id) stays on its own sentence: it
+marks where a document starts, and says nothing of the sentences after it. A comment without `` = `` is kept with value ``""``.
 """
 from __future__ import annotations
 
@@ -79,6 +80,13 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def surface_tokens(self) -> Tuple[List[str], List[Tuple[int, int]]]:
+        """``tokens`` and ``token_words``; for a sentence built by hand without them, one
+        surface token per word."""
+        if self.tokens:
+            return self.tokens, self.token_words
+        return list(self.words), [(i, i + 1) for i in range(len(self.words))]
 
     def to_doc(self, vocab, with_upos: bool = False, **annotations):
         """A spaCy Doc on the syntactic words (already NFC) and their spaces; with
@@ -171,7 +179,7 @@ class ConlluReader:
                     key, value = _parse_comment(line)
                     if key in _DOC_LEVEL_KEYS:
                         doc_meta = {}
-                    if key in _DOC_LEVEL_KEYS or key.startswith(_DOC_LEVEL_PREFIXES):
+                    if key == "newdoc id" or key.startswith(_DOC_LEVEL_PREFIXES):
                         doc_meta[key] = value
                     meta[key] = value
                     continue

@@ -7,7 +7,7 @@ one Doc, and each sentence is scored on its own share of the predicted tokens wi
 sentence by sentence and their counts have the same shape.
 
 Texts (``text_units``): the sentences of one paragraph (``# newpar``) of one document
-(``# newdoc id``), at most ``max_sentences`` of them; a set without paragraph marks is cut
+(``# newdoc``), at most ``max_sentences`` of them; a set without paragraph marks is cut
 every ``max_sentences`` sentences. A unit's sentence texts x_1..x_n are joined with one
 space:
 
@@ -37,11 +37,12 @@ DEFAULT_MAX_SENTENCES = 10
 
 
 def starts_paragraph(sentence: Sentence, previous: Optional[Sentence]) -> bool:
-    """Whether ``sentence`` begins a paragraph: a ``# newpar`` line, or another document
-    than the sentence before (``# newdoc id`` is inherited until the next one)."""
+    """Whether ``sentence`` begins a paragraph: a ``# newpar`` line, a bare ``# newdoc``
+    line (``conllu`` keeps it on its own sentence), or another document than the sentence
+    before (``# newdoc id`` is inherited until the next ``# newdoc``)."""
     if previous is None:
         return True
-    return any(key == "newpar" or key.startswith("newpar ") for key in sentence.meta) \
+    return any(key in ("newpar", "newdoc") or key.startswith("newpar ") for key in sentence.meta) \
         or sentence.doc_id != previous.doc_id
 
 
@@ -109,14 +110,16 @@ def evaluate_raw_documents(
 ) -> RawTextResult:
     """Tag each unit of ``text_units`` as one text with ``nlp`` and score every sentence
     (module docstring). Texts go through ``nlp.pipe`` shortest first (less padding).
-    ``progress`` is called with the number of sentences of each text as it is scored."""
+    ``progress`` is called with the number of sentences of each text as it is scored.
+    ``seconds`` covers tokenizing and tagging only."""
     sentences = list(sentences)
     texts, rebuilt = sentence_texts(sentences)
     units, joined, unit_offsets = joined_units(texts, text_units(sentences, max_sentences))
     counts: List[Optional[SentenceCounts]] = [None] * len(sentences)
     order = sorted(range(len(units)), key=lambda u: len(joined[u]))
-    start = time.perf_counter()
+    start, scoring = time.perf_counter(), 0.0
     for u, doc in zip(order, nlp.pipe((joined[u] for u in order), batch_size=batch_size)):
+        scored = time.perf_counter()
         unit, offsets = units[u], unit_offsets[u]
         spans: List[list] = [[] for _ in unit]
         tags: List[list] = [[] for _ in unit]
@@ -130,6 +133,7 @@ def evaluate_raw_documents(
             counts[i] = score_sentence(sentences[i], texts[i], gold_spans(sentences[i], texts[i]), spans[k], tags[k])
         if progress is not None:
             progress(len(unit))
-    seconds = time.perf_counter() - start
+        scoring += time.perf_counter() - scored
+    seconds = time.perf_counter() - start - scoring
     return RawTextResult.from_counts(name, sentences, counts, rebuilt_texts=rebuilt, seconds=seconds,
                                      n_resamples=n_resamples, seed=seed)

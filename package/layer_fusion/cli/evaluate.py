@@ -30,7 +30,7 @@ def evaluate(
     ),
     paragraphs: Optional[int] = typer.Option(
         None, "--paragraphs", min=1,
-        help="With --raw-text: also tag the raw text a paragraph at a time (# newpar, # newdoc id; at most this "
+        help="With --raw-text: also tag the raw text a paragraph at a time (# newpar, # newdoc; at most this "
              "many sentences per text) and score each sentence on its own tokens",
     ),
     int8: bool = typer.Option(False, "--int8", help="Run the encoder's linear layers in int8 (CPU)"),
