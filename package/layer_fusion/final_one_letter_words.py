@@ -6,7 +6,7 @@ and its suffix rules do not split a full stop after one upper-case letter, so th
 and abbreviations (``J. Smith``, ``p. m.``) keep theirs. At the end of a text the word is
 more often a word than an abbreviation: over every ``# text`` line of UD's treebanks here,
 such a token ending the text is two gold tokens 75 times and one 5 times (``Artículo V.``,
-``T. K.``). Inside a text nothing tells a word ending a sentence from an initial, so only the
+``T. K.``; ``reports/bench/final_one_letter_words.md``). Inside a text nothing tells a word ending a sentence from an initial, so only the
 end of the text is changed.
 
 Latin letters only: a Cyrillic letter's full stop is kept (``tokenizer_rules``:
