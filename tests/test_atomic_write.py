@@ -151,3 +151,25 @@ def test_a_folder_moved_aside_by_a_killed_writer_is_put_back_not_lost(tmp_path):
         with atomic_folder(tmp_path / "out"):
             raise RuntimeError("this attempt fails")
     assert not (tmp_path / "out").exists() and not (tmp_path / f".out.trash-{dead.pid}").exists()
+
+
+def test_folders_made_for_an_output_that_fails_are_removed(tmp_path):
+    """An error while writing leaves no temp file and no folder it made; folders that were
+    there before, or that something else wrote into meanwhile, stay."""
+    from layer_fusion.atomic_write import atomic_text_output
+
+    out = tmp_path / "new" / "sub" / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_text_output(out) as handle:
+            handle.write("half")
+            raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "new").mkdir()
+    with pytest.raises(RuntimeError):
+        with atomic_text_output(out) as handle:
+            (tmp_path / "new" / "other.txt").write_text("kept")
+            raise RuntimeError("stop")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["other.txt"]
+    with atomic_text_output(out) as handle:
+        handle.write("whole")
+    assert out.read_text() == "whole"

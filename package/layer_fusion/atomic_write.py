@@ -4,7 +4,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, ContextManager, Iterator, Optional, TextIO, Union
+from typing import IO, ContextManager, Iterator, List, Optional, TextIO, Union
 
 
 def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[str]:
@@ -50,18 +50,33 @@ def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
         return
     if path.is_symlink():  # to a file, or dangling: write the file it names
         path = Path(os.path.realpath(path))
+    created = _missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     text = "b" not in mode
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": "\n"} if text else {})) as handle:
             yield handle
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        for folder in created:  # the folders made for the output, deepest first, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
+
+
+def _missing_folders(folder: Path) -> List[Path]:
+    """``folder`` and those above it that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def is_stream(path: Union[str, Path]) -> bool:

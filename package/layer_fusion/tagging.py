@@ -52,6 +52,7 @@ from spacy.tokens import Doc
 
 from .length_order import DEFAULT_BATCH_SIZE, find_transformer_pipe, length_order
 from .layers.word_alignment import silence_false_length_warning
+from .pipe_workers import workers_ended_on_error
 
 # Longest doc (in spaCy tokens) sent to the transformer in one piece: a longer line is tagged
 # in chunks, so one huge line cannot make one huge forward pass.
@@ -134,7 +135,8 @@ class LineTagger:
         batches if that is more, so a window always holds several batches to sort); it bounds
         how far reading runs ahead of the output.
     n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process),
-        one torch thread each (``one_thread_per_worker``).
+        one torch thread each (``one_thread_per_worker``). An error, or a reader that stops
+        reading ``tag``'s records, ends them (``pipe_workers``).
     """
 
     def __init__(
@@ -209,12 +211,18 @@ class LineTagger:
                 for n, (_, _, piece) in enumerate(window.pieces):
                     yield piece, n
 
-        with one_thread_per_worker(self.n_process):
+        if self.n_process == 1:
             yield from self._tag_in_order(pieces(), pending)
+            return
+        # An error, or a reader that stops reading, would leave spaCy joining workers that
+        # wait for ever (pipe_workers): they are ended first.
+        with one_thread_per_worker(self.n_process), workers_ended_on_error(self.nlp) as workers:
+            yield from self._tag_in_order(workers.inputs(pieces()), pending, workers.results)
 
-    def _tag_in_order(self, pieces: Iterator[Tuple[Doc, int]], pending: Deque["_Window"]) -> Iterator[TaggedLine]:
-        tagged = self.nlp.pipe(pieces, as_tuples=True, batch_size=self.batch_size, n_process=self.n_process,
-                               disable=self._before_names)  # make_doc ran them
+    def _tag_in_order(self, pieces: Iterator[Tuple[Doc, int]], pending: Deque["_Window"],
+                      results: Callable[[Iterator], Iterator] = iter) -> Iterator[TaggedLine]:
+        tagged = results(self.nlp.pipe(pieces, as_tuples=True, batch_size=self.batch_size,
+                                       n_process=self.n_process, disable=self._before_names))  # make_doc ran them
         for out, n in tagged:
             while not pending[0].pieces:  # windows with nothing to tag (empty lines)
                 yield from pending.popleft().records()

@@ -452,7 +452,7 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
     proc.send_signal(getattr(signal, signum))
     assert proc.wait(timeout=60) == 128 + getattr(signal, signum)
     proc.stdin.close()
-    assert list(out.parent.iterdir()) == []
+    assert not out.parent.exists()  # no output, temp file or folder made for them
 
 
 @pytest.mark.parametrize("signum,whole_group", [("SIGTERM", False), ("SIGINT", False), ("SIGINT", True)])
@@ -496,9 +496,87 @@ def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_pa
     stderr = proc.stderr.read().decode()
     assert code == 128 + getattr(signal, signum), stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
-    assert list(out.parent.iterdir()) == []
+    assert not out.parent.exists()  # no output, temp file or folder made for them
     for pid in workers:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+@pytest.mark.parametrize("failure", ["invalid UTF-8", "full disk"])
+def test_an_error_with_workers_ends_them_and_exits_with_one_line(aif_dir, tmp_path, failure):
+    """An invalid line after thousands of good ones, or an output that cannot be written, in
+    a `--n-process 2` run. spaCy joined its workers as the error left its stream, and a
+    worker blocked on sending to the parent's full pipe waited for ever: the command hung
+    with no message. Now: the one-line error, exit 1, no --output or temp file, no worker."""
+    import subprocess
+    import sys
+
+    text = tmp_path / "in.txt"
+    text.write_bytes(b"the old cat sat on the mat near the red house today\n" * 3000 + b"ab\xffcd\n")
+    out = tmp_path / "out" / "tags.conllu"
+    args = [sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--fp32", "--n-process", "2",
+            "--lookahead", "200", "-q", "--output"]
+    if failure == "full disk":
+        text.write_bytes(b"the old cat sat on the mat near the red house today\n" * 3000)
+        args.append("/dev/full")
+    else:
+        args.append(str(out))
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            start_new_session=True, preexec_fn=_signals_as_from_a_terminal)
+    try:
+        code = proc.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        pytest.fail(f"still running after 240 s, with workers {workers}")
+    stderr = proc.stderr.read().decode()
+    assert code == 1, stderr[-2000:]
+    expected = "line 3001" if failure == "invalid UTF-8" else "cannot write --output /dev/full"
+    assert expected in stderr and "Traceback" not in stderr and "W127" not in stderr, stderr[-2000:]
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert not out.parent.exists()  # nor the folder made for it
+    assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
+
+
+def test_a_reader_that_stops_reading_a_taggers_records_does_not_wait_for_its_workers(aif_dir):
+    """``LineTagger(n_process=2).tag`` read for 5 records of 3,000, then closed: spaCy joins
+    its workers as its stream closes, and one blocked on sending to the full pipe waited for
+    ever. In a fresh process, as the command runs (see test_n_process_gives_the_same_records_in_order)."""
+    import subprocess
+    import sys
+
+    code = ("import spacy, sys; from layer_fusion.tagging import LineTagger; "
+            "nlp = spacy.load(sys.argv[1]); records = LineTagger(nlp, lookahead=200, n_process=2)"
+            ".tag(['the old cat sat on the mat near the red house today'] * 3000); "
+            "print(sum(1 for _, r in zip(range(5), records))); records.close(); print('closed')")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(aif_dir)], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for its workers after 240 s")
+    assert done.returncode == 0 and done.stdout.split() == ["5", "closed"], done.stderr[-2000:]
+
+
+def test_a_closed_stdin_or_stdout_matters_only_where_it_is_used(aif_dir, tmp_path):
+    """A closed standard input with input files given, or a closed standard output with
+    --output: the command runs, as with both open. Reading a closed stdin (`-`) is a
+    one-line usage error."""
+    import subprocess
+    import sys
+
+    text = tmp_path / "in.txt"
+    text.write_text("the cat sat\nold dogs\n", encoding="utf-8")
+    base = [sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), "--fp32", "-q"]
+    reference = tmp_path / "open.conllu"
+    subprocess.run(base + [str(text), "--output", str(reference)], check=True, timeout=240)
+    for fd in (0, 1):
+        out = tmp_path / f"closed{fd}.conllu"
+        done = subprocess.run(base + [str(text), "--output", str(out)], stderr=subprocess.PIPE,
+                              preexec_fn=lambda fd=fd: os.close(fd), timeout=240)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert out.read_text() == reference.read_text() != ""
+    refused = subprocess.run(base + ["-"], stderr=subprocess.PIPE, preexec_fn=lambda: os.close(0), timeout=240)
+    assert refused.returncode == 2 and "standard input is closed" in refused.stderr.decode(), refused.stderr.decode()
 
 
 @pytest.mark.parametrize("stop,code", [(KeyboardInterrupt(), 130), (SystemExit(143), 143)])
@@ -531,11 +609,11 @@ def test_a_stop_with_workers_removes_the_output_then_exits_at_once(aif_dir, tmp_
     with pytest.raises(RuntimeError, match="left by os._exit"):
         CliRunner().invoke(app, ["tag", str(aif_dir), "--output", str(out), "--fp32", "--n-process", "2"],
                            input="the cat sat\n", catch_exceptions=False)
-    assert exits == [code] and list(out.parent.iterdir()) == []
+    assert exits == [code] and not out.parent.exists()
     exits.clear()
     alone = CliRunner().invoke(app, ["tag", str(aif_dir), "--output", str(out), "--fp32"], input="the cat sat\n")
     assert exits == [] and alone.exit_code != 0  # one process: the usual way out
-    assert list(out.parent.iterdir()) == []
+    assert not out.parent.exists()  # no output, temp file or folder made for them
 
 
 def test_a_hang_up_that_nohup_ignores_stays_ignored(aif_dir, tmp_path):

@@ -26,7 +26,7 @@ cache_app = typer.Typer(
 app.add_typer(cache_app, name="cache")
 
 msg = Printer()
-if not sys.stdout.isatty():  # piped or redirected: no colour codes in the text (as click does)
+if sys.stdout is None or not sys.stdout.isatty():  # piped, redirected or closed: no colour codes (as click does)
     msg.show_color = False
 # `tag` writes its records to stdout, so its messages go to stderr.
 _err = Printer(no_print=True)

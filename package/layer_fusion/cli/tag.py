@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Iterator, List, NoReturn, Optional
@@ -114,6 +115,8 @@ def tag(
     from ..input_lines import InputDecodeError, InputReadError, read_lines
     from ..tagging import LineTagger
 
+    sources = inputs or ["-"]
+    stdin = _stdin() if "-" in sources else None  # a closed one is an error before loading
     nlp = _load(pipeline)
     if lang is not None:
         _use_segmenter(nlp, lang)
@@ -127,7 +130,11 @@ def tag(
     tagger = LineTagger(nlp, batch_size=batch_size, pretokenized=pretokenized, lookahead=lookahead,
                         n_process=n_process)
     write = FORMATS[fmt.value]
-    lines = read_lines(inputs or ["-"], errors=errors.value, stdin=typer.get_binary_stream("stdin"))
+    lines = read_lines(sources, errors=errors.value, stdin=stdin)
+    if n_process > 1:
+        # Workers ended after an error (pipe_workers) exit non-zero; the error itself is
+        # what the command reports, so spaCy's warning about their exit (W127) is not shown.
+        warnings.filterwarnings("ignore", message=r"\[W127\]")
     records = tqdm(
         tagger.tag(lines), unit=" lines", desc="tagging", disable=True if quiet else None, file=sys.stderr
     )
@@ -138,7 +145,7 @@ def tag(
             for n, record in enumerate(_warn_if_untagged(_tagging(records), pipeline), 1):
                 out.write(write(record, n))
     except (InputDecodeError, InputReadError) as err:
-        raise _fail(str(err), 1)
+        _leave(n_process, _fail(str(err), 1).exit_code)
     except BrokenPipeError as err:  # e.g. `layer-fusion tag ... | head`
         sys.stderr.close()
         # A Ctrl-C that also ended the reader surfaces as this error, the interrupt as its context.
@@ -151,13 +158,13 @@ def tag(
         failure = failed.__cause__
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         where = f"--output {output}" if output is not None else "to stdout"
-        raise _fail(f"cannot write {where}: {err.strerror or err}", 1)
+        _leave(n_process, _fail(f"cannot write {where}: {err.strerror or err}", 1).exit_code)
     if failure is not None:
         # Reported here, not in its handler: raised there, it would get the wrapper as its
         # __context__ while the wrapper keeps it as __cause__, a cycle that Typer's traceback
         # printer (LAYER_FUSION_TRACEBACK=1) follows for ever.
         kept = f"; nothing was written to {output}" if output is not None and not is_stream(output) else ""
-        raise _unexpected(failure, f"tagging with {pipeline} failed after {n} line(s){kept}", 1)
+        _leave(n_process, _unexpected(failure, f"tagging with {pipeline} failed after {n} line(s){kept}", 1).exit_code)
     if output is not None:
         typer.echo(_err.good(f"Tagged {n} line{'' if n == 1 else 's'} into {output}"), err=True)
 
@@ -203,15 +210,24 @@ def _warn_if_untagged(records: Iterator, pipeline: str, after: int = 1000) -> It
 
 
 def _leave(n_process: int, code: int) -> NoReturn:
-    """Exit with ``code``. With workers, at once: spaCy's workers died with the signal too,
-    and the interpreter's exit would wait for ever on the queue that still holds their next
-    texts (multiprocessing joins its feeder threads at exit; 7 of 10 interrupted runs hung)."""
+    """Exit with ``code``. With workers, at once: spaCy's workers died with the signal too (or
+    were ended after an error: ``pipe_workers``), and the interpreter's exit would wait for
+    ever on the queue that still holds their next texts (multiprocessing joins its feeder
+    threads at exit; 7 of 10 interrupted runs hung)."""
     if n_process > 1:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+def _stdin():
+    """Standard input as bytes, for an input ``-``; a usage error when it is closed."""
+    try:
+        return typer.get_binary_stream("stdin")
+    except RuntimeError:  # click: no stream behind sys.stdin (closed, or None)
+        raise _fail("input -: standard input is closed", 2) from None
 
 
 def _require_gpu(gpu_id: int) -> None:
@@ -231,7 +247,11 @@ def _output_stream(output: Optional[Path]):
         with atomic_text_output(output) as handle:
             yield handle
         return
-    stream = io.TextIOWrapper(typer.get_binary_stream("stdout"), encoding="utf-8", newline="\n")
+    try:
+        binary = typer.get_binary_stream("stdout")
+    except RuntimeError:  # click: no stream behind sys.stdout (closed)
+        raise OSError("standard output is closed") from None
+    stream = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
     try:
         yield stream
     finally:
