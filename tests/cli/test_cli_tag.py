@@ -557,6 +557,32 @@ def test_a_reader_that_stops_reading_a_taggers_records_does_not_wait_for_its_wor
     assert done.returncode == 0 and done.stdout.split() == ["5", "closed"], done.stderr[-2000:]
 
 
+def test_a_pipeline_that_fails_in_a_worker_raises_without_waiting_for_the_others(aif_dir):
+    """A component that fails on line 2,001 of 3,000 in a worker: spaCy raises the error in
+    the parent (through ``nlp.default_error_handler``), then joined the workers, one of them
+    blocked on sending to the full pipe. In a fresh process, as the command runs."""
+    import subprocess
+    import sys
+
+    code = ("import spacy, sys; from spacy.language import Language; from layer_fusion.tagging import LineTagger\n"
+            "@Language.component('fails_on_boom')\n"
+            "def fails_on_boom(doc):\n"
+            "    if 'BOOM' in doc.text: raise ValueError('boom')\n"
+            "    return doc\n"
+            "nlp = spacy.load(sys.argv[1]); nlp.add_pipe('fails_on_boom')\n"
+            "lines = ['the old cat sat on the mat near the red house today'] * 3000; lines[2000] = 'BOOM'\n"
+            "try:\n"
+            "    sum(1 for _ in LineTagger(nlp, lookahead=200, n_process=2).tag(lines))\n"
+            "except ValueError as err:\n"
+            "    print('raised', 'boom' in str(err))\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(aif_dir)], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for its workers after 240 s")
+    assert done.returncode == 0 and done.stdout.split() == ["raised", "True"], done.stderr[-2000:]
+
+
 def test_a_closed_stdin_or_stdout_matters_only_where_it_is_used(aif_dir, tmp_path):
     """A closed standard input with input files given, or a closed standard output with
     --output: the command runs, as with both open. Reading a closed stdin (`-`) is a
