@@ -3,15 +3,16 @@
 
 Why. spaCy's exceptions keep a Latin letter and its full stop as one token (``a.``-``z.``),
 and its suffix rules do not split a full stop after one upper-case letter, so that initials
-and abbreviations (``J. Smith``, ``p. m.``) keep theirs. At the end of a text the word is
-more often a word than an abbreviation: over every ``# text`` line of UD's treebanks here,
-such a token ending the text is two gold tokens 75 times and one 5 times (``Artículo V.``,
-``T. K.``; ``reports/bench/final_one_letter_words.md``). Inside a text nothing tells a word ending a sentence from an initial, so only the
-end of the text is changed.
+and abbreviations (``J. Smith``, ``p. m.``) keep theirs. At the end of a text such a token is
+more often a word and a full stop: over every ``# text`` line of UD's treebanks here, it is two
+gold tokens 75 times and one 5 times (``Artículo V.``, ``T. K.``;
+``reports/bench/final_one_letter_words.md``). Inside a text nothing tells a word ending a
+sentence from an initial, so only the end of the text is changed.
 
 Latin letters only: a Cyrillic letter's full stop is kept (``tokenizer_rules``:
 ``CYRILLIC_LETTER_ABBREVIATION``), as Belarusian-HSE keeps ``1932 г.`` whole at a text's end
-where Russian-GSD splits it; letters of other scripts lose their full stop to the rules already.
+where Russian-GSD splits it; a Greek capital keeps it too (``τον Α.``: no Greek treebank here to
+measure); a lower-case Greek letter and the letters of other scripts lose it to the rules already.
 ``tokenizer.MultilingualTokenizer`` applies this after its regular-expression rules, since it
 needs to know where the text ends.
 """
