@@ -43,6 +43,8 @@ step finetune_step
 OMP_NUM_THREADS=2 python scripts/bench_finetune_step.py configs/finetune.cfg corpus/train.spacy --bottom-layers 0 --bottom-layers 6 --steps 12 --output reports/bench/finetune_step.json > /dev/null 2> logs/bench/finetune_step.err
 step tokenizer
 python scripts/bench_tokenizer.py $UD --output reports/bench/tokenizer.json --markdown reports/bench/tokenizer.md > /dev/null 2> logs/bench/tokenizer.err
+step final_one_letter_words
+python scripts/count_final_one_letter_words.py $UD --output reports/bench/final_one_letter_words.json --markdown reports/bench/final_one_letter_words.md > /dev/null 2> logs/bench/final_one_letter_words.err
 step tokenizer_speed
 python scripts/bench_tokenizer_speed.py --output reports/bench/tokenizer_speed.json --markdown reports/bench/tokenizer_speed.md > /dev/null 2> logs/bench/tokenizer_speed.err
 step documents
