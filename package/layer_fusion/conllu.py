@@ -13,8 +13,8 @@ part of a multiword token takes the ``SpaceAfter`` of the multiword token line.
 Comments: ``# key = value`` lines are kept in ``Sentence.meta``. Document-level keys
 (``newdoc id``, ``meta::*``, ``global.*``) are inherited by every following sentence
 until the next ``# newdoc``, so that ``meta::genre`` (written once per GUM document)
-is visible on each sentence. A bare ``# newdoc`` (no id) stays on its own sentence: it
-marks where a document starts, and says nothing of the sentences after it. A comment without `` = `` is kept with value ``""``.
+is visible on each sentence. A ``# newdoc`` line without an id (bare, or ``# newdoc = title``
+as Belarusian-HSE writes it) stays on its own sentence: it marks where a document starts. A comment without `` = `` is kept with value ``""``.
 """
 from __future__ import annotations
 

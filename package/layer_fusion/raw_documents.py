@@ -37,8 +37,8 @@ DEFAULT_MAX_SENTENCES = 10
 
 
 def starts_paragraph(sentence: Sentence, previous: Optional[Sentence]) -> bool:
-    """Whether ``sentence`` begins a paragraph: a ``# newpar`` line, a bare ``# newdoc``
-    line (``conllu`` keeps it on its own sentence), or another document than the sentence
+    """Whether ``sentence`` begins a paragraph: a ``# newpar`` line, a ``# newdoc`` line
+    without an id (``conllu`` keeps it on its own sentence), or another document than the sentence
     before (``# newdoc id`` is inherited until the next ``# newdoc``)."""
     if previous is None:
         return True
