@@ -538,32 +538,36 @@ def test_an_error_with_workers_ends_them_and_exits_with_one_line(aif_dir, tmp_pa
     assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
 
 
+def _python_on_pipeline(code: str, pipeline) -> list:
+    """The words ``code`` prints, run in a fresh Python with ``pipeline`` as its argument; a
+    failure when it exits non-zero or is still waiting for its workers after 240 s."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(pipeline)], capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("still waiting for its workers after 240 s")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
 def test_a_reader_that_stops_reading_a_taggers_records_does_not_wait_for_its_workers(aif_dir):
     """``LineTagger(n_process=2).tag`` read for 5 records of 3,000, then closed: spaCy joins
     its workers as its stream closes, and one blocked on sending to the full pipe waited for
     ever. In a fresh process, as the command runs (see test_n_process_gives_the_same_records_in_order)."""
-    import subprocess
-    import sys
-
     code = ("import spacy, sys; from layer_fusion.tagging import LineTagger; "
             "nlp = spacy.load(sys.argv[1]); records = LineTagger(nlp, lookahead=200, n_process=2)"
             ".tag(['the old cat sat on the mat near the red house today'] * 3000); "
             "print(sum(1 for _, r in zip(range(5), records))); records.close(); print('closed')")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, str(aif_dir)], capture_output=True, text=True, timeout=240,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
-    except subprocess.TimeoutExpired:
-        pytest.fail("still waiting for its workers after 240 s")
-    assert done.returncode == 0 and done.stdout.split() == ["5", "closed"], done.stderr[-2000:]
+    assert _python_on_pipeline(code, aif_dir) == ["5", "closed"]
 
 
 def test_a_pipeline_that_fails_in_a_worker_raises_without_waiting_for_the_others(aif_dir):
     """A component that fails on line 2,001 of 3,000 in a worker: spaCy raises the error in
     the parent (through ``nlp.default_error_handler``), then joined the workers, one of them
     blocked on sending to the full pipe. In a fresh process, as the command runs."""
-    import subprocess
-    import sys
-
     code = ("import spacy, sys; from spacy.language import Language; from layer_fusion.tagging import LineTagger\n"
             "@Language.component('fails_on_boom')\n"
             "def fails_on_boom(doc):\n"
@@ -575,12 +579,7 @@ def test_a_pipeline_that_fails_in_a_worker_raises_without_waiting_for_the_others
             "    sum(1 for _ in LineTagger(nlp, lookahead=200, n_process=2).tag(lines))\n"
             "except ValueError as err:\n"
             "    print('raised', 'boom' in str(err))\n")
-    try:
-        done = subprocess.run([sys.executable, "-c", code, str(aif_dir)], capture_output=True, text=True, timeout=240,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
-    except subprocess.TimeoutExpired:
-        pytest.fail("still waiting for its workers after 240 s")
-    assert done.returncode == 0 and done.stdout.split() == ["raised", "True"], done.stderr[-2000:]
+    assert _python_on_pipeline(code, aif_dir) == ["raised", "True"]
 
 
 def test_a_closed_stdin_or_stdout_matters_only_where_it_is_used(aif_dir, tmp_path):
