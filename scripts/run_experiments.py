@@ -14,18 +14,21 @@ where it stopped. What counts as the same inputs:
 
 - a cache (``cache``) is kept when it was made from the same encoder files, CoNLL-U file
   and span settings (``hidden_cache.cache_inputs``); otherwise it is built again;
-- a run's metrics record its settings (the name holds fusion, layers and seed only) and the
-  caches it read (``made_from``: one digest per cache); a run whose settings or caches
-  differ now is run again (``run_records.record_change``). Metrics without the caches'
-  record (extracted from reports/experiment_metrics.tar.gz, made before it existed) are
-  run again when their provenance names other encoder weights than EWT train's cache was
-  made from, and otherwise kept, with a warning.
+- a run's metrics record its settings (the name holds fusion, layers and seed only), the
+  caches it read (``made_from``: one digest per cache) and the code that trains, predicts and
+  scores (``code_sha256`` of HEAD_CODE and what it imports); a run whose settings, caches or
+  code differ now is run again (``run_records.record_change``). Metrics made before the
+  code was recorded are kept, with a warning. Metrics without the caches' record (extracted
+  from reports/experiment_metrics.tar.gz, made before it existed) are run again when their
+  provenance names other encoder weights than EWT train's cache was made from, and
+  otherwise kept, with a warning.
 - ``main`` compares DLFA and AIF on [k*, -1]: the metrics of a k* chosen earlier are moved
   to metrics/experiments/main/superseded/ (kept, and out of the comparison).
 
 No target-language data is used to train or choose anything: k* and every checkpoint are
 chosen on English dev.
 """
+import functools
 import json
 import time
 from pathlib import Path
@@ -37,7 +40,7 @@ from wasabi import msg
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.research.run_claims import claim, release
-from layer_fusion.research.run_records import describe, input_names, record_change
+from layer_fusion.research.run_records import code_sha256, describe, input_names, record_change
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.conllu import read_conllu
@@ -56,6 +59,8 @@ TARGETS = REPO / "configs" / "targets.cfg"
 # Training data; English dev is the evaluation set en_ewt_dev (configs/targets.cfg), cached once.
 SPLITS = {"train": "UD_English-EWT/en_ewt-ud-train.conllu"}
 DEV = "en_ewt_dev"
+# The module a head run is made of: training, prediction and scoring import from it.
+HEAD_CODE = "layer_fusion.research.cached_training"
 N_HIDDEN = 13  # multilingual-e5-small: embeddings + 12 layers
 # Every head trains until English dev has not improved for PATIENCE epochs, at most
 # MAX_EPOCHS (docs/selection_protocol.md, "Regime a trained to convergence").
@@ -110,6 +115,12 @@ def caches_now() -> Dict[str, str]:
     return {key: cache_digest(load_cache(CACHE / key)) for key in keys if is_complete(CACHE / key)}
 
 
+@functools.lru_cache(maxsize=None)
+def head_code() -> str:
+    """``code_sha256`` of HEAD_CODE: what a head run's metrics record as their code."""
+    return code_sha256(HEAD_CODE)
+
+
 def _train_cache_record() -> Optional[Dict]:
     """What EWT train's cache was made from (``made_from``), or None."""
     meta = CACHE / "train" / "meta.json"
@@ -124,7 +135,8 @@ def run_one(settings: HeadSettings, stage: str, n_resamples: int = 1000, force: 
     out = OUT / stage / f"{settings.name()}.json"
     if out.exists() and not force:
         done = json.loads(out.read_text())
-        changed, missing = record_change(done, {"settings": settings.__dict__, "made_from": caches_now()})
+        changed, missing = record_change(done, {"settings": settings.__dict__, "made_from": caches_now(),
+                                                "code_sha256": head_code()})
         if not changed and "made_from" in missing:
             # Made before runs recorded their caches (as archived): their provenance still
             # names the encoder's weights, which the train cache records too.
@@ -168,7 +180,7 @@ def _train_and_evaluate(settings: HeadSettings, stage: str, out: Path, n_resampl
         mean_layer_weights=mean_layer_weights(head, dev), eval_seconds=round(time.perf_counter() - start, 2),
         regime="frozen encoder, cached fp16 hidden states",
         provenance=provenance(Path(__file__), base_encoder=train.meta.get("encoder")),
-        made_from=made_from,
+        made_from=made_from, code_sha256=head_code(),
     )
     _write_json(out, metrics)
     macro = metrics["macro_low_resource"]

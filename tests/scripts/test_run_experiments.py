@@ -178,6 +178,47 @@ def test_a_run_is_done_again_when_its_settings_or_the_caches_it_read_changed(exp
     assert not out.with_name(out.name + ".lock").exists()
 
 
+def test_a_run_is_done_again_when_the_code_that_trains_and_scores_it_changed(experiments, tmp_path, monkeypatch):
+    """The record holds ``code_sha256`` of the head's training and scoring code: a run made by
+    other code is run again; one that does not record its code (made before it was recorded)
+    is kept."""
+    from layer_fusion.research.fusion_head import HeadSettings
+
+    settings = HeadSettings("LastLayer", [3])
+    out = tmp_path / "experiments" / "probe" / f"{settings.name()}.json"
+    out.parent.mkdir(parents=True)
+    code = {"now": "c1"}
+    trained = []
+
+    def train_and_evaluate(settings_, stage, out_, n_resamples):
+        trained.append(settings_.name())
+        metrics = {"english_dev": 0.7, "settings": json.loads(json.dumps(settings_.__dict__)), "made_from": {},
+                   "code_sha256": code["now"]}
+        out_.write_text(json.dumps(metrics))
+        return metrics
+
+    monkeypatch.setattr(experiments, "caches_now", dict)
+    monkeypatch.setattr(experiments, "head_code", lambda: code["now"])
+    monkeypatch.setattr(experiments, "_train_and_evaluate", train_and_evaluate)
+    stored = {"english_dev": 0.5, "settings": json.loads(json.dumps(settings.__dict__)), "made_from": {}}
+    out.write_text(json.dumps(stored))
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.5 and trained == []  # no record: kept
+    out.write_text(json.dumps({**stored, "code_sha256": "c1"}))
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.5 and trained == []  # same code
+    code["now"] = "c2"  # the training loop changed
+    assert experiments.run_one(settings, "probe")["code_sha256"] == "c2" and len(trained) == 1
+    assert experiments.run_one(settings, "probe")["english_dev"] == 0.7 and len(trained) == 1
+
+
+def test_the_head_code_digest_covers_training_and_scoring(experiments):
+    """``head_code`` digests the modules a head run is made of, scoring included."""
+    from layer_fusion.research.run_records import _PACKAGE, _package_modules, code_sha256
+
+    files = {p.relative_to(_PACKAGE).as_posix() for p in _package_modules(experiments.HEAD_CODE, _PACKAGE)}
+    assert {"research/cached_training.py", "research/fusion_head.py", "evaluation.py", "bootstrap.py"} <= files
+    assert experiments.head_code() == code_sha256(experiments.HEAD_CODE)
+
+
 def test_the_digest_of_a_cache_follows_its_record(tmp_path):
     from types import SimpleNamespace
 
