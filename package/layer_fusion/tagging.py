@@ -136,7 +136,8 @@ class LineTagger:
         how far reading runs ahead of the output.
     n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process),
         one torch thread each (``one_thread_per_worker``). An error, or a reader that stops
-        reading ``tag``'s records, ends them (``pipe_workers``).
+        reading ``tag``'s records, ends them; a worker that dies by itself (killed when memory
+        runs out) ends the others and raises ``WorkerDied`` (``pipe_workers``).
     """
 
     def __init__(

@@ -538,6 +538,47 @@ def test_an_error_with_workers_ends_them_and_exits_with_one_line(aif_dir, tmp_pa
     assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
 
 
+def test_a_worker_killed_for_memory_ends_the_command_with_one_line(aif_dir, tmp_path):
+    """A `--n-process 2` worker killed with SIGKILL in the middle of the run, as the kernel
+    kills a process when memory runs out. The parent waited for ever on the dead worker's
+    pipe, whose write end its living sibling holds. Now: one line that says how the worker
+    ended, exit 1, no --output or temp file, no worker left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = tmp_path / "in.txt"
+    text.write_text("the old cat sat on the mat near the red house today\n" * 20000, encoding="utf-8")
+    out = tmp_path / "out" / "tags.conllu"
+    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
+                             str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    deadline = time.monotonic() + 120
+    temp = []
+    while not temp or temp[0].stat().st_size < 200_000:  # well into tagging: the workers are busy
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+        temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
+    workers = [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]  # forked
+    assert len(workers) == 2, children
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail("still running 60 s after a worker was killed")
+    stderr = proc.stderr.read().decode()
+    assert code == 1, stderr[-2000:]
+    assert f"(pid {workers[0]}) ended while tagging, killed by SIGKILL" in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr and "W127" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not out.parent.exists()  # no output, temp file or folder made for them
+    assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
+
+
 def _python_on_pipeline(code: str, pipeline) -> list:
     """The words ``code`` prints, run in a fresh Python with ``pipeline`` as its argument; a
     failure when it exits non-zero or is still waiting for its workers after 240 s."""
@@ -579,6 +620,25 @@ def test_a_pipeline_that_fails_in_a_worker_raises_without_waiting_for_the_others
             "    sum(1 for _ in LineTagger(nlp, lookahead=200, n_process=2).tag(lines))\n"
             "except ValueError as err:\n"
             "    print('raised', 'boom' in str(err))\n")
+    assert _python_on_pipeline(code, aif_dir) == ["raised", "True"]
+
+
+def test_a_worker_that_dies_by_itself_raises_worker_died(aif_dir):
+    """A component that kills its own worker process on line 2,001 of 3,000 (SIGKILL, as
+    for memory): ``tag`` waited for ever on the dead worker's pipe. Now it raises
+    ``WorkerDied``, which says how the worker ended; anything else it raises fails the test."""
+    code = ("import os, signal, spacy, sys; from spacy.language import Language\n"
+            "from layer_fusion.tagging import LineTagger; from layer_fusion.pipe_workers import WorkerDied\n"
+            "@Language.component('dies_on_boom')\n"
+            "def dies_on_boom(doc):\n"
+            "    if 'BOOM' in doc.text: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    return doc\n"
+            "nlp = spacy.load(sys.argv[1]); nlp.add_pipe('dies_on_boom')\n"
+            "lines = ['the old cat sat on the mat near the red house today'] * 3000; lines[2000] = 'BOOM'\n"
+            "try:\n"
+            "    sum(1 for _ in LineTagger(nlp, lookahead=200, n_process=2).tag(lines))\n"
+            "except WorkerDied as err:\n"
+            "    print('raised', 'killed by SIGKILL' in str(err))\n")
     assert _python_on_pipeline(code, aif_dir) == ["raised", "True"]
 
 
@@ -966,3 +1026,31 @@ def test_an_encoder_the_quantizer_fails_on_is_a_one_line_error(aif_dir, monkeypa
     result = run_tag([aif_dir], input="the cat\n")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert "the encoder could not be quantized (--fp32 runs it unquantized): AssertionError: scale issue" in result.stderr
+
+
+def test_queues_made_while_workers_are_watched_are_recorded_in_their_thread_only():
+    """``pipe_workers._queues_made_here`` records the ``multiprocessing.Queue`` objects its
+    thread makes (those of spaCy's workers, whose joins are cancelled when the workers are
+    ended), not another thread's, and puts ``multiprocessing.Queue`` back when the last block
+    ends, also after two blocks in one thread (two taggers read in turn)."""
+    import multiprocessing
+    import threading
+
+    from layer_fusion.pipe_workers import _queues_made_here
+
+    original = multiprocessing.Queue
+    others = []
+    with _queues_made_here() as outer:
+        with _queues_made_here() as inner:
+            mine = multiprocessing.Queue()
+            thread = threading.Thread(target=lambda: others.append(multiprocessing.Queue()))
+            thread.start()
+            thread.join()
+        assert inner == [mine] and outer == [mine]
+        assert multiprocessing.Queue is not original  # the outer block still records
+        later = multiprocessing.Queue()
+        assert outer == [mine, later] and inner == [mine]
+    assert multiprocessing.Queue is original
+    assert len(others) == 1 and all(others[0] is not q for q in outer)
+    for queue in [mine, later, *others]:
+        queue.close()
