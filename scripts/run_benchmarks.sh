@@ -45,6 +45,8 @@ step tokenizer
 python scripts/bench_tokenizer.py $UD --output reports/bench/tokenizer.json --markdown reports/bench/tokenizer.md > /dev/null 2> logs/bench/tokenizer.err
 step final_one_letter_words
 python scripts/count_final_one_letter_words.py $UD --output reports/bench/final_one_letter_words.json --markdown reports/bench/final_one_letter_words.md > /dev/null 2> logs/bench/final_one_letter_words.err
+step long_doc
+OMP_NUM_THREADS=2 python scripts/bench_long_doc.py $PIPE $EWT --sentences 250,1000 --runs 3 --output reports/bench/long_doc.json --markdown reports/bench/long_doc.md > /dev/null 2> logs/bench/long_doc.err
 step tokenizer_speed
 python scripts/bench_tokenizer_speed.py --output reports/bench/tokenizer_speed.json --markdown reports/bench/tokenizer_speed.md > /dev/null 2> logs/bench/tokenizer_speed.err
 step documents

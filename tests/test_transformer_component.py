@@ -301,3 +301,53 @@ def test_max_batch_items_must_be_a_positive_integer(tiny_xlmr, value):
     config["max_batch_items"] = value
     with pytest.raises(ValueError, match=rf"max_batch_items={value!r} must be an integer >= 1"):
         spacy.blank("xx").add_pipe("fusion_transformer", config=config)
+
+
+def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_xlmr):
+    """``nlp(text)`` on a doc whose windows exceed ``max_batch_items`` (one batch, which
+    ``pipe`` cannot cut): the encoder runs in passes within the bound, and the tags and the
+    hidden states the listener reads equal those of one pass (the bound lifted). A direct
+    ``model.predict`` afterwards is stock: every hidden state, one pass."""
+    from layer_fusion.sentence_spans import configure_sentence_strided_spans
+
+    nlp = _trained(tiny_xlmr)
+    nlp.add_pipe("sentencizer", first=True)
+    trf = nlp.get_pipe("transformer")
+    trf.model.attrs["get_spans"] = configure_sentence_strided_spans(128, 96)
+    text = " ".join(["the big cat sat on a red mat near the house .", "a dog ran .", "xqzvw" * 8 + " sat ."] * 6)
+    shapes = []
+    hook = trf.model.layers[0].shims[0]._model.register_forward_hook(
+        lambda module, args, kwargs, out: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        trf.cfg["max_batch_items"] = 10**9
+        one = nlp(text)
+        assert len(shapes) == 1 and shapes[0][0] == 18  # a row per sentence, one pass
+        shapes.clear()
+        trf.cfg["max_batch_items"] = 2 * shapes_width(one)  # two of the widest windows per pass
+        passes = nlp(text)
+    finally:
+        hook.remove()
+    assert len(shapes) > 2 and sum(rows for rows, _ in shapes) == 18
+    assert all(rows * width <= trf.cfg["max_batch_items"] for rows, width in shapes), shapes
+    assert [t.pos_ for t in passes] == [t.pos_ for t in one]
+    n_states = len(one._.trf_data.model_output["hidden_states"])
+    read = {i % n_states for i in trf.hidden_states_read()}
+    assert 0 < len(read) < n_states
+    lengths = one._.trf_data.wordpieces.lengths
+    for layer, (got, want) in enumerate(zip(passes._.trf_data.model_output["hidden_states"],
+                                            one._.trf_data.model_output["hidden_states"])):
+        if layer not in read:
+            assert got.size == 0 == want.size
+            continue
+        assert got.shape == want.shape
+        for row, n in enumerate(lengths):
+            numpy.testing.assert_allclose(got[row, :n], want[row, :n], rtol=1e-4, atol=1e-5)
+    shim = trf.model.layers[0].shims[0]
+    assert shim.inference_bound is None and shim.hidden_states_kept is None
+    direct = trf.model.predict([passes]).model_output.hidden_states
+    assert len(direct) == n_states and all(h.stride(0) != 0 for h in direct)
+
+
+def shapes_width(doc) -> int:
+    """The padded width of ``doc``'s encoder windows."""
+    return int(doc._.trf_data.wordpieces.input_ids.shape[1])

@@ -29,9 +29,10 @@ a chunk alone, where it keeps its first wordpieces (instead of possibly none). E
 gets a tag; context is cut at chunk boundaries only.
 
 Many windows. ``FusionTransformer.pipe`` keeps a batch of several docs within
-``max_batch_items`` padded wordpieces, (windows) x (widest window), but never splits one doc,
-so a line of many short sentences and a long one would be one forward pass of (sentences) x
-(the long one's width), many times the bound. Such a doc (or chunk) is cut in two at the
+``max_batch_items`` padded wordpieces, (windows) x (widest window), but never splits one doc:
+a line of many short sentences and a long one runs through the encoder in passes within the
+bound (``FusionTransformer.predict``), but its hidden states are held at once, every window
+padded to the long one's width, and its windows are not sorted with other lines'. Such a doc (or chunk) is cut in two at the
 sentence start nearest the middle of its wordpieces, else at that middle, until its windows fit
 (``LineTagger._within_one_pass``); with windows inside sentences (the shipped pipeline) the
 cuts lose no context. So no forward pass of ``layer-fusion tag`` exceeds the bound, but one of a
@@ -302,8 +303,8 @@ class LineTagger:
         """[start, end) of ``doc``, cut until each piece's windows fit one forward pass.
 
         ``FusionTransformer.pipe`` keeps a batch of docs within ``max_batch_items``, but one doc
-        is never split there: a paragraph of many short sentences and one long one is
-        (sentences) x (the long one's wordpieces). Such a piece is cut in two, at the sentence
+        is never split there: a paragraph of many short sentences and one long one holds
+        (sentences) x (the long one's wordpieces) hidden states. Such a piece is cut in two, at the sentence
         start nearest the middle of its wordpieces (where windows inside sentences lose no
         context), else at that middle, until it fits; a lone token always does."""
         piece = doc if (start, end) == (0, len(doc)) else self._before_transformer_on(_sub_doc(doc, start, end))

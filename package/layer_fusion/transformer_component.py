@@ -19,9 +19,11 @@ for a compact tokenizer, saved as the fast one: ``to_bytes``).
 ``pipe`` cuts each batch so that no forward pass of several docs exceeds ``max_batch_items``
 padded wordpieces (stock counts spaCy tokens; ``FusionTransformer.pipe`` says why), counting a
 row per encoder window (``get_spans``): a sentence's with windows inside sentences, each strided
-window of a long doc. A doc whose own windows exceed the bound is a forward pass alone, as
-stock: a doc is never split here. ``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``)
-cuts such a doc before it gets here, so none of its passes exceeds the bound.
+window of a long doc. A doc whose own windows exceed the bound (``nlp(text)`` on a long text)
+goes through the encoder in passes of whole windows within the bound, which keep only the
+hidden states the listeners read (``predict``; ``layers/inference_passes.py``).
+``layer_fusion.tagging.LineTagger`` (``layer-fusion tag``) cuts such a doc before it gets
+here, so that its docs stay small.
 
 A window (``get_spans``) of more wordpieces than the encoder takes (512) is cut by
 spacy-transformers; tokens that no window then gives a wordpiece get no features, and
@@ -117,6 +119,21 @@ class FusionTransformer(Transformer):
                 subbatch = [outer_batch[i] for i in indices]
                 self.set_annotations(subbatch, self.predict(subbatch))
             yield from outer_batch
+
+    def predict(self, docs: Iterable[Doc]) -> FullTransformerBatch:
+        """Stock, but a batch over ``max_batch_items`` padded wordpieces (one doc whose own
+        windows exceed it, as ``nlp(text)`` on a long text gives) runs through the encoder in
+        passes within the bound, keeping only the hidden states the listeners read
+        (``layers/inference_passes.py``). The encoder's shim holds both settings for the
+        call's length only: a direct ``model.predict`` is stock."""
+        shim = _hf_shim(self.model)
+        if not hasattr(shim, "inference_bound"):  # a stock shim
+            return super().predict(docs)
+        shim.inference_bound, shim.hidden_states_kept = self.cfg["max_batch_items"], self.hidden_states_read()
+        try:
+            return super().predict(docs)
+        finally:
+            shim.inference_bound = shim.hidden_states_kept = None
 
     def set_annotations(self, docs: Iterable[Doc], predictions: FullTransformerBatch) -> None:
         """As stock, but each doc keeps only the hidden states its listeners read.

@@ -455,6 +455,29 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
     assert not out.parent.exists()  # no output, temp file or folder made for them
 
 
+def _busy_tagging_with_workers(aif_dir, tmp_path, **popen_kwargs):
+    """`layer-fusion tag --n-process 2` on 20,000 lines into tmp_path/out/tags.conllu, in a
+    session of its own, returned (process, output path) once its temp file holds 200 KB: well
+    into tagging, the workers busy."""
+    import subprocess
+    import sys
+    import time
+
+    text = tmp_path / "in.txt"
+    text.write_text("the old cat sat on the mat near the red house today\n" * 20000, encoding="utf-8")
+    out = tmp_path / "out" / "tags.conllu"
+    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
+                             str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True, **popen_kwargs)
+    deadline = time.monotonic() + 120
+    temp = []
+    while not temp or temp[0].stat().st_size < 200_000:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+        temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
+    return proc, out
+
+
 @pytest.mark.parametrize("signum,whole_group", [("SIGTERM", False), ("SIGINT", False), ("SIGINT", True)])
 def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_path, signum, whole_group):
     """`kill PID` (the parent alone) or Ctrl-C (the whole process group) in the middle of a
@@ -464,22 +487,8 @@ def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_pa
     worker's traceback and leave no --output, temp file or process behind."""
     import signal
     import subprocess
-    import sys
-    import time
 
-    text = tmp_path / "in.txt"
-    text.write_text("the old cat sat on the mat near the red house today\n" * 20000, encoding="utf-8")
-    out = tmp_path / "out" / "tags.conllu"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
-                             str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE, env=env,
-                            start_new_session=True, preexec_fn=_signals_as_from_a_terminal)
-    deadline = time.monotonic() + 120
-    temp = []
-    while not temp or temp[0].stat().st_size < 200_000:  # well into tagging: the workers are busy
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
-        time.sleep(0.1)
-        temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
+    proc, out = _busy_tagging_with_workers(aif_dir, tmp_path, preexec_fn=_signals_as_from_a_terminal)
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                text=True).stdout.split()]
     assert len(workers) >= 2, workers
@@ -545,21 +554,8 @@ def test_a_worker_killed_for_memory_ends_the_command_with_one_line(aif_dir, tmp_
     ended, exit 1, no --output or temp file, no worker left."""
     import signal
     import subprocess
-    import sys
-    import time
 
-    text = tmp_path / "in.txt"
-    text.write_text("the old cat sat on the mat near the red house today\n" * 20000, encoding="utf-8")
-    out = tmp_path / "out" / "tags.conllu"
-    proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
-                             str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
-    deadline = time.monotonic() + 120
-    temp = []
-    while not temp or temp[0].stat().st_size < 200_000:  # well into tagging: the workers are busy
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
-        time.sleep(0.1)
-        temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
+    proc, out = _busy_tagging_with_workers(aif_dir, tmp_path)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
     workers = [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]  # forked

@@ -1,0 +1,111 @@
+"""The encoder's inference over a batch larger than the component's bound: in passes of whole
+rows, each within the bound, written into one output, which keeps only the hidden states
+that will be read.
+
+Why. ``FusionTransformer.pipe`` keeps a batch of several docs within ``max_batch_items``
+padded wordpieces, but never splits a doc, so ``nlp(text)`` on a long text was one forward
+pass over all its windows: every layer's activations for every window at once, and all 13
+hidden states kept, each padded to the doc's widest window. 1,000 sentences of English-EWT
+test as one text (13,180 words) took 6.7 GB at the peak (``scripts/bench_long_doc.py``).
+
+Rows (encoder windows) do not attend to each other, so a pass over some rows gives them the
+output that one pass over all gives them (up to floating-point summation order). Rows are
+grouped longest first (``length_order.padded_batches``) and each pass is cut to its longest
+row, so a pass pads less than the whole batch did.
+
+Output: the encoder's output class with
+
+    last_hidden_state   (rows, W, H)
+    hidden_states       L + 1 tensors (rows, W, H), in the encoder's order
+    pooler_output       (rows, H), when the encoder gives one
+
+W: the batch's width (``input_ids.shape[1]``). Padding positions, which no token is aligned
+to, hold what their pass gave them, or zeros past the pass's longest row. A hidden state not in ``keep`` is a view of a
+single zero with the full shape (no memory); the component replaces it by an empty array
+when it sets the annotations, as it does for every hidden state no listener reads.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, Optional
+
+import torch
+
+from ..length_order import padded_batches
+
+# The outputs that passes can be written into; an encoder that gives others (attentions)
+# runs in one pass.
+_COMBINED = {"last_hidden_state", "hidden_states", "pooler_output"}
+
+
+def predict_in_passes(run: Callable[[Dict[str, Any]], Any], kwargs: Dict[str, Any], max_items: int,
+                      keep: Optional[Iterable[int]] = None):
+    """``run(kwargs)``'s output, computed in passes of at most ``max_items`` padded positions
+    (rows x longest row; a row longer than that is a pass alone).
+
+    run: the encoder's inference on keyword arguments (``input_ids`` (rows, W), and
+        ``attention_mask``, ``token_type_ids`` of the same shape; others passed as given).
+    keep: the hidden states to fill (indices into ``hidden_states``, negative ones from the
+        end); None: all of them."""
+    ids = kwargs["input_ids"]
+    n_rows, width = ids.shape
+    mask = kwargs.get("attention_mask")
+    lengths = mask.sum(dim=1).tolist() if mask is not None else [width] * n_rows
+    lengths = [max(1, int(n)) for n in lengths]
+    outputs: Dict[str, Any] = {}
+    first = None
+    for batch in padded_batches(lengths, max_items):
+        rows = torch.tensor(batch, dtype=torch.long, device=ids.device)
+        longest = max(lengths[i] for i in batch)
+        part = {k: _rows(v, rows, longest, ids.shape) for k, v in kwargs.items()}
+        out = run(part)
+        if first is None:
+            first = out
+            if set(k for k, v in out.items() if v is not None) - _COMBINED:
+                return run(kwargs)
+            outputs = _allocate(out, n_rows, width, keep)
+        _write(outputs, out, rows, longest)
+    return type(first)(**outputs)
+
+
+def _rows(value: Any, rows: torch.Tensor, longest: int, shape) -> Any:
+    """``value``'s ``rows``, cut to ``longest`` positions, when it is a (rows, W) input."""
+    if torch.is_tensor(value) and tuple(value.shape) == tuple(shape):
+        return value.index_select(0, rows)[:, :longest]
+    return value
+
+
+def _allocate(out, n_rows: int, width: int, keep: Optional[Iterable[int]]) -> Dict[str, Any]:
+    """Zeroed outputs for all ``n_rows`` rows, shaped as ``out`` (the first pass's) with the
+    batch's width; the hidden states not kept are a zero-stride view (no memory)."""
+    last = out["last_hidden_state"]
+    hidden_size = last.shape[-1]
+
+    def zeros() -> torch.Tensor:
+        return torch.zeros((n_rows, width, hidden_size), dtype=last.dtype, device=last.device)
+
+    outputs: Dict[str, Any] = {"last_hidden_state": zeros()}
+    hidden = out.get("hidden_states")
+    if hidden is not None:
+        n = len(hidden)
+        kept = set(range(n)) if keep is None else {i % n for i in keep if -n <= i < n}
+        nothing = torch.zeros((1, 1, 1), dtype=last.dtype, device=last.device)
+        states = [zeros() if i in kept and i != n - 1 else nothing.expand(n_rows, width, hidden_size)
+                  for i in range(n)]
+        if n - 1 in kept:
+            states[n - 1] = outputs["last_hidden_state"]  # the same tensor, as the encoder gives it
+        outputs["hidden_states"] = tuple(states)
+    pooled = out.get("pooler_output")
+    if pooled is not None:
+        outputs["pooler_output"] = torch.zeros((n_rows, *pooled.shape[1:]), dtype=pooled.dtype, device=pooled.device)
+    return outputs
+
+
+def _write(outputs: Dict[str, Any], out, rows: torch.Tensor, longest: int) -> None:
+    """Copy a pass's output for ``rows`` into ``outputs`` (positions ``[0, longest)``)."""
+    last = outputs["last_hidden_state"]
+    last[rows, :longest] = out["last_hidden_state"]
+    for state, got in zip(outputs.get("hidden_states", ()), out.get("hidden_states") or ()):
+        if state.stride(0) != 0 and state is not last:  # kept, and not written as last_hidden_state
+            state[rows, :longest] = got
+    if "pooler_output" in outputs:
+        outputs["pooler_output"][rows] = out["pooler_output"]

@@ -1,0 +1,96 @@
+"""layers/inference_passes.py: a batch run in passes of whole rows gives each row the output
+one pass gives it, keeps only the hidden states asked for, and falls back to one pass for
+outputs it cannot combine. The encoder here is a small pure-torch stand-in whose rows do
+not see each other, as an encoder's windows do not."""
+import pytest
+import torch
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling
+
+from layer_fusion.layers.inference_passes import predict_in_passes
+
+N_STATES = 4
+
+
+def _encoder(calls, pooled=False, attentions=False):
+    """Hidden state l of a row: a masked running sum of its embedded ids, times l + 1."""
+    torch.manual_seed(0)
+    table = torch.randn(50, 6)
+
+    def run(kwargs):
+        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
+        calls.append(tuple(ids.shape))
+        x = (table[ids] * mask[..., None]).cumsum(dim=1) + kwargs["token_type_ids"][..., None]
+        states = tuple(x * (layer + 1) for layer in range(N_STATES))
+        extra = {"attentions": (x.sum(-1),)} if attentions else {}
+        if pooled:
+            return BaseModelOutputWithPooling(last_hidden_state=states[-1], hidden_states=states,
+                                              pooler_output=states[-1][:, 0].tanh(), **extra)
+        return BaseModelOutput(last_hidden_state=states[-1], hidden_states=states, **extra)
+
+    return run
+
+
+def _inputs(lengths, width):
+    torch.manual_seed(1)
+    ids = torch.randint(1, 50, (len(lengths), width))
+    mask = torch.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        mask[row, :n] = 1
+    ids = ids * mask  # padding id 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids) + 1,
+            "output_hidden_states": True}
+
+
+LENGTHS = [3, 9, 2, 9, 5, 1, 7, 4]
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_passes_give_every_row_its_one_pass_output(pooled):
+    kwargs = _inputs(LENGTHS, 9)
+    calls = []
+    one = _encoder(calls, pooled)(kwargs)
+    calls.clear()
+    got = predict_in_passes(_encoder(calls, pooled), kwargs, max_items=18)
+    assert type(got) is type(one) and len(calls) > 1
+    assert all(rows * width <= 18 for rows, width in calls), calls  # within the bound
+    assert sum(rows for rows, _ in calls) == len(LENGTHS)  # each row once
+    assert {width for _, width in calls} <= set(LENGTHS) and min(width for _, width in calls) < 9  # cut to its longest row
+    for got_state, one_state in zip(got.hidden_states, one.hidden_states):
+        assert got_state.shape == one_state.shape
+        for row, n in enumerate(LENGTHS):
+            torch.testing.assert_close(got_state[row, :n], one_state[row, :n])  # padding aside
+    assert got.last_hidden_state is got.hidden_states[-1]
+    if pooled:
+        torch.testing.assert_close(got.pooler_output, one.pooler_output)
+
+
+def test_a_row_over_the_bound_is_a_pass_alone():
+    calls = []
+    got = predict_in_passes(_encoder(calls), _inputs([9, 2, 2], 9), max_items=4)
+    assert sorted(calls) == [(1, 9), (2, 2)]
+    assert got.last_hidden_state.shape == (3, 9, 6)
+
+
+def test_only_the_hidden_states_kept_take_memory():
+    kwargs = _inputs(LENGTHS, 9)
+    one = _encoder([])(kwargs)
+    got = predict_in_passes(_encoder([]), kwargs, max_items=18, keep=[1, -1])
+    for layer, state in enumerate(got.hidden_states):
+        assert state.shape == one.hidden_states[layer].shape
+        if layer in (1, N_STATES - 1):
+            assert state.stride(0) != 0
+            for row, n in enumerate(LENGTHS):
+                torch.testing.assert_close(state[row, :n], one.hidden_states[layer][row, :n])
+        else:
+            assert state.stride() == (0, 0, 0) and not state.any()  # one zero, seen everywhere
+    last_not_kept = predict_in_passes(_encoder([]), kwargs, max_items=18, keep=[0])
+    torch.testing.assert_close(last_not_kept.last_hidden_state[0, :3], one.last_hidden_state[0, :3])
+    assert last_not_kept.hidden_states[-1].stride() == (0, 0, 0)
+
+
+def test_an_output_passes_cannot_combine_falls_back_to_one_pass():
+    kwargs = _inputs(LENGTHS, 9)
+    calls = []
+    got = predict_in_passes(_encoder(calls, attentions=True), kwargs, max_items=18)
+    assert calls[-1] == (len(LENGTHS), 9)  # the whole batch, after the first pass showed attentions
+    torch.testing.assert_close(got.attentions[0], _encoder([], attentions=True)(kwargs).attentions[0])
