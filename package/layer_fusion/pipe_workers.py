@@ -1,6 +1,6 @@
 """The worker processes of spaCy's ``nlp.pipe(n_process > 1)``, ended at once when the stream
-stops early: an error in the input, in a worker, or in the code reading the results, or a
-reader that stops reading.
+stops early: an error in the input, in a worker, or in the code reading the results, a reader
+that stops reading, or a worker that dies by itself.
 
 Why. spaCy joins its workers when its stream ends (the ``finally`` of
 ``Language._multiprocessing_pipe``). A worker blocked on sending a batch of results to the
@@ -12,25 +12,33 @@ join return, and the error reach whoever called.
 A worker that dies by itself (the kernel kills it when memory runs out) made the parent wait
 for ever too: it waits on that worker's pipe, whose write end the living siblings still hold.
 A watcher thread sees the death, ends the other workers, so that the parent's wait ends, and
-the stream raises ``WorkerDied``, which says how the worker ended.
+the stream raises ``WorkerDied``, which says how the worker ended. (A worker that exits by
+itself with code 0 looks like one that finished, and is not caught.)
 
 Ended workers leave spaCy's queues of texts for them unread. A queue's feeder thread can be
 blocked on the full pipe to a dead worker, and the interpreter's exit joins it, for ever (a
-Python program that caught the error then hung at exit). So the queues made while the block
-runs, in its thread (``multiprocessing.Queue`` is wrapped for that, then restored), are told
-not to be joined (``Queue.cancel_join_thread``) when their workers are ended: what they still
-held was for processes that are gone.
+Python program that caught the error then hung at exit). So those queues are told not to be
+joined (``Queue.cancel_join_thread``) when their workers are ended: what they still held was
+for processes that are gone.
 
-Only the processes started while the block runs are ended: a caller's own children are not
-touched.
+Which processes and queues are a stream's own: those that ``multiprocessing.Process`` and
+``multiprocessing.Queue`` make while that stream is being advanced (``PipeWorkers.results``
+marks each ``next`` of it, in its thread; spaCy starts its workers inside the first one).
+While any block runs, the two module attributes make recorded ones (a subclass of the
+process class, and a wrapper of the queue function); they are restored when the last block
+ends. So a caller's own processes and queues, and another stream's, are never touched, and a
+process that some stream ended on purpose is not taken for one that died by itself.
 """
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
+import os
 import signal
 import threading
+import weakref
 from contextlib import contextmanager
-from typing import Dict, Iterable, Iterator, List, Optional, TypeVar
+from typing import Iterable, Iterator, List, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -43,36 +51,54 @@ class WorkerDied(RuntimeError):
     held are lost."""
 
 
+# The PipeWorkers whose stream this thread is advancing (inside its ``next``), if any.
+_advancing = threading.local()
+# Processes that some PipeWorkers.end() killed: their deaths were asked for.
+_ended_on_purpose: "weakref.WeakSet" = weakref.WeakSet()
+
+
 class PipeWorkers:
     """What ``workers_ended_on_error`` gives its block: wrappers for the input of ``nlp.pipe``
-    and for its stream, which end the workers started since the block began before an error
-    goes on."""
+    and for its stream, which end the stream's workers before an error goes on."""
 
-    def __init__(self, before, queues: List):
-        self._before = before
-        self._queues = queues  # made in the block's thread while it runs (_queues_made_here)
-        self._ending = False  # set before end() kills: those deaths are not reported
+    def __init__(self):
+        # The process that reads the stream: a worker, forked with a copy of this object, and
+        # running the wrapped error handler when a component fails, must not end its siblings.
+        self._pid = os.getpid()
+        self.processes: List[multiprocessing.Process] = []  # made while the stream is advanced
+        self.queues: List = []
+        self._ending = False  # set before end() kills
         self._died: Optional[str] = None  # how a worker that ended by itself ended
 
     def end(self) -> None:
-        """Kill the worker processes started since the block began; their queues are not
-        joined at exit."""
+        """Kill the stream's worker processes; their queues are not joined at exit. Nothing
+        in a worker."""
+        if os.getpid() != self._pid:
+            return
         self._ending = True
-        for child in set(multiprocessing.active_children()) - self._before:
-            child.kill()
-        for queue in list(self._queues):
+        for process in list(self.processes):
+            _ended_on_purpose.add(process)
+            if process.pid is not None:  # started (kill() of a finished one does nothing)
+                process.kill()
+        for queue in list(self.queues):
             queue.cancel_join_thread()
 
+    def first_death(self) -> Optional[str]:
+        """How the first of the stream's workers that ended by itself with a non-zero exit
+        ended (``WorkerDied``'s message), or None."""
+        for process in list(self.processes):
+            if process.pid is not None and process not in _ended_on_purpose \
+                    and process.exitcode not in (None, 0):
+                return _how_it_ended(process)
+        return None
+
     def _watch(self, stop: threading.Event) -> None:
-        """Until ``stop``: every ``WATCH_INTERVAL``, the workers started since the block began
-        (remembered, since ``active_children`` forgets the dead); the first to have ended
-        with a non-zero exit, unless ``end`` killed it, is recorded and the others ended."""
-        workers = set()
-        while not stop.wait(WATCH_INTERVAL):
-            workers |= set(multiprocessing.active_children()) - self._before
-            dead = [worker for worker in workers if worker.exitcode not in (None, 0)]
-            if dead and not self._ending:
-                self._died = _how_it_ended(dead[0])
+        """Until ``stop`` or ``end``: every ``WATCH_INTERVAL``, whether a worker ended by
+        itself; then it is recorded and the others ended."""
+        while not stop.wait(WATCH_INTERVAL) and not self._ending:
+            died = self.first_death()
+            if died is not None:
+                self._died = died
                 self.end()
                 return
 
@@ -88,21 +114,34 @@ class PipeWorkers:
     def results(self, stream: Iterable[T]) -> Iterator[T]:
         """``nlp.pipe``'s stream: when the reader stops (an error where it reads, or it stops
         reading: ``GeneratorExit``), the workers are ended before the stream is closed, which
-        joins them. A plain loop, not ``yield from``, which would close the stream first.
+        joins them. Each ``next`` of the stream is marked as this stream's (the processes and
+        queues made in it are its own).
 
         While it is read, a worker that dies by itself is watched for (``_watch``): the
         others are ended, and the error the stream then raises (end of file on the pipe)
-        becomes ``WorkerDied``."""
+        becomes ``WorkerDied``. The error is looked at too: the pipe can end before the
+        watcher has looked (every worker killed at once)."""
         stop = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(stop,), name="pipe-workers-watcher", daemon=True)
         watcher.start()
+        iterator = iter(stream)
         try:
-            for item in stream:
+            while True:
+                previous = getattr(_advancing, "workers", None)
+                _advancing.workers = self
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    _advancing.workers = previous
                 yield item
         except BaseException as err:
+            pipe_ended = isinstance(err, (EOFError, OSError))
+            died = self._died or (self.first_death() if pipe_ended else None)
             self.end()
-            if self._died is not None and isinstance(err, (EOFError, OSError)):
-                raise WorkerDied(self._died) from err
+            if died is not None and pipe_ended:
+                raise WorkerDied(died) from err
             raise
         finally:
             stop.set()
@@ -115,8 +154,8 @@ def workers_ended_on_error(nlp) -> Iterator[PipeWorkers]:
     of the input (``PipeWorkers.inputs``), one of a worker, which spaCy raises through
     ``nlp.default_error_handler`` (wrapped here for the block's duration; a handler that does
     not raise goes on as before), or one where the stream is read (``PipeWorkers.results``)."""
-    with _queues_made_here() as queues:
-        workers = PipeWorkers(set(multiprocessing.active_children()), queues)
+    with _recording():
+        workers = PipeWorkers()
         handler = nlp.default_error_handler
 
         def handled_or_workers_ended(proc_name, proc, docs, error):
@@ -133,45 +172,54 @@ def workers_ended_on_error(nlp) -> Iterator[PipeWorkers]:
             nlp.default_error_handler = handler
 
 
-# Threads inside a _queues_made_here block -> the lists its blocks record into (one per block:
-# two taggers read in turn in one thread both get the thread's queues).
-_recording: Dict[int, List[List]] = {}
-_recording_lock = threading.Lock()
-_make_queue = None  # multiprocessing.Queue as it was before the first block began
+class _RecordedProcess(multiprocessing.context.Process):
+    """``multiprocessing.Process`` while a block runs: a process made while a stream is being
+    advanced is that stream's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        workers = getattr(_advancing, "workers", None)
+        if workers is not None:
+            workers.processes.append(self)
 
 
 def _recorded_queue(*args, **kwargs):
-    """``multiprocessing.Queue`` while some block records: the queue, recorded for the blocks of
-    the thread that made it."""
-    queue = _make_queue(*args, **kwargs)
-    for made in _recording.get(threading.get_ident(), ()):
-        made.append(queue)
+    """``multiprocessing.Queue`` while a block runs: a queue made while a stream is being
+    advanced is that stream's."""
+    queue = _original_queue(*args, **kwargs)
+    workers = getattr(_advancing, "workers", None)
+    if workers is not None:
+        workers.queues.append(queue)
     return queue
 
 
+_lock = threading.Lock()
+_blocks = 0  # blocks running, in all threads
+_original_process = multiprocessing.Process
+_original_queue = multiprocessing.Queue
+
+
 @contextmanager
-def _queues_made_here() -> Iterator[List]:
-    """The ``multiprocessing.Queue`` objects made in this thread while the block runs (spaCy
-    makes its workers' queues with ``multiprocessing.Queue()``); the module attribute is
-    restored when the last block of any thread ends."""
-    global _make_queue
-    made: List = []
-    me = threading.get_ident()
-    with _recording_lock:
-        if not _recording:
-            _make_queue = multiprocessing.Queue
-            multiprocessing.Queue = _recorded_queue
-        _recording.setdefault(me, []).append(made)
+def _recording() -> Iterator[None]:
+    """While the block runs (and any other thread's), ``multiprocessing.Process`` and
+    ``multiprocessing.Queue`` record what they make for the stream being advanced; then both
+    are put back, unless something else replaced them meanwhile."""
+    global _blocks, _original_process, _original_queue
+    with _lock:
+        if _blocks == 0:
+            _original_process, _original_queue = multiprocessing.Process, multiprocessing.Queue
+            multiprocessing.Process, multiprocessing.Queue = _RecordedProcess, _recorded_queue
+        _blocks += 1
     try:
-        yield made
+        yield
     finally:
-        with _recording_lock:
-            blocks = _recording[me]
-            blocks[:] = [block for block in blocks if block is not made]  # by identity: empty lists are equal
-            if not blocks:
-                del _recording[me]
-            if not _recording and multiprocessing.Queue is _recorded_queue:
-                multiprocessing.Queue = _make_queue
+        with _lock:
+            _blocks -= 1
+            if _blocks == 0:
+                if multiprocessing.Process is _RecordedProcess:
+                    multiprocessing.Process = _original_process
+                if multiprocessing.Queue is _recorded_queue:
+                    multiprocessing.Queue = _original_queue
 
 
 def _how_it_ended(worker) -> str:

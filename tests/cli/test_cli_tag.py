@@ -1023,30 +1023,3 @@ def test_an_encoder_the_quantizer_fails_on_is_a_one_line_error(aif_dir, monkeypa
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert "the encoder could not be quantized (--fp32 runs it unquantized): AssertionError: scale issue" in result.stderr
 
-
-def test_queues_made_while_workers_are_watched_are_recorded_in_their_thread_only():
-    """``pipe_workers._queues_made_here`` records the ``multiprocessing.Queue`` objects its
-    thread makes (those of spaCy's workers, whose joins are cancelled when the workers are
-    ended), not another thread's, and puts ``multiprocessing.Queue`` back when the last block
-    ends, also after two blocks in one thread (two taggers read in turn)."""
-    import multiprocessing
-    import threading
-
-    from layer_fusion.pipe_workers import _queues_made_here
-
-    original = multiprocessing.Queue
-    others = []
-    with _queues_made_here() as outer:
-        with _queues_made_here() as inner:
-            mine = multiprocessing.Queue()
-            thread = threading.Thread(target=lambda: others.append(multiprocessing.Queue()))
-            thread.start()
-            thread.join()
-        assert inner == [mine] and outer == [mine]
-        assert multiprocessing.Queue is not original  # the outer block still records
-        later = multiprocessing.Queue()
-        assert outer == [mine, later] and inner == [mine]
-    assert multiprocessing.Queue is original
-    assert len(others) == 1 and all(others[0] is not q for q in outer)
-    for queue in [mine, later, *others]:
-        queue.close()

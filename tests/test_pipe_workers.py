@@ -1,0 +1,124 @@
+"""pipe_workers: a stream's workers are its own (another stream's, or a caller's processes
+and queues, are not touched or taken for its own), and a worker that dies by itself, at once
+or later, alone or with its siblings, ends the stream with WorkerDied instead of a wait for
+ever. Each case runs in a fresh Python with a blank pipeline and two workers, as spaCy forks
+them from the process that reads the stream."""
+import multiprocessing
+import os
+import subprocess
+import sys
+
+import pytest
+
+STREAM = """
+import itertools, os, signal, subprocess, sys, spacy
+from spacy.language import Language
+from layer_fusion import pipe_workers
+from layer_fusion.pipe_workers import WorkerDied, workers_ended_on_error
+
+@Language.component("dies_on_boom")
+def dies_on_boom(doc):
+    if doc.text == "BOOM":  # the worker alone, as the kernel kills one for memory
+        os.kill(os.getpid(), signal.SIGKILL)
+    if doc.text == "FAIL":
+        raise ValueError("boom")
+    if doc.text == "BOOM ALL":  # every worker of the parent at once
+        for pid in subprocess.run(["pgrep", "-P", str(os.getppid())], capture_output=True, text=True).stdout.split():
+            if pid != str(os.getpid()):
+                os.kill(int(pid), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return doc
+
+def stream(texts):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dies_on_boom")
+    with workers_ended_on_error(nlp) as workers:
+        yield from workers.results(nlp.pipe(workers.inputs(iter(texts)), n_process=2, batch_size=20))
+"""
+
+
+def _run(code: str) -> list:
+    """The words ``code`` prints after STREAM's definitions, in a fresh Python; a failure when it
+    exits non-zero or is still running after 120 s (a stream waiting for ever)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", STREAM + code], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("still running after 120 s")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("at", [0, 300])
+def test_a_worker_that_dies_at_once_or_later_raises_worker_died(at):
+    """At text 0 the worker dies before the watcher's first look: it was missed, and the
+    stream waited for ever."""
+    code = (f"texts = ['the cat sat on the mat'] * 400; texts[{at}] = 'BOOM'\n"
+            "try:\n"
+            "    print('completed', sum(1 for _ in stream(texts)))\n"
+            "except WorkerDied as err:\n"
+            "    print('raised', 'killed by SIGKILL' in str(err))\n")
+    assert _run(code) == ["raised", "True"]
+
+
+def test_workers_killed_together_raise_worker_died_before_the_watcher_looks():
+    """Every worker killed at once ends the pipe before the watcher looks (here it never does):
+    the stream's end-of-file error is still WorkerDied."""
+    code = ("pipe_workers.WATCH_INTERVAL = 3600\n"
+            "texts = ['the cat sat on the mat'] * 400; texts[300] = 'BOOM ALL'\n"
+            "try:\n"
+            "    print('completed', sum(1 for _ in stream(texts)))\n"
+            "except WorkerDied as err:\n"
+            "    print('raised', 'killed by SIGKILL' in str(err))\n")
+    assert _run(code) == ["raised", "True"]
+
+
+def test_a_component_that_fails_in_a_worker_raises_its_own_error():
+    """A worker runs the wrapped error handler too (forked with it): it used to end its
+    sibling, whose death the parent then reported as WorkerDied instead of the error."""
+    code = ("texts = ['the cat sat on the mat'] * 4000; texts[300] = 'FAIL'\n"
+            "for attempt in range(3):\n"
+            "    try:\n"
+            "        print('completed', sum(1 for _ in stream(texts)))\n"
+            "    except WorkerDied as err:\n"
+            "        print('WorkerDied')\n"
+            "    except ValueError as err:\n"
+            "        print('raised', 'boom' in str(err))\n")
+    assert _run(code) == ["raised", "True"] * 3
+
+
+def test_a_stream_stopped_early_does_not_end_another_streams_workers():
+    """Two streams read in turn in one thread; the second stops after 10 docs, which ends its
+    own workers. The first used to take their deaths for its own workers' and raise."""
+    code = ("texts = ['the cat sat on the mat'] * 4000\n"
+            "first = stream(texts); next(first)\n"
+            "second = stream(texts)\n"
+            "print(sum(1 for _ in itertools.islice(second, 10))); second.close()\n"
+            "print(1 + sum(1 for _ in first))\n")
+    assert _run(code) == ["10", "4000"]
+
+
+def test_only_what_is_made_while_a_stream_is_advanced_is_its_own():
+    """The processes and queues made inside a stream's ``next`` (marked by ``results``) are its
+    own; one made in the same block but outside it, or in another thread, is not. The module
+    attributes are put back when the last block ends, nested or not."""
+    from layer_fusion.pipe_workers import PipeWorkers, _advancing, _recording
+
+    original = multiprocessing.Process, multiprocessing.Queue
+    workers = PipeWorkers()
+    made = {}
+    with _recording():
+        with _recording():
+            _advancing.workers = workers
+            try:
+                made["process"], made["queue"] = multiprocessing.Process(target=print), multiprocessing.Queue()
+            finally:
+                _advancing.workers = None
+        assert (multiprocessing.Process, multiprocessing.Queue) != original  # the outer block still records
+        outside = multiprocessing.Queue()
+        assert isinstance(made["process"], original[0])
+    assert (multiprocessing.Process, multiprocessing.Queue) == original
+    assert workers.processes == [made["process"]] and workers.queues == [made["queue"]]
+    assert all(q is not outside for q in workers.queues)
+    for queue in (made["queue"], outside):
+        queue.close()
