@@ -53,6 +53,7 @@ from thinc.api import Model
 from .atomic_write import atomic_output
 from .compact_tokenizer import is_compact, load_compact
 from .file_rows import remember
+from .layers.inference_passes import PASSES
 from .length_order import padded_batches, wordpiece_lengths
 
 WEIGHTS = "model.safetensors"
@@ -124,16 +125,13 @@ class FusionTransformer(Transformer):
         """Stock, but a batch over ``max_batch_items`` padded wordpieces (one doc whose own
         windows exceed it, as ``nlp(text)`` on a long text gives) runs through the encoder in
         passes within the bound, keeping only the hidden states the listeners read
-        (``layers/inference_passes.py``). The encoder's shim holds both settings for the
-        call's length only: a direct ``model.predict`` is stock."""
-        shim = _hf_shim(self.model)
-        if not hasattr(shim, "inference_bound"):  # a stock shim
-            return super().predict(docs)
-        shim.inference_bound, shim.hidden_states_kept = self.cfg["max_batch_items"], self.hidden_states_read()
+        (``layers/inference_passes.py``). Both settings hold for the call's length, in its
+        thread (``PASSES``): a direct ``model.predict`` is stock."""
+        token = PASSES.set((self.cfg["max_batch_items"], self.hidden_states_read()))
         try:
             return super().predict(docs)
         finally:
-            shim.inference_bound = shim.hidden_states_kept = None
+            PASSES.reset(token)
 
     def set_annotations(self, docs: Iterable[Doc], predictions: FullTransformerBatch) -> None:
         """As stock, but each doc keeps only the hidden states its listeners read.

@@ -94,3 +94,30 @@ def test_an_output_passes_cannot_combine_falls_back_to_one_pass():
     got = predict_in_passes(_encoder(calls, attentions=True), kwargs, max_items=18)
     assert calls[-1] == (len(LENGTHS), 9)  # the whole batch, after the first pass showed attentions
     torch.testing.assert_close(got.attentions[0], _encoder([], attentions=True)(kwargs).attentions[0])
+
+
+def test_a_batch_not_padded_on_the_right_runs_in_one_pass():
+    kwargs = _inputs([3, 5], 5)
+    kwargs["attention_mask"] = kwargs["attention_mask"].flip(1)  # padded on the left
+    calls = []
+    predict_in_passes(_encoder(calls), kwargs, max_items=5)
+    assert calls == [(2, 5)]
+
+
+def test_the_setting_holds_in_its_own_thread_only():
+    """``FusionTransformer.predict`` sets ``PASSES`` for its call: another thread, tagging with
+    the same pipeline at the same time, does not see it."""
+    import threading
+
+    from layer_fusion.layers.inference_passes import PASSES
+
+    seen = []
+    token = PASSES.set((64, [1]))
+    try:
+        thread = threading.Thread(target=lambda: seen.append(PASSES.get()))
+        thread.start()
+        thread.join()
+        assert PASSES.get() == (64, [1])
+    finally:
+        PASSES.reset(token)
+    assert seen == [None] and PASSES.get() is None

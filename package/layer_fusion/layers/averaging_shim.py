@@ -13,35 +13,31 @@ saved an averaged head on top of the raw, un-averaged encoder. This shim swaps i
 averages it is keyed by, in place (parameters that were never updated, such as frozen
 layers, keep their values), and restores the trained weights on exit.
 
-Its ``predict`` (inference) runs a batch over ``inference_bound`` padded positions in passes
+Its ``predict`` (inference) runs a batch over the component's bound in passes
 (``inference_passes.py``) while the ``fusion_transformer`` component predicts, which sets the
-bound and the hidden states its listeners read for the length of the call.
+bound and the hidden states its listeners read for the length of the call (``PASSES``).
 """
 import contextlib
-from typing import List, Optional
 
 import torch
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import ArgsKwargs, xp2torch
 
-from .inference_passes import predict_in_passes
+from .inference_passes import PASSES, predict_in_passes
 
 
 class AveragingHFShim(HFShim):
-    # Set by FusionTransformer.predict for the length of its call, None otherwise: the padded
-    # positions (rows x width) one inference pass may take, and the hidden states to keep.
-    inference_bound: Optional[int] = None
-    hidden_states_kept: Optional[List[int]] = None
-
     def predict(self, inputs: ArgsKwargs):
-        """Stock, or in passes (``predict_in_passes``) for a batch of keyword inputs over
-        ``inference_bound`` padded positions."""
+        """Stock, or in passes (``predict_in_passes``) for a batch of keyword inputs over the
+        bound that ``FusionTransformer.predict`` set for its call (``PASSES``)."""
+        settings = PASSES.get()
         ids = inputs.kwargs.get("input_ids")
-        if self.inference_bound is None or inputs.args or not torch.is_tensor(ids) or ids.dim() != 2 \
-                or ids.numel() <= self.inference_bound:
+        if settings is None or inputs.args or not torch.is_tensor(ids) or ids.dim() != 2 \
+                or ids.numel() <= settings[0]:
             return super().predict(inputs)
+        max_items, keep = settings
         return predict_in_passes(lambda kwargs: super(AveragingHFShim, self).predict(ArgsKwargs(args=(), kwargs=kwargs)),
-                                 inputs.kwargs, self.inference_bound, self.hidden_states_kept)
+                                 inputs.kwargs, max_items, keep)
 
     @contextlib.contextmanager
     def use_params(self, params):

@@ -9,9 +9,16 @@ hidden states kept, each padded to the doc's widest window. 1,000 sentences of E
 test as one text (13,180 words) took 6.7 GB at the peak (``scripts/bench_long_doc.py``).
 
 Rows (encoder windows) do not attend to each other, so a pass over some rows gives them the
-output that one pass over all gives them (up to floating-point summation order). Rows are
-grouped longest first (``length_order.padded_batches``) and each pass is cut to its longest
-row, so a pass pads less than the whole batch did.
+output that one pass over all gives them: up to floating-point summation order in fp32; an
+int8 encoder scales its activations per pass, so its output depends on a pass's rows, as it
+already depended on a batch's. Rows are grouped by length, shortest first
+(``length_order.padded_batches``), and each pass is cut to its longest row, so a pass pads
+less than the whole batch did. Padding must be on the right (``attention_mask`` ones, then
+zeros): a batch padded otherwise runs in one pass.
+
+``FusionTransformer.predict`` turns this on for the length of its call, in its thread
+(``PASSES``, a context variable, so that two threads tagging with one pipeline do not see
+each other's setting); the shim (``averaging_shim.py``) reads it.
 
 Output: the encoder's output class with
 
@@ -26,7 +33,8 @@ when it sets the annotations, as it does for every hidden state no listener read
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, Optional
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
@@ -35,6 +43,9 @@ from ..length_order import padded_batches
 # The outputs that passes can be written into; an encoder that gives others (attentions)
 # runs in one pass.
 _COMBINED = {"last_hidden_state", "hidden_states", "pooler_output"}
+
+# (max_items, keep) for predict_in_passes while FusionTransformer.predict runs; None otherwise.
+PASSES: ContextVar[Optional[Tuple[int, Optional[List[int]]]]] = ContextVar("layer_fusion_passes", default=None)
 
 
 def predict_in_passes(run: Callable[[Dict[str, Any]], Any], kwargs: Dict[str, Any], max_items: int,
@@ -49,22 +60,23 @@ def predict_in_passes(run: Callable[[Dict[str, Any]], Any], kwargs: Dict[str, An
     ids = kwargs["input_ids"]
     n_rows, width = ids.shape
     mask = kwargs.get("attention_mask")
+    if mask is not None and bool((mask[:, 1:] > mask[:, :-1]).any()):
+        return run(kwargs)  # not padded on the right: a row cut to its length would lose tokens
     lengths = mask.sum(dim=1).tolist() if mask is not None else [width] * n_rows
     lengths = [max(1, int(n)) for n in lengths]
-    outputs: Dict[str, Any] = {}
-    first = None
+    outputs: Optional[Dict[str, Any]] = None
+    output_type = None
     for batch in padded_batches(lengths, max_items):
         rows = torch.tensor(batch, dtype=torch.long, device=ids.device)
         longest = max(lengths[i] for i in batch)
-        part = {k: _rows(v, rows, longest, ids.shape) for k, v in kwargs.items()}
-        out = run(part)
-        if first is None:
-            first = out
+        out = run({k: _rows(v, rows, longest, ids.shape) for k, v in kwargs.items()})
+        if outputs is None:
             if set(k for k, v in out.items() if v is not None) - _COMBINED:
                 return run(kwargs)
-            outputs = _allocate(out, n_rows, width, keep)
+            output_type, outputs = type(out), _allocate(out, n_rows, width, keep)
         _write(outputs, out, rows, longest)
-    return type(first)(**outputs)
+        del out  # not held while the next pass runs
+    return output_type(**outputs)
 
 
 def _rows(value: Any, rows: torch.Tensor, longest: int, shape) -> Any:
