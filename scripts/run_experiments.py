@@ -16,7 +16,8 @@ where it stopped. What counts as the same inputs:
   and span settings (``hidden_cache.cache_inputs``); otherwise it is built again;
 - a run's metrics record its settings (the name holds fusion, layers and seed only), the
   caches it read (``made_from``: one digest per cache) and the code that trains, predicts and
-  scores (``code_sha256`` of HEAD_CODE and what it imports); a run whose settings, caches or
+  scores (``code_sha256``: of HEAD_CODE and every package module it imports, which is more
+  than a head run uses, so a change there runs heads again too, and of this script); a run whose settings, caches or
   code differ now is run again (``run_records.record_change``). Metrics made before the
   code was recorded are kept, with a warning. Metrics without the caches' record (extracted
   from reports/experiment_metrics.tar.gz, made before it existed) are run again when their
@@ -29,6 +30,7 @@ No target-language data is used to train or choose anything: k* and every checkp
 chosen on English dev.
 """
 import functools
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ from wasabi import msg
 from layer_fusion.research.cached_training import mean_layer_weights, predict, train_head, treebank_result
 from layer_fusion.research.fusion_head import HeadSettings, fusion_parameters
 from layer_fusion.research.run_claims import claim, release
-from layer_fusion.research.run_records import code_sha256, describe, input_names, record_change
+from layer_fusion.research.run_records import code_sha256, describe, input_names, record_change, source_sha256
 from layer_fusion.atomic_write import write_text_atomic
 from layer_fusion.provenance import provenance
 from layer_fusion.conllu import read_conllu
@@ -117,8 +119,10 @@ def caches_now() -> Dict[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def head_code() -> str:
-    """``code_sha256`` of HEAD_CODE: what a head run's metrics record as their code."""
-    return code_sha256(HEAD_CODE)
+    """What a head run's metrics record as their code: one sha256 over ``code_sha256`` of
+    HEAD_CODE and the code of this script (which assembles the metrics)."""
+    parts = f"{code_sha256(HEAD_CODE)}\0{source_sha256(Path(__file__))}"
+    return hashlib.sha256(parts.encode("utf8")).hexdigest()
 
 
 def _train_cache_record() -> Optional[Dict]:

@@ -210,13 +210,30 @@ def test_a_run_is_done_again_when_the_code_that_trains_and_scores_it_changed(exp
     assert experiments.run_one(settings, "probe")["english_dev"] == 0.7 and len(trained) == 1
 
 
-def test_the_head_code_digest_covers_training_and_scoring(experiments):
-    """``head_code`` digests the modules a head run is made of, scoring included."""
-    from layer_fusion.research.run_records import _PACKAGE, _package_modules, code_sha256
+def test_the_head_code_digest_covers_training_scoring_and_the_script(experiments, tmp_path, monkeypatch):
+    """``head_code`` digests the modules a head run is made of, scoring included, and the
+    script that assembles its metrics: a change to either changes it; a comment does not."""
+    import importlib.util
+
+    from layer_fusion.research.run_records import _PACKAGE, _package_modules
 
     files = {p.relative_to(_PACKAGE).as_posix() for p in _package_modules(experiments.HEAD_CODE, _PACKAGE)}
     assert {"research/cached_training.py", "research/fusion_head.py", "evaluation.py", "bootstrap.py"} <= files
-    assert experiments.head_code() == code_sha256(experiments.HEAD_CODE)
+    source = (REPO / "scripts" / "run_experiments.py").read_text(encoding="utf8")
+    digests = []
+    for name, text in [("same", source), ("commented", source + "\n# a comment\n"),
+                       ("changed", source + "\nEXTRA = 1\n")]:
+        copy = tmp_path / name / "run_experiments.py"
+        copy.parent.mkdir()
+        copy.write_text(text, encoding="utf8")
+        spec = importlib.util.spec_from_file_location(f"run_experiments_{name}", copy)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        digests.append(module.head_code())
+    assert digests[0] == digests[1] == experiments.head_code() != digests[2]
+    monkeypatch.setattr(experiments, "HEAD_CODE", "layer_fusion.research.fusion_head")
+    experiments.head_code.cache_clear()
+    assert experiments.head_code() != digests[0]
 
 
 def test_the_digest_of_a_cache_follows_its_record(tmp_path):

@@ -101,6 +101,12 @@ def code_sha256(module: str, root: Path = _PACKAGE) -> str:
     return digest.hexdigest()
 
 
+def source_sha256(path: Union[str, Path]) -> str:
+    """sha256 of one Python file's code, without its comments, docstrings, blank lines and
+    trailing spaces (as ``code_sha256`` reads each module): for a script outside the package."""
+    return hashlib.sha256(_code_text(Path(path).read_text(encoding="utf8")).encode("utf8")).hexdigest()
+
+
 def _package_modules(module: str, root: Path) -> Set[Path]:
     """The files of ``module`` and of the package modules it imports, transitively."""
     seen: Set[Path] = set()
