@@ -29,10 +29,14 @@ def dies_on_boom(doc):
         os.kill(os.getpid(), signal.SIGKILL)
     return doc
 
-def stream(texts):
+def pipeline():
     nlp = spacy.blank("en")
     nlp.add_pipe("dies_on_boom")
-    with workers_ended_on_error(nlp) as workers:
+    return nlp
+
+def stream(texts, nlp=None):
+    nlp = nlp or pipeline()
+    with workers_ended_on_error() as workers:
         yield from workers.results(nlp.pipe(workers.inputs(iter(texts)), n_process=2, batch_size=20))
 """
 
@@ -98,10 +102,71 @@ def test_a_stream_stopped_early_does_not_end_another_streams_workers():
     assert _run(code) == ["10", "4000"]
 
 
+def test_two_streams_of_one_pipeline_ending_out_of_order_still_end_on_an_error():
+    """Stream A starts, then B, on the same pipeline; A ends first, then a component fails in
+    B. The error handler A had wrapped was put back to spaCy's while B ran, so B hung in
+    spaCy's join (long texts: a worker blocked on a full pipe)."""
+    code = ("nlp = pipeline(); big = ' '.join(['word'] * 3000)\n"
+            "texts = [big] * 400; texts[210] = 'FAIL'\n"
+            "a = stream(['x'] * 100, nlp); b = stream(texts, nlp); next(a); next(b)\n"
+            "print(1 + sum(1 for _ in a))\n"
+            "try:\n"
+            "    sum(1 for _ in b)\n"
+            "except ValueError as err:\n"
+            "    print('raised', 'boom' in str(err))\n")
+    assert _run(code) == ["100", "raised", "True"]
+
+
+def test_an_interrupt_in_the_reading_process_ends_the_workers():
+    """Ctrl-C in a notebook reaches the reading process alone, inside spaCy's wait for results:
+    spaCy's join then waited for ever on workers blocked sending long texts."""
+    code = ("import threading, time\n"
+            "big = ' '.join(['word'] * 3000)\n"
+            "threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+            "try:\n"
+            "    for _ in stream([big] * 100000): pass\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted')\n")
+    assert _run(code) == ["interrupted"]
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_streams_run_with_every_start_method(method):
+    """spawn (macOS) and forkserver pickle the pipeline for the workers: a wrapped error handler,
+    a local function, could not be pickled. A stream completes, and an input error ends it."""
+    code = (f"import multiprocessing; multiprocessing.set_start_method('{method}')\n"
+            "if __name__ == '__main__':\n"
+            "    nlp = spacy.blank('en')\n"
+            "    def texts(n, fail_at=None):\n"
+            "        for i in range(n):\n"
+            "            if i == fail_at: raise ValueError('bad input')\n"
+            "            yield 'the cat sat'\n"
+            "    def run(items):\n"
+            "        with workers_ended_on_error() as workers:\n"
+            "            return sum(1 for _ in workers.results(nlp.pipe(workers.inputs(items), n_process=2, batch_size=20)))\n"
+            "    print(run(texts(400)))\n"
+            "    try:\n"
+            "        run(texts(4000, fail_at=300))\n"
+            "    except ValueError as err:\n"
+            "        print('raised', 'bad input' in str(err))\n")
+    assert _run(code) == ["400", "raised", "True"]
+
+
+def test_a_stream_left_open_at_exit_does_not_hold_up_the_exit():
+    """A stream read once and kept (a global): multiprocessing's exit joined its workers, one
+    blocked sending long texts, for ever."""
+    code = ("big = ' '.join(['word'] * 3000)\n"
+            "kept = stream([big] * 4000); next(kept)\n"
+            "print('left')\n")
+    assert _run(code) == ["left"]
+
+
 def test_only_what_is_made_while_a_stream_is_advanced_is_its_own():
-    """The processes and queues made inside a stream's ``next`` (marked by ``results``) are its
-    own; one made in the same block but outside it, or in another thread, is not. The module
-    attributes are put back when the last block ends, nested or not."""
+    """spaCy's workers and the queues made inside a stream's ``next`` (marked by ``results``)
+    are its own; a caller's process made there, or a queue made in the same block outside it,
+    is not. The module attributes are put back when the last block ends, nested or not."""
+    from spacy.language import _apply_pipes
+
     from layer_fusion.pipe_workers import PipeWorkers, _advancing, _recording
 
     original = multiprocessing.Process, multiprocessing.Queue
@@ -111,7 +176,9 @@ def test_only_what_is_made_while_a_stream_is_advanced_is_its_own():
         with _recording():
             _advancing.workers = workers
             try:
-                made["process"], made["queue"] = multiprocessing.Process(target=print), multiprocessing.Queue()
+                made["process"] = multiprocessing.Process(target=_apply_pipes)  # spaCy's worker, never started
+                made["other"] = multiprocessing.Process(target=print)  # a caller's
+                made["queue"] = multiprocessing.Queue()
             finally:
                 _advancing.workers = None
         assert (multiprocessing.Process, multiprocessing.Queue) != original  # the outer block still records
@@ -119,6 +186,5 @@ def test_only_what_is_made_while_a_stream_is_advanced_is_its_own():
         assert isinstance(made["process"], original[0])
     assert (multiprocessing.Process, multiprocessing.Queue) == original
     assert workers.processes == [made["process"]] and workers.queues == [made["queue"]]
-    assert all(q is not outside for q in workers.queues)
     for queue in (made["queue"], outside):
         queue.close()

@@ -1,19 +1,24 @@
 """The worker processes of spaCy's ``nlp.pipe(n_process > 1)``, ended at once when the stream
-stops early: an error in the input, in a worker, or in the code reading the results, a reader
-that stops reading, or a worker that dies by itself.
+stops early: an error in the input, in a worker, in the code reading the results or anywhere
+in the reading process (an interrupt), a reader that stops reading, or a worker that dies by
+itself.
 
 Why. spaCy joins its workers when its stream ends (the ``finally`` of
 ``Language._multiprocessing_pipe``). A worker blocked on sending a batch of results to the
 parent's full pipe never gets there, since its siblings, forked with every pipe open, hold
 the pipe's read end too: the join waits for ever, and ``layer-fusion tag --n-process 2``
-hung silently on an invalid UTF-8 line or a full disk. Ending the workers first lets the
-join return, and the error reach whoever called.
+hung silently on an invalid UTF-8 line or a full disk. So a worker's ``join`` called while
+an exception is on its way out (``sys.exc_info()``: spaCy's ``finally``) ends the stream's
+workers first, and the error reaches whoever called. (A stream read inside the caller's own
+``except`` block sees that exception too: its workers, done by then, are killed instead of
+joined, and spaCy warns that they did not end cleanly.)
 
 A worker that dies by itself (the kernel kills it when memory runs out) made the parent wait
 for ever too: it waits on that worker's pipe, whose write end the living siblings still hold.
 A watcher thread sees the death, ends the other workers, so that the parent's wait ends, and
 the stream raises ``WorkerDied``, which says how the worker ended. (A worker that exits by
-itself with code 0 looks like one that finished, and is not caught.)
+itself with code 0 looks like one that finished, and is not caught.) A stream still open when
+the interpreter exits has its workers ended first (multiprocessing would join them).
 
 Ended workers leave spaCy's queues of texts for them unread. A queue's feeder thread can be
 blocked on the full pipe to a dead worker, and the interpreter's exit joins it, for ever (a
@@ -21,20 +26,23 @@ Python program that caught the error then hung at exit). So those queues are tol
 joined (``Queue.cancel_join_thread``) when their workers are ended: what they still held was
 for processes that are gone.
 
-Which processes and queues are a stream's own: those that ``multiprocessing.Process`` and
-``multiprocessing.Queue`` make while that stream is being advanced (``PipeWorkers.results``
-marks each ``next`` of it, in its thread; spaCy starts its workers inside the first one).
-While any block runs, the two module attributes make recorded ones (a subclass of the
-process class, and a wrapper of the queue function); they are restored when the last block
-ends. So a caller's own processes and queues, and another stream's, are never touched, and a
-process that some stream ended on purpose is not taken for one that died by itself.
+Which processes and queues are a stream's own: spaCy's workers (processes running
+``spacy.language._apply_pipes``) and the queues made while that stream is being advanced
+(``PipeWorkers.results`` marks each ``next`` of it, in its thread, and ``PipeWorkers.inputs``
+unmarks the reading of the caller's input). While any block runs, ``multiprocessing.Process``
+and ``multiprocessing.Queue`` make recorded ones (a subclass of the process class, and a
+wrapper of the queue function); both are restored when the last block ends. So a caller's own
+processes and queues, and another stream's, are not touched, and a process that some stream
+ended on purpose is not taken for one that died by itself.
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import multiprocessing.context
 import os
 import signal
+import sys
 import threading
 import weakref
 from contextlib import contextmanager
@@ -55,6 +63,8 @@ class WorkerDied(RuntimeError):
 _advancing = threading.local()
 # Processes that some PipeWorkers.end() killed: their deaths were asked for.
 _ended_on_purpose: "weakref.WeakSet" = weakref.WeakSet()
+# Streams being read (PipeWorkers.results running): ended at the interpreter's exit.
+_open_streams: "weakref.WeakSet" = weakref.WeakSet()
 
 
 class PipeWorkers:
@@ -62,8 +72,8 @@ class PipeWorkers:
     and for its stream, which end the stream's workers before an error goes on."""
 
     def __init__(self):
-        # The process that reads the stream: a worker, forked with a copy of this object, and
-        # running the wrapped error handler when a component fails, must not end its siblings.
+        # The process that reads the stream: a worker, forked with a copy of this object,
+        # must not end its siblings.
         self._pid = os.getpid()
         self.processes: List[multiprocessing.Process] = []  # made while the stream is advanced
         self.queues: List = []
@@ -75,6 +85,8 @@ class PipeWorkers:
         in a worker."""
         if os.getpid() != self._pid:
             return
+        if self._died is None:  # one that died by itself before these are killed (whoever ends them)
+            self._died = self.first_death()
         self._ending = True
         for process in list(self.processes):
             _ended_on_purpose.add(process)
@@ -103,13 +115,20 @@ class PipeWorkers:
                 return
 
     def inputs(self, items: Iterable[T]) -> Iterator[T]:
-        """``items``, for ``nlp.pipe``: an error reading them ends the workers first (spaCy
-        reads them inside its stream, so the error would reach its join before the caller)."""
-        try:
-            yield from items
-        except BaseException:
-            self.end()
-            raise
+        """``items``, for ``nlp.pipe``: spaCy reads them inside its stream, so what the
+        caller's code makes while they are read (a process, a queue) is unmarked as the
+        stream's own. (An error reading them ends the workers: spaCy's join.)"""
+        iterator = iter(items)
+        while True:
+            previous = getattr(_advancing, "workers", None)
+            _advancing.workers = None
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                _advancing.workers = previous
+            yield item
 
     def results(self, stream: Iterable[T]) -> Iterator[T]:
         """``nlp.pipe``'s stream: when the reader stops (an error where it reads, or it stops
@@ -119,11 +138,12 @@ class PipeWorkers:
 
         While it is read, a worker that dies by itself is watched for (``_watch``): the
         others are ended, and the error the stream then raises (end of file on the pipe)
-        becomes ``WorkerDied``. The error is looked at too: the pipe can end before the
-        watcher has looked (every worker killed at once)."""
+        becomes ``WorkerDied``. ``end`` looks too: the pipe can end before the watcher has
+        looked (every worker killed at once)."""
         stop = threading.Event()
         watcher = threading.Thread(target=self._watch, args=(stop,), name="pipe-workers-watcher", daemon=True)
         watcher.start()
+        _open_streams.add(self)
         iterator = iter(stream)
         try:
             while True:
@@ -137,50 +157,55 @@ class PipeWorkers:
                     _advancing.workers = previous
                 yield item
         except BaseException as err:
-            pipe_ended = isinstance(err, (EOFError, OSError))
-            died = self._died or (self.first_death() if pipe_ended else None)
-            self.end()
-            if died is not None and pipe_ended:
-                raise WorkerDied(died) from err
+            self.end()  # already done by spaCy's join, for most errors
+            if self._died is not None and isinstance(err, (EOFError, OSError)):
+                raise WorkerDied(self._died) from err
             raise
         finally:
+            _open_streams.discard(self)
             stop.set()
             watcher.join()
 
 
 @contextmanager
-def workers_ended_on_error(nlp) -> Iterator[PipeWorkers]:
-    """While the block runs, ``nlp.pipe``'s workers are ended before an error leaves it: one
-    of the input (``PipeWorkers.inputs``), one of a worker, which spaCy raises through
-    ``nlp.default_error_handler`` (wrapped here for the block's duration; a handler that does
-    not raise goes on as before), or one where the stream is read (``PipeWorkers.results``)."""
+def workers_ended_on_error() -> Iterator[PipeWorkers]:
+    """While the block runs, the workers of the stream read through ``PipeWorkers.results``
+    (its input through ``PipeWorkers.inputs``) are ended before an error leaves it, or when
+    one of them dies by itself (module docstring)."""
     with _recording():
-        workers = PipeWorkers()
-        handler = nlp.default_error_handler
-
-        def handled_or_workers_ended(proc_name, proc, docs, error):
-            try:
-                return handler(proc_name, proc, docs, error)
-            except BaseException:  # the stream stops (spaCy's default handler raises)
-                workers.end()
-                raise
-
-        nlp.default_error_handler = handled_or_workers_ended
-        try:
-            yield workers
-        finally:
-            nlp.default_error_handler = handler
+        yield PipeWorkers()
 
 
 class _RecordedProcess(multiprocessing.context.Process):
-    """``multiprocessing.Process`` while a block runs: a process made while a stream is being
-    advanced is that stream's."""
+    """``multiprocessing.Process`` while a block runs: a spaCy worker made while a stream is
+    being advanced is that stream's, and its ``join`` with an exception on its way out (spaCy's
+    ``finally``) ends the stream's workers first."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        target = kwargs.get("target", args[1] if len(args) > 1 else None)
         workers = getattr(_advancing, "workers", None)
-        if workers is not None:
+        self._stream = None
+        if workers is not None and _is_spacy_worker(target):
+            self._stream = workers
             workers.processes.append(self)
+
+    def join(self, timeout=None):
+        if self._stream is not None and sys.exc_info()[1] is not None:
+            self._stream.end()
+        return super().join(timeout)
+
+    def __getstate__(self):
+        # spawn and forkserver pickle the process: its stream stays in the parent
+        state = dict(self.__dict__)
+        state["_stream"] = None
+        return state
+
+
+def _is_spacy_worker(target) -> bool:
+    """Whether ``target`` is the function spaCy's ``nlp.pipe`` workers run."""
+    return getattr(target, "__name__", None) == "_apply_pipes" and \
+        getattr(target, "__module__", None) == "spacy.language"
 
 
 def _recorded_queue(*args, **kwargs):
@@ -220,6 +245,14 @@ def _recording() -> Iterator[None]:
                     multiprocessing.Process = _original_process
                 if multiprocessing.Queue is _recorded_queue:
                     multiprocessing.Queue = _original_queue
+
+
+@atexit.register
+def _end_open_streams() -> None:
+    """At exit, end the workers of streams still open (multiprocessing's exit, registered
+    before this, runs after it and joins them)."""
+    for workers in list(_open_streams):
+        workers.end()
 
 
 def _how_it_ended(worker) -> str:

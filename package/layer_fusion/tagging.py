@@ -218,7 +218,7 @@ class LineTagger:
             return
         # An error, or a reader that stops reading, would leave spaCy joining workers that
         # wait for ever (pipe_workers): they are ended first.
-        with one_thread_per_worker(self.n_process), workers_ended_on_error(self.nlp) as workers:
+        with one_thread_per_worker(self.n_process), workers_ended_on_error() as workers:
             yield from self._tag_in_order(workers.inputs(pieces()), pending, workers.results)
 
     def _tag_in_order(self, pieces: Iterator[Tuple[Doc, int]], pending: Deque["_Window"],
