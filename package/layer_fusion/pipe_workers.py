@@ -118,17 +118,7 @@ class PipeWorkers:
         """``items``, for ``nlp.pipe``: spaCy reads them inside its stream, so what the
         caller's code makes while they are read (a process, a queue) is unmarked as the
         stream's own. (An error reading them ends the workers: spaCy's join.)"""
-        iterator = iter(items)
-        while True:
-            previous = getattr(_advancing, "workers", None)
-            _advancing.workers = None
-            try:
-                item = next(iterator)
-            except StopIteration:
-                return
-            finally:
-                _advancing.workers = previous
-            yield item
+        yield from _marked(items, None)
 
     def results(self, stream: Iterable[T]) -> Iterator[T]:
         """``nlp.pipe``'s stream: when the reader stops (an error where it reads, or it stops
@@ -144,17 +134,8 @@ class PipeWorkers:
         watcher = threading.Thread(target=self._watch, args=(stop,), name="pipe-workers-watcher", daemon=True)
         watcher.start()
         _open_streams.add(self)
-        iterator = iter(stream)
         try:
-            while True:
-                previous = getattr(_advancing, "workers", None)
-                _advancing.workers = self
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    return
-                finally:
-                    _advancing.workers = previous
+            for item in _marked(stream, self):  # a loop, not yield from: end() comes before closing
                 yield item
         except BaseException as err:
             self.end()  # already done by spaCy's join, for most errors
@@ -165,6 +146,22 @@ class PipeWorkers:
             _open_streams.discard(self)
             stop.set()
             watcher.join()
+
+
+def _marked(items: Iterable[T], workers: Optional[PipeWorkers]) -> Iterator[T]:
+    """``items``, each ``next`` of them run with ``workers`` as the stream this thread is
+    advancing (None: none), then the mark put back."""
+    iterator = iter(items)
+    while True:
+        previous = getattr(_advancing, "workers", None)
+        _advancing.workers = workers
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            _advancing.workers = previous
+        yield item
 
 
 @contextmanager
