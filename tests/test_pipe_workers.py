@@ -130,6 +130,25 @@ def test_an_interrupt_in_the_reading_process_ends_the_workers():
     assert _run(code) == ["interrupted"]
 
 
+def test_a_stream_read_inside_the_callers_except_block_joins_its_workers():
+    """The reader's own exception, being handled while it reads the stream, is not an error
+    leaving the stream: its workers were killed at the end (spaCy's W127), not joined. An error
+    in the stream read there still ends them."""
+    code = ("import warnings\n"
+            "try:\n"
+            "    raise KeyError('the reader handles this')\n"
+            "except KeyError:\n"
+            "    with warnings.catch_warnings(record=True) as seen:\n"
+            "        warnings.simplefilter('always')\n"
+            "        print(sum(1 for _ in stream(['the cat sat'] * 400)))\n"
+            "    print('W127' if any('W127' in str(w.message) for w in seen) else 'joined')\n"
+            "    try:\n"
+            "        for _ in stream(['the cat sat'] * 300 + ['FAIL'] + [' '.join(['word'] * 3000)] * 4000): pass\n"
+            "    except ValueError as err:\n"
+            "        print('raised', 'boom' in str(err))\n")
+    assert _run(code) == ["400", "joined", "raised", "True"]
+
+
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_streams_run_with_every_start_method(method):
     """spawn (macOS) and forkserver pickle the pipeline for the workers: a wrapped error handler,
@@ -171,8 +190,11 @@ def test_only_what_is_made_while_a_stream_is_advanced_is_its_own():
 
     original = multiprocessing.Process, multiprocessing.Queue
     workers = PipeWorkers()
-    made = {}
+    made = {"before": multiprocessing.Process(target=print)}
     with _recording():
+        # code written for multiprocessing.Process sees the class it stands for
+        assert isinstance(made["before"], multiprocessing.Process) and not isinstance(1, multiprocessing.Process)
+        assert issubclass(original[0], multiprocessing.Process) and not issubclass(int, multiprocessing.Process)
         with _recording():
             _advancing.workers = workers
             try:

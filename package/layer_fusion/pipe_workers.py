@@ -9,9 +9,9 @@ parent's full pipe never gets there, since its siblings, forked with every pipe 
 the pipe's read end too: the join waits for ever, and ``layer-fusion tag --n-process 2``
 hung silently on an invalid UTF-8 line or a full disk. So a worker's ``join`` called while
 an exception is on its way out (``sys.exc_info()``: spaCy's ``finally``) ends the stream's
-workers first, and the error reaches whoever called. (A stream read inside the caller's own
-``except`` block sees that exception too: its workers, done by then, are killed instead of
-joined, and spaCy warns that they did not end cleanly.)
+workers first, and the error reaches whoever called. An exception that the reader was
+already handling when it asked for the next item (a stream read inside the caller's own
+``except`` block) is not one on its way out: a stream that ends there joins its workers.
 
 A worker that dies by itself (the kernel kills it when memory runs out) made the parent wait
 for ever too: it waits on that worker's pipe, whose write end the living siblings still hold.
@@ -59,7 +59,9 @@ class WorkerDied(RuntimeError):
     held are lost."""
 
 
-# The PipeWorkers whose stream this thread is advancing (inside its ``next``), if any.
+# The PipeWorkers whose stream this thread is advancing (inside its ``next``), if any
+# (``workers``), and the exception the reader was handling when it asked for that item
+# (``handled``), if any.
 _advancing = threading.local()
 # Processes that some PipeWorkers.end() killed: their deaths were asked for.
 _ended_on_purpose: "weakref.WeakSet" = weakref.WeakSet()
@@ -150,17 +152,18 @@ class PipeWorkers:
 
 def _marked(items: Iterable[T], workers: Optional[PipeWorkers]) -> Iterator[T]:
     """``items``, each ``next`` of them run with ``workers`` as the stream this thread is
-    advancing (None: none), then the mark put back."""
+    advancing (None: none) and the exception its reader is handling, then both marks put
+    back. (Inside a generator, ``sys.exc_info()`` gives the exception its reader handles.)"""
     iterator = iter(items)
     while True:
-        previous = getattr(_advancing, "workers", None)
-        _advancing.workers = workers
+        previous = getattr(_advancing, "workers", None), getattr(_advancing, "handled", None)
+        _advancing.workers, _advancing.handled = workers, sys.exc_info()[1]
         try:
             item = next(iterator)
         except StopIteration:
             return
         finally:
-            _advancing.workers = previous
+            _advancing.workers, _advancing.handled = previous
         yield item
 
 
@@ -173,10 +176,26 @@ def workers_ended_on_error() -> Iterator[PipeWorkers]:
         yield PipeWorkers()
 
 
-class _RecordedProcess(multiprocessing.context.Process):
+class _StandsForProcess(type):
+    """The type of ``_RecordedProcess``: ``isinstance`` and ``issubclass`` against it, which
+    code written for ``multiprocessing.Process`` does while a block runs, answer as the class
+    it replaced does (true for a process made before the block, from that class)."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        if cls is _RecordedProcess and _original_process is not cls:
+            return isinstance(obj, _original_process)
+        return super().__instancecheck__(obj)
+
+    def __subclasscheck__(cls, subclass) -> bool:
+        if cls is _RecordedProcess and _original_process is not cls:
+            return issubclass(subclass, _original_process)
+        return super().__subclasscheck__(subclass)
+
+
+class _RecordedProcess(multiprocessing.context.Process, metaclass=_StandsForProcess):
     """``multiprocessing.Process`` while a block runs: a spaCy worker made while a stream is
     being advanced is that stream's, and its ``join`` with an exception on its way out (spaCy's
-    ``finally``) ends the stream's workers first."""
+    ``finally``; not one the reader was already handling) ends the stream's workers first."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -188,7 +207,8 @@ class _RecordedProcess(multiprocessing.context.Process):
             workers.processes.append(self)
 
     def join(self, timeout=None):
-        if self._stream is not None and sys.exc_info()[1] is not None:
+        in_flight = sys.exc_info()[1]
+        if self._stream is not None and in_flight is not None and in_flight is not getattr(_advancing, "handled", None):
             self._stream.end()
         return super().join(timeout)
 
