@@ -351,3 +351,41 @@ def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_
 def shapes_width(doc) -> int:
     """The padded width of ``doc``'s encoder windows."""
     return int(doc._.trf_data.wordpieces.input_ids.shape[1])
+
+
+def test_in_passes_the_component_computes_what_its_listeners_or_its_annotation_setter_read(tiny_xlmr):
+    """``FusionTransformer.predict`` over the bound: the hidden states the listener reads are
+    the encoder's, the others empty (not zeros that a reader takes for the encoder's); with
+    an annotation setter of the component's own, which may read any, all are the encoder's."""
+    nlp = _trained(tiny_xlmr)
+    trf = nlp.get_pipe("transformer")
+    docs = [nlp.make_doc(" ".join(["the big cat sat on a red mat near the house ."] * 4)) for _ in range(6)]
+    one = [torch.as_tensor(h) for h in trf.model.predict(docs).model_output.hidden_states]  # stock, one pass
+    trf.cfg["max_batch_items"] = 2 * one[0].shape[1]  # two windows per pass
+    read = {i % len(one) for i in trf.hidden_states_read()}
+    assert 0 < len(read) < len(one)
+    mask = torch.as_tensor(trf.model.predict(docs).wordpieces.attention_mask).bool()
+    for setter in ("listeners", "own"):
+        if setter == "own":
+            trf.set_extra_annotations = lambda docs, predictions: None
+        got = [torch.as_tensor(h) for h in trf.predict(docs).model_output.hidden_states]
+        for layer, (state, want) in enumerate(zip(got, one)):
+            if layer in read or setter == "own":
+                assert state.shape == want.shape
+                torch.testing.assert_close(state[mask], want[mask], rtol=1e-4, atol=1e-5)
+            else:
+                assert state.shape == (want.shape[0], 0, want.shape[2])
+
+
+def test_tagging_leaves_the_encoder_in_evaluation_mode(tiny_xlmr):
+    """thinc's ``predict`` switched the encoder back to training mode on its way out: with two
+    threads tagging with one pipeline, one's forward pass ran with dropout on whenever the
+    other's ended first. Training still switches it to training mode."""
+    nlp = _trained(tiny_xlmr)
+    encoder = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert encoder.training  # as the updates left it
+    nlp("the big cat sat on a red mat .")
+    assert not encoder.training
+    nlp.update(synthetic_examples(nlp, 4), sgd=None)
+    assert encoder.training
+

@@ -46,6 +46,7 @@ from spacy.language import Language
 from spacy.pipeline.pipe import deserialize_config
 from spacy.tokens import Doc
 from spacy.util import minibatch
+from spacy_transformers.annotation_setters import null_annotation_setter
 from spacy_transformers.data_classes import FullTransformerBatch, HFObjects
 from spacy_transformers.pipeline_component import DEFAULT_CONFIG, DOC_EXT_ATTR, Transformer, install_extensions
 from thinc.api import Model
@@ -125,9 +126,12 @@ class FusionTransformer(Transformer):
         """Stock, but a batch over ``max_batch_items`` padded wordpieces (one doc whose own
         windows exceed it, as ``nlp(text)`` on a long text gives) runs through the encoder in
         passes within the bound, keeping only the hidden states the listeners read
-        (``layers/inference_passes.py``). Both settings hold for the call's length, in its
-        thread (``PASSES``): a direct ``model.predict`` is stock."""
-        token = PASSES.set((self.cfg["max_batch_items"], self.hidden_states_read()))
+        (``layers/inference_passes.py``): the others are empty, (rows, 0, H). All are kept
+        when the component has an annotation setter of its own (``set_extra_annotations``),
+        which may read any. Both settings hold for the call's length, in its thread
+        (``PASSES``): a direct ``model.predict`` is stock."""
+        custom_setter = self.set_extra_annotations is not null_annotation_setter
+        token = PASSES.set((self.cfg["max_batch_items"], None if custom_setter else self.hidden_states_read()))
         try:
             return super().predict(docs)
         finally:

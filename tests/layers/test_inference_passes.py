@@ -11,8 +11,11 @@ from layer_fusion.layers.inference_passes import predict_in_passes
 N_STATES = 4
 
 
-def _encoder(calls, pooled=False, attentions=False):
-    """Hidden state l of a row: a masked running sum of its embedded ids, times l + 1."""
+def _encoder(calls, pooled=False, attentions=False, normed_last=False, downsampled=False):
+    """Hidden state l of a row: a masked running sum of its embedded ids, times l + 1.
+    normed_last: ``last_hidden_state`` is the last hidden state halved, a tensor of its own
+    (ModernBERT's comes after a final norm); downsampled: hidden state 1 keeps every other
+    position (CANINE's are shorter)."""
     torch.manual_seed(0)
     table = torch.randn(50, 6)
 
@@ -21,11 +24,14 @@ def _encoder(calls, pooled=False, attentions=False):
         calls.append(tuple(ids.shape))
         x = (table[ids] * mask[..., None]).cumsum(dim=1) + kwargs["token_type_ids"][..., None]
         states = tuple(x * (layer + 1) for layer in range(N_STATES))
+        if downsampled:
+            states = (states[0], states[1][:, ::2], *states[2:])
+        last = states[-1] / 2 if normed_last else states[-1]
         extra = {"attentions": (x.sum(-1),)} if attentions else {}
         if pooled:
-            return BaseModelOutputWithPooling(last_hidden_state=states[-1], hidden_states=states,
+            return BaseModelOutputWithPooling(last_hidden_state=last, hidden_states=states,
                                               pooler_output=states[-1][:, 0].tanh(), **extra)
-        return BaseModelOutput(last_hidden_state=states[-1], hidden_states=states, **extra)
+        return BaseModelOutput(last_hidden_state=last, hidden_states=states, **extra)
 
     return run
 
@@ -71,21 +77,50 @@ def test_a_row_over_the_bound_is_a_pass_alone():
     assert got.last_hidden_state.shape == (3, 9, 6)
 
 
-def test_only_the_hidden_states_kept_take_memory():
+def test_only_the_hidden_states_kept_are_filled_the_others_are_empty():
+    """Not zeros, which a reader would take for the encoder's: (rows, 0, H), no memory."""
     kwargs = _inputs(LENGTHS, 9)
     one = _encoder([])(kwargs)
     got = predict_in_passes(_encoder([]), kwargs, max_items=18, keep=[1, -1])
     for layer, state in enumerate(got.hidden_states):
-        assert state.shape == one.hidden_states[layer].shape
         if layer in (1, N_STATES - 1):
-            assert state.stride(0) != 0
+            assert state.shape == one.hidden_states[layer].shape
             for row, n in enumerate(LENGTHS):
                 torch.testing.assert_close(state[row, :n], one.hidden_states[layer][row, :n])
         else:
-            assert state.stride() == (0, 0, 0) and not state.any()  # one zero, seen everywhere
+            assert state.shape == (len(LENGTHS), 0, 6)
     last_not_kept = predict_in_passes(_encoder([]), kwargs, max_items=18, keep=[0])
     torch.testing.assert_close(last_not_kept.last_hidden_state[0, :3], one.last_hidden_state[0, :3])
-    assert last_not_kept.hidden_states[-1].stride() == (0, 0, 0)
+    assert last_not_kept.hidden_states[-1].shape == (len(LENGTHS), 0, 6)
+
+
+@pytest.mark.parametrize("keep", [None, [-1], [0]])
+def test_a_last_hidden_state_of_its_own_stays_its_own(keep):
+    """An encoder whose ``last_hidden_state`` is not its last hidden state (a final norm
+    between them): each keeps its own values; they were one tensor, the last hidden state
+    overwritten by ``last_hidden_state``."""
+    kwargs = _inputs(LENGTHS, 9)
+    one = _encoder([], normed_last=True)(kwargs)
+    got = predict_in_passes(_encoder([], normed_last=True), kwargs, max_items=18, keep=keep)
+    last_kept = keep is None or -1 in keep
+    assert got.last_hidden_state is not got.hidden_states[-1]
+    assert got.hidden_states[-1].shape[1] == (9 if last_kept else 0)
+    for row, n in enumerate(LENGTHS):
+        torch.testing.assert_close(got.last_hidden_state[row, :n], one.last_hidden_state[row, :n])
+        if last_kept:
+            torch.testing.assert_close(got.hidden_states[-1][row, :n], one.hidden_states[-1][row, :n])
+
+
+def test_hidden_states_of_another_width_fall_back_to_one_pass():
+    """CANINE-like: a hidden state shorter than the input cannot be written row by row into
+    (rows, W, H); the batch runs in one pass, as before passes existed."""
+    kwargs = _inputs(LENGTHS, 9)
+    calls = []
+    got = predict_in_passes(_encoder(calls, downsampled=True), kwargs, max_items=18)
+    assert calls[-1] == (len(LENGTHS), 9)
+    one = _encoder([], downsampled=True)(kwargs)
+    assert [tuple(s.shape) for s in got.hidden_states] == [tuple(s.shape) for s in one.hidden_states]
+    torch.testing.assert_close(got.hidden_states[1], one.hidden_states[1])
 
 
 def test_an_output_passes_cannot_combine_falls_back_to_one_pass():
@@ -102,22 +137,3 @@ def test_a_batch_not_padded_on_the_right_runs_in_one_pass():
     calls = []
     predict_in_passes(_encoder(calls), kwargs, max_items=5)
     assert calls == [(2, 5)]
-
-
-def test_the_setting_holds_in_its_own_thread_only():
-    """``FusionTransformer.predict`` sets ``PASSES`` for its call: another thread, tagging with
-    the same pipeline at the same time, does not see it."""
-    import threading
-
-    from layer_fusion.layers.inference_passes import PASSES
-
-    seen = []
-    token = PASSES.set((64, [1]))
-    try:
-        thread = threading.Thread(target=lambda: seen.append(PASSES.get()))
-        thread.start()
-        thread.join()
-        assert PASSES.get() == (64, [1])
-    finally:
-        PASSES.reset(token)
-    assert seen == [None] and PASSES.get() is None

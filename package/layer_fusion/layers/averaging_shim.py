@@ -16,6 +16,10 @@ layers, keep their values), and restores the trained weights on exit.
 Its ``predict`` (inference) runs a batch over the component's bound in passes
 (``inference_passes.py``) while the ``fusion_transformer`` component predicts, which sets the
 bound and the hidden states its listeners read for the length of the call (``PASSES``).
+It leaves the encoder in evaluation mode: thinc's ``PyTorchShim.predict`` switches it to
+training mode on its way out, so with two threads tagging with one pipeline, one thread's
+forward pass ran in training mode (dropout on) when the other's ended first. Training
+switches it back itself (``begin_update``).
 """
 import contextlib
 
@@ -34,10 +38,16 @@ class AveragingHFShim(HFShim):
         ids = inputs.kwargs.get("input_ids")
         if settings is None or inputs.args or not torch.is_tensor(ids) or ids.dim() != 2 \
                 or ids.numel() <= settings[0]:
-            return super().predict(inputs)
+            return self._inference(inputs.args, inputs.kwargs)
         max_items, keep = settings
-        return predict_in_passes(lambda kwargs: super(AveragingHFShim, self).predict(ArgsKwargs(args=(), kwargs=kwargs)),
-                                 inputs.kwargs, max_items, keep)
+        return predict_in_passes(lambda kwargs: self._inference((), kwargs), inputs.kwargs, max_items, keep)
+
+    def _inference(self, args, kwargs):
+        """The encoder's output, as ``PyTorchShim.predict`` gives it, the encoder left in
+        evaluation mode (module docstring)."""
+        self._model.eval()
+        with torch.no_grad(), torch.autocast(device_type="cuda", enabled=self._mixed_precision):
+            return self._model(*args, **kwargs)
 
     @contextlib.contextmanager
     def use_params(self, params):

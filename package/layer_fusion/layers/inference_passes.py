@@ -27,9 +27,15 @@ Output: the encoder's output class with
     pooler_output       (rows, H), when the encoder gives one
 
 W: the batch's width (``input_ids.shape[1]``). Padding positions, which no token is aligned
-to, hold what their pass gave them, or zeros past the pass's longest row. A hidden state not in ``keep`` is a view of a
-single zero with the full shape (no memory); the component replaces it by an empty array
-when it sets the annotations, as it does for every hidden state no listener reads.
+to, hold what their pass gave them, or zeros past the pass's longest row. A hidden state not
+in ``keep`` is empty, (rows, 0, H): code that reads it fails or reads nothing, instead of
+reading zeros taken for the encoder's (the component empties it when it sets the
+annotations anyway, as it does every hidden state no listener reads). ``last_hidden_state``
+is the same tensor as ``hidden_states[-1]`` where the encoder gives it so (BERT, XLM-R), and
+its own otherwise (ModernBERT's last hidden state comes before its final norm).
+
+An encoder whose hidden states are not all (rows, W, H) (CANINE downsamples some), or that
+gives outputs other than these (attentions), runs in one pass.
 """
 from __future__ import annotations
 
@@ -71,7 +77,7 @@ def predict_in_passes(run: Callable[[Dict[str, Any]], Any], kwargs: Dict[str, An
         longest = max(lengths[i] for i in batch)
         out = run({k: _rows(v, rows, longest, ids.shape) for k, v in kwargs.items()})
         if outputs is None:
-            if set(k for k, v in out.items() if v is not None) - _COMBINED:
+            if set(k for k, v in out.items() if v is not None) - _COMBINED or not _combinable(out, len(batch), longest):
                 return run(kwargs)
             output_type, outputs = type(out), _allocate(out, n_rows, width, keep)
         _write(outputs, out, rows, longest)
@@ -86,25 +92,34 @@ def _rows(value: Any, rows: torch.Tensor, longest: int, shape) -> Any:
     return value
 
 
+def _combinable(out, rows: int, longest: int) -> bool:
+    """Whether every state of a pass's output (``rows`` rows cut to ``longest``) is
+    (rows, longest, H) with the last hidden state's H and dtype, so that passes can be written
+    into one tensor per state."""
+    last = out["last_hidden_state"]
+    shape = (rows, longest, last.shape[-1])
+    states = [last, *(out.get("hidden_states") or ())]
+    return all(tuple(s.shape) == shape and s.dtype == last.dtype for s in states)
+
+
 def _allocate(out, n_rows: int, width: int, keep: Optional[Iterable[int]]) -> Dict[str, Any]:
     """Zeroed outputs for all ``n_rows`` rows, shaped as ``out`` (the first pass's) with the
-    batch's width; the hidden states not kept are a zero-stride view (no memory)."""
+    batch's width; the hidden states not kept are empty, (n_rows, 0, H)."""
     last = out["last_hidden_state"]
     hidden_size = last.shape[-1]
 
-    def zeros() -> torch.Tensor:
-        return torch.zeros((n_rows, width, hidden_size), dtype=last.dtype, device=last.device)
+    def zeros(positions: int = width) -> torch.Tensor:
+        return torch.zeros((n_rows, positions, hidden_size), dtype=last.dtype, device=last.device)
 
     outputs: Dict[str, Any] = {"last_hidden_state": zeros()}
     hidden = out.get("hidden_states")
     if hidden is not None:
         n = len(hidden)
         kept = set(range(n)) if keep is None else {i % n for i in keep if -n <= i < n}
-        nothing = torch.zeros((1, 1, 1), dtype=last.dtype, device=last.device)
-        states = [zeros() if i in kept and i != n - 1 else nothing.expand(n_rows, width, hidden_size)
-                  for i in range(n)]
-        if n - 1 in kept:
-            states[n - 1] = outputs["last_hidden_state"]  # the same tensor, as the encoder gives it
+        shared = hidden[-1] is last  # as the encoder gives them, one tensor or two
+        states = [zeros() if i in kept and not (i == n - 1 and shared) else zeros(0) for i in range(n)]
+        if shared and n - 1 in kept:
+            states[n - 1] = outputs["last_hidden_state"]
         outputs["hidden_states"] = tuple(states)
     pooled = out.get("pooler_output")
     if pooled is not None:
@@ -117,7 +132,7 @@ def _write(outputs: Dict[str, Any], out, rows: torch.Tensor, longest: int) -> No
     last = outputs["last_hidden_state"]
     last[rows, :longest] = out["last_hidden_state"]
     for state, got in zip(outputs.get("hidden_states", ()), out.get("hidden_states") or ()):
-        if state.stride(0) != 0 and state is not last:  # kept, and not written as last_hidden_state
+        if state.shape[1] and state is not last:  # kept, and not written as last_hidden_state
             state[rows, :longest] = got
     if "pooler_output" in outputs:
         outputs["pooler_output"][rows] = out["pooler_output"]
