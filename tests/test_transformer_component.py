@@ -389,3 +389,24 @@ def test_tagging_leaves_the_encoder_in_evaluation_mode(tiny_xlmr):
     nlp.update(synthetic_examples(nlp, 4), sgd=None)
     assert encoder.training
 
+
+@pytest.mark.parametrize("damage", ["missing", "lfs pointer", "truncated"])
+def test_a_lost_or_damaged_weights_file_is_named_when_loading(tiny_xlmr, tmp_path, damage):
+    """An interrupted copy or a git-LFS pointer in place of ``model.safetensors``: the pipeline
+    loaded without weights and failed on the first text (or with a MemoryError reading a
+    pointer's bytes as the header size). Now loading fails, naming the file."""
+    nlp = _trained(tiny_xlmr)
+    nlp.to_disk(tmp_path / "p")
+    weights = tmp_path / "p" / "transformer" / WEIGHTS
+    expected = {"missing": f"{weights}: missing", "lfs pointer": f"{weights}: not a safetensors file",
+                "truncated": f"{weights}: truncated"}[damage]
+    if damage == "missing":
+        weights.unlink()
+    elif damage == "lfs pointer":
+        weights.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 470000000\n")
+    else:
+        data = weights.read_bytes()
+        weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises((OSError, ValueError)) as raised:
+        spacy.load(tmp_path / "p")
+    assert str(raised.value).startswith(expected), raised.value

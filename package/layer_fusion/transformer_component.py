@@ -201,6 +201,9 @@ class FusionTransformer(Transformer):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "FusionTransformer":
         path = Path(path)
         if not (path / WEIGHTS).is_file():
+            if (path / HF_DIR / "config.json").is_file():  # saved by to_disk, its weights file lost
+                raise FileNotFoundError(f"{path / WEIGHTS}: missing; the rest of the component ({path}) was saved "
+                                        "without its encoder's weights, which are in that file: copy it again")
             return super().from_disk(path, exclude=exclude)
         deserialize = {
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
@@ -267,13 +270,19 @@ def map_tensors(path: Path) -> Optional[Dict[str, torch.Tensor]]:
     other tensor resident (the encoder layers, after the int8 export reads them). Here a
     tensor that is dropped unmaps its own pages. Each map is recorded (``file_rows.remember``),
     so tagging can read word-embedding rows from the file instead (``file_rows.FileRows``)."""
+    size = path.stat().st_size
     try:
         with open(path, "rb") as f:
             (header_size,) = struct.unpack("<Q", f.read(8))
+            if header_size > size - 8:  # a git-LFS pointer, say, read as a header size
+                raise ValueError(f"a header of {header_size} bytes in a file of {size}")
             header = json.loads(f.read(header_size))
     except (struct.error, ValueError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a safetensors file ({err})") from None
     header.pop("__metadata__", None)
+    needed = 8 + header_size + max((info["data_offsets"][1] for info in header.values()), default=0)
+    if needed > size:
+        raise ValueError(f"{path}: truncated: {size} bytes, its header describes {needed} (copy it again)")
     if any(info["dtype"] not in _NUMPY_DTYPES for info in header.values()):
         return None
     state = {}
