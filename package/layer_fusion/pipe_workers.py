@@ -56,7 +56,11 @@ WATCH_INTERVAL = 0.1
 
 class WorkerDied(RuntimeError):
     """A worker process of ``nlp.pipe`` ended by itself while the stream ran: the results it
-    held are lost."""
+    held are lost. ``exitcode``: the worker's (negative: the signal that killed it)."""
+
+    def __init__(self, message: str, exitcode: Optional[int] = None):
+        super().__init__(message)
+        self.exitcode = exitcode
 
 
 # The PipeWorkers whose stream this thread is advancing (inside its ``next``), if any
@@ -80,7 +84,7 @@ class PipeWorkers:
         self.processes: List[multiprocessing.Process] = []  # made while the stream is advanced
         self.queues: List = []
         self._ending = False  # set before end() kills
-        self._died: Optional[str] = None  # how a worker that ended by itself ended
+        self._died: Optional[multiprocessing.Process] = None  # the first worker that ended by itself
 
     def end(self) -> None:
         """Kill the stream's worker processes; their queues are not joined at exit. Nothing
@@ -97,13 +101,12 @@ class PipeWorkers:
         for queue in list(self.queues):
             queue.cancel_join_thread()
 
-    def first_death(self) -> Optional[str]:
-        """How the first of the stream's workers that ended by itself with a non-zero exit
-        ended (``WorkerDied``'s message), or None."""
+    def first_death(self) -> Optional[multiprocessing.Process]:
+        """The first of the stream's workers that ended by itself with a non-zero exit, or None."""
         for process in list(self.processes):
             if process.pid is not None and process not in _ended_on_purpose \
                     and process.exitcode not in (None, 0):
-                return _how_it_ended(process)
+                return process
         return None
 
     def _watch(self, stop: threading.Event) -> None:
@@ -142,7 +145,7 @@ class PipeWorkers:
         except BaseException as err:
             self.end()  # already done by spaCy's join, for most errors
             if self._died is not None and isinstance(err, (EOFError, OSError)):
-                raise WorkerDied(self._died) from err
+                raise WorkerDied(_how_it_ended(self._died), self._died.exitcode) from err
             raise
         finally:
             _open_streams.discard(self)

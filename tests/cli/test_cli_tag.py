@@ -575,6 +575,34 @@ def test_a_worker_killed_for_memory_ends_the_command_with_one_line(aif_dir, tmp_
     assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
 
 
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_worker_stopped_by_a_signal_stops_the_command_as_that_signal_does(aif_dir, tmp_path, signum):
+    """A `--n-process 2` worker alone gets Ctrl-C's or kill's signal, and exits with 128 + it
+    (cli._stop_on_signal), as it does when the signal reaches the whole group and the worker's
+    exit closes its pipe before the parent's own handler has run. The run was stopped, not
+    failed: exit 128 + the signal, no error line, no --output or temp file, no worker left."""
+    import signal
+    import subprocess
+
+    proc, out = _busy_tagging_with_workers(aif_dir, tmp_path, preexec_fn=_signals_as_from_a_terminal)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
+    workers = [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]  # forked
+    assert len(workers) == 2, children
+    os.kill(workers[0], getattr(signal, signum))
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"still running 60 s after a worker got {signum}")
+    stderr = proc.stderr.read().decode()
+    assert code == 128 + getattr(signal, signum), stderr[-2000:]
+    assert stderr.strip() == "", stderr[-2000:]
+    assert not out.parent.exists()
+    assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1  # no child left
+
+
 def _python_on_pipeline(code: str, pipeline) -> list:
     """The words ``code`` prints, run in a fresh Python with ``pipeline`` as its argument; a
     failure when it exits non-zero or is still waiting for its workers after 240 s."""

@@ -27,7 +27,7 @@ import warnings  # noqa: E402
 import typer  # noqa: E402
 
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
-from .common import _fail, _warn, app  # noqa: E402
+from .common import STOP_SIGNALS, _fail, _warn, app  # noqa: E402
 
 __all__ = ["app", "main"]
 
@@ -114,8 +114,8 @@ def main() -> None:
     runner's own handlers alone."""
     global _MAIN_PID
     _MAIN_PID = os.getpid()
-    for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGHUP, signal.SIG_DFL),
-                            (signal.SIGINT, signal.default_int_handler)):
+    for signum in STOP_SIGNALS:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
         if signal.getsignal(signum) is default:  # an ignored one (nohup) stays ignored
             signal.signal(signum, _stop_on_signal)
     warnings.showwarning = _show_warning

@@ -1,6 +1,7 @@
 """The app and what every command shares: one-line errors and pipeline loading."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -24,6 +25,10 @@ cache_app = typer.Typer(
     help="Hidden-state caches for fast frozen-encoder sweeps (layer_fusion.research).",
 )
 app.add_typer(cache_app, name="cache")
+
+# The signals that stop a command: raised so that it can clean up (cli.main), and a worker of
+# --n-process that gets one exits with 128 + it (cli._stop_on_signal).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 msg = Printer()
 if sys.stdout is None or not sys.stdout.isatty():  # piped, redirected or closed: no colour codes (as click does)

@@ -15,7 +15,7 @@ import typer
 from ..atomic_write import is_stream
 from ..length_order import DEFAULT_BATCH_SIZE
 from ..quantization import INT8_BY_DEFAULT
-from .common import _check_lang, _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
+from .common import STOP_SIGNALS, _check_lang, _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
 
 
 class OutputFormat(str, Enum):
@@ -113,6 +113,7 @@ def tag(
     from ..file_rows import embeddings_from_files
     from ..output_formats import FORMATS
     from ..input_lines import InputDecodeError, InputReadError, read_lines
+    from ..pipe_workers import WorkerDied
     from ..tagging import LineTagger
 
     sources = inputs or ["-"]
@@ -159,6 +160,11 @@ def tag(
     except OSError as err:  # the output could not be written (disk full, permissions, ...)
         where = f"--output {output}" if output is not None else "to stdout"
         _leave(n_process, _fail(f"cannot write {where}: {err.strerror or err}", 1).exit_code)
+    if isinstance(failure, WorkerDied) and failure.exitcode in {128 + signum for signum in STOP_SIGNALS}:
+        # A worker stopped by Ctrl-C, kill or a hang-up (_stop_on_signal), its pipe closed before
+        # this process's own handler ran, or the worker's alone: the run was stopped, as it is
+        # when the signal reaches this process first.
+        _leave(n_process, failure.exitcode)
     if failure is not None:
         # Reported here, not in its handler: raised there, it would get the wrapper as its
         # __context__ while the wrapper keeps it as __cause__, a cycle that Typer's traceback
