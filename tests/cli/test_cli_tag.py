@@ -849,6 +849,25 @@ def test_output_that_is_an_input_is_refused_and_the_input_kept(aif_dir, tmp_path
     assert src.read_text(encoding="utf-8") == "the cat sat\n"
 
 
+@pytest.mark.parametrize("output", ["in.txt", "/dev/stdin"])
+@pytest.mark.parametrize("inputs", [[], ["-"]])
+def test_output_that_is_the_standard_input_is_refused_and_the_input_kept(aif_dir, tmp_path, output, inputs):
+    """`tag P -o in.txt < in.txt` (or `-o /dev/stdin`) replaced or appended to the text it was
+    reading, and said it had tagged it."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    with open(src, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), *inputs,
+                               "--output", output], stdin=stdin, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (f"✘ --output {output} is the standard input the lines are read from: "
+                                   "the tags would overwrite it")
+    assert src.read_text(encoding="utf-8") == "the cat sat\n"
+
+
 def test_a_pipeline_that_sets_no_tags_is_warned_about(tmp_path):
     """A pipeline without a tagger gave `word/` for every word, exit 0, and no word why."""
     spacy.blank("xx").to_disk(tmp_path / "blank")

@@ -94,6 +94,8 @@ def tag(
         if Path(path).suffix.lower() in (".conllu", ".conll"):
             _warn(f"{path}: tag reads plain text, one document per line, so this file's comment and word "
                   "lines are tagged as text (`layer-fusion evaluate` scores CoNLL-U)")
+    if output is not None and (not inputs or "-" in inputs) and _is_stdin(output):
+        raise _fail(f"--output {output} is the standard input the lines are read from: the tags would overwrite it", 2)
     if output is not None:
         problem = unwritable_reason(output)
         if problem:
@@ -226,6 +228,16 @@ def _leave(n_process: int, code: int) -> NoReturn:
                 stream.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+def _is_stdin(path: Path) -> bool:
+    """Whether ``path`` is the file (or pipe, or terminal) open as standard input: ``< x.txt``
+    with ``--output x.txt``, or ``--output /dev/stdin``."""
+    try:
+        given, target = os.fstat(0), os.stat(path)
+    except OSError:  # stdin closed, or no such file yet
+        return False
+    return (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
 
 
 def _stdin():
