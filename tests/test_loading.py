@@ -11,7 +11,7 @@ from layer_fusion.loading import PipelineLoadError, resolve_pipeline
 def test_a_folder_that_is_no_pipeline_does_not_hide_an_installed_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "xx_fake").mkdir()  # what `spacy package` leaves: a source folder of the package's name
-    with pytest.raises(PipelineLoadError, match="xx_fake is not a spaCy pipeline folder"):
+    with pytest.raises(PipelineLoadError, match=r"xx_fake is not a spaCy pipeline folder \(a folder without config.cfg\)"):
         resolve_pipeline("xx_fake")
     monkeypatch.setattr(spacy.util, "is_package", lambda name: name == "xx_fake")
     assert resolve_pipeline("xx_fake") == "xx_fake"
@@ -50,6 +50,8 @@ def test_a_wheel_or_a_package_folder_given_as_the_pipeline_says_what_to_give(tmp
     wheel.write_bytes(b"PK")
     with pytest.raises(PipelineLoadError, match=r"is a wheel: pip install it, then give its package name \(xx_pos_demo\)$"):
         resolve_pipeline(str(wheel))
+    with pytest.raises(PipelineLoadError, match=r"is not a spaCy pipeline folder \(a file\)"):
+        resolve_pipeline(str(wheel))
     package = tmp_path / "xx_pos_demo-0.1.0"
     inner = package / "xx_pos_demo" / "xx_pos_demo-0.1.0"
     inner.mkdir(parents=True)
@@ -57,5 +59,5 @@ def test_a_wheel_or_a_package_folder_given_as_the_pipeline_says_what_to_give(tmp
     (inner / "config.cfg").write_text("[nlp]\n", encoding="utf8")
     with pytest.raises(PipelineLoadError, match=f"the pipeline folder in it is {re.escape(str(inner))}$"):
         resolve_pipeline(str(package))
-    with pytest.raises(PipelineLoadError, match=r"check the path \(e.g. training/finetuned/model-best\)$"):
+    with pytest.raises(PipelineLoadError, match=r"check the path \(e.g. training/finetuned/model-last\)$"):
         resolve_pipeline(str(package / "dist"))

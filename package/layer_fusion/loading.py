@@ -60,7 +60,8 @@ def resolve_pipeline(name: str) -> Union[str, Path]:
         if not path.exists():
             raise PipelineLoadError(f"{name}: no such folder; check the path to the pipeline")
         if not is_pipeline_folder:
-            raise PipelineLoadError(f"{name} is not a spaCy pipeline folder (no config.cfg); {_where_instead(path)}")
+            what = "a folder without config.cfg" if path.is_dir() else "a file"
+            raise PipelineLoadError(f"{name} is not a spaCy pipeline folder ({what}); {_where_instead(path)}")
         source = path
     elif spacy.util.is_package(name):
         source = name
@@ -82,4 +83,4 @@ def _where_instead(path: Path) -> str:
     found = sorted(path.glob("*/config.cfg")) + sorted(path.glob("*/*/config.cfg")) if path.is_dir() else []
     if len(found) == 1:
         return f"the pipeline folder in it is {found[0].parent}"
-    return "check the path (e.g. training/finetuned/model-best)"
+    return "check the path (e.g. training/finetuned/model-last)"

@@ -222,3 +222,14 @@ def test_python_dash_m_runs_the_same_command_line():
     out = subprocess.run([sys.executable, "-m", "layer_fusion.cli", "encoder", "build", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "Usage: layer-fusion encoder build" in out and "--force" in out
+
+
+def test_a_pipeline_without_fusion_is_one_line_that_says_what_inspect_looks_for(tmp_path):
+    """A saved ``spacy.blank("xx")``: the error named a "model node with a 'fusion' ref"."""
+    spacy.blank("xx").to_disk(tmp_path / "blank")
+    result = CliRunner().invoke(app, ["inspect", str(tmp_path / "blank")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("blank: no component of it fuses transformer layers (no layer-fusion "
+                                          "listener, such as layer_fusion.FusionListener.v1 in a tagger's tok2vec; "
+                                          "inspect shows those)"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -41,7 +41,8 @@ def inspect(
             max_col=200,  # wasabi's default (30) misaligns the columns after a long path
         )
     if not result.fusions:
-        raise _fail(f"{pipeline}: no fusion listener found (no model node with a 'fusion' ref)", 1)
+        raise _fail(f"{pipeline}: no component of it fuses transformer layers (no layer-fusion listener, such as "
+                    "layer_fusion.FusionListener.v1 in a tagger's tok2vec; inspect shows those)", 1)
     langs = ", ".join(lang for lang, _ in SAMPLE_SENTENCES)
     for info in result.fusions:
         _divider(f"{info.component}: {info.fusion}")

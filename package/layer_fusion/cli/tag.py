@@ -49,8 +49,8 @@ def tag(
     ),
     lang: Optional[str] = typer.Option(
         None, "--lang",
-        help="Segment words with this language's segmenter (th, vi, zh, ja; needs the extra "
-             "spacy-layer-fusion[LANG]), or split the Maltese article (mt: il-kelb -> il- kelb); "
+        help="Segment words with this language's segmenter (th, vi, zh, ja; each needs the package's extra "
+             "of its name), or split the Maltese article (mt: il-kelb -> il- kelb); "
              "default: the pipeline's language-agnostic tokenizer",
     ),
     n_process: int = typer.Option(
