@@ -20,7 +20,7 @@ import typer
 
 from layer_fusion.report_table import ci, pct
 from layer_fusion.targets import load_targets
-from layer_fusion.quantization import SCHEMES
+from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES
 from layer_fusion.research.inference_summary import inference_lines
 from layer_fusion.research.raw_text_summary import raw_text_lines
 
@@ -58,7 +58,7 @@ def accelerator_lines(summary: dict) -> list:
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
                     inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = [],
-                    seeds: dict = {}, int8_cpu: dict = {}) -> str:
+                    seeds: dict = {}, int8_cpu: dict = {}, int8_no_vnni: tuple = ()) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -66,7 +66,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
     figures = _seed_figures(metrics, seeds) if seeds else _shipped_figures(metrics)
     return "\n".join(_headline(metrics, config, how, figures, tokenizer_bench, seeds)
                      + _research_lines(metrics, report_summary, accelerator, int8_metrics, inference_bench,
-                                       tagging_bench, timings, int8_cpu))
+                                       tagging_bench, timings, int8_cpu, int8_no_vnni))
 
 
 ENGLISH = ("en_ewt_dev", "en_ewt_test", "en_gum_test")
@@ -208,7 +208,8 @@ def _headline(metrics: dict, config: str, how: str, figures: dict, tokenizer_ben
 
 
 def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8_metrics: dict,
-                    inference_bench: dict, tagging_bench: list, timings: dict, int8_cpu: dict = {}) -> list:
+                    inference_bench: dict, tagging_bench: list, timings: dict, int8_cpu: dict = {},
+                    int8_no_vnni: tuple = ()) -> list:
     """The research reports' summaries, inference and the timings of `make all`."""
     lines = []
     for regime, variants in (report_summary or {}).items():
@@ -231,7 +232,7 @@ def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8
                       f"regime b: regime b was trained on the layers of an earlier sweep and not rerun "
                       f"(`reports/zero_shot_pos.md`)."]
     lines += accelerator_lines(accelerator)
-    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench, int8_cpu)
+    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench, int8_cpu, int8_no_vnni)
     if timings:
         steps = timings["steps"]
         lines += ["", f"### Time of each step (`make all` in a fresh clone; {timings['machine']})", "",
@@ -262,6 +263,10 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
         int8_file = metrics.parent.with_name(folder) / metrics.name
         if int8_file.exists():
             q[scheme] = (folder, json.loads(int8_file.read_text()))
+    # The default scheme evaluated again on a CPU without VNNI (evaluate_zero_shot.py --int8 there)
+    no_vnni_folder = f"{metrics.parent.name}_int8_{DEFAULT_SCHEME}_no_vnni"
+    no_vnni_file = metrics.parent.with_name(no_vnni_folder) / metrics.name
+    no_vnni = (no_vnni_folder, json.loads(no_vnni_file.read_text())) if no_vnni_file.exists() else ()
     ib = json.loads(inference_bench.read_text()) if inference_bench.exists() else {}
     tagging = [json.loads(p.read_text()) for p in sorted(inference_bench.parent.glob("tagging_*.json"))]
     int8_cpu_file = inference_bench.parent / "int8_cpu.json"
@@ -281,7 +286,7 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
         seeded = {}
     head, rest = readme_text.split(START, 1)
     _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu)
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu, no_vnni)
     return head + START + "\n" + section + "\n" + END + tail
 
 

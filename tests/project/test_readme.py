@@ -124,6 +124,13 @@ def test_int8_figures_say_which_cpu_made_them_and_how_far_tags_move_on_avx2():
             "differently, macro-average -0.15 points.") in text
     without = "\n".join(inference_lines(metrics, int8, {}, []))
     assert "held to AVX2" not in without and "measured on torch AVX512" in without
+    assert "without VNNI" not in without
+    no_vnni = ("finetuned_int8_x_no_vnni", {"macro_low_resource": {"accuracy": 0.7462, "ci95": [0.741, 0.751]},
+                                            "model": {"int8_cpu": "torch AVX2, no VNNI"}})
+    text = "\n".join(inference_lines(metrics, int8, {}, [], bench, no_vnni))
+    assert ("On a CPU without VNNI, where the weights are rounded to 7 bits instead (torch AVX2, no VNNI; "
+            "`metrics/finetuned_int8_x_no_vnni/zero_shot.md`), the default scheme's low-resource macro-average "
+            "is 74.6 [74.1, 75.1], -0.38 points from fp32.") in text
 
 
 def test_the_library_readme_lists_every_registered_name():

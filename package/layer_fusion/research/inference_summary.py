@@ -6,13 +6,16 @@ from ..quantization import DEFAULT_SCHEME, INT8_BY_DEFAULT, SCHEMES
 from ..report_table import ci, pct
 
 
-def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], int8_cpu: dict = {}) -> list:
+def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], int8_cpu: dict = {},
+                    int8_no_vnni: tuple = ()) -> list:
     """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
     memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), int8's accuracy
     per scheme (``int8``: scheme -> (metrics folder, metrics), from
-    metrics/<config>_int8_<scheme>/zero_shot.json), and the words an int8 scheme tags
+    metrics/<config>_int8_<scheme>/zero_shot.json), the words an int8 scheme tags
     differently when torch, MKL and oneDNN are held to AVX2 (``int8_cpu``:
-    reports/bench/int8_cpu.json)."""
+    reports/bench/int8_cpu.json), and the default scheme's accuracy on a CPU without VNNI
+    (``int8_no_vnni``: (metrics folder, metrics), from
+    metrics/<config>_int8_<default scheme>_no_vnni/zero_shot.json)."""
     if not bench and not int8:
         return []
     lines = ["", "### Inference: speed, int8, processes"]
@@ -82,7 +85,22 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], 
             lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
                       f"{default.replace('_', '-')} scheme {protocol}."]
         lines += _cpu_lines(int8, int8_cpu)
+        lines += _no_vnni_lines(a, int8_no_vnni)
     return lines
+
+
+def _no_vnni_lines(fp32_accuracy: float, int8_no_vnni: tuple) -> list:
+    """The default scheme evaluated on a CPU without VNNI, where ONNX Runtime's x86 kernels
+    could saturate 8-bit products and the weights are rounded to 7 bits instead
+    (``onnx_encoder.reduce_range``): all of it, not only torch, on other instructions."""
+    if not int8_no_vnni:
+        return []
+    folder, q = int8_no_vnni
+    b = q["macro_low_resource"]
+    return ["", f"On a CPU without VNNI, where the weights are rounded to 7 bits instead "
+            f"({q['model'].get('int8_cpu', 'no VNNI')}; `metrics/{folder}/zero_shot.md`), the default scheme's "
+            f"low-resource macro-average is {pct(b['accuracy'])} {ci(b['ci95'])}, "
+            f"{100 * (b['accuracy'] - fp32_accuracy):+.2f} points from fp32."]
 
 
 def _cpu_lines(int8: dict, int8_cpu: dict) -> list:
