@@ -478,6 +478,29 @@ def _busy_tagging_with_workers(aif_dir, tmp_path, **popen_kwargs):
     return proc, out
 
 
+def _forked_workers(proc) -> list:
+    """The pids of ``proc``'s worker processes: its children forked from it (same command line)."""
+    import subprocess
+
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
+    return [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]
+
+
+def _exit_code(proc, after: str, timeout: float = 60) -> int:
+    """``proc``'s exit code; a failure when it still runs ``timeout`` seconds ``after`` what
+    the test did (its process group killed first)."""
+    import signal
+    import subprocess
+
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail(f"still running {timeout:.0f} s after {after}")
+
+
 @pytest.mark.parametrize("signum,whole_group", [("SIGTERM", False), ("SIGINT", False), ("SIGINT", True)])
 def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_path, signum, whole_group):
     """`kill PID` (the parent alone) or Ctrl-C (the whole process group) in the middle of a
@@ -496,12 +519,7 @@ def test_a_stopped_tag_with_workers_ends_them_and_leaves_nothing(aif_dir, tmp_pa
         os.killpg(proc.pid, getattr(signal, signum))
     else:
         proc.send_signal(getattr(signal, signum))
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        pytest.fail(f"still running 60 s after {signum}")
+    code = _exit_code(proc, after=signum)
     stderr = proc.stderr.read().decode()
     assert code == 128 + getattr(signal, signum), stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
@@ -556,17 +574,10 @@ def test_a_worker_killed_for_memory_ends_the_command_with_one_line(aif_dir, tmp_
     import subprocess
 
     proc, out = _busy_tagging_with_workers(aif_dir, tmp_path)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
-    workers = [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]  # forked
-    assert len(workers) == 2, children
+    workers = _forked_workers(proc)
+    assert len(workers) == 2, workers
     os.kill(workers[0], signal.SIGKILL)
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        pytest.fail("still running 60 s after a worker was killed")
+    code = _exit_code(proc, after="a worker was killed")
     stderr = proc.stderr.read().decode()
     assert code == 1, stderr[-2000:]
     assert f"(pid {workers[0]}) ended while tagging, killed by SIGKILL" in stderr, stderr[-2000:]
@@ -585,17 +596,10 @@ def test_a_worker_stopped_by_a_signal_stops_the_command_as_that_signal_does(aif_
     import subprocess
 
     proc, out = _busy_tagging_with_workers(aif_dir, tmp_path, preexec_fn=_signals_as_from_a_terminal)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    command = open(f"/proc/{proc.pid}/cmdline", "rb").read()
-    workers = [int(pid) for pid in children if open(f"/proc/{pid}/cmdline", "rb").read() == command]  # forked
-    assert len(workers) == 2, children
+    workers = _forked_workers(proc)
+    assert len(workers) == 2, workers
     os.kill(workers[0], getattr(signal, signum))
-    try:
-        code = proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        pytest.fail(f"still running 60 s after a worker got {signum}")
+    code = _exit_code(proc, after=f"a worker got {signum}")
     stderr = proc.stderr.read().decode()
     assert code == 128 + getattr(signal, signum), stderr[-2000:]
     assert stderr.strip() == "", stderr[-2000:]
