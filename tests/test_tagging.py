@@ -90,6 +90,16 @@ def test_short_lines_skip_counting_and_long_ones_count(tiny_xlmr, tmp_path, monk
     assert tagger.chunk_bounds(long) == [(0, len(long))] and calls == [len(long)]
 
 
+def test_spaces_say_whether_whitespace_follows_each_word_pretokenized_or_not(tiny_xlmr, tmp_path):
+    """``TaggedLine.spaces`` with ``pretokenized``: the last word of a line was said to be
+    followed by whitespace (``Doc``'s default) where the text has none."""
+    nlp = spacy.load(build_pipeline(tmp_path / "p", tiny_xlmr, "AIF", steps=1))
+    lines = ["a b", "x ", "  c  d", ""]
+    for pretokenized in (False, True):
+        records = list(LineTagger(nlp, pretokenized=pretokenized).tag(lines))
+        assert [r.spaces for r in records] == [[True, False], [True], [True, False], []], pretokenized
+
+
 @pytest.mark.parametrize("with_sentencizer", [True, False])
 def test_windows_are_measured_as_the_pipeline_will_cut_them(tiny_xlmr, monkeypatch, with_sentencizer):
     """With a sentencizer before the transformer and sentence spans (window 4, stride 3), the

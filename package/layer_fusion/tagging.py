@@ -133,8 +133,9 @@ class LineTagger:
     batch_size: docs per ``nlp.pipe`` batch.
     pretokenized: the words are the whitespace-separated parts of the line.
     lookahead: lines read and sorted by wordpieces at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
-        batches if that is more, so a window always holds several batches to sort); it bounds
-        how far reading runs ahead of the output.
+        batches if that is more, so a window always holds several batches to sort); it bounds,
+        with ``batch_size`` (``nlp.pipe`` reads a whole batch first), how far reading runs ahead
+        of the output.
     n_process: worker processes for ``nlp.pipe`` (spaCy's multiprocessing; 1: this process),
         one torch thread each (``one_thread_per_worker``). An error, or a reader that stops
         reading ``tag``'s records, ends them; a worker that dies by itself (killed when memory
@@ -243,7 +244,10 @@ class LineTagger:
         """The doc of ``text`` as the transformer will get it: tokenized (split on whitespace
         with ``pretokenized``), then given to the components before the transformer."""
         if self.pretokenized:
-            return self._before_transformer_on(Doc(self.nlp.vocab, words=text.split()))
+            words = text.split()
+            # Doc's default puts a space after every word, the last too: it follows the text here
+            spaces = [True] * (len(words) - 1) + [len(text.rstrip()) < len(text)] if words else []
+            return self._before_transformer_on(Doc(self.nlp.vocab, words=words, spaces=spaces))
         return self._before_transformer_on(self.nlp.make_doc(text))
 
     def chunk_bounds(self, doc: Doc) -> List[Tuple[int, int]]:

@@ -766,6 +766,15 @@ def test_bad_inputs_are_one_line_errors_naming_them(aif_dir, tmp_path):
     folder = run_tag([aif_dir, tmp_path])
     assert folder.exit_code == 2 and f"input {tmp_path} is a folder, not a file" in folder.stderr
     assert len(folder.stderr.strip().splitlines()) == 1
+    # a file name with a line break in it still gives one line, the break written as \n
+    odd = tmp_path / "bad\nname.txt"
+    for name, content, code, said in ((odd, None, 2, "input file not found"),
+                                      (odd, b"ok\n\xff\n", 1, "not valid UTF-8 at line 2")):
+        if content is not None:
+            odd.write_bytes(content)
+        result = run_tag([aif_dir, name])
+        assert result.exit_code == code and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert said in result.stderr and str(tmp_path / "bad\\nname.txt") in result.stderr, result.stderr
 
 
 def test_bad_inputs_are_reported_before_spacy_and_torch_are_imported(tmp_path):
