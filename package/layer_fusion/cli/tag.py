@@ -218,16 +218,30 @@ def _warn_if_untagged(records: Iterator, pipeline: str, after: int = 1000) -> It
 
 
 def _leave(n_process: int, code: int) -> NoReturn:
-    """Exit with ``code``. With workers, at once: spaCy's workers died with the signal too (or
-    were ended after an error: ``pipe_workers``), and the interpreter's exit would wait for
-    ever on the queue that still holds their next texts (multiprocessing joins its feeder
-    threads at exit; 7 of 10 interrupted runs hung)."""
+    """Exit with ``code``. With workers, once they are gone (``_end_workers``), at once:
+    spaCy's workers died with the signal too (or were ended after an error: ``pipe_workers``),
+    and the interpreter's exit would wait for ever on the queue that still holds their next
+    texts (multiprocessing joins its feeder threads at exit; 7 of 10 interrupted runs hung)."""
     if n_process > 1:
+        _end_workers()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+def _end_workers(timeout: float = 10.0) -> None:
+    """Kill the worker processes still running and wait until they are gone (at most
+    ``timeout`` seconds each): the command exits after them, not beside a killed worker that
+    has yet to die (seen on a loaded machine, a moment after the command had returned)."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.kill()
+    for child in children:
+        child.join(timeout)
 
 
 def _is_stdin(path: Path) -> bool:
