@@ -881,6 +881,31 @@ def test_output_that_is_the_standard_input_is_refused_and_the_input_kept(aif_dir
     assert src.read_text(encoding="utf-8") == "the cat sat\n"
 
 
+def test_only_a_regular_file_counts_as_the_standard_input_to_protect(tmp_path):
+    """Lines typed in a terminal (a pseudo-terminal here) with --output /dev/stdout, the same
+    terminal: the same device, but nothing to overwrite, so it is not refused."""
+    import pty
+    import subprocess
+    import sys
+
+    probe = "from pathlib import Path; from layer_fusion.cli.tag import _is_stdin; print(_is_stdin(Path(sys.argv[1])))"
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n", encoding="utf-8")
+    leader, follower = pty.openpty()
+    try:
+        on_terminal = subprocess.run([sys.executable, "-c", "import sys; " + probe, "/dev/stdout"], stdin=follower,
+                                     stdout=follower, stderr=subprocess.PIPE, timeout=60)
+        assert on_terminal.returncode == 0, on_terminal.stderr
+        assert os.read(leader, 100).decode().strip() == "False"
+    finally:
+        os.close(leader)
+        os.close(follower)
+    with open(src, "rb") as stdin:
+        in_file = subprocess.run([sys.executable, "-c", "import sys; " + probe, str(src)], stdin=stdin,
+                                 capture_output=True, text=True, timeout=60)
+    assert in_file.stdout.strip() == "True", in_file.stderr
+
+
 def test_a_pipeline_that_sets_no_tags_is_warned_about(tmp_path):
     """A pipeline without a tagger gave `word/` for every word, exit 0, and no word why."""
     spacy.blank("xx").to_disk(tmp_path / "blank")

@@ -245,13 +245,16 @@ def _end_workers(timeout: float = 10.0) -> None:
 
 
 def _is_stdin(path: Path) -> bool:
-    """Whether ``path`` is the file (or pipe, or terminal) open as standard input: ``< x.txt``
-    with ``--output x.txt``, or ``--output /dev/stdin``."""
+    """Whether ``path`` is the regular file open as standard input: ``< x.txt`` with
+    ``--output x.txt``, or ``--output /dev/stdin``. (A terminal is not one: typing lines
+    with ``--output /dev/stdout`` writes to the terminal they are typed in, and loses nothing.)"""
+    import stat
+
     try:
         given, target = os.fstat(0), os.stat(path)
     except OSError:  # stdin closed, or no such file yet
         return False
-    return (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
+    return stat.S_ISREG(given.st_mode) and (given.st_dev, given.st_ino) == (target.st_dev, target.st_ino)
 
 
 def _stdin():
