@@ -10,6 +10,12 @@ def one_line(err: BaseException) -> str:
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
 
 
+def escape_line_breaks(text: str) -> str:
+    """``text`` with its line breaks written as ``\\n`` and ``\\r``, kept rather than dropped:
+    a file name can hold them, and the name must still be recognisable."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def utf8_error_at(byte_in_line: int, file_offset: int, line_no: Optional[int] = None) -> str:
     """Where an invalid UTF-8 byte is, said the same way by every reader: the byte of its line
     counting from 1 (a byte-order mark included), and its offset in the file counting from 0

@@ -19,7 +19,6 @@ import os
 # already in the environment wins.
 os.environ.setdefault("USE_TORCH", "1")
 
-import multiprocessing  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
@@ -27,7 +26,7 @@ import warnings  # noqa: E402
 import typer  # noqa: E402
 
 from . import cache, dataset, encoder, evaluate, inspect, tag  # noqa: E402,F401  (register the commands)
-from .common import STOP_SIGNALS, _fail, _warn, app  # noqa: E402
+from .common import STOP_SIGNALS, _fail, _warn, app, kill_workers  # noqa: E402
 
 __all__ = ["app", "main"]
 
@@ -52,11 +51,8 @@ def _stop_on_signal(signum, frame):
     is then expected, so spaCy's warning about it (W127) is not shown."""
     if os.getpid() != _MAIN_PID:
         os._exit(128 + signum)
-    children = multiprocessing.active_children()
-    if children:
+    if kill_workers():
         warnings.filterwarnings("ignore", message=r"\[W127\]")
-        for child in children:
-            child.kill()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)

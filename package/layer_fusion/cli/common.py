@@ -8,6 +8,8 @@ import typer
 from wasabi import Printer
 from wasabi.util import color, locale_escape
 
+from ..error_text import escape_line_breaks
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -37,14 +39,19 @@ if sys.stdout is None or not sys.stdout.isatty():  # piped, redirected or closed
 _err = Printer(no_print=True)
 
 
-def _one_line(text: str) -> str:
-    """``text`` with line breaks written as ``\\n`` and ``\\r``: a file name can hold them."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+def kill_workers() -> list:
+    """Kill the worker processes of ``--n-process`` still running (SIGKILL, no wait); returns them."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.kill()
+    return children
 
 
 def _fail(text: str, code: int) -> typer.Exit:
     """Print a one-line error on stderr (wasabi's icon and colour, never wrapped); return the exit."""
-    line = locale_escape(f"{msg.icons['fail']} {_one_line(text)}")
+    line = locale_escape(f"{msg.icons['fail']} {escape_line_breaks(text)}")
     typer.echo(color(line, fg="red"), err=True)  # click drops the colour off a terminal
     return typer.Exit(code)
 
@@ -67,7 +74,7 @@ def _unexpected(err: Exception, text: str, code: int) -> typer.Exit:
 
 def _warn(text: str) -> None:
     """Print a one-line warning on stderr (wasabi's icon and colour, never wrapped)."""
-    typer.echo(color(locale_escape(f"{msg.icons['warn']} {_one_line(text)}"), fg="yellow"), err=True)
+    typer.echo(color(locale_escape(f"{msg.icons['warn']} {escape_line_breaks(text)}"), fg="yellow"), err=True)
 
 
 def _warn_no_upos(pipeline: str, where: str) -> None:

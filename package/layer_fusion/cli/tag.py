@@ -15,7 +15,7 @@ import typer
 from ..atomic_write import is_stream
 from ..length_order import DEFAULT_BATCH_SIZE
 from ..quantization import INT8_BY_DEFAULT
-from .common import STOP_SIGNALS, _check_lang, _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
+from .common import STOP_SIGNALS, kill_workers, _check_lang, _err, _fail, _load, _quantize, _unexpected, _use_segmenter, _warn, _warn_no_upos, app
 
 
 class OutputFormat(str, Enum):
@@ -235,12 +235,7 @@ def _end_workers(timeout: float = 10.0) -> None:
     """Kill the worker processes still running and wait until they are gone (at most
     ``timeout`` seconds each): the command exits after them, not beside a killed worker that
     has yet to die (seen on a loaded machine, a moment after the command had returned)."""
-    import multiprocessing
-
-    children = multiprocessing.active_children()
-    for child in children:
-        child.kill()
-    for child in children:
+    for child in kill_workers():
         child.join(timeout)
 
 
