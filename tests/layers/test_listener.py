@@ -86,3 +86,25 @@ def test_weights_that_are_not_finite_are_an_error_not_one_tag_everywhere(tiny_mo
         nlp("the cat sat")
     with pytest.raises(NonFiniteFeaturesError):
         list(nlp.pipe(["", "a dog", "the mat"]))
+
+
+@pytest.mark.parametrize("lengths", [[2, 1, 3, 0], [0, 0]])
+def test_gathering_each_layer_at_the_alignment_equals_stock_alignment_of_the_joined_layers(lengths):
+    from spacy_transformers.align import apply_alignment
+    from thinc.api import NumpyOps
+    from thinc.types import Ragged
+
+    from layer_fusion.layers.layer_pooling import gather_aligned
+
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(0)
+    layers = [rng.normal(size=(7, 3)).astype("f") for _ in range(2)]
+    # Piece 4 is aligned to two tokens: its gradient is the sum of both.
+    indices = numpy.array([0, 4, 4, 5, 1, 6], dtype="i")[: sum(lengths)]
+    align = Ragged(indices, numpy.array(lengths, dtype="i"))
+    stock, stock_backprop = apply_alignment(ops, align, numpy.concatenate(layers, axis=1))
+    gathered, backprop = gather_aligned(ops, align, layers)
+    numpy.testing.assert_array_equal(gathered.dataXd, stock.dataXd)
+    numpy.testing.assert_array_equal(gathered.lengths, stock.lengths)
+    d_gathered = Ragged(rng.normal(size=gathered.dataXd.shape).astype("f"), gathered.lengths)
+    numpy.testing.assert_array_equal(backprop(d_gathered), stock_backprop(d_gathered))
