@@ -68,8 +68,8 @@ def render(result: Dict) -> str:
         f"`{result['conllu']}`, joined by spaces, tagged by `{result['pipeline']}` as one doc, fp32, "
         f"each run a fresh process, OMP_NUM_THREADS={result['omp_threads']}; medians of {result['runs']} "
         "runs, variants interleaved. In passes: the encoder runs the doc's windows in passes within "
-        "`max_batch_items` and keeps only the hidden states the tagger reads "
-        "(`layer_fusion/layers/inference_passes.py`); one pass: the bound lifted, as every release "
+        "`max_batch_items` and keeps only the hidden states the tagger reads, packed: the windows' real "
+        "wordpieces, not padded to the widest (`layer_fusion/layers/inference_passes.py`); one pass: the bound lifted, as every release "
         "before it ran a doc. Peak: VmHWM after the call; the increase: over the peak after loading and "
         "one short text.",
         "",

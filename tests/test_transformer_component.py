@@ -304,14 +304,17 @@ def test_max_batch_items_must_be_a_positive_integer(tiny_xlmr, value):
         spacy.blank("xx").add_pipe("fusion_transformer", config=config)
 
 
-def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_xlmr):
+@pytest.mark.parametrize("split_words", [False, True])
+def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_xlmr, split_words):
     """``nlp(text)`` on a doc whose windows exceed ``max_batch_items`` (one batch, which
-    ``pipe`` cannot cut): the encoder runs in passes within the bound, and the tags and the
-    hidden states the listener reads equal those of one pass (the bound lifted). A direct
-    ``model.predict`` afterwards is stock: every hidden state, one pass."""
+    ``pipe`` cannot cut): the encoder runs in passes within the bound, and the tags, the
+    listener's features and the hidden states it reads equal those of one pass (the bound
+    lifted). With words tokenized one by one (the shipped forward) the states come packed,
+    (1, real pieces, H), row after row; with the stock forward padded. A direct
+    ``model.predict`` afterwards is stock: every hidden state, one pass, padded."""
     from layer_fusion.sentence_spans import configure_sentence_strided_spans
 
-    nlp = _trained(tiny_xlmr)
+    nlp = trained_fusion_transformer(tiny_xlmr, split_words=split_words)
     nlp.add_pipe("sentencizer", first=True)
     trf = nlp.get_pipe("transformer")
     trf.model.attrs["get_spans"] = configure_sentence_strided_spans(128, 96)
@@ -331,21 +334,31 @@ def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_
     assert len(shapes) > 2 and sum(rows for rows, _ in shapes) == 18
     assert all(rows * width <= trf.cfg["max_batch_items"] for rows, width in shapes), shapes
     assert [t.pos_ for t in passes] == [t.pos_ for t in one]
+    features = nlp.get_pipe("morphologizer").model.get_ref("tok2vec").predict
+    numpy.testing.assert_allclose(features([passes])[0], features([one])[0], rtol=1e-4, atol=1e-5)
     n_states = len(one._.trf_data.model_output["hidden_states"])
     read = {i % n_states for i in trf.hidden_states_read()}
     assert 0 < len(read) < n_states
     lengths = one._.trf_data.wordpieces.lengths
+    starts = numpy.cumsum([0] + lengths)
     for layer, (got, want) in enumerate(zip(passes._.trf_data.model_output["hidden_states"],
                                             one._.trf_data.model_output["hidden_states"])):
         if layer not in read:
             assert got.size == 0 == want.size
             continue
-        assert got.shape == want.shape
+        assert got.shape == ((1, sum(lengths), want.shape[2]) if split_words else want.shape)
         for row, n in enumerate(lengths):
-            numpy.testing.assert_allclose(got[row, :n], want[row, :n], rtol=1e-4, atol=1e-5)
+            numpy.testing.assert_allclose(got[0, starts[row]:starts[row + 1]] if split_words else got[row, :n],
+                                          want[row, :n], rtol=1e-4, atol=1e-5)
+    if split_words:
+        wordpieces = passes._.trf_data.wordpieces
+        assert wordpieces.lengths == [sum(lengths)]
+        assert wordpieces.strings[0] == [p for row, n in zip(one._.trf_data.wordpieces.strings, lengths) for p in row[:n]]
     assert PASSES.get() is None  # set for the component's call only
-    direct = trf.model.predict([passes]).model_output.hidden_states
-    assert len(direct) == n_states and all(h.stride(0) != 0 for h in direct)
+    direct = trf.model.predict([passes])
+    assert direct.wordpieces.input_ids.shape[0] == direct.model_output.last_hidden_state.shape[0] == 18
+    assert len(direct.model_output.hidden_states) == n_states
+    assert all(h.stride(0) != 0 for h in direct.model_output.hidden_states)
 
 
 def shapes_width(doc) -> int:
@@ -353,11 +366,14 @@ def shapes_width(doc) -> int:
     return int(doc._.trf_data.wordpieces.input_ids.shape[1])
 
 
-def test_in_passes_the_component_computes_what_its_listeners_or_its_annotation_setter_read(tiny_xlmr):
+@pytest.mark.parametrize("split_words", [False, True])
+def test_in_passes_the_component_computes_what_its_listeners_or_its_annotation_setter_read(tiny_xlmr, split_words):
     """``FusionTransformer.predict`` over the bound: the hidden states the listener reads are
     the encoder's, the others empty (not zeros that a reader takes for the encoder's); with
-    an annotation setter of the component's own, which may read any, all are the encoder's."""
-    nlp = _trained(tiny_xlmr)
+    an annotation setter of the component's own, which may read any, all are the encoder's,
+    in the stock padded layout (with words tokenized one by one, the listeners' states come
+    packed: the real pieces, row after row, which is the order of ``state[mask]``)."""
+    nlp = trained_fusion_transformer(tiny_xlmr, split_words=split_words)
     trf = nlp.get_pipe("transformer")
     docs = [nlp.make_doc(" ".join(["the big cat sat on a red mat near the house ."] * 4)) for _ in range(6)]
     one = [torch.as_tensor(h) for h in trf.model.predict(docs).model_output.hidden_states]  # stock, one pass
@@ -368,13 +384,14 @@ def test_in_passes_the_component_computes_what_its_listeners_or_its_annotation_s
     for setter in ("listeners", "own"):
         if setter == "own":
             trf.set_extra_annotations = lambda docs, predictions: None
+        packed = split_words and setter == "listeners"
         got = [torch.as_tensor(h) for h in trf.predict(docs).model_output.hidden_states]
         for layer, (state, want) in enumerate(zip(got, one)):
             if layer in read or setter == "own":
-                assert state.shape == want.shape
-                torch.testing.assert_close(state[mask], want[mask], rtol=1e-4, atol=1e-5)
+                assert state.shape == ((1, int(mask.sum()), want.shape[2]) if packed else want.shape)
+                torch.testing.assert_close(state[0] if packed else state[mask], want[mask], rtol=1e-4, atol=1e-5)
             else:
-                assert state.shape == (want.shape[0], 0, want.shape[2])
+                assert state.shape == (1 if packed else want.shape[0], 0, want.shape[2])
 
 
 def test_tagging_leaves_the_encoder_in_evaluation_mode(tiny_xlmr):

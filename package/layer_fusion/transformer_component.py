@@ -54,7 +54,7 @@ from thinc.api import Model
 from .atomic_write import atomic_output
 from .compact_tokenizer import is_compact, load_compact
 from .file_rows import remember
-from .layers.inference_passes import PASSES
+from .layers.inference_passes import PASSES, PassSettings
 from .length_order import padded_batches, wordpiece_lengths
 
 WEIGHTS = "model.safetensors"
@@ -126,12 +126,14 @@ class FusionTransformer(Transformer):
         """Stock, but a batch over ``max_batch_items`` padded wordpieces (one doc whose own
         windows exceed it, as ``nlp(text)`` on a long text gives) runs through the encoder in
         passes within the bound, keeping only the hidden states the listeners read
-        (``layers/inference_passes.py``): the others are empty, (rows, 0, H). All are kept
-        when the component has an annotation setter of its own (``set_extra_annotations``),
-        which may read any. Both settings hold for the call's length, in its thread
-        (``PASSES``): a direct ``model.predict`` is stock."""
+        (``layers/inference_passes.py``): the others are empty. With words tokenized one by
+        one (``split_words``, as shipped) those states are packed, the windows' real pieces
+        row after row, (1, N, H) (``layers/packed_batch.py``); otherwise padded, (rows, W, H),
+        the others (rows, 0, H). All are kept, padded, when the component has an annotation
+        setter of its own (``set_extra_annotations``), which may read any. The settings hold
+        for the call's length, in its thread (``PASSES``): a direct ``model.predict`` is stock."""
         custom_setter = self.set_extra_annotations is not null_annotation_setter
-        token = PASSES.set((self.cfg["max_batch_items"], None if custom_setter else self.hidden_states_read()))
+        token = PASSES.set(PassSettings(self.cfg["max_batch_items"], None if custom_setter else self.hidden_states_read()))
         try:
             return super().predict(docs)
         finally:

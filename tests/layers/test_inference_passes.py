@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling
 
-from layer_fusion.layers.inference_passes import predict_in_passes
+from layer_fusion.layers.inference_passes import predict_in_passes, predict_packed
 
 N_STATES = 4
 
@@ -137,3 +137,36 @@ def test_a_batch_not_padded_on_the_right_runs_in_one_pass():
     calls = []
     predict_in_passes(_encoder(calls), kwargs, max_items=5)
     assert calls == [(2, 5)]
+
+
+@pytest.mark.parametrize("keep,normed_last", [(None, False), ([1, -1], False), ([1], True)])
+def test_packed_passes_hold_each_rows_real_positions_row_after_row(keep, normed_last):
+    """``predict_packed``: state[0, start_r + j] = the one-pass state[r, j] for j < length_r;
+    a state not kept is empty; ``last_hidden_state`` keeps its own values where it is its
+    own; the pooled output stays a row each."""
+    kwargs = _inputs(LENGTHS, 9)
+    one = _encoder([], pooled=True, normed_last=normed_last)(kwargs)
+    calls = []
+    got, lengths = predict_packed(_encoder(calls, pooled=True, normed_last=normed_last), kwargs, max_items=18,
+                                  keep=keep)
+    assert lengths == LENGTHS and len(calls) > 1
+    starts = [sum(LENGTHS[:r]) for r in range(len(LENGTHS))]
+    kept = set(range(N_STATES)) if keep is None else {k % N_STATES for k in keep}
+    states = [("last", got.last_hidden_state, one.last_hidden_state)]
+    states += [(layer, state, want) for layer, (state, want) in enumerate(zip(got.hidden_states, one.hidden_states))]
+    for layer, state, want in states:
+        if layer != "last" and layer not in kept:
+            assert state.shape == (1, 0, 6)
+            continue
+        assert state.shape == (1, sum(LENGTHS), 6)
+        for row, n in enumerate(LENGTHS):
+            torch.testing.assert_close(state[0, starts[row]:starts[row] + n], want[row, :n])
+    assert (got.last_hidden_state is got.hidden_states[-1]) == (not normed_last and N_STATES - 1 in kept)
+    torch.testing.assert_close(got.pooler_output, one.pooler_output)
+
+
+def test_packed_passes_that_fall_back_to_one_pass_say_so():
+    """Where the batch runs in one pass the output is padded, and no lengths come back."""
+    kwargs = _inputs(LENGTHS, 9)
+    got, lengths = predict_packed(_encoder([], attentions=True), kwargs, max_items=18)
+    assert lengths is None and got.last_hidden_state.shape == (len(LENGTHS), 9, 6)

@@ -27,20 +27,24 @@ import torch
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import ArgsKwargs, xp2torch
 
-from .inference_passes import PASSES, predict_in_passes
+from .inference_passes import PASSES, predict_in_passes, predict_packed
 
 
 class AveragingHFShim(HFShim):
     def predict(self, inputs: ArgsKwargs):
         """Stock, or in passes (``predict_in_passes``) for a batch of keyword inputs over the
-        bound that ``FusionTransformer.predict`` set for its call (``PASSES``)."""
+        bound that ``FusionTransformer.predict`` set for its call (``PASSES``): packed
+        (``predict_packed``) when the forward building the batch asked for it."""
         settings = PASSES.get()
         ids = inputs.kwargs.get("input_ids")
         if settings is None or inputs.args or not torch.is_tensor(ids) or ids.dim() != 2 \
-                or ids.numel() <= settings[0]:
+                or ids.numel() <= settings.max_items:
             return self._inference(inputs.args, inputs.kwargs)
-        max_items, keep = settings
-        return predict_in_passes(lambda kwargs: self._inference((), kwargs), inputs.kwargs, max_items, keep)
+        run = lambda kwargs: self._inference((), kwargs)  # noqa: E731
+        if settings.pack:
+            output, settings.packed_lengths = predict_packed(run, inputs.kwargs, settings.max_items, settings.keep)
+            return output
+        return predict_in_passes(run, inputs.kwargs, settings.max_items, settings.keep)
 
     def _inference(self, args, kwargs):
         """The encoder's output, as ``PyTorchShim.predict`` gives it, the encoder left in

@@ -37,6 +37,8 @@ from thinc.types import Ragged
 
 from ..compact_tokenizer import is_compact
 from .doc_split import SplitBatch, doc_offsets
+from .inference_passes import PASSES
+from .packed_batch import PackedBatch
 
 
 def tokenize_words(tokenizer, spans: List[Span]):
@@ -144,7 +146,21 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, encode_and_align: Ca
     encoding, align = encode_and_align(tokenizer, flat_spans)
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
-    model_output, bp_tensors = transformer(wordpieces, is_train)
+    # At inference within FusionTransformer.predict, a batch over its bound may come back
+    # packed (packed_batch.py): asked for only where the component knows what is read.
+    settings = None if is_train else PASSES.get()
+    if settings is not None and settings.keep is not None:
+        settings.pack, settings.packed_lengths = True, None
+        try:
+            model_output, bp_tensors = transformer(wordpieces, is_train)
+        finally:
+            settings.pack = False
+        if settings.packed_lengths is not None:
+            output = PackedBatch.around(nested_spans, wordpieces, model_output, align, settings.packed_lengths)
+            settings.packed_lengths = None
+            return output, lambda d_output: docs
+    else:
+        model_output, bp_tensors = transformer(wordpieces, is_train)
     output = SplitBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
