@@ -188,6 +188,7 @@ def test_a_parquet_shard_without_text_is_named_before_ray(pipeline, tmp_path, mo
 @pytest.mark.parametrize("statistics", [True, False])
 @pytest.mark.parametrize("texts,error", [
     (["the cat sat", "a dog", None, "a bird"], 'record 3: "text" is missing (null)'),
+    ([None, None], 'record 1: "text" is missing (null)'),  # a column of type null
     ([1, 2], 'the "text" column holds int64, not strings'),
 ])
 def test_a_parquet_text_that_is_not_a_string_is_named_before_ray(pipeline, tmp_path, monkeypatch, texts, error,
@@ -427,3 +428,18 @@ def test_an_output_folder_among_the_inputs(pipeline, tmp_path):
     assert [p.name for p in input_shards(recursive, out)] == ["part-000.jsonl", "part-001.jsonl"]
     with pytest.raises(ValueError, match="several shards named 'part-000'"):
         input_shards(recursive)
+
+
+@pytest.mark.parametrize("frame", ["no rows", "no rows, object column", "no rows, list"])
+def test_an_empty_parquet_shard_from_pandas_passes_the_checks(tmp_path, frame):
+    """pandas writes the text column of an empty frame as null or double: no record is
+    wrong, and Ray reads it as no rows (an empty output)."""
+    import pandas as pd
+
+    from layer_fusion.distributed import check_parquet_shard
+
+    shard = tmp_path / "a.parquet"
+    {"no rows": lambda: pd.DataFrame(columns=["text"]),
+     "no rows, object column": lambda: pd.DataFrame({"text": pd.Series([], dtype=object)}),
+     "no rows, list": lambda: pd.DataFrame({"text": []})}[frame]().to_parquet(shard)
+    check_parquet_shard(shard)

@@ -361,6 +361,30 @@ def test_a_doc_over_the_bound_runs_in_passes_with_the_same_tags_and_states(tiny_
     assert all(h.stride(0) != 0 for h in direct.model_output.hidden_states)
 
 
+def test_a_packed_doc_and_a_padded_one_are_tagged_in_one_batch_and_backpropagate(tiny_xlmr):
+    """A long text over the bound comes packed, a short one padded, and the tagger gets both in
+    one batch (``nlp.pipe``): their alignments were (n, 1) and (n,), and joining their
+    features failed. A listener that learns on annotated docs (a frozen, annotating
+    transformer) backpropagates through a packed doc too."""
+    from layer_fusion.sentence_spans import configure_sentence_strided_spans
+
+    nlp = trained_fusion_transformer(tiny_xlmr, split_words=True)
+    nlp.add_pipe("sentencizer", first=True)
+    trf = nlp.get_pipe("transformer")
+    trf.model.attrs["get_spans"] = configure_sentence_strided_spans(128, 96)  # a row per sentence
+    texts = [" ".join(["the big cat sat on a red mat near the house .", "a dog ran ."] * 5), "a cat sat ."]
+    trf.cfg["max_batch_items"] = 10**9
+    one = list(nlp.pipe(texts))
+    trf.cfg["max_batch_items"] = 60
+    docs = list(nlp.pipe(texts))
+    assert docs[0]._.trf_data.wordpieces.input_ids.shape[0] == 1 < one[0]._.trf_data.wordpieces.input_ids.shape[0]
+    assert [[t.pos_ for t in doc] for doc in docs] == [[t.pos_ for t in doc] for doc in one]
+    assert all(doc._.trf_data.align.dataXd.ndim == 1 for doc in docs)
+    tok2vec = nlp.get_pipe("morphologizer").model.get_ref("tok2vec")
+    features, backprop = tok2vec.begin_update(docs)
+    backprop([numpy.ones_like(f) for f in features])
+
+
 def shapes_width(doc) -> int:
     """The padded width of ``doc``'s encoder windows."""
     return int(doc._.trf_data.wordpieces.input_ids.shape[1])

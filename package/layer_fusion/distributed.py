@@ -112,7 +112,8 @@ def check_jsonl_shard(shard: Path) -> int:
 
 def check_parquet_shard(shard: Path) -> None:
     """Raise ValueError naming the shard when it is not Parquet, has no "text" column, its
-    "text" column is not text, or a record's text is null (naming the record). In the driver
+    "text" column is not text (a shard without records is not checked for that), or a record's
+    text is null (naming the record). In the driver
     before Ray starts: Ray's error names the glob, not the shard, and comes after Ray's
     start-up (about a minute on a laptop).
 
@@ -130,9 +131,13 @@ def check_parquet_shard(shard: Path) -> None:
     schema = parquet.schema_arrow
     if "text" not in schema.names:
         raise ValueError(f"{shard}: no \"text\" column (its columns: {', '.join(schema.names) or 'none'})")
+    if parquet.metadata.num_rows == 0:
+        return  # pandas writes the column of an empty frame as null or double: no record to tag
     kind = schema.field("text").type
     if pyarrow.types.is_dictionary(kind):
         kind = kind.value_type
+    if pyarrow.types.is_null(kind):  # every text null: pandas' column of Nones
+        raise ValueError(f'{shard}: record 1: "text" is missing (null)')
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)
             or getattr(pyarrow.types, "is_string_view", lambda _: False)(kind)):
         raise ValueError(f'{shard}: the "text" column holds {kind}, not strings')

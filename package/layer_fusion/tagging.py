@@ -31,8 +31,9 @@ gets a tag; context is cut at chunk boundaries only.
 Many windows. ``FusionTransformer.pipe`` keeps a batch of several docs within
 ``max_batch_items`` padded wordpieces, (windows) x (widest window), but never splits one doc:
 a line of many short sentences and a long one runs through the encoder in passes within the
-bound (``FusionTransformer.predict``), but its hidden states are held at once, every window
-padded to the long one's width, and its windows are not sorted with other lines'. Such a doc (or chunk) is cut in two at the
+bound (``FusionTransformer.predict``), but its hidden states are held at once (packed, without
+padding, in the shipped pipeline; padded to the long window's width otherwise), and its windows
+are not sorted with other lines'. Such a doc (or chunk) is cut in two at the
 sentence start nearest the middle of its wordpieces, else at that middle, until its windows fit
 (``LineTagger._within_one_pass``); with windows inside sentences (the shipped pipeline) the
 cuts lose no context. So no forward pass of ``layer-fusion tag`` exceeds the bound, but one of a

@@ -126,10 +126,10 @@ class FusionTransformer(Transformer):
         """Stock, but a batch over ``max_batch_items`` padded wordpieces (one doc whose own
         windows exceed it, as ``nlp(text)`` on a long text gives) runs through the encoder in
         passes within the bound, keeping only the hidden states the listeners read
-        (``layers/inference_passes.py``): the others are empty. With words tokenized one by
-        one (``split_words``, as shipped) those states are packed, the windows' real pieces
-        row after row, (1, N, H) (``layers/packed_batch.py``); otherwise padded, (rows, W, H),
-        the others (rows, 0, H). All are kept, padded, when the component has an annotation
+        (``layers/inference_passes.py``): the others are empty. With this project's forward
+        passes (``split_words``, as shipped, or ``trim_offsets``) those states are packed, the
+        windows' real pieces row after row, (1, N, H) (``layers/packed_batch.py``); with the
+        stock one padded, (rows, W, H), the others (rows, 0, H). All are kept, padded, when the component has an annotation
         setter of its own (``set_extra_annotations``), which may read any. The settings hold
         for the call's length, in its thread (``PASSES``): a direct ``model.predict`` is stock."""
         custom_setter = self.set_extra_annotations is not null_annotation_setter

@@ -26,7 +26,8 @@ def _packed(state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def _gathered(trf_data, state) -> numpy.ndarray:
     """Each token's wordpiece rows of ``state``, by its alignment."""
-    return numpy.asarray(state).reshape(-1, state.shape[-1])[trf_data.align.data]
+    assert trf_data.align.dataXd.ndim == 1  # as stock: a gather with (n, 1) indices gives (n, 1, H)
+    return numpy.asarray(state).reshape(-1, state.shape[-1])[trf_data.align.dataXd]
 
 
 def test_each_doc_gathers_what_the_stock_split_gives_it(tiny_xlmr):

@@ -171,7 +171,7 @@ def gather_aligned(ops, align: Ragged, layers: List[Floats2d]) -> Tuple[Ragged, 
     Y = Ragged(ops.xp.concatenate([layer[indices] for layer in layers], axis=1), ops.asarray(align.lengths))
 
     def backprop(dY: Ragged) -> Floats2d:
-        dX = ops.alloc2f(positions, joined_width, dtype=dY.dataXd.dtype)
+        dX = ops.alloc2f(positions, joined_width)  # float32, as stock
         ops.scatter_add(dX, indices, dY.dataXd)
         return dX
 

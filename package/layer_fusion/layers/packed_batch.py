@@ -47,7 +47,9 @@ class PackedBatch(SplitBatch):
         """The batch around a packed ``model_output``, ``align`` given in the padded layout."""
         starts = _starts(row_lengths)
         width = wordpieces.input_ids.shape[1]
-        data = numpy.asarray(align.data)
+        # dataXd: the indices, (n,); Ragged.data is always 2-D, (n, 1), which a Ragged built
+        # from it keeps, and a gather with (n, 1) indices gives (n, 1, H).
+        data = numpy.asarray(align.dataXd).reshape(-1)
         packed = Ragged((starts[data // width] + data % width).astype(data.dtype), align.lengths)
         return cls(spans=spans, wordpieces=wordpieces, model_output=model_output, align=packed,
                    row_lengths=list(row_lengths))

@@ -14,7 +14,9 @@ align to their pieces in both, as in the stock alignment.
 
 The output is the stock ``FullTransformerBatch`` (as ``doc_split.SplitBatch``, which splits
 it per doc faster): listeners, pooling and serialization do not change. Only the forward
-pass differs from ``spacy_transformers.layers.transformer_model.forward``.
+pass differs from ``spacy_transformers.layers.transformer_model.forward``. One exception:
+a batch over ``fusion_transformer``'s bound, at inference, can come back with its hidden
+states packed (``packed_batch.PackedBatch``), which listeners read by the same alignment.
 
 Sentence-text tokenization has a second pitfall, which ``forward_text_trimmed`` fixes: a
 tokenizer whose pre-tokenizer is a bare ``Metaspace`` (as in the multilingual-e5-small
