@@ -134,7 +134,9 @@ def test_empty_sentence_is_skipped_and_counted(tmp_path):
     "bad,reason",
     [
         ("1\tword\t_\tNOUN\t_\t_\t_\t_\t_", "expected 10 tab-separated columns, found 9"),
-        (row("x", "word"), "ID 'x' is not an integer"),
+        (row("x", "word"), "ID 'x' is not a word id (1, 2, ... without leading zeros)"),
+        (row("0", "word"), "ID '0' is not a word id"),
+        (row("02", "word"), "ID '02' is not a word id"),
         (row("2", "word", "NOUNN"), "UPOS 'NOUNN' is not one of the 17 UD tags"),
         (row("3", "word"), "word id 3 out of sequence"),
     ],
@@ -199,11 +201,13 @@ def test_feats_heads_and_relations_are_kept(tmp_path):
                                          ("²", "HEAD '²' is not a word id, 0 or _"),
                                          ("5", "HEAD 5 points past the last word (2)")])
 def test_bad_head_names_file_and_line(tmp_path, head, reason):
+    """The line of the word with the bad HEAD (a HEAD past the end was put at the sentence's
+    first line)."""
     path = write(tmp_path, ["# sent_id = t", _full_row("1", "a", "DET", "_", "2", "det"),
                             _full_row("2", "b", "NOUN", "_", head, "root"), ""])
     with pytest.raises(ConlluError) as err:
         list(read_conllu(path))
-    assert reason in str(err.value) and str(path) in str(err.value)
+    assert str(err.value).startswith(f"{path}:3: ") and reason in str(err.value)
 
 
 def test_invalid_utf8_is_an_error_naming_its_line(tmp_path):
@@ -260,3 +264,35 @@ def test_a_multiword_range_of_fewer_than_two_words_or_not_at_the_next_word_is_an
         list(read_conllu(path))
     (s,) = read_conllu(write(tmp_path, [row("1-2", "ab"), row("1", "a"), row("2", "b")]))
     assert s.tokens == ["ab"] and s.words == ["a", "b"]
+
+
+@pytest.mark.parametrize("rows,line,tid", [
+    ([row("1-2", "ab"), row("1", "a"), row("2-3", "bc"), row("2", "b"), row("3", "c")], 3, "2-3"),  # overlapping
+    ([row("1-3", "abc"), row("1", "a"), row("2-3", "bc"), row("2", "b"), row("3", "c")], 3, "2-3"),  # nested
+    ([row("1-2", "ab"), row("1-2", "ab"), row("1", "a"), row("2", "b")], 2, "1-2"),  # repeated
+])
+def test_a_multiword_range_inside_an_open_one_is_an_error(tmp_path, rows, line, tid):
+    """Accepted before: words then had two surface tokens, and the raw-text evaluation failed
+    with an IndexError after tagging, or scored every word against its neighbour's tag."""
+    path = write(tmp_path, rows)
+    with pytest.raises(ConlluError, match=rf"x\.conllu:{line}: multiword token range '{tid}' begins inside "):
+        list(read_conllu(path))
+
+
+def test_a_byte_order_mark_starting_a_later_line_is_dropped(tmp_path):
+    """Files joined with cat: the second file's BOM began its first line, which then read as a
+    word row ("comment line inside a sentence")."""
+    first = write(tmp_path, ["# sent_id = a", row("1", "a"), ""], name="a.conllu", bom=True)
+    second = write(tmp_path, ["# sent_id = b", row("1", "b")], name="b.conllu", bom=True)
+    joined = tmp_path / "joined.conllu"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    assert [(s.sent_id, s.words) for s in read_conllu(joined)] == [("a", ["a"]), ("b", ["b"])]
+
+
+def test_carriage_return_line_ends_are_named(tmp_path):
+    """A file with CR-only line ends is one line to Python's reader: it was read as one
+    sentence without words, skipped, and then "no sentences"."""
+    path = tmp_path / "mac.conllu"
+    path.write_bytes("\r".join(["# sent_id = a", row("1", "a"), ""]).encode())
+    with pytest.raises(ConlluError, match=r"mac\.conllu:1: a carriage return inside the line"):
+        list(read_conllu(path))

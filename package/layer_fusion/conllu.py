@@ -136,7 +136,8 @@ class ConlluReader:
 
     After a full iteration, ``n_sentences`` and ``n_empty_skipped`` hold the counts;
     sentences with no syntactic word are skipped with a ``UserWarning``, not an error.
-    Handles a UTF-8 BOM, CRLF line ends and a missing final blank line.
+    Handles a UTF-8 BOM (also at the start of a later line, as files joined with ``cat`` have
+    it), CRLF line ends and a missing final blank line.
     """
 
     def __init__(self, path: Union[str, Path]):
@@ -156,7 +157,9 @@ class ConlluReader:
         # Bytes, decoded line by line: an invalid byte is then an error naming its line.
         with open(self.path, "rb") as f:
             for line_no, raw_bytes in enumerate(f, start=1):
-                bom = len(_BOM) if line_no == 1 and raw_bytes.startswith(_BOM) else 0
+                # A byte-order mark starts line 1, or a later line of files joined with cat;
+                # no line of CoNLL-U begins with U+FEFF otherwise (an ID, "#", or blank).
+                bom = len(_BOM) if raw_bytes.startswith(_BOM) else 0
                 try:
                     raw = raw_bytes[bom:].decode("utf-8")
                 except UnicodeDecodeError as err:
@@ -164,6 +167,9 @@ class ConlluReader:
                     raise ConlluError(self.path, line_no, f"not valid UTF-8 ({err.reason}) at {where}") from None
                 offset += len(raw_bytes)
                 line = raw.rstrip("\r\n")
+                if "\r" in line:
+                    raise ConlluError(self.path, line_no, "a carriage return inside the line: a file with "
+                                                          "CR-only line ends? Convert them to LF")
                 if not line.strip():
                     if start:
                         sentence = self._finish(doc_meta, meta, rows, start)
@@ -201,6 +207,7 @@ class ConlluReader:
         upos: List[str] = []
         feats: List[str] = []
         heads: List[Optional[int]] = []
+        head_lines: List[int] = []  # the line of each word, to name one whose HEAD is past the end
         deprels: List[str] = []
         tokens: List[str] = []
         token_words: List[Tuple[int, int]] = []
@@ -233,6 +240,7 @@ class ConlluReader:
                 upos.append(cols[3])
                 feats.append("" if cols[5] == "_" else cols[5])
                 deprels.append("" if cols[7] == "_" else cols[7])
+                head_lines.append(line_no)
                 if cols[6] == "_":
                     heads.append(None)
                 elif cols[6].isascii() and cols[6].isdigit():  # not "²", which int() refuses
@@ -251,6 +259,9 @@ class ConlluReader:
             match = _RANGE_ID.match(tid)
             if match:
                 first, last = int(match.group(1)), int(match.group(2))
+                if mwt_end:  # overlapping, nested or repeated ranges: words would get two tokens
+                    raise ConlluError(self.path, line_no, f"multiword token range {tid!r} begins inside the "
+                                                          f"range ending at word {mwt_end}")
                 if first != len(words) + 1 or last <= first:
                     raise ConlluError(self.path, line_no, f"bad multiword token range {tid!r}")
                 mwt_end, mwt_space = last, not _space_after_no(cols[9])
@@ -259,15 +270,16 @@ class ConlluReader:
                 continue
             if _EMPTY_ID.match(tid):
                 continue
-            raise ConlluError(self.path, line_no, f"ID {tid!r} is not an integer, a range n-m or an empty node n.m")
+            raise ConlluError(self.path, line_no, f"ID {tid!r} is not a word id (1, 2, ... without leading zeros), "
+                                                  "a range n-m or an empty node n.m")
         if mwt_end:
             raise ConlluError(self.path, rows[-1][0], "multiword token range runs past the end of the sentence")
         if not words:
             self.n_empty_skipped += 1
             return None
-        bad = [h for h in heads if h is not None and h > len(words)]
+        bad = [(h, line) for h, line in zip(heads, head_lines) if h is not None and h > len(words)]
         if bad:
-            raise ConlluError(self.path, start, f"HEAD {bad[0]} points past the last word ({len(words)})")
+            raise ConlluError(self.path, bad[0][1], f"HEAD {bad[0][0]} points past the last word ({len(words)})")
         self.n_sentences += 1
         merged = dict(doc_meta)
         merged.update(meta)
