@@ -23,7 +23,9 @@ from wasabi import msg
 
 from layer_fusion.atomic_write import unwritable_reason, write_text_atomic
 from layer_fusion.conllu import ConlluError
-from layer_fusion.evaluation import EVAL_BATCH_SIZE, NoSentencesError, check_test_files, evaluate_targets
+from layer_fusion.error_text import escape_line_breaks
+from layer_fusion.evaluation import (EVAL_BATCH_SIZE, NoSentencesError, check_test_file_contents, check_test_files,
+                                     evaluate_targets)
 from layer_fusion.targets import TargetsError, load_targets
 from layer_fusion.provenance import provenance
 from layer_fusion.quantization import DEFAULT_SCHEME
@@ -31,6 +33,13 @@ from layer_fusion.report_table import pct, ci, render_markdown
 
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "configs" / "targets.cfg"
 app = typer.Typer(add_completion=False)
+
+
+def fail(text: str) -> None:
+    """Exit 1 with ``text`` as one line on stderr (wasabi's ``msg.fail`` prints on stdout and
+    wraps a long message, a file path included, at 80 columns)."""
+    typer.echo(f"{msg.icons['fail']} {escape_line_breaks(text)}", err=True)
+    raise typer.Exit(1)
 
 
 def run(
@@ -96,24 +105,30 @@ def main(
         DEFAULT_SCHEME, "--int8-scheme", help="With --int8: a scheme of layer_fusion.quantization.SCHEMES"),
 ):
     """UPOS accuracy with 95% CIs on every listed treebank; JSON (+ markdown table)."""
-    # The settings are checked before the model loads and the evaluation runs (minutes).
+    # The settings and test files are checked before the model loads and the evaluation runs (minutes).
     try:
-        check_test_files(ud_dir, load_targets(targets))
+        spec = load_targets(targets)
+        check_test_files(ud_dir, spec)
+        check_test_file_contents(ud_dir, spec, max_sentences)
     except TargetsError as err:
-        msg.fail(str(err), exits=1)
+        fail(str(err))
     except FileNotFoundError as err:  # UD_DIR holds none of the test files
-        msg.fail(f"{err.filename}: {err.strerror}", exits=1)
+        fail(f"{err.filename}: {err.strerror}")
+    except (ConlluError, NoSentencesError) as err:  # a malformed or empty test file
+        fail(str(err))
+    except OSError as err:  # an unreadable test file
+        fail(f"{err.filename or 'a test file'}: {err.strerror or err}")
     for setting, path in (("OUTPUT_JSON", output_json), ("--table", table)):
         if path is not None and unwritable_reason(path):
-            msg.fail(f"cannot write {setting} {path}: {unwritable_reason(path)}", exits=1)
+            fail(f"cannot write {setting} {path}: {unwritable_reason(path)}")
     if table is not None and Path(os.path.realpath(table)) == Path(os.path.realpath(output_json)):
-        msg.fail(f"--table {table} is OUTPUT_JSON: the table would replace the metrics", exits=1)
+        fail(f"--table {table} is OUTPUT_JSON: the table would replace the metrics")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
         nlp = spacy.load(model)
     except (OSError, ValueError) as err:  # no such pipeline, or not one spaCy can load
-        msg.fail(f"cannot load {model}: {' '.join(str(err).split())}", exits=1)
+        fail(f"cannot load {model}: {' '.join(str(err).split())}")
     if int8:
         from layer_fusion.quantization import quantize_encoder
 
@@ -124,10 +139,10 @@ def main(
     try:
         metrics = run(nlp, model, ud_dir, output_json, table, targets, batch_size, n_resamples, seed,
                       max_sentences, raw_text=raw_text)
-    except (ConlluError, NoSentencesError) as err:  # a malformed or empty test file
-        msg.fail(str(err), exits=1)
+    except (ConlluError, NoSentencesError) as err:  # a test file changed since the check
+        fail(str(err))
     except OSError as err:  # an unreadable test file, or an output that became unwritable
-        msg.fail(f"{err.filename or 'a test file or an output'}: {err.strerror or err}", exits=1)
+        fail(f"{err.filename or 'a test file or an output'}: {err.strerror or err}")
     macro = metrics["macro_low_resource"]
     if macro.get("n_treebanks"):
         msg.good(

@@ -211,6 +211,16 @@ def check_test_files(ud_dir: Union[str, Path], targets: Targets) -> None:
                           "expected the folder of the UD_<Name> treebank folders", str(ud_dir))
 
 
+def check_test_file_contents(ud_dir: Union[str, Path], targets: Targets, max_sentences: Optional[int] = None) -> None:
+    """Read every present test file of ``targets`` as ``evaluate_targets`` will (the first
+    ``max_sentences`` sentences), raising ConlluError or NoSentencesError for the first bad
+    one: before the pipeline loads, not after the sets before it are tagged (minutes)."""
+    for target in targets.treebanks.values():
+        path = target.path(ud_dir)
+        if path.is_file():
+            read_sentences(path, max_sentences)
+
+
 def read_sentences(path: Union[str, Path], max_sentences: Optional[int] = None) -> List[Sentence]:
     """The first ``max_sentences`` sentences (all if None) of a CoNLL-U file.
 

@@ -27,3 +27,17 @@ def test_a_table_over_the_metrics_or_a_pipeline_that_does_not_load_is_one_line(t
     assert missing.exit_code == 1 and f"cannot load {tmp_path / 'no-pipeline'}:" in " ".join(missing.output.split())
     assert missing.exception is None or isinstance(missing.exception, SystemExit)
     assert not out.exists()
+
+
+def test_a_malformed_test_file_is_one_line_before_the_pipeline_loads(tmp_path):
+    """Each test file was read only when its turn came: a bad last one was reported after
+    every set before it was tagged (minutes), in a message wrapped at 80 columns."""
+    script = load_script("evaluate_zero_shot")
+    ud, targets = _toy_ud(tmp_path)
+    bad = ud / "UD_Toy-Two" / "two.conllu"
+    bad.write_text(bad.read_text(encoding="utf-8").replace("\tNOUN\t", "\tNOUNN\t"), encoding="utf-8")
+    result = CliRunner().invoke(script.app, ["./never-loaded", str(ud), str(tmp_path / "m.json"),
+                                             "--targets", str(targets)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"✘ {bad}:3: UPOS 'NOUNN' is not one of the 17 UD tags"]
+    assert not (tmp_path / "m.json").exists()
