@@ -113,9 +113,8 @@ def check_jsonl_shard(shard: Path) -> int:
 def check_parquet_shard(shard: Path) -> None:
     """Raise ValueError naming the shard when it is not Parquet, has no "text" column, its
     "text" column is not text (a shard without records is not checked for that), or a record's
-    text is null (naming the record). In the driver
-    before Ray starts: Ray's error names the glob, not the shard, and comes after Ray's
-    start-up (about a minute on a laptop).
+    text is null (naming the record). In the driver before Ray starts: Ray's error names the
+    glob, not the shard, and comes after Ray's start-up (about a minute on a laptop).
 
     The footer answers for a shard whose row groups record no nulls in "text" (pyarrow and
     Spark write that count); a shard without those counts, or with nulls, has its "text"

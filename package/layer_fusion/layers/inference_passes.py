@@ -35,7 +35,7 @@ Output: the encoder's output class with
     pooler_output       (rows, H), when the encoder gives one
 
 W: the batch's width (``input_ids.shape[1]``). Padding positions, which no token is aligned
-to, hold what their pass gave them, or zeros past the pass's longest row. A hidden state not
+to, hold zeros. A hidden state not
 in ``keep`` is empty, (rows, 0, H): code that reads it fails or reads nothing, instead of
 reading zeros taken for the encoder's (the component empties it when it sets the
 annotations anyway, as it does every hidden state no listener reads). ``last_hidden_state``
@@ -112,9 +112,11 @@ def _passes(run, kwargs, max_items, keep, pack: bool):
         return run(kwargs), None  # not padded on the right: a row cut to its length would lose tokens
     lengths = mask.sum(dim=1).tolist() if mask is not None else [width] * n_rows
     lengths = [max(1, int(n)) for n in lengths]
-    starts = [0]
+    starts = [0]  # where each row begins in a flattened state
     for n in lengths:
         starts.append(starts[-1] + n)
+    if not pack:
+        starts = [r * width for r in range(n_rows + 1)]
     outputs: Optional[Dict[str, Any]] = None
     output_type = None
     for batch in padded_batches(lengths, max_items):
@@ -126,10 +128,7 @@ def _passes(run, kwargs, max_items, keep, pack: bool):
                 return run(kwargs), None
             output_type = type(out)
             outputs = _allocate(out, n_rows, 1 if pack else n_rows, starts[-1] if pack else width, keep)
-        if pack:
-            _write_packed(outputs, out, batch, lengths, starts, longest)
-        else:
-            _write(outputs, out, rows, longest)
+        _write(outputs, out, batch, lengths, starts, longest)
         del out  # not held while the next pass runs
     return output_type(**outputs), (lengths if pack else None)
 
@@ -177,21 +176,11 @@ def _allocate(out, n_rows: int, state_rows: int, width: int, keep: Optional[Iter
     return outputs
 
 
-def _write(outputs: Dict[str, Any], out, rows: torch.Tensor, longest: int) -> None:
-    """Copy a pass's output for ``rows`` into ``outputs`` (positions ``[0, longest)``)."""
-    last = outputs["last_hidden_state"]
-    last[rows, :longest] = out["last_hidden_state"]
-    for state, got in zip(outputs.get("hidden_states", ()), out.get("hidden_states") or ()):
-        if state.shape[1] and state is not last:  # kept, and not written as last_hidden_state
-            state[rows, :longest] = got
-    if "pooler_output" in outputs:
-        outputs["pooler_output"][rows] = out["pooler_output"]
-
-
-def _write_packed(outputs: Dict[str, Any], out, batch: List[int], lengths: List[int], starts: List[int],
-                  longest: int) -> None:
-    """Copy a pass's output for rows ``batch`` into the packed ``outputs``: row r's first
-    lengths[r] positions to positions [starts[r], starts[r] + lengths[r])."""
+def _write(outputs: Dict[str, Any], out, batch: List[int], lengths: List[int], starts: List[int],
+           longest: int) -> None:
+    """Copy a pass's output for rows ``batch`` into ``outputs``, each state seen flattened,
+    (state rows x positions, H): row r's first lengths[r] positions to [starts[r],
+    starts[r] + lengths[r]) (r * W for the padded layout, the rows before it for the packed)."""
     device = out["last_hidden_state"].device
     source = torch.cat([torch.arange(lengths[r]) + i * longest for i, r in enumerate(batch)]).to(device)
     target = torch.cat([torch.arange(lengths[r]) + starts[r] for r in batch]).to(device)
@@ -200,6 +189,6 @@ def _write_packed(outputs: Dict[str, Any], out, batch: List[int], lengths: List[
     pairs += [(state, got) for state, got in zip(outputs.get("hidden_states", ()), out.get("hidden_states") or ())
               if state.shape[1] and state is not last]  # kept, and not written as last_hidden_state
     for state, got in pairs:
-        state[0].index_copy_(0, target, got.reshape(-1, got.shape[-1]).index_select(0, source))
+        state.view(-1, state.shape[-1]).index_copy_(0, target, got.reshape(-1, got.shape[-1]).index_select(0, source))
     if "pooler_output" in outputs:
         outputs["pooler_output"][torch.tensor(batch, dtype=torch.long, device=device)] = out["pooler_output"]
