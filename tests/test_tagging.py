@@ -5,7 +5,7 @@ import spacy
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from layer_fusion.tagging import LineTagger, wordpiece_upper_bound
+from layer_fusion.tagging import LineTagger, pretokenized_words, wordpiece_upper_bound
 from pipelines import build_pipeline
 
 # Written for this test: scripts, combining marks, compatibility characters that NFKC
@@ -98,6 +98,18 @@ def test_spaces_say_whether_whitespace_follows_each_word_pretokenized_or_not(tin
     for pretokenized in (False, True):
         records = list(LineTagger(nlp, pretokenized=pretokenized).tag(lines))
         assert [r.spaces for r in records] == [[True, False], [True], [True, False], []], pretokenized
+
+
+@pytest.mark.parametrize("text, words, space_at_end", [
+    ("one two", ["one", "two"], False),
+    ("  one\ttwo \u3000three\u2003", ["one", "two", "three"], True),  # tab, ideographic, em space
+    ("10\u00a0000 francs", ["10\u00a0000", "francs"], False),  # no-break space: one word
+    ("nhà\u202fnước\u2007x ", ["nhà\u202fnước\u2007x"], True),  # narrow and figure no-break spaces
+    ("\u00a0", ["\u00a0"], False),  # a no-break space alone is a word, not nothing
+    (" \u2028 ", [], False),
+])
+def test_pretokenized_words_split_on_whitespace_but_not_on_no_break_spaces(text, words, space_at_end):
+    assert pretokenized_words(text) == (words, space_at_end)
 
 
 @pytest.mark.parametrize("with_sentencizer", [True, False])

@@ -6,8 +6,9 @@ The pieces, in the order data flows through them:
   one record, so ``tag`` gives exactly one ``TaggedLine`` per input line (CoNLL-U then
   writes none for a line without words).
 * ``LineTagger.tag``: NFC-normalize each line (NFD Yoruba otherwise loses tone marks in the
-  subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace with
-  ``pretokenized``), and tag ``lookahead`` lines at a time with ``nlp.pipe``, sorted by
+  subword tokenizer), tokenize it (spaCy's tokenizer, or split on whitespace but not on
+  no-break spaces with ``pretokenized``: ``pretokenized_words``), and tag ``lookahead`` lines
+  at a time with ``nlp.pipe``, sorted by
   wordpieces so batches pad little (``length_order.py``). All windows go through one
   ``nlp.pipe`` stream, so ``n_process`` worker processes (spaCy's multiprocessing) keep busy
   across windows.
@@ -43,6 +44,7 @@ cut them, ``make_doc`` runs the components before the transformer (a sentencizer
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import deque
 from contextlib import contextmanager
@@ -128,11 +130,25 @@ def one_thread_per_worker(n_process: int) -> Iterator[None]:
         torch.set_num_threads(n_threads)
 
 
+# Whitespace between words given as words: every Unicode space but the no-break ones (U+00A0,
+# U+2007, U+202F). Those say "do not break here": they join the parts of a number ("10 000")
+# and let a word with a space inside (a Vietnamese word of several syllables) be one word.
+_BETWEEN_WORDS = re.compile(r"[^\S\u00a0\u2007\u202f]+")
+
+
+def pretokenized_words(text: str) -> Tuple[List[str], bool]:
+    """The words of a line of words separated by whitespace, and whether whitespace ends it:
+    ``"10<U+00A0>000  francs<tab>"`` gives ``(["10<U+00A0>000", "francs"], True)``."""
+    words = [word for word in _BETWEEN_WORDS.split(text) if word]
+    return words, bool(words) and _BETWEEN_WORDS.fullmatch(text[-1]) is not None
+
+
 class LineTagger:
     """Tags lines of text with ``nlp``; see the module docstring for the design.
 
     batch_size: docs per ``nlp.pipe`` batch.
-    pretokenized: the words are the whitespace-separated parts of the line.
+    pretokenized: the words are the whitespace-separated parts of the line (a no-break space
+        is part of a word: ``pretokenized_words``).
     lookahead: lines read and sorted by wordpieces at a time (default: ``DEFAULT_LOOKAHEAD``, or 4
         batches if that is more, so a window always holds several batches to sort); it bounds,
         with ``batch_size`` (``nlp.pipe`` reads a whole batch first), how far reading runs ahead
@@ -245,9 +261,9 @@ class LineTagger:
         """The doc of ``text`` as the transformer will get it: tokenized (split on whitespace
         with ``pretokenized``), then given to the components before the transformer."""
         if self.pretokenized:
-            words = text.split()
+            words, space_at_end = pretokenized_words(text)
             # Doc's default puts a space after every word, the last too: it follows the text here
-            spaces = [True] * (len(words) - 1) + [len(text.rstrip()) < len(text)] if words else []
+            spaces = [True] * (len(words) - 1) + [space_at_end] if words else []
             return self._before_transformer_on(Doc(self.nlp.vocab, words=words, spaces=spaces))
         return self._before_transformer_on(self.nlp.make_doc(text))
 

@@ -134,10 +134,11 @@ def test_output_file_and_several_inputs_in_order(aif_dir, tmp_path):
     assert [r["text"] for r in jsonl_records(out.read_text("utf8"))] == ["the cat", "the dog", "a mat"]
 
 
-def test_pretokenized_splits_on_whitespace_only(aif_dir):
-    [record] = tag_jsonl(aif_dir, ["don't  stop\tnow."], "--pretokenized")
+def test_pretokenized_splits_on_whitespace_only_not_on_no_break_spaces(aif_dir):
+    [record, joined] = tag_jsonl(aif_dir, ["don't  stop\tnow.", "10\u00a0000 cats"], "--pretokenized")
     assert record["tokens"] == ["don't", "stop", "now."]
     assert len(record["pos"]) == 3
+    assert joined["tokens"] == ["10\u00a0000", "cats"] and len(joined["pos"]) == 2
 
 
 def test_batch_size_does_not_change_fp32_tags(aif_dir):

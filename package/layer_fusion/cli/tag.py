@@ -45,7 +45,7 @@ def tag(
              "bounds memory",
     ),
     pretokenized: bool = typer.Option(
-        False, "--pretokenized", help="Words are separated by whitespace; do not re-tokenize"
+        False, "--pretokenized", help="Words are separated by whitespace (not by no-break spaces); do not re-tokenize"
     ),
     lang: Optional[str] = typer.Option(
         None, "--lang",
