@@ -37,7 +37,8 @@ import typer
 
 from layer_fusion.atomic_write import atomic_output, write_text_atomic
 from layer_fusion.conllu import read_conllu
-from layer_fusion.distributed import input_shards, output_path, single_process_records, tag_dataset
+from layer_fusion.dataset_shards import input_shards
+from layer_fusion.distributed import output_path, single_process_records, tag_dataset
 from layer_fusion.output_formats import format_jsonl
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)

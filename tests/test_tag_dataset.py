@@ -416,7 +416,7 @@ def test_texts_that_look_like_numbers_stay_texts(ray_local, pipeline, tmp_path):
 def test_an_output_folder_among_the_inputs(pipeline, tmp_path):
     """The folder of the inputs as OUTPUT_DIR would make each shard its own output (all 'done',
     nothing tagged): refused. An output folder inside the inputs' is not read as input on a rerun."""
-    from layer_fusion.distributed import input_shards
+    from layer_fusion.dataset_shards import input_shards
 
     pattern = _shards(tmp_path / "data", [2, 3])
     with pytest.raises(ValueError, match=r"OUTPUT_DIR .*data holds the input shard .*part-000.jsonl, which would be its own"):
@@ -436,7 +436,7 @@ def test_an_empty_parquet_shard_from_pandas_passes_the_checks(tmp_path, frame):
     wrong, and Ray reads it as no rows (an empty output)."""
     import pandas as pd
 
-    from layer_fusion.distributed import check_parquet_shard
+    from layer_fusion.dataset_shards import check_parquet_shard
 
     shard = tmp_path / "a.parquet"
     {"no rows": lambda: pd.DataFrame(columns=["text"]),
