@@ -195,6 +195,20 @@ def test_feats_heads_and_relations_are_kept(tmp_path):
     assert s1.feats == ["", "Definite=Def", "Gender=Masc|Number=Sing"]
     assert s1.heads == [3, 3, 0] and s1.deprels == ["case", "det", "root"]
     assert s2.heads == [None] and s2.deprels == [""] and s2.feats == [""]
+    assert s1.misc == ["", "", ""] and s2.misc == [""]
+
+
+def test_misc_is_kept_per_word_not_for_ranges_or_empty_nodes(tmp_path):
+    path = write(tmp_path, [
+        "1-2\tDel\t_\t_\t_\t_\t_\t_\t_\tSpaceAfter=No",
+        "1\tDe\t_\tADP\t_\t_\t_\t_\t_\tGloss=of",
+        "2\tel\t_\tDET\t_\t_\t_\t_\t_\t_",
+        "2.1\tghost\t_\t_\t_\t_\t_\t_\t_\tGloss=none",
+        "3\tgato\t_\tNOUN\t_\t_\t_\t_\t_\tGloss=cat|SpaceAfter=No",
+        "",
+    ])
+    [s] = read_conllu(path)
+    assert s.misc == ["Gloss=of", "", "Gloss=cat|SpaceAfter=No"]
 
 
 @pytest.mark.parametrize("head,reason", [("x", "HEAD 'x' is not a word id, 0 or _"),

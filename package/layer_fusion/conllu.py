@@ -58,7 +58,8 @@ class ConlluError(ValueError):
 class Sentence:
     """One CoNLL-U sentence reduced to syntactic words.
 
-    words, spaces and upos are parallel lists of length ``len(self)``.
+    words, spaces and upos are parallel lists of length ``len(self)``; so are feats, heads,
+    deprels and misc, the columns as written ("" or None for ``_``), for files that have them.
     tokens: the surface tokens (NFC), a multiword token as one; token_words[k] = (i, j)
     means surface token k is syntactic words i..j-1 (j = i + 1 unless it is a multiword
     token). Both are empty for sentences built by hand.
@@ -77,6 +78,7 @@ class Sentence:
     feats: List[str] = field(default_factory=list)
     heads: List[Optional[int]] = field(default_factory=list)
     deprels: List[str] = field(default_factory=list)
+    misc: List[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -209,6 +211,7 @@ class ConlluReader:
         heads: List[Optional[int]] = []
         head_lines: List[int] = []  # the line of each word, to name one whose HEAD is past the end
         deprels: List[str] = []
+        misc: List[str] = []
         tokens: List[str] = []
         token_words: List[Tuple[int, int]] = []
         mwt_end = 0  # id of the last part of the open multiword token, 0 if none
@@ -240,6 +243,7 @@ class ConlluReader:
                 upos.append(cols[3])
                 feats.append("" if cols[5] == "_" else cols[5])
                 deprels.append("" if cols[7] == "_" else cols[7])
+                misc.append("" if cols[9] == "_" else cols[9])
                 head_lines.append(line_no)
                 if cols[6] == "_":
                     heads.append(None)
@@ -296,6 +300,7 @@ class ConlluReader:
             feats=feats,
             heads=heads,
             deprels=deprels,
+            misc=misc,
         )
 
 
