@@ -191,7 +191,7 @@ def fast_tokenizer_copy(pipeline: Path, out: Path) -> Path:
 def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, dict]:
     """Peak and late RSS and wall seconds of ``layer-fusion tag`` (load + 200 lines), each in
     its own process: fp32, --int8 quantizing while loading (cache off) and --int8 from a
-    warm cache and, when the pipeline uses the fusion_transformer component, fp32 from a
+    warm cache (with the bytes the cache then holds) and, when the pipeline uses the fusion_transformer component, fp32 from a
     stock-format copy and fp32 with the fast (Rust) tokenizer instead of the compact one."""
     # The console script next to this interpreter (a venv's bin/ is often not on PATH), else PATH.
     beside = Path(sys.executable).with_name("layer-fusion")
@@ -204,6 +204,8 @@ def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, 
         src.write_text("\n".join(texts[:200]) + "\n", encoding="utf-8")
         envs = int8_cache_envs(Path(tmp) / "int8-cache")
         warm_int8_cache(exe, str(pipeline), Path(tmp), envs["int8"])
+        # What one pipeline's int8 encoder takes on disk, in the user's cache (README, "tag").
+        cache_bytes = sum(f.stat().st_size for f in (Path(tmp) / "int8-cache").rglob("*") if f.is_file())
         cases = [("fp32", pipeline, "fp32"), ("int8, quantized while loading (no cache)", pipeline, "int8-cold"),
                  ("int8, from the cache", pipeline, "int8")]
         if (pipeline / "transformer" / "model.safetensors").is_file():
@@ -215,6 +217,8 @@ def measure_memory(pipeline: Path, texts: List[str], threads: int) -> Dict[str, 
             r = measure(command, threads, envs[kind])
             memory[name] = {"peak_rss_mib": r["max_rss_kib"] / 1024, "late_rss_mib": r["late_rss_kib"] / 1024,
                             "seconds": r["seconds"]}
+            if kind == "int8":
+                memory[name]["int8_cache_bytes"] = cache_bytes
     return memory
 
 
@@ -365,6 +369,9 @@ def render(report: dict) -> str:
         for name, m in report["memory"].items():
             seconds = f"{m['seconds']:.1f}" if "seconds" in m else ""
             lines.append(f"| {name} | {m['peak_rss_mib']:,.0f} | {m['late_rss_mib']:,.0f} | {seconds} |")
+        cached = [m["int8_cache_bytes"] for m in report["memory"].values() if "int8_cache_bytes" in m]
+        if cached:
+            lines += ["", f"The int8 cache holds {cached[0]:,} bytes ({cached[0] / 1e6:.1f} MB) for this pipeline."]
     return "\n".join(lines) + "\n"
 
 

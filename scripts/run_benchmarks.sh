@@ -17,7 +17,10 @@ python -c "import distributed" 2>/dev/null || pip install --quiet -e "package/[d
 step batch_size
 python scripts/bench_tagging.py $PIPE $EWT --lines 3000 --pairs 16/default,32/default,64/default --threads 2 --runs 3 > reports/bench/batch_size.md 2> logs/bench/batch_size.err
 step inference
-OMP_NUM_THREADS=2 python scripts/bench_inference.py $PIPE $EWT --sentences 1000 --runs 5 --output reports/bench/inference.json --markdown reports/bench/inference.md 2> logs/bench/inference.err
+# int8 runs other kernels on a CPU without VNNI (7-bit weights, no 8-bit dot products): such a
+# CPU's figures go to files of their own, and the README gives both.
+CPU=$(python -c "from layer_fusion.onnx_encoder import cpu_has_vnni; print('' if cpu_has_vnni() else '_no_vnni')")
+OMP_NUM_THREADS=2 python scripts/bench_inference.py $PIPE $EWT --sentences 1000 --runs 5 --output reports/bench/inference$CPU.json --markdown reports/bench/inference$CPU.md 2> logs/bench/inference$CPU.err
 step int8_cpu
 OMP_NUM_THREADS=2 python scripts/bench_int8_cpu.py $PIPE $UD --schemes fp32,per_channel,onnx_ffn_out_fp32_per_channel --output reports/bench/int8_cpu.json --markdown reports/bench/int8_cpu.md > /dev/null 2> logs/bench/int8_cpu.err
 step distributed

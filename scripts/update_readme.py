@@ -8,7 +8,9 @@ tokenizer benchmark's means (reports/bench/tokenizer.json), the summary of the r
 reports (reports/summary.json, reports/finetune_selection.json and
 reports/accelerator_summary.json, when present), the shipped config's intervals over
 several training seeds (reports/<config>_seeds.json, from seed_intervals.py), and the
-step timings of `make all` in a fresh clone (reports/make_all_timings.json). With --check,
+step timings of `make all` in a fresh clone (reports/make_all_timings.json); and the text
+between `<!-- example:start -->` and `<!-- example:end -->`, where the README has them, with
+the tagged example of reports/example_tags.json (scripts/tag_example.py). With --check,
 changes nothing and exits 1 when the README differs from what its sources give.
 """
 import sys
@@ -23,12 +25,15 @@ from layer_fusion.targets import load_targets
 from layer_fusion.quantization import DEFAULT_SCHEME, SCHEMES
 from layer_fusion.research.inference_summary import inference_lines
 from layer_fusion.research.raw_text_summary import raw_text_lines
+from layer_fusion.research.example_summary import example_lines
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from seed_intervals import stale_reason  # noqa: E402  (a sibling script)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+# The example in "Tagging from the command line", from reports/example_tags.json (optional).
+EXAMPLE_START, EXAMPLE_END = "<!-- example:start -->", "<!-- example:end -->"
 
 
 def accelerator_lines(summary: dict) -> list:
@@ -58,7 +63,8 @@ def accelerator_lines(summary: dict) -> list:
 def results_section(metrics: dict, config: str, timings: dict, report_summary: dict,
                     selection: dict, tokenizer_bench: dict = {}, int8_metrics: dict = {},
                     inference_bench: dict = {}, accelerator: dict = {}, tagging_bench: list = [],
-                    seeds: dict = {}, int8_cpu: dict = {}, int8_no_vnni: tuple = ()) -> str:
+                    seeds: dict = {}, int8_cpu: dict = {}, int8_no_vnni: tuple = (),
+                    inference_no_vnni: dict = {}) -> str:
     shipped = selection.get("shipped")
     how = (f"the fine-tuning grid's pick by the reference-dev protocol, run `{shipped}` of "
            "`reports/finetune_cpu.md`, last checkpoint of a fixed step budget" if shipped else
@@ -66,7 +72,7 @@ def results_section(metrics: dict, config: str, timings: dict, report_summary: d
     figures = _seed_figures(metrics, seeds) if seeds else _shipped_figures(metrics)
     return "\n".join(_headline(metrics, config, how, figures, tokenizer_bench, seeds)
                      + _research_lines(metrics, report_summary, accelerator, int8_metrics, inference_bench,
-                                       tagging_bench, timings, int8_cpu, int8_no_vnni))
+                                       tagging_bench, timings, int8_cpu, int8_no_vnni, inference_no_vnni))
 
 
 ENGLISH = ("en_ewt_dev", "en_ewt_test", "en_gum_test")
@@ -209,7 +215,7 @@ def _headline(metrics: dict, config: str, how: str, figures: dict, tokenizer_ben
 
 def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8_metrics: dict,
                     inference_bench: dict, tagging_bench: list, timings: dict, int8_cpu: dict = {},
-                    int8_no_vnni: tuple = ()) -> list:
+                    int8_no_vnni: tuple = (), inference_no_vnni: dict = {}) -> list:
     """The research reports' summaries, inference and the timings of `make all`."""
     lines = []
     for regime, variants in (report_summary or {}).items():
@@ -232,7 +238,8 @@ def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8
                       f"regime b: regime b was trained on the layers of an earlier sweep and not rerun "
                       f"(`reports/zero_shot_pos.md`)."]
     lines += accelerator_lines(accelerator)
-    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench, int8_cpu, int8_no_vnni)
+    lines += inference_lines(metrics, int8_metrics, inference_bench, tagging_bench, int8_cpu, int8_no_vnni,
+                             inference_no_vnni)
     if timings:
         steps = timings["steps"]
         lines += ["", f"### Time of each step (`make all` in a fresh clone; {timings['machine']})", "",
@@ -257,7 +264,8 @@ def _research_lines(metrics: dict, report_summary: dict, accelerator: dict, int8
 def render(readme_text: str, metrics: Path, timings: Path, summary: Path, selection: Path,
            tokenizer_bench: Path = REPO / "reports" / "bench" / "tokenizer.json",
            inference_bench: Path = REPO / "reports" / "bench" / "inference.json",
-           accelerator: Path = REPO / "reports" / "accelerator_summary.json") -> str:
+           accelerator: Path = REPO / "reports" / "accelerator_summary.json",
+           example: Path = REPO / "reports" / "example_tags.json") -> str:
     m = json.loads(metrics.read_text())
     q = {}
     for scheme in SCHEMES:
@@ -270,6 +278,9 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     no_vnni_file = metrics.parent.with_name(no_vnni_folder) / metrics.name
     no_vnni = (no_vnni_folder, json.loads(no_vnni_file.read_text())) if no_vnni_file.exists() else ()
     ib = json.loads(inference_bench.read_text()) if inference_bench.exists() else {}
+    # The same benchmark on a CPU without VNNI (int8 runs other kernels there)
+    no_vnni_bench_file = inference_bench.with_name(inference_bench.stem + "_no_vnni.json")
+    ib_no_vnni = json.loads(no_vnni_bench_file.read_text()) if no_vnni_bench_file.exists() else {}
     tagging = [json.loads(p.read_text()) for p in sorted(inference_bench.parent.glob("tagging_*.json"))]
     int8_cpu_file = inference_bench.parent / "int8_cpu.json"
     int8_cpu = json.loads(int8_cpu_file.read_text()) if int8_cpu_file.exists() else {}
@@ -286,10 +297,20 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
         print(f"{seeds.relative_to(REPO)} is left out: {stale_reason(seeded, m)} than {metrics} "
               "(spacy project run seeds)", file=sys.stderr)
         seeded = {}
-    head, rest = readme_text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu, no_vnni)
-    return head + START + "\n" + section + "\n" + END + tail
+    section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu, no_vnni,
+                              ib_no_vnni)
+    text = replace_between(readme_text, START, END, section)
+    if EXAMPLE_START in text and example.exists():
+        text = replace_between(text, EXAMPLE_START, EXAMPLE_END,
+                               "\n".join(example_lines(json.loads(example.read_text(encoding="utf-8")))))
+    return text
+
+
+def replace_between(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with the lines between the ``start`` and ``end`` markers replaced by ``body``."""
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + body + "\n" + end + tail
 
 
 def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_shot.json"),
@@ -303,6 +324,10 @@ def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_sho
     if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
         raise typer.BadParameter(f"{readme}: needs one {START} line and, after it, one {END} line",
                                  param_hint="--readme")
+    if (text.count(EXAMPLE_START), text.count(EXAMPLE_END)) not in ((0, 0), (1, 1)) or \
+            text.find(EXAMPLE_START) > text.find(EXAMPLE_END):
+        raise typer.BadParameter(f"{readme}: {EXAMPLE_START} needs one {EXAMPLE_END} line after it, "
+                                 "and each may appear once", param_hint="--readme")
     if not metrics.is_file():
         raise typer.BadParameter(f"{metrics}: not found (make all writes it)", param_hint="--metrics")
     new = render(text, metrics, timings, summary, selection, tokenizer_bench)

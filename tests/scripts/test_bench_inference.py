@@ -94,3 +94,15 @@ def test_fast_tokenizer_copy_sets_the_setting_whether_or_not_the_config_has_it(t
     with pytest.raises(ValueError, match="no fusion_transformer component"):
         bench.fast_tokenizer_copy(stock, tmp_path / "never")
     assert not (tmp_path / "never").exists()
+
+
+def test_the_report_gives_the_int8_cache_size_where_it_was_measured():
+    bench = load_script("bench_inference")
+    report = {"pipeline": "p", "sentences": 1, "source": "s", "threads": 1, "runs": 1, "machine": "m",
+              "median_seconds": {}, "cosine_to_fp32": {"per_channel": {"-1": 0.9}},
+              "memory": {"fp32": {"peak_rss_mib": 900.0, "late_rss_mib": 880.0, "seconds": 9.0},
+                         "int8, from the cache": {"peak_rss_mib": 800.0, "late_rss_mib": 780.0, "seconds": 8.0,
+                                                  "int8_cache_bytes": 44107675}}}
+    assert "The int8 cache holds 44,107,675 bytes (44.1 MB) for this pipeline." in bench.render(report)
+    del report["memory"]["int8, from the cache"]["int8_cache_bytes"]
+    assert "int8 cache holds" not in bench.render(report)

@@ -7,7 +7,7 @@ from ..report_table import ci, pct
 
 
 def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], int8_cpu: dict = {},
-                    int8_no_vnni: tuple = ()) -> list:
+                    int8_no_vnni: tuple = (), bench_no_vnni: dict = {}) -> list:
     """Tagging speed against the bare encoder, int8 and 2 processes (reports/bench/inference.json),
     memory tagging 10,000 lines (``tagging``: reports/bench/tagging_*.json), int8's accuracy
     per scheme (``int8``: scheme -> (metrics folder, metrics), from
@@ -15,14 +15,16 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], 
     differently when torch, MKL and oneDNN are held to AVX2 (``int8_cpu``:
     reports/bench/int8_cpu.json), and the default scheme's accuracy on a CPU without VNNI
     (``int8_no_vnni``: (metrics folder, metrics), from
-    metrics/<config>_int8_<default scheme>_no_vnni/zero_shot.json)."""
+    metrics/<config>_int8_<default scheme>_no_vnni/zero_shot.json) and speed there
+    (``bench_no_vnni``: reports/bench/inference_no_vnni.json, the benchmark run on such a CPU)."""
     if not bench and not int8:
         return []
     lines = ["", "### Inference: speed, int8, processes"]
     if bench:
         r = bench["ratio_to_bare_fp32"]
         lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
-                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs.", "",
+                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs; "
+                  f"{bench['machine']}.", "",
                   "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
         names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
                  "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
@@ -85,22 +87,36 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], 
             lines += ["", f"{met}; fp32 stays the default and `--int8` is an option, with the "
                       f"{default.replace('_', '-')} scheme {protocol}."]
         lines += _cpu_lines(int8, int8_cpu)
-        lines += _no_vnni_lines(a, int8_no_vnni)
+        lines += _no_vnni_lines(a, int8_no_vnni, bench_no_vnni, bench)
     return lines
 
 
-def _no_vnni_lines(fp32_accuracy: float, int8_no_vnni: tuple) -> list:
-    """The default scheme evaluated on a CPU without VNNI, where ONNX Runtime's x86 kernels
-    could saturate 8-bit products and the weights are rounded to 7 bits instead
-    (``onnx_encoder.reduce_range``): all of it, not only torch, on other instructions."""
-    if not int8_no_vnni:
-        return []
-    folder, q = int8_no_vnni
-    b = q["macro_low_resource"]
-    return ["", f"On a CPU without VNNI, where the weights are rounded to 7 bits instead "
-            f"({q['model'].get('int8_cpu', 'no VNNI')}; `metrics/{folder}/zero_shot.md`), the default scheme's "
-            f"low-resource macro-average is {pct(b['accuracy'])} {ci(b['ci95'])}, "
-            f"{100 * (b['accuracy'] - fp32_accuracy):+.2f} points from fp32."]
+def _no_vnni_lines(fp32_accuracy: float, int8_no_vnni: tuple, bench_no_vnni: dict, bench: dict) -> list:
+    """The default scheme on a CPU without VNNI, where ONNX Runtime's x86 kernels could
+    saturate 8-bit products and the weights are rounded to 7 bits instead
+    (``onnx_encoder.reduce_range``): all of it, not only torch, on other instructions. Its
+    accuracy (an evaluation there) and its speed against fp32 (the benchmark there), beside
+    the speed of ``bench`` (reports/bench/inference.json) where that was measured with VNNI."""
+    lines = []
+    if int8_no_vnni:
+        folder, q = int8_no_vnni
+        b = q["macro_low_resource"]
+        lines += ["", f"On a CPU without VNNI, where the weights are rounded to 7 bits instead "
+                  f"({q['model'].get('int8_cpu', 'no VNNI')}; `metrics/{folder}/zero_shot.md`), the default scheme's "
+                  f"low-resource macro-average is {pct(b['accuracy'])} {ci(b['ci95'])}, "
+                  f"{100 * (b['accuracy'] - fp32_accuracy):+.2f} points from fp32."]
+    ratio = (bench_no_vnni or {}).get("ratio_to_bare_fp32", {})
+    scheme = (bench_no_vnni or {}).get("tag_int8_scheme", DEFAULT_SCHEME)
+    keys = (f"bare_int8_{scheme}", "tag_int8", "tag_fp32")
+    if all(k in ratio for k in keys):
+        vnni = (bench or {}).get("ratio_to_bare_fp32", {})
+        beside = (f" (with VNNI, above: {vnni[keys[0]]:.2f}×, {vnni['tag_int8']:.2f}× and {vnni['tag_fp32']:.2f}×)"
+                  if "(with VNNI)" in (bench or {}).get("machine", "") and all(k in vnni for k in keys) else "")
+        lines += ["", f"int8 gains less speed there. Measured on such a CPU (`reports/bench/inference_no_vnni.md`, "
+                  f"median of {bench_no_vnni['runs']} runs), the default scheme's bare encoder runs at "
+                  f"{ratio[keys[0]]:.2f}× the bare fp32 encoder, and the `layer-fusion tag` path at "
+                  f"{ratio['tag_int8']:.2f}× with int8 against {ratio['tag_fp32']:.2f}× with `--fp32`{beside}."]
+    return lines
 
 
 def _cpu_lines(int8: dict, int8_cpu: dict) -> list:
