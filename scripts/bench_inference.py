@@ -36,7 +36,7 @@ and updates it in an existing report (timings kept), when the CPU is not quiet e
 timings.
 
     python scripts/bench_inference.py training/finetuned/model-last \
-        ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu --sentences 1000 --runs 3 \
+        ../shared/ud/UD_English-EWT/en_ewt-ud-test.conllu --sentences 1000 --runs 5 \
         --output reports/bench/inference.json --markdown reports/bench/inference.md
 """
 from __future__ import annotations
@@ -241,6 +241,10 @@ def main(
         if not output.is_file():
             raise typer.BadParameter(f"{output} not found: run the full benchmark first", param_hint="--output")
         report = json.loads(output.read_text(encoding="utf-8"))
+        if report.get("machine") != machine():
+            # The timings kept beside would then be another machine's.
+            raise typer.BadParameter(f"{output} was measured on {report.get('machine')}, this is {machine()}: "
+                                     "run the full benchmark here", param_hint="--output")
         report["memory"] = measure_memory(pipeline, texts, threads)
         report["memory_run"] = "measured separately (--memory-only) from the timings"
         write_text_atomic(output, json.dumps(report, indent=1) + "\n")

@@ -300,7 +300,10 @@ def render(readme_text: str, metrics: Path, timings: Path, summary: Path, select
     section = results_section(m, metrics.parent.name, t, s, sel, tb, q, ib, acc, tagging, seeded, int8_cpu, no_vnni,
                               ib_no_vnni)
     text = replace_between(readme_text, START, END, section)
-    if EXAMPLE_START in text and example.exists():
+    if EXAMPLE_START in text:
+        if not example.exists():  # the block would keep whatever was typed into it
+            raise FileNotFoundError(f"{example} not found, which the README's example is written from "
+                                    "(spacy project run example)")
         text = replace_between(text, EXAMPLE_START, EXAMPLE_END,
                                "\n".join(example_lines(json.loads(example.read_text(encoding="utf-8")))))
     return text
@@ -328,12 +331,21 @@ def main(metrics: Path = typer.Option(REPO / "metrics" / "finetuned" / "zero_sho
             text.find(EXAMPLE_START) > text.find(EXAMPLE_END):
         raise typer.BadParameter(f"{readme}: {EXAMPLE_START} needs one {EXAMPLE_END} line after it, "
                                  "and each may appear once", param_hint="--readme")
+    if EXAMPLE_START in text and not (text.index(EXAMPLE_END) < text.index(START)
+                                      or text.index(EXAMPLE_START) > text.index(END)):
+        raise typer.BadParameter(f"{readme}: the example block overlaps the results block: one would "
+                                 "overwrite the other", param_hint="--readme")
     if not metrics.is_file():
         raise typer.BadParameter(f"{metrics}: not found (make all writes it)", param_hint="--metrics")
-    new = render(text, metrics, timings, summary, selection, tokenizer_bench)
+    try:
+        new = render(text, metrics, timings, summary, selection, tokenizer_bench)
+    except (FileNotFoundError, ValueError) as err:  # the example's source missing or malformed
+        typer.echo(f"Error: {err}", err=True)
+        sys.exit(2)
     if check:
         if new != text:
-            typer.echo(f"{readme} is out of date with {metrics}: run scripts/update_readme.py", err=True)
+            typer.echo(f"{readme} is out of date with its sources ({metrics} and the reports): "
+                       "run scripts/update_readme.py", err=True)
             sys.exit(1)
         typer.echo(f"{readme} is up to date")
         return

@@ -105,7 +105,8 @@ def test_spaces_say_whether_whitespace_follows_each_word_pretokenized_or_not(tin
     ("  one\ttwo \u3000three\u2003", ["one", "two", "three"], True),  # tab, ideographic, em space
     ("10\u00a0000 francs", ["10\u00a0000", "francs"], False),  # no-break space: one word
     ("nhà\u202fnước\u2007x ", ["nhà\u202fnước\u2007x"], True),  # narrow and figure no-break spaces
-    ("\u00a0", ["\u00a0"], False),  # a no-break space alone is a word, not nothing
+    ("\u00a0", [], False),  # no word: a no-break space joins only inside a word
+    ("\u00a0word\u00a0 x\u00a0", ["word", "x"], True),  # at a word's edge it is whitespace
     (" \u2028 ", [], False),
 ])
 def test_pretokenized_words_split_on_whitespace_but_not_on_no_break_spaces(text, words, space_at_end):

@@ -1,8 +1,9 @@
 """Quantize once per machine: a cache of the int8 ONNX encoders that ``--int8`` builds.
 
-Exporting multilingual-e5-small's encoder to ONNX and quantizing it at load made
-``layer-fusion tag`` on 200 lines take 17.5 s instead of 13.5 and peak at 1,047 MiB
-instead of 872 (``reports/bench/inference.md``). The result is a function of:
+Exporting multilingual-e5-small's encoder to ONNX and quantizing it at load makes
+``layer-fusion tag`` on 200 lines slower and its peak memory higher than loading the kept
+result (``reports/bench/inference.md``, the two int8 rows of its memory table). The result
+is a function of:
 
 - the encoder's weights, except the word embeddings (they stay in torch), and its config;
 - the fp32-kept nodes (``keep_ffn_out``) and ``reduce_range`` (7-bit weights where the

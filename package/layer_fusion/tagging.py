@@ -138,9 +138,11 @@ _BETWEEN_WORDS = re.compile(r"[^\S\u00a0\u2007\u202f]+")
 
 def pretokenized_words(text: str) -> Tuple[List[str], bool]:
     """The words of a line of words separated by whitespace, and whether whitespace ends it:
-    ``"10<U+00A0>000  francs<tab>"`` gives ``(["10<U+00A0>000", "francs"], True)``."""
-    words = [word for word in _BETWEEN_WORDS.split(text) if word]
-    return words, bool(words) and _BETWEEN_WORDS.fullmatch(text[-1]) is not None
+    ``"10<U+00A0>000  francs<tab>"`` gives ``(["10<U+00A0>000", "francs"], True)``. A no-break
+    space joins only inside a word: at a word's edge it is dropped, as other whitespace is (a
+    word never begins or ends with whitespace, which CoNLL-U readers refuse)."""
+    words = [word.strip() for word in _BETWEEN_WORDS.split(text) if word.strip()]
+    return words, bool(words) and text[-1].isspace()
 
 
 class LineTagger:
@@ -259,7 +261,8 @@ class LineTagger:
 
     def make_doc(self, text: str) -> Doc:
         """The doc of ``text`` as the transformer will get it: tokenized (split on whitespace
-        with ``pretokenized``), then given to the components before the transformer."""
+        but not inside words at no-break spaces with ``pretokenized``: ``pretokenized_words``),
+        then given to the components before the transformer."""
         if self.pretokenized:
             words, space_at_end = pretokenized_words(text)
             # Doc's default puts a space after every word, the last too: it follows the text here

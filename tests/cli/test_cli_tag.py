@@ -135,10 +135,21 @@ def test_output_file_and_several_inputs_in_order(aif_dir, tmp_path):
 
 
 def test_pretokenized_splits_on_whitespace_only_not_on_no_break_spaces(aif_dir):
-    [record, joined] = tag_jsonl(aif_dir, ["don't  stop\tnow.", "10\u00a0000 cats"], "--pretokenized")
+    [record, joined] = tag_jsonl(aif_dir, ["don't  stop\tnow.", "10\u00a0000 cats\u00a0"], "--pretokenized")
     assert record["tokens"] == ["don't", "stop", "now."]
     assert len(record["pos"]) == 3
     assert joined["tokens"] == ["10\u00a0000", "cats"] and len(joined["pos"]) == 2
+
+
+def test_pretokenized_conllu_with_no_break_spaces_reads_back(aif_dir, tmp_path):
+    """A no-break space inside a word stays in its FORM; at a word's edge it is dropped, so no
+    FORM begins or ends with whitespace (which CoNLL-U readers refuse)."""
+    from layer_fusion.conllu import read_conllu
+
+    result = run_tag([aif_dir, "--pretokenized", "--fp32"], input="\u00a0a 10\u00a0000\u00a0 b\u00a0\n")
+    assert result.exit_code == 0, result.stderr
+    (tmp_path / "out.conllu").write_text(result.stdout, encoding="utf-8")
+    assert [s.words for s in read_conllu(tmp_path / "out.conllu")] == [["a", "10\u00a0000", "b"]]
 
 
 def test_batch_size_does_not_change_fp32_tags(aif_dir):

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 SCRIPT = REPO / "scripts" / "update_readme.py"
@@ -27,6 +29,29 @@ def test_check_fails_when_a_number_drifts(tmp_path):
                        encoding="utf-8")
     result = check(drifted)
     assert result.returncode == 1 and "out of date" in result.stderr
+
+
+def test_the_example_block_is_checked_and_must_stand_apart_from_the_results(tmp_path):
+    """A hand edit inside the example block fails --check; a README whose example block lies
+    inside the results block, or whose example has no source, is an error, not a silent pass."""
+    from runners import load_script
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    edited = tmp_path / "README.md"
+    edited.write_text(text.replace(" of 28 words are tagged right", " of 29 words are tagged right", 1),
+                      encoding="utf-8")
+    result = check(edited)
+    assert result.returncode == 1 and "out of date with its sources" in result.stderr
+    example = text[text.index("<!-- example:start -->"):text.index("<!-- example:end -->") + len("<!-- example:end -->")]
+    inside = text.replace(example, "").replace("<!-- results:start -->", "<!-- results:start -->\n" + example, 1)
+    edited.write_text(inside, encoding="utf-8")
+    result = check(edited)
+    assert result.returncode == 2 and "overlaps the results block" in " ".join(result.stderr.split())
+    script = load_script("update_readme")
+    with pytest.raises(FileNotFoundError, match="none.json not found, which the README's example is written from"):
+        script.render(text, REPO / "metrics" / "finetuned" / "zero_shot.json", REPO / "reports" / "make_all_timings.json",
+                      REPO / "reports" / "summary.json", REPO / "reports" / "finetune_selection.json",
+                      example=tmp_path / "none.json")
 
 
 def test_readme_project_docs_match_project_yml(tmp_path):
@@ -131,7 +156,7 @@ def test_int8_figures_say_which_cpu_made_them_and_how_far_tags_move_on_avx2():
     assert ("On a CPU without VNNI, where the weights are rounded to 7 bits instead (torch AVX2, no VNNI; "
             "`metrics/finetuned_int8_x_no_vnni/zero_shot.md`), the default scheme's low-resource macro-average "
             "is 74.6 [74.1, 75.1], -0.38 points from fp32.") in text
-    assert "gains less speed" not in text
+    assert "Speed on a CPU without VNNI" not in text
     # Its speed, from the benchmark run on such a CPU, beside the VNNI run's where that is one.
     ratios = {f"bare_int8_{DEFAULT_SCHEME}": 1.58, "tag_int8": 1.31, "tag_fp32": 0.91}
     vnni_ratios = {f"bare_int8_{DEFAULT_SCHEME}": 2.13, "tag_int8": 1.74, "tag_fp32": 0.92}
@@ -139,11 +164,15 @@ def test_int8_figures_say_which_cpu_made_them_and_how_far_tags_move_on_avx2():
                "ratio_to_bare_fp32": vnni_ratios, "sentences_per_second": {k: 1.0 for k in vnni_ratios}}
     no_vnni_bench = {"machine": "y (without VNNI)", "runs": 5, "ratio_to_bare_fp32": ratios}
     text = "\n".join(inference_lines(metrics, int8, {}, [], bench, no_vnni, no_vnni_bench))
-    assert ("Measured on such a CPU (`reports/bench/inference_no_vnni.md`, median of 5 runs), the default scheme's "
-            "bare encoder runs at 1.58× the bare fp32 encoder, and the `layer-fusion tag` path at 1.31× with int8 "
-            "against 0.91× with `--fp32`.") in text
+    assert ("Speed on a CPU without VNNI (`reports/bench/inference_no_vnni.md`, one such CPU, median of 5 runs): "
+            f"the {DEFAULT_SCHEME.replace('_', '-')} scheme's bare encoder ran at 1.58× the bare fp32 encoder, and "
+            "the `layer-fusion tag` path at 1.31× with int8 against 0.91× with `--fp32`.") in text
     with_vnni = "\n".join(inference_lines(metrics, int8, on_vnni, [], bench, no_vnni, no_vnni_bench))
+    assert "median of 5 runs): int8 gained less than with VNNI: the" in with_vnni  # 1.31 / 0.91 < 1.74 / 0.92
     assert "with `--fp32` (with VNNI, above: 2.13×, 1.74× and 0.92×)." in with_vnni
+    faster = {**no_vnni_bench, "ratio_to_bare_fp32": {**ratios, "tag_int8": 2.0}}  # 2.0 / 0.91 > 1.74 / 0.92
+    assert "int8 gained more than with VNNI:" in "\n".join(inference_lines(metrics, int8, on_vnni, [], bench,
+                                                                              no_vnni, faster))
 
 
 def test_the_library_readme_lists_every_registered_name():

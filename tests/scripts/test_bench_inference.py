@@ -106,3 +106,20 @@ def test_the_report_gives_the_int8_cache_size_where_it_was_measured():
     assert "The int8 cache holds 44,107,675 bytes (44.1 MB) for this pipeline." in bench.render(report)
     del report["memory"]["int8, from the cache"]["int8_cache_bytes"]
     assert "int8 cache holds" not in bench.render(report)
+
+
+def test_memory_only_refuses_a_report_made_on_another_machine(tmp_path):
+    """Its timings are kept beside the new memory figures: both must be this machine's."""
+    import json
+
+    import typer
+
+    from ud_files import write_conllu
+
+    bench = load_script("bench_inference")
+    conllu = write_conllu(tmp_path / "s.conllu", [("1", [("a", "DET"), ("cat", "NOUN")])]) or tmp_path / "s.conllu"
+    output = tmp_path / "inference.json"
+    output.write_text(json.dumps({"machine": "2 cores (elsewhere)", "memory": {}}), encoding="utf-8")
+    with pytest.raises(typer.BadParameter, match=r"measured on 2 cores \(elsewhere\), this is "):
+        bench.main(tmp_path, conllu, sentences=1, runs=1, threads=1, output=output, markdown=None, memory_only=True)
+    assert json.loads(output.read_text(encoding="utf-8")) == {"machine": "2 cores (elsewhere)", "memory": {}}

@@ -75,3 +75,36 @@ def test_other_words_than_the_annotations_are_an_error_naming_the_line(pipeline,
     with pytest.raises(typer.BadParameter, match=r"example\.conllu:1: the pipeline's words \(fp32\)"):
         script.main(str(pipeline), annotation, output=out)
     assert not out.exists()
+
+
+def test_an_earlier_output_that_is_no_report_is_an_error_before_tagging(pipeline, tmp_path, monkeypatch):
+    script = load_script("tag_example")
+    annotation, out = tmp_path / "example.conllu", tmp_path / "example.json"
+    annotation.write_text(ANNOTATION, encoding="utf-8")
+    monkeypatch.setattr(script, "tag_lines", lambda *a: pytest.fail("tagged before the output was checked"))
+    for bad in ("{not json", "[1, 2]", '{"int8_runs": []}'):
+        out.write_text(bad, encoding="utf-8")
+        with pytest.raises(typer.BadParameter, match=r"example\.json: .*remove it or give another --output"):
+            script.main(str(pipeline), annotation, output=out)
+        assert out.read_text(encoding="utf-8") == bad
+
+
+def test_earlier_runs_of_another_scheme_or_shape_are_left_out(capsys):
+    script = load_script("tag_example")
+    rows = [{"words": ["a", "b"]}, {"words": ["c"]}]
+    earlier = {"sentences": rows, "int8_scheme": "s", "int8_runs": {
+        "good": [["X", "Y"], ["Z"]], "short": [["X"], ["Z"]], "missing": [["X", "Y"]], "flat": ["X", "Y"]}}
+    assert script.earlier_int8_runs(earlier, rows, "s") == {"good": [["X", "Y"], ["Z"]]}
+    assert "the earlier int8 run of short is left out" in capsys.readouterr().err
+    assert script.earlier_int8_runs(earlier, rows, "other") == {}
+    assert script.earlier_int8_runs(earlier, rows[:1], "s") == {}
+
+
+def test_a_pipeline_that_fails_is_a_one_line_error(tmp_path):
+    script = load_script("tag_example")
+    annotation = tmp_path / "example.conllu"
+    annotation.write_text(ANNOTATION, encoding="utf-8")
+    with pytest.raises(typer.BadParameter) as err:
+        script.main(str(tmp_path / "no-pipeline"), annotation, output=tmp_path / "out.json")
+    assert "layer-fusion tag --fp32 failed: " in str(err.value) and "no-pipeline" in str(err.value)
+    assert "\n" not in str(err.value)

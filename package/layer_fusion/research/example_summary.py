@@ -5,7 +5,10 @@ and the words that int8 tags differently on each CPU it ran on, from
 from typing import List
 
 from ..output_formats import format_text
+from ..quantization import INT8_BY_DEFAULT
 from ..tagging import TaggedLine
+
+SOURCE = "reports/example_tags.json"
 
 
 def _word(s: dict, i: int, tag: str) -> str:
@@ -25,13 +28,20 @@ def example_lines(example: dict) -> List[str]:
              for s in sentences for i in range(len(s["words"])) if s["fp32"][i] != s["upos"][i]]
     per_cpu = []
     for cpu, runs in example["int8_runs"].items():
+        if [len(tags) for tags in runs] != [len(s["words"]) for s in sentences]:
+            raise ValueError(f"{SOURCE}: the int8 run of {cpu} has not a tag per word (scripts/tag_example.py)")
         moved = [_word(s, i, f"{tags[i]} (fp32: {s['fp32'][i]})")
                  for s, tags in zip(sentences, runs) for i in range(len(s["words"])) if tags[i] != s["fp32"][i]]
-        per_cpu.append(f"on {cpu}, " + (", ".join(moved) if moved else "no word changed"))
-    lines += ["", f"Against our own annotation of these sentences (`{example['sentences_file']}`, UD's "
-              f"guidelines), {words - len(wrong)} of {words} words are tagged right"
-              + (f"; the others: {', '.join(wrong)}." if wrong else ".")
-              + " Without `--fp32` (int8, the default on the CPU) a tag can change, and which depends on the "
-              "CPU's vector instructions (`reports/bench/int8_cpu.md`); as measured (`reports/example_tags.json`): "
-              + "; ".join(per_cpu) + ". Per-language accuracies are under Results."]
-    return lines
+        right = sum(t == g for s, tags in zip(sentences, runs) for t, g in zip(tags, s["upos"]))
+        per_cpu.append(f"on {cpu}, " + (", ".join(moved) if moved else "no word changed")
+                       + f", {right} of {words} right")
+    text = (f"Against our own annotation of these sentences (`{example['sentences_file']}`, UD's "
+            f"guidelines), {words - len(wrong)} of {words} words are tagged right"
+            + (f"; the others: {', '.join(wrong)}." if wrong else "."))
+    if per_cpu:
+        text += ((" Without `--fp32` (int8, the default on the CPU)" if INT8_BY_DEFAULT else " With `--int8`")
+                 + " a tag can change, and which can depend on the CPU: int8 rounds activations, so the "
+                 "last-bit differences of two CPUs' kernels can move a value across a rounding step "
+                 f"(\"Inference\" under Results). As measured (`{SOURCE}`, each run named by the kernels it ran "
+                 "on): " + "; ".join(per_cpu) + ".")
+    return lines + ["", text + " Per-language accuracies are under Results."]

@@ -23,8 +23,8 @@ def inference_lines(metrics: dict, int8: dict, bench: dict, tagging: list = [], 
     if bench:
         r = bench["ratio_to_bare_fp32"]
         lines += ["", f"From `reports/bench/inference.md`: {bench['sentences']:,} {bench['source']} "
-                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs; "
-                  f"{bench['machine']}.", "",
+                  f"sentences, {bench['threads']} threads, median of {bench['runs']} interleaved runs"
+                  + (f"; {bench['machine']}" if bench.get("machine") else "") + ".", "",
                   "| path | sentences/s | × the bare fp32 encoder |", "|---|--:|--:|"]
         names = {"bare_fp32": "bare encoder, fp32 (all hidden states, batches of 32 sorted by wordpieces)",
                  "bare_fp32_batch64": "bare encoder, fp32, batches of 64",
@@ -110,12 +110,18 @@ def _no_vnni_lines(fp32_accuracy: float, int8_no_vnni: tuple, bench_no_vnni: dic
     keys = (f"bare_int8_{scheme}", "tag_int8", "tag_fp32")
     if all(k in ratio for k in keys):
         vnni = (bench or {}).get("ratio_to_bare_fp32", {})
-        beside = (f" (with VNNI, above: {vnni[keys[0]]:.2f}×, {vnni['tag_int8']:.2f}× and {vnni['tag_fp32']:.2f}×)"
-                  if "(with VNNI)" in (bench or {}).get("machine", "") and all(k in vnni for k in keys) else "")
-        lines += ["", f"int8 gains less speed there. Measured on such a CPU (`reports/bench/inference_no_vnni.md`, "
-                  f"median of {bench_no_vnni['runs']} runs), the default scheme's bare encoder runs at "
+        compared = "(with VNNI)" in (bench or {}).get("machine", "") and all(k in vnni for k in keys)
+        gained = ""
+        if compared:  # the tag path's int8 speed-up over its fp32, on each CPU
+            here, there = ratio["tag_int8"] / ratio["tag_fp32"], vnni["tag_int8"] / vnni["tag_fp32"]
+            gained = (" int8 gained less than with VNNI:" if here < there - 0.005 else
+                      " int8 gained more than with VNNI:" if here > there + 0.005 else " int8 gained as much as with VNNI:")
+        lines += ["", f"Speed on a CPU without VNNI (`reports/bench/inference_no_vnni.md`, one such CPU, median of "
+                  f"{bench_no_vnni['runs']} runs):{gained} the {scheme.replace('_', '-')} scheme's bare encoder ran at "
                   f"{ratio[keys[0]]:.2f}× the bare fp32 encoder, and the `layer-fusion tag` path at "
-                  f"{ratio['tag_int8']:.2f}× with int8 against {ratio['tag_fp32']:.2f}× with `--fp32`{beside}."]
+                  f"{ratio['tag_int8']:.2f}× with int8 against {ratio['tag_fp32']:.2f}× with `--fp32`"
+                  + (f" (with VNNI, above: {vnni[keys[0]]:.2f}×, {vnni['tag_int8']:.2f}× and {vnni['tag_fp32']:.2f}×)"
+                     if compared else "") + "."]
     return lines
 
 
