@@ -301,3 +301,13 @@ def test_int8_metrics_name_the_scheme_and_the_cpu_kernels(pipeline, files, tmp_p
         assert result.exit_code == 0, result.output
         model = json.loads(out.read_text("utf8"))["model"]
         assert {k: v for k, v in model.items() if k not in ("pipeline", "components")} == expected
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--n-resamples", "2"]])
+def test_a_negative_seed_or_too_few_resamples_is_a_usage_error_before_loading(option, tmp_path):
+    """numpy refuses a negative seed (it failed after the first file was tagged, exit 1), and
+    one or two resamples give a "95% interval" that need not hold the estimate."""
+    conllu = tmp_path / "a.conllu"
+    conllu.write_text("1\ta\t_\tDET\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-pipeline"), str(conllu), *option])
+    assert result.exit_code == 2 and option[0] in result.output

@@ -17,8 +17,10 @@ def evaluate(
     conllu: List[Path] = typer.Argument(..., help="CoNLL-U files with gold UPOS", exists=True, dir_okay=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here"),
     batch_size: int = typer.Option(EVAL_BATCH_SIZE, "--batch-size", min=1),
-    n_resamples: int = typer.Option(1000, "--n-resamples", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    # At least 10: with one or two resamples the "95% interval" need not hold the estimate.
+    n_resamples: int = typer.Option(1000, "--n-resamples", min=10,
+                                    help="Bootstrap resamples of the sentences for the 95% intervals"),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap's resampling"),
     max_sentences: Optional[int] = typer.Option(None, "--max-sentences", min=1, help="Cap per file"),
     raw_text: bool = typer.Option(
         False, "--raw-text",
