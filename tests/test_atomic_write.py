@@ -153,6 +153,29 @@ def test_a_folder_moved_aside_by_a_killed_writer_is_put_back_not_lost(tmp_path):
     assert not (tmp_path / "out").exists() and not (tmp_path / f".out.trash-{dead.pid}").exists()
 
 
+def test_each_writer_fills_a_folder_of_its_own_and_a_dead_ones_is_cleared(tmp_path):
+    """Two processes writing one folder each fill ``.out.partial-PID`` (one cleared the other's
+    shared ``.out.partial`` and published it half-filled); a dead writer's is removed, a live
+    one's is left alone."""
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f".out.partial-{dead.pid}").mkdir()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / f".out.partial-{live.pid}").mkdir()
+        (tmp_path / f".out.partial-{live.pid}" / "half.txt").write_text("being written")
+        with atomic_folder(tmp_path / "out") as tmp:
+            assert tmp.name == f".out.partial-{os.getpid()}"
+            (tmp / "result.txt").write_text("whole")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.partial-{live.pid}", "out"]
+        assert (tmp_path / f".out.partial-{live.pid}" / "half.txt").read_text() == "being written"
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_folders_made_for_an_output_that_fails_are_removed(tmp_path):
     """An error while writing leaves no temp file and no folder it made; folders that were
     there before, or that something else wrote into meanwhile, stay."""

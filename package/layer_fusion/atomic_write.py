@@ -107,14 +107,17 @@ def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
 
 @contextlib.contextmanager
 def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
-    """Yield an empty folder ``.<name>.partial`` beside ``path`` to fill. On success it
-    replaces ``path`` (see ``replace_folder``); on an error it is deleted. A folder left
-    behind by a killed process is cleared when the next attempt starts."""
+    """Yield an empty folder ``.<name>.partial-PID`` beside ``path`` to fill. On success it
+    replaces ``path`` (see ``replace_folder``); on an error it is deleted. The name is the
+    process's own, so two processes writing one ``path`` never fill the same folder (the
+    last to finish wins, with a whole result); one left behind by a killed process is
+    cleared when the next attempt starts (``restore_moved_aside``)."""
     path = Path(path)
     if path.exists() and not path.is_dir():  # a file is never replaced by a folder
         raise FileExistsError(f"{path} is a file, not a folder")
     restore_moved_aside(path)
-    tmp = path.parent / f".{path.name}.partial"
+    shutil.rmtree(path.parent / f".{path.name}.partial", ignore_errors=True)  # an older version's, no PID
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -160,13 +163,14 @@ def restore_moved_aside(target: Union[str, Path]) -> None:
     """Undo what a killed ``replace_folder`` left: a ``.NAME.old-PID`` folder of a process
     that no longer runs is put back as ``target`` when nothing took its place (the old
     result is kept, not lost), else deleted; a ``.NAME.trash-PID`` one (a delete cut short)
-    is deleted. Call it before deciding whether ``target`` needs rebuilding."""
+    and a ``.NAME.partial-PID`` one (an ``atomic_folder`` never finished) are deleted. Call it
+    before deciding whether ``target`` needs rebuilding."""
     target = Path(target)
     if not target.parent.is_dir():
         return
     for path in sorted(target.parent.iterdir()):
         kind, _, pid = path.name[len(target.name) + 2:].partition("-")
-        if not path.name.startswith(f".{target.name}.") or kind not in ("old", "trash") \
+        if not path.name.startswith(f".{target.name}.") or kind not in ("old", "trash", "partial") \
                 or not pid.isdigit() or pid_alive(int(pid)):
             continue
         if kind == "old" and not target.exists() and not target.is_symlink():

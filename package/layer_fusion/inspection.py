@@ -102,6 +102,10 @@ def encoder_info(name: str, pipe) -> EncoderInfo:
     )
 
 
+class NoEnabledTransformer(ValueError):
+    """A fusion whose weights depend on its inputs, in a pipeline with no enabled transformer."""
+
+
 def inspect_pipeline(nlp: Language, samples: Optional[Iterable[str]] = None) -> Inspection:
     """Encoders and learned fusion weights of ``nlp`` (see the module docstring), measured
     on ``samples`` (default: ``SAMPLE_SENTENCES``)."""
@@ -118,6 +122,11 @@ def inspect_pipeline(nlp: Language, samples: Optional[Iterable[str]] = None) -> 
         with nlp.select_pipes(enable=[name for name, _ in trfs]):
             docs = list(nlp.pipe(samples))
     for component, node in listeners:
+        if not trfs and torch_module(node.get_ref("fusion")).mixture_reads_inputs:
+            disabled = [name for name in nlp.disabled if name not in dict(nlp.pipeline)]
+            raise NoEnabledTransformer(
+                f"the {component}'s fusion weighs the transformer's hidden states, but no transformer "
+                f"component is enabled" + (f" (disabled: {', '.join(disabled)}; enable it)" if disabled else ""))
         result.fusions.append(_fusion_info(component, node, docs, result.encoders))
     return result
 

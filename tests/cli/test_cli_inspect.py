@@ -233,3 +233,15 @@ def test_a_pipeline_without_fusion_is_one_line_that_says_what_inspect_looks_for(
                                           "listener, such as layer_fusion.FusionListener.v1 in a tagger's tok2vec; "
                                           "inspect shows those)"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_disabled_transformer_is_named_not_blamed_on_the_samples(pipelines, tmp_path):
+    """AIF weighs its inputs: with the transformer disabled there are none to weigh, which the
+    error says (it said the sample sentences gave no tokens)."""
+    nlp = spacy.load(pipelines["AIF"])
+    nlp.disable_pipe("transformer")
+    nlp.to_disk(tmp_path / "disabled")
+    result = _invoke("inspect", tmp_path / "disabled")
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "no transformer component is enabled (disabled: transformer; enable it)" in flat

@@ -417,3 +417,78 @@ def test_cache_train_refuses_a_learn_rate_that_is_not_a_positive_number(caches, 
                                       str(tmp_path / "p"), "--learn-rate", value])
     assert result.exit_code == 2 and f"--learn-rate {float(value)}: must be a number > 0" in result.output
     assert not (tmp_path / "p").exists()
+
+
+def test_cache_cli_keeps_other_folders_rebuilds_damaged_caches_and_matches_encoders(tiny_xlmr, tmp_path, monkeypatch):
+    """cache build never replaces a folder of other things, builds a damaged cache again, and
+    names an encoder it cannot load; cache train refuses, before training, caches made from
+    different encoders and an --encoder other than the caches' own; a negative seed is a
+    usage error."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+    from layer_fusion.research import cached_training
+
+    def flat(result):
+        return " ".join(result.output.split())
+
+    runner = CliRunner()
+    train = _write_conllu(tmp_path / "train.conllu", _sentences(20, 0))
+    build = ["cache", "build", str(tiny_xlmr), str(train)]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("precious")
+    result = runner.invoke(app, [*build, str(tmp_path / "notes")])
+    assert result.exit_code == 2 and "OUTPUT " in flat(result) and "holds other things than a hidden-state cache" in flat(result)
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "precious"
+
+    cache = tmp_path / "cache"
+    assert runner.invoke(app, [*build, str(cache)]).exit_code == 0
+    for damage in (lambda: (cache / "labels.npy").unlink(), lambda: (cache / "meta.json").write_text("[]")):
+        damage()
+        result = runner.invoke(app, [*build, str(cache)])
+        assert result.exit_code == 0 and "not a readable hidden-state cache" in flat(result) \
+            and "building it again" in flat(result), flat(result)
+        assert load_cache(cache).n_sentences == 20
+
+    broken = shutil.copytree(tiny_xlmr, tmp_path / "broken")
+    (broken / "config.json").write_text("{not json")
+    result = runner.invoke(app, ["cache", "build", str(broken), str(train), str(tmp_path / "c-broken")])
+    assert result.exit_code == 2 and f"ENCODER {broken}: cannot be loaded" in flat(result)
+    assert not (tmp_path / "c-broken").exists()
+
+    other = shutil.copytree(tiny_xlmr, tmp_path / "other")  # the same shapes, other files
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "note": "another encoder"}))
+    assert runner.invoke(app, ["cache", "build", str(other), str(train), str(tmp_path / "cache-other")]).exit_code == 0
+    monkeypatch.setattr(cached_training, "train_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    head = ["--config", str(REPO / "configs" / "aif.cfg"), "--layer", "1", "--layer", "-1"]
+    result = runner.invoke(app, ["cache", "train", str(cache), str(tmp_path / "cache-other"), str(tmp_path / "p"), *head])
+    assert result.exit_code == 2 and "were made from different inputs (encoder_files_sha256)" in flat(result)
+    result = runner.invoke(app, ["cache", "train", str(cache), str(cache), str(tmp_path / "p"), *head,
+                                 "--encoder", str(other)])
+    assert result.exit_code == 2 and f"--encoder {other} is not the encoder {cache} was made from" in flat(result)
+    result = runner.invoke(app, ["cache", "train", str(cache), str(cache), str(tmp_path / "p"), *head, "--seed", "-1"])
+    assert result.exit_code == 2 and "--seed" in flat(result)
+    assert not (tmp_path / "p").exists()
+
+
+def test_cache_train_builds_the_pipeline_from_its_config_before_training(caches, tmp_path, monkeypatch):
+    """A config without the morphologizer (or its fusion listener) failed after training, with
+    a traceback; it is now a one-line error before it."""
+    from typer.testing import CliRunner
+
+    from layer_fusion.cli import app
+    from layer_fusion.research import cached_training
+
+    monkeypatch.setattr(cached_training, "train_head", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    train_cache, dev_cache = (str(c.path) for c in caches)
+    aif = (REPO / "configs" / "aif.cfg").read_text(encoding="utf-8")
+    renamed = tmp_path / "tagger.cfg"
+    renamed.write_text(aif.replace("morphologizer", "tagger_x"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["cache", "train", train_cache, dev_cache, str(tmp_path / "p"),
+                                      "--config", str(renamed), "--layer", "1", "--layer", "-1"])
+    flat = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"--config {renamed}: cannot build the pipeline the head goes into" in flat, flat
+    assert "morphologizer" in flat and not (tmp_path / "p").exists()

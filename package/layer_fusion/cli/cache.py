@@ -23,11 +23,17 @@ def cache_build(
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
     from ..atomic_write import unwritable_reason
     from ..conllu import ConlluError, read_conllu
-    from ..research.hidden_cache import build_cache, cache_change, cache_inputs, is_complete, transformer_pipe
+    from ..error_text import one_line
+    from ..research.hidden_cache import (build_cache, cache_change, cache_inputs, is_complete, load_cache,
+                                         transformer_pipe)
 
     _require_encoder_folder(encoder, "ENCODER")
     if unwritable_reason(output, folder=True):
         raise _fail(f"cannot write the cache to {output}: {unwritable_reason(output, folder=True)}", 2)
+    if output.is_dir() and any(output.iterdir()) and not is_complete(output):
+        # The cache replaces OUTPUT whole: only an empty folder or a finished cache may be there.
+        raise _fail(f"OUTPUT {output} holds other things than a hidden-state cache: choose a new or "
+                    "empty folder", 2)
     try:
         sentences = list(read_conllu(conllu))
     except (ConlluError, OSError) as err:
@@ -35,8 +41,13 @@ def cache_build(
     if not sentences:
         raise _fail(f"{conllu}: no sentences with words to cache", 1)
     inputs = cache_inputs(encoder, conllu)  # the encoder's weights and the file, by content
+    cache = None
     if is_complete(output):  # a finished cache is reused, but only if it is this one
-        cache = _cache(output)
+        try:
+            cache = load_cache(output)
+        except (ValueError, OSError) as err:  # damaged: built again (the write replaces it whole)
+            msg.warn(f"{output}: not a readable hidden-state cache ({one_line(err)}); building it again")
+    if cache is not None:
         change = cache_change(output, inputs)
         if change is not None:
             raise _fail(f"{output} already holds a cache of {cache.meta.get('source')} on "
@@ -44,7 +55,11 @@ def cache_build(
         msg.info(f"{output}: complete already, reused")
     else:  # the encoder's absolute path goes into meta.json: `cache train` loads it from anywhere
         try:
-            cache = build_cache(transformer_pipe(encoder.resolve()), sentences, output, batch_size=batch_size,
+            pipe = transformer_pipe(encoder.resolve())
+        except (OSError, ValueError) as err:  # no weights, a broken config.json, no tokenizer
+            raise _fail(f"ENCODER {encoder}: cannot be loaded ({one_line(err)})", 2)
+        try:
+            cache = build_cache(pipe, sentences, output, batch_size=batch_size,
                                 source=str(conllu), made_from=inputs)
         except OSError as err:  # a full disk, ...: build_cache left no partial cache behind
             raise _fail(f"cannot write the cache to {output}: {err.strerror or err}", 1)
@@ -61,6 +76,12 @@ def _require_encoder_folder(encoder: Path, setting: str) -> None:
     if not (encoder / "config.json").is_file():
         raise _fail(f"{setting} {encoder}: no config.json, so not a Hugging Face model folder (e.g. from "
                     "`layer-fusion encoder build`; a spaCy pipeline folder is not one)", 2)
+
+
+def _made_from_but_source(cache) -> Optional[dict]:
+    """What a cache records it was made from, but its CoNLL-U file (None: not recorded)."""
+    made_from = cache.meta.get("made_from")
+    return {k: v for k, v in made_from.items() if k != "source_sha256"} if isinstance(made_from, dict) else None
 
 
 def _cache(path: Path):
@@ -85,8 +106,8 @@ def cache_train(
     layer: List[int] = typer.Option([6, -1], "--layer", help="Hidden state to fuse (repeat)"),
     epochs: int = typer.Option(60, min=1, help="The most epochs to train"),
     patience: int = typer.Option(5, min=1, help="Stop after this many epochs without a better dev accuracy"),
-    learn_rate: float = typer.Option(1e-3),
-    seed: int = typer.Option(0),
+    learn_rate: float = typer.Option(1e-3, help="The head's learning rate"),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed of the head's initialisation and batches"),
     encoder: Optional[Path] = typer.Option(None, help="Encoder folder (default: the caches' own)"),
     config: Path = typer.Option(DEFAULT_HEAD_CONFIG, help="Training config the pipeline is built from"),
 ):
@@ -101,7 +122,7 @@ def cache_train(
     from ..fusion import MODULES, SETTINGS, check_layer_count
     from ..research.cached_training import train_head
     from ..research.fusion_head import HeadSettings
-    from ..research.head_export import export_head
+    from ..research.head_export import export_head, pipeline_config
 
     if fusion not in MODULES:
         raise _fail(f"--fusion {fusion!r} is not one of {', '.join(MODULES)}", 2)
@@ -127,6 +148,7 @@ def cache_train(
                     "choose a new or empty folder", 2)
     train, dev = _cache(train_cache), _cache(dev_cache)
     # The pipeline is built on the encoder after training: check it first, not minutes later.
+    encoder_given = encoder is not None
     if encoder is not None:
         _require_encoder_folder(encoder, "--encoder")
     else:
@@ -138,6 +160,20 @@ def cache_train(
     if (dev.n_hidden_states, dev.width) != (train.n_hidden_states, train.width):
         raise _fail(f"{dev_cache} ({dev.n_hidden_states} hidden states x {dev.width}) is not from the encoder "
                     f"of {train_cache} ({train.n_hidden_states} x {train.width})", 2)
+    # Same shapes need not mean the same encoder or spans: compare what the caches record.
+    train_from, dev_from = (_made_from_but_source(c) for c in (train, dev))
+    if train_from is not None and dev_from is not None and train_from != dev_from:
+        differ = ", ".join(sorted(k for k in set(train_from) | set(dev_from) if train_from.get(k) != dev_from.get(k)))
+        raise _fail(f"{dev_cache} and {train_cache} were made from different inputs ({differ}): build both "
+                    "with the same encoder", 2)
+    recorded = (train.meta.get("made_from") or {}).get("encoder_files_sha256")
+    if recorded is not None:
+        from ..research.run_records import folder_sha256
+
+        if folder_sha256(encoder) != recorded:
+            # The head would run on other features than it was trained on (or not at all).
+            raise _fail(f"{'--encoder ' if encoder_given else 'the encoder '}{encoder} is not the encoder "
+                        f"{train_cache} was made from (its files differ from those its meta.json records)", 2)
     n = train.n_hidden_states
     for index in layer:
         if not -n <= index < n:
@@ -148,6 +184,14 @@ def cache_train(
     kwargs = dict(SETTINGS.get(fusion, {}))
     settings = HeadSettings(fusion, list(layer), kwargs, seed=seed, epochs=epochs, patience=patience,
                             learn_rate=learn_rate)
+    # The pipeline the head goes into, built once before training: a config without the
+    # morphologizer's fusion listener, or settings the encoder cannot take, fail here.
+    try:
+        spacy.util.load_model_from_config(pipeline_config(config, settings, encoder, train.width),
+                                          auto_fill=True, validate=True)
+    except (KeyError, TypeError, ValueError, ConfigValidationError) as err:
+        missing = f"no {err} section or setting" if isinstance(err, KeyError) else one_line(err)
+        raise _fail(f"--config {config}: cannot build the pipeline the head goes into ({missing})", 2)
     head, history = train_head(settings, train, dev, log=msg.text)
     nlp = export_head(head, settings, encoder, config)
     with atomic_folder(output) as tmp:  # a pipeline folder appears complete or not at all

@@ -17,7 +17,7 @@ def inspect(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the weights as a bar chart (PNG)"),
 ):
     """Show the encoder, selected layers, fusion and its learned per-layer weights."""
-    from ..inspection import SAMPLE_SENTENCES, inspect_pipeline, plot_weights, table_rows
+    from ..inspection import SAMPLE_SENTENCES, NoEnabledTransformer, inspect_pipeline, plot_weights, table_rows
 
     if plot is not None:
         from ..atomic_write import unwritable_reason
@@ -32,6 +32,8 @@ def inspect(
     nlp = _load(pipeline)
     try:
         result = inspect_pipeline(nlp)  # tags sample sentences: the pipeline's own code runs
+    except NoEnabledTransformer as err:
+        raise _fail(f"{pipeline}: {err}", 1)
     except Exception as err:  # noqa: BLE001 - one line, as tag and evaluate give
         raise _unexpected(err, f"{pipeline} failed on the sample sentences", 1)
     if result.encoders:

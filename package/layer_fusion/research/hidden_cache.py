@@ -97,8 +97,12 @@ def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: in
 def cache_change(path: Union[str, Path], inputs: Dict[str, str]) -> Optional[str]:
     """Why the complete cache at ``path`` is not one of ``inputs``, or None when it is.
     A cache without a record (made before caches recorded their inputs) is not one."""
-    recorded = json.loads((Path(path) / "meta.json").read_text(encoding="utf8")).get("made_from")
-    if recorded is None:
+    try:
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf8"))
+    except (ValueError, OSError):
+        return "inputs it does not record (its meta.json cannot be read)"
+    recorded = meta.get("made_from") if isinstance(meta, dict) else None
+    if not isinstance(recorded, dict):
         return "inputs it does not record (a cache of an older version)"
     changed = sorted(k for k in set(recorded) | set(inputs) if recorded.get(k) != inputs.get(k))
     names = {"encoder_files_sha256": "encoder files", "encoder_sha256": "encoder weights", "encoder": "encoder",
@@ -119,12 +123,18 @@ def load_cache(path: Union[str, Path]) -> HiddenStateCache:
     path = Path(path)
     if not is_complete(path):
         raise FileNotFoundError(f"{path}: no complete hidden-state cache (meta.json missing)")
+    meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path / 'meta.json'}: not a JSON object")
+    for name in ("features.npy", "offsets.npy", "labels.npy"):
+        if not (path / name).is_file():  # not FileNotFoundError: the cache is there, but damaged
+            raise ValueError(f"{path}: {name} missing")
     cache = HiddenStateCache(
         path=path,
         features=numpy.load(path / "features.npy", mmap_mode="r"),
         offsets=numpy.load(path / "offsets.npy"),
         labels=numpy.load(path / "labels.npy"),
-        meta=json.loads((path / "meta.json").read_text(encoding="utf8")),
+        meta=meta,
     )
     check_consistent(cache)
     return cache
@@ -186,14 +196,17 @@ def build_cache(
 
     Sentences are processed in order of length (little padding) and written to their
     own rows. Returns the loaded cache. A complete cache at ``output`` is reused when
-    ``made_from`` (``cache_inputs``, recorded in meta.json) is None or equals its record;
-    otherwise it is replaced.
+    ``made_from`` (``cache_inputs``, recorded in meta.json) is None or equals its record and
+    it can be read; otherwise it is replaced.
     """
     from tqdm import tqdm
 
     output = Path(output)
     if is_complete(output) and (made_from is None or cache_change(output, made_from) is None):
-        return load_cache(output)
+        try:
+            return load_cache(output)
+        except (ValueError, OSError):  # damaged (a member missing or cut short): built again
+            pass
     start = time.perf_counter()
     vocab = transformer_pipe.vocab
     lengths = numpy.array([len(s.words) for s in sentences], dtype=numpy.int64)
