@@ -196,3 +196,39 @@ def test_folders_made_for_an_output_that_fails_are_removed(tmp_path):
     with atomic_text_output(out) as handle:
         handle.write("whole")
     assert out.read_text() == "whole"
+
+
+@pytest.mark.parametrize("output,problem", [(".", "it is the current folder"), ("..", "it holds the current folder")])
+def test_the_current_folder_is_never_replaced_whole(monkeypatch, tmp_path, output, problem):
+    """A folder output of `.` passed every check, the work was done, and the final rename
+    failed (EINVAL); `..` would have moved the current folder away."""
+    from layer_fusion.atomic_write import replace_folder, replaceable_folder_reason
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert replaceable_folder_reason(output) == problem
+    with pytest.raises(IsADirectoryError, match=f"{problem}, which cannot be replaced"):
+        with atomic_folder(output):
+            pytest.fail("the work started")
+    (work / "new").mkdir()
+    with pytest.raises(IsADirectoryError, match=problem):
+        replace_folder(work / "new", Path(output))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["new", "work"]
+    assert replaceable_folder_reason("cache") is None and replaceable_folder_reason(work / "cache") is None
+    (work / "link").symlink_to(work)  # the link is what is renamed, not the folder it names
+    assert replaceable_folder_reason("link") is None
+
+
+def test_folders_made_for_a_folder_output_that_fails_are_removed(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_folder(tmp_path / "new" / "sub" / "cache") as tmp:
+            (tmp / "half").write_text("x")
+            raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "new").mkdir()
+    with pytest.raises(RuntimeError):
+        with atomic_folder(tmp_path / "new" / "sub" / "cache"):
+            (tmp_path / "new" / "other.txt").write_text("kept")
+            raise RuntimeError("stop")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["other.txt"]

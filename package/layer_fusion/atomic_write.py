@@ -29,6 +29,23 @@ def unwritable_reason(path: Union[str, Path], folder: bool = False) -> Optional[
     return None
 
 
+def replaceable_folder_reason(path: Union[str, Path]) -> Optional[str]:
+    """``unwritable_reason`` for a folder that is replaced whole (``atomic_folder``,
+    ``replace_folder``), or why it cannot be: the current folder, or one that holds it, would
+    be renamed from under the process (``.``: after the work, with EINVAL)."""
+    return _working_folder_reason(path) or unwritable_reason(path, folder=True)
+
+
+def _working_folder_reason(path: Union[str, Path]) -> Optional[str]:
+    # Lexical, as rename sees it: a symlink to the current folder is renamed, not its target.
+    resolved, here = Path(os.path.abspath(path)), Path.cwd()
+    if resolved == here:
+        return "it is the current folder"
+    if resolved in here.parents:
+        return "it holds the current folder"
+    return None
+
+
 @contextlib.contextmanager
 def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
     """Yield a handle on a temp file beside ``path`` (text mode: UTF-8, "\\n" line ends);
@@ -64,9 +81,7 @@ def atomic_output(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        for folder in created:  # the folders made for the output, deepest first, if still empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_if_empty(created)
         raise
 
 
@@ -77,6 +92,14 @@ def _missing_folders(folder: Path) -> List[Path]:
         missing.append(folder)
         folder = folder.parent
     return missing
+
+
+def _remove_if_empty(folders: List[Path]) -> None:
+    """Remove the folders made for an output that failed, deepest first, if still empty
+    (something else may have written into one meanwhile)."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def is_stream(path: Union[str, Path]) -> bool:
@@ -108,23 +131,28 @@ def write_bytes_atomic(path: Union[str, Path], data: bytes) -> None:
 @contextlib.contextmanager
 def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
     """Yield an empty folder ``.<name>.partial-PID`` beside ``path`` to fill. On success it
-    replaces ``path`` (see ``replace_folder``); on an error it is deleted. The name is the
+    replaces ``path`` (see ``replace_folder``); on an error it is deleted, with the folders
+    above it that were made for it (if still empty). IsADirectoryError, before anything is
+    made, when ``path`` is the current folder or holds it. The name is the
     process's own, so two processes writing one ``path`` never fill the same folder (the
     last to finish wins, with a whole result); one left behind by a killed process is
     cleared when the next attempt starts (``restore_moved_aside``)."""
     path = Path(path)
     if path.exists() and not path.is_dir():  # a file is never replaced by a folder
         raise FileExistsError(f"{path} is a file, not a folder")
+    _refuse_working_folder(path)  # before the work, not at the rename after it
     restore_moved_aside(path)
     shutil.rmtree(path.parent / f".{path.name}.partial", ignore_errors=True)  # an older version's, no PID
     tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    created = _missing_folders(path.parent)
     tmp.mkdir(parents=True)
     try:
         yield tmp
         replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_if_empty(created)
         raise
 
 
@@ -133,6 +161,7 @@ def replace_folder(tmp: Path, target: Path) -> None:
     put back if the rename fails (rather than leave nothing), and deleted once ``tmp`` is in
     place. A process killed between the two renames leaves only the moved-aside folder:
     ``restore_moved_aside`` puts it back."""
+    _refuse_working_folder(target)
     old = None
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -151,6 +180,12 @@ def replace_folder(tmp: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
         old.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _refuse_working_folder(path: Path) -> None:
+    problem = _working_folder_reason(path)
+    if problem:
+        raise IsADirectoryError(f"{path}: {problem}, which cannot be replaced; name a folder inside it")
 
 
 def _umask() -> int:

@@ -174,6 +174,17 @@ def test_a_pipeline_that_fails_on_the_sample_sentences_is_one_line(pipelines, mo
     assert "failed on the sample sentences: ValueError: the fusion gave no tokens" in " ".join(result.output.split())
 
 
+def test_a_fusion_without_its_transformer_shows_its_layers_as_configured(tiny_xlmr, tmp_path):
+    """ScalarMix's weights are parameters, shown without a transformer; with no hidden states
+    known, the layers cannot be resolved, and the line said "(resolved: None)"."""
+    nlp = spacy.load(build_pipeline(tmp_path / "built", tiny_xlmr, "ScalarMix", steps=1))
+    nlp.disable_pipe("transformer")
+    nlp.to_disk(tmp_path / "pipeline")
+    result = _invoke("inspect", tmp_path / "pipeline")
+    assert result.exit_code == 0, result.output
+    assert "Selected layers: [0, 1, 2, 3]\n" in result.output and "resolved" not in result.output
+
+
 def test_inspect_missing_pipeline_exits_2(tmp_path):
     result = _invoke("inspect", tmp_path / "nope")
     assert result.exit_code == 2 and "check the path" in result.output

@@ -155,6 +155,13 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     assert result.exit_code == 1 and "no sentences with words to cache" in flat(result)
     result = runner.invoke(app, ["cache", "build", str(tmp_path / "no-encoder"), str(train), str(tmp_path / "c")])
     assert result.exit_code == 2 and "no-encoder: no such folder" in flat(result)
+    here = tmp_path / "here"  # empty: `.` passed the checks, and failed at the rename after the work
+    here.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(here)
+        result = runner.invoke(app, [*build, str(train), "."])
+    assert result.exit_code == 2 and "cannot write the cache to .: it is the current folder" in flat(result)
+    assert list(here.iterdir()) == []
     caches = [str(tmp_path / "cache-train"), str(tmp_path / "cache-dev")]
     config = ["--config", str(REPO / "configs" / "aif.cfg")]
     result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p3"), "--layer", "99", "--layer", "-1", *config])

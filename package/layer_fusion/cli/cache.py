@@ -21,15 +21,16 @@ def cache_build(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
 ):
     """Cache every token's pooled hidden states (all layers, fp16) for one CoNLL-U file."""
-    from ..atomic_write import unwritable_reason
+    from ..atomic_write import replaceable_folder_reason
     from ..conllu import ConlluError, read_conllu
     from ..error_text import one_line
     from ..research.hidden_cache import (build_cache, cache_change, cache_inputs, is_complete, load_cache,
                                          transformer_pipe)
 
     _require_encoder_folder(encoder, "ENCODER")
-    if unwritable_reason(output, folder=True):
-        raise _fail(f"cannot write the cache to {output}: {unwritable_reason(output, folder=True)}", 2)
+    problem = replaceable_folder_reason(output)
+    if problem:
+        raise _fail(f"cannot write the cache to {output}: {problem}", 2)
     if output.is_dir() and any(output.iterdir()) and not is_complete(output):
         # The cache replaces OUTPUT whole: only an empty folder or a finished cache may be there.
         raise _fail(f"OUTPUT {output} holds other things than a hidden-state cache: choose a new or "
@@ -117,7 +118,7 @@ def cache_train(
     import spacy
     from thinc.api import ConfigValidationError
 
-    from ..atomic_write import atomic_folder, unwritable_reason
+    from ..atomic_write import atomic_folder, replaceable_folder_reason
     from ..error_text import one_line
     from ..fusion import MODULES, SETTINGS, check_layer_count
     from ..research.cached_training import train_head
@@ -139,7 +140,7 @@ def cache_train(
         hint = " (the default is the project's; run from the project folder or pass --config)" \
             if config == DEFAULT_HEAD_CONFIG else ""
         raise _fail(f"--config {config}: {one_line(err)}{hint}", 2)
-    problem = unwritable_reason(output, folder=True)
+    problem = replaceable_folder_reason(output)
     if problem:
         raise _fail(f"cannot write OUTPUT {output}: {problem}", 2)
     if output.is_dir() and any(output.iterdir()) and not (output / "config.cfg").is_file():

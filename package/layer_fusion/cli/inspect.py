@@ -49,7 +49,7 @@ def inspect(
     for info in result.fusions:
         _divider(f"{info.component}: {info.fusion}")
         msg.text(f"Selected layers: {info.layers}"
-                 + (f" (resolved: {info.resolved})" if info.resolved != info.layers else ""))
+                 + (f" (resolved: {info.resolved})" if info.resolved not in (None, info.layers) else ""))
         sampled = f" ({info.n_tokens} tokens of sample sentences in {langs})" if info.n_tokens else ""
         msg.text(f"Weights: {info.measure}{sampled}")
         msg.table(table_rows(info), header=("layer", "weight"), divider=True, aligns=("l", "r"))
