@@ -1,5 +1,6 @@
 """`layer-fusion evaluate`: the shared evaluation functions, per file and in total."""
 import json
+import os
 from pathlib import Path
 
 import numpy
@@ -209,6 +210,11 @@ def test_a_file_given_twice_or_as_the_output_is_refused(pipeline, files, tmp_pat
 
     twice = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), str(files[1]), str(files[0])])
     assert twice.exit_code == 2 and f"{files[0]} is given twice" in flat(twice)
+    os.link(files[0], tmp_path / "hard.conllu")  # the same file under another name: resolve() missed it
+    (tmp_path / "soft.conllu").symlink_to(files[0])
+    for other in (tmp_path / "hard.conllu", tmp_path / "soft.conllu"):
+        again = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), str(other)])
+        assert again.exit_code == 2 and f"{other} is given twice (as {files[0]})" in flat(again)
     gold = files[0].read_bytes()
     onto = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--output", str(files[0])])
     assert onto.exit_code == 2 and "the metrics would overwrite it" in flat(onto)

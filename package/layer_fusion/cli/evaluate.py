@@ -61,11 +61,14 @@ def evaluate(
         raise _fail("--output -: the tables go to stdout; give the metrics JSON a file name", 2)
     if output is not None and unwritable_reason(output):
         raise _fail(f"cannot write --output {output}: {unwritable_reason(output)}", 2)
-    seen = set()
+    seen = {}
     for path in conllu:
-        if path.resolve() in seen:  # results are keyed by file: a second copy would hide in the first
-            raise _fail(f"{path} is given twice", 2)
-        seen.add(path.resolve())
+        # Results are keyed by file: a second copy would hide in the first. The file's identity
+        # (device, inode) catches symlinks and hard links alike.
+        stat = path.stat()
+        first = seen.setdefault((stat.st_dev, stat.st_ino), path)
+        if first is not path:
+            raise _fail(f"{path} is given twice" + ("" if first == path else f" (as {first})"), 2)
         if output is not None and output.exists() and output.samefile(path):
             raise _fail(f"--output {output} is the CoNLL-U input {path}: the metrics would overwrite it", 2)
     # Every file is read and checked before the pipeline loads: a bad file fails at once.
