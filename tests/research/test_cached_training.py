@@ -189,6 +189,15 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "work"), *config])
     assert result.exit_code == 2 and "holds other things than a spaCy pipeline" in flat(result)
     assert (tmp_path / "work" / "model-best" / "keep").read_text() == "x"
+    # A config whose transformer reads other windows than the caches were computed in.
+    wide = tmp_path / "wide.cfg"
+    wide.write_text((REPO / "configs" / "aif.cfg").read_text(encoding="utf8").replace("window = 128", "window = 256"),
+                    encoding="utf8")
+    result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p4"), "--layer", "1", "--layer", "-1",
+                                 "--config", str(wide)])
+    assert result.exit_code == 2 and not (tmp_path / "p4").exists()
+    assert ("get_spans (@span_getters = spacy-transformers.strided_spans.v1, window = 256, stride = 96) are not "
+            "the spans") in flat(result) and "(strided_spans window=128 stride=96)" in flat(result)
 
     # A folder that is not a Hugging Face model (here: a spaCy pipeline) is refused by name.
     result = runner.invoke(app, [*build[:2], str(tmp_path / "pipeline"), str(train), str(tmp_path / "c")])

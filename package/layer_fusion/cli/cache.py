@@ -85,6 +85,22 @@ def _made_from_but_source(cache) -> Optional[dict]:
     return {k: v for k, v in made_from.items() if k != "source_sha256"} if isinstance(made_from, dict) else None
 
 
+def _require_the_caches_spans(config, config_path: Path, cache, cache_path: Path) -> None:
+    """The head learns from hidden states computed in the cache's windows; the pipeline runs
+    the encoder in its config's. Other windows give it other features (context cut elsewhere)."""
+    from ..research.hidden_cache import spans_record
+
+    recorded = (cache.meta.get("made_from") or {}).get("spans")
+    if recorded is None:  # a cache of an older version, which recorded nothing
+        return
+    spans = config["components"].get("transformer", {}).get("model", {}).get("get_spans", {})
+    if spans_record(spans.get("window"), spans.get("stride")) != recorded:
+        given = ", ".join(f"{key} = {value}" for key, value in spans.items()) or "none"
+        raise _fail(f"--config {config_path}: its transformer's get_spans ({given}) are not the spans "
+                    f"{cache_path} was computed in ({recorded}): the head would run on other features than "
+                    "it learns from", 2)
+
+
 def _cache(path: Path):
     """The cache at ``path``, or a one-line error saying why it cannot be read."""
     from ..research.hidden_cache import load_cache
@@ -188,11 +204,12 @@ def cache_train(
     # The pipeline the head goes into, built once before training: a config without the
     # morphologizer's fusion listener, or settings the encoder cannot take, fail here.
     try:
-        spacy.util.load_model_from_config(pipeline_config(config, settings, encoder, train.width),
-                                          auto_fill=True, validate=True)
+        built = pipeline_config(config, settings, encoder, train.width)
+        spacy.util.load_model_from_config(built, auto_fill=True, validate=True)
     except (KeyError, TypeError, ValueError, ConfigValidationError) as err:
         missing = f"no {err} section or setting" if isinstance(err, KeyError) else one_line(err)
         raise _fail(f"--config {config}: cannot build the pipeline the head goes into ({missing})", 2)
+    _require_the_caches_spans(built, config, train, train_cache)
     head, history = train_head(settings, train, dev, log=msg.text)
     nlp = export_head(head, settings, encoder, config)
     with atomic_folder(output) as tmp:  # a pipeline folder appears complete or not at all

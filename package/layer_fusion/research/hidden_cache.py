@@ -90,8 +90,13 @@ def cache_inputs(encoder: Union[str, Path], source: Union[str, Path], window: in
     else:
         inputs = {"encoder": str(encoder)}
     inputs["source_sha256"] = sha256(source)
-    inputs["spans"] = f"strided_spans window={window} stride={stride}"
+    inputs["spans"] = spans_record(window, stride)
     return inputs
+
+
+def spans_record(window, stride) -> str:
+    """How a cache's meta.json records the spans its hidden states were computed in."""
+    return f"strided_spans window={window} stride={stride}"
 
 
 def cache_change(path: Union[str, Path], inputs: Dict[str, str]) -> Optional[str]:
