@@ -457,14 +457,33 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
                             preexec_fn=_signals_as_from_a_terminal)
     proc.stdin.write(b"the cat sat\n" * 3)
     proc.stdin.flush()  # stdin stays open: the command waits for more lines, its output half written
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT_SECONDS
     while not list(out.parent.glob(".tags.conllu.*.tmp")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        assert proc.poll() is None and time.monotonic() < deadline, _stopped_for_its_stderr(proc)
         time.sleep(0.1)
     proc.send_signal(getattr(signal, signum))
     assert proc.wait(timeout=60) == 128 + getattr(signal, signum)
     proc.stdin.close()
     assert not out.parent.exists()  # no output, temp file or folder made for them
+
+
+# How long a test waits for a started `tag` to reach the state it needs: a failsafe, long
+# enough for a machine busy with other work (there, loading the pipeline took over 2 minutes).
+WAIT_SECONDS = 300
+
+
+def _stopped_for_its_stderr(proc) -> str:
+    """The end of the stderr of ``proc``, for a wait that failed. A process still running is
+    killed first, with its workers when it leads a session of its own: reading its stderr
+    would wait for it to close, for ever when it waits on stdin (a test once hung there)."""
+    import signal
+
+    if proc.poll() is None:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    return proc.stderr.read().decode()[-2000:]
 
 
 def _busy_tagging_with_workers(aif_dir, tmp_path, **popen_kwargs):
@@ -481,10 +500,10 @@ def _busy_tagging_with_workers(aif_dir, tmp_path, **popen_kwargs):
     proc = subprocess.Popen([sys.executable, "-m", "layer_fusion.cli", "tag", str(aif_dir), str(text), "--output",
                              str(out), "--fp32", "--n-process", "2", "-q"], stderr=subprocess.PIPE,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True, **popen_kwargs)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT_SECONDS
     temp = []
     while not temp or temp[0].stat().st_size < 200_000:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        assert proc.poll() is None and time.monotonic() < deadline, _stopped_for_its_stderr(proc)
         time.sleep(0.1)
         temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
     return proc, out
@@ -754,9 +773,9 @@ def test_a_hang_up_that_nohup_ignores_stays_ignored(aif_dir, tmp_path):
                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # as nohup does
     proc.stdin.write(b"the cat sat\n")
     proc.stdin.flush()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT_SECONDS
     while not list(tmp_path.glob(".tags.conllu.*.tmp")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        assert proc.poll() is None and time.monotonic() < deadline, _stopped_for_its_stderr(proc)
         time.sleep(0.1)
     proc.send_signal(signal.SIGHUP)
     time.sleep(1)

@@ -1,0 +1,26 @@
+"""The commands' messages (``cli.common.msg``): one line each, whatever their length, with
+wasabi's icons; colour codes only when asked for."""
+from layer_fusion.cli.common import LinePrinter, msg
+
+
+def test_a_long_message_is_one_line_not_wrapped_at_80_columns(capsys, monkeypatch):
+    monkeypatch.setattr(msg, "show_color", False)  # as off a terminal
+    path = "/data/" + "/".join(["a-long-folder-name"] * 8) + "/cache"
+    msg.good(f"Saved {path}: English dev 91.20")
+    msg.warn(f"{path}: not a readable hidden-state cache; building it again")
+    msg.text(f"DLFA epoch 3/60: dev 0.9120 {path}")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"\u2714 Saved {path}: English dev 91.20",
+                     f"\u26a0 {path}: not a readable hidden-state cache; building it again",
+                     f"DLFA epoch 3/60: dev 0.9120 {path}"]
+
+
+def test_colour_only_when_shown_and_line_breaks_escaped(capsys):
+    printer = LinePrinter()
+    printer.show_color = True
+    printer.info("reused")
+    printer.show_color = False
+    printer.info("reused")
+    printer.fail("a path\nwith a line break")
+    assert capsys.readouterr().out.splitlines() == [
+        "\x1b[38;5;4m\u2139 reused\x1b[0m", "\u2139 reused", "\u2718 a path\\nwith a line break"]
