@@ -104,14 +104,71 @@ def test_parquet_shards(ray_local, pipeline, tmp_path):
     assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
 
 
-def test_a_killed_worker_is_retried_without_loss_or_duplicates(ray_local, pipeline, tmp_path):
+# The killed-worker run's driver: a process of its own with a Ray instance of its own. It writes
+# its pid into the crash-once marker (the driver is never killed itself), then tags, and writes
+# what tag_dataset returned to a file (Ray's own lines go to its stdout too, in any order).
+KILLED_WORKER_DRIVER = """
+import json, os, sys
+import ray
+from layer_fusion.distributed import tag_dataset
+pipeline, pattern, out, marker, temp_dir, result = sys.argv[1:]
+with open(marker, "w", encoding="utf-8") as f:
+    f.write(str(os.getpid()))
+ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
+written = tag_dataset(pipeline, pattern, out, workers=2, batch_size=8, progress=False, crash_once_marker=marker)
+with open(result, "w", encoding="utf-8") as f:
+    json.dump(written, f)
+"""
+
+
+def _ray_logs_tail(temp_dir, lines=15):
+    """The last lines of the raylet's and the driver's logs of a Ray instance's session."""
+    import glob
+
+    tails = []
+    for pattern in ("raylet.out", "python-core-driver-*.log"):
+        for path in glob.glob(os.path.join(temp_dir, "session_latest", "logs", pattern)):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                tails.append(f"--- {os.path.basename(path)}\n" + "".join(f.readlines()[-lines:]))
+    return "\n".join(tails)
+
+
+def test_a_killed_worker_is_retried_without_loss_or_duplicates(pipeline, tmp_path):
+    """A worker killed at its first batch is restarted and its batch retried: the output equals
+    single-process tagging, with no record lost or repeated.
+
+    The run's driver is a process of its own: twice a CI run ended during this test with exit
+    1 and no test summary, the pytest process gone, and no Ray logs were kept. A likely cause,
+    not confirmed: Ray's local node died under the driver (a raylet exits when its dashboard
+    agent fails, and a driver whose raylet is gone exits 1 at once, in Ray's C++ code). A
+    driver that dies is now reported (its stderr and Ray's log tails, as a warning) and the
+    run is made once more from nothing, a worker killed again: a driver that died whenever a
+    worker is killed still fails, on the second run."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import warnings
+
     pattern = _shards(tmp_path / "in", [200, 120])
-    marker = tmp_path / "crash-once"
-    marker.write_text(str(os.getpid()))  # the driver's: never killed itself
-    tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False,
-                crash_once_marker=str(marker))
+    marker, out, result = tmp_path / "crash-once", tmp_path / "out", tmp_path / "written.json"
+    for attempt in (1, 2):
+        temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit 107 bytes
+        try:
+            run = subprocess.run([sys.executable, "-c", KILLED_WORKER_DRIVER, str(pipeline), pattern, str(out),
+                                  str(marker), temp_dir, str(result)], capture_output=True, text=True, timeout=600)
+            logs = _ray_logs_tail(temp_dir)
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+        if run.returncode == 0:
+            break
+        report = f"driver exit {run.returncode}; stderr:\n{run.stderr[-3000:]}\n{logs}"
+        assert attempt == 1, f"the driver died on its second run too: {report}"
+        warnings.warn(f"the driver of the killed-worker run died; run again from nothing: {report}")
+        shutil.rmtree(out, ignore_errors=True)
+    assert json.loads(result.read_text(encoding="utf-8")) == {"part-000.jsonl": 200, "part-001.jsonl": 120}
     assert not marker.exists()  # a worker really died
-    assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
+    assert _outputs(out) == single_process_records(str(pipeline), pattern, batch_size=8)
 
 
 def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_path):
