@@ -220,6 +220,34 @@ def test_the_current_folder_is_never_replaced_whole(monkeypatch, tmp_path, outpu
     assert replaceable_folder_reason("link") is None
 
 
+def test_the_current_folder_is_found_through_symlinked_parents(monkeypatch, tmp_path):
+    """rename follows symlinks in the parents: through `alias -> real`, alias/a is real/a."""
+    from layer_fusion.atomic_write import replaceable_folder_reason
+
+    here = tmp_path / "real" / "a" / "b"
+    here.mkdir(parents=True)
+    (here / "keep").write_text("x")
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(here)
+    assert replaceable_folder_reason(tmp_path / "alias" / "a" / "b") == "it is the current folder"
+    assert replaceable_folder_reason(tmp_path / "alias" / "a") == "it holds the current folder"
+    assert replaceable_folder_reason("../../../alias/a") == "it holds the current folder"
+    with pytest.raises(IsADirectoryError, match="it holds the current folder"):
+        with atomic_folder(tmp_path / "alias" / "a"):
+            pytest.fail("the work started")
+    assert (here / "keep").read_text() == "x"
+    assert replaceable_folder_reason(tmp_path / "alias" / "a" / "c") is None
+
+
+def test_a_deleted_current_folder_holds_nothing(monkeypatch, tmp_path):
+    from layer_fusion.atomic_write import replaceable_folder_reason
+
+    (tmp_path / "gone").mkdir()
+    monkeypatch.chdir(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()
+    assert replaceable_folder_reason(tmp_path / "cache") is None
+
+
 def test_folders_made_for_a_folder_output_that_fails_are_removed(tmp_path):
     with pytest.raises(RuntimeError):
         with atomic_folder(tmp_path / "new" / "sub" / "cache") as tmp:

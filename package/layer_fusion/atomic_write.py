@@ -37,11 +37,21 @@ def replaceable_folder_reason(path: Union[str, Path]) -> Optional[str]:
 
 
 def _working_folder_reason(path: Union[str, Path]) -> Optional[str]:
-    # Lexical, as rename sees it: a symlink to the current folder is renamed, not its target.
-    resolved, here = Path(os.path.abspath(path)), Path.cwd()
+    """Whether ``path`` is the current folder or holds it, as rename sees it: symlinks in the
+    parents are followed, a symlink at the end is not (the link is renamed, not its target)."""
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:  # the current folder was deleted: nothing can be it
+        return None
+    full = os.path.join(here, os.fspath(path))
+    parent, name = os.path.split(full.rstrip(os.sep) or os.sep)
+    if name in ("", ".", ".."):
+        resolved = os.path.realpath(full)
+    else:
+        resolved = os.path.join(os.path.realpath(parent), name)
     if resolved == here:
         return "it is the current folder"
-    if resolved in here.parents:
+    if here.startswith(resolved.rstrip(os.sep) + os.sep):
         return "it holds the current folder"
     return None
 
@@ -146,8 +156,8 @@ def atomic_folder(path: Union[str, Path]) -> Iterator[Path]:
     tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     created = _missing_folders(path.parent)
-    tmp.mkdir(parents=True)
     try:
+        tmp.mkdir(parents=True)
         yield tmp
         replace_folder(tmp, path)
     except BaseException:
