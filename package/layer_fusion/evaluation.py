@@ -282,9 +282,9 @@ def evaluate_targets(
     from tqdm import tqdm
 
     if log is None:
-        from wasabi import msg
+        from .line_printer import LinePrinter
 
-        log = msg.warn
+        log = LinePrinter().warn
     check_test_files(ud_dir, targets)
     results: Dict[str, TreebankResult] = {}
     missing: List[Dict[str, str]] = []

@@ -10,7 +10,10 @@ from typing import Callable, List
 
 from spacy.language import Language
 from spacy.util import registry
-from wasabi import msg
+
+from .line_printer import LinePrinter
+
+msg = LinePrinter()
 
 
 @registry.callbacks("layer_fusion.freeze_parameters.v1")

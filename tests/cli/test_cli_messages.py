@@ -1,6 +1,7 @@
 """The commands' messages (``cli.common.msg``): one line each, whatever their length, with
 wasabi's icons; colour codes only when asked for."""
-from layer_fusion.cli.common import LinePrinter, msg
+from layer_fusion.cli.common import msg
+from layer_fusion.line_printer import LinePrinter
 
 
 def test_a_long_message_is_one_line_not_wrapped_at_80_columns(capsys, monkeypatch):
@@ -15,12 +16,15 @@ def test_a_long_message_is_one_line_not_wrapped_at_80_columns(capsys, monkeypatc
                      f"DLFA epoch 3/60: dev 0.9120 {path}"]
 
 
-def test_colour_only_when_shown_and_line_breaks_escaped(capsys):
+def test_icons_and_colour_follow_the_settings_and_line_breaks_are_escaped(capsys):
     printer = LinePrinter()
     printer.show_color = True
     printer.info("reused")
     printer.show_color = False
     printer.info("reused")
     printer.fail("a path\nwith a line break")
+    printer.pretty = False  # WASABI_NO_PRETTY: no icons, no colour
+    printer.show_color = True
+    printer.good("plain")
     assert capsys.readouterr().out.splitlines() == [
-        "\x1b[38;5;4m\u2139 reused\x1b[0m", "\u2139 reused", "\u2718 a path\\nwith a line break"]
+        "\x1b[38;5;4m\u2139 reused\x1b[0m", "\u2139 reused", "\u2718 a path\\nwith a line break", "plain"]

@@ -5,11 +5,10 @@ import signal
 import sys
 
 import typer
-from wasabi import Printer
 from wasabi.util import color, locale_escape
-from wasabi.util import color as _wasabi_color  # LinePrinter.text's argument "color" hides the name
 
 from ..error_text import escape_line_breaks
+from ..line_printer import LinePrinter
 
 app = typer.Typer(
     add_completion=False,
@@ -33,36 +32,11 @@ app.add_typer(cache_app, name="cache")
 # --n-process that gets one exits with 128 + it (cli._stop_on_signal).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
-class LinePrinter(Printer):
-    """wasabi's Printer, but a message is never wrapped at 80 columns (wasabi wraps every
-    one): a path cut in two cannot be copied, and a log line stays one line for the scripts
-    that read it. Icons and colours as wasabi gives them."""
-
-    def text(self, title="", text="", color=None, bg_color=None, icon=None, spaced=False, show=True,
-             no_print=False, exits=None):
-        if not show:
-            return None
-        line = escape_line_breaks(str(title))
-        if icon in self.icons:
-            line = locale_escape(f"{self.icons[icon]} {line}").strip()
-        if self.show_color and (color or bg_color):
-            line = _wasabi_color(line, fg=self.colors.get(color, color), bg=self.colors.get(bg_color, bg_color))
-        if text:
-            line = f"{line}\n{text}"
-        if spaced or exits is not None:
-            line = f"\n{line}\n"
-        if not (self.no_print or no_print):
-            print(line)
-        if exits is not None:
-            sys.exit(exits)
-        return line
-
-
 msg = LinePrinter()
 if sys.stdout is None or not sys.stdout.isatty():  # piped, redirected or closed: no colour codes (as click does)
     msg.show_color = False
 # `tag` writes its records to stdout, so its messages go to stderr.
-_err = Printer(no_print=True)
+_err = LinePrinter(no_print=True)
 
 
 def kill_workers() -> list:

