@@ -196,8 +196,9 @@ def test_cache_cli_builds_trains_and_saves_a_pipeline(tiny_xlmr, tmp_path):
     result = runner.invoke(app, ["cache", "train", *caches, str(tmp_path / "p4"), "--layer", "1", "--layer", "-1",
                                  "--config", str(wide)])
     assert result.exit_code == 2 and not (tmp_path / "p4").exists()
-    assert ("get_spans (@span_getters = spacy-transformers.strided_spans.v1, window = 256, stride = 96) are not "
-            "the spans") in flat(result) and "(strided_spans window=128 stride=96)" in flat(result)
+    assert ("the window and stride of its transformer's get_spans (@span_getters = "
+            "spacy-transformers.strided_spans.v1, window = 256, stride = 96) are not those") in flat(result)
+    assert "(strided_spans window=128 stride=96)" in flat(result)
 
     # A folder that is not a Hugging Face model (here: a spaCy pipeline) is refused by name.
     result = runner.invoke(app, [*build[:2], str(tmp_path / "pipeline"), str(train), str(tmp_path / "c")])

@@ -85,6 +85,10 @@ def _made_from_but_source(cache) -> Optional[dict]:
     return {k: v for k, v in made_from.items() if k != "source_sha256"} if isinstance(made_from, dict) else None
 
 
+# The factories of a transformer component whose hidden states a fusion listener reads.
+TRANSFORMER_FACTORIES = ("fusion_transformer", "transformer")
+
+
 def _require_the_caches_spans(config, config_path: Path, cache, cache_path: Path) -> None:
     """The head learns from hidden states computed in the cache's windows; the pipeline runs
     the encoder in its config's. Other windows give it other features (context cut elsewhere)."""
@@ -93,12 +97,19 @@ def _require_the_caches_spans(config, config_path: Path, cache, cache_path: Path
     recorded = (cache.meta.get("made_from") or {}).get("spans")
     if recorded is None:  # a cache of an older version, which recorded nothing
         return
-    spans = config["components"].get("transformer", {}).get("model", {}).get("get_spans", {})
+    transformers = [name for name, component in config["components"].items()
+                    if component.get("factory") in TRANSFORMER_FACTORIES]
+    if not transformers:
+        raise _fail(f"--config {config_path}: no transformer component (factory "
+                    f"{' or '.join(TRANSFORMER_FACTORIES)}) for the head's features", 2)
+    spans = config["components"][transformers[0]].get("model", {}).get("get_spans", {})
+    # Window and stride: the span getters of the project cut a one-sentence doc (what a cache
+    # holds) alike, so the getter's name is not compared.
     if spans_record(spans.get("window"), spans.get("stride")) != recorded:
         given = ", ".join(f"{key} = {value}" for key, value in spans.items()) or "none"
-        raise _fail(f"--config {config_path}: its transformer's get_spans ({given}) are not the spans "
-                    f"{cache_path} was computed in ({recorded}): the head would run on other features than "
-                    "it learns from", 2)
+        raise _fail(f"--config {config_path}: the window and stride of its {transformers[0]}'s get_spans "
+                    f"({given}) are not those {cache_path} was computed in ({recorded}): the head would run "
+                    "on other features than it learns from", 2)
 
 
 def _cache(path: Path):
