@@ -65,7 +65,10 @@ def evaluate(
     for path in conllu:
         # Results are keyed by file: a second copy would hide in the first. The file's identity
         # (device, inode) catches symlinks and hard links alike.
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError as err:  # gone or unreadable since the command line was checked
+            raise _fail(f"cannot read {path}: {err.strerror or err}", 2)
         first = seen.setdefault((stat.st_dev, stat.st_ino), path)
         if first is not path:
             raise _fail(f"{path} is given twice" + ("" if first == path else f" (as {first})"), 2)
