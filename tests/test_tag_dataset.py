@@ -1,27 +1,17 @@
 """layer-fusion tag-dataset on a local Ray instance with 2 workers: the output equals
-single-process tagging record for record, a worker killed mid-run is retried without losing
-or duplicating records, output shards are written atomically, and a rerun skips them."""
+single-process tagging record for record, output shards are written atomically, and a rerun
+skips them. A worker killed mid-run: test_tag_dataset_killed_worker.py."""
 import json
-import os
 import re
 
 import pytest
 import ray  # the [ray] extra, which make setup installs
+from jsonl_shards import random_texts, read_outputs, write_shards
 from pipelines import build_pipeline
 
 from layer_fusion.distributed import single_process_records, tag_dataset
 
 pytestmark = pytest.mark.slow
-
-WORDS = ["the", "big", "cat", "sat", "on", "a", "red", "mat", "dog", "ran", "to", "house", "."]
-
-
-def _texts(n, seed):
-    import random
-
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 12))) for _ in range(n)]
-
 
 @pytest.fixture(scope="module")
 def ray_local():
@@ -36,27 +26,14 @@ def pipeline(tiny_xlmr, tmp_path_factory):
     return build_pipeline(tmp_path_factory.mktemp("ray") / "pipeline", tiny_xlmr, "AIF")
 
 
-def _shards(folder, sizes):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, n in enumerate(sizes):
-        with open(folder / f"part-{i:03d}.jsonl", "w", encoding="utf-8") as f:
-            for j, text in enumerate(_texts(n, i)):
-                f.write(json.dumps({"text": text, "id": f"{i}-{j}"}) + "\n")
-    return str(folder / "*.jsonl")
-
-
-def _outputs(folder):
-    return {p.name: p.read_text(encoding="utf-8").splitlines(keepends=True) for p in sorted(folder.glob("*.jsonl"))}
-
-
 def test_output_equals_single_process_tagging(ray_local, pipeline, tmp_path, recwarn):
-    pattern = _shards(tmp_path / "in", [150, 0, 90])
+    pattern = write_shards(tmp_path / "in", [150, 0, 90])
     written = tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False)
     # Ray's deprecation of the retry settings' keyword arguments is not passed on to users.
     assert not [w for w in recwarn if "ray_remote_args" in str(w.message)]
     expected = single_process_records(str(pipeline), pattern, batch_size=8)
     assert written == {"part-000.jsonl": 150, "part-001.jsonl": 0, "part-002.jsonl": 90}
-    assert _outputs(tmp_path / "out") == expected
+    assert read_outputs(tmp_path / "out") == expected
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary files
     # a rerun skips finished shards and rewrites nothing
     stamp = (tmp_path / "out" / "part-000.jsonl").stat().st_mtime_ns
@@ -76,7 +53,7 @@ def test_quiet_prints_no_ray_data_info_lines(ray_local, pipeline, tmp_path):
     # test), so the test reads what it writes from a stream of its own.
     console = [h for h in logging.getLogger("ray.data").handlers if h.name == "console"]
     assert console
-    pattern = _shards(tmp_path / "in", [20])
+    pattern = write_shards(tmp_path / "in", [20])
     printed = {}
     for mode in ("quiet", "loud"):
         stream = io.StringIO()
@@ -98,77 +75,10 @@ def test_parquet_shards(ray_local, pipeline, tmp_path):
 
     (tmp_path / "in").mkdir()
     for i in range(2):
-        pd.DataFrame({"text": _texts(40, 10 + i)}).to_parquet(tmp_path / "in" / f"p{i}.parquet")
+        pd.DataFrame({"text": random_texts(40, 10 + i)}).to_parquet(tmp_path / "in" / f"p{i}.parquet")
     pattern = str(tmp_path / "in" / "*.parquet")
     tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False)
-    assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
-
-
-# The killed-worker run's driver: a process of its own with a Ray instance of its own. It writes
-# its pid into the crash-once marker (the driver is never killed itself), then tags, and writes
-# what tag_dataset returned to a file (Ray's own lines go to its stdout too, in any order).
-KILLED_WORKER_DRIVER = """
-import json, os, sys
-import ray
-from layer_fusion.distributed import tag_dataset
-pipeline, pattern, out, marker, temp_dir, result = sys.argv[1:]
-with open(marker, "w", encoding="utf-8") as f:
-    f.write(str(os.getpid()))
-ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
-written = tag_dataset(pipeline, pattern, out, workers=2, batch_size=8, progress=False, crash_once_marker=marker)
-with open(result, "w", encoding="utf-8") as f:
-    json.dump(written, f)
-"""
-
-
-def _ray_logs_tail(temp_dir, lines=15):
-    """The last lines of the raylet's and the driver's logs of a Ray instance's session."""
-    import glob
-
-    tails = []
-    for pattern in ("raylet.out", "python-core-driver-*.log"):
-        for path in glob.glob(os.path.join(temp_dir, "session_latest", "logs", pattern)):
-            with open(path, encoding="utf-8", errors="replace") as f:
-                tails.append(f"--- {os.path.basename(path)}\n" + "".join(f.readlines()[-lines:]))
-    return "\n".join(tails)
-
-
-def test_a_killed_worker_is_retried_without_loss_or_duplicates(pipeline, tmp_path):
-    """A worker killed at its first batch is restarted and its batch retried: the output equals
-    single-process tagging, with no record lost or repeated.
-
-    The run's driver is a process of its own: twice a CI run ended during this test with exit
-    1 and no test summary, the pytest process gone, and no Ray logs were kept. A likely cause,
-    not confirmed: Ray's local node died under the driver (a raylet exits when its dashboard
-    agent fails, and a driver whose raylet is gone exits 1 at once, in Ray's C++ code). A
-    driver that dies is now reported (its stderr and Ray's log tails, as a warning) and the
-    run is made once more from nothing, a worker killed again: a driver that died whenever a
-    worker is killed still fails, on the second run."""
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
-    import warnings
-
-    pattern = _shards(tmp_path / "in", [200, 120])
-    marker, out, result = tmp_path / "crash-once", tmp_path / "out", tmp_path / "written.json"
-    for attempt in (1, 2):
-        temp_dir = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit 107 bytes
-        try:
-            run = subprocess.run([sys.executable, "-c", KILLED_WORKER_DRIVER, str(pipeline), pattern, str(out),
-                                  str(marker), temp_dir, str(result)], capture_output=True, text=True, timeout=600)
-            logs = _ray_logs_tail(temp_dir)
-        finally:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-        if run.returncode == 0:
-            break
-        report = f"driver exit {run.returncode}; stderr:\n{run.stderr[-3000:]}\n{logs}"
-        assert attempt == 1, f"the driver died on its second run too: {report}"
-        warnings.warn(f"the driver of the killed-worker run died; run again from nothing: {report}")
-        shutil.rmtree(out, ignore_errors=True)
-    assert json.loads(result.read_text(encoding="utf-8")) == {"part-000.jsonl": 200, "part-001.jsonl": 120}
-    assert not marker.exists()  # a worker really died
-    assert _outputs(out) == single_process_records(str(pipeline), pattern, batch_size=8)
+    assert read_outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
 
 
 def test_bad_input_is_a_clear_error_and_leaves_nothing(ray_local, pipeline, tmp_path):
@@ -288,7 +198,7 @@ def test_no_running_cluster_is_one_line(pipeline, tmp_path, monkeypatch):
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", no_cluster)
-    pattern = _shards(tmp_path / "in", [2])
+    pattern = write_shards(tmp_path / "in", [2])
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"),
                                       "--address", "auto", "--fp32", "-q"])
     assert result.exit_code == 2, result.output
@@ -303,7 +213,7 @@ def test_cli_checks_the_pipeline_and_the_output_folder_before_ray(pipeline, tmp_
     from layer_fusion.cli import app
 
     monkeypatch.setattr(distributed, "tag_dataset", lambda *a, **kw: pytest.fail("reached Ray"))
-    pattern = _shards(tmp_path / "in", [3])
+    pattern = write_shards(tmp_path / "in", [3])
     missing = CliRunner().invoke(app, ["tag-dataset", str(tmp_path / "nope"), pattern, str(tmp_path / "out")])
     assert missing.exit_code == 2 and "no such folder; check the path" in " ".join(missing.output.split())
     (tmp_path / "file").write_text("x")
@@ -316,13 +226,13 @@ def test_cli(ray_local, pipeline, tmp_path):
 
     from layer_fusion.cli import app
 
-    pattern = _shards(tmp_path / "in", [30, 20])
+    pattern = write_shards(tmp_path / "in", [30, 20])
     args = ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"), "--workers", "2", "--batch-size", "8",
             "--fp32"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "50 records in 2 shard(s)" in result.output
-    assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
+    assert read_outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=8)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "nothing to do" in again.output
     bad = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "none" / "*.jsonl"), str(tmp_path / "o")])
@@ -330,12 +240,12 @@ def test_cli(ray_local, pipeline, tmp_path):
 
 
 def test_only_empty_shards_and_name_clashes(ray_local, pipeline, tmp_path):
-    pattern = _shards(tmp_path / "in", [0, 0])
+    pattern = write_shards(tmp_path / "in", [0, 0])
     assert tag_dataset(str(pipeline), pattern, tmp_path / "out", progress=False) == {
         "part-000.jsonl": 0, "part-001.jsonl": 0}
-    assert _outputs(tmp_path / "out") == {"part-000.jsonl": [], "part-001.jsonl": []}
+    assert read_outputs(tmp_path / "out") == {"part-000.jsonl": [], "part-001.jsonl": []}
     for sub in ("a", "b"):
-        _shards(tmp_path / "two" / sub, [3])
+        write_shards(tmp_path / "two" / sub, [3])
     with pytest.raises(ValueError, match="several shards named 'part-000'"):
         tag_dataset(str(pipeline), str(tmp_path / "two" / "**" / "*.jsonl"), tmp_path / "o2", progress=False)
 
@@ -346,12 +256,12 @@ def test_int8_workers_tag_every_record(ray_local, pipeline, tmp_path):
     from layer_fusion.distributed import load_for_tagging
 
     assert load_for_tagging(str(pipeline), int8=True).meta["layer_fusion"]["encoder_dtype"] == "int8"
-    pattern = _shards(tmp_path / "in", [30, 20])
+    pattern = write_shards(tmp_path / "in", [30, 20])
     assert tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=8, progress=False,
                        int8=True) == {"part-000.jsonl": 30, "part-001.jsonl": 20}
     fp32 = single_process_records(str(pipeline), pattern, batch_size=8)
     labels = set(load_for_tagging(str(pipeline)).get_pipe("morphologizer").labels)
-    for name, records in _outputs(tmp_path / "out").items():
+    for name, records in read_outputs(tmp_path / "out").items():
         ours = [json.loads(r) for r in records]
         theirs = [json.loads(r) for r in fp32[name]]
         assert [(r["text"], r["tokens"]) for r in ours] == [(r["text"], r["tokens"]) for r in theirs]
@@ -380,7 +290,7 @@ def test_cli_precision_default_and_missing_onnxruntime(pipeline, tmp_path, monke
         raise onnx_encoder.OnnxRuntimeMissing(onnx_encoder.INSTALL_HINT)
 
     monkeypatch.setattr(onnx_encoder, "import_onnxruntime", missing)
-    _shards(tmp_path / "in", [3])
+    write_shards(tmp_path / "in", [3])
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
                                       str(tmp_path / "o"), "--int8"])
     assert result.exit_code == 2 and "--int8:" in result.output and onnx_encoder.INSTALL_HINT in result.output
@@ -404,7 +314,7 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(pipeline, tmp_path
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    pattern = _shards(tmp_path / "in", [2])
+    pattern = write_shards(tmp_path / "in", [2])
     start = time.monotonic()
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), pattern, str(tmp_path / "out"),
                                       "--address", f"127.0.0.1:{port}", "--fp32", "-q"])
@@ -429,7 +339,7 @@ def test_cli_without_ray_is_a_one_line_error_naming_the_extra(pipeline, tmp_path
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     monkeypatch.setitem(sys.modules, "ray.data", None)
-    _shards(tmp_path / "in", [3])
+    write_shards(tmp_path / "in", [3])
     result = CliRunner().invoke(app, ["tag-dataset", str(pipeline), str(tmp_path / "in" / "*.jsonl"),
                                       str(tmp_path / "o"), "--fp32"])
     assert result.exit_code == 2, result.output
@@ -466,8 +376,8 @@ def test_texts_that_look_like_numbers_stay_texts(ray_local, pipeline, tmp_path):
     pattern = str(folder / "*.jsonl")
     assert tag_dataset(str(pipeline), pattern, tmp_path / "out", workers=2, batch_size=4, progress=False) == {
         "numbers.jsonl": len(texts)}
-    assert _outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=4)
-    assert [json.loads(r)["text"] for r in _outputs(tmp_path / "out")["numbers.jsonl"]] == texts
+    assert read_outputs(tmp_path / "out") == single_process_records(str(pipeline), pattern, batch_size=4)
+    assert [json.loads(r)["text"] for r in read_outputs(tmp_path / "out")["numbers.jsonl"]] == texts
 
 
 def test_an_output_folder_among_the_inputs(pipeline, tmp_path):
@@ -475,7 +385,7 @@ def test_an_output_folder_among_the_inputs(pipeline, tmp_path):
     nothing tagged): refused. An output folder inside the inputs' is not read as input on a rerun."""
     from layer_fusion.dataset_shards import input_shards
 
-    pattern = _shards(tmp_path / "data", [2, 3])
+    pattern = write_shards(tmp_path / "data", [2, 3])
     with pytest.raises(ValueError, match=r"OUTPUT_DIR .*data holds the input shard .*part-000.jsonl, which would be its own"):
         tag_dataset(str(pipeline), pattern, tmp_path / "data", progress=False)
     out = tmp_path / "data" / "out"

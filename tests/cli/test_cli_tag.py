@@ -472,17 +472,21 @@ def test_a_killed_or_hung_up_tag_leaves_no_partial_output(aif_dir, tmp_path, sig
 WAIT_SECONDS = 300
 
 
-def _stopped_for_its_stderr(proc) -> str:
-    """The end of the stderr of ``proc``, for a wait that failed. A process still running is
-    killed first, with its workers when it leads a session of its own: reading its stderr
-    would wait for it to close, for ever when it waits on stdin (a test once hung there)."""
+def _stopped_for_its_stderr(proc, own_session: bool = False) -> str:
+    """The end of the stderr of ``proc``, for a wait that failed. Reading it waits until every
+    process that holds the pipe ends, for ever when one waits on stdin (a test once hung
+    there): ``proc`` is killed first, and with ``own_session`` (``start_new_session``) its
+    whole session, whose workers inherited the pipe and can outlive it."""
     import signal
 
-    if proc.poll() is None:
-        if os.getpgid(proc.pid) == proc.pid:
+    if own_session:
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
+        except ProcessLookupError:  # all gone already
+            pass
+    elif proc.poll() is None:
+        proc.kill()
+    proc.wait()
     return proc.stderr.read().decode()[-2000:]
 
 
@@ -503,7 +507,7 @@ def _busy_tagging_with_workers(aif_dir, tmp_path, **popen_kwargs):
     deadline = time.monotonic() + WAIT_SECONDS
     temp = []
     while not temp or temp[0].stat().st_size < 200_000:
-        assert proc.poll() is None and time.monotonic() < deadline, _stopped_for_its_stderr(proc)
+        assert proc.poll() is None and time.monotonic() < deadline, _stopped_for_its_stderr(proc, own_session=True)
         time.sleep(0.1)
         temp = list(out.parent.glob(".tags.conllu.*.tmp")) if out.parent.is_dir() else []
     return proc, out
