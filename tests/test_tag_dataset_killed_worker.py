@@ -60,8 +60,9 @@ def _ray_logs_tail(temp_dir: str, lines: int = 15) -> str:
 
 
 def _run_driver(args, temp_dir: str):
-    """(exit code, stderr) of the driver; one past the failsafe is killed with its session (the
-    raylet and workers it started), and its exit code is None."""
+    """(exit code, stderr) of the driver; one past the failsafe is killed with its process group
+    (the raylet and GCS it started; Ray's workers, in groups of their own, end with their
+    raylet), and its exit code is None."""
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, *args, temp_dir], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -72,7 +73,7 @@ def _run_driver(args, temp_dir: str):
         _, stderr = proc.communicate()
         return None, stderr
     finally:
-        try:  # what the driver started and left running (a driver that died leaves its raylet)
+        try:  # what the driver started and left in its group (a driver that died can leave its raylet)
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass

@@ -37,5 +37,7 @@ class LinePrinter(Printer):
         if exits is not None:
             sys.stdout.flush()
             sys.stderr.flush()
+            if (self.no_print or no_print) and exits != 0:  # as wasabi: an error is never silent
+                sys.exit(line)
             sys.exit(exits)
         return line

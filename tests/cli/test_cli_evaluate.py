@@ -317,3 +317,17 @@ def test_a_negative_seed_or_too_few_resamples_is_a_usage_error_before_loading(op
     conllu.write_text("1\ta\t_\tDET\t_\t_\t_\t_\t_\t_\n\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-pipeline"), str(conllu), *option])
     assert result.exit_code == 2 and option[0] in result.output
+
+
+def test_an_encoder_the_quantizer_fails_on_names_evaluates_own_way_out(pipeline, files, monkeypatch):
+    """evaluate has no --fp32: the hint is to leave out --int8."""
+    import layer_fusion.quantization as quantization
+
+    def fails(nlp, *args, **kwargs):
+        raise AssertionError("scale issue")  # what onnxruntime's quantizer raises on NaN weights
+
+    monkeypatch.setattr(quantization, "quantize_encoder", fails)
+    result = CliRunner().invoke(app, ["evaluate", str(pipeline), str(files[0]), "--int8"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("--int8: the encoder could not be quantized (without --int8 it runs unquantized): AssertionError: "
+            "scale issue") in " ".join(result.output.split())

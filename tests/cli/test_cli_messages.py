@@ -28,3 +28,15 @@ def test_icons_and_colour_follow_the_settings_and_line_breaks_are_escaped(capsys
     printer.good("plain")
     assert capsys.readouterr().out.splitlines() == [
         "\x1b[38;5;4m\u2139 reused\x1b[0m", "\u2139 reused", "\u2718 a path\\nwith a line break", "plain"]
+
+
+def test_an_exit_of_a_printer_that_does_not_print_carries_the_message():
+    """As wasabi's: a failure with ``exits`` is never silent, the message goes with SystemExit."""
+    import pytest
+
+    with pytest.raises(SystemExit) as stop:
+        LinePrinter(no_print=True, pretty=False).fail("cannot write out.json", exits=1)
+    assert stop.value.code.strip() == "cannot write out.json"
+    with pytest.raises(SystemExit) as stop:
+        LinePrinter(no_print=True).good("done", exits=0)
+    assert stop.value.code == 0

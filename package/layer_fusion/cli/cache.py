@@ -97,8 +97,9 @@ def _require_the_caches_spans(config, config_path: Path, cache, cache_path: Path
     recorded = (cache.meta.get("made_from") or {}).get("spans")
     if recorded is None:  # a cache of an older version, which recorded nothing
         return
-    transformers = [name for name, component in config["components"].items()
-                    if component.get("factory") in TRANSFORMER_FACTORIES]
+    # In the pipeline's order: a listener (upstream "*") reads the first transformer there.
+    transformers = [name for name in config["nlp"]["pipeline"]
+                    if config["components"].get(name, {}).get("factory") in TRANSFORMER_FACTORIES]
     if not transformers:
         raise _fail(f"--config {config_path}: no transformer component (factory "
                     f"{' or '.join(TRANSFORMER_FACTORIES)}) for the head's features", 2)

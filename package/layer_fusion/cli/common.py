@@ -118,9 +118,10 @@ def _quiet_jieba() -> None:
     jieba.setLogLevel(logging.WARNING)
 
 
-def _quantize(nlp, gpu_id: int = -1, setting: str = "--int8") -> None:
+def _quantize(nlp, gpu_id: int = -1, setting: str = "--int8", instead: str = "--fp32 runs it unquantized") -> None:
     """``--int8``: the encoder's matrix products in int8 (layer_fusion.quantization's default scheme).
-    ``setting`` names the choice in errors (the option, or the default that chose it)."""
+    ``setting`` names the choice in errors (the option, or the default that chose it);
+    ``instead`` says how to run without it (the command's own option)."""
     from ..quantization import quantize_encoder
 
     if gpu_id >= 0:
@@ -130,7 +131,7 @@ def _quantize(nlp, gpu_id: int = -1, setting: str = "--int8") -> None:
     except (ValueError, ImportError) as err:  # ImportError: onnxruntime is missing
         raise _fail(f"{setting}: {err}", 2)
     except Exception as err:  # noqa: BLE001 - the export or quantizer fails on this encoder's weights
-        raise _unexpected(err, f"{setting}: the encoder could not be quantized (--fp32 runs it unquantized)", 1)
+        raise _unexpected(err, f"{setting}: the encoder could not be quantized ({instead})", 1)
 
 
 def _load(pipeline: str):

@@ -87,7 +87,7 @@ def evaluate(
     if lang is not None:
         _use_segmenter(nlp, lang)
     if int8:
-        _quantize(nlp)
+        _quantize(nlp, instead="without --int8 it runs unquantized")
     results, raw, raw_paragraphs = [], [], []
     # One step per sentence tagged: gold words, then raw text with --raw-text, then paragraphs.
     passes = 1 + raw_text + (paragraphs is not None)
