@@ -79,10 +79,16 @@ def _require_encoder_folder(encoder: Path, setting: str) -> None:
                     "`layer-fusion encoder build`; a spaCy pipeline folder is not one)", 2)
 
 
+def _made_from(cache) -> dict:
+    """What a cache's meta.json records it was made from ({}: nothing, a cache of an older version)."""
+    made_from = cache.meta.get("made_from")
+    return made_from if isinstance(made_from, dict) else {}
+
+
 def _made_from_but_source(cache) -> Optional[dict]:
     """What a cache records it was made from, but its CoNLL-U file (None: not recorded)."""
-    made_from = cache.meta.get("made_from")
-    return {k: v for k, v in made_from.items() if k != "source_sha256"} if isinstance(made_from, dict) else None
+    made_from = _made_from(cache)
+    return {k: v for k, v in made_from.items() if k != "source_sha256"} if made_from else None
 
 
 # The factories of a transformer component whose hidden states a fusion listener reads.
@@ -94,7 +100,7 @@ def _require_the_caches_spans(config, config_path: Path, cache, cache_path: Path
     the encoder in its config's. Other windows give it other features (context cut elsewhere)."""
     from ..research.hidden_cache import spans_record
 
-    recorded = (cache.meta.get("made_from") or {}).get("spans")
+    recorded = _made_from(cache).get("spans")
     if recorded is None:  # a cache of an older version, which recorded nothing
         return
     # In the pipeline's order: a listener (upstream "*") reads the first transformer there.
@@ -195,7 +201,7 @@ def cache_train(
         differ = ", ".join(sorted(k for k in set(train_from) | set(dev_from) if train_from.get(k) != dev_from.get(k)))
         raise _fail(f"{dev_cache} and {train_cache} were made from different inputs ({differ}): build both "
                     "with the same encoder", 2)
-    recorded = (train.meta.get("made_from") or {}).get("encoder_files_sha256")
+    recorded = _made_from(train).get("encoder_files_sha256")
     if recorded is not None:
         from ..research.run_records import folder_sha256
 
