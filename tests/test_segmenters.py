@@ -47,7 +47,7 @@ def test_segmenters_cover_the_text_and_find_words(lang, text, words):
 
 @pytest.mark.parametrize("lang,text", [
     ("th", "ฉันไปโรงเรียน"), ("vi", "Tôi là sinh viên."), ("zh", "我们今天去学校。"), ("ja", "私は学校に行きます。"),
-    ("mt", "Il-kelb tal-Kunsill."),
+    ("mt", "Il-kelb tal-Kunsill."), ("en", "I don't know Dr. Smith."),
 ])
 def test_segmenter_setting_loads_either_way_and_keeps_the_rules(tmp_path, lang, text):
     """README: ``segmenter = ...`` under ``[nlp.tokenizer]``. A pipeline saved without one
@@ -67,6 +67,12 @@ def test_segmenter_setting_loads_either_way_and_keeps_the_rules(tmp_path, lang, 
     if lang == "mt":  # the article split refines the pipeline's own rules, special cases included
         assert [t.text for t in spacy.load(tmp_path / "segmented")("we gonna il-kelb")] == \
             ["we", "gon", "na", "il-", "kelb"]
+    if lang == "en":  # so do the English exceptions; a special case of the rules wins over theirs
+        own = spacy.blank("xx", config={"nlp": {"tokenizer": TOKENIZER}})
+        own.tokenizer.add_special_case("Dr.", [{"ORTH": "D"}, {"ORTH": "r."}])
+        own.to_disk(tmp_path / "own")
+        own = spacy.load(tmp_path / "own", config={"nlp": {"tokenizer": {"segmenter": lang}}})
+        assert [t.text for t in own("we gonna Dr. don't")] == ["we", "gon", "na", "D", "r.", "do", "n't"]
 
     back = spacy.load(tmp_path / "segmented", config={"nlp": {"tokenizer": {"segmenter": None}}})
     assert [t.text for t in back("we gonna go")] == ["we", "gon", "na", "go"]
@@ -168,7 +174,7 @@ def test_a_quotation_open_before_a_run_in_the_segmenters_script_closes_after_it(
     assert got == ["'", "Zürich", script_word, "Bern", "'", "and", "girls'", "toys"]
 
 
-@pytest.mark.parametrize("lang,script_word", [("zh", "我"), ("th", "ที่"), ("mt", "il-kelb")])
+@pytest.mark.parametrize("lang,script_word", [("zh", "我"), ("th", "ที่"), ("mt", "il-kelb"), ("en", "don't")])
 def test_a_one_letter_word_ending_the_text_gives_its_full_stop_back_with_a_segmenter_too(lang, script_word):
     """The rules' whole-text steps run on the Doc a segmenter's runs and the rules' pieces
     make together: the text's end is known there, not in a piece before a run."""

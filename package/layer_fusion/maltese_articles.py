@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .segmenter_wrappers import SegmenterWrapper
+from .segmenter_wrappers import RulesRefiner
 from .token_boundaries import doc_with_norms, exception_norm
 
 
@@ -67,21 +67,13 @@ def article_end(text: str, start: int) -> int:
     return match.end() if match else 0
 
 
-class MalteseArticleSplitter(SegmenterWrapper):
+class MalteseArticleSplitter(RulesRefiner):
     """A tokenizer: ``rules`` (the rule-based tokenizer) on the text, then each article found
     at the start of a token (``article_end``) made a token of its own (``split_articles``):
     cut from its word where the rules kept the word whole (``il-kelb``, the multilingual
     rules), joined to its hyphen where they split it off (``il`` ``-`` ``kelb``, spaCy's
     ``xx`` rules). ``to_disk`` etc. save ``rules``, the wrapped tokenizer: the splitting is
     code, not data."""
-
-    @property
-    def rules(self):
-        return self.segmenter
-
-    @rules.setter
-    def rules(self, rules) -> None:
-        self.segmenter = rules
 
     def __call__(self, text: str):
         return split_articles(self.rules(text))

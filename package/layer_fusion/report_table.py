@@ -158,7 +158,7 @@ def _raw_text_section(metrics: Dict[str, Any]) -> List[str]:
         "misses. \"MWTs unsplit\": what that alone costs, the gold-word tags scored as raw-text UPOS F1 "
         "with every surface token found and no multiword token split (`layer_fusion.raw_text`). The last "
         "column: token F1 / UPOS F1 with the language's `--lang` option (a word segmenter; for Maltese, the "
-        "article split off).",
+        "article split off; for English, contractions split into their words).",
         "",
     ]
     lines += _table(

@@ -3,6 +3,7 @@ needs besides its engine.
 
 * ``TokenizerPipe``: spaCy's tokenizer interface (``pipe``) for a callable from text to ``Doc``.
 * ``SegmenterWrapper``: a tokenizer around another, which it saves.
+* ``RulesRefiner``: a tokenizer that refines the rule-based tokenizer's tokens.
 * ``PiecewiseSegmenter``: an engine with a length limit (SudachiPy) given a long text in
   pieces (``text_pieces``) cut after sentence ends.
 * ``ComposedTextSegmenter``: an engine that learned composed text (NFC) given decomposed
@@ -33,7 +34,7 @@ class TokenizerPipe:
 
 class SegmenterWrapper(TokenizerPipe):
     """A tokenizer around another, ``segmenter``, which is what it saves (its settings, or
-    the rules the Maltese splitter refines)."""
+    the rules the Maltese and English splitters refine)."""
 
     def __init__(self, segmenter):
         self.segmenter = segmenter
@@ -52,6 +53,20 @@ class SegmenterWrapper(TokenizerPipe):
     def from_disk(self, path, **kwargs):
         self.segmenter.from_disk(path, **kwargs)
         return self
+
+
+class RulesRefiner(SegmenterWrapper):
+    """A tokenizer that runs ``rules`` (the rule-based tokenizer) and moves some of its
+    token boundaries by one language's convention (the Maltese article, English
+    contractions). It saves ``rules``: the refinement is code, not data."""
+
+    @property
+    def rules(self):
+        return self.segmenter
+
+    @rules.setter
+    def rules(self, rules) -> None:
+        self.segmenter = rules
 
 
 class PiecewiseSegmenter(SegmenterWrapper):

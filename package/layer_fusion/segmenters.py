@@ -1,8 +1,8 @@
-"""Word segmenters for languages written without spaces between words (and Maltese).
+"""Word segmenters for languages written without spaces between words (and Maltese and English).
 
 A rule-based tokenizer cannot find words in ``ฉันไปโรงเรียน`` (Thai) or tell the syllables
 of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary or a model.
-``SEGMENTERS`` maps a language code to one, each but Maltese behind an optional extra
+``SEGMENTERS`` maps a language code to one, each but Maltese and English behind an optional extra
 (``pip install "spacy-layer-fusion[th]"``), used by ``layer-fusion tag --lang`` and by
 ``segmenter = "th"`` under ``[nlp.tokenizer]`` (``layer_fusion.tokenizer``):
 
@@ -13,6 +13,9 @@ of one Vietnamese word (``sinh viên``) from two words: that needs a dictionary 
 * ``mt``: Maltese is written with spaces, but its article is joined to the next word by a
   hyphen, which UD splits off (``il-`` ``kelb``): ``maltese_articles`` does that on the rules'
   tokens. Rules only, so no extra.
+* ``en``: English contractions are split into their words (``don't`` -> ``do`` ``n't``) and
+  abbreviations kept whole (``Dr.``) by spaCy's English tokenizer exceptions, applied to the
+  rules' tokens by ``english_contractions``. No extra.
 
 Each segmenter is a callable from text to a ``Doc`` whose text is the input's, spaces
 included. The models learned composed text (NFC), so decomposed text (NFD) is segmented in
@@ -116,7 +119,7 @@ def _runs_of(chars: str) -> Pattern[str]:
 
 # language -> the text its segmenter splits; None: all of it (Vietnamese is written in Latin
 # letters, SudachiPy segments the Latin letters and digits of Japanese text itself, and the
-# Maltese splitter refines the rules' own tokens).
+# Maltese and English splitters refine the rules' own tokens).
 SCRIPT_RUNS: Dict[str, Optional[Pattern[str]]] = {
     "th": _runs_of("\u0E00-\u0E7F"),  # the Thai block: letters, marks, digits, ฯ ๆ ๏ ๚ ๛
     # Han ideographs: the unified blocks, extension A, compatibility ideographs, extensions B+, 〇
@@ -124,19 +127,36 @@ SCRIPT_RUNS: Dict[str, Optional[Pattern[str]]] = {
     "vi": None,
     "ja": None,
     "mt": None,
+    "en": None,
 }
 
 
-def _maltese_articles(vocab, rules):
+def _refining(refiner: Callable) -> Callable:
+    """A constructor on (vocab, rules) of ``refiner(rules)`` (a ``RulesRefiner``), around
+    new multilingual rules on ``vocab`` when ``rules`` is None."""
+
+    def make(vocab, rules):
+        if rules is None:
+            import spacy
+
+            from .tokenizer import multilingual_tokenizer
+
+            rules = multilingual_tokenizer(spacy.blank("xx", vocab=vocab))
+        return refiner(rules)
+
+    return make
+
+
+def _maltese_articles(rules):
     from .maltese_articles import MalteseArticleSplitter
 
-    if rules is None:
-        import spacy
-
-        from .tokenizer import multilingual_tokenizer
-
-        rules = multilingual_tokenizer(spacy.blank("xx", vocab=vocab))
     return MalteseArticleSplitter(rules)
+
+
+def _english_contractions(rules):
+    from .english_contractions import EnglishContractionSplitter
+
+    return EnglishContractionSplitter(rules)
 
 
 def _on_composed_text(construct: Callable) -> Callable:
@@ -146,8 +166,8 @@ def _on_composed_text(construct: Callable) -> Callable:
 
 
 # language -> (constructor on a vocab and the rule-based tokenizer, modules it imports, the
-# extra that installs them). Only the Maltese splitter works on the rules' tokens; the
-# others split text themselves, in its composed form (NFC).
+# extra that installs them). Only the Maltese and English splitters work on the rules'
+# tokens; the others split text themselves, in its composed form (NFC).
 SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
     # PyThaiNLP before 5.4 imports the deepcut package (TensorFlow) here: the extra pins 5.4+.
     "th": (_on_composed_text(lambda vocab, rules: ThaiSegmenter(vocab)),
@@ -160,7 +180,9 @@ SEGMENTERS: Dict[str, Tuple[Callable, Tuple[str, ...], str]] = {
         _spacy_segmenter("spacy.lang.ja", "JapaneseTokenizer", split_mode=None)(vocab, rules), SUDACHI_MAX_BYTES)),
         ("sudachipy", "sudachidict_core"), "ja"),
     # Rules, no model: nothing to install; the rules handle decomposed text themselves.
-    "mt": (_maltese_articles, (), ""),
+    "mt": (_refining(_maltese_articles), (), ""),
+    # spaCy's English tokenizer exceptions, on the rules' tokens: nothing to install.
+    "en": (_refining(_english_contractions), (), ""),
 }
 
 
@@ -259,7 +281,7 @@ def segmenting_tokenizer(tokenizer, lang: str) -> SegmentingTokenizer:
 def make_segmenter(vocab, lang: str, rules=None):
     """The word segmenter for ``lang`` on ``vocab``; a one-line error names the extra to
     install when its dependency is missing. rules: the rule-based tokenizer that the Maltese
-    splitter refines (default: new multilingual rules on ``vocab``, not a pipeline's: pass
+    and English splitters refine (default: new multilingual rules on ``vocab``, not a pipeline's: pass
     them, or use ``segmenting_tokenizer``); the others ignore it."""
     construct, modules, extra = SEGMENTERS[require_segmenter(lang)]
     for module in modules:

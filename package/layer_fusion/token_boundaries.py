@@ -3,7 +3,7 @@
 ``Doc.retokenize`` merges and splits take time quadratic in the doc's length (a
 500,000-character line with 18,000 merges took 3 s), and ``layer-fusion tag`` tokenizes each
 line whole, so the steps that move boundaries after the rules (``final_apostrophes``,
-``maltese_articles``) build a new ``Doc`` from the words instead. What a tokenizer exception
+``maltese_articles``, ``english_contractions``) build a new ``Doc`` from the words instead. What a tokenizer exception
 set on a token beyond its text, its norm, is carried over (``exception_norm``)."""
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ text gives its full stop back).
 
 Languages without spaces between words need a dictionary or a model: the registered
 tokenizer's ``segmenter`` setting (``th``, ``vi``, ``zh``, ``ja``) swaps in one of
-``layer_fusion.segmenters.SEGMENTERS``. So does Maltese (``mt``), whose article is one
-language's convention: ``layer_fusion.maltese_articles`` splits it from the rules' tokens.
+``layer_fusion.segmenters.SEGMENTERS``. So do Maltese (``mt``), whose article is one
+language's convention (``layer_fusion.maltese_articles`` splits it from the rules' tokens),
+and English (``en``), whose contractions are (``layer_fusion.english_contractions``).
 """
 from __future__ import annotations
 

@@ -992,6 +992,13 @@ def test_lang_mt_splits_the_maltese_article(aif_dir):
     assert _tagged_words(aif_dir, text, "--lang", "mt") == ["Il-", "kelb", "tal-", "Kunsill"]
 
 
+def test_lang_en_splits_english_contractions(aif_dir):
+    text = "I don't think Dr. Lee's gonna come"
+    assert _tagged_words(aif_dir, text, "--lang", "en") == \
+        ["I", "do", "n't", "think", "Dr.", "Lee", "'s", "gon", "na", "come"]
+    assert "do" not in _tagged_words(aif_dir, text)  # without --lang: language-agnostic
+
+
 def test_stderr_holds_no_third_party_chatter(aif_dir, tmp_path):
     """In a fresh process: jieba logs its dictionary's building once per process, and
     transformers warns once per tokenizer that a sequence over 512 wordpieces "will result in

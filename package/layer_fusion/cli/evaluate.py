@@ -28,7 +28,7 @@ def evaluate(
              "span-aligned tokens (CoNLL 2018)",
     ),
     lang: Optional[str] = typer.Option(
-        None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja), or split the Maltese article (mt)"
+        None, "--lang", help="With --raw-text: segment words with this language's segmenter (th, vi, zh, ja), or split the Maltese article (mt) or English contractions (en)"
     ),
     paragraphs: Optional[int] = typer.Option(
         None, "--paragraphs", min=1,

@@ -50,7 +50,8 @@ def tag(
     lang: Optional[str] = typer.Option(
         None, "--lang",
         help="Segment words with this language's segmenter (th, vi, zh, ja; each needs the package's extra "
-             "of its name), or split the Maltese article (mt: il-kelb -> il- kelb); "
+             "of its name), split the Maltese article (mt: il-kelb -> il- kelb) or English contractions "
+             "(en: don't -> do n't); "
              "default: the pipeline's language-agnostic tokenizer",
     ),
     n_process: int = typer.Option(
