@@ -51,6 +51,14 @@ def raw_text_lines(metrics: dict, tokenizer_bench: dict, seeds_lead: str = "") -
             f"{pct(tb['raw_text_segmenter']['upos_f1'])}"
             + (f" ({pct(tb['accuracy'])} on gold words)" if tb["iso"] not in LANGUAGES_WITHOUT_WORD_SPACES else "")
             for tb in segmented) + "."
+    english = [tb for tb in metrics["treebanks"].values()
+               if tb["group"] == "english" and "upos_f1" in (tb.get("raw_text_segmenter") or {})]
+    if english:
+        lines[-1] += (" English, with `--lang en` (contractions split into their words, as the treebanks' "
+                      "multiword tokens are): UPOS F1 " + ", ".join(
+                          f"{tb['treebank'].replace('UD_English-', '')} {tb['split']} "
+                          f"{pct(tb['raw_text']['upos_f1'])} → {pct(tb['raw_text_segmenter']['upos_f1'])} "
+                          f"({pct(tb['accuracy'])} on gold words)" for tb in english) + ".")
     groups = tokenizer_bench.get("groups") or {}
     group = groups.get("low_resource")
     if group:
